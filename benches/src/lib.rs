@@ -1,0 +1,1 @@
+//! Benchmark helpers for netpool (see `benches/`).

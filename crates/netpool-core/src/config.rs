@@ -1,0 +1,267 @@
+//! [`Builder`], [`Config`] and [`QueueStrategy`]: the pool's settings and their validation.
+
+use std::time::Duration;
+
+use crate::{BuildError, Manager, Pool};
+
+/// Which idle connection [`Pool::get`](crate::Pool::get) hands out first.
+#[non_exhaustive]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum QueueStrategy {
+    /// The connection that has been idle longest: spreads use over all connections, so
+    /// none of them sits idle long enough to be closed by the server. Lock-free.
+    #[default]
+    Fifo,
+    /// The connection returned most recently: keeps a small hot set and lets the rest
+    /// reach `idle_timeout`. Takes a short, uncontended lock per get and return.
+    Lifo,
+}
+
+/// The settings of a [`Pool`], as validated by [`Builder::build`].
+///
+/// Read them back with [`Pool::config`](crate::Pool::config).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Hard cap on open connections, counting the ones being opened (default 10).
+    pub max_size: usize,
+    /// Idle connections kept warm by maintenance (default `None`).
+    pub min_idle: Option<usize>,
+    /// How long a `get` may take in all: waiting, connecting and checking (default 30 s).
+    pub wait_timeout: Option<Duration>,
+    /// How long one connect may take (default 10 s).
+    pub connect_timeout: Option<Duration>,
+    /// Idle connections older than this are closed, not reused (default 10 min).
+    pub idle_timeout: Option<Duration>,
+    /// Connections are closed once this old, less a jitter of up to 5% (default 30 min).
+    pub max_lifetime: Option<Duration>,
+    /// Whether `is_valid` runs before a connection is handed out (default `true`).
+    pub test_on_check_out: bool,
+    /// `is_valid` runs only for connections idle at least this long (default 1 s; `None`:
+    /// every checkout).
+    pub check_idle_after: Option<Duration>,
+    /// Which idle connection goes out first (default [`QueueStrategy::Fifo`]).
+    pub queue_strategy: QueueStrategy,
+    /// First delay after a failed connect (default 10 ms).
+    pub backoff_initial: Duration,
+    /// Cap of the exponential, jittered connect backoff (default 100 ms).
+    pub backoff_max: Duration,
+    /// How often the adapters run [`Pool::maintain`](crate::Pool::maintain) (default:
+    /// derived from the timeouts, between 10 ms and 1 s).
+    pub maintenance_interval: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_size: 10,
+            min_idle: None,
+            wait_timeout: Some(Duration::from_secs(30)),
+            connect_timeout: Some(Duration::from_secs(10)),
+            idle_timeout: Some(Duration::from_secs(600)),
+            max_lifetime: Some(Duration::from_secs(1800)),
+            test_on_check_out: true,
+            check_idle_after: Some(Duration::from_secs(1)),
+            queue_strategy: QueueStrategy::Fifo,
+            backoff_initial: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(100),
+            maintenance_interval: None,
+        }
+    }
+}
+
+impl Config {
+    /// Checks the settings, naming the first invalid one.
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`] for a zero `max_size`, a `min_idle` above `max_size`, a zero
+    /// duration, or a backoff whose initial delay exceeds its cap.
+    pub fn validate(&self) -> Result<(), BuildError> {
+        if self.max_size == 0 {
+            return Err(BuildError::ZeroMaxSize);
+        }
+        if let Some(min_idle) = self.min_idle {
+            if min_idle > self.max_size {
+                return Err(BuildError::MinIdleAboveMaxSize {
+                    min_idle,
+                    max_size: self.max_size,
+                });
+            }
+        }
+        let durations = [
+            ("wait_timeout", self.wait_timeout),
+            ("connect_timeout", self.connect_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("max_lifetime", self.max_lifetime),
+            ("maintenance_interval", self.maintenance_interval),
+            ("connect_backoff", Some(self.backoff_initial)),
+            ("connect_backoff", Some(self.backoff_max)),
+        ];
+        for (setting, d) in durations {
+            if d == Some(Duration::ZERO) {
+                return Err(BuildError::ZeroDuration { setting });
+            }
+        }
+        if self.backoff_initial > self.backoff_max {
+            return Err(BuildError::BackoffInverted {
+                initial: self.backoff_initial,
+                max: self.backoff_max,
+            });
+        }
+        Ok(())
+    }
+
+    /// How often maintenance should run: the configured `maintenance_interval`, or a
+    /// quarter of the shortest of `idle_timeout`, `max_lifetime` and `check_idle_after`,
+    /// clamped to 10 ms ..= 1 s.
+    pub fn maintenance_interval(&self) -> Duration {
+        if let Some(d) = self.maintenance_interval {
+            return d;
+        }
+        [self.idle_timeout, self.max_lifetime, self.check_idle_after]
+            .into_iter()
+            .flatten()
+            .map(|d| d / 4)
+            .min()
+            .unwrap_or(Duration::from_secs(1))
+            .clamp(Duration::from_millis(10), Duration::from_secs(1))
+    }
+}
+
+/// Builds a [`Pool`]: set the knobs, then call [`build`](Builder::build) with a manager.
+///
+/// # Examples
+///
+/// ```
+/// # use std::convert::Infallible;
+/// # struct Counter;
+/// # impl netpool_core::Manager for Counter {
+/// #     type Connection = u64;
+/// #     type Error = Infallible;
+/// #     async fn connect(&self) -> Result<u64, Infallible> { Ok(0) }
+/// #     async fn is_valid(&self, _: &mut u64) -> Result<(), Infallible> { Ok(()) }
+/// #     fn has_broken(&self, _: &mut u64) -> bool { false }
+/// # }
+/// use std::time::Duration;
+/// use netpool_core::{Pool, QueueStrategy};
+///
+/// let pool = Pool::builder()
+///     .max_size(16)
+///     .min_idle(Some(4))
+///     .wait_timeout(Some(Duration::from_secs(5)))
+///     .idle_timeout(Some(Duration::from_secs(30)))
+///     .queue_strategy(QueueStrategy::Lifo)
+///     .build(Counter)?;
+/// assert_eq!(pool.stats().max_size, 16);
+/// # Ok::<(), netpool_core::BuildError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use = "a builder does nothing until build() is called"]
+pub struct Builder {
+    config: Config,
+}
+
+impl Builder {
+    /// A builder with the default settings of [`Config`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A builder that starts from the given settings.
+    pub fn from_config(config: Config) -> Self {
+        Self { config }
+    }
+
+    /// The settings so far.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Hard cap on open connections, counting the ones being opened (default 10).
+    pub fn max_size(mut self, max_size: usize) -> Self {
+        self.config.max_size = max_size;
+        self
+    }
+
+    /// Idle connections that maintenance keeps open (default `None`).
+    pub fn min_idle(mut self, min_idle: Option<usize>) -> Self {
+        self.config.min_idle = min_idle;
+        self
+    }
+
+    /// One deadline for a whole `get`: waiting for a slot, connecting and `is_valid`
+    /// (default 30 s; `None` waits forever).
+    pub fn wait_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.wait_timeout = timeout;
+        self
+    }
+
+    /// Bound on one `connect` (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// Connections idle longer than this are closed, not reused (default 10 min).
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// Connections are closed once this old; each connection's limit is jittered down by
+    /// up to 5% so that connections opened together do not expire together
+    /// (default 30 min).
+    pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
+        self.config.max_lifetime = lifetime;
+        self
+    }
+
+    /// Whether [`Manager::is_valid`] runs before a connection is handed out (default
+    /// `true`, limited by [`check_idle_after`](Builder::check_idle_after)).
+    pub fn test_on_check_out(mut self, test: bool) -> Self {
+        self.config.test_on_check_out = test;
+        self
+    }
+
+    /// With `test_on_check_out`, check only connections idle at least this long
+    /// (default 1 s; `None` checks on every checkout). Busy connections skip the check.
+    pub fn check_idle_after(mut self, after: Option<Duration>) -> Self {
+        self.config.check_idle_after = after;
+        self
+    }
+
+    /// Which idle connection goes out first (default [`QueueStrategy::Fifo`]).
+    pub fn queue_strategy(mut self, strategy: QueueStrategy) -> Self {
+        self.config.queue_strategy = strategy;
+        self
+    }
+
+    /// Backoff after failed connects: the first delay and the cap of the exponential,
+    /// jittered delay (default 10 ms and 100 ms). While backing off, a `get` that would
+    /// have to connect fails at once with [`Error::Unavailable`](crate::Error::Unavailable);
+    /// one probe at a time tries again when the delay is over.
+    pub fn connect_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.config.backoff_initial = initial;
+        self.config.backoff_max = max;
+        self
+    }
+
+    /// How often the adapters run [`Pool::maintain`](crate::Pool::maintain) (default
+    /// derived from the timeouts; see [`Config::maintenance_interval`]).
+    pub fn maintenance_interval(mut self, interval: Option<Duration>) -> Self {
+        self.config.maintenance_interval = interval;
+        self
+    }
+
+    /// Validates the settings and creates the pool. Opens nothing: `min_idle` is filled by
+    /// [`Pool::maintain`](crate::Pool::maintain).
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`] naming the first invalid setting.
+    pub fn build<M: Manager>(self, manager: M) -> Result<Pool<M>, BuildError> {
+        self.config.validate()?;
+        Ok(Pool::from_parts(self.config, manager))
+    }
+}

@@ -1,0 +1,171 @@
+//! Errors returned by the pool and by the builder.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// An error returned by [`Pool::get`](crate::Pool::get) and the other ways of checking a
+/// connection out.
+///
+/// `E` is the [`Manager::Error`](crate::Manager::Error) of the pool's manager.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error<E> {
+    /// No connection became free before the deadline (`wait_timeout`, or the timeout given
+    /// to [`get_timeout`](crate::Pool::get_timeout)); also returned by
+    /// [`try_get`](crate::Pool::try_get) when no connection is free right now.
+    #[error("timed out waiting for a connection")]
+    Timeout,
+    /// The pool was closed with [`Pool::close`](crate::Pool::close).
+    #[error("the pool is closed")]
+    Closed,
+    /// This caller tried to open a connection and the manager's `connect` failed.
+    #[error("could not connect")]
+    Connect(#[source] E),
+    /// This caller tried to open a connection and `connect` did not finish before the
+    /// `connect_timeout` or the caller's own deadline.
+    #[error("connecting timed out")]
+    ConnectTimeout,
+    /// The pool had to open a connection, but recent connects failed and the pool is
+    /// backing off: the caller is told at once instead of waiting out its timeout. The
+    /// source is the most recent connect failure.
+    #[error("the server is unavailable: {failures} connect attempts failed in a row")]
+    Unavailable {
+        /// How many connect attempts in a row have failed.
+        failures: u32,
+        /// The most recent connect failure.
+        #[source]
+        last: LastConnectError,
+    },
+}
+
+impl<E> Error<E> {
+    /// Returns `true` for [`Error::Timeout`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout)
+    }
+
+    /// Returns `true` for [`Error::Closed`].
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Self::Closed)
+    }
+
+    /// Returns `true` for [`Error::Connect`].
+    pub fn is_connect(&self) -> bool {
+        matches!(self, Self::Connect(_))
+    }
+
+    /// Returns `true` for [`Error::ConnectTimeout`].
+    pub fn is_connect_timeout(&self) -> bool {
+        matches!(self, Self::ConnectTimeout)
+    }
+
+    /// Returns `true` for [`Error::Unavailable`].
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+
+    /// The manager's own error, for [`Error::Connect`].
+    pub fn connect_error(&self) -> Option<&E> {
+        match self {
+            Self::Connect(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// The most recent connect failure, carried by [`Error::Unavailable`].
+///
+/// The manager's error went to the caller whose connect failed; the pool keeps its message
+/// (and the messages of its sources) so that later callers learn why the server is
+/// considered unavailable.
+#[derive(Clone)]
+pub struct LastConnectError {
+    message: Arc<str>,
+}
+
+impl LastConnectError {
+    pub(crate) fn from_error(err: &(dyn std::error::Error + 'static)) -> Self {
+        let mut message = err.to_string();
+        let mut source = err.source();
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        Self {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn connect_timeout() -> Self {
+        Self {
+            message: "connecting timed out".into(),
+        }
+    }
+
+    /// The failure's message, with the messages of its sources joined by `": "`.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Debug for LastConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("LastConnectError")
+            .field(&&*self.message)
+            .finish()
+    }
+}
+
+impl fmt::Display for LastConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for LastConnectError {}
+
+/// An invalid setting given to the [`Builder`](crate::Builder).
+///
+/// [`BuildError::setting`] names the builder method at fault.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// `max_size` was zero.
+    #[error("max_size must be at least 1")]
+    ZeroMaxSize,
+    /// `min_idle` was larger than `max_size`.
+    #[error("min_idle ({min_idle}) must not exceed max_size ({max_size})")]
+    MinIdleAboveMaxSize {
+        /// The `min_idle` given.
+        min_idle: usize,
+        /// The `max_size` given.
+        max_size: usize,
+    },
+    /// A duration setting was zero; use `None` to turn the setting off.
+    #[error("{setting} must not be zero (use None to turn it off)")]
+    ZeroDuration {
+        /// The builder method that was given zero.
+        setting: &'static str,
+    },
+    /// The connect backoff's initial delay was larger than its cap.
+    #[error("connect_backoff: initial delay {initial:?} exceeds the cap {max:?}")]
+    BackoffInverted {
+        /// The initial delay given.
+        initial: std::time::Duration,
+        /// The cap given.
+        max: std::time::Duration,
+    },
+}
+
+impl BuildError {
+    /// The name of the builder setting that was invalid.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            Self::ZeroMaxSize => "max_size",
+            Self::MinIdleAboveMaxSize { .. } => "min_idle",
+            Self::ZeroDuration { setting } => setting,
+            Self::BackoffInverted { .. } => "connect_backoff",
+        }
+    }
+}

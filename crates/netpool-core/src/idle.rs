@@ -1,0 +1,113 @@
+//! The idle queue and the bookkeeping kept with each connection.
+
+use concurrent_queue::{ConcurrentQueue, PushError};
+
+use crate::QueueStrategy;
+use crate::clock::Nanos;
+use crate::sync::{Mutex, lock};
+
+/// A connection with its bookkeeping, while idle or checked out.
+#[derive(Debug)]
+pub(crate) struct Idle<C> {
+    pub(crate) conn: C,
+    /// When it was opened (coarse clock).
+    pub(crate) created: Nanos,
+    /// When it was last returned (or opened).
+    pub(crate) last_used: Nanos,
+    /// When `is_valid` last passed (or it was opened).
+    pub(crate) checked: Nanos,
+    /// When it reaches its jittered `max_lifetime`; `Nanos::MAX` for never.
+    pub(crate) expires: Nanos,
+    /// How many times it was checked out.
+    pub(crate) uses: u64,
+}
+
+impl<C> Idle<C> {
+    pub(crate) fn new(conn: C, now: Nanos, lifetime: Option<Nanos>) -> Self {
+        let expires = match lifetime {
+            // Jitter the limit down by up to 5% so that connections opened together do not
+            // all expire together.
+            Some(l) => now.saturating_add(l - fastrand::u64(0..=l / 20)),
+            None => Nanos::MAX,
+        };
+        Self {
+            conn,
+            created: now,
+            last_used: now,
+            checked: now,
+            expires,
+            uses: 0,
+        }
+    }
+
+    /// How long since it was last used or checked, whichever is later.
+    pub(crate) fn unchecked_for(&self, now: Nanos) -> Nanos {
+        now.saturating_sub(self.last_used.max(self.checked))
+    }
+}
+
+/// Idle connections, in the order of the [`QueueStrategy`].
+#[derive(Debug)]
+pub(crate) enum IdleQueue<T> {
+    /// A bounded lock-free queue sized to `max_size` at build time, and an unbounded one
+    /// that takes the overflow after [`Pool::resize`](crate::Pool::resize) grew the pool.
+    /// The bounded queue never allocates after build.
+    Fifo {
+        main: ConcurrentQueue<T>,
+        spill: ConcurrentQueue<T>,
+    },
+    /// A stack behind a short lock.
+    Lifo(Mutex<Vec<T>>),
+}
+
+impl<T> IdleQueue<T> {
+    pub(crate) fn new(strategy: QueueStrategy, capacity: usize) -> Self {
+        match strategy {
+            QueueStrategy::Lifo => Self::Lifo(Mutex::new(Vec::with_capacity(capacity))),
+            _ => Self::Fifo {
+                main: ConcurrentQueue::bounded(capacity.max(1)),
+                spill: ConcurrentQueue::unbounded(),
+            },
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push(&self, item: T) {
+        match self {
+            Self::Fifo { main, spill } => match main.push(item) {
+                Ok(()) => {}
+                // Neither queue is ever closed, and the unbounded one is never full.
+                Err(PushError::Full(item) | PushError::Closed(item)) => {
+                    let _ = spill.push(item);
+                }
+            },
+            Self::Lifo(stack) => lock(stack).push(item),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn pop(&self) -> Option<T> {
+        match self {
+            Self::Fifo { main, spill } => match main.pop() {
+                Ok(item) => Some(item),
+                Err(_) if !spill.is_empty() => spill.pop().ok(),
+                Err(_) => None,
+            },
+            Self::Lifo(stack) => lock(stack).pop(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::Fifo { main, spill } => main.len() + spill.len(),
+            Self::Lifo(stack) => lock(stack).len(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        match self {
+            Self::Fifo { main, spill } => main.is_empty() && spill.is_empty(),
+            Self::Lifo(stack) => lock(stack).is_empty(),
+        }
+    }
+}

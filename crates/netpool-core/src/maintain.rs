@@ -1,0 +1,85 @@
+//! Maintenance: idle and lifetime reaping, background checks, `min_idle` refill.
+//!
+//! # Implementation details
+//!
+//! One pass visits each connection that is idle when the pass starts, one at a time, so
+//! concurrent gets find the others idle. A visited connection is closed if it reached its
+//! lifetime, or if it sat idle past `idle_timeout` while more than `min_idle` are idle
+//! (so reaping never goes below `min_idle`); it is checked with `is_valid` if it sat idle
+//! past `check_idle_after` (so checkout rarely pays for the check); the rest go back.
+//! Then the pass opens connections until `min_idle` are idle, within `max_size`,
+//! respecting the connect backoff. Maintenance never spawns: the adapters loop it.
+
+use crate::Manager;
+use crate::clock;
+use crate::pool::{CloseReason, Pool};
+use crate::shared::{Deadline, run_until};
+
+impl<M: Manager> Pool<M> {
+    /// Runs one maintenance pass: closes expired idle connections, checks long-idle ones,
+    /// and opens connections up to `min_idle`.
+    ///
+    /// The adapter crates run it every [`Pool::maintenance_interval`]; call it yourself
+    /// when you drive the core directly.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a connection being checked or opened when the future is dropped is
+    /// closed, and its slot freed.
+    pub async fn maintain(&self) {
+        let inner = &*self.inner;
+        let shared = &inner.shared;
+        if shared.is_closed() {
+            return;
+        }
+        let min_idle = shared.config.min_idle.unwrap_or(0);
+        let now = clock::now();
+        for _ in 0..inner.idle.len() {
+            let Some(item) = inner.idle.pop() else { break };
+            let mut live = inner.live(item, CloseReason::Uncounted);
+            match live.expired(shared, now) {
+                Some(CloseReason::Idle) if inner.idle.len() >= min_idle => {
+                    live.set_reason(CloseReason::Idle);
+                    continue;
+                }
+                Some(CloseReason::Lifetime) => {
+                    live.set_reason(CloseReason::Lifetime);
+                    continue;
+                }
+                _ => {}
+            }
+            let check = shared
+                .check_after
+                .is_some_and(|after| after > 0 && live.unchecked_for(now) >= after);
+            if check {
+                let bound = Deadline::new(shared.config.connect_timeout).at();
+                let result = match live.item_mut() {
+                    Some(item) => run_until(bound, inner.manager.is_valid(&mut item.conn)).await,
+                    None => continue,
+                };
+                if !matches!(result, Some(Ok(()))) {
+                    live.set_reason(CloseReason::Invalid);
+                    continue;
+                }
+                if let Some(item) = live.item_mut() {
+                    item.checked = clock::now();
+                }
+            }
+            inner.push_idle(live.take());
+        }
+        while inner.idle.len() < min_idle && !shared.is_closed() {
+            let Some(slot) = shared.reserve() else { break };
+            let mut deadline = Deadline::new(None);
+            match inner.open(slot, &mut deadline).await {
+                Ok(item) => inner.push_idle(item),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// How often the adapters should call [`maintain`](Self::maintain): see
+    /// [`Config::maintenance_interval`](crate::Config::maintenance_interval).
+    pub fn maintenance_interval(&self) -> std::time::Duration {
+        self.inner.shared.config.maintenance_interval()
+    }
+}

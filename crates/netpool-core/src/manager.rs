@@ -1,0 +1,81 @@
+//! The [`Manager`] trait: how the pool opens and checks connections.
+
+use std::future::Future;
+
+/// Opens and checks the connections of a [`Pool`](crate::Pool).
+///
+/// The trait mirrors r2d2's and bb8's `ManageConnection`, so their managers port with
+/// renames only. The async methods return `impl Future + Send`: a blocking manager (such as
+/// `netpool-std`'s) returns a ready future.
+///
+/// # Examples
+///
+/// ```
+/// use std::convert::Infallible;
+/// use netpool_core::Manager;
+///
+/// /// A "connection" that is just a counter.
+/// struct Counter;
+///
+/// impl Manager for Counter {
+///     type Connection = u64;
+///     type Error = Infallible;
+///
+///     async fn connect(&self) -> Result<u64, Infallible> {
+///         Ok(0)
+///     }
+///
+///     async fn is_valid(&self, _conn: &mut u64) -> Result<(), Infallible> {
+///         Ok(())
+///     }
+///
+///     fn has_broken(&self, _conn: &mut u64) -> bool {
+///         false
+///     }
+/// }
+///
+/// let pool = netpool_core::Pool::builder().build(Counter)?;
+/// assert_eq!(pool.stats().connections, 0); // build() opens nothing
+/// # Ok::<(), netpool_core::BuildError>(())
+/// ```
+pub trait Manager: Send + Sync + 'static {
+    /// The connection type the pool hands out.
+    type Connection: Send + 'static;
+    /// The error returned by [`connect`](Manager::connect) and
+    /// [`is_valid`](Manager::is_valid).
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Opens a new connection.
+    ///
+    /// Called by the task that asked for a connection when no idle one is free and the pool
+    /// is below `max_size`, and by [`Pool::maintain`](crate::Pool::maintain) to keep
+    /// `min_idle` connections warm. The pool bounds it with `connect_timeout` and the
+    /// caller's deadline, and drops the future if the caller goes away, so it must not
+    /// spawn work that outlives it. It should not block the thread (unless the manager is
+    /// only used through the blocking API) and should not panic; a panic propagates to the
+    /// caller and leaves the pool consistent.
+    fn connect(&self) -> impl Future<Output = Result<Self::Connection, Self::Error>> + Send;
+
+    /// Determines if the connection is still usable.
+    ///
+    /// Called before a connection is handed out when `test_on_check_out` is on and the
+    /// connection has been idle for at least `check_idle_after`, and by maintenance for
+    /// connections that sat idle that long. An `Err` closes the connection and the pool
+    /// tries another one. It is bounded by the caller's deadline and may be dropped half
+    /// way (the connection is then closed). Keep it cheap: a non-blocking peek is better
+    /// than a round trip.
+    fn is_valid(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// *Quickly* determines if the connection is no longer usable.
+    ///
+    /// This will be called synchronously every time a connection is returned to the pool,
+    /// so it should *not* block. If it returns `true`, the connection will be discarded.
+    ///
+    /// For example, an implementation might check if the underlying TCP socket has
+    /// disconnected. Implementations that do not support this kind of fast health check
+    /// may simply return `false`.
+    fn has_broken(&self, conn: &mut Self::Connection) -> bool;
+}

@@ -1,0 +1,658 @@
+//! [`Pool`]: the acquire and release paths.
+//!
+//! # Implementation details
+//!
+//! `Pool<M>` is a thin typed shell: the manager, the idle queue, and [`Shared`], which
+//! holds everything that does not depend on `M` (see [`crate::shared`]).
+//!
+//! A `get` is one async state machine, used by the async entry points directly and by the
+//! blocking ones through `futures_lite::future::block_on`:
+//!
+//! 1. take a permit: one CAS when one is free and nobody waits; otherwise queue (FIFO);
+//! 2. pop an idle connection; drop it if expired, check it with `is_valid` if it sat idle
+//!    long enough; or, if none is idle, reserve a slot (`size < max_size`) and connect;
+//!    or wait for room;
+//! 3. hand the connection out in a [`Pooled`] that owns the permit.
+//!
+//! Every reservation is an RAII value (`Permit`, `Slot`, `Live`, the waiter's `Queued`),
+//! so a future dropped at any await point, or a panicking manager, undoes exactly what it
+//! holds (semantics 2 and 6).
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use crate::clock::{self, Nanos};
+use crate::config::{Builder, Config};
+use crate::error::{Error, LastConnectError};
+use crate::idle::{Idle, IdleQueue};
+use crate::pooled::Pooled;
+use crate::sema::TryAcquireError;
+use crate::shared::{Deadline, Gate, Permit, Shared, Slot, WaitError, run_until};
+use crate::stats::{Counters, Stats};
+use crate::sync::Ordering;
+use crate::{Manager, Meta};
+
+/// A pool of connections made by a [`Manager`].
+///
+/// Cheap to clone (an `Arc` inside); every clone is the same pool. Dropping the last clone
+/// (and the last [`Pooled`] guard) closes the idle connections.
+///
+/// # Examples
+///
+/// ```
+/// # use std::convert::Infallible;
+/// # struct Counter;
+/// # impl netpool_core::Manager for Counter {
+/// #     type Connection = u64;
+/// #     type Error = Infallible;
+/// #     async fn connect(&self) -> Result<u64, Infallible> { Ok(0) }
+/// #     async fn is_valid(&self, _: &mut u64) -> Result<(), Infallible> { Ok(()) }
+/// #     fn has_broken(&self, _: &mut u64) -> bool { false }
+/// # }
+/// # futures_lite::future::block_on(async {
+/// let pool = netpool_core::Pool::builder().max_size(2).build(Counter)?;
+/// let mut conn = pool.get().await?;
+/// *conn += 1;
+/// drop(conn);
+/// assert_eq!(*pool.get().await?, 1); // the same connection, reused
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct Pool<M: Manager> {
+    pub(crate) inner: Arc<Inner<M>>,
+}
+
+/// A handle that does not keep the pool alive: for maintenance tasks.
+///
+/// Get one with [`Pool::downgrade`].
+pub struct WeakPool<M: Manager> {
+    inner: Weak<Inner<M>>,
+}
+
+pub(crate) struct Inner<M: Manager> {
+    pub(crate) shared: Shared,
+    pub(crate) manager: M,
+    pub(crate) idle: IdleQueue<Idle<M::Connection>>,
+}
+
+/// Why a connection is closed, for the counters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CloseReason {
+    Uncounted,
+    Broken,
+    Invalid,
+    Idle,
+    Lifetime,
+}
+
+/// A connection outside the idle queue that is closed (freeing its slot) when dropped,
+/// unless taken: the unwinding- and cancellation-safe holder.
+pub(crate) struct Live<'a, M: Manager> {
+    inner: &'a Inner<M>,
+    item: Option<Idle<M::Connection>>,
+    reason: CloseReason,
+}
+
+impl Pool<NoManager> {
+    /// A [`Builder`] with the default settings; [`Builder::build`] picks the manager type,
+    /// so `Pool::builder()` needs no type arguments.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+}
+
+/// A placeholder manager with no values, so that `Pool::builder()` needs no type
+/// arguments. No pool of it can exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoManager {}
+
+impl Manager for NoManager {
+    type Connection = std::convert::Infallible;
+    type Error = std::convert::Infallible;
+
+    fn connect(&self) -> impl Future<Output = Result<Self::Connection, Self::Error>> + Send {
+        let never = *self;
+        async move { match never {} }
+    }
+
+    fn is_valid(
+        &self,
+        _conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let never = *self;
+        async move { match never {} }
+    }
+
+    fn has_broken(&self, _conn: &mut Self::Connection) -> bool {
+        match *self {}
+    }
+}
+
+impl<M: Manager> Pool<M> {
+    pub(crate) fn from_parts(config: Config, manager: M) -> Self {
+        let idle = IdleQueue::new(config.queue_strategy, config.max_size);
+        Self {
+            inner: Arc::new(Inner {
+                shared: Shared::new(config),
+                manager,
+                idle,
+            }),
+        }
+    }
+
+    /// Checks a connection out, waiting up to `wait_timeout`.
+    ///
+    /// Returns an idle connection if one is free (checking it with `is_valid` first when
+    /// `test_on_check_out` is on and it sat idle at least `check_idle_after`), else opens
+    /// one if the pool is below `max_size`, else waits its turn: waiters are served first
+    /// come, first served.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when `wait_timeout` passes first (one deadline for waiting,
+    /// connecting and checking); [`Error::Connect`] or [`Error::ConnectTimeout`] when this
+    /// caller's connect failed; [`Error::Unavailable`] when the pool would have to connect
+    /// while it backs off after failed connects; [`Error::Closed`] after
+    /// [`close`](Self::close).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future at any await point releases what it held (its
+    /// place in the queue, a wake-up it received, a slot it reserved; a connection being
+    /// opened or checked is closed).
+    pub async fn get(&self) -> Result<Pooled<M>, Error<M::Error>> {
+        self.acquire(self.inner.shared.config.wait_timeout).await
+    }
+
+    /// Like [`get`](Self::get), with `timeout` instead of `wait_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get), with `timeout` as the deadline.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`get`](Self::get).
+    pub async fn get_timeout(&self, timeout: Duration) -> Result<Pooled<M>, Error<M::Error>> {
+        self.acquire(Some(timeout)).await
+    }
+
+    /// Checks a connection out without waiting.
+    ///
+    /// Returns an idle connection (if one needs `is_valid` and the check does not complete
+    /// on its first poll, that connection is closed). On an empty pool it opens a
+    /// connection only if the manager's `connect` completes on its first poll, as
+    /// blocking managers' do; an async connect is dropped before it starts anything.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when no connection is free or callers are queued ahead;
+    /// [`Error::Closed`], [`Error::Connect`] or [`Error::Unavailable`] as for
+    /// [`get`](Self::get).
+    pub fn try_get(&self) -> Result<Pooled<M>, Error<M::Error>> {
+        let inner = &*self.inner;
+        let shared = &inner.shared;
+        Counters::bump(&shared.counters.gets);
+        match shared.sema.try_acquire() {
+            Ok(()) => {}
+            Err(TryAcquireError::Closed) => return Err(Error::Closed),
+            Err(TryAcquireError::NoPermits) => return Err(Error::Timeout),
+        }
+        let permit = Permit::new(&shared.sema);
+        let item = futures_lite::future::block_on(futures_lite::future::poll_once(
+            inner.obtain(&mut Deadline::new(Some(Duration::ZERO)), true),
+        ));
+        let item = match item {
+            Some(Ok(item)) => item,
+            Some(Err(e)) => return Err(e),
+            None => return Err(Error::Timeout),
+        };
+        permit.forget();
+        Ok(Pooled::new(self.clone(), item))
+    }
+
+    /// Checks a connection out from a thread, blocking it for up to `wait_timeout`.
+    ///
+    /// The same state machine as [`get`](Self::get), driven by
+    /// `futures_lite::future::block_on`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread. Never call it inside an async task: use `get`.
+    pub fn get_blocking(&self) -> Result<Pooled<M>, Error<M::Error>> {
+        futures_lite::future::block_on(self.get())
+    }
+
+    /// Like [`get_blocking`](Self::get_blocking), with `timeout` instead of `wait_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get), with `timeout` as the deadline.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread. Never call it inside an async task.
+    pub fn get_blocking_timeout(&self, timeout: Duration) -> Result<Pooled<M>, Error<M::Error>> {
+        futures_lite::future::block_on(self.get_timeout(timeout))
+    }
+
+    /// Puts a connection made elsewhere into the pool, as an idle connection.
+    ///
+    /// # Errors
+    ///
+    /// Gives the connection back when the pool is full or closed.
+    pub fn add(&self, conn: M::Connection) -> Result<(), M::Connection> {
+        let inner = &*self.inner;
+        if inner.shared.is_closed() {
+            return Err(conn);
+        }
+        let Some(slot) = inner.shared.reserve() else {
+            return Err(conn);
+        };
+        slot.fill();
+        inner.shared.connect_succeeded();
+        inner.push_idle(Idle::new(conn, clock::now(), inner.shared.max_lifetime));
+        Ok(())
+    }
+
+    /// A snapshot of the pool's gauges and counters.
+    pub fn stats(&self) -> Stats {
+        let shared = &self.inner.shared;
+        let connections = shared.size.load(Ordering::Relaxed);
+        let idle = self.inner.idle.len().min(connections);
+        let mut stats = Stats {
+            max_size: shared.max_size.load(Ordering::Relaxed),
+            connections,
+            idle,
+            in_use: connections - idle,
+            waiting: shared.waiting(),
+            ..Stats::default()
+        };
+        shared.counters.fill(&mut stats);
+        stats
+    }
+
+    /// The pool's settings, with the current `max_size`.
+    pub fn config(&self) -> Config {
+        let mut config = self.inner.shared.config.clone();
+        config.max_size = self.inner.shared.max_size.load(Ordering::Relaxed);
+        config
+    }
+
+    /// Changes `max_size` at run time (0 counts as 1).
+    ///
+    /// Growing wakes waiters at once. Shrinking closes idle connections above the new size
+    /// now and checked-out ones as they come back, until the pool fits.
+    pub fn resize(&self, max_size: usize) {
+        let max_size = max_size.max(1);
+        let inner = &*self.inner;
+        inner.shared.max_size.store(max_size, Ordering::SeqCst);
+        inner.shared.sema.resize(max_size);
+        while inner.shared.over_capacity() {
+            match inner.idle.pop() {
+                Some(item) => drop(inner.live(item, CloseReason::Uncounted)),
+                None => break,
+            }
+        }
+        inner.shared.notify_capacity();
+    }
+
+    /// Closes the idle connections for which `keep` returns `false`; returns how many.
+    ///
+    /// `keep` sees each connection that is idle when `retain` starts, with its [`Meta`].
+    /// Checked-out connections are not visited.
+    pub fn retain(&self, mut keep: impl FnMut(&mut M::Connection, Meta) -> bool) -> usize {
+        let inner = &*self.inner;
+        let mut closed = 0;
+        for _ in 0..inner.idle.len() {
+            let Some(item) = inner.idle.pop() else { break };
+            let mut live = inner.live(item, CloseReason::Uncounted);
+            let meta = live.meta();
+            if let Some(item) = live.item.as_mut() {
+                if keep(&mut item.conn, meta) {
+                    inner.push_idle(live.take());
+                    continue;
+                }
+            }
+            closed += 1;
+        }
+        closed
+    }
+
+    /// Closes the pool: from now on gets fail with [`Error::Closed`] and no connection is
+    /// opened; idle connections are dropped now and checked-out ones when they come back.
+    /// Waiters are woken with `Error::Closed`.
+    pub fn close(&self) {
+        self.inner.shared.close();
+        self.inner.drain_idle();
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.shared.is_closed()
+    }
+
+    /// Resolves once the pool is closed and every connection is gone (checked-out ones
+    /// too). It does not close the pool itself: call [`close`](Self::close) first.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits.
+    pub async fn wait_closed(&self) {
+        self.inner.shared.wait_drained().await;
+    }
+
+    /// A handle that does not keep the pool alive.
+    pub fn downgrade(&self) -> WeakPool<M> {
+        WeakPool {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
+    /// The manager.
+    pub fn manager(&self) -> &M {
+        &self.inner.manager
+    }
+
+    async fn acquire(&self, timeout: Option<Duration>) -> Result<Pooled<M>, Error<M::Error>> {
+        let inner = &*self.inner;
+        let shared = &inner.shared;
+        Counters::bump(&shared.counters.gets);
+        let mut deadline = Deadline::new(timeout);
+        let permit = match shared.sema.try_acquire() {
+            Ok(()) => Permit::new(&shared.sema),
+            Err(TryAcquireError::Closed) => return Err(Error::Closed),
+            Err(TryAcquireError::NoPermits) => match shared.wait_permit(&mut deadline).await {
+                Ok(permit) => permit,
+                Err(e) => return Err(inner.wait_error(e)),
+            },
+        };
+        let item = inner.obtain(&mut deadline, false).await?;
+        permit.forget();
+        Ok(Pooled::new(self.clone(), item))
+    }
+}
+
+impl<M: Manager> Inner<M> {
+    pub(crate) fn live(&self, item: Idle<M::Connection>, reason: CloseReason) -> Live<'_, M> {
+        Live {
+            inner: self,
+            item: Some(item),
+            reason,
+        }
+    }
+
+    fn wait_error(&self, e: WaitError) -> Error<M::Error> {
+        match e {
+            WaitError::Closed => Error::Closed,
+            WaitError::Timeout => {
+                Counters::bump(&self.shared.counters.gets_timed_out);
+                Error::Timeout
+            }
+        }
+    }
+
+    /// With a permit held: an idle connection, a new one, or an error. `once`: never
+    /// wait for room (for `try_get`).
+    async fn obtain(
+        &self,
+        deadline: &mut Deadline,
+        once: bool,
+    ) -> Result<Idle<M::Connection>, Error<M::Error>> {
+        loop {
+            if self.shared.is_closed() {
+                return Err(Error::Closed);
+            }
+            if let Some(item) = self.idle.pop() {
+                if let Some(mut item) = self.check_out(item, deadline).await? {
+                    item.uses += 1;
+                    return Ok(item);
+                }
+                continue;
+            }
+            if let Some(slot) = self.shared.reserve() {
+                let mut item = self.open(slot, deadline).await?;
+                item.uses += 1;
+                return Ok(item);
+            }
+            if once {
+                return Err(Error::Timeout);
+            }
+            let ready = || !self.idle.is_empty() || !self.shared.over_or_at_capacity();
+            if let Err(e) = self.shared.wait_capacity(ready, deadline).await {
+                return Err(self.wait_error(e));
+            }
+        }
+    }
+
+    /// Decides whether an idle connection may go out: `Ok(None)` if it was closed.
+    async fn check_out(
+        &self,
+        item: Idle<M::Connection>,
+        deadline: &mut Deadline,
+    ) -> Result<Option<Idle<M::Connection>>, Error<M::Error>> {
+        let shared = &self.shared;
+        let mut live = self.live(item, CloseReason::Uncounted);
+        let Some(check_after) = live.needs_check(shared) else {
+            return Ok(Some(live.take()));
+        };
+        let now = clock::now();
+        if let Some(reason) = live.expired(shared, now) {
+            live.reason = reason;
+            return Ok(None);
+        }
+        if check_after == Nanos::MAX || live.unchecked_for(now) < check_after {
+            return Ok(Some(live.take()));
+        }
+        // The connection is closed by `live` if the deadline passes or the future is
+        // dropped half way: its protocol state is unknown.
+        let result = match live.item.as_mut() {
+            Some(item) => run_until(deadline.at(), self.manager.is_valid(&mut item.conn)).await,
+            None => return Ok(None),
+        };
+        match result {
+            None => Err(self.wait_error(WaitError::Timeout)),
+            Some(Err(_)) => {
+                live.reason = CloseReason::Invalid;
+                Ok(None)
+            }
+            Some(Ok(())) => {
+                let mut item = live.take();
+                item.checked = now;
+                Ok(Some(item))
+            }
+        }
+    }
+
+    /// Opens a connection in the reserved slot, bounded by `connect_timeout` and the
+    /// caller's deadline, unless the pool is backing off.
+    pub(crate) async fn open(
+        &self,
+        slot: Slot<'_>,
+        deadline: &mut Deadline,
+    ) -> Result<Idle<M::Connection>, Error<M::Error>> {
+        let shared = &self.shared;
+        let _probe = match shared.gate() {
+            Gate::Go => None,
+            Gate::Probe(probe) => Some(probe),
+            Gate::Unavailable { failures, last } => {
+                return Err(Error::Unavailable { failures, last });
+            }
+        };
+        let connect_at = shared
+            .config
+            .connect_timeout
+            .and_then(|t| Instant::now().checked_add(t));
+        let at = match (deadline.at(), connect_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match run_until(at, self.manager.connect()).await {
+            None => {
+                shared.connect_failed(LastConnectError::connect_timeout());
+                Err(Error::ConnectTimeout)
+            }
+            Some(Err(e)) => {
+                shared.connect_failed(LastConnectError::from_error(&e));
+                Err(Error::Connect(e))
+            }
+            Some(Ok(conn)) => {
+                slot.fill();
+                shared.connect_succeeded();
+                Ok(Idle::new(conn, clock::now(), shared.max_lifetime))
+            }
+        }
+    }
+
+    /// Takes a returned connection back (the caller releases the permit after).
+    pub(crate) fn put_back(&self, item: Idle<M::Connection>) {
+        let shared = &self.shared;
+        let mut live = self.live(item, CloseReason::Uncounted);
+        if shared.is_closed() || shared.over_capacity() {
+            return;
+        }
+        let broken = match live.item.as_mut() {
+            Some(item) => self.manager.has_broken(&mut item.conn),
+            None => return,
+        };
+        if broken {
+            live.reason = CloseReason::Broken;
+            return;
+        }
+        let now = clock::now();
+        if live.item.as_ref().is_some_and(|i| now >= i.expires) {
+            live.reason = CloseReason::Lifetime;
+            return;
+        }
+        let mut item = live.take();
+        item.last_used = now;
+        self.push_idle(item);
+    }
+
+    /// Makes a connection idle and wakes a waiter for room; drains if the pool closed
+    /// meanwhile.
+    pub(crate) fn push_idle(&self, item: Idle<M::Connection>) {
+        self.idle.push(item);
+        self.shared.notify_capacity();
+        if self.shared.is_closed() {
+            self.drain_idle();
+        }
+    }
+
+    pub(crate) fn drain_idle(&self) {
+        while let Some(item) = self.idle.pop() {
+            drop(self.live(item, CloseReason::Uncounted));
+        }
+    }
+}
+
+impl<M: Manager> Live<'_, M> {
+    /// Takes the connection out: it is no longer closed on drop.
+    pub(crate) fn take(&mut self) -> Idle<M::Connection> {
+        match self.item.take() {
+            Some(item) => item,
+            // Every caller takes at most once and checks `item` before.
+            None => unreachable!("Live::take called twice"),
+        }
+    }
+
+    pub(crate) fn item_mut(&mut self) -> Option<&mut Idle<M::Connection>> {
+        self.item.as_mut()
+    }
+
+    pub(crate) fn set_reason(&mut self, reason: CloseReason) {
+        self.reason = reason;
+    }
+
+    pub(crate) fn meta(&self) -> Meta {
+        match &self.item {
+            Some(item) => Meta::from_idle(item, self.inner.shared.epoch),
+            None => Meta::from_raw(0, 0, 0, self.inner.shared.epoch),
+        }
+    }
+
+    /// `None` when nothing about this connection depends on time; else the check-after.
+    fn needs_check(&self, shared: &Shared) -> Option<Nanos> {
+        let check = shared.check_after;
+        if shared.max_lifetime.is_none() && shared.idle_timeout == Nanos::MAX && check.is_none() {
+            return None;
+        }
+        Some(check.unwrap_or(Nanos::MAX))
+    }
+
+    /// Why the connection must be closed at `now`, if it must.
+    pub(crate) fn expired(&self, shared: &Shared, now: Nanos) -> Option<CloseReason> {
+        let item = self.item.as_ref()?;
+        if now >= item.expires {
+            Some(CloseReason::Lifetime)
+        } else if now.saturating_sub(item.last_used) >= shared.idle_timeout {
+            Some(CloseReason::Idle)
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn unchecked_for(&self, now: Nanos) -> Nanos {
+        self.item.as_ref().map_or(0, |i| i.unchecked_for(now))
+    }
+}
+
+impl<M: Manager> Drop for Live<'_, M> {
+    fn drop(&mut self) {
+        let Some(item) = self.item.take() else { return };
+        let counters = &self.inner.shared.counters;
+        match self.reason {
+            CloseReason::Uncounted => {}
+            CloseReason::Broken => Counters::bump(&counters.closed_broken),
+            CloseReason::Invalid => Counters::bump(&counters.closed_invalid),
+            CloseReason::Idle => Counters::bump(&counters.closed_idle),
+            CloseReason::Lifetime => Counters::bump(&counters.closed_lifetime),
+        }
+        // Free the slot even if dropping the connection panics.
+        let _slot = Slot::adopt(&self.inner.shared);
+        drop(item);
+    }
+}
+
+impl<M: Manager> Clone for Pool<M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<M: Manager> fmt::Debug for Pool<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Manager> WeakPool<M> {
+    /// The pool, if any clone of it is still alive.
+    pub fn upgrade(&self) -> Option<Pool<M>> {
+        self.inner.upgrade().map(|inner| Pool { inner })
+    }
+}
+
+impl<M: Manager> Clone for WeakPool<M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<M: Manager> fmt::Debug for WeakPool<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakPool").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,179 @@
+//! [`Pooled`]: the checked-out guard, and [`Meta`], a connection's bookkeeping.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
+
+use crate::Manager;
+use crate::clock::{Epoch, Nanos};
+use crate::idle::Idle;
+use crate::pool::{CloseReason, Pool};
+use crate::shared::Permit;
+
+/// A connection checked out of a [`Pool`]; it goes back to the pool when dropped.
+///
+/// Derefs (mutably) to the connection. Its own operations are associated functions, like
+/// [`Arc::strong_count`](std::sync::Arc::strong_count), so they never shadow the
+/// connection's methods: [`Pooled::detach`], [`Pooled::discard`], [`Pooled::meta`].
+///
+/// When it is dropped, `has_broken` runs; a broken connection, or one past its
+/// `max_lifetime`, is closed and its slot freed at once.
+///
+/// # Examples
+///
+/// ```
+/// # use std::convert::Infallible;
+/// # struct Counter;
+/// # impl netpool_core::Manager for Counter {
+/// #     type Connection = u64;
+/// #     type Error = Infallible;
+/// #     async fn connect(&self) -> Result<u64, Infallible> { Ok(0) }
+/// #     async fn is_valid(&self, _: &mut u64) -> Result<(), Infallible> { Ok(()) }
+/// #     fn has_broken(&self, _: &mut u64) -> bool { false }
+/// # }
+/// use netpool_core::{Pool, Pooled};
+/// # futures_lite::future::block_on(async {
+/// let pool = Pool::builder().build(Counter)?;
+/// let conn = pool.get().await?;
+/// assert_eq!(Pooled::meta(&conn).use_count, 1);
+/// Pooled::discard(conn); // a protocol error, say: close it instead of reusing it
+/// assert_eq!(pool.stats().connections, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[must_use = "dropping a Pooled returns the connection at once"]
+#[clippy::has_significant_drop]
+pub struct Pooled<M: Manager> {
+    pool: Pool<M>,
+    item: Option<Idle<M::Connection>>,
+}
+
+/// A snapshot of a connection's bookkeeping, from [`Pooled::meta`] or in
+/// [`Pool::retain`].
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    /// When the connection was opened (or added).
+    pub created_at: Instant,
+    /// When the connection was last returned to the pool (or opened).
+    pub last_used: Instant,
+    /// How many times it was checked out, this time included.
+    pub use_count: u64,
+}
+
+impl<M: Manager> Pooled<M> {
+    pub(crate) fn new(pool: Pool<M>, item: Idle<M::Connection>) -> Self {
+        Self {
+            pool,
+            item: Some(item),
+        }
+    }
+
+    /// Takes the connection out of the pool for good, freeing its slot.
+    pub fn detach(mut this: Self) -> M::Connection {
+        let item = this.take();
+        let shared = &this.pool.inner.shared;
+        let _permit = Permit::new(&shared.sema);
+        shared.slot_freed();
+        item.conn
+    }
+
+    /// Closes the connection instead of returning it (after an I/O or protocol error),
+    /// freeing its slot at once. Counted as `closed_broken`.
+    pub fn discard(mut this: Self) {
+        let item = this.take();
+        let inner = &*this.pool.inner;
+        let _permit = Permit::new(&inner.shared.sema);
+        drop(inner.live(item, CloseReason::Broken));
+    }
+
+    /// The connection's bookkeeping.
+    pub fn meta(this: &Self) -> Meta {
+        match &this.item {
+            Some(item) => Meta::from_idle(item, this.pool.inner.shared.epoch),
+            None => Meta::from_raw(0, 0, 0, this.pool.inner.shared.epoch),
+        }
+    }
+
+    /// The pool this connection belongs to.
+    pub fn pool(this: &Self) -> &Pool<M> {
+        &this.pool
+    }
+
+    fn take(&mut self) -> Idle<M::Connection> {
+        match self.item.take() {
+            Some(item) => item,
+            // `item` is only taken by detach/discard, which consume the guard.
+            None => unreachable!("Pooled used after its connection was taken"),
+        }
+    }
+
+    fn conn(&self) -> &M::Connection {
+        match &self.item {
+            Some(item) => &item.conn,
+            // `item` is only None inside detach/discard/drop.
+            None => unreachable!("Pooled used after its connection was taken"),
+        }
+    }
+}
+
+impl Meta {
+    pub(crate) fn from_idle<C>(item: &Idle<C>, epoch: Epoch) -> Self {
+        Self::from_raw(item.created, item.last_used, item.uses, epoch)
+    }
+
+    pub(crate) fn from_raw(created: Nanos, last_used: Nanos, uses: u64, epoch: Epoch) -> Self {
+        Self {
+            created_at: epoch.to_instant(created),
+            last_used: epoch.to_instant(last_used),
+            use_count: uses,
+        }
+    }
+
+    /// How long ago the connection was opened.
+    pub fn age(&self) -> Duration {
+        self.created_at.elapsed()
+    }
+
+    /// How long ago the connection was last returned (or opened).
+    pub fn idle_for(&self) -> Duration {
+        self.last_used.elapsed()
+    }
+}
+
+impl<M: Manager> Deref for Pooled<M> {
+    type Target = M::Connection;
+
+    fn deref(&self) -> &M::Connection {
+        self.conn()
+    }
+}
+
+impl<M: Manager> DerefMut for Pooled<M> {
+    fn deref_mut(&mut self) -> &mut M::Connection {
+        match &mut self.item {
+            Some(item) => &mut item.conn,
+            // `item` is only None inside detach/discard/drop.
+            None => unreachable!("Pooled used after its connection was taken"),
+        }
+    }
+}
+
+impl<M: Manager> Drop for Pooled<M> {
+    fn drop(&mut self) {
+        if let Some(item) = self.item.take() {
+            let inner = &*self.pool.inner;
+            // Released after the connection is back (or closed), even if has_broken panics.
+            let _permit = Permit::new(&inner.shared.sema);
+            inner.put_back(item);
+        }
+    }
+}
+
+impl<M: Manager> fmt::Debug for Pooled<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pooled")
+            .field("meta", &Self::meta(self))
+            .finish_non_exhaustive()
+    }
+}

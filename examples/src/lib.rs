@@ -1,0 +1,1 @@
+//! Runnable examples for netpool: see the `[[example]]` targets.

@@ -1,1 +1,11 @@
 //! Runnable examples for netpool: see the `[[example]]` targets.
+//!
+//! The library holds what examples, tests and benches share: managers for real clients.
+//!
+//! * [`redis`]: the `redis` crate's multiplexed async connection, on tokio;
+//! * [`resp`]: a hand-written RESP client and its managers on tokio and smol;
+//! * [`postgres`]: `tokio-postgres`, with a deadpool-like recycling choice.
+
+pub mod postgres;
+pub mod redis;
+pub mod resp;

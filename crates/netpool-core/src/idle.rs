@@ -47,6 +47,10 @@ impl<C> Idle<C> {
 }
 
 /// Idle connections, in the order of the [`QueueStrategy`].
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per pool; boxing the queues would add an indirection to the hot path"
+)]
 #[derive(Debug)]
 pub(crate) enum IdleQueue<T> {
     /// A bounded lock-free queue sized to `max_size` at build time, and an unbounded one
@@ -109,5 +113,29 @@ impl<T> IdleQueue<T> {
             Self::Fifo { main, spill } => main.is_empty() && spill.is_empty(),
             Self::Lifo(stack) => lock(stack).is_empty(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Idle;
+
+    #[test]
+    fn lifetime_is_jittered_down_by_at_most_five_percent() {
+        let lifetime = 1_000_000_000;
+        let expires: Vec<_> = (0..256)
+            .map(|_| Idle::new((), 0, Some(lifetime)).expires)
+            .collect();
+        assert!(
+            expires
+                .iter()
+                .all(|&e| (950_000_000..=lifetime).contains(&e))
+        );
+        let (min, max) = (expires.iter().min().unwrap(), expires.iter().max().unwrap());
+        assert!(
+            max - min > 10_000_000,
+            "connections opened together expire apart"
+        );
+        assert_eq!(Idle::new((), 7, None).expires, u64::MAX);
     }
 }

@@ -202,7 +202,7 @@ impl<M: Manager> Pool<M> {
         }
         let permit = Permit::new(&shared.sema);
         let item = futures_lite::future::block_on(futures_lite::future::poll_once(
-            inner.obtain(&mut Deadline::new(Some(Duration::ZERO)), true),
+            inner.obtain(&mut Deadline::new(None), true),
         ));
         let item = match item {
             Some(Ok(item)) => item,

@@ -1,0 +1,152 @@
+//! Semantic 5: connect failures go to the caller that asked; repeated failures back off
+//! (exponential, jittered, one probe at a time) and a success resets the backoff.
+//!
+//! Backoff is about time: delays here are tens of milliseconds and the assertions leave
+//! wide margins for a noisy machine.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Gate, Gated};
+use netpool_core::{Error, Pool};
+
+fn pool(manager: &Gated, initial_ms: u64, max_ms: u64) -> Pool<Gated> {
+    Pool::builder()
+        .max_size(4)
+        .wait_timeout(Some(Duration::from_secs(2)))
+        .connect_backoff(
+            Duration::from_millis(initial_ms),
+            Duration::from_millis(max_ms),
+        )
+        .build(manager.clone())
+        .unwrap()
+}
+
+#[test]
+fn the_caller_gets_its_own_connect_error() {
+    let manager = Gated::new();
+    manager.set_connect(Gate::Err);
+    let pool = pool(&manager, 50, 100);
+    let err = pool.get_blocking().unwrap_err();
+    match &err {
+        Error::Connect(e) => assert_eq!(e.0, 0, "its own error"),
+        other => panic!("expected Connect, got {other:?}"),
+    }
+    assert!(err.is_connect());
+    assert_eq!(pool.stats().connect_errors, 1);
+    assert_eq!(pool.stats().connections, 0);
+}
+
+#[test]
+fn while_backing_off_callers_fail_fast_with_the_cause() {
+    let manager = Gated::new();
+    manager.set_connect(Gate::Err);
+    let pool = pool(&manager, 200, 400);
+    assert!(pool.get_blocking().unwrap_err().is_connect());
+    let started = Instant::now();
+    let err = pool.get_blocking().unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "no waiting out the timeout"
+    );
+    match &err {
+        Error::Unavailable { failures, last } => {
+            assert_eq!(*failures, 1);
+            assert!(last.message().contains("gated failure #0"), "{last}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert!(err.is_unavailable());
+    assert_eq!(manager.counts.connects(), 1, "no connect while backing off");
+    assert!(std::error::Error::source(&err).is_some());
+}
+
+#[test]
+fn one_probe_after_the_delay_and_a_success_resets() {
+    let manager = Gated::new();
+    manager.set_connect(Gate::Err);
+    let pool = pool(&manager, 20, 40);
+    assert!(pool.get_blocking().unwrap_err().is_connect());
+    std::thread::sleep(Duration::from_millis(100));
+    // The delay passed: this caller probes, and gets its own error.
+    assert!(pool.get_blocking().unwrap_err().is_connect());
+    assert_eq!(manager.counts.connects(), 2);
+    manager.set_connect(Gate::Ok);
+    std::thread::sleep(Duration::from_millis(100));
+    let conn = pool.get_blocking().expect("the probe succeeds");
+    // Reset: more connections open at once, without waiting for a delay.
+    let more: Vec<_> = (0..3)
+        .map(|_| pool.try_get().expect("no backoff after a success"))
+        .collect();
+    drop((conn, more));
+    assert_eq!(pool.stats().connections, 4);
+}
+
+#[test]
+fn attempts_are_bounded_while_the_server_is_down() {
+    let manager = Gated::new();
+    manager.set_connect(Gate::Err);
+    let pool = pool(&manager, 10, 50);
+    let started = Instant::now();
+    let mut gets = 0;
+    // A tight loop of gets for 500 ms (bounded in time and count).
+    while started.elapsed() < Duration::from_millis(500) && gets < 1_000_000 {
+        let _ = pool.get_blocking();
+        gets += 1;
+    }
+    let attempts = manager.counts.connects();
+    // Delays cap at 50 ms with "equal jitter" (25..50 ms): at most ~20 probes in 500 ms,
+    // plus the first failure. Without backoff it would be one attempt per get.
+    assert!(attempts <= 30, "{attempts} attempts for {gets} gets");
+    assert!(gets > attempts * 10, "{gets} gets");
+}
+
+#[test]
+fn connect_timeout_and_the_callers_deadline() {
+    let manager = Gated::new();
+    manager.set_connect(Gate::Never);
+    let pool = Pool::builder()
+        .max_size(1)
+        .connect_timeout(Some(Duration::from_millis(30)))
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .build(manager.clone())
+        .unwrap();
+    let started = Instant::now();
+    assert!(pool.get_blocking().unwrap_err().is_connect_timeout());
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The caller's own deadline bounds connecting too (semantic 0: one deadline).
+    let pool = Pool::builder()
+        .max_size(1)
+        .connect_timeout(Some(Duration::from_secs(10)))
+        .build(manager)
+        .unwrap();
+    let started = Instant::now();
+    let err = pool
+        .get_blocking_timeout(Duration::from_millis(30))
+        .unwrap_err();
+    assert!(err.is_connect_timeout(), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(pool.stats().connections, 0);
+}
+
+#[test]
+fn one_deadline_covers_waiting_and_checking() {
+    let manager = Gated::new();
+    let pool = Pool::builder()
+        .max_size(1)
+        .check_idle_after(None)
+        .build(manager.clone())
+        .unwrap();
+    drop(pool.get_blocking().unwrap());
+    manager.set_valid(Gate::Never);
+    let started = Instant::now();
+    let err = pool
+        .get_blocking_timeout(Duration::from_millis(40))
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let stats = pool.stats();
+    assert_eq!(stats.connections, 0, "a half-checked connection is closed");
+    assert_eq!(stats.gets_timed_out, 1);
+}

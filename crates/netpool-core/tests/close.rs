@@ -1,0 +1,86 @@
+//! Semantic 7: after `close()`, no connection is opened, idle ones are dropped, checked-out
+//! ones are dropped when they come back, and waiters get `Error::Closed`.
+
+mod common;
+
+use std::task::Poll;
+
+use common::{BoxFut, Flag, Gated, poll_once};
+use netpool_core::{Error, Pool, Pooled};
+
+type Get<'a> = BoxFut<'a, Result<Pooled<Gated>, Error<common::GateError>>>;
+
+#[test]
+fn close_drops_idle_and_returned_connections() {
+    let manager = Gated::new();
+    let counts = manager.counts.clone();
+    let pool = Pool::builder().max_size(2).build(manager.clone()).unwrap();
+    let idle = pool.try_get().unwrap();
+    let out = pool.try_get().unwrap();
+    drop(idle);
+
+    let (closed_flag, closed_waker) = Flag::new();
+    let mut wait_closed = Box::pin(pool.wait_closed());
+    assert!(poll_once(wait_closed.as_mut(), &closed_waker).is_pending());
+
+    pool.close();
+    assert!(pool.is_closed());
+    assert_eq!(counts.alive(), 1, "the idle connection is dropped at once");
+    assert!(pool.try_get().unwrap_err().is_closed());
+    assert!(
+        futures_lite::future::block_on(pool.get())
+            .unwrap_err()
+            .is_closed()
+    );
+    assert!(pool.get_blocking().unwrap_err().is_closed());
+    let extra = futures_lite::future::block_on(netpool_core::Manager::connect(&manager)).unwrap();
+    assert!(
+        pool.add(extra).is_err(),
+        "no connection joins a closed pool"
+    );
+
+    assert!(poll_once(wait_closed.as_mut(), &closed_waker).is_pending());
+    drop(out);
+    assert_eq!(counts.alive(), 0, "a returned connection is dropped");
+    assert!(closed_flag.take());
+    assert!(poll_once(wait_closed.as_mut(), &closed_waker).is_ready());
+    assert_eq!(pool.stats().connections, 0);
+    futures_lite::future::block_on(pool.maintain()); // opens nothing
+    assert_eq!(counts.created(), 3, "two from the pool, one made outside");
+}
+
+#[test]
+fn dropping_the_last_clone_closes_idle_connections() {
+    let manager = Gated::new();
+    let counts = manager.counts.clone();
+    let pool = Pool::builder().max_size(2).build(manager).unwrap();
+    let weak = pool.downgrade();
+    let a = pool.try_get().unwrap();
+    drop(pool.try_get().unwrap());
+    drop(pool);
+    assert!(
+        weak.upgrade().is_some(),
+        "a checked-out guard keeps the pool alive"
+    );
+    drop(a);
+    assert!(weak.upgrade().is_none());
+    assert_eq!(counts.alive(), 0);
+    assert_eq!(counts.created(), counts.dropped());
+}
+
+#[test]
+fn close_wakes_waiters_with_closed() {
+    let pool = Pool::builder().max_size(1).build(Gated::new()).unwrap();
+    let out = pool.try_get().unwrap();
+    let (flag, waker) = Flag::new();
+    let mut waiter: Get<'_> = Box::pin(pool.get());
+    assert!(poll_once(waiter.as_mut(), &waker).is_pending());
+    pool.close();
+    assert!(flag.take(), "the waiter is woken");
+    assert!(matches!(
+        poll_once(waiter.as_mut(), &waker),
+        Poll::Ready(Err(Error::Closed))
+    ));
+    drop(out);
+    assert_eq!(pool.stats().connections, 0);
+}

@@ -1,0 +1,202 @@
+//! Shared helpers for netpool-core's integration tests: a gated, drop-counting manager and
+//! wake-recording wakers.
+
+#![allow(dead_code, reason = "each test file uses a different subset")]
+#![allow(unreachable_pub, reason = "a test helper module, not a public API")]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+
+use netpool_core::Manager;
+
+/// What `connect` or `is_valid` does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Succeeds at once.
+    Ok,
+    /// Fails at once.
+    Err,
+    /// Succeeds after yielding a few times (an await point).
+    Slow,
+    /// Never completes.
+    Never,
+    /// Panics.
+    Panic,
+}
+
+pub const GATES: [Gate; 5] = [Gate::Ok, Gate::Err, Gate::Slow, Gate::Never, Gate::Panic];
+
+/// The test manager's error.
+#[derive(Debug, thiserror::Error)]
+#[error("gated failure #{0}")]
+pub struct GateError(pub usize);
+
+/// Counts of connections, shared by the manager and its connections.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub connects: AtomicUsize,
+    pub created: AtomicUsize,
+    pub dropped: AtomicUsize,
+    pub alive: AtomicUsize,
+    pub max_alive: AtomicUsize,
+    pub validations: AtomicUsize,
+}
+
+impl Counts {
+    pub fn created(&self) -> usize {
+        self.created.load(Ordering::SeqCst)
+    }
+    pub fn dropped(&self) -> usize {
+        self.dropped.load(Ordering::SeqCst)
+    }
+    pub fn alive(&self) -> usize {
+        self.alive.load(Ordering::SeqCst)
+    }
+    pub fn connects(&self) -> usize {
+        self.connects.load(Ordering::SeqCst)
+    }
+    pub fn max_alive(&self) -> usize {
+        self.max_alive.load(Ordering::SeqCst)
+    }
+}
+
+/// A connection that counts itself.
+#[derive(Debug)]
+pub struct Conn {
+    pub id: usize,
+    pub broken: bool,
+    counts: Arc<Counts>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.counts.alive.fetch_sub(1, Ordering::SeqCst);
+        self.counts.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A manager whose `connect` and `is_valid` follow gates the test sets.
+#[derive(Debug, Clone)]
+pub struct Gated {
+    pub counts: Arc<Counts>,
+    connect: Arc<Mutex<Gate>>,
+    valid: Arc<Mutex<Gate>>,
+    broken: Arc<AtomicBool>,
+    panic_on_broken: Arc<AtomicBool>,
+}
+
+impl Default for Gated {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Gated {
+    pub fn new() -> Self {
+        Self {
+            counts: Arc::default(),
+            connect: Arc::new(Mutex::new(Gate::Ok)),
+            valid: Arc::new(Mutex::new(Gate::Ok)),
+            broken: Arc::default(),
+            panic_on_broken: Arc::default(),
+        }
+    }
+
+    pub fn set_connect(&self, gate: Gate) {
+        *self.connect.lock().unwrap() = gate;
+    }
+
+    pub fn set_valid(&self, gate: Gate) {
+        *self.valid.lock().unwrap() = gate;
+    }
+
+    /// Every returned connection reports broken from now on.
+    pub fn set_broken(&self, broken: bool) {
+        self.broken.store(broken, Ordering::SeqCst);
+    }
+
+    pub fn set_panic_on_broken(&self, panic: bool) {
+        self.panic_on_broken.store(panic, Ordering::SeqCst);
+    }
+}
+
+async fn pass(gate: Gate, n: usize) -> Result<(), GateError> {
+    match gate {
+        Gate::Ok => Ok(()),
+        Gate::Err => Err(GateError(n)),
+        Gate::Slow => {
+            for _ in 0..3 {
+                futures_lite::future::yield_now().await;
+            }
+            Ok(())
+        }
+        Gate::Never => futures_lite::future::pending().await,
+        Gate::Panic => panic!("gated panic #{n}"),
+    }
+}
+
+impl Manager for Gated {
+    type Connection = Conn;
+    type Error = GateError;
+
+    async fn connect(&self) -> Result<Conn, GateError> {
+        let n = self.counts.connects.fetch_add(1, Ordering::SeqCst);
+        let gate = *self.connect.lock().unwrap();
+        pass(gate, n).await?;
+        let alive = self.counts.alive.fetch_add(1, Ordering::SeqCst) + 1;
+        self.counts.max_alive.fetch_max(alive, Ordering::SeqCst);
+        let id = self.counts.created.fetch_add(1, Ordering::SeqCst);
+        Ok(Conn {
+            id,
+            broken: false,
+            counts: self.counts.clone(),
+        })
+    }
+
+    async fn is_valid(&self, _conn: &mut Conn) -> Result<(), GateError> {
+        let n = self.counts.validations.fetch_add(1, Ordering::SeqCst);
+        let gate = *self.valid.lock().unwrap();
+        pass(gate, n).await
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        if self.panic_on_broken.load(Ordering::SeqCst) {
+            panic!("has_broken panics");
+        }
+        conn.broken || self.broken.load(Ordering::SeqCst)
+    }
+}
+
+/// A waker that records whether it was woken.
+#[derive(Debug, Default)]
+pub struct Flag(AtomicBool);
+
+impl Flag {
+    pub fn new() -> (Arc<Self>, Waker) {
+        let flag = Arc::new(Self::default());
+        let waker = Waker::from(flag.clone());
+        (flag, waker)
+    }
+
+    /// Whether the waker fired since the last call.
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
+    }
+}
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Polls `fut` once with `waker`.
+pub fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(waker))
+}
+
+/// A boxed future, for polling by hand.
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -1,0 +1,107 @@
+//! Semantic 8: the hot path (an idle connection free, no check due) makes no heap
+//! allocation. A counting global allocator counts every allocation in this test binary.
+
+#![allow(
+    unsafe_code,
+    reason = "a counting global allocator has to implement GlobalAlloc"
+)]
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::Gated;
+use netpool_core::{Pool, QueueStrategy};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` with `layout` (see `alloc`).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract, which we pass on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const CYCLES: usize = 10_000;
+
+fn allocations_in(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    f();
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+fn check(pool: &Pool<Gated>) {
+    // Warm up: open the connection, initialise thread-locals (block_on's parker).
+    for _ in 0..10 {
+        drop(pool.try_get().unwrap());
+        drop(pool.get_blocking().unwrap());
+        drop(futures_lite::future::block_on(pool.get()).unwrap());
+    }
+    let n = allocations_in(|| {
+        for _ in 0..CYCLES {
+            drop(pool.try_get().unwrap());
+        }
+    });
+    assert_eq!(
+        n, 0,
+        "try_get + drop allocated {n} times in {CYCLES} cycles"
+    );
+    let n = allocations_in(|| {
+        for _ in 0..CYCLES {
+            drop(pool.get_blocking().unwrap());
+        }
+    });
+    assert_eq!(n, 0, "get_blocking + drop allocated {n} times");
+    let n = allocations_in(|| {
+        futures_lite::future::block_on(async {
+            for _ in 0..CYCLES {
+                drop(pool.get().await.unwrap());
+            }
+        })
+    });
+    assert_eq!(n, 0, "get().await + drop allocated {n} times");
+}
+
+// One test function: the counter is global, so concurrent tests would disturb it.
+#[test]
+fn warm_get_and_drop_never_allocate() {
+    // Defaults: idle timeout, lifetime and checks of long-idle connections on.
+    check(&Pool::builder().max_size(4).build(Gated::new()).unwrap());
+    // Everything time-related off.
+    check(
+        &Pool::builder()
+            .max_size(4)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_on_check_out(false)
+            .build(Gated::new())
+            .unwrap(),
+    );
+    check(
+        &Pool::builder()
+            .queue_strategy(QueueStrategy::Lifo)
+            .idle_timeout(Some(Duration::from_secs(60)))
+            .build(Gated::new())
+            .unwrap(),
+    );
+}

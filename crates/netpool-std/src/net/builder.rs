@@ -1,0 +1,217 @@
+//! [`TcpBuilder`]: the `tcp(addr)` builder of every adapter, generic over its [`Runtime`].
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use netpool_core::{Builder, Manager, Pool, QueueStrategy, WeakPool};
+
+use crate::net::{Address, BuildError, TcpOptions, TcpTarget};
+
+/// What an adapter crate plugs into [`TcpBuilder`]: its TCP manager and how it runs
+/// maintenance.
+///
+/// Implemented by `netpool_std::Threads`, `netpool_tokio::Tokio` and
+/// `netpool_smol::Smol`; users do not need it.
+pub trait Runtime {
+    /// The runtime's TCP manager.
+    type TcpManager: Manager;
+
+    /// Makes the manager for a checked target.
+    fn tcp_manager(target: TcpTarget) -> Self::TcpManager;
+
+    /// Starts [`maintenance_loop`] for `pool` on the runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::NoRuntime`] or [`BuildError::Spawn`] when it cannot start.
+    fn start_maintenance(pool: &Pool<Self::TcpManager>) -> Result<(), BuildError>;
+}
+
+/// Builds a TCP pool on runtime `R`: the core [`Builder`]'s knobs, the [`TcpOptions`],
+/// and a [`build`](Self::build) that also starts maintenance.
+///
+/// Made by each adapter's `tcp(addr)`; see there for an example.
+#[must_use = "a builder does nothing until build() is called"]
+pub struct TcpBuilder<R: Runtime> {
+    addr: String,
+    options: TcpOptions,
+    core: Builder,
+    runtime: PhantomData<fn() -> R>,
+}
+
+impl<R: Runtime> TcpBuilder<R> {
+    /// A builder for a pool of connections to `addr` (`"host:port"`), with the default
+    /// settings of [`netpool_core::Config`] and [`TcpOptions`].
+    pub fn new(addr: impl Into<String>) -> Self {
+        Self {
+            addr: addr.into(),
+            options: TcpOptions::default(),
+            core: Builder::new(),
+            runtime: PhantomData,
+        }
+    }
+
+    /// Replaces the pool settings with those of a core [`Builder`].
+    pub fn pool_builder(mut self, core: Builder) -> Self {
+        self.core = core;
+        self
+    }
+
+    /// Replaces the socket options. The per-attempt connect timeout in them is overridden
+    /// by a later [`connect_timeout`](Self::connect_timeout).
+    pub fn tcp_options(mut self, options: TcpOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Hard cap on open connections, counting the ones being opened (default 10).
+    pub fn max_size(self, max_size: usize) -> Self {
+        self.map(|b| b.max_size(max_size))
+    }
+
+    /// Idle connections that maintenance keeps open (default `None`).
+    pub fn min_idle(self, min_idle: Option<usize>) -> Self {
+        self.map(|b| b.min_idle(min_idle))
+    }
+
+    /// One deadline for a whole `get` (default 30 s).
+    pub fn wait_timeout(self, timeout: Option<Duration>) -> Self {
+        self.map(|b| b.wait_timeout(timeout))
+    }
+
+    /// Bound on one connect, and on each attempt to one resolved address (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options = self.options.connect_timeout(timeout);
+        self.map(|b| b.connect_timeout(timeout))
+    }
+
+    /// Connections idle longer than this are closed by maintenance (default 10 min).
+    pub fn idle_timeout(self, timeout: Option<Duration>) -> Self {
+        self.map(|b| b.idle_timeout(timeout))
+    }
+
+    /// Connections are closed once this old, less a jitter of up to 5% (default 30 min).
+    pub fn max_lifetime(self, lifetime: Option<Duration>) -> Self {
+        self.map(|b| b.max_lifetime(lifetime))
+    }
+
+    /// Whether the liveness peek runs before a connection is handed out (default `true`).
+    pub fn test_on_check_out(self, test: bool) -> Self {
+        self.map(|b| b.test_on_check_out(test))
+    }
+
+    /// Peek only connections idle at least this long (default 1 s; `None`: every
+    /// checkout).
+    pub fn check_idle_after(self, after: Option<Duration>) -> Self {
+        self.map(|b| b.check_idle_after(after))
+    }
+
+    /// Which idle connection goes out first (default [`QueueStrategy::Fifo`]).
+    pub fn queue_strategy(self, strategy: QueueStrategy) -> Self {
+        self.map(|b| b.queue_strategy(strategy))
+    }
+
+    /// Backoff after failed connects: first delay and cap (default 10 ms and 100 ms).
+    pub fn connect_backoff(self, initial: Duration, max: Duration) -> Self {
+        self.map(|b| b.connect_backoff(initial, max))
+    }
+
+    /// How often maintenance runs (default derived from the timeouts).
+    pub fn maintenance_interval(self, interval: Option<Duration>) -> Self {
+        self.map(|b| b.maintenance_interval(interval))
+    }
+
+    /// Checks the settings and the address's form, creates the pool and starts its
+    /// maintenance. Opens no connection: a closed port is an error at `get`, not here.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Address`] for an address that is not `"host:port"`,
+    /// [`BuildError::Config`] for an invalid setting, and the runtime's error when
+    /// maintenance cannot start ([`BuildError::NoRuntime`], [`BuildError::Spawn`]).
+    pub fn build(self) -> Result<Pool<R::TcpManager>, BuildError> {
+        let address = Address::parse(&self.addr).map_err(|source| BuildError::Address {
+            addr: self.addr.clone(),
+            source,
+        })?;
+        let target = TcpTarget::from_address(address).with_options(self.options);
+        let pool = self.core.build(R::tcp_manager(target))?;
+        R::start_maintenance(&pool)?;
+        Ok(pool)
+    }
+
+    fn map(mut self, f: impl FnOnce(Builder) -> Builder) -> Self {
+        self.core = f(self.core);
+        self
+    }
+}
+
+impl<R: Runtime> fmt::Debug for TcpBuilder<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpBuilder")
+            .field("addr", &self.addr)
+            .field("options", &self.options)
+            .field("config", self.core.config())
+            .finish()
+    }
+}
+
+/// The maintenance every adapter runs: [`Pool::maintain`] every
+/// [`Pool::maintenance_interval`], with `sleep` between passes, until the pool is dropped
+/// or closed.
+///
+/// It holds the pool only during a pass; between passes it keeps a [`WeakPool`], so
+/// dropping the last `Pool` clone ends it at its next wake-up.
+///
+/// # Examples
+///
+/// ```
+/// # use std::convert::Infallible;
+/// # struct Counter;
+/// # impl netpool_core::Manager for Counter {
+/// #     type Connection = u64;
+/// #     type Error = Infallible;
+/// #     async fn connect(&self) -> Result<u64, Infallible> { Ok(0) }
+/// #     async fn is_valid(&self, _: &mut u64) -> Result<(), Infallible> { Ok(()) }
+/// #     fn has_broken(&self, _: &mut u64) -> bool { false }
+/// # }
+/// use std::time::Duration;
+///
+/// let pool = netpool_core::Pool::builder()
+///     .min_idle(Some(2))
+///     .maintenance_interval(Some(Duration::from_millis(10)))
+///     .build(Counter)?;
+/// let task = netpool_std::net::maintenance_loop(pool.downgrade(), async_io::Timer::after);
+/// let task = std::thread::spawn(move || futures_lite::future::block_on(task));
+/// # let start = std::time::Instant::now();
+/// # while pool.stats().idle < 2 && start.elapsed() < Duration::from_secs(10) {
+/// #     std::thread::sleep(Duration::from_millis(1));
+/// # }
+/// assert_eq!(pool.stats().idle, 2); // min_idle filled by maintenance
+/// drop(pool);
+/// task.join().unwrap(); // and it ends with the pool
+/// # Ok::<(), netpool_core::BuildError>(())
+/// ```
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropping it stops maintenance after closing whatever a pass held.
+pub async fn maintenance_loop<M, S, F>(pool: WeakPool<M>, mut sleep: S)
+where
+    M: Manager,
+    S: FnMut(Duration) -> F,
+    F: Future,
+{
+    loop {
+        let Some(strong) = pool.upgrade() else { return };
+        if strong.is_closed() {
+            return;
+        }
+        strong.maintain().await;
+        let interval = strong.maintenance_interval();
+        drop(strong);
+        sleep(interval).await;
+    }
+}

@@ -1,0 +1,114 @@
+//! [`NetError`], the managers' error, and [`BuildError`], the adapters' build error.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::net::AddressError;
+
+/// The error of the TCP and Unix managers of every adapter crate: their
+/// [`Manager::Error`](netpool_core::Manager::Error).
+///
+/// A pool hands it out inside [`netpool_core::Error::Connect`].
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The manager's address string is not `"host:port"` (the `tcp(..)` builders reject
+    /// it at build time instead).
+    #[error("invalid address {addr:?}")]
+    Address {
+        /// The address string given.
+        addr: String,
+        /// What is wrong with it.
+        #[source]
+        source: AddressError,
+    },
+    /// The host name did not resolve.
+    #[error("could not resolve {host:?}")]
+    Resolve {
+        /// The host name.
+        host: String,
+        /// The resolver's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The host name resolved to no address.
+    #[error("{host:?} resolved to no address")]
+    NoAddress {
+        /// The host name.
+        host: String,
+    },
+    /// Every resolved address refused, timed out or failed; the error is the last one's.
+    #[error("could not connect to {addr} ({tried} address(es) tried)")]
+    Connect {
+        /// The last address tried.
+        addr: SocketAddr,
+        /// How many addresses were tried.
+        tried: usize,
+        /// Why the last attempt failed (`io::ErrorKind::TimedOut` for the per-attempt
+        /// connect timeout).
+        #[source]
+        source: io::Error,
+    },
+    /// Connecting to a Unix socket failed or timed out.
+    #[error("could not connect to {}", path.display())]
+    ConnectUnix {
+        /// The socket's path.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: io::Error,
+    },
+    /// Setting a socket option on a new connection failed.
+    #[error("could not set socket options")]
+    SocketOptions(#[source] io::Error),
+    /// A liveness check found that the peer closed the connection.
+    #[error("the peer closed the connection")]
+    Closed,
+    /// A liveness check found bytes nobody asked for: the stream is out of sync.
+    #[error("unexpected bytes are pending on an idle connection")]
+    UnexpectedData,
+    /// A liveness check failed (a reset, say).
+    #[error("the connection failed")]
+    Io(#[source] io::Error),
+}
+
+impl NetError {
+    /// Whether this is a connect attempt that timed out.
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Self::Connect { source, .. } | Self::ConnectUnix { source, .. } => {
+                source.kind() == io::ErrorKind::TimedOut
+            }
+            _ => false,
+        }
+    }
+}
+
+/// An error from an adapter's `tcp(..).build()` or `spawn_maintenance`.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A pool setting is invalid.
+    #[error("invalid pool settings")]
+    Config(#[from] netpool_core::BuildError),
+    /// The address string is not `"host:port"`.
+    #[error("invalid address {addr:?}")]
+    Address {
+        /// The address string given.
+        addr: String,
+        /// What is wrong with it.
+        #[source]
+        source: AddressError,
+    },
+    /// The runtime that maintenance runs on is not available here (netpool-tokio: the pool
+    /// was built outside a tokio runtime).
+    #[error("no {runtime} runtime here: build the pool inside one (maintenance runs on it)")]
+    NoRuntime {
+        /// The runtime's name.
+        runtime: &'static str,
+    },
+    /// The maintenance thread could not be started (netpool-std).
+    #[error("could not start the maintenance thread")]
+    Spawn(#[source] io::Error),
+}

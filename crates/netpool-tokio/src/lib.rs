@@ -1,0 +1,58 @@
+//! netpool on tokio: a pool of `tokio::net::TcpStream`s in one line, maintained by a tokio
+//! task.
+//!
+//! ```
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = netpool_testkit::EchoServer::start()?;
+//! # let addr = server.addr().to_string();
+//! use std::time::Duration;
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! // addr is "127.0.0.1:<port>" of an echo server
+//! let pool = netpool_tokio::tcp(addr)
+//!     .max_size(8)
+//!     .wait_timeout(Some(Duration::from_secs(5)))
+//!     .build()?; // inside the runtime: maintenance is a tokio task
+//!
+//! let mut tasks = Vec::new();
+//! for i in 0..32u8 {
+//!     let pool = pool.clone();
+//!     tasks.push(tokio::spawn(async move {
+//!         let mut conn = pool.get().await?; // a tokio::net::TcpStream
+//!         conn.write_all(&[i]).await?;
+//!         let mut reply = [0];
+//!         conn.read_exact(&mut reply).await?;
+//!         assert_eq!(reply, [i]);
+//!         Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+//!     }));
+//! }
+//! for t in tasks {
+//!     t.await?.unwrap();
+//! }
+//! assert!(pool.stats().connections_created <= 8);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Implementation
+//!
+//! * [`tcp`]`(..).build()` must run inside a tokio runtime (it spawns the maintenance
+//!   task); outside one it returns [`BuildError::NoRuntime`] rather than panicking.
+//! * Timeouts (the pool's and the per-attempt connect timeout) and maintenance sleeps use
+//!   async-io's timer thread, so the runtime needs I/O enabled but no time driver.
+//! * The socket options, address checks and liveness peek are shared with netpool-std and
+//!   netpool-smol through [`netpool_std::net`].
+
+#![doc(test(attr(deny(warnings))))]
+
+mod maintain;
+mod tcp;
+#[cfg(unix)]
+mod unix;
+
+pub use crate::maintain::{Tokio, spawn_maintenance};
+pub use crate::tcp::{Pool, TcpManager, tcp};
+#[cfg(unix)]
+pub use crate::unix::UnixManager;
+pub use netpool_std::net::{BuildError, NetError, TcpBuilder, TcpOptions};

@@ -1,0 +1,64 @@
+//! Maintenance as a tokio task: [`spawn_maintenance`] and the [`Tokio`] runtime.
+
+use netpool_core::{Manager, Pool};
+use netpool_std::net::{BuildError, Runtime, TcpTarget, maintenance_loop};
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+
+use crate::TcpManager;
+
+/// The [`Runtime`] of netpool-tokio.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tokio;
+
+/// Spawns a task on the current tokio runtime that runs [`Pool::maintain`] every
+/// [`Pool::maintenance_interval`]: idle and lifetime reaping, background checks,
+/// `min_idle` refill.
+///
+/// The task holds a weak handle between passes and ends after the pool is dropped or
+/// closed (within one interval). It sleeps on async-io's timer, so the runtime needs no
+/// time driver. [`tcp`](crate::tcp) calls it for you; call it for pools of your own
+/// managers.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = netpool_testkit::EchoServer::start()?;
+/// use netpool_tokio::TcpManager;
+///
+/// let pool = netpool_core::Pool::builder()
+///     .min_idle(Some(2))
+///     .build(TcpManager::new(server.addr().to_string()))?;
+/// let task = netpool_tokio::spawn_maintenance(&pool)?;
+/// # let start = std::time::Instant::now();
+/// # while pool.stats().idle < 2 && start.elapsed().as_secs() < 10 {
+/// #     tokio::task::yield_now().await;
+/// # }
+/// assert_eq!(pool.stats().idle, 2); // min_idle filled
+/// drop(pool);
+/// task.await?; // the task ends with the pool
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// [`BuildError::NoRuntime`] when called outside a tokio runtime.
+pub fn spawn_maintenance<M: Manager>(pool: &Pool<M>) -> Result<JoinHandle<()>, BuildError> {
+    let handle = Handle::try_current().map_err(|_| BuildError::NoRuntime { runtime: "tokio" })?;
+    Ok(handle.spawn(maintenance_loop(pool.downgrade(), async_io::Timer::after)))
+}
+
+impl Runtime for Tokio {
+    type TcpManager = TcpManager;
+
+    fn tcp_manager(target: TcpTarget) -> TcpManager {
+        TcpManager::from_target(target)
+    }
+
+    fn start_maintenance(pool: &Pool<TcpManager>) -> Result<(), BuildError> {
+        spawn_maintenance(pool).map(drop)
+    }
+}

@@ -25,7 +25,10 @@
 //! ```
 
 use ::redis::aio::{ConnectionLike, MultiplexedConnection};
-use ::redis::{Client, Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
+use ::redis::{
+    AsyncConnectionConfig, Client, Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture,
+    Value,
+};
 use netpool_core::Manager;
 
 /// The default Redis URL for examples, tests and benches: `NETPOOL_TEST_REDIS`, or
@@ -35,9 +38,14 @@ pub fn redis_url() -> String {
 }
 
 /// Opens [`RedisConnection`]s to one Redis server.
-#[derive(Debug, Clone)]
+///
+/// By default its connections have no response timeout and no connect timeout of their
+/// own (the pool's `connect_timeout` and `wait_timeout` bound connecting); set them with
+/// [`connection_config`](Self::connection_config).
+#[derive(Clone)]
 pub struct RedisManager {
     client: Client,
+    config: AsyncConnectionConfig,
     client_name: Option<String>,
 }
 
@@ -51,8 +59,20 @@ impl RedisManager {
     pub fn new(info: impl IntoConnectionInfo) -> Result<Self, RedisError> {
         Ok(Self {
             client: Client::open(info)?,
+            config: AsyncConnectionConfig::new()
+                .set_connection_timeout(None)
+                .set_response_timeout(None),
             client_name: None,
         })
+    }
+
+    /// Sets the `redis` crate's settings for each connection (such as its response
+    /// timeout; `AsyncConnectionConfig::new()` gives the crate's defaults, as
+    /// deadpool-redis and bb8-redis use them).
+    #[must_use]
+    pub fn connection_config(mut self, config: AsyncConnectionConfig) -> Self {
+        self.config = config;
+        self
     }
 
     /// Names every connection (`CLIENT SETNAME`), so that it can be found in
@@ -69,7 +89,10 @@ impl Manager for RedisManager {
     type Error = RedisError;
 
     async fn connect(&self) -> Result<RedisConnection, RedisError> {
-        let mut conn = self.client.get_multiplexed_async_connection().await?;
+        let mut conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
         if let Some(name) = &self.client_name {
             let () = ::redis::cmd("CLIENT")
                 .arg("SETNAME")
@@ -118,7 +141,7 @@ pub struct RedisConnection {
 
 impl RedisConnection {
     /// The server's id for this connection (`CLIENT ID`), as used by `CLIENT KILL ID`.
-    pub fn client_id(&self) -> i64 {
+    pub fn id(&self) -> i64 {
         self.id
     }
 
@@ -166,6 +189,15 @@ impl ConnectionLike for RedisConnection {
 
     fn get_db(&self) -> i64 {
         self.conn.get_db()
+    }
+}
+
+impl std::fmt::Debug for RedisManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisManager")
+            .field("client", &self.client)
+            .field("client_name", &self.client_name)
+            .finish_non_exhaustive()
     }
 }
 

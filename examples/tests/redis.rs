@@ -1,0 +1,631 @@
+//! netpool against a real Redis server (`NETPOOL_TEST_REDIS`, default
+//! `redis://127.0.0.1:6379`), through the `redis` crate's manager and the hand-written RESP
+//! client, on tokio and on smol.
+//!
+//! Under `CI=true` a missing server fails every test; elsewhere they skip, saying so.
+//!
+//! Every test takes [`SERVER_CONFIG`]: shared by the tests that only send commands, and
+//! exclusively by the one that changes the server's `timeout`, so that no other test runs
+//! while idle clients are being closed.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use netpool_core::{Manager, Pool, Pooled};
+use netpool_examples::redis::{RedisManager, redis_url};
+use netpool_examples::resp::{self, Client, RespError, SmolManager, TokioManager, Value};
+use redis::AsyncCommands;
+use tokio::sync::{Notify, RwLock};
+use tokio_util::compat::TokioAsyncReadCompatExt;
+
+use common::{BoxFut, bounded, server_available, smol_spawn, tokio_spawn, unique};
+
+/// Held shared by command tests, exclusively while the server's `timeout` is changed.
+static SERVER_CONFIG: RwLock<()> = RwLock::const_new(());
+
+/// A whole test's time limit.
+const LIMIT: Duration = Duration::from_secs(90);
+
+fn addr() -> String {
+    resp::addr_from_url(&redis_url())
+}
+
+/// `PING` over a blocking socket, with short timeouts.
+fn probe() -> Result<(), String> {
+    let addr = addr();
+    let sock = addr
+        .parse()
+        .map_err(|e| format!("{addr} is not an ip:port ({e})"))?;
+    let mut s = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(2))
+        .map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(b"PING\r\n").map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 7];
+    s.read_exact(&mut buf).map_err(|e| e.to_string())?;
+    if &buf == b"+PONG\r\n" {
+        Ok(())
+    } else {
+        Err(format!("PING answered {:?}", String::from_utf8_lossy(&buf)))
+    }
+}
+
+fn available() -> bool {
+    server_available("Redis", &redis_url(), probe())
+}
+
+// ---------------------------------------------------------------------------------------
+// The workload harness: runtime-neutral, driven by an `op` per runtime and manager.
+
+/// One INCR through the pool: the new value, or, after an error (the connection was
+/// discarded), the identity of the connection that failed.
+type Op = Arc<dyn Fn() -> BoxFut<Result<i64, String>> + Send + Sync>;
+
+/// Sends one admin command on a fresh connection (per runtime).
+type Admin = fn(Vec<String>) -> BoxFut<Result<Value, RespError>>;
+
+type Spawn = fn(BoxFut<TaskResult>) -> BoxFut<TaskResult>;
+
+#[derive(Default)]
+struct TaskResult {
+    values: Vec<i64>,
+    errors: u64,
+}
+
+#[derive(Debug)]
+struct Outcome {
+    /// Every value INCR returned, sorted.
+    values: Vec<i64>,
+    /// Operations that failed (and were retried).
+    errors: u64,
+    /// Connections that failed a caller more than once.
+    seen_twice: Vec<String>,
+    /// Connections the server killed.
+    killed: i64,
+}
+
+/// Connections seen by the workload: their kill filters (`ID n` or `ADDR ip:port`).
+type Seen = Arc<Mutex<HashSet<String>>>;
+
+/// Runs `tasks × ops` INCRs through `op` at once; with `kill_rounds > 0`, kills every
+/// connection seen so far (via `admin`) after each further `1/(kill_rounds+1)` of the work.
+/// Failed INCRs are retried (a few times), so every task finishes its share.
+async fn workload(
+    spawn: Spawn,
+    tasks: usize,
+    ops: usize,
+    op: Op,
+    kill_rounds: usize,
+    seen: Seen,
+    admin: Admin,
+) -> Outcome {
+    let done = Arc::new(AtomicU64::new(0));
+    let progress = Arc::new(Notify::new());
+    let failed: Seen = Arc::default();
+    let seen_twice = Arc::new(Mutex::new(Vec::new()));
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let (op, done, progress) = (op.clone(), done.clone(), progress.clone());
+            let (failed, seen_twice) = (failed.clone(), seen_twice.clone());
+            spawn(Box::pin(async move {
+                let mut out = TaskResult::default();
+                for _ in 0..ops {
+                    let mut attempts = 0;
+                    loop {
+                        attempts += 1;
+                        match op().await {
+                            Ok(v) => {
+                                out.values.push(v);
+                                done.fetch_add(1, Ordering::Relaxed);
+                                progress.notify_one();
+                                break;
+                            }
+                            Err(conn) => {
+                                out.errors += 1;
+                                if !failed.lock().expect("not poisoned").insert(conn.clone()) {
+                                    seen_twice.lock().expect("not poisoned").push(conn);
+                                }
+                                assert!(attempts < 10, "an INCR failed {attempts} times in a row");
+                            }
+                        }
+                    }
+                }
+                out
+            }))
+        })
+        .collect();
+
+    let total = (tasks * ops) as u64;
+    let killer = async {
+        let mut killed = 0;
+        for round in 1..=kill_rounds as u64 {
+            let threshold = total * round / (kill_rounds as u64 + 1);
+            while done.load(Ordering::Relaxed) < threshold {
+                progress.notified().await;
+            }
+            let targets: Vec<String> = seen.lock().expect("not poisoned").iter().cloned().collect();
+            for target in targets {
+                let mut args = vec!["CLIENT".to_owned(), "KILL".to_owned()];
+                args.extend(target.split(' ').map(str::to_owned));
+                match admin(args).await.expect("CLIENT KILL is answered") {
+                    Value::Integer(n) => killed += n,
+                    other => panic!("CLIENT KILL answered {other:?}"),
+                }
+            }
+        }
+        killed
+    };
+    let (results, killed) = futures_lite::future::zip(
+        async {
+            let mut results = Vec::new();
+            for h in handles {
+                results.push(h.await);
+            }
+            results
+        },
+        killer,
+    )
+    .await;
+    let mut values: Vec<i64> = results.iter().flat_map(|r| r.values.iter().copied()).collect();
+    values.sort_unstable();
+    let seen_twice = seen_twice.lock().expect("not poisoned").clone();
+    Outcome {
+        values,
+        errors: results.iter().map(|r| r.errors).sum(),
+        seen_twice,
+        killed,
+    }
+}
+
+/// Checks the outcome of a workload that killed connections: the work completed, no
+/// connection failed a caller twice, no more callers failed than connections were killed,
+/// and the counter is exact up to INCRs whose reply the kill swallowed.
+fn check_kill_outcome(
+    outcome: &Outcome,
+    total: usize,
+    final_value: i64,
+    stats: &netpool_core::Stats,
+) {
+    eprintln!(
+        "{} values, {} errors, {} killed, seen twice: {:?}\n{stats:?}",
+        outcome.values.len(),
+        outcome.errors,
+        outcome.killed,
+        outcome.seen_twice
+    );
+    assert_eq!(outcome.values.len(), total, "every task finished its share");
+    assert!(outcome.seen_twice.is_empty(), "a broken connection failed callers twice: {:?}", outcome.seen_twice);
+    assert!(outcome.killed > 0, "the test killed connections");
+    assert!(
+        outcome.errors <= outcome.killed as u64,
+        "{} errors for {} killed connections",
+        outcome.errors,
+        outcome.killed
+    );
+    let successes = total as i64;
+    assert!(
+        (successes..=successes + outcome.errors as i64).contains(&final_value),
+        "counter {final_value}: {successes} successes, {} errors",
+        outcome.errors
+    );
+    assert!(
+        stats.closed_broken + stats.closed_invalid >= 1,
+        "the pool closed the killed connections"
+    );
+    assert!(stats.connections_created as i64 > outcome.killed / 3, "the pool replaced them");
+}
+
+/// Checks a workload without failures: every INCR answered, values exactly 1..=total.
+fn check_exact(outcome: &Outcome, total: usize, final_value: i64) {
+    assert_eq!(outcome.errors, 0, "no errors");
+    let expected: Vec<i64> = (1..=total as i64).collect();
+    assert!(outcome.values == expected, "INCR returned each of 1..={total} exactly once");
+    assert_eq!(final_value, total as i64);
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-runtime admin connections and ops.
+
+fn admin_tokio(args: Vec<String>) -> BoxFut<Result<Value, RespError>> {
+    Box::pin(async move {
+        let stream = tokio::net::TcpStream::connect(addr()).await?;
+        let mut client = Client::new(stream.compat());
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        client.command(&args).await
+    })
+}
+
+fn admin_smol(args: Vec<String>) -> BoxFut<Result<Value, RespError>> {
+    Box::pin(async move {
+        let stream = smol::net::TcpStream::connect(addr()).await?;
+        let mut client = Client::new(stream);
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        client.command(&args).await
+    })
+}
+
+/// GET and DEL of a counter through a fresh admin connection.
+async fn take_counter(admin: Admin, key: &str) -> i64 {
+    let value = admin(vec!["GET".into(), key.into()]).await.expect("GET");
+    admin(vec!["DEL".into(), key.into()]).await.expect("DEL");
+    match value {
+        Value::Bulk(Some(v)) => String::from_utf8_lossy(&v).parse().expect("a number"),
+        other => panic!("GET {key} answered {other:?}"),
+    }
+}
+
+fn redis_crate_op(pool: &Pool<RedisManager>, key: &str, seen: &Seen) -> Op {
+    let (pool, key, seen) = (pool.clone(), key.to_owned(), seen.clone());
+    Arc::new(move || {
+        let (pool, key, seen) = (pool.clone(), key.clone(), seen.clone());
+        Box::pin(async move {
+            let mut conn = pool.get().await.expect("the pool serves every caller");
+            let id = format!("ID {}", conn.id());
+            seen.lock().expect("not poisoned").insert(id.clone());
+            match conn.incr::<_, _, i64>(&key, 1).await {
+                Ok(v) => Ok(v),
+                Err(e) => {
+                    eprintln!("INCR on {id}: {e}");
+                    Pooled::discard(conn);
+                    Err(id)
+                }
+            }
+        })
+    })
+}
+
+/// An op for a pool whose connection is a RESP [`Client`]; `local` gives the stream's
+/// local address (the `addr` Redis reports for it).
+fn resp_op<M, S>(pool: &Pool<M>, key: &str, seen: &Seen, local: fn(&mut Client<S>) -> String) -> Op
+where
+    M: Manager<Connection = Client<S>, Error = RespError>,
+    S: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (pool, key, seen) = (pool.clone(), key.to_owned(), seen.clone());
+    Arc::new(move || {
+        let (pool, key, seen) = (pool.clone(), key.clone(), seen.clone());
+        Box::pin(async move {
+            let mut conn = pool.get().await.expect("the pool serves every caller");
+            let target = format!("ADDR {}", local(&mut conn));
+            seen.lock().expect("not poisoned").insert(target.clone());
+            match conn.incr(key.as_bytes()).await {
+                Ok(v) => Ok(v),
+                Err(e) => {
+                    eprintln!("INCR on {target}: {e}");
+                    assert!(e.is_fatal(), "only the connection breaks: {e}");
+                    Pooled::discard(conn);
+                    // A reused local port must not look like the same connection.
+                    Err(format!("{target} {:?}", Instant::now()))
+                }
+            }
+        })
+    })
+}
+
+fn tokio_local(c: &mut Client<tokio_util::compat::Compat<tokio::net::TcpStream>>) -> String {
+    c.stream_mut()
+        .get_ref()
+        .local_addr()
+        .map_or_else(|e| e.to_string(), |a| a.to_string())
+}
+
+fn smol_local(c: &mut Client<smol::net::TcpStream>) -> String {
+    c.stream_mut()
+        .local_addr()
+        .map_or_else(|e| e.to_string(), |a| a.to_string())
+}
+
+fn redis_pool(name: &str) -> Pool<RedisManager> {
+    let manager = RedisManager::new(redis_url())
+        .expect("a valid Redis URL")
+        .client_name(name);
+    Pool::builder()
+        .max_size(8)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .check_idle_after(Some(Duration::from_millis(50)))
+        .build(manager)
+        .expect("a valid config")
+}
+
+fn resp_builder() -> netpool_core::Builder {
+    Pool::builder()
+        .max_size(8)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .check_idle_after(Some(Duration::from_millis(50)))
+}
+
+// ---------------------------------------------------------------------------------------
+// Round trips: many tasks at once, exact results.
+
+const TASKS: usize = 32;
+const OPS: usize = 50;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_crate_incr_adds_up_on_tokio() {
+    if !available() {
+        return;
+    }
+    let _shared = SERVER_CONFIG.read().await;
+    bounded(LIMIT, async {
+        let key = unique("netpool:test:redis_crate_incr");
+        let pool = redis_pool(&unique("netpool-test"));
+        let seen = Seen::default();
+        let op = redis_crate_op(&pool, &key, &seen);
+        let out = workload(tokio_spawn, TASKS, OPS, op, 0, seen, admin_tokio).await;
+        check_exact(&out, TASKS * OPS, take_counter(admin_tokio, &key).await);
+        let stats = pool.stats();
+        assert!(stats.connections <= 8 && stats.connections_created <= 8, "{stats:?}");
+        assert_eq!(stats.gets, (TASKS * OPS) as u64);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resp_incr_adds_up_on_tokio() {
+    if !available() {
+        return;
+    }
+    let _shared = SERVER_CONFIG.read().await;
+    bounded(LIMIT, async {
+        let key = unique("netpool:test:resp_tokio_incr");
+        let pool = resp_builder().build(TokioManager::new(addr())).expect("config");
+        let seen = Seen::default();
+        let op = resp_op(&pool, &key, &seen, tokio_local);
+        let out = workload(tokio_spawn, TASKS, OPS, op, 0, seen, admin_tokio).await;
+        check_exact(&out, TASKS * OPS, take_counter(admin_tokio, &key).await);
+        assert!(pool.stats().connections_created <= 8);
+    })
+    .await;
+}
+
+#[test]
+fn resp_incr_adds_up_on_smol() {
+    if !available() {
+        return;
+    }
+    smol::block_on(async {
+        let _shared = SERVER_CONFIG.read().await;
+        bounded(LIMIT, async {
+            let key = unique("netpool:test:resp_smol_incr");
+            let pool = resp_builder().build(SmolManager::new(addr())).expect("config");
+            let seen = Seen::default();
+            let op = resp_op(&pool, &key, &seen, smol_local);
+            let out = workload(smol_spawn, TASKS, OPS, op, 0, seen, admin_smol).await;
+            check_exact(&out, TASKS * OPS, take_counter(admin_smol, &key).await);
+            assert!(pool.stats().connections_created <= 8);
+        })
+        .await;
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_crate_set_get_round_trips() {
+    if !available() {
+        return;
+    }
+    let _shared = SERVER_CONFIG.read().await;
+    bounded(LIMIT, async {
+        let prefix = unique("netpool:test:set_get");
+        let pool = redis_pool(&unique("netpool-test"));
+        let handles: Vec<_> = (0..TASKS)
+            .map(|t| {
+                let (pool, key) = (pool.clone(), format!("{prefix}:{t}"));
+                tokio::spawn(async move {
+                    for n in 0..OPS {
+                        let mut conn = pool.get().await.expect("get");
+                        let value = format!("{t}-{n}");
+                        let () = conn.set(&key, &value).await.expect("SET");
+                        let got: String = conn.get(&key).await.expect("GET");
+                        assert_eq!(got, value);
+                    }
+                    let mut conn = pool.get().await.expect("get");
+                    let () = conn.del(&key).await.expect("DEL");
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await.expect("no task panics");
+        }
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Connections killed by the server (CLIENT KILL) are detected and replaced.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_connections_are_replaced_redis_crate_tokio() {
+    if !available() {
+        return;
+    }
+    let _shared = SERVER_CONFIG.read().await;
+    bounded(LIMIT, async {
+        let key = unique("netpool:test:kill_redis_crate");
+        let pool = redis_pool(&unique("netpool-test"));
+        let seen = Seen::default();
+        let op = redis_crate_op(&pool, &key, &seen);
+        let out = workload(tokio_spawn, TASKS, OPS, op, 3, seen, admin_tokio).await;
+        let value = take_counter(admin_tokio, &key).await;
+        check_kill_outcome(&out, TASKS * OPS, value, &pool.stats());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_connections_are_replaced_resp_tokio() {
+    if !available() {
+        return;
+    }
+    let _shared = SERVER_CONFIG.read().await;
+    bounded(LIMIT, async {
+        let key = unique("netpool:test:kill_resp_tokio");
+        let pool = resp_builder().build(TokioManager::new(addr())).expect("config");
+        let seen = Seen::default();
+        let op = resp_op(&pool, &key, &seen, tokio_local);
+        let out = workload(tokio_spawn, TASKS, OPS, op, 3, seen, admin_tokio).await;
+        let value = take_counter(admin_tokio, &key).await;
+        check_kill_outcome(&out, TASKS * OPS, value, &pool.stats());
+    })
+    .await;
+}
+
+#[test]
+fn killed_connections_are_replaced_resp_smol() {
+    if !available() {
+        return;
+    }
+    smol::block_on(async {
+        let _shared = SERVER_CONFIG.read().await;
+        bounded(LIMIT, async {
+            let key = unique("netpool:test:kill_resp_smol");
+            let pool = resp_builder().build(SmolManager::new(addr())).expect("config");
+            let seen = Seen::default();
+            let op = resp_op(&pool, &key, &seen, smol_local);
+            let out = workload(smol_spawn, TASKS, OPS, op, 3, seen, admin_smol).await;
+            let value = take_counter(admin_smol, &key).await;
+            check_kill_outcome(&out, TASKS * OPS, value, &pool.stats());
+        })
+        .await;
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// A server-side idle timeout does not surface as errors to callers.
+
+/// Sets the server's `timeout` and puts the old value back when dropped, even if the test
+/// fails. Uses the `redis` crate's blocking connection, so it needs no runtime.
+struct ServerTimeout {
+    url: String,
+    old: String,
+}
+
+impl ServerTimeout {
+    fn set(seconds: u32) -> Self {
+        let url = redis_url();
+        let mut con = redis::Client::open(url.as_str())
+            .and_then(|c| c.get_connection())
+            .expect("an admin connection");
+        let (_, old): (String, String) = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("timeout")
+            .query(&mut con)
+            .expect("CONFIG GET timeout");
+        let guard = Self { url, old };
+        let () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("timeout")
+            .arg(seconds)
+            .query(&mut con)
+            .expect("CONFIG SET timeout");
+        guard
+    }
+}
+
+impl Drop for ServerTimeout {
+    fn drop(&mut self) {
+        let restored = redis::Client::open(self.url.as_str())
+            .and_then(|c| c.get_connection())
+            .and_then(|mut con| {
+                redis::cmd("CONFIG")
+                    .arg("SET")
+                    .arg("timeout")
+                    .arg(&self.old)
+                    .query::<()>(&mut con)
+            });
+        if let Err(e) = restored {
+            eprintln!("!!!!! could not restore the Redis timeout to {}: {e}", self.old);
+        }
+    }
+}
+
+/// The `CLIENT LIST` lines, through a fresh admin connection.
+async fn client_list() -> String {
+    match admin_tokio(vec!["CLIENT".into(), "LIST".into()]).await {
+        Ok(Value::Bulk(Some(list))) => String::from_utf8_lossy(&list).into_owned(),
+        other => panic!("CLIENT LIST answered {other:?}"),
+    }
+}
+
+/// Opens `n` connections in `pool` (all checked out at once) and returns them idle, with
+/// what `id` says of each.
+async fn warm<M: Manager>(
+    pool: &Pool<M>,
+    n: usize,
+    id: impl Fn(&mut M::Connection) -> String,
+) -> Vec<String> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        held.push(pool.get().await.expect("warm-up get"));
+    }
+    assert_eq!(pool.stats().connections, n);
+    held.iter_mut().map(|c| id(c)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_idle_timeout_is_invisible_to_callers() {
+    if !available() {
+        return;
+    }
+    // Exclusive: while `timeout` is 1 s, no other test's connections may sit idle.
+    let _exclusive = SERVER_CONFIG.write().await;
+    bounded(LIMIT, async {
+        let redis_crate = redis_pool(&unique("netpool-idle"));
+        let resp_tokio = resp_builder().build(TokioManager::new(addr())).expect("config");
+        let resp_smol = resp_builder().build(SmolManager::new(addr())).expect("config");
+        let mut ours = warm(&redis_crate, 4, |c| c.id().to_string()).await;
+        ours.iter_mut().for_each(|id| *id = format!("id={id} "));
+        for a in warm(&resp_tokio, 4, tokio_local).await {
+            ours.push(format!("addr={a} "));
+        }
+        for a in warm(&resp_smol, 4, smol_local).await {
+            ours.push(format!("addr={a} "));
+        }
+
+        let _timeout = ServerTimeout::set(1);
+        // Wait for the server to close our idle connections. Redis compares whole seconds
+        // and checks clients from its 10 Hz cron, so a client idle for 1 s goes after 1 to
+        // about 2.1 s; poll CLIENT LIST (every 100 ms) instead of guessing, up to 15 s.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let list = client_list().await;
+            // CLIENT LIST lines start with "id=N " and hold "addr=ip:port ".
+            let alive = ours
+                .iter()
+                .filter(|o| list.lines().any(|l| l.starts_with(o.as_str()) || l.contains(o.as_str())))
+                .count();
+            if alive == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the server did not close idle clients:\n{list}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // Every pooled connection is now dead; callers must not notice.
+        let seen = Seen::default();
+        let key = unique("netpool:test:idle");
+        let ops: [(&str, Op, Spawn); 3] = [
+            ("redis crate", redis_crate_op(&redis_crate, &key, &seen), tokio_spawn),
+            ("resp tokio", resp_op(&resp_tokio, &key, &seen, tokio_local), tokio_spawn),
+            ("resp smol", resp_op(&resp_smol, &key, &seen, smol_local), smol_spawn),
+        ];
+        for (what, op, spawn) in ops {
+            let out = workload(spawn, 8, 10, op, 0, seen.clone(), admin_tokio).await;
+            assert_eq!(out.errors, 0, "{what}: a caller saw a dead connection");
+        }
+        for (what, stats) in [
+            ("redis crate", redis_crate.stats()),
+            ("resp tokio", resp_tokio.stats()),
+            ("resp smol", resp_smol.stats()),
+        ] {
+            eprintln!("{what}: {stats:?}");
+            assert!(stats.closed_invalid >= 4, "{what}: the idle check caught them: {stats:?}");
+        }
+        assert_eq!(take_counter(admin_tokio, &key).await, 3 * 8 * 10);
+    })
+    .await;
+}

@@ -1,0 +1,257 @@
+//! What every bench binary shares: one trivial in-memory manager per pool, a meter that
+//! times a run and counts its allocations, and the criterion glue that records them.
+
+// Each bench binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId};
+use netpool_benches::alloc::allocations;
+use netpool_benches::extra::Tally;
+
+/// The connection of every in-memory manager: a number the bench can touch.
+pub(crate) type Conn = u64;
+
+/// netpool's in-memory manager.
+pub(crate) struct Mem;
+
+impl netpool_core::Manager for Mem {
+    type Connection = Conn;
+    type Error = Infallible;
+
+    async fn connect(&self) -> Result<Conn, Infallible> {
+        Ok(0)
+    }
+    async fn is_valid(&self, _: &mut Conn) -> Result<(), Infallible> {
+        Ok(())
+    }
+    fn has_broken(&self, _: &mut Conn) -> bool {
+        false
+    }
+}
+
+/// deadpool's in-memory manager.
+pub(crate) struct DeadMem;
+
+impl deadpool::managed::Manager for DeadMem {
+    type Type = Conn;
+    type Error = Infallible;
+
+    async fn create(&self) -> Result<Conn, Infallible> {
+        Ok(0)
+    }
+    async fn recycle(
+        &self,
+        _: &mut Conn,
+        _: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<Infallible> {
+        Ok(())
+    }
+}
+
+/// bb8's in-memory manager.
+pub(crate) struct Bb8Mem;
+
+impl bb8::ManageConnection for Bb8Mem {
+    type Connection = Conn;
+    type Error = Infallible;
+
+    async fn connect(&self) -> Result<Conn, Infallible> {
+        Ok(0)
+    }
+    async fn is_valid(&self, _: &mut Conn) -> Result<(), Infallible> {
+        Ok(())
+    }
+    fn has_broken(&self, _: &mut Conn) -> bool {
+        false
+    }
+}
+
+/// r2d2's in-memory manager.
+pub(crate) struct R2Mem;
+
+impl r2d2::ManageConnection for R2Mem {
+    type Connection = Conn;
+    type Error = Infallible;
+
+    fn connect(&self) -> Result<Conn, Infallible> {
+        Ok(0)
+    }
+    fn is_valid(&self, _: &mut Conn) -> Result<(), Infallible> {
+        Ok(())
+    }
+    fn has_broken(&self, _: &mut Conn) -> bool {
+        false
+    }
+}
+
+/// mobc's in-memory manager.
+pub(crate) struct MobcMem;
+
+#[mobc::async_trait]
+impl mobc::Manager for MobcMem {
+    type Connection = Conn;
+    type Error = Infallible;
+
+    async fn connect(&self) -> Result<Conn, Infallible> {
+        Ok(0)
+    }
+    async fn check(&self, conn: Conn) -> Result<Conn, Infallible> {
+        Ok(conn)
+    }
+}
+
+/// netpool with nothing time-based: no idle timeout, no lifetime, no check on checkout.
+pub(crate) fn netpool_bare(max_size: usize) -> netpool_core::Pool<Mem> {
+    netpool_core::Pool::builder()
+        .max_size(max_size)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_on_check_out(false)
+        .build(Mem)
+        .expect("valid config")
+}
+
+/// netpool with idle timeout and max lifetime on (the defaults), check on checkout off.
+pub(crate) fn netpool_timeouts(max_size: usize) -> netpool_core::Pool<Mem> {
+    netpool_core::Pool::builder()
+        .max_size(max_size)
+        .idle_timeout(Some(Duration::from_secs(600)))
+        .max_lifetime(Some(Duration::from_secs(1800)))
+        .test_on_check_out(false)
+        .build(Mem)
+        .expect("valid config")
+}
+
+/// netpool with the default settings (idle timeout, lifetime, check after 1 s idle).
+pub(crate) fn netpool_defaults(max_size: usize) -> netpool_core::Pool<Mem> {
+    netpool_core::Pool::builder()
+        .max_size(max_size)
+        .build(Mem)
+        .expect("valid config")
+}
+
+/// deadpool with its defaults (recycle on every checkout).
+pub(crate) fn deadpool(max_size: usize) -> deadpool::managed::Pool<DeadMem> {
+    deadpool::managed::Pool::builder(DeadMem)
+        .max_size(max_size)
+        .build()
+        .expect("valid config")
+}
+
+/// bb8 with its defaults (is_valid on every checkout). Needs a tokio runtime.
+pub(crate) async fn bb8(max_size: usize) -> bb8::Pool<Bb8Mem> {
+    bb8::Pool::builder()
+        .max_size(u32::try_from(max_size).expect("small"))
+        .build(Bb8Mem)
+        .await
+        .expect("valid config")
+}
+
+/// r2d2 with its defaults (is_valid on every checkout; min_idle = max_size).
+pub(crate) fn r2d2(max_size: usize) -> r2d2::Pool<R2Mem> {
+    r2d2::Pool::builder()
+        .max_size(u32::try_from(max_size).expect("small"))
+        .build(R2Mem)
+        .expect("valid config")
+}
+
+/// mobc with every connection kept idle (its default keeps only 2). Needs tokio.
+pub(crate) fn mobc(max_size: usize) -> mobc::Pool<MobcMem> {
+    let max = u64::try_from(max_size).expect("small");
+    mobc::Pool::builder()
+        .max_open(max)
+        .max_idle(max)
+        .build(MobcMem)
+}
+
+/// Times a run and counts the heap allocations made during it.
+pub(crate) struct Meter {
+    allocations: u64,
+    started: Instant,
+}
+
+/// What one measured run produced.
+pub(crate) struct Sample {
+    pub(crate) elapsed: Duration,
+    pub(crate) cycles: u64,
+    pub(crate) allocations: u64,
+    pub(crate) per_worker: Vec<u64>,
+}
+
+impl Meter {
+    pub(crate) fn start() -> Self {
+        Self {
+            allocations: allocations(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Ends a run of `cycles` cycles; `per_worker` holds each worker's share.
+    pub(crate) fn stop(self, cycles: u64, per_worker: Vec<u64>) -> Sample {
+        let elapsed = self.started.elapsed();
+        Sample {
+            elapsed,
+            cycles,
+            allocations: allocations() - self.allocations,
+            per_worker,
+        }
+    }
+}
+
+/// Benchmarks `run` as `group/name/param`: `run(iters)` performs `iters` cycles and
+/// reports them in a [`Sample`]. Prints and records allocations per cycle and fairness.
+pub(crate) fn bench(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    param: &str,
+    mut run: impl FnMut(u64) -> Sample,
+) {
+    let mut tally = Tally::new();
+    group.bench_function(BenchmarkId::new(name, param), |b| {
+        b.iter_custom(|iters| {
+            let sample = run(iters);
+            tally.observe(sample.cycles, sample.allocations, &sample.per_worker);
+            sample.elapsed
+        });
+    });
+    let group_name = GROUP_NAME.with(|g| g.borrow().clone());
+    tally.record(&format!("{group_name}/{name}/{param}"));
+}
+
+thread_local! {
+    /// The name of the group being benchmarked, for [`bench`]'s record (criterion does not
+    /// expose it from a `BenchmarkGroup`).
+    pub(crate) static GROUP_NAME: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Opens a criterion group named `name`, one element per iteration.
+pub(crate) fn group<'c>(
+    c: &'c mut criterion::Criterion,
+    name: &str,
+) -> BenchmarkGroup<'c, WallTime> {
+    GROUP_NAME.with(|g| *g.borrow_mut() = name.to_owned());
+    let mut group = c.benchmark_group(name);
+    group.throughput(criterion::Throughput::Elements(1));
+    group
+}
+
+/// Splits `iters` cycles over `workers` workers: worker `i` gets its share.
+pub(crate) fn share(iters: u64, workers: usize, i: usize) -> u64 {
+    let workers = workers as u64;
+    let i = i as u64;
+    iters / workers + u64::from(i < iters % workers)
+}
+
+/// Cycles claimed at once from a shared counter: large enough that the counter is not
+/// what the workers contend on, small enough for a fine fairness measure.
+pub(crate) const CLAIM: u64 = 8;
+
+/// Claims up to [`CLAIM`] cycles from `counter` out of `iters`; 0 when all are claimed.
+pub(crate) fn claim(counter: &std::sync::atomic::AtomicU64, iters: u64) -> u64 {
+    let first = counter.fetch_add(CLAIM, std::sync::atomic::Ordering::Relaxed);
+    iters.saturating_sub(first).min(CLAIM)
+}

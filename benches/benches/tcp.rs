@@ -1,0 +1,274 @@
+//! `tcp_echo`: a loopback echo server, 64 tasks doing request/response (32 bytes each way)
+//! through a pool of 8 connections, on a 2-worker tokio runtime. The same workload
+//! through netpool (netpool-tokio's `tcp()` pool), deadpool and bb8 with equivalent TCP
+//! managers, and the raw round trip
+//! with no pool (8 tasks, one connection each: the same 8 requests in flight), so the
+//! share of time the pool adds can be read off. Each pool also runs with 8 tasks (one per
+//! connection, so a get never waits): the cost of the pool itself, without the hand-offs
+//! between tasks that 64 tasks on 8 connections need.
+//!
+//! Quick run: `cargo bench -p netpool-benches --bench tcp -- --warm-up-time 1
+//! --measurement-time 2`.
+
+mod common;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use common::{Meter, bench, claim, group};
+use criterion::{Criterion, criterion_group, criterion_main};
+use netpool_benches::alloc::CountingAlloc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+const TASKS: usize = 64;
+const SIZE: usize = 8;
+const MSG: usize = 32;
+
+/// Starts an echo server on a loopback port, on its own one-thread runtime.
+fn echo_server() -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("echo-server".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            rt.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                tx.send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
+                loop {
+                    let Ok((mut stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    tokio::spawn(async move {
+                        let _ = stream.set_nodelay(true);
+                        let mut buf = [0u8; 4096];
+                        loop {
+                            match stream.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if stream.write_all(&buf[..n]).await.is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                    });
+                }
+            });
+        })
+        .expect("server thread");
+    rx.recv().expect("server address")
+}
+
+async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// One request and its echo.
+async fn round_trip(stream: &mut TcpStream) {
+    let request = [7u8; MSG];
+    let mut reply = [0u8; MSG];
+    stream.write_all(&request).await.expect("write");
+    stream.read_exact(&mut reply).await.expect("read");
+}
+
+/// deadpool's TCP manager.
+struct DeadTcp(SocketAddr);
+
+impl deadpool::managed::Manager for DeadTcp {
+    type Type = TcpStream;
+    type Error = io::Error;
+
+    async fn create(&self) -> io::Result<TcpStream> {
+        connect(self.0).await
+    }
+    async fn recycle(
+        &self,
+        _: &mut TcpStream,
+        _: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<io::Error> {
+        Ok(())
+    }
+}
+
+/// bb8's TCP manager.
+struct Bb8Tcp(SocketAddr);
+
+impl bb8::ManageConnection for Bb8Tcp {
+    type Connection = TcpStream;
+    type Error = io::Error;
+
+    async fn connect(&self) -> io::Result<TcpStream> {
+        connect(self.0).await
+    }
+    async fn is_valid(&self, _: &mut TcpStream) -> io::Result<()> {
+        Ok(())
+    }
+    fn has_broken(&self, _: &mut TcpStream) -> bool {
+        false
+    }
+}
+
+/// `$tasks` tasks that complete `iters` round trips between them through `$pool`.
+macro_rules! pooled_round_trips {
+    ($rt:expr, $iters:expr, $tasks:expr, $pool:expr) => {{
+        let iters: u64 = $iters;
+        let counter = Arc::new(AtomicU64::new(0));
+        $rt.block_on(async {
+            let meter = Meter::start();
+            let handles: Vec<_> = (0..$tasks)
+                .map(|_| {
+                    let pool = $pool.clone();
+                    let counter = counter.clone();
+                    tokio::spawn(async move {
+                        let mut done = 0;
+                        loop {
+                            let n = claim(&counter, iters);
+                            if n == 0 {
+                                break done;
+                            }
+                            for _ in 0..n {
+                                let mut conn = pool.get().await.expect("connection");
+                                round_trip(&mut conn).await;
+                            }
+                            done += n;
+                        }
+                    })
+                })
+                .collect();
+            let mut per_task = Vec::with_capacity($tasks);
+            for handle in handles {
+                per_task.push(handle.await.expect("task"));
+            }
+            meter.stop(iters, per_task)
+        })
+    }};
+}
+
+fn tcp(c: &mut Criterion) {
+    let addr = echo_server();
+    let rt: Runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut g = group(c, "tcp_echo");
+
+    // Raw: 8 tasks, each owning a connection; 8 requests in flight, like the pools.
+    let streams: Vec<TcpStream> = rt.block_on(async {
+        let mut streams = Vec::new();
+        for _ in 0..SIZE {
+            streams.push(connect(addr).await.expect("connect"));
+        }
+        streams
+    });
+    let streams = Arc::new(tokio::sync::Mutex::new(streams));
+    bench(&mut g, "raw", &format!("{SIZE}x{SIZE}"), |iters| {
+        let counter = Arc::new(AtomicU64::new(0));
+        rt.block_on(async {
+            let mut owned = streams.lock().await;
+            let taken: Vec<TcpStream> = owned.drain(..).collect();
+            let meter = Meter::start();
+            let handles: Vec<_> = taken
+                .into_iter()
+                .map(|mut stream| {
+                    let counter = counter.clone();
+                    tokio::spawn(async move {
+                        let mut done = 0;
+                        loop {
+                            let n = claim(&counter, iters);
+                            if n == 0 {
+                                break (stream, done);
+                            }
+                            for _ in 0..n {
+                                round_trip(&mut stream).await;
+                            }
+                            done += n;
+                        }
+                    })
+                })
+                .collect();
+            let mut per_task = Vec::with_capacity(SIZE);
+            for handle in handles {
+                let (stream, done) = handle.await.expect("task");
+                owned.push(stream);
+                per_task.push(done);
+            }
+            meter.stop(iters, per_task)
+        })
+    });
+    drop(streams);
+
+    // netpool-tokio's pool: its TcpManager, defaults, maintenance running as a task.
+    let pool = rt.block_on(async {
+        netpool_tokio::tcp(addr.to_string())
+            .max_size(SIZE)
+            .build()
+            .expect("valid config")
+    });
+    rt.block_on(async {
+        let mut held = Vec::new();
+        for _ in 0..SIZE {
+            held.push(pool.get().await.expect("connection"));
+        }
+    });
+    for tasks in [SIZE, TASKS] {
+        bench(&mut g, "netpool", &format!("{tasks}x{SIZE}"), |iters| {
+            pooled_round_trips!(rt, iters, tasks, pool)
+        });
+    }
+    drop(pool);
+
+    let pool: deadpool::managed::Pool<DeadTcp> = deadpool::managed::Pool::builder(DeadTcp(addr))
+        .max_size(SIZE)
+        .build()
+        .expect("valid config");
+    rt.block_on(async {
+        let mut held = Vec::new();
+        for _ in 0..SIZE {
+            held.push(pool.get().await.expect("connection"));
+        }
+    });
+    for tasks in [SIZE, TASKS] {
+        bench(&mut g, "deadpool", &format!("{tasks}x{SIZE}"), |iters| {
+            pooled_round_trips!(rt, iters, tasks, pool)
+        });
+    }
+    drop(pool);
+
+    let pool = rt.block_on(async {
+        let pool = bb8::Pool::builder()
+            .max_size(u32::try_from(SIZE).expect("small"))
+            .build(Bb8Tcp(addr))
+            .await
+            .expect("valid config");
+        let mut held = Vec::new();
+        for _ in 0..SIZE {
+            held.push(pool.get().await.expect("connection"));
+        }
+        drop(held);
+        pool
+    });
+    for tasks in [SIZE, TASKS] {
+        bench(&mut g, "bb8", &format!("{tasks}x{SIZE}"), |iters| {
+            pooled_round_trips!(rt, iters, tasks, pool)
+        });
+    }
+    drop(pool);
+    g.finish();
+}
+
+criterion_group!(benches, tcp);
+criterion_main!(benches);

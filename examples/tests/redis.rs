@@ -307,6 +307,39 @@ where
     })
 }
 
+/// An op over `netpool_tokio::tcp`: the RESP client borrows the pooled `TcpStream`.
+fn adapter_tokio_op(pool: &netpool_tokio::Pool, key: &str, seen: &Seen) -> Op {
+    let (pool, key, seen) = (pool.clone(), key.to_owned(), seen.clone());
+    Arc::new(move || {
+        let (pool, key, seen) = (pool.clone(), key.clone(), seen.clone());
+        Box::pin(async move {
+            let mut conn = pool.get().await.expect("the pool serves every caller");
+            let local = conn.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string());
+            let target = format!("ADDR {local}");
+            seen.lock().expect("not poisoned").insert(target.clone());
+            let result = Client::new((&mut *conn).compat()).incr(key.as_bytes()).await;
+            match result {
+                Ok(v) => Ok(v),
+                Err(e) => {
+                    eprintln!("INCR on {target}: {e}");
+                    assert!(e.is_fatal(), "only the connection breaks: {e}");
+                    Pooled::discard(conn);
+                    Err(format!("{target} {:?}", Instant::now()))
+                }
+            }
+        })
+    })
+}
+
+fn adapter_tokio_pool() -> netpool_tokio::Pool {
+    netpool_tokio::tcp(addr())
+        .max_size(8)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .check_idle_after(Some(Duration::from_millis(50)))
+        .build()
+        .expect("a valid config")
+}
+
 fn tokio_local(c: &mut Client<tokio_util::compat::Compat<tokio::net::TcpStream>>) -> String {
     c.stream_mut()
         .get_ref()
@@ -376,6 +409,24 @@ async fn resp_incr_adds_up_on_tokio() {
         let pool = resp_builder().build(TokioManager::new(addr())).expect("config");
         let seen = Seen::default();
         let op = resp_op(&pool, &key, &seen, tokio_local);
+        let out = workload(tokio_spawn, TASKS, OPS, op, 0, seen, admin_tokio).await;
+        check_exact(&out, TASKS * OPS, take_counter(admin_tokio, &key).await);
+        assert!(pool.stats().connections_created <= 8);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resp_over_netpool_tokio_incr_adds_up() {
+    if !available() {
+        return;
+    }
+    let _shared = SERVER_CONFIG.read().await;
+    bounded(LIMIT, async {
+        let key = unique("netpool:test:adapter_tokio_incr");
+        let pool = adapter_tokio_pool();
+        let seen = Seen::default();
+        let op = adapter_tokio_op(&pool, &key, &seen);
         let out = workload(tokio_spawn, TASKS, OPS, op, 0, seen, admin_tokio).await;
         check_exact(&out, TASKS * OPS, take_counter(admin_tokio, &key).await);
         assert!(pool.stats().connections_created <= 8);
@@ -467,6 +518,24 @@ async fn killed_connections_are_replaced_resp_tokio() {
         let pool = resp_builder().build(TokioManager::new(addr())).expect("config");
         let seen = Seen::default();
         let op = resp_op(&pool, &key, &seen, tokio_local);
+        let out = workload(tokio_spawn, TASKS, OPS, op, 3, seen, admin_tokio).await;
+        let value = take_counter(admin_tokio, &key).await;
+        check_kill_outcome(&out, TASKS * OPS, value, &pool.stats());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_connections_are_replaced_resp_over_netpool_tokio() {
+    if !available() {
+        return;
+    }
+    let _shared = SERVER_CONFIG.read().await;
+    bounded(LIMIT, async {
+        let key = unique("netpool:test:kill_adapter_tokio");
+        let pool = adapter_tokio_pool();
+        let seen = Seen::default();
+        let op = adapter_tokio_op(&pool, &key, &seen);
         let out = workload(tokio_spawn, TASKS, OPS, op, 3, seen, admin_tokio).await;
         let value = take_counter(admin_tokio, &key).await;
         check_kill_outcome(&out, TASKS * OPS, value, &pool.stats());
@@ -585,6 +654,13 @@ async fn server_idle_timeout_is_invisible_to_callers() {
         for a in warm(&resp_smol, 4, smol_local).await {
             ours.push(format!("addr={a} "));
         }
+        let adapter_tokio = adapter_tokio_pool();
+        let local = |c: &mut tokio::net::TcpStream| {
+            c.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string())
+        };
+        for a in warm(&adapter_tokio, 4, local).await {
+            ours.push(format!("addr={a} "));
+        }
 
         let _timeout = ServerTimeout::set(1);
         // Wait for the server to close our idle connections. Redis compares whole seconds
@@ -608,10 +684,11 @@ async fn server_idle_timeout_is_invisible_to_callers() {
         // Every pooled connection is now dead; callers must not notice.
         let seen = Seen::default();
         let key = unique("netpool:test:idle");
-        let ops: [(&str, Op, Spawn); 3] = [
+        let ops: [(&str, Op, Spawn); 4] = [
             ("redis crate", redis_crate_op(&redis_crate, &key, &seen), tokio_spawn),
             ("resp tokio", resp_op(&resp_tokio, &key, &seen, tokio_local), tokio_spawn),
             ("resp smol", resp_op(&resp_smol, &key, &seen, smol_local), smol_spawn),
+            ("resp over netpool-tokio", adapter_tokio_op(&adapter_tokio, &key, &seen), tokio_spawn),
         ];
         for (what, op, spawn) in ops {
             let out = workload(spawn, 8, 10, op, 0, seen.clone(), admin_tokio).await;
@@ -621,11 +698,12 @@ async fn server_idle_timeout_is_invisible_to_callers() {
             ("redis crate", redis_crate.stats()),
             ("resp tokio", resp_tokio.stats()),
             ("resp smol", resp_smol.stats()),
+            ("resp over netpool-tokio", adapter_tokio.stats()),
         ] {
             eprintln!("{what}: {stats:?}");
             assert!(stats.closed_invalid >= 4, "{what}: the idle check caught them: {stats:?}");
         }
-        assert_eq!(take_counter(admin_tokio, &key).await, 3 * 8 * 10);
+        assert_eq!(take_counter(admin_tokio, &key).await, 4 * 8 * 10);
     })
     .await;
 }

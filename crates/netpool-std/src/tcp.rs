@@ -72,14 +72,9 @@ impl TcpManager {
         self
     }
 
-    /// The address string.
-    pub fn addr(&self) -> &str {
-        self.target.addr()
-    }
-
-    /// The socket options.
-    pub fn options(&self) -> &TcpOptions {
-        self.target.options()
+    /// The address string and the options.
+    pub fn target(&self) -> &TcpTarget {
+        &self.target
     }
 
     pub(crate) fn from_target(target: TcpTarget) -> Self {

@@ -4,12 +4,11 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{LIMIT, echo};
 use netpool_core::{Error, Pooled};
-use netpool_testkit::EchoServer;
+use netpool_testkit::{EchoServer, Tally, outage};
 use tokio::io::AsyncWriteExt;
 
 #[tokio::test]
@@ -51,19 +50,8 @@ async fn unexpected_pending_bytes_fail_the_check() {
     assert_eq!(pool.stats().closed_invalid, 1);
 }
 
-#[derive(Default)]
-struct Tally {
-    ok: AtomicU64,
-    connect: AtomicU64,
-    unavailable: AtomicU64,
-    other: AtomicU64,
-    io: AtomicU64,
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pool_rides_out_a_server_restart() {
-    const CLIENTS: usize = 32;
-    const OUTAGE: Duration = Duration::from_millis(500);
     let server = Arc::new(EchoServer::start().unwrap());
     let pool = netpool_tokio::tcp(server.addr().to_string())
         .max_size(8)
@@ -71,14 +59,12 @@ async fn the_pool_rides_out_a_server_restart() {
         .connect_backoff(Duration::from_millis(10), Duration::from_millis(100))
         .build()
         .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let tally = Arc::new(Tally::default());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let clients: Vec<_> = (0..CLIENTS)
+    let tally = Arc::new(Tally::new(Duration::from_secs(30)));
+    let clients: Vec<_> = (0..32)
         .map(|_| {
-            let (pool, stop, tally) = (pool.clone(), stop.clone(), tally.clone());
+            let (pool, tally) = (pool.clone(), tally.clone());
             tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                while tally.running() {
                     let counter = match pool.get().await {
                         Ok(mut conn) => match echo(&mut conn, b"ping").await {
                             Ok(()) => &tally.ok,
@@ -91,7 +77,7 @@ async fn the_pool_rides_out_a_server_restart() {
                         Err(Error::Unavailable { .. }) => &tally.unavailable,
                         Err(_) => &tally.other,
                     };
-                    counter.fetch_add(1, Ordering::Relaxed);
+                    Tally::bump(counter);
                     if !std::ptr::eq(counter, &tally.ok) {
                         // A client that failed tries again a little later.
                         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -100,64 +86,19 @@ async fn the_pool_rides_out_a_server_restart() {
             })
         })
         .collect();
-    let ok_at_least = |n: u64| {
-        let tally = tally.clone();
-        testkit_eventually(move || tally.ok.load(Ordering::Relaxed) >= n)
+    let report = {
+        let (server, tally, pool) = (server.clone(), tally.clone(), pool.clone());
+        tokio::task::spawn_blocking(move || {
+            outage(&server, &tally, Duration::from_millis(500), || {
+                pool.stats().connect_errors
+            })
+        })
+        .await
+        .unwrap()
     };
-    assert!(ok_at_least(500).await, "the clients get going");
-
-    server.stop();
-    let before = pool.stats().connect_errors;
-    tokio::time::sleep(OUTAGE).await; // the outage itself, not a synchronisation
-    let attempts = pool.stats().connect_errors - before;
-    let failed = tally.connect.load(Ordering::Relaxed) + tally.unavailable.load(Ordering::Relaxed);
-    assert!(failed > 0, "clients saw the outage");
-    // Without backoff 32 clients would try thousands of times in 500 ms; with it, one
-    // probe per delay (10, 20, 40, 80, 100, 100 ms ...) plus the first concurrent wave.
-    assert!(
-        attempts <= 40,
-        "{attempts} connect attempts during the outage"
-    );
-
-    server.restart().unwrap();
-    let restarted = Instant::now();
-    let ok_now = tally.ok.load(Ordering::Relaxed);
-    assert!(ok_at_least(ok_now + 500).await, "the pool recovers");
-    let recovery = restarted.elapsed();
-    eprintln!("outage: {attempts} connect attempts, {failed} failed gets; recovery {recovery:?}");
-    assert!(
-        recovery < Duration::from_secs(5),
-        "recovered in {recovery:?}"
-    );
-
-    stop.store(true, Ordering::Relaxed);
     for c in clients {
         tokio::time::timeout(LIMIT, c).await.unwrap().unwrap();
     }
-    assert_eq!(
-        tally.other.load(Ordering::Relaxed),
-        0,
-        "only Connect or Unavailable"
-    );
-    let stats = pool.stats();
-    assert_eq!(
-        (stats.in_use, stats.waiting),
-        (0, 0),
-        "no leaked slot: {stats:?}"
-    );
-    assert_eq!(stats.connections, stats.idle);
-    assert!(stats.connections <= 8);
+    report.check(&tally, &pool.stats());
     assert!(server.live() <= 8);
-}
-
-/// Polls `done` every millisecond for up to 10 s, without blocking the runtime.
-async fn testkit_eventually(mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + LIMIT;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    false
 }

@@ -1,0 +1,142 @@
+//! On smol: the server closes idle connections or restarts under load; the spawned
+//! maintenance reaps idle and old connections and keeps min_idle warm.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{LIMIT, echo, run};
+use netpool_core::{Error, Pooled};
+use netpool_testkit::{EchoServer, Tally, eventually, outage};
+use smol::io::AsyncWriteExt;
+
+#[test]
+fn a_connection_closed_by_the_server_is_replaced_on_checkout() {
+    let server = EchoServer::start().unwrap();
+    let pool = netpool_smol::tcp(server.addr().to_string())
+        .check_idle_after(Some(Duration::from_millis(1)))
+        .maintenance_interval(Some(Duration::from_secs(60)))
+        .build()
+        .unwrap();
+    run(async { echo(&mut pool.get().await.unwrap(), b"one").await.unwrap() });
+    server.close_idle_after(Some(Duration::from_millis(20)));
+    assert!(server.wait_until(LIMIT, |c| c.live == 0 && c.closed == 1));
+    server.close_idle_after(None);
+    run(async { echo(&mut pool.get().await.unwrap(), b"two").await.unwrap() });
+    assert_eq!(server.accepted(), 2);
+    assert_eq!(pool.stats().closed_invalid, 1);
+}
+
+#[test]
+fn unexpected_pending_bytes_fail_the_check() {
+    let server = EchoServer::start().unwrap();
+    let pool = netpool_smol::tcp(server.addr().to_string())
+        .check_idle_after(None)
+        .build()
+        .unwrap();
+    run(async {
+        let mut conn = pool.get().await.unwrap();
+        conn.write_all(b"unread").await.unwrap();
+        conn.peek(&mut [0; 1]).await.unwrap(); // the echo is pending, and nobody reads it
+        drop(conn);
+        let mut conn = pool.get().await.unwrap();
+        assert_eq!(Pooled::meta(&conn).use_count, 1, "a new connection");
+        echo(&mut conn, b"in sync").await.unwrap();
+    });
+    assert_eq!(pool.stats().closed_invalid, 1);
+}
+
+#[test]
+fn the_pool_rides_out_a_server_restart() {
+    let server = EchoServer::start().unwrap();
+    let pool = netpool_smol::tcp(server.addr().to_string())
+        .max_size(8)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .connect_backoff(Duration::from_millis(10), Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let tally = Arc::new(Tally::new(Duration::from_secs(30)));
+    let clients: Vec<_> = (0..32)
+        .map(|_| {
+            let (pool, tally) = (pool.clone(), tally.clone());
+            smol::spawn(async move {
+                while tally.running() {
+                    let counter = match pool.get().await {
+                        Ok(mut conn) => match echo(&mut conn, b"ping").await {
+                            Ok(()) => &tally.ok,
+                            Err(_) => {
+                                Pooled::discard(conn);
+                                &tally.io
+                            }
+                        },
+                        Err(Error::Connect(_)) => &tally.connect,
+                        Err(Error::Unavailable { .. }) => &tally.unavailable,
+                        Err(_) => &tally.other,
+                    };
+                    Tally::bump(counter);
+                    if !std::ptr::eq(counter, &tally.ok) {
+                        smol::Timer::after(Duration::from_millis(1)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    let report = outage(&server, &tally, Duration::from_millis(500), || {
+        pool.stats().connect_errors
+    });
+    run(async {
+        for c in clients {
+            c.await;
+        }
+    });
+    report.check(&tally, &pool.stats());
+}
+
+#[test]
+fn maintenance_reaps_idle_and_old_connections_and_keeps_min_idle() {
+    let server = EchoServer::start().unwrap();
+    let pool = netpool_smol::tcp(server.addr().to_string())
+        .min_idle(Some(1))
+        .idle_timeout(Some(Duration::from_millis(50)))
+        .max_lifetime(Some(Duration::from_millis(300)))
+        .build()
+        .unwrap();
+    assert!(
+        server.wait_until(LIMIT, |c| c.live == 1),
+        "min_idle opened by itself"
+    );
+    let conns = run(async {
+        let mut conns = Vec::new();
+        for _ in 0..3 {
+            conns.push(pool.get().await.unwrap());
+        }
+        conns
+    });
+    drop(conns);
+    assert!(
+        eventually(LIMIT, || pool.stats().closed_idle >= 2),
+        "idle reaped"
+    );
+    assert!(
+        eventually(LIMIT, || pool.stats().closed_lifetime >= 1),
+        "old replaced"
+    );
+    let stats = pool.stats();
+    assert!(
+        stats.connections >= 1 && stats.connections <= 2,
+        "{stats:?}"
+    );
+    assert!(server.accepted() >= 4, "a replacement was opened");
+}
+
+#[test]
+fn the_task_ends_when_the_pool_is_dropped() {
+    let pool = netpool_core::Pool::builder()
+        .maintenance_interval(Some(Duration::from_millis(10)))
+        .build(netpool_smol::TcpManager::new("127.0.0.1:1"))
+        .unwrap();
+    let task = netpool_smol::spawn_maintenance(&pool);
+    drop(pool);
+    run(task);
+}

@@ -1,0 +1,148 @@
+//! From threads: the server closes idle connections or restarts under load; the
+//! maintenance thread reaps idle and old connections and keeps min_idle warm.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use netpool_core::{Error, Pooled};
+use netpool_testkit::{EchoServer, Tally, eventually, outage};
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn echo(conn: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
+    conn.write_all(msg)?;
+    let mut reply = vec![0; msg.len()];
+    conn.read_exact(&mut reply)?;
+    assert_eq!(reply, msg);
+    Ok(())
+}
+
+#[test]
+fn a_connection_closed_by_the_server_is_replaced_on_checkout() {
+    let server = EchoServer::start().unwrap();
+    let pool = netpool_std::tcp(server.addr().to_string())
+        .check_idle_after(Some(Duration::from_millis(1)))
+        .maintenance_interval(Some(Duration::from_secs(60)))
+        .build()
+        .unwrap();
+    echo(&mut pool.get_blocking().unwrap(), b"one").unwrap();
+    server.close_idle_after(Some(Duration::from_millis(20)));
+    assert!(server.wait_until(LIMIT, |c| c.live == 0 && c.closed == 1));
+    server.close_idle_after(None);
+    echo(&mut pool.get_blocking().unwrap(), b"two").unwrap();
+    assert_eq!(server.accepted(), 2);
+    assert_eq!(pool.stats().closed_invalid, 1);
+}
+
+#[test]
+fn unexpected_pending_bytes_fail_the_check() {
+    let server = EchoServer::start().unwrap();
+    let pool = netpool_std::tcp(server.addr().to_string())
+        .check_idle_after(None)
+        .build()
+        .unwrap();
+    let mut conn = pool.get_blocking().unwrap();
+    conn.write_all(b"unread").unwrap();
+    conn.peek(&mut [0; 1]).unwrap(); // the echo is pending, and nobody reads it
+    drop(conn);
+    let mut conn = pool.get_blocking().unwrap();
+    assert_eq!(Pooled::meta(&conn).use_count, 1, "a new connection");
+    echo(&mut conn, b"in sync").unwrap();
+    drop(conn);
+    let conn = pool.get_blocking().unwrap();
+    assert_eq!(Pooled::meta(&conn).use_count, 2, "checked and kept");
+    let nonblocking = socket2::SockRef::from(&*conn).nonblocking().unwrap();
+    assert!(!nonblocking, "the peek restores blocking mode");
+    assert_eq!(pool.stats().closed_invalid, 1);
+}
+
+#[test]
+fn the_pool_rides_out_a_server_restart() {
+    let server = EchoServer::start().unwrap();
+    let pool = netpool_std::tcp(server.addr().to_string())
+        .max_size(8)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .connect_timeout(Some(Duration::from_secs(1)))
+        .connect_backoff(Duration::from_millis(10), Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let tally = Arc::new(Tally::new(Duration::from_secs(30)));
+    let clients: Vec<_> = (0..32)
+        .map(|_| {
+            let (pool, tally) = (pool.clone(), tally.clone());
+            std::thread::spawn(move || {
+                while tally.running() {
+                    let counter = match pool.get_blocking() {
+                        Ok(mut conn) => match echo(&mut conn, b"ping") {
+                            Ok(()) => &tally.ok,
+                            Err(_) => {
+                                Pooled::discard(conn);
+                                &tally.io
+                            }
+                        },
+                        Err(Error::Connect(_)) => &tally.connect,
+                        Err(Error::Unavailable { .. }) => &tally.unavailable,
+                        Err(_) => &tally.other,
+                    };
+                    Tally::bump(counter);
+                    if !std::ptr::eq(counter, &tally.ok) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            })
+        })
+        .collect();
+    let report = outage(&server, &tally, Duration::from_millis(500), || {
+        pool.stats().connect_errors
+    });
+    for c in clients {
+        c.join().unwrap();
+    }
+    report.check(&tally, &pool.stats());
+}
+
+#[test]
+fn maintenance_reaps_idle_and_old_connections_and_keeps_min_idle() {
+    let server = EchoServer::start().unwrap();
+    let pool = netpool_std::tcp(server.addr().to_string())
+        .min_idle(Some(1))
+        .idle_timeout(Some(Duration::from_millis(50)))
+        .max_lifetime(Some(Duration::from_millis(300)))
+        .build()
+        .unwrap();
+    assert!(
+        server.wait_until(LIMIT, |c| c.live == 1),
+        "min_idle opened by itself"
+    );
+    let conns: Vec<_> = (0..3).map(|_| pool.get_blocking().unwrap()).collect();
+    drop(conns);
+    assert!(
+        eventually(LIMIT, || pool.stats().closed_idle >= 2),
+        "idle reaped"
+    );
+    assert!(
+        eventually(LIMIT, || pool.stats().closed_lifetime >= 1),
+        "old replaced"
+    );
+    let stats = pool.stats();
+    assert!(
+        stats.connections >= 1 && stats.connections <= 2,
+        "{stats:?}"
+    );
+    assert!(server.accepted() >= 4, "a replacement was opened");
+}
+
+#[test]
+fn the_thread_ends_when_the_pool_is_dropped() {
+    let pool = netpool_core::Pool::builder()
+        .maintenance_interval(Some(Duration::from_millis(10)))
+        .build(netpool_std::TcpManager::new("127.0.0.1:1"))
+        .unwrap();
+    let thread = netpool_std::spawn_maintenance(&pool).unwrap();
+    assert_eq!(thread.thread().name(), Some("netpool-maintenance"));
+    drop(pool);
+    assert!(eventually(LIMIT, || thread.is_finished()));
+    thread.join().unwrap();
+}

@@ -1,0 +1,110 @@
+//! Round trips through a blocking pool from threads, and connect failures.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use netpool_core::{Error, Pooled};
+use netpool_std::{BuildError, NetError};
+use netpool_testkit::{Blackhole, EchoServer};
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn echo(conn: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
+    conn.write_all(msg)?;
+    let mut reply = vec![0; msg.len()];
+    conn.read_exact(&mut reply)?;
+    assert_eq!(reply, msg);
+    Ok(())
+}
+
+#[test]
+fn round_trips_reuse_connections() {
+    let server = EchoServer::start().unwrap();
+    let pool = netpool_std::tcp(server.addr().to_string())
+        .max_size(4)
+        .build()
+        .unwrap();
+    assert_eq!(server.accepted(), 0, "build() opens nothing");
+    std::thread::scope(|s| {
+        for t in 0..8u8 {
+            let pool = &pool;
+            s.spawn(move || {
+                for i in 0..50u8 {
+                    let mut conn = pool.get_blocking().unwrap();
+                    echo(&mut conn, &[t, i, b'\n']).unwrap();
+                }
+            });
+        }
+    });
+    let stats = pool.stats();
+    assert_eq!(stats.gets, 400);
+    assert!(server.accepted() <= 4, "accepted {}", server.accepted());
+    assert_eq!(stats.connections_created, server.accepted());
+    let conn = pool.get_blocking().unwrap();
+    assert!(Pooled::meta(&conn).use_count > 1, "a reused connection");
+    assert!(conn.nodelay().unwrap(), "TCP_NODELAY is set");
+    drop(conn);
+    drop(pool);
+    assert!(
+        server.wait_until(LIMIT, |c| c.live == 0),
+        "dropping the pool closes all"
+    );
+}
+
+#[test]
+fn build_errors() {
+    for addr in ["localhost", "localhost:", ":80", "::1:80", "host:99999"] {
+        let err = netpool_std::tcp(addr).build().unwrap_err();
+        assert!(matches!(err, BuildError::Address { .. }), "{addr}: {err:?}");
+    }
+    let err = netpool_std::tcp("127.0.0.1:1")
+        .min_idle(Some(3))
+        .max_size(2)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, BuildError::Config(_)), "{err:?}");
+}
+
+#[test]
+fn a_closed_port_is_a_connect_error_fast() {
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let pool = netpool_std::tcp(addr.to_string()).build().unwrap();
+    let start = Instant::now();
+    match pool.get_blocking().unwrap_err() {
+        Error::Connect(NetError::Connect { source, .. }) => {
+            assert_eq!(source.kind(), ErrorKind::ConnectionRefused)
+        }
+        other => panic!("expected a refused connect, got {other:?}"),
+    }
+    assert!(start.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn a_name_that_does_not_resolve_is_a_clear_error() {
+    let pool = netpool_std::tcp("netpool-test.invalid:80").build().unwrap();
+    let err = pool.get_blocking().unwrap_err();
+    let net = err.connect_error().expect("a connect error");
+    assert!(matches!(net, NetError::Resolve { host, .. } if host == "netpool-test.invalid"));
+    assert!(net.to_string().contains("could not resolve"), "{net}");
+}
+
+#[test]
+fn a_connect_that_never_completes_times_out() {
+    // A blocking connect cannot be interrupted by the pool's timer: the per-attempt
+    // timeout, which `tcp(..).connect_timeout` also sets, bounds it.
+    let hole = Blackhole::bind().unwrap();
+    let pool = netpool_std::tcp(hole.addr().to_string())
+        .connect_timeout(Some(Duration::from_millis(100)))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let err = pool.get_blocking().unwrap_err();
+    let timed_out =
+        err.is_connect_timeout() || err.connect_error().is_some_and(NetError::is_timeout);
+    assert!(timed_out, "{err:?}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+}

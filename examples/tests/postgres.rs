@@ -1,0 +1,331 @@
+//! netpool against a real PostgreSQL server (`NETPOOL_TEST_POSTGRES`, default
+//! `postgres://postgres@127.0.0.1:5432/test`) through `tokio-postgres`, on tokio.
+//!
+//! Under `CI=true` a missing server fails every test; elsewhere they skip, saying so.
+//! Each test uses its own table (dropped afterwards, even when the test fails) and its
+//! own `application_name`, so that it terminates only its own sessions.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use netpool_core::{Pool, Pooled};
+use netpool_examples::postgres::{PgManager, RecyclingMethod, postgres_url};
+use tokio::sync::Notify;
+use tokio_postgres::{Client, NoTls};
+
+use common::{bounded, server_available, unique};
+
+/// A whole test's time limit.
+const LIMIT: Duration = Duration::from_secs(90);
+
+fn available() -> bool {
+    let url = postgres_url();
+    let probe = std::thread::spawn({
+        let url = url.clone();
+        move || -> Result<(), String> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let config = url_config(&url);
+                let connect = tokio::time::timeout(Duration::from_secs(3), config.connect(NoTls));
+                let (client, conn) = connect
+                    .await
+                    .map_err(|_| "connect timed out".to_owned())?
+                    .map_err(|e| e.to_string())?;
+                tokio::spawn(conn);
+                client.simple_query("SELECT 1").await.map_err(|e| e.to_string())?;
+                Ok(())
+            })
+        }
+    })
+    .join()
+    .unwrap_or_else(|_| Err("the probe panicked".to_owned()));
+    server_available("PostgreSQL", &url, probe)
+}
+
+fn url_config(url: &str) -> tokio_postgres::Config {
+    url.parse().expect("NETPOOL_TEST_POSTGRES is a valid URL")
+}
+
+/// A pool whose sessions carry `application_name = app`.
+fn pool(app: &str, method: RecyclingMethod, max_size: usize) -> Pool<PgManager> {
+    let mut config = url_config(&postgres_url());
+    config.application_name(app);
+    Pool::builder()
+        .max_size(max_size)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .check_idle_after(Some(Duration::from_millis(50)))
+        .build(PgManager::new(config).recycling_method(method))
+        .expect("a valid config")
+}
+
+/// An admin session outside every pool.
+async fn admin() -> Client {
+    let (client, conn) = url_config(&postgres_url())
+        .connect(NoTls)
+        .await
+        .expect("an admin session");
+    tokio::spawn(conn);
+    client
+}
+
+/// Creates a table and drops it when dropped, even if the test fails.
+struct Table {
+    name: String,
+}
+
+impl Table {
+    async fn create(prefix: &str) -> Self {
+        let name = unique(prefix);
+        admin()
+            .await
+            .batch_execute(&format!(
+                "CREATE TABLE {name} (id int8 PRIMARY KEY, task int4 NOT NULL)"
+            ))
+            .await
+            .expect("CREATE TABLE");
+        Self { name }
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        // A fresh thread and runtime: this runs inside (or after) the test's runtime.
+        let sql = format!("DROP TABLE IF EXISTS {}", self.name);
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(async { admin().await.batch_execute(&sql).await }))
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(Ok(())))) {
+            eprintln!("!!!!! could not drop table {}", self.name);
+        }
+    }
+}
+
+/// The sorted ids in `table`.
+async fn ids(table: &Table) -> Vec<i64> {
+    admin()
+        .await
+        .query(&format!("SELECT id FROM {} ORDER BY id", table.name), &[])
+        .await
+        .expect("SELECT ids")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+const TASKS: usize = 32;
+const ROWS: usize = 25;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_written_by_many_tasks_are_all_there() {
+    if !available() {
+        return;
+    }
+    bounded(LIMIT, async {
+        let table = Table::create("netpool_rows").await;
+        let pool = pool(&unique("netpool_rows"), RecyclingMethod::Verified, 8);
+        let insert = format!("INSERT INTO {} (id, task) VALUES ($1, $2)", table.name);
+        let handles: Vec<_> = (0..TASKS)
+            .map(|t| {
+                let (pool, insert) = (pool.clone(), insert.clone());
+                tokio::spawn(async move {
+                    for r in 0..ROWS {
+                        let client = pool.get().await.expect("get");
+                        let id = (t * ROWS + r) as i64;
+                        let n = client
+                            .execute(&insert, &[&id, &(t as i32)])
+                            .await
+                            .expect("INSERT");
+                        assert_eq!(n, 1);
+                        let row = client
+                            .query_one("SELECT $1::int8 * 2", &[&id])
+                            .await
+                            .expect("SELECT");
+                        assert_eq!(row.get::<_, i64>(0), id * 2);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await.expect("no task panics");
+        }
+        let expected: Vec<i64> = (0..(TASKS * ROWS) as i64).collect();
+        assert!(ids(&table).await == expected, "every row is there, once");
+        let stats = pool.stats();
+        assert!(stats.connections_created <= 8, "{stats:?}");
+        assert_eq!(stats.gets, (TASKS * ROWS) as u64);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminated_backends_are_replaced() {
+    if !available() {
+        return;
+    }
+    bounded(LIMIT, async {
+        let table = Table::create("netpool_kill").await;
+        let app = unique("netpool_kill");
+        // Fast: only is_closed() on checkout, so callers do meet terminated sessions and
+        // must discard them; the test checks that each one fails at most one caller.
+        let pool = pool(&app, RecyclingMethod::Fast, 8);
+        let insert = format!("INSERT INTO {} (id, task) VALUES ($1, $2)", table.name);
+        let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let progress = Arc::new(Notify::new());
+        let handles: Vec<_> = (0..TASKS)
+            .map(|t| {
+                let (pool, insert) = (pool.clone(), insert.clone());
+                let (done, progress) = (done.clone(), progress.clone());
+                tokio::spawn(async move {
+                    let mut errors = 0u64;
+                    for r in 0..ROWS {
+                        let id = (t * ROWS + r) as i64;
+                        let mut attempts = 0;
+                        loop {
+                            attempts += 1;
+                            let client = pool.get().await.expect("get");
+                            match client.execute(&insert, &[&id, &(t as i32)]).await {
+                                Ok(_) => break,
+                                // The INSERT committed but its reply was lost to the kill.
+                                Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                                    break;
+                                }
+                                Err(e) => {
+                                    eprintln!("INSERT {id}: {e}");
+                                    errors += 1;
+                                    Pooled::discard(client);
+                                    assert!(attempts < 10, "an INSERT failed {attempts} times");
+                                }
+                            }
+                        }
+                        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        progress.notify_one();
+                    }
+                    errors
+                })
+            })
+            .collect();
+
+        let total = (TASKS * ROWS) as u64;
+        let admin = admin().await;
+        let mut terminated = 0i64;
+        for round in 1..=3u64 {
+            while done.load(std::sync::atomic::Ordering::Relaxed) < total * round / 4 {
+                progress.notified().await;
+            }
+            let row = admin
+                .query_one(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) \
+                     FROM pg_stat_activity WHERE application_name = $1",
+                    &[&app],
+                )
+                .await
+                .expect("pg_terminate_backend");
+            terminated += row.get::<_, i64>(0);
+        }
+        let mut errors = 0;
+        for h in handles {
+            errors += h.await.expect("no task panics");
+        }
+        let stats = pool.stats();
+        eprintln!("terminated {terminated}, caller errors {errors}\n{stats:?}");
+        let expected: Vec<i64> = (0..total as i64).collect();
+        assert!(ids(&table).await == expected, "every row is there, once");
+        assert!(terminated > 0, "the test terminated sessions");
+        // Each terminated session fails at most one caller: whoever meets it discards it.
+        assert!(errors <= terminated as u64, "{errors} errors for {terminated} sessions");
+        assert!(stats.closed_broken + stats.closed_invalid >= 1, "{stats:?}");
+        assert!(stats.connections_created > 8, "the pool opened replacements: {stats:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_recycling_hides_terminated_idle_sessions() {
+    if !available() {
+        return;
+    }
+    bounded(LIMIT, async {
+        let app = unique("netpool_verified");
+        let pool = pool(&app, RecyclingMethod::Verified, 4);
+        {
+            let mut held = Vec::new();
+            for _ in 0..4 {
+                held.push(pool.get().await.expect("warm-up get"));
+            }
+        }
+        let terminated: i64 = admin()
+            .await
+            .query_one(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) \
+                 FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .await
+            .expect("pg_terminate_backend")
+            .get(0);
+        assert_eq!(terminated, 4);
+        // Let the idle connections pass check_idle_after (50 ms), so that checkout
+        // verifies them; this sleep is what makes them "idle", not synchronisation.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for i in 0..20i32 {
+            let client = pool.get().await.expect("get");
+            let row = client.query_one("SELECT $1::int4", &[&i]).await.expect("no caller sees a dead session");
+            assert_eq!(row.get::<_, i32>(0), i);
+        }
+        let stats = pool.stats();
+        assert_eq!(stats.closed_invalid + stats.closed_broken, 4, "{stats:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_recycling_resets_the_session() {
+    if !available() {
+        return;
+    }
+    bounded(LIMIT, async {
+        // One connection, checked on every checkout.
+        let mut config = url_config(&postgres_url());
+        config.application_name(&unique("netpool_clean"));
+        let make = |method| {
+            Pool::builder()
+                .max_size(1)
+                .check_idle_after(None)
+                .build(PgManager::new(config.clone()).recycling_method(method))
+                .expect("a valid config")
+        };
+        for (method, survives) in [(RecyclingMethod::Verified, true), (RecyclingMethod::Clean, false)] {
+            let pool = make(method);
+            let client = pool.get().await.expect("get");
+            client
+                .batch_execute("CREATE TEMP TABLE netpool_leak (x int); SET application_name = 'leaked'")
+                .await
+                .expect("session state");
+            drop(client);
+            let client = pool.get().await.expect("get");
+            let app: String = client
+                .query_one("SELECT current_setting('application_name')", &[])
+                .await
+                .expect("SHOW")
+                .get(0);
+            let temp: bool = client
+                .query_one("SELECT to_regclass('pg_temp.netpool_leak') IS NOT NULL", &[])
+                .await
+                .expect("to_regclass")
+                .get(0);
+            assert_eq!(pool.stats().connections_created, 1, "{method:?}: the same session");
+            assert_eq!(app == "leaked", survives, "{method:?}: application_name is {app}");
+            assert_eq!(temp, survives, "{method:?}: the temp table exists: {temp}");
+        }
+    })
+    .await;
+}

@@ -20,6 +20,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod blackhole;
+pub mod chaos;
 mod echo;
 mod outage;
 mod wait;

@@ -1,6 +1,7 @@
 //! netpool against a real Redis server (`NETPOOL_TEST_REDIS`, default
 //! `redis://127.0.0.1:6379`), through the `redis` crate's manager and the hand-written RESP
-//! client, on tokio and on smol.
+//! client (as its own manager, and over netpool-tokio's and netpool-smol's TCP pools), on
+//! tokio and on smol.
 //!
 //! Under `CI=true` a missing server fails every test; elsewhere they skip, saying so.
 //!
@@ -331,6 +332,40 @@ fn adapter_tokio_op(pool: &netpool_tokio::Pool, key: &str, seen: &Seen) -> Op {
     })
 }
 
+/// An op over `netpool_smol::tcp`: the RESP client borrows the pooled `TcpStream`, which
+/// implements the futures-io traits itself.
+fn adapter_smol_op(pool: &netpool_smol::Pool, key: &str, seen: &Seen) -> Op {
+    let (pool, key, seen) = (pool.clone(), key.to_owned(), seen.clone());
+    Arc::new(move || {
+        let (pool, key, seen) = (pool.clone(), key.clone(), seen.clone());
+        Box::pin(async move {
+            let mut conn = pool.get().await.expect("the pool serves every caller");
+            let local = conn.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string());
+            let target = format!("ADDR {local}");
+            seen.lock().expect("not poisoned").insert(target.clone());
+            let result = Client::new(&mut *conn).incr(key.as_bytes()).await;
+            match result {
+                Ok(v) => Ok(v),
+                Err(e) => {
+                    eprintln!("INCR on {target}: {e}");
+                    assert!(e.is_fatal(), "only the connection breaks: {e}");
+                    Pooled::discard(conn);
+                    Err(format!("{target} {:?}", Instant::now()))
+                }
+            }
+        })
+    })
+}
+
+fn adapter_smol_pool() -> netpool_smol::Pool {
+    netpool_smol::tcp(addr())
+        .max_size(8)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .check_idle_after(Some(Duration::from_millis(50)))
+        .build()
+        .expect("a valid config")
+}
+
 fn adapter_tokio_pool() -> netpool_tokio::Pool {
     netpool_tokio::tcp(addr())
         .max_size(8)
@@ -454,6 +489,26 @@ fn resp_incr_adds_up_on_smol() {
     });
 }
 
+#[test]
+fn resp_over_netpool_smol_incr_adds_up() {
+    if !available() {
+        return;
+    }
+    smol::block_on(async {
+        let _shared = SERVER_CONFIG.read().await;
+        bounded(LIMIT, async {
+            let key = unique("netpool:test:adapter_smol_incr");
+            let pool = adapter_smol_pool();
+            let seen = Seen::default();
+            let op = adapter_smol_op(&pool, &key, &seen);
+            let out = workload(smol_spawn, TASKS, OPS, op, 0, seen, admin_smol).await;
+            check_exact(&out, TASKS * OPS, take_counter(admin_smol, &key).await);
+            assert!(pool.stats().connections_created <= 8);
+        })
+        .await;
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_crate_set_get_round_trips() {
     if !available() {
@@ -563,6 +618,26 @@ fn killed_connections_are_replaced_resp_smol() {
     });
 }
 
+#[test]
+fn killed_connections_are_replaced_resp_over_netpool_smol() {
+    if !available() {
+        return;
+    }
+    smol::block_on(async {
+        let _shared = SERVER_CONFIG.read().await;
+        bounded(LIMIT, async {
+            let key = unique("netpool:test:kill_adapter_smol");
+            let pool = adapter_smol_pool();
+            let seen = Seen::default();
+            let op = adapter_smol_op(&pool, &key, &seen);
+            let out = workload(smol_spawn, TASKS, OPS, op, 3, seen, admin_smol).await;
+            let value = take_counter(admin_smol, &key).await;
+            check_kill_outcome(&out, TASKS * OPS, value, &pool.stats());
+        })
+        .await;
+    });
+}
+
 // ---------------------------------------------------------------------------------------
 // A server-side idle timeout does not surface as errors to callers.
 
@@ -661,6 +736,13 @@ async fn server_idle_timeout_is_invisible_to_callers() {
         for a in warm(&adapter_tokio, 4, local).await {
             ours.push(format!("addr={a} "));
         }
+        let adapter_smol = adapter_smol_pool();
+        let local = |c: &mut smol::net::TcpStream| {
+            c.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string())
+        };
+        for a in warm(&adapter_smol, 4, local).await {
+            ours.push(format!("addr={a} "));
+        }
 
         let _timeout = ServerTimeout::set(1);
         // Wait for the server to close our idle connections. Redis compares whole seconds
@@ -684,11 +766,12 @@ async fn server_idle_timeout_is_invisible_to_callers() {
         // Every pooled connection is now dead; callers must not notice.
         let seen = Seen::default();
         let key = unique("netpool:test:idle");
-        let ops: [(&str, Op, Spawn); 4] = [
+        let ops: [(&str, Op, Spawn); 5] = [
             ("redis crate", redis_crate_op(&redis_crate, &key, &seen), tokio_spawn),
             ("resp tokio", resp_op(&resp_tokio, &key, &seen, tokio_local), tokio_spawn),
             ("resp smol", resp_op(&resp_smol, &key, &seen, smol_local), smol_spawn),
             ("resp over netpool-tokio", adapter_tokio_op(&adapter_tokio, &key, &seen), tokio_spawn),
+            ("resp over netpool-smol", adapter_smol_op(&adapter_smol, &key, &seen), smol_spawn),
         ];
         for (what, op, spawn) in ops {
             let out = workload(spawn, 8, 10, op, 0, seen.clone(), admin_tokio).await;
@@ -699,11 +782,12 @@ async fn server_idle_timeout_is_invisible_to_callers() {
             ("resp tokio", resp_tokio.stats()),
             ("resp smol", resp_smol.stats()),
             ("resp over netpool-tokio", adapter_tokio.stats()),
+            ("resp over netpool-smol", adapter_smol.stats()),
         ] {
             eprintln!("{what}: {stats:?}");
             assert!(stats.closed_invalid >= 4, "{what}: the idle check caught them: {stats:?}");
         }
-        assert_eq!(take_counter(admin_tokio, &key).await, 4 * 8 * 10);
+        assert_eq!(take_counter(admin_tokio, &key).await, 5 * 8 * 10);
     })
     .await;
 }

@@ -1,0 +1,104 @@
+//! The chaos suite on smol: 32 client tasks through a pool of 8, behind a
+//! fault-injecting proxy. The scenarios live in `netpool_testkit::chaos::scenario`; this
+//! file only says how to build a smol pool, run tasks and make one request.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use netpool_smol::TcpManager;
+use netpool_testkit::chaos::scenario::{self, Client, Harness, Settings};
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::net::TcpStream;
+
+/// Tasks on smol's global executor.
+struct Smol;
+
+impl Harness for Smol {
+    type Manager = TcpManager;
+
+    fn pool(&self, addr: String, s: &Settings) -> netpool_smol::Pool {
+        netpool_smol::tcp(addr)
+            .max_size(s.max_size)
+            .wait_timeout(Some(s.wait_timeout))
+            .connect_timeout(Some(s.connect_timeout))
+            .check_idle_after(s.check_idle_after)
+            .build()
+            .expect("valid settings")
+    }
+
+    fn run<T: Send + 'static>(&self, clients: Vec<Client<T>>) -> Vec<T> {
+        smol::block_on(async {
+            let tasks: Vec<_> = clients.into_iter().map(smol::spawn).collect();
+            let mut out = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                out.push(task.await);
+            }
+            out
+        })
+    }
+
+    fn echo<'a>(
+        conn: &'a mut TcpStream,
+        msg: &'a [u8],
+        timeout: Duration,
+    ) -> impl Future<Output = io::Result<()>> + Send + 'a {
+        let exchange = async move {
+            conn.write_all(msg).await?;
+            let mut reply = vec![0; msg.len()];
+            conn.read_exact(&mut reply).await?;
+            if reply != msg {
+                return Err(io::Error::other("the echo differs"));
+            }
+            Ok(())
+        };
+        netpool_std::net::timeout(Some(timeout), exchange)
+    }
+
+    fn local_addr(conn: &TcpStream) -> io::Result<SocketAddr> {
+        conn.local_addr()
+    }
+}
+
+#[test]
+fn outage_refused() -> io::Result<()> {
+    let report = scenario::outage(&Smol, &Settings::issue(), Duration::from_millis(1500))?;
+    eprintln!("{report:#?}");
+    report.assert_targets();
+    Ok(())
+}
+
+#[test]
+fn blackhole_connect_timeout_and_unanswered() -> io::Result<()> {
+    let report = scenario::blackhole(&Smol)?;
+    eprintln!("{report:#?}");
+    report.assert_targets();
+    Ok(())
+}
+
+#[test]
+fn cut_mid_request_discarded() -> io::Result<()> {
+    let report = scenario::cut_mid_request(&Smol)?;
+    eprintln!("{report:#?}");
+    report.assert_targets();
+    Ok(())
+}
+
+#[test]
+fn idle_outage_hands_out_no_dead_connection() -> io::Result<()> {
+    let mut settings = Settings::issue();
+    settings.check_idle_after = Some(Duration::from_millis(300));
+    let report = scenario::idle_outage(&Smol, &settings, Duration::from_millis(600))?;
+    eprintln!("{report:#?}");
+    report.assert_targets();
+    Ok(())
+}
+
+#[test]
+fn reset_on_accept() -> io::Result<()> {
+    let report = scenario::reset(&Smol)?;
+    eprintln!("{report:#?}");
+    report.assert_targets();
+    Ok(())
+}

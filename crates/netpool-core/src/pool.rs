@@ -20,7 +20,9 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::pin;
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::clock::{self, Nanos};
@@ -192,25 +194,20 @@ impl<M: Manager> Pool<M> {
     /// [`Error::Closed`], [`Error::Connect`] or [`Error::Unavailable`] as for
     /// [`get`](Self::get).
     pub fn try_get(&self) -> Result<Pooled<M>, Error<M::Error>> {
-        let inner = &*self.inner;
-        let shared = &inner.shared;
-        Counters::bump(&shared.counters.gets);
-        match shared.sema.try_acquire() {
-            Ok(()) => {}
-            Err(TryAcquireError::Closed) => return Err(Error::Closed),
-            Err(TryAcquireError::NoPermits) => return Err(Error::Timeout),
-        }
-        let permit = Permit::new(&shared.sema);
-        let item = futures_lite::future::block_on(futures_lite::future::poll_once(
-            inner.obtain(&mut Deadline::new(None), true),
-        ));
-        let item = match item {
-            Some(Ok(item)) => item,
-            Some(Err(e)) => return Err(e),
-            None => return Err(Error::Timeout),
+        let (permit, first) = match self.fast() {
+            Fast::Done(conn) => return Ok(conn),
+            Fast::Closed => return Err(Error::Closed),
+            Fast::NoPermit => return Err(Error::Timeout),
+            Fast::Held(permit, first) => (permit, first),
         };
-        permit.forget();
-        Ok(Pooled::new(self.clone(), item))
+        let mut deadline = Deadline::new(None);
+        let finish = pin!(self.finish(permit, first, &mut deadline, true));
+        // One poll: a future still pending (an async connect or check) is dropped, which
+        // closes whatever it held.
+        match finish.poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(Error::Timeout),
+        }
     }
 
     /// Checks a connection out from a thread, blocking it for up to `wait_timeout`.
@@ -226,7 +223,7 @@ impl<M: Manager> Pool<M> {
     ///
     /// Blocks the calling thread. Never call it inside an async task: use `get`.
     pub fn get_blocking(&self) -> Result<Pooled<M>, Error<M::Error>> {
-        futures_lite::future::block_on(self.get())
+        self.blocking(self.inner.shared.config.wait_timeout)
     }
 
     /// Like [`get_blocking`](Self::get_blocking), with `timeout` instead of `wait_timeout`.
@@ -239,7 +236,7 @@ impl<M: Manager> Pool<M> {
     ///
     /// Blocks the calling thread. Never call it inside an async task.
     pub fn get_blocking_timeout(&self, timeout: Duration) -> Result<Pooled<M>, Error<M::Error>> {
-        futures_lite::future::block_on(self.get_timeout(timeout))
+        self.blocking(Some(timeout))
     }
 
     /// Puts a connection made elsewhere into the pool, as an idle connection.
@@ -361,22 +358,115 @@ impl<M: Manager> Pool<M> {
     }
 
     async fn acquire(&self, timeout: Option<Duration>) -> Result<Pooled<M>, Error<M::Error>> {
+        let (permit, first) = match self.fast() {
+            Fast::Done(conn) => return Ok(conn),
+            Fast::Closed => return Err(Error::Closed),
+            Fast::NoPermit => return self.wait_and_finish(timeout).await,
+            Fast::Held(permit, first) => (permit, first),
+        };
+        self.finish(permit, first, &mut Deadline::new(timeout), false)
+            .await
+    }
+
+    /// No permit was free: queue for one, then find a connection.
+    async fn wait_and_finish(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Result<Pooled<M>, Error<M::Error>> {
+        let inner = &*self.inner;
+        let mut deadline = Deadline::new(timeout);
+        let permit = match inner.shared.wait_permit(&mut deadline).await {
+            Ok(permit) => permit,
+            Err(e) => return Err(inner.wait_error(e)),
+        };
+        self.finish(permit, None, &mut deadline, false).await
+    }
+
+    /// The blocking entry points: the hot path without a future, else the state machine
+    /// under `block_on`.
+    fn blocking(&self, timeout: Option<Duration>) -> Result<Pooled<M>, Error<M::Error>> {
+        let (permit, first) = match self.fast() {
+            Fast::Done(conn) => return Ok(conn),
+            Fast::Closed => return Err(Error::Closed),
+            Fast::NoPermit => return block_on(self.wait_and_finish(timeout)),
+            Fast::Held(permit, first) => (permit, first),
+        };
+        let mut deadline = Deadline::new(timeout);
+        block_on(self.finish(permit, first, &mut deadline, false))
+    }
+
+    /// The hot path, synchronously: a free permit (nobody waiting) and an idle connection
+    /// that needs no check. Anything else goes to the state machine with what was taken.
+    #[inline]
+    fn fast(&self) -> Fast<'_, M> {
         let inner = &*self.inner;
         let shared = &inner.shared;
         Counters::bump(&shared.counters.gets);
-        let mut deadline = Deadline::new(timeout);
-        let permit = match shared.sema.try_acquire() {
-            Ok(()) => Permit::new(&shared.sema),
-            Err(TryAcquireError::Closed) => return Err(Error::Closed),
-            Err(TryAcquireError::NoPermits) => match shared.wait_permit(&mut deadline).await {
-                Ok(permit) => permit,
-                Err(e) => return Err(inner.wait_error(e)),
-            },
+        match shared.sema.try_acquire() {
+            Ok(()) => {}
+            Err(TryAcquireError::Closed) => return Fast::Closed,
+            Err(TryAcquireError::NoPermits) => return Fast::NoPermit,
+        }
+        let permit = Permit::new(&shared.sema);
+        let Some(item) = inner.idle.pop() else {
+            return Fast::Held(permit, None);
         };
-        let item = inner.obtain(&mut deadline, false).await?;
+        match inner.check_out_now(item) {
+            Ok(mut item) => {
+                item.uses += 1;
+                permit.forget();
+                Fast::Done(Pooled::new(self.clone(), item))
+            }
+            Err(item) => Fast::Held(permit, Some(item)),
+        }
+    }
+
+    /// With a permit held: check `first` (if any), else find or open a connection, and
+    /// hand it out. `once`: never wait for room.
+    async fn finish(
+        &self,
+        permit: Permit<'_>,
+        first: Option<Idle<M::Connection>>,
+        deadline: &mut Deadline,
+        once: bool,
+    ) -> Result<Pooled<M>, Error<M::Error>> {
+        let inner = &*self.inner;
+        let checked = match first {
+            Some(item) => inner.check_out(item, deadline).await?,
+            None => None,
+        };
+        let item = match checked {
+            Some(mut item) => {
+                item.uses += 1;
+                item
+            }
+            None => inner.obtain(deadline, once).await?,
+        };
         permit.forget();
         Ok(Pooled::new(self.clone(), item))
     }
+}
+
+/// What the synchronous hot path got.
+enum Fast<'a, M: Manager> {
+    /// A connection, ready.
+    Done(Pooled<M>),
+    /// The pool is closed.
+    Closed,
+    /// No free permit, or waiters are queued.
+    NoPermit,
+    /// A permit, and maybe an idle connection that needs a check.
+    Held(Permit<'a>, Option<Idle<M::Connection>>),
+}
+
+/// Drives `fut` on this thread. The first poll uses a no-op waker, so a `get` that
+/// completes at once (the hot path) skips setting up the thread's parker.
+fn block_on<F: Future>(fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    if let Poll::Ready(out) = fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        return out;
+    }
+    futures_lite::future::block_on(fut)
 }
 
 impl<M: Manager> Inner<M> {
@@ -428,6 +518,34 @@ impl<M: Manager> Inner<M> {
             if let Err(e) = self.shared.wait_capacity(ready, deadline).await {
                 return Err(self.wait_error(e));
             }
+        }
+    }
+
+    /// The synchronous part of [`check_out`](Self::check_out): `Ok` if the connection may
+    /// go out as it is, `Err` (with it) if it must be checked or closed.
+    #[inline]
+    fn check_out_now(
+        &self,
+        item: Idle<M::Connection>,
+    ) -> Result<Idle<M::Connection>, Idle<M::Connection>> {
+        let shared = &self.shared;
+        let timed_check = matches!(shared.check_after, Some(after) if after > 0);
+        if shared.max_lifetime.is_none() && shared.idle_timeout == Nanos::MAX && !timed_check {
+            // No clock needed: either never check, or check every time.
+            return match shared.check_after {
+                None => Ok(item),
+                Some(_) => Err(item),
+            };
+        }
+        let now = clock::now();
+        let fresh = now < item.expires && now.saturating_sub(item.last_used) < shared.idle_timeout;
+        let checked = shared
+            .check_after
+            .is_none_or(|after| after > 0 && item.unchecked_for(now) < after);
+        if fresh && checked {
+            Ok(item)
+        } else {
+            Err(item)
         }
     }
 

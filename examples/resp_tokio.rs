@@ -41,7 +41,11 @@ async fn set_get<S: AsyncRead + AsyncWrite + Unpin>(
     let value = n.to_string();
     client.set(key.as_bytes(), value.as_bytes()).await?;
     let got = client.get(key.as_bytes()).await?;
-    assert_eq!(got.as_deref(), Some(value.as_bytes()), "read back what was written");
+    assert_eq!(
+        got.as_deref(),
+        Some(value.as_bytes()),
+        "read back what was written"
+    );
     Ok(())
 }
 
@@ -114,7 +118,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     })
     .await;
-    report("resp_tokio (resp::TokioManager)", tasks, max_size, started, ops, errors);
+    report(
+        "resp_tokio (resp::TokioManager)",
+        tasks,
+        max_size,
+        started,
+        ops,
+        errors,
+    );
     println!("{:#?}", pool.stats());
 
     // 2. The adapter's TCP pool; the client borrows the pooled stream.
@@ -144,13 +155,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     })
     .await;
-    report("resp_tokio (netpool_tokio::tcp)", tasks, max_size, started, ops, errors);
+    report(
+        "resp_tokio (netpool_tokio::tcp)",
+        tasks,
+        max_size,
+        started,
+        ops,
+        errors,
+    );
     println!("{:#?}", pool.stats());
 
     let mut conn = pool.get().await?;
     let mut client = Client::new((&mut *conn).compat());
     for t in 0..tasks {
-        client.command(&[b"DEL", format!("{prefix}:{t}").as_bytes()]).await?;
+        client
+            .command(&[b"DEL", format!("{prefix}:{t}").as_bytes()])
+            .await?;
     }
     Ok(())
 }

@@ -57,7 +57,7 @@ pub enum Value {
     /// `$3 foo`, or `$-1`: a bulk string, or nil.
     Bulk(Option<Vec<u8>>),
     /// `*2 ...`, or `*-1`: an array, or a nil array.
-    Array(Option<Vec<Value>>),
+    Array(Option<Vec<Self>>),
 }
 
 /// Why a reply could not be parsed: the peer sent something that is not RESP.
@@ -574,7 +574,11 @@ mod tests {
             b"+\xff\xfe\r\n",
         ];
         for input in bad {
-            assert!(parse(input).is_err(), "{:?} must be rejected", String::from_utf8_lossy(input));
+            assert!(
+                parse(input).is_err(),
+                "{:?} must be rejected",
+                String::from_utf8_lossy(input)
+            );
         }
         // Deep nesting is bounded, not a stack overflow.
         let deep = b"*1\r\n".repeat(MAX_DEPTH + 2);
@@ -609,7 +613,10 @@ mod tests {
     fn addr_from_urls() {
         assert_eq!(addr_from_url("redis://127.0.0.1:6379"), "127.0.0.1:6379");
         assert_eq!(addr_from_url("redis://127.0.0.1"), "127.0.0.1:6379");
-        assert_eq!(addr_from_url("redis://u:p@localhost:7000/2"), "localhost:7000");
+        assert_eq!(
+            addr_from_url("redis://u:p@localhost:7000/2"),
+            "localhost:7000"
+        );
         assert_eq!(addr_from_url("127.0.0.1:6380"), "127.0.0.1:6380");
     }
 
@@ -632,7 +639,10 @@ mod tests {
             assert!(!c.is_broken());
             // Two replies to one command: out of sync.
             let e = c.set(b"k", b"v").await.expect_err("trailing bytes");
-            assert!(matches!(e, RespError::Protocol(ProtocolError::TrailingBytes(_))));
+            assert!(matches!(
+                e,
+                RespError::Protocol(ProtocolError::TrailingBytes(_))
+            ));
             assert!(e.is_fatal() && c.is_broken());
             // EOF.
             let mut c = Client::new(Scripted::new(&[b"$5\r\nab"]));

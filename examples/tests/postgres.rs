@@ -37,7 +37,10 @@ fn available() -> bool {
                     .map_err(|_| "connect timed out".to_owned())?
                     .map_err(|e| e.to_string())?;
                 tokio::spawn(conn);
-                client.simple_query("SELECT 1").await.map_err(|e| e.to_string())?;
+                client
+                    .simple_query("SELECT 1")
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(())
             })
         }
@@ -195,7 +198,12 @@ async fn terminated_backends_are_replaced() {
                             match client.execute(&insert, &[&id, &(t as i32)]).await {
                                 Ok(_) => break,
                                 // The INSERT committed but its reply was lost to the kill.
-                                Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                                Err(e)
+                                    if e.code()
+                                        == Some(
+                                            &tokio_postgres::error::SqlState::UNIQUE_VIOLATION,
+                                        ) =>
+                                {
                                     break;
                                 }
                                 Err(e) => {
@@ -241,9 +249,15 @@ async fn terminated_backends_are_replaced() {
         assert!(ids(&table).await == expected, "every row is there, once");
         assert!(terminated > 0, "the test terminated sessions");
         // Each terminated session fails at most one caller: whoever meets it discards it.
-        assert!(errors <= terminated as u64, "{errors} errors for {terminated} sessions");
+        assert!(
+            errors <= terminated as u64,
+            "{errors} errors for {terminated} sessions"
+        );
         assert!(stats.closed_broken + stats.closed_invalid >= 1, "{stats:?}");
-        assert!(stats.connections_created > 8, "the pool opened replacements: {stats:?}");
+        assert!(
+            stats.connections_created > 8,
+            "the pool opened replacements: {stats:?}"
+        );
     })
     .await;
 }
@@ -278,7 +292,10 @@ async fn verified_recycling_hides_terminated_idle_sessions() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         for i in 0..20i32 {
             let client = pool.get().await.expect("get");
-            let row = client.query_one("SELECT $1::int4", &[&i]).await.expect("no caller sees a dead session");
+            let row = client
+                .query_one("SELECT $1::int4", &[&i])
+                .await
+                .expect("no caller sees a dead session");
             assert_eq!(row.get::<_, i32>(0), i);
         }
         let stats = pool.stats();
@@ -295,7 +312,7 @@ async fn clean_recycling_resets_the_session() {
     bounded(LIMIT, async {
         // One connection, checked on every checkout.
         let mut config = url_config(&postgres_url());
-        config.application_name(&unique("netpool_clean"));
+        config.application_name(unique("netpool_clean"));
         let make = |method| {
             Pool::builder()
                 .max_size(1)
@@ -303,11 +320,16 @@ async fn clean_recycling_resets_the_session() {
                 .build(PgManager::new(config.clone()).recycling_method(method))
                 .expect("a valid config")
         };
-        for (method, survives) in [(RecyclingMethod::Verified, true), (RecyclingMethod::Clean, false)] {
+        for (method, survives) in [
+            (RecyclingMethod::Verified, true),
+            (RecyclingMethod::Clean, false),
+        ] {
             let pool = make(method);
             let client = pool.get().await.expect("get");
             client
-                .batch_execute("CREATE TEMP TABLE netpool_leak (x int); SET application_name = 'leaked'")
+                .batch_execute(
+                    "CREATE TEMP TABLE netpool_leak (x int); SET application_name = 'leaked'",
+                )
                 .await
                 .expect("session state");
             drop(client);
@@ -318,12 +340,23 @@ async fn clean_recycling_resets_the_session() {
                 .expect("SHOW")
                 .get(0);
             let temp: bool = client
-                .query_one("SELECT to_regclass('pg_temp.netpool_leak') IS NOT NULL", &[])
+                .query_one(
+                    "SELECT to_regclass('pg_temp.netpool_leak') IS NOT NULL",
+                    &[],
+                )
                 .await
                 .expect("to_regclass")
                 .get(0);
-            assert_eq!(pool.stats().connections_created, 1, "{method:?}: the same session");
-            assert_eq!(app == "leaked", survives, "{method:?}: application_name is {app}");
+            assert_eq!(
+                pool.stats().connections_created,
+                1,
+                "{method:?}: the same session"
+            );
+            assert_eq!(
+                app == "leaked",
+                survives,
+                "{method:?}: application_name is {app}"
+            );
             assert_eq!(temp, survives, "{method:?}: the temp table exists: {temp}");
         }
     })

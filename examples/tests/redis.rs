@@ -172,7 +172,10 @@ async fn workload(
         killer,
     )
     .await;
-    let mut values: Vec<i64> = results.iter().flat_map(|r| r.values.iter().copied()).collect();
+    let mut values: Vec<i64> = results
+        .iter()
+        .flat_map(|r| r.values.iter().copied())
+        .collect();
     values.sort_unstable();
     let seen_twice = seen_twice.lock().expect("not poisoned").clone();
     Outcome {
@@ -200,7 +203,11 @@ fn check_kill_outcome(
         outcome.seen_twice
     );
     assert_eq!(outcome.values.len(), total, "every task finished its share");
-    assert!(outcome.seen_twice.is_empty(), "a broken connection failed callers twice: {:?}", outcome.seen_twice);
+    assert!(
+        outcome.seen_twice.is_empty(),
+        "a broken connection failed callers twice: {:?}",
+        outcome.seen_twice
+    );
     assert!(outcome.killed > 0, "the test killed connections");
     assert!(
         outcome.errors <= outcome.killed as u64,
@@ -218,14 +225,20 @@ fn check_kill_outcome(
         stats.closed_broken + stats.closed_invalid >= 1,
         "the pool closed the killed connections"
     );
-    assert!(stats.connections_created as i64 > outcome.killed / 3, "the pool replaced them");
+    assert!(
+        stats.connections_created as i64 > outcome.killed / 3,
+        "the pool replaced them"
+    );
 }
 
 /// Checks a workload without failures: every INCR answered, values exactly 1..=total.
 fn check_exact(outcome: &Outcome, total: usize, final_value: i64) {
     assert_eq!(outcome.errors, 0, "no errors");
     let expected: Vec<i64> = (1..=total as i64).collect();
-    assert!(outcome.values == expected, "INCR returned each of 1..={total} exactly once");
+    assert!(
+        outcome.values == expected,
+        "INCR returned each of 1..={total} exactly once"
+    );
     assert_eq!(final_value, total as i64);
 }
 
@@ -315,10 +328,14 @@ fn adapter_tokio_op(pool: &netpool_tokio::Pool, key: &str, seen: &Seen) -> Op {
         let (pool, key, seen) = (pool.clone(), key.clone(), seen.clone());
         Box::pin(async move {
             let mut conn = pool.get().await.expect("the pool serves every caller");
-            let local = conn.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string());
+            let local = conn
+                .local_addr()
+                .map_or_else(|e| e.to_string(), |a| a.to_string());
             let target = format!("ADDR {local}");
             seen.lock().expect("not poisoned").insert(target.clone());
-            let result = Client::new((&mut *conn).compat()).incr(key.as_bytes()).await;
+            let result = Client::new((&mut *conn).compat())
+                .incr(key.as_bytes())
+                .await;
             match result {
                 Ok(v) => Ok(v),
                 Err(e) => {
@@ -340,7 +357,9 @@ fn adapter_smol_op(pool: &netpool_smol::Pool, key: &str, seen: &Seen) -> Op {
         let (pool, key, seen) = (pool.clone(), key.clone(), seen.clone());
         Box::pin(async move {
             let mut conn = pool.get().await.expect("the pool serves every caller");
-            let local = conn.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string());
+            let local = conn
+                .local_addr()
+                .map_or_else(|e| e.to_string(), |a| a.to_string());
             let target = format!("ADDR {local}");
             seen.lock().expect("not poisoned").insert(target.clone());
             let result = Client::new(&mut *conn).incr(key.as_bytes()).await;
@@ -427,7 +446,10 @@ async fn redis_crate_incr_adds_up_on_tokio() {
         let out = workload(tokio_spawn, TASKS, OPS, op, 0, seen, admin_tokio).await;
         check_exact(&out, TASKS * OPS, take_counter(admin_tokio, &key).await);
         let stats = pool.stats();
-        assert!(stats.connections <= 8 && stats.connections_created <= 8, "{stats:?}");
+        assert!(
+            stats.connections <= 8 && stats.connections_created <= 8,
+            "{stats:?}"
+        );
         assert_eq!(stats.gets, (TASKS * OPS) as u64);
     })
     .await;
@@ -441,7 +463,9 @@ async fn resp_incr_adds_up_on_tokio() {
     let _shared = SERVER_CONFIG.read().await;
     bounded(LIMIT, async {
         let key = unique("netpool:test:resp_tokio_incr");
-        let pool = resp_builder().build(TokioManager::new(addr())).expect("config");
+        let pool = resp_builder()
+            .build(TokioManager::new(addr()))
+            .expect("config");
         let seen = Seen::default();
         let op = resp_op(&pool, &key, &seen, tokio_local);
         let out = workload(tokio_spawn, TASKS, OPS, op, 0, seen, admin_tokio).await;
@@ -478,7 +502,9 @@ fn resp_incr_adds_up_on_smol() {
         let _shared = SERVER_CONFIG.read().await;
         bounded(LIMIT, async {
             let key = unique("netpool:test:resp_smol_incr");
-            let pool = resp_builder().build(SmolManager::new(addr())).expect("config");
+            let pool = resp_builder()
+                .build(SmolManager::new(addr()))
+                .expect("config");
             let seen = Seen::default();
             let op = resp_op(&pool, &key, &seen, smol_local);
             let out = workload(smol_spawn, TASKS, OPS, op, 0, seen, admin_smol).await;
@@ -570,7 +596,9 @@ async fn killed_connections_are_replaced_resp_tokio() {
     let _shared = SERVER_CONFIG.read().await;
     bounded(LIMIT, async {
         let key = unique("netpool:test:kill_resp_tokio");
-        let pool = resp_builder().build(TokioManager::new(addr())).expect("config");
+        let pool = resp_builder()
+            .build(TokioManager::new(addr()))
+            .expect("config");
         let seen = Seen::default();
         let op = resp_op(&pool, &key, &seen, tokio_local);
         let out = workload(tokio_spawn, TASKS, OPS, op, 3, seen, admin_tokio).await;
@@ -607,7 +635,9 @@ fn killed_connections_are_replaced_resp_smol() {
         let _shared = SERVER_CONFIG.read().await;
         bounded(LIMIT, async {
             let key = unique("netpool:test:kill_resp_smol");
-            let pool = resp_builder().build(SmolManager::new(addr())).expect("config");
+            let pool = resp_builder()
+                .build(SmolManager::new(addr()))
+                .expect("config");
             let seen = Seen::default();
             let op = resp_op(&pool, &key, &seen, smol_local);
             let out = workload(smol_spawn, TASKS, OPS, op, 3, seen, admin_smol).await;
@@ -682,7 +712,10 @@ impl Drop for ServerTimeout {
                     .query::<()>(&mut con)
             });
         if let Err(e) = restored {
-            eprintln!("!!!!! could not restore the Redis timeout to {}: {e}", self.old);
+            eprintln!(
+                "!!!!! could not restore the Redis timeout to {}: {e}",
+                self.old
+            );
         }
     }
 }
@@ -719,8 +752,12 @@ async fn server_idle_timeout_is_invisible_to_callers() {
     let _exclusive = SERVER_CONFIG.write().await;
     bounded(LIMIT, async {
         let redis_crate = redis_pool(&unique("netpool-idle"));
-        let resp_tokio = resp_builder().build(TokioManager::new(addr())).expect("config");
-        let resp_smol = resp_builder().build(SmolManager::new(addr())).expect("config");
+        let resp_tokio = resp_builder()
+            .build(TokioManager::new(addr()))
+            .expect("config");
+        let resp_smol = resp_builder()
+            .build(SmolManager::new(addr()))
+            .expect("config");
         let mut ours = warm(&redis_crate, 4, |c| c.id().to_string()).await;
         ours.iter_mut().for_each(|id| *id = format!("id={id} "));
         for a in warm(&resp_tokio, 4, tokio_local).await {
@@ -731,14 +768,16 @@ async fn server_idle_timeout_is_invisible_to_callers() {
         }
         let adapter_tokio = adapter_tokio_pool();
         let local = |c: &mut tokio::net::TcpStream| {
-            c.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string())
+            c.local_addr()
+                .map_or_else(|e| e.to_string(), |a| a.to_string())
         };
         for a in warm(&adapter_tokio, 4, local).await {
             ours.push(format!("addr={a} "));
         }
         let adapter_smol = adapter_smol_pool();
         let local = |c: &mut smol::net::TcpStream| {
-            c.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string())
+            c.local_addr()
+                .map_or_else(|e| e.to_string(), |a| a.to_string())
         };
         for a in warm(&adapter_smol, 4, local).await {
             ours.push(format!("addr={a} "));
@@ -754,12 +793,18 @@ async fn server_idle_timeout_is_invisible_to_callers() {
             // CLIENT LIST lines start with "id=N " and hold "addr=ip:port ".
             let alive = ours
                 .iter()
-                .filter(|o| list.lines().any(|l| l.starts_with(o.as_str()) || l.contains(o.as_str())))
+                .filter(|o| {
+                    list.lines()
+                        .any(|l| l.starts_with(o.as_str()) || l.contains(o.as_str()))
+                })
                 .count();
             if alive == 0 {
                 break;
             }
-            assert!(Instant::now() < deadline, "the server did not close idle clients:\n{list}");
+            assert!(
+                Instant::now() < deadline,
+                "the server did not close idle clients:\n{list}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
 
@@ -767,11 +812,31 @@ async fn server_idle_timeout_is_invisible_to_callers() {
         let seen = Seen::default();
         let key = unique("netpool:test:idle");
         let ops: [(&str, Op, Spawn); 5] = [
-            ("redis crate", redis_crate_op(&redis_crate, &key, &seen), tokio_spawn),
-            ("resp tokio", resp_op(&resp_tokio, &key, &seen, tokio_local), tokio_spawn),
-            ("resp smol", resp_op(&resp_smol, &key, &seen, smol_local), smol_spawn),
-            ("resp over netpool-tokio", adapter_tokio_op(&adapter_tokio, &key, &seen), tokio_spawn),
-            ("resp over netpool-smol", adapter_smol_op(&adapter_smol, &key, &seen), smol_spawn),
+            (
+                "redis crate",
+                redis_crate_op(&redis_crate, &key, &seen),
+                tokio_spawn,
+            ),
+            (
+                "resp tokio",
+                resp_op(&resp_tokio, &key, &seen, tokio_local),
+                tokio_spawn,
+            ),
+            (
+                "resp smol",
+                resp_op(&resp_smol, &key, &seen, smol_local),
+                smol_spawn,
+            ),
+            (
+                "resp over netpool-tokio",
+                adapter_tokio_op(&adapter_tokio, &key, &seen),
+                tokio_spawn,
+            ),
+            (
+                "resp over netpool-smol",
+                adapter_smol_op(&adapter_smol, &key, &seen),
+                smol_spawn,
+            ),
         ];
         for (what, op, spawn) in ops {
             let out = workload(spawn, 8, 10, op, 0, seen.clone(), admin_tokio).await;
@@ -785,7 +850,10 @@ async fn server_idle_timeout_is_invisible_to_callers() {
             ("resp over netpool-smol", adapter_smol.stats()),
         ] {
             eprintln!("{what}: {stats:?}");
-            assert!(stats.closed_invalid >= 4, "{what}: the idle check caught them: {stats:?}");
+            assert!(
+                stats.closed_invalid >= 4,
+                "{what}: the idle check caught them: {stats:?}"
+            );
         }
         assert_eq!(take_counter(admin_tokio, &key).await, 5 * 8 * 10);
     })

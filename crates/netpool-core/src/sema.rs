@@ -12,36 +12,34 @@
 //!   it is set, neither acquire nor release may use the fast path: acquirers queue behind
 //!   the waiters (no barging, so waiters are served first come, first served) and
 //!   releasers take the lock and hand their permit straight to the oldest waiter.
-//! * `SLOW` and `CLOSED` are only changed with the `list` lock held, and only by CAS, so a
-//!   fast-path CAS that read an older word fails and retries.
+//! * `SLOW` and `CLOSED` are only changed with the `list` lock held, and only by CAS or
+//!   RMW, so a fast-path CAS that read an older word fails and retries.
 //! * The fast paths (`try_acquire` with `SLOW` clear, `release` with `SLOW` clear) are a
 //!   single CAS each: no lock, no allocation, no notify.
 //!
-//! Waiters are `Node`s in a `VecDeque` under the lock. A releaser pops the oldest node,
-//! marks it `GRANTED` under the lock, and notifies the node's own `Event` after unlocking.
-//! A waiter registers its listener before checking its node, so no wake-up is lost. A
-//! waiter that goes away (its future is dropped, or its deadline passes) removes its node
-//! under the lock; if the node had already been granted, it releases the permit again, so
+//! Waiters live in a slab (`slots`) under the lock, queued by index in `queue`. A waiter
+//! keeps its slot index; each poll takes the lock, reads its slot and stores its waker. A
+//! releaser pops the oldest index, marks the slot `Granted`, and wakes the waker after
+//! unlocking. Slots are reused, so after warm-up waiting allocates nothing.
+//!
+//! A waiter that goes away (its future is dropped, or its deadline passes) frees its slot
+//! under the lock; if the slot had already been granted, it releases the permit again, so
 //! the hand-off passes to the next waiter instead of being lost.
 //!
 //! Orderings: the CASes on `state` are `AcqRel`/`Acquire`, so the state published before a
-//! release (a connection pushed to the idle queue) is visible to the acquirer. Node states
-//! are written under the lock and read with `Acquire` after the listener fired.
+//! release (a connection pushed to the idle queue) is visible to the acquirer; a grant is
+//! published under the lock, which orders it for the waiter that reads it under the lock.
 
 use std::collections::VecDeque;
+use std::task::{Context, Poll, Waker};
 
 use crossbeam_utils::CachePadded;
-use event_listener::{Event, EventListener};
 
-use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, lock};
+use crate::sync::{AtomicUsize, Mutex, Ordering, lock};
 
 const CLOSED: usize = 0b01;
 const SLOW: usize = 0b10;
 const ONE: usize = 0b100;
-
-const WAITING: usize = 0;
-const GRANTED: usize = 1;
-const CANCELLED: usize = 2;
 
 /// Why a permit could not be taken without waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,32 +54,46 @@ pub(crate) enum TryAcquireError {
 pub(crate) struct Semaphore {
     state: CachePadded<AtomicUsize>,
     list: Mutex<List>,
-    /// Waiters in `list`, for stats.
+    /// Waiters in `queue`, for stats.
     waiting: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
 struct List {
-    waiters: VecDeque<Arc<Node>>,
+    /// Slot indices of the waiters, oldest first.
+    queue: VecDeque<usize>,
+    slots: Vec<Slot>,
+    /// Indices of unused slots.
+    free: Vec<usize>,
     /// Permits to destroy as they come back (after a shrink).
     debt: usize,
-    /// Permits in all: free, held, and `debt` excluded.
+    /// Permits in all: free and held, `debt` excluded.
     total: usize,
 }
 
-/// One queued waiter.
-#[derive(Debug)]
-pub(crate) struct Node {
-    state: AtomicUsize,
-    event: Event,
+#[derive(Debug, Default)]
+struct Slot {
+    state: SlotState,
+    waker: Option<Waker>,
 }
 
-/// What [`Semaphore::enqueue`] did.
-pub(crate) enum Enqueued {
-    /// A permit was free after all: it is the caller's.
-    Acquired,
-    /// The caller is queued; wait on the node.
-    Queued(Arc<Node>),
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    #[default]
+    Free,
+    Waiting,
+    Granted,
+    Closed,
+}
+
+/// One caller's place in the queue: `poll` it until it resolves; dropping it leaves the
+/// queue (passing on a permit granted meanwhile).
+#[derive(Debug)]
+pub(crate) struct Waiter<'a> {
+    sema: &'a Semaphore,
+    /// `None` before the first poll and after the wait resolved.
+    slot: Option<usize>,
+    done: bool,
 }
 
 impl Semaphore {
@@ -119,35 +131,13 @@ impl Semaphore {
         }
     }
 
-    /// Takes a permit, or queues the caller at the back of the wait list.
-    pub(crate) fn enqueue(&self) -> Result<Enqueued, TryAcquireError> {
-        let mut list = lock(&self.list);
-        let mut cur = self.state.load(Ordering::Acquire);
-        loop {
-            if cur & CLOSED != 0 {
-                return Err(TryAcquireError::Closed);
-            }
-            let next = if cur & SLOW == 0 && cur >= ONE {
-                cur - ONE
-            } else {
-                cur | SLOW
-            };
-            match self
-                .state
-                .compare_exchange(cur, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) if next < cur => return Ok(Enqueued::Acquired),
-                Ok(_) => break,
-                Err(actual) => cur = actual,
-            }
+    /// A place in the queue, taken at its first poll.
+    pub(crate) fn waiter(&self) -> Waiter<'_> {
+        Waiter {
+            sema: self,
+            slot: None,
+            done: false,
         }
-        let node = Arc::new(Node {
-            state: AtomicUsize::new(WAITING),
-            event: Event::new(),
-        });
-        list.waiters.push_back(node.clone());
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        Ok(Enqueued::Queued(node))
     }
 
     /// Gives a permit back: to the oldest waiter if there is one.
@@ -168,34 +158,8 @@ impl Semaphore {
         let mut list = lock(&self.list);
         let woken = self.release_locked(&mut list);
         drop(list);
-        if let Some(node) = woken {
-            node.event.notify(1);
-        }
-    }
-
-    /// Removes a waiter that stops waiting. If it had been granted a permit meanwhile, the
-    /// permit passes on to the next waiter.
-    pub(crate) fn cancel(&self, node: &Arc<Node>) {
-        let mut list = lock(&self.list);
-        let woken = match node.state.load(Ordering::Acquire) {
-            WAITING => {
-                if let Some(pos) = list.waiters.iter().position(|n| Arc::ptr_eq(n, node)) {
-                    list.waiters.remove(pos);
-                    self.waiting.fetch_sub(1, Ordering::Relaxed);
-                }
-                node.state.store(CANCELLED, Ordering::Release);
-                self.update_slow(&list);
-                None
-            }
-            GRANTED => {
-                node.state.store(CANCELLED, Ordering::Release);
-                self.release_locked(&mut list)
-            }
-            _ => None,
-        };
-        drop(list);
-        if let Some(node) = woken {
-            node.event.notify(1);
+        if let Some(waker) = woken {
+            waker.wake();
         }
     }
 
@@ -203,12 +167,17 @@ impl Semaphore {
     pub(crate) fn close(&self) {
         let mut list = lock(&self.list);
         self.state.fetch_or(CLOSED, Ordering::AcqRel);
-        let woken: Vec<_> = list.waiters.drain(..).collect();
+        let mut woken = Vec::with_capacity(list.queue.len());
+        while let Some(idx) = list.queue.pop_front() {
+            let slot = &mut list.slots[idx];
+            slot.state = SlotState::Closed;
+            woken.extend(slot.waker.take());
+        }
         self.waiting.store(0, Ordering::Relaxed);
         self.update_slow(&list);
         drop(list);
-        for node in woken {
-            node.event.notify(usize::MAX);
+        for waker in woken {
+            waker.wake();
         }
     }
 
@@ -244,8 +213,8 @@ impl Semaphore {
         }
         list.total = total;
         drop(list);
-        for node in woken {
-            node.event.notify(1);
+        for waker in woken {
+            waker.wake();
         }
     }
 
@@ -254,21 +223,17 @@ impl Semaphore {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    /// Whether [`close`](Self::close) was called.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.state.load(Ordering::Acquire) & CLOSED != 0
-    }
-
     /// One permit comes back with the lock held: pays a shrink debt, or goes to the oldest
-    /// waiter (returned, to be notified after unlocking), or becomes free.
-    fn release_locked(&self, list: &mut List) -> Option<Arc<Node>> {
+    /// waiter (whose waker is returned, to be woken after unlocking), or becomes free.
+    fn release_locked(&self, list: &mut List) -> Option<Waker> {
         let woken = if list.debt > 0 {
             list.debt -= 1;
             None
-        } else if let Some(node) = list.waiters.pop_front() {
+        } else if let Some(idx) = list.queue.pop_front() {
             self.waiting.fetch_sub(1, Ordering::Relaxed);
-            node.state.store(GRANTED, Ordering::Release);
-            Some(node)
+            let slot = &mut list.slots[idx];
+            slot.state = SlotState::Granted;
+            slot.waker.take()
         } else {
             self.state.fetch_add(ONE, Ordering::AcqRel);
             None
@@ -279,7 +244,7 @@ impl Semaphore {
 
     /// Sets or clears `SLOW` to match the list. Lock held.
     fn update_slow(&self, list: &List) {
-        if list.waiters.is_empty() && list.debt == 0 {
+        if list.queue.is_empty() && list.debt == 0 {
             self.state.fetch_and(!SLOW, Ordering::AcqRel);
         } else {
             self.state.fetch_or(SLOW, Ordering::AcqRel);
@@ -287,19 +252,110 @@ impl Semaphore {
     }
 }
 
-impl Node {
-    /// Registers interest in this node's grant. Check [`Node::outcome`] after.
-    pub(crate) fn listen(&self) -> EventListener {
-        self.event.listen()
+impl List {
+    fn alloc(&mut self, waker: &Waker) -> usize {
+        let slot = Slot {
+            state: SlotState::Waiting,
+            waker: Some(waker.clone()),
+        };
+        match self.free.pop() {
+            Some(idx) => {
+                self.slots[idx] = slot;
+                idx
+            }
+            None => {
+                self.slots.push(slot);
+                self.slots.len() - 1
+            }
+        }
     }
 
-    /// `Some(true)` once granted, `Some(false)` if the semaphore closed, `None` while
-    /// waiting.
-    pub(crate) fn outcome(&self, sema: &Semaphore) -> Option<bool> {
-        match self.state.load(Ordering::Acquire) {
-            GRANTED => Some(true),
-            WAITING if sema.is_closed() => Some(false),
-            _ => None,
+    fn free(&mut self, idx: usize) {
+        self.slots[idx] = Slot::default();
+        self.free.push(idx);
+    }
+}
+
+impl Waiter<'_> {
+    /// `Ready(Ok)` once this caller holds a permit, `Ready(Err)` if the semaphore closed.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TryAcquireError>> {
+        if self.done {
+            return Poll::Ready(Err(TryAcquireError::Closed));
+        }
+        let sema = self.sema;
+        let mut list = lock(&sema.list);
+        let Some(idx) = self.slot else {
+            // First poll: take a permit if one is free after all, else queue up.
+            let mut cur = sema.state.load(Ordering::Acquire);
+            loop {
+                if cur & CLOSED != 0 {
+                    self.done = true;
+                    return Poll::Ready(Err(TryAcquireError::Closed));
+                }
+                let next = if cur & SLOW == 0 && cur >= ONE {
+                    cur - ONE
+                } else {
+                    cur | SLOW
+                };
+                match sema
+                    .state
+                    .compare_exchange(cur, next, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) if next < cur => {
+                        self.done = true;
+                        return Poll::Ready(Ok(()));
+                    }
+                    Ok(_) => break,
+                    Err(actual) => cur = actual,
+                }
+            }
+            let idx = list.alloc(cx.waker());
+            list.queue.push_back(idx);
+            sema.waiting.fetch_add(1, Ordering::Relaxed);
+            self.slot = Some(idx);
+            return Poll::Pending;
+        };
+        let slot = &mut list.slots[idx];
+        let result = match slot.state {
+            SlotState::Granted => Ok(()),
+            SlotState::Closed | SlotState::Free => Err(TryAcquireError::Closed),
+            SlotState::Waiting => {
+                match &mut slot.waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    other => *other = Some(cx.waker().clone()),
+                }
+                return Poll::Pending;
+            }
+        };
+        list.free(idx);
+        self.slot = None;
+        self.done = true;
+        Poll::Ready(result)
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        let Some(idx) = self.slot.take() else { return };
+        let sema = self.sema;
+        let mut list = lock(&sema.list);
+        let woken = match list.slots[idx].state {
+            SlotState::Waiting => {
+                if let Some(pos) = list.queue.iter().position(|&i| i == idx) {
+                    list.queue.remove(pos);
+                    sema.waiting.fetch_sub(1, Ordering::Relaxed);
+                }
+                sema.update_slow(&list);
+                None
+            }
+            // Granted but never used: pass the permit on.
+            SlotState::Granted => sema.release_locked(&mut list),
+            SlotState::Closed | SlotState::Free => None,
+        };
+        list.free(idx);
+        drop(list);
+        if let Some(waker) = woken {
+            waker.wake();
         }
     }
 }

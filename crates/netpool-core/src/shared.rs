@@ -30,7 +30,7 @@ use event_listener::{Event, EventListener};
 use crate::clock::{self, Epoch, Nanos};
 use crate::config::Config;
 use crate::error::LastConnectError;
-use crate::sema::{Enqueued, Semaphore, TryAcquireError};
+use crate::sema::Semaphore;
 use crate::stats::Counters;
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 
@@ -166,38 +166,26 @@ impl Shared {
         &self,
         deadline: &mut Deadline,
     ) -> Result<Permit<'_>, WaitError> {
-        let node = match self.sema.enqueue() {
-            Err(TryAcquireError::Closed) => return Err(WaitError::Closed),
-            Err(TryAcquireError::NoPermits) | Ok(Enqueued::Acquired) => {
-                return Ok(Permit::new(&self.sema));
-            }
-            Ok(Enqueued::Queued(node)) => node,
-        };
-        let mut queued = Queued {
-            sema: &self.sema,
-            node: Some(node),
-        };
-        let started = Instant::now();
-        Counters::bump(&self.counters.gets_waited);
+        let mut waiter = self.sema.waiter();
+        let mut started = None;
         let at = deadline.at();
-        let result = loop {
-            let Some(node) = queued.node.as_ref() else {
-                break Err(WaitError::Closed);
-            };
-            let listener = node.listen();
-            match node.outcome(&self.sema) {
-                Some(true) => {
-                    queued.node = None;
-                    break Ok(Permit::new(&self.sema));
-                }
-                Some(false) => break Err(WaitError::Closed),
-                None => {}
+        let wait = std::future::poll_fn(|cx| {
+            let poll = waiter.poll(cx);
+            if poll.is_pending() && started.is_none() {
+                started = Some(Instant::now());
+                Counters::bump(&self.counters.gets_waited);
             }
-            if !wait_until(listener, at).await {
-                break Err(WaitError::Timeout);
-            }
+            poll
+        });
+        let result = match run_until(at, wait).await {
+            Some(Ok(())) => Ok(Permit::new(&self.sema)),
+            Some(Err(_)) => Err(WaitError::Closed),
+            // Dropping the waiter leaves the queue, passing on a permit granted meanwhile.
+            None => Err(WaitError::Timeout),
         };
-        self.add_wait_time(started);
+        if let Some(started) = started {
+            self.add_wait_time(started);
+        }
         result
     }
 
@@ -337,20 +325,6 @@ impl<'a> Permit<'a> {
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         self.sema.release();
-    }
-}
-
-/// A waiter in the semaphore's list; leaves it on drop (passing on a grant it got).
-struct Queued<'a> {
-    sema: &'a Semaphore,
-    node: Option<crate::sync::Arc<crate::sema::Node>>,
-}
-
-impl Drop for Queued<'_> {
-    fn drop(&mut self) {
-        if let Some(node) = self.node.take() {
-            self.sema.cancel(&node);
-        }
     }
 }
 

@@ -82,9 +82,54 @@ fn check(pool: &Pool<Gated>) {
     assert_eq!(n, 0, "get().await + drop allocated {n} times");
 }
 
+/// Two threads take turns on one connection, so nearly every get waits in the queue.
+fn contended_waits(pool: &Pool<Gated>) -> (usize, u64) {
+    const ROUNDS: usize = 2_000;
+    let barrier = std::sync::Barrier::new(3);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                // Warm-up: this thread's parker, and the wait list's slab.
+                futures_lite::future::block_on(async {});
+                for _ in 0..ROUNDS {
+                    let conn = pool.get_blocking().unwrap();
+                    std::thread::yield_now();
+                    drop(conn);
+                }
+                barrier.wait();
+                barrier.wait();
+                for _ in 0..ROUNDS {
+                    let conn = pool.get_blocking().unwrap();
+                    std::thread::yield_now();
+                    drop(conn);
+                }
+                barrier.wait();
+            });
+        }
+        barrier.wait();
+        let waited = pool.stats().gets_waited;
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        barrier.wait();
+        barrier.wait();
+        let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+        (allocations, pool.stats().gets_waited - waited)
+    })
+}
+
 // One test function: the counter is global, so concurrent tests would disturb it.
 #[test]
 fn warm_get_and_drop_never_allocate() {
+    // Waiting without a deadline allocates nothing either (a deadline registers an
+    // async-io timer, which does).
+    let pool = Pool::builder()
+        .max_size(1)
+        .wait_timeout(None)
+        .build(Gated::new())
+        .unwrap();
+    let (allocations, waited) = contended_waits(&pool);
+    assert!(waited > 0, "the threads did wait");
+    assert_eq!(allocations, 0, "{waited} waits allocated {allocations} times");
+
     // Defaults: idle timeout, lifetime and checks of long-idle connections on.
     check(&Pool::builder().max_size(4).build(Gated::new()).unwrap());
     // Everything time-related off.

@@ -4,8 +4,10 @@
 //!
 //! * [`redis`]: the `redis` crate's multiplexed async connection, on tokio;
 //! * [`resp`]: a hand-written RESP client and its managers on tokio and smol;
-//! * [`postgres`]: `tokio-postgres`, with a deadpool-like recycling choice.
+//! * [`postgres`]: `tokio-postgres`, with a deadpool-like recycling choice;
+//! * [`echo`]: the echo demos' command line, built-in server and report.
 
+pub mod echo;
 pub mod postgres;
 pub mod redis;
 pub mod resp;

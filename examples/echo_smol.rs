@@ -1,0 +1,79 @@
+//! The echo demo on smol: a built-in echo server, many tasks on a smol executor sharing
+//! one netpool-smol pool, then requests/s, latency percentiles and the pool's stats.
+//!
+//! ```text
+//! cargo run --release --example echo_smol -- [--clients 64] [--pool 16] [--duration 5] [--size 64] [--addr HOST:PORT]
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use netpool_core::Pooled;
+use netpool_examples::echo::{Args, Demo, Latencies};
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> Result<(), BoxError> {
+    let args = Args::from_env("echo_smol").unwrap_or_else(|usage| {
+        eprintln!("{usage}");
+        std::process::exit(2)
+    });
+    let demo = Arc::new(Demo::start(args, "smol")?);
+    let pool = netpool_smol::tcp(demo.addr.clone())
+        .max_size(demo.args.pool)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .build()?;
+    let progress = Demo::progress(&demo, {
+        let pool = pool.clone();
+        move || pool.stats()
+    });
+    let ex = Arc::new(smol::Executor::new());
+    let clients: Vec<_> = (0..demo.args.clients)
+        .map(|_| {
+            let (demo, pool) = (demo.clone(), pool.clone());
+            ex.spawn(async move {
+                let msg = demo.message();
+                let mut reply = vec![0; msg.len()];
+                let mut latencies = Latencies::default();
+                while demo.running() {
+                    let start = Instant::now();
+                    let result = async {
+                        let mut conn = pool.get().await?;
+                        conn.write_all(&msg).await?;
+                        if let Err(e) = conn.read_exact(&mut reply).await {
+                            Pooled::discard(conn); // out of sync: close it
+                            return Err(e.into());
+                        }
+                        Ok::<(), BoxError>(())
+                    };
+                    demo.record(&mut latencies, start, result.await);
+                }
+                latencies
+            })
+        })
+        .collect();
+    // One executor thread per core: this one, and helpers until the clients are done.
+    let (done, finished) = smol::channel::bounded::<()>(1);
+    let helpers = std::thread::available_parallelism().map_or(1, |n| n.get()) - 1;
+    let threads: Vec<_> = (0..helpers)
+        .map(|_| {
+            let (ex, finished) = (ex.clone(), finished.clone());
+            std::thread::spawn(move || smol::block_on(ex.run(finished.recv())))
+        })
+        .collect();
+    let latencies = smol::block_on(ex.run(async {
+        let mut latencies = Vec::with_capacity(clients.len());
+        for client in clients {
+            latencies.push(client.await);
+        }
+        latencies
+    }));
+    drop(done);
+    for t in threads {
+        let _ = t.join();
+    }
+    let _ = progress.join();
+    demo.report(latencies, &pool.stats());
+    Ok(())
+}

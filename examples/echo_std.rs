@@ -1,0 +1,64 @@
+//! The echo demo on plain threads: a built-in echo server, one thread per client sharing
+//! one netpool-std pool through `get_blocking`, then requests/s, latency percentiles and
+//! the pool's stats.
+//!
+//! ```text
+//! cargo run --release --example echo_std -- [--clients 64] [--pool 16] [--duration 5] [--size 64] [--addr HOST:PORT]
+//! ```
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use netpool_core::Pooled;
+use netpool_examples::echo::{Args, Demo, Latencies};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> Result<(), BoxError> {
+    let args = Args::from_env("echo_std").unwrap_or_else(|usage| {
+        eprintln!("{usage}");
+        std::process::exit(2)
+    });
+    let demo = Arc::new(Demo::start(args, "std threads")?);
+    let pool = netpool_std::tcp(demo.addr.clone())
+        .max_size(demo.args.pool)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .connect_timeout(Some(Duration::from_secs(2)))
+        .build()?;
+    let progress = Demo::progress(&demo, {
+        let pool = pool.clone();
+        move || pool.stats()
+    });
+    let clients: Vec<_> = (0..demo.args.clients)
+        .map(|_| {
+            let (demo, pool) = (demo.clone(), pool.clone());
+            std::thread::spawn(move || {
+                let msg = demo.message();
+                let mut reply = vec![0; msg.len()];
+                let mut latencies = Latencies::default();
+                while demo.running() {
+                    let start = Instant::now();
+                    let result = (|| {
+                        let mut conn = pool.get_blocking()?;
+                        conn.write_all(&msg)?;
+                        if let Err(e) = conn.read_exact(&mut reply) {
+                            Pooled::discard(conn); // out of sync: close it
+                            return Err(e.into());
+                        }
+                        Ok::<(), BoxError>(())
+                    })();
+                    demo.record(&mut latencies, start, result);
+                }
+                latencies
+            })
+        })
+        .collect();
+    let latencies: Vec<_> = clients
+        .into_iter()
+        .map(|c| c.join().unwrap_or_default())
+        .collect();
+    let _ = progress.join();
+    demo.report(latencies, &pool.stats());
+    Ok(())
+}

@@ -1,0 +1,269 @@
+//! What the three echo demos share: the command line, the built-in echo server, the
+//! progress line and the report (requests/s, latency percentiles, the pool's stats).
+//!
+//! Each demo (`echo`, `echo_smol`, `echo_std`) only runs its clients on its own runtime:
+//!
+//! ```text
+//! cargo run --release --example echo -- [--clients 64] [--pool 16] [--duration 5] [--size 64] [--addr HOST:PORT]
+//! ```
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use netpool_core::Stats;
+use netpool_testkit::EchoServer;
+
+/// The demos' command-line options.
+#[derive(Debug, Clone)]
+pub struct Args {
+    /// Concurrent clients (tasks or threads).
+    pub clients: usize,
+    /// The pool's `max_size`.
+    pub pool: usize,
+    /// How long the clients run.
+    pub duration: Duration,
+    /// Bytes per request.
+    pub size: usize,
+    /// An external echo server to use instead of the built-in one.
+    pub addr: Option<String>,
+}
+
+/// A running demo: the server (unless external), the clock and the request count.
+#[derive(Debug)]
+pub struct Demo {
+    /// The options.
+    pub args: Args,
+    /// The echo server's address.
+    pub addr: String,
+    server: Option<EchoServer>,
+    started: Instant,
+    requests: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// One client's latencies, merged into the report at the end.
+#[derive(Debug, Default)]
+pub struct Latencies {
+    nanos: Vec<u64>,
+}
+
+/// Why the command line was rejected.
+#[derive(Debug)]
+pub struct UsageError(String);
+
+impl Args {
+    /// Parses `std::env::args()`; `demo` names the example in the usage text.
+    ///
+    /// # Errors
+    ///
+    /// A [`UsageError`] with the usage text, for `--help` or a bad option.
+    pub fn from_env(demo: &str) -> Result<Self, UsageError> {
+        Self::parse(demo, std::env::args().skip(1))
+    }
+
+    /// Parses options.
+    ///
+    /// # Errors
+    ///
+    /// A [`UsageError`] with the usage text, for `--help` or a bad option.
+    pub fn parse(demo: &str, args: impl IntoIterator<Item = String>) -> Result<Self, UsageError> {
+        let mut parsed = Self {
+            clients: 64,
+            pool: 16,
+            duration: Duration::from_secs(5),
+            size: 64,
+            addr: None,
+        };
+        let usage = |problem: &str| {
+            UsageError(format!(
+                "{problem}usage: cargo run --release --example {demo} -- [--clients N] \
+                 [--pool N] [--duration SECONDS] [--size BYTES] [--addr HOST:PORT]\n\
+                 defaults: 64 clients, a pool of 16, 5 s, 64-byte messages, a built-in \
+                 echo server on 127.0.0.1"
+            ))
+        };
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            if flag == "-h" || flag == "--help" {
+                return Err(usage(""));
+            }
+            let Some(value) = args.next() else {
+                return Err(usage(&format!("{flag} needs a value\n")));
+            };
+            let bad = || usage(&format!("bad value for {flag}: {value:?}\n"));
+            match flag.as_str() {
+                "--clients" => parsed.clients = value.parse().map_err(|_| bad())?,
+                "--pool" => parsed.pool = value.parse().map_err(|_| bad())?,
+                "--size" => parsed.size = value.parse().map_err(|_| bad())?,
+                "--duration" => {
+                    let secs: f64 = value.parse().map_err(|_| bad())?;
+                    parsed.duration = Duration::try_from_secs_f64(secs).map_err(|_| bad())?;
+                }
+                "--addr" => parsed.addr = Some(value),
+                _ => return Err(usage(&format!("unknown option {flag}\n"))),
+            }
+        }
+        if parsed.clients == 0 || parsed.size == 0 {
+            return Err(usage("--clients and --size must be at least 1\n"));
+        }
+        Ok(parsed)
+    }
+}
+
+impl Demo {
+    /// Starts the built-in echo server unless `--addr` was given, and prints what runs.
+    ///
+    /// # Errors
+    ///
+    /// The server's bind error.
+    pub fn start(args: Args, runtime: &str) -> std::io::Result<Self> {
+        let (server, addr) = match &args.addr {
+            Some(addr) => (None, addr.clone()),
+            None => {
+                let server = EchoServer::start()?;
+                let addr = server.addr().to_string();
+                (Some(server), addr)
+            }
+        };
+        println!(
+            "echo on {runtime}: {} clients, pool of {}, {:?}, {}-byte messages, server {addr}{}",
+            args.clients,
+            args.pool,
+            args.duration,
+            args.size,
+            if server.is_some() { " (built-in)" } else { "" },
+        );
+        Ok(Self {
+            args,
+            addr,
+            server,
+            started: Instant::now(),
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        })
+    }
+
+    /// The message every request sends.
+    pub fn message(&self) -> Vec<u8> {
+        (0..self.args.size).map(|i| b'a' + (i % 26) as u8).collect()
+    }
+
+    /// Whether the clients should keep going.
+    pub fn running(&self) -> bool {
+        self.started.elapsed() < self.args.duration
+    }
+
+    /// Records one request that started at `start`: its latency on success, else an error.
+    pub fn record<E>(&self, latencies: &mut Latencies, start: Instant, result: Result<(), E>) {
+        match result {
+            Ok(()) => {
+                latencies.nanos.push(start.elapsed().as_nanos() as u64);
+                self.requests.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Prints a progress line every second until the run is over, on a thread of its own.
+    pub fn progress(
+        demo: &std::sync::Arc<Self>,
+        stats: impl Fn() -> Stats + Send + 'static,
+    ) -> JoinHandle<()> {
+        let demo = demo.clone();
+        std::thread::spawn(move || {
+            let mut last = 0;
+            let seconds = demo.args.duration.as_secs();
+            for s in 1..=seconds {
+                let wake = demo.started + Duration::from_secs(s);
+                std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+                let now = demo.requests.load(Ordering::Relaxed);
+                let st = stats();
+                println!(
+                    "[{s:>3}s] {:>8} req/s  connections {:>3} (idle {:>3})  waiting {:>4}  errors {}",
+                    now - last,
+                    st.connections,
+                    st.idle,
+                    st.waiting,
+                    demo.errors.load(Ordering::Relaxed),
+                );
+                last = now;
+            }
+        })
+    }
+
+    /// Prints the report: requests/s, latency percentiles, the pool's stats and, with the
+    /// built-in server, how many connections it accepted.
+    pub fn report(&self, latencies: Vec<Latencies>, stats: &Stats) {
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let mut all: Vec<u64> = latencies.into_iter().flat_map(|l| l.nanos).collect();
+        all.sort_unstable();
+        let total = all.len();
+        let pct = |p: f64| {
+            let i = ((total as f64 * p).ceil() as usize).clamp(1, total.max(1)) - 1;
+            Micros(all.get(i).copied().unwrap_or(0))
+        };
+        println!(
+            "\n{total} requests in {elapsed:.2} s = {:.0} req/s, {} errors",
+            total as f64 / elapsed,
+            self.errors.load(Ordering::Relaxed),
+        );
+        println!(
+            "latency (get + round trip): p50 {}  p99 {}  p99.9 {}  max {}",
+            pct(0.5),
+            pct(0.99),
+            pct(0.999),
+            pct(1.0),
+        );
+        if let Some(server) = &self.server {
+            println!("server accepted {} connections", server.accepted());
+        }
+        println!("{stats:#?}");
+    }
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Nanoseconds shown in µs or ms.
+struct Micros(u64);
+
+impl fmt::Display for Micros {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let us = self.0 as f64 / 1000.0;
+        if us < 1000.0 {
+            write!(f, "{us:.0} µs")
+        } else {
+            write!(f, "{:.2} ms", us / 1000.0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Result<Args, UsageError> {
+        Args::parse("echo", s.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn parses_options() {
+        let a = args("--clients 8 --pool 2 --duration 0.5 --addr 127.0.0.1:7").unwrap();
+        assert_eq!((a.clients, a.pool, a.size), (8, 2, 64));
+        assert_eq!(a.duration, Duration::from_millis(500));
+        assert_eq!(a.addr.as_deref(), Some("127.0.0.1:7"));
+        assert!(args("--clients").is_err());
+        assert!(args("--clients x").is_err());
+        assert!(args("--bogus 1").is_err());
+        assert!(args("--help").unwrap_err().to_string().contains("usage"));
+    }
+}

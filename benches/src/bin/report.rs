@@ -196,7 +196,7 @@ fn markdown(groups: &[(String, String, Vec<Row>)], machine: &str) -> String {
         let reference = reference(rows);
         let floor = floor(rows);
         let ref_name = reference.unwrap_or("-");
-        let floor_name = floor.unwrap_or("-");
+        let floor_name = floor.unwrap_or("floor");
         let _ = writeln!(md, "### {title}\n\n`{id}`\n");
         let _ = writeln!(
             md,
@@ -273,7 +273,9 @@ fn chart(
     for ((_, title, rows), height) in groups.iter().zip(heights) {
         let (panel, below) = rest.split_vertically(height);
         rest = below;
-        let max = rows.iter().map(|r| r.ns).fold(1.0, f64::max);
+        // Log scale: the floors (~10 ns) and mobc (~µs) share a panel.
+        let max = rows.iter().map(|r| r.ns).fold(1.0, f64::max) * 4.0;
+        let min = rows.iter().map(|r| r.ns).fold(f64::INFINITY, f64::min) / 2.0;
         let n = rows.len() as i32;
         let labels: Vec<String> = rows
             .iter()
@@ -287,7 +289,7 @@ fn chart(
             .margin(6)
             .x_label_area_size(22)
             .y_label_area_size(250)
-            .build_cartesian_2d(0.0..max * 1.25, (0..n).into_segmented())?;
+            .build_cartesian_2d((min..max).log_scale(), (0..n).into_segmented())?;
         chart
             .configure_mesh()
             .disable_y_mesh()
@@ -311,7 +313,7 @@ fn chart(
             };
             let mut bar = Rectangle::new(
                 [
-                    (0.0, SegmentValue::Exact(i)),
+                    (min, SegmentValue::Exact(i)),
                     (row.ns, SegmentValue::Exact(i + 1)),
                 ],
                 color.filled(),

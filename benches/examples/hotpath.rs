@@ -1,0 +1,132 @@
+//! A fixed number of get+return cycles, for `valgrind --tool=callgrind` (repeatable
+//! instruction counts) or `perf`: `hotpath <mode> <cycles>`.
+//!
+//! Modes: `block_on`, `get_blocking`, `try_get`, `tokio`, `tokio-timeouts`,
+//! `tokio-defaults`, `deadpool`, `queue` (the ConcurrentQueue floor), `queue-rmw5` (the
+//! floor plus five atomic read-modify-writes), and `s2` (64 tasks
+//! on a current-thread runtime sharing a pool of 8, yielding while holding: the waiting
+//! path, deterministic under callgrind).
+//!
+//! Run twice with different cycle counts and subtract to remove the set-up:
+//! `valgrind --tool=callgrind target/release/examples/hotpath block_on 100000`.
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use std::hint::black_box;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "block_on".to_owned());
+    let cycles: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let fill = |pool: &netpool_core::Pool<common::Mem>, n: usize| {
+        let held: Vec<_> = (0..n)
+            .map(|_| pool.get_blocking().expect("connection"))
+            .collect();
+        drop(held);
+    };
+    match mode.as_str() {
+        "block_on" => {
+            let pool = common::netpool_bare(16);
+            fill(&pool, 16);
+            futures_lite::future::block_on(async {
+                for _ in 0..cycles {
+                    drop(black_box(pool.get().await.expect("idle")));
+                }
+            });
+        }
+        "get_blocking" => {
+            let pool = common::netpool_bare(16);
+            fill(&pool, 16);
+            for _ in 0..cycles {
+                drop(black_box(pool.get_blocking().expect("idle")));
+            }
+        }
+        "try_get" => {
+            let pool = common::netpool_bare(16);
+            fill(&pool, 16);
+            for _ in 0..cycles {
+                drop(black_box(pool.try_get().expect("idle")));
+            }
+        }
+        "tokio" | "tokio-timeouts" | "tokio-defaults" => {
+            let pool = match mode.as_str() {
+                "tokio" => common::netpool_bare(16),
+                "tokio-timeouts" => common::netpool_timeouts(16),
+                _ => common::netpool_defaults(16),
+            };
+            fill(&pool, 16);
+            rt.block_on(async {
+                for _ in 0..cycles {
+                    drop(black_box(pool.get().await.expect("idle")));
+                }
+            });
+        }
+        "deadpool" => {
+            let pool = common::deadpool(16);
+            rt.block_on(async {
+                for _ in 0..cycles {
+                    drop(black_box(pool.get().await.expect("idle")));
+                }
+            });
+        }
+        "queue" => {
+            let queue = concurrent_queue::ConcurrentQueue::bounded(16);
+            for i in 0..16u64 {
+                queue.push(i).expect("room");
+            }
+            for _ in 0..cycles {
+                let item = queue.pop().expect("item");
+                queue.push(black_box(item)).expect("room");
+            }
+        }
+        "queue-rmw5" => {
+            // The floor plus five uncontended atomic read-modify-writes per cycle, as many
+            // as netpool's hot path makes beyond the queue's own two.
+            let queue = concurrent_queue::ConcurrentQueue::bounded(16);
+            for i in 0..16u64 {
+                queue.push(i).expect("room");
+            }
+            let counters: Vec<_> = (0..5)
+                .map(|_| crossbeam_utils::CachePadded::new(std::sync::atomic::AtomicU64::new(0)))
+                .collect();
+            for _ in 0..cycles {
+                let item = queue.pop().expect("item");
+                for c in &counters {
+                    c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                queue.push(black_box(item)).expect("room");
+            }
+        }
+        "s2" => {
+            let pool = common::netpool_bare(8);
+            fill(&pool, 8);
+            let per_task = cycles / 64;
+            rt.block_on(async {
+                let tasks: Vec<_> = (0..64)
+                    .map(|_| {
+                        let pool = pool.clone();
+                        tokio::spawn(async move {
+                            for _ in 0..per_task {
+                                let conn = pool.get().await.expect("connection");
+                                tokio::task::yield_now().await;
+                                drop(black_box(conn));
+                            }
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await.expect("task");
+                }
+            });
+        }
+        other => {
+            eprintln!("unknown mode {other}");
+            std::process::exit(2);
+        }
+    }
+}

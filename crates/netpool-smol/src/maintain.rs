@@ -1,13 +1,7 @@
-//! Maintenance as a smol task: [`spawn_maintenance`] and the [`Smol`] runtime.
+//! Maintenance as a smol task: [`spawn_maintenance`].
 
 use netpool_core::{Manager, Pool};
-use netpool_std::net::{BuildError, Runtime, TcpTarget, maintenance_loop};
-
-use crate::TcpManager;
-
-/// The [`Runtime`] of netpool-smol.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Smol;
+use netpool_std::net::maintenance_loop;
 
 /// Spawns a task on smol's global executor that runs [`Pool::maintain`] every
 /// [`Pool::maintenance_interval`]: idle and lifetime reaping, background checks,
@@ -37,17 +31,4 @@ pub struct Smol;
 /// ```
 pub fn spawn_maintenance<M: Manager>(pool: &Pool<M>) -> smol::Task<()> {
     smol::spawn(maintenance_loop(pool.downgrade(), smol::Timer::after))
-}
-
-impl Runtime for Smol {
-    type TcpManager = TcpManager;
-
-    fn tcp_manager(target: TcpTarget) -> TcpManager {
-        TcpManager::from_target(target)
-    }
-
-    fn start_maintenance(pool: &Pool<TcpManager>) -> Result<(), BuildError> {
-        spawn_maintenance(pool).detach();
-        Ok(())
-    }
 }

@@ -1,13 +1,39 @@
-//! [`TcpManager`] over smol's `TcpStream`, the [`Pool`] alias and [`tcp`].
+//! The smol managers, the [`Pool`] alias and [`tcp`].
 
-use std::future::{Future, ready};
+use netpool_std::net::TcpBuilder;
 
-use netpool_core::Manager;
-use netpool_std::net::{NetError, TcpBuilder, TcpOptions, TcpTarget, check_alive, timeout};
-use smol::net::TcpStream;
-use socket2::SockRef;
+use crate::Smol;
 
-use crate::maintain::Smol;
+/// A [`Manager`](netpool_core::Manager) of smol's [`TcpStream`](smol::net::TcpStream)s
+/// (async-io based, so they work under any executor): see
+/// [`netpool_std::net::TcpManager`] for its behaviour.
+///
+/// Names resolve through `smol::net::resolve`; the whole connect is bounded by the pool's
+/// `connect_timeout`, each attempt by
+/// [`TcpOptions::connect_timeout`](crate::TcpOptions::connect_timeout).
+pub type TcpManager = netpool_std::net::TcpManager<Smol>;
+
+/// A [`Manager`](netpool_core::Manager) of smol's Unix-domain
+/// [`UnixStream`](smol::net::unix::UnixStream)s: see [`netpool_std::net::UnixManager`].
+///
+/// # Examples
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("netpool-smol-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let path = dir.join("echo.sock");
+/// # let _ = std::fs::remove_file(&path);
+/// # let _listener = std::os::unix::net::UnixListener::bind(&path)?;
+/// use netpool_smol::UnixManager;
+///
+/// let pool = netpool_core::Pool::builder().max_size(2).build(UnixManager::new(&path))?;
+/// netpool_smol::spawn_maintenance(&pool).detach();
+/// let _conn = smol::block_on(pool.get())?;
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(unix)]
+pub type UnixManager = netpool_std::net::UnixManager<Smol>;
 
 /// A pool of smol TCP connections: `netpool_core::Pool<TcpManager>`.
 pub type Pool = netpool_core::Pool<TcpManager>;
@@ -41,64 +67,4 @@ pub type Pool = netpool_core::Pool<TcpManager>;
 /// ```
 pub fn tcp(addr: impl Into<String>) -> TcpBuilder<Smol> {
     TcpBuilder::new(addr)
-}
-
-/// A [`Manager`] of smol's [`TcpStream`](smol::net::TcpStream)s (async-io based, so they
-/// work under any executor).
-///
-/// The address is resolved on every connect (`smol::net::resolve`, so a name that moves
-/// is followed) and each resolved address is tried in turn, each attempt bounded by
-/// [`TcpOptions::connect_timeout`], the whole connect by the pool's `connect_timeout`.
-/// New streams get `TCP_NODELAY` and keepalive.
-///
-/// `is_valid` peeks without blocking: end of stream, a reset or pending bytes fail it.
-/// `has_broken` is always `false` (no syscall on return): after an I/O error, return the
-/// connection with [`Pooled::discard`](netpool_core::Pooled::discard).
-#[derive(Debug, Clone)]
-pub struct TcpManager {
-    target: TcpTarget,
-}
-
-impl TcpManager {
-    /// A manager for `addr` (`"host:port"`), with the default [`TcpOptions`]. A malformed
-    /// address fails every connect with [`NetError::Address`].
-    pub fn new(addr: impl Into<String>) -> Self {
-        Self {
-            target: TcpTarget::new(addr),
-        }
-    }
-
-    /// Replaces the socket options.
-    pub fn with_options(mut self, options: TcpOptions) -> Self {
-        self.target = self.target.with_options(options);
-        self
-    }
-
-    /// The address string and the options.
-    pub fn target(&self) -> &TcpTarget {
-        &self.target
-    }
-
-    pub(crate) fn from_target(target: TcpTarget) -> Self {
-        Self { target }
-    }
-}
-
-impl Manager for TcpManager {
-    type Connection = TcpStream;
-    type Error = NetError;
-
-    fn connect(&self) -> impl Future<Output = Result<TcpStream, NetError>> + Send {
-        self.target.connect(smol::net::resolve, |addr, limit| {
-            timeout(limit, TcpStream::connect(addr))
-        })
-    }
-
-    fn is_valid(&self, conn: &mut TcpStream) -> impl Future<Output = Result<(), NetError>> + Send {
-        ready(check_alive(SockRef::from(&*conn)))
-    }
-
-    fn has_broken(&self, _conn: &mut TcpStream) -> bool {
-        false
-    }
 }

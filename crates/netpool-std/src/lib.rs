@@ -46,12 +46,12 @@
 
 mod maintain;
 pub mod net;
+mod runtime;
 mod tcp;
-#[cfg(unix)]
-mod unix;
 
-pub use crate::maintain::{Threads, spawn_maintenance};
+pub use crate::maintain::spawn_maintenance;
 pub use crate::net::{BuildError, NetError, TcpBuilder, TcpOptions};
-pub use crate::tcp::{Pool, TcpManager, tcp};
+pub use crate::runtime::Threads;
 #[cfg(unix)]
-pub use crate::unix::UnixManager;
+pub use crate::tcp::UnixManager;
+pub use crate::tcp::{Pool, TcpManager, tcp};

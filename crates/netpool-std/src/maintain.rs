@@ -1,16 +1,11 @@
-//! Maintenance on a named thread: [`spawn_maintenance`] and the [`Threads`] runtime.
+//! Maintenance on a named thread: [`spawn_maintenance`].
 
 use std::future::ready;
 use std::thread::JoinHandle;
 
 use netpool_core::{Manager, Pool};
 
-use crate::TcpManager;
-use crate::net::{BuildError, Runtime, TcpTarget, maintenance_loop};
-
-/// The [`Runtime`] of netpool-std: plain threads.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Threads;
+use crate::net::{BuildError, maintenance_loop};
 
 /// Starts a thread named `netpool-maintenance` that runs
 /// [`Pool::maintain`] every [`Pool::maintenance_interval`]: idle and lifetime reaping,
@@ -52,16 +47,4 @@ pub fn spawn_maintenance<M: Manager>(pool: &Pool<M>) -> Result<JoinHandle<()>, B
             futures_lite::future::block_on(maintenance_loop(weak, sleep));
         })
         .map_err(BuildError::Spawn)
-}
-
-impl Runtime for Threads {
-    type TcpManager = TcpManager;
-
-    fn tcp_manager(target: TcpTarget) -> TcpManager {
-        TcpManager::from_target(target)
-    }
-
-    fn start_maintenance(pool: &Pool<TcpManager>) -> Result<(), BuildError> {
-        spawn_maintenance(pool).map(drop)
-    }
 }

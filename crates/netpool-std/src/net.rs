@@ -2,18 +2,26 @@
 //! address checking, socket options, the connect loop over resolved addresses, the
 //! liveness peek, the generic `tcp(..)` builder and the maintenance loop.
 //!
-//! Each adapter crate adds only what is its runtime's own: how to resolve, connect, sleep
-//! and spawn. Users of the adapters meet [`TcpOptions`], [`NetError`] and [`BuildError`]
-//! (re-exported by every adapter); the rest is for writing adapters.
+//! The managers and the builder are written once, generic over a [`Runtime`]; each adapter
+//! crate implements `Runtime` (how to resolve, connect and spawn maintenance) and names
+//! `TcpManager<ItsRuntime>` plain `TcpManager`. Users of the adapters meet [`TcpOptions`],
+//! [`NetError`] and [`BuildError`] (re-exported by every adapter); the rest is for writing
+//! adapters.
 
 mod address;
 mod builder;
 mod error;
+mod helpers;
+mod manager;
 mod options;
-mod target;
+mod runtime;
 
 pub use self::address::{Address, AddressError};
-pub use self::builder::{Runtime, TcpBuilder, maintenance_loop};
+pub use self::builder::{TcpBuilder, maintenance_loop};
 pub use self::error::{BuildError, NetError};
+pub use self::helpers::{check_alive, timeout};
+pub use self::manager::TcpManager;
+#[cfg(unix)]
+pub use self::manager::UnixManager;
 pub use self::options::TcpOptions;
-pub use self::target::{TcpTarget, UnixTarget, check_alive, timeout};
+pub use self::runtime::Runtime;

@@ -47,12 +47,12 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod maintain;
+mod runtime;
 mod tcp;
-#[cfg(unix)]
-mod unix;
 
-pub use crate::maintain::{Tokio, spawn_maintenance};
-pub use crate::tcp::{Pool, TcpManager, tcp};
+pub use crate::maintain::spawn_maintenance;
+pub use crate::runtime::Tokio;
 #[cfg(unix)]
-pub use crate::unix::UnixManager;
+pub use crate::tcp::UnixManager;
+pub use crate::tcp::{Pool, TcpManager, tcp};
 pub use netpool_std::net::{BuildError, NetError, TcpBuilder, TcpOptions};

@@ -1,15 +1,9 @@
-//! Maintenance as a tokio task: [`spawn_maintenance`] and the [`Tokio`] runtime.
+//! Maintenance as a tokio task: [`spawn_maintenance`].
 
 use netpool_core::{Manager, Pool};
-use netpool_std::net::{BuildError, Runtime, TcpTarget, maintenance_loop};
+use netpool_std::net::{BuildError, maintenance_loop};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
-
-use crate::TcpManager;
-
-/// The [`Runtime`] of netpool-tokio.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Tokio;
 
 /// Spawns a task on the current tokio runtime that runs [`Pool::maintain`] every
 /// [`Pool::maintenance_interval`]: idle and lifetime reaping, background checks,
@@ -49,16 +43,4 @@ pub struct Tokio;
 pub fn spawn_maintenance<M: Manager>(pool: &Pool<M>) -> Result<JoinHandle<()>, BuildError> {
     let handle = Handle::try_current().map_err(|_| BuildError::NoRuntime { runtime: "tokio" })?;
     Ok(handle.spawn(maintenance_loop(pool.downgrade(), async_io::Timer::after)))
-}
-
-impl Runtime for Tokio {
-    type TcpManager = TcpManager;
-
-    fn tcp_manager(target: TcpTarget) -> TcpManager {
-        TcpManager::from_target(target)
-    }
-
-    fn start_maintenance(pool: &Pool<TcpManager>) -> Result<(), BuildError> {
-        spawn_maintenance(pool).map(drop)
-    }
 }

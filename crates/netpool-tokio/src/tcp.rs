@@ -1,13 +1,42 @@
-//! [`TcpManager`] over `tokio::net::TcpStream`, the [`Pool`] alias and [`tcp`].
+//! The tokio managers, the [`Pool`] alias and [`tcp`].
 
-use std::future::{Future, ready};
+use netpool_std::net::TcpBuilder;
 
-use netpool_core::Manager;
-use netpool_std::net::{NetError, TcpBuilder, TcpOptions, TcpTarget, check_alive, timeout};
-use socket2::SockRef;
-use tokio::net::TcpStream;
+use crate::Tokio;
 
-use crate::maintain::Tokio;
+/// A [`Manager`](netpool_core::Manager) of [`tokio::net::TcpStream`]s: see
+/// [`netpool_std::net::TcpManager`] for its behaviour.
+///
+/// Names resolve through `tokio::net::lookup_host`; the whole connect is bounded by the
+/// pool's `connect_timeout`, each attempt by
+/// [`TcpOptions::connect_timeout`](crate::TcpOptions::connect_timeout). Its futures need a
+/// tokio runtime with I/O enabled.
+pub type TcpManager = netpool_std::net::TcpManager<Tokio>;
+
+/// A [`Manager`](netpool_core::Manager) of Unix-domain [`tokio::net::UnixStream`]s: see
+/// [`netpool_std::net::UnixManager`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = std::env::temp_dir().join(format!("netpool-tokio-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let path = dir.join("echo.sock");
+/// # let _ = std::fs::remove_file(&path);
+/// # let _listener = tokio::net::UnixListener::bind(&path)?;
+/// use netpool_tokio::UnixManager;
+///
+/// let pool = netpool_core::Pool::builder().max_size(2).build(UnixManager::new(&path))?;
+/// netpool_tokio::spawn_maintenance(&pool)?;
+/// let _conn = pool.get().await?;
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(unix)]
+pub type UnixManager = netpool_std::net::UnixManager<Tokio>;
 
 /// A pool of tokio TCP connections: `netpool_core::Pool<TcpManager>`.
 pub type Pool = netpool_core::Pool<TcpManager>;
@@ -41,66 +70,4 @@ pub type Pool = netpool_core::Pool<TcpManager>;
 /// ```
 pub fn tcp(addr: impl Into<String>) -> TcpBuilder<Tokio> {
     TcpBuilder::new(addr)
-}
-
-/// A [`Manager`] of [`tokio::net::TcpStream`]s.
-///
-/// The address is resolved on every connect (`tokio::net::lookup_host`, so a name that
-/// moves is followed) and each resolved address is tried in turn, each attempt bounded by
-/// [`TcpOptions::connect_timeout`], the whole connect by the pool's `connect_timeout`.
-/// New streams get `TCP_NODELAY` and keepalive.
-///
-/// `is_valid` peeks without blocking: end of stream, a reset or pending bytes fail it.
-/// `has_broken` is always `false` (no syscall on return): after an I/O error, return the
-/// connection with [`Pooled::discard`](netpool_core::Pooled::discard).
-///
-/// Its futures need a tokio runtime with I/O enabled.
-#[derive(Debug, Clone)]
-pub struct TcpManager {
-    target: TcpTarget,
-}
-
-impl TcpManager {
-    /// A manager for `addr` (`"host:port"`), with the default [`TcpOptions`]. A malformed
-    /// address fails every connect with [`NetError::Address`].
-    pub fn new(addr: impl Into<String>) -> Self {
-        Self {
-            target: TcpTarget::new(addr),
-        }
-    }
-
-    /// Replaces the socket options.
-    pub fn with_options(mut self, options: TcpOptions) -> Self {
-        self.target = self.target.with_options(options);
-        self
-    }
-
-    /// The address string and the options.
-    pub fn target(&self) -> &TcpTarget {
-        &self.target
-    }
-
-    pub(crate) fn from_target(target: TcpTarget) -> Self {
-        Self { target }
-    }
-}
-
-impl Manager for TcpManager {
-    type Connection = TcpStream;
-    type Error = NetError;
-
-    fn connect(&self) -> impl Future<Output = Result<TcpStream, NetError>> + Send {
-        self.target.connect(
-            |name| async move { tokio::net::lookup_host(name).await },
-            |addr, limit| timeout(limit, TcpStream::connect(addr)),
-        )
-    }
-
-    fn is_valid(&self, conn: &mut TcpStream) -> impl Future<Output = Result<(), NetError>> + Send {
-        ready(check_alive(SockRef::from(&*conn)))
-    }
-
-    fn has_broken(&self, _conn: &mut TcpStream) -> bool {
-        false
-    }
 }

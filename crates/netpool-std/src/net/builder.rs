@@ -7,27 +7,7 @@ use std::time::Duration;
 
 use netpool_core::{Builder, Manager, Pool, QueueStrategy, WeakPool};
 
-use crate::net::{Address, BuildError, TcpOptions, TcpTarget};
-
-/// What an adapter crate plugs into [`TcpBuilder`]: its TCP manager and how it runs
-/// maintenance.
-///
-/// Implemented by `netpool_std::Threads`, `netpool_tokio::Tokio` and
-/// `netpool_smol::Smol`; users do not need it.
-pub trait Runtime {
-    /// The runtime's TCP manager.
-    type TcpManager: Manager;
-
-    /// Makes the manager for a checked target.
-    fn tcp_manager(target: TcpTarget) -> Self::TcpManager;
-
-    /// Starts [`maintenance_loop`] for `pool` on the runtime.
-    ///
-    /// # Errors
-    ///
-    /// [`BuildError::NoRuntime`] or [`BuildError::Spawn`] when it cannot start.
-    fn start_maintenance(pool: &Pool<Self::TcpManager>) -> Result<(), BuildError>;
-}
+use crate::net::{Address, BuildError, Runtime, TcpManager, TcpOptions};
 
 /// Builds a TCP pool on runtime `R`: the core [`Builder`]'s knobs, the [`TcpOptions`],
 /// and a [`build`](Self::build) that also starts maintenance.
@@ -131,13 +111,13 @@ impl<R: Runtime> TcpBuilder<R> {
     /// [`BuildError::Address`] for an address that is not `"host:port"`,
     /// [`BuildError::Config`] for an invalid setting, and the runtime's error when
     /// maintenance cannot start ([`BuildError::NoRuntime`], [`BuildError::Spawn`]).
-    pub fn build(self) -> Result<Pool<R::TcpManager>, BuildError> {
+    pub fn build(self) -> Result<Pool<TcpManager<R>>, BuildError> {
         let address = Address::parse(&self.addr).map_err(|source| BuildError::Address {
             addr: self.addr.clone(),
             source,
         })?;
-        let target = TcpTarget::from_address(address).with_options(self.options);
-        let pool = self.core.build(R::tcp_manager(target))?;
+        let manager = TcpManager::from_address(address).with_options(self.options);
+        let pool = self.core.build(manager)?;
         R::start_maintenance(&pool)?;
         Ok(pool)
     }

@@ -1,0 +1,57 @@
+//! [`timeout`] and [`check_alive`]: the connect bound and the liveness peek.
+
+use std::future::Future;
+use std::io;
+use std::mem::MaybeUninit;
+use std::time::Duration;
+
+use socket2::SockRef;
+
+use crate::net::NetError;
+
+/// Bounds an I/O future by `limit` with an `async-io` timer, which works under any
+/// runtime (a tokio runtime needs no time driver for it).
+///
+/// # Errors
+///
+/// The future's error, or `io::ErrorKind::TimedOut` once `limit` passes.
+///
+/// # Cancel safety
+///
+/// As cancel safe as `fut`.
+pub async fn timeout<T>(
+    limit: Option<Duration>,
+    fut: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    let Some(limit) = limit else {
+        return fut.await;
+    };
+    let expire = async move {
+        async_io::Timer::after(limit).await;
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("connect timed out after {limit:?}"),
+        ))
+    };
+    futures_lite::future::or(fut, expire).await
+}
+
+/// The non-blocking peek behind every `is_valid`: `Ok` when nothing is pending (the peer
+/// is there and quiet).
+///
+/// The socket must be in non-blocking mode (async runtimes' sockets are); one `recv`
+/// with `MSG_PEEK`, nothing consumed.
+///
+/// # Errors
+///
+/// [`NetError::Closed`] at end of stream, [`NetError::UnexpectedData`] when bytes are
+/// pending, [`NetError::Io`] for a reset or any other error.
+pub fn check_alive(socket: SockRef<'_>) -> Result<(), NetError> {
+    let mut buf = [MaybeUninit::<u8>::uninit(); 1];
+    match socket.peek(&mut buf) {
+        Ok(0) => Err(NetError::Closed),
+        Ok(_) => Err(NetError::UnexpectedData),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+        Err(e) => Err(NetError::Io(e)),
+    }
+}

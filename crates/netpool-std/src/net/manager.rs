@@ -1,0 +1,261 @@
+//! [`TcpManager`] and [`UnixManager`]: the managers of every adapter, written once and
+//! generic over its [`Runtime`].
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+#[cfg(unix)]
+use std::path::{Path, PathBuf};
+#[cfg(unix)]
+use std::time::Duration;
+
+use netpool_core::Manager;
+use socket2::SockRef;
+
+use crate::net::{Address, AddressError, NetError, Runtime, TcpOptions, check_alive};
+
+/// A [`Manager`] of TCP streams of runtime `R`; each adapter names it `TcpManager`.
+///
+/// The address is resolved on every connect (so a name that moves is followed) and each
+/// resolved address is tried in turn, each attempt bounded by
+/// [`TcpOptions::connect_timeout`]. New streams get `TCP_NODELAY` and keepalive.
+///
+/// `is_valid` peeks without blocking: end of stream, a reset or pending bytes fail it.
+/// `has_broken` is always `false` (no syscall on return): after an I/O error, return the
+/// connection with [`Pooled::discard`](netpool_core::Pooled::discard).
+///
+/// # Examples
+///
+/// ```
+/// # let server = netpool_testkit::EchoServer::start()?;
+/// # let addr = server.addr().to_string();
+/// use netpool_std::{TcpManager, TcpOptions};
+///
+/// let manager = TcpManager::new(addr).with_options(TcpOptions::new().nodelay(false));
+/// let pool = netpool_core::Pool::builder().build(manager)?;
+/// let conn = pool.get_blocking()?;
+/// assert!(!conn.nodelay()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct TcpManager<R> {
+    addr: String,
+    parsed: Result<Address, AddressError>,
+    options: TcpOptions,
+    runtime: PhantomData<fn() -> R>,
+}
+
+/// A [`Manager`] of Unix-domain streams of runtime `R`; each adapter names it
+/// `UnixManager`.
+///
+/// The connect is bounded by a timeout (10 s by default); `is_valid` peeks as
+/// [`TcpManager`]'s does, and `has_broken` is `false`.
+#[cfg(unix)]
+pub struct UnixManager<R> {
+    path: PathBuf,
+    connect_timeout: Option<Duration>,
+    runtime: PhantomData<fn() -> R>,
+}
+
+impl<R: Runtime> TcpManager<R> {
+    /// A manager for `addr` (`"host:port"`), with the default [`TcpOptions`]. A malformed
+    /// address fails every connect with [`NetError::Address`]; the adapters' `tcp(..)`
+    /// builders reject it at build time instead.
+    pub fn new(addr: impl Into<String>) -> Self {
+        let addr = addr.into();
+        let parsed = Address::parse(&addr);
+        Self {
+            addr,
+            parsed,
+            options: TcpOptions::default(),
+            runtime: PhantomData,
+        }
+    }
+
+    /// A manager for an address already checked.
+    pub fn from_address(address: Address) -> Self {
+        Self {
+            addr: address.to_string(),
+            parsed: Ok(address),
+            options: TcpOptions::default(),
+            runtime: PhantomData,
+        }
+    }
+
+    /// Replaces the socket options.
+    pub fn with_options(mut self, options: TcpOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The address string.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The socket options.
+    pub fn options(&self) -> &TcpOptions {
+        &self.options
+    }
+
+    async fn open(&self) -> Result<R::TcpStream, NetError> {
+        let address = self.parsed.as_ref().map_err(|e| NetError::Address {
+            addr: self.addr.clone(),
+            source: e.clone(),
+        })?;
+        let resolved = match address.socket_addr() {
+            Some(addr) => vec![addr],
+            None => R::resolve(address.to_string())
+                .await
+                .map_err(|source| NetError::Resolve {
+                    host: address.host().to_owned(),
+                    source,
+                })?,
+        };
+        let mut last = None;
+        for (i, &addr) in resolved.iter().enumerate() {
+            match R::connect_tcp(addr, self.options.attempt_timeout()).await {
+                Ok(stream) => {
+                    self.options
+                        .apply(R::tcp_socket(&stream))
+                        .map_err(NetError::SocketOptions)?;
+                    return Ok(stream);
+                }
+                Err(source) => {
+                    last = Some(NetError::Connect {
+                        addr,
+                        tried: i + 1,
+                        source,
+                    })
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| NetError::NoAddress {
+            host: address.host().to_owned(),
+        }))
+    }
+}
+
+impl<R: Runtime> Manager for TcpManager<R> {
+    type Connection = R::TcpStream;
+    type Error = NetError;
+
+    fn connect(&self) -> impl Future<Output = Result<R::TcpStream, NetError>> + Send {
+        self.open()
+    }
+
+    fn is_valid(
+        &self,
+        conn: &mut R::TcpStream,
+    ) -> impl Future<Output = Result<(), NetError>> + Send {
+        std::future::ready(peek::<R>(R::tcp_socket(conn)))
+    }
+
+    fn has_broken(&self, _conn: &mut R::TcpStream) -> bool {
+        false
+    }
+}
+
+impl<R> Clone for TcpManager<R> {
+    fn clone(&self) -> Self {
+        Self {
+            addr: self.addr.clone(),
+            parsed: self.parsed.clone(),
+            options: self.options.clone(),
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<R> fmt::Debug for TcpManager<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpManager")
+            .field("addr", &self.addr)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(unix)]
+impl<R: Runtime> UnixManager<R> {
+    /// A manager for the socket at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            connect_timeout: Some(Duration::from_secs(10)),
+            runtime: PhantomData,
+        }
+    }
+
+    /// Sets the connect timeout (default 10 s; `None`: no bound of its own).
+    pub fn with_connect_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.connect_timeout = limit;
+        self
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn open(&self) -> Result<R::UnixStream, NetError> {
+        R::connect_unix(self.path.clone(), self.connect_timeout)
+            .await
+            .map_err(|source| NetError::ConnectUnix {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+#[cfg(unix)]
+impl<R: Runtime> Manager for UnixManager<R> {
+    type Connection = R::UnixStream;
+    type Error = NetError;
+
+    fn connect(&self) -> impl Future<Output = Result<R::UnixStream, NetError>> + Send {
+        self.open()
+    }
+
+    fn is_valid(
+        &self,
+        conn: &mut R::UnixStream,
+    ) -> impl Future<Output = Result<(), NetError>> + Send {
+        std::future::ready(peek::<R>(R::unix_socket(conn)))
+    }
+
+    fn has_broken(&self, _conn: &mut R::UnixStream) -> bool {
+        false
+    }
+}
+
+#[cfg(unix)]
+impl<R> Clone for UnixManager<R> {
+    fn clone(&self) -> Self {
+        Self {
+            path: self.path.clone(),
+            connect_timeout: self.connect_timeout,
+            runtime: PhantomData,
+        }
+    }
+}
+
+#[cfg(unix)]
+impl<R> fmt::Debug for UnixManager<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixManager")
+            .field("path", &self.path)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`check_alive`], switching a blocking socket to non-blocking for the one peek.
+fn peek<R: Runtime>(socket: SockRef<'_>) -> Result<(), NetError> {
+    if !R::BLOCKING {
+        return check_alive(socket);
+    }
+    socket.set_nonblocking(true).map_err(NetError::Io)?;
+    let alive = check_alive(SockRef::from(&*socket));
+    socket.set_nonblocking(false).map_err(NetError::Io)?;
+    alive
+}

@@ -1,0 +1,61 @@
+//! [`Runtime`]: what an adapter crate supplies, and nothing more.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+#[cfg(unix)]
+use std::path::PathBuf;
+use std::time::Duration;
+
+use netpool_core::{Manager, Pool};
+use socket2::SockRef;
+
+use crate::net::BuildError;
+
+/// What an adapter crate plugs into the generic [`TcpManager`](crate::net::TcpManager),
+/// [`UnixManager`](crate::net::UnixManager) and [`TcpBuilder`](crate::net::TcpBuilder):
+/// its streams, how it resolves, connects and spawns maintenance.
+///
+/// Implemented by `netpool_std::Threads`, `netpool_tokio::Tokio` and `netpool_smol::Smol`;
+/// users only name these in type aliases.
+pub trait Runtime: 'static {
+    /// The runtime's TCP stream: the pool's connection type.
+    type TcpStream: Send + 'static;
+    /// The runtime's Unix-domain stream.
+    #[cfg(unix)]
+    type UnixStream: Send + 'static;
+
+    /// Whether the streams are in blocking mode (the liveness peek then switches them to
+    /// non-blocking for its one `recv`).
+    const BLOCKING: bool = false;
+
+    /// Resolves `"host:port"` (the host is a name, not an IP literal).
+    fn resolve(name: String) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send;
+
+    /// Connects to one address, giving up after `limit`.
+    fn connect_tcp(
+        addr: SocketAddr,
+        limit: Option<Duration>,
+    ) -> impl Future<Output = io::Result<Self::TcpStream>> + Send;
+
+    /// Connects to the Unix socket at `path`, giving up after `limit`.
+    #[cfg(unix)]
+    fn connect_unix(
+        path: PathBuf,
+        limit: Option<Duration>,
+    ) -> impl Future<Output = io::Result<Self::UnixStream>> + Send;
+
+    /// The socket under a TCP stream, for options and the liveness peek.
+    fn tcp_socket(stream: &Self::TcpStream) -> SockRef<'_>;
+
+    /// The socket under a Unix stream, for the liveness peek.
+    #[cfg(unix)]
+    fn unix_socket(stream: &Self::UnixStream) -> SockRef<'_>;
+
+    /// Starts [`maintenance_loop`](crate::net::maintenance_loop) for `pool` on the runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::NoRuntime`] or [`BuildError::Spawn`] when it cannot start.
+    fn start_maintenance<M: Manager>(pool: &Pool<M>) -> Result<(), BuildError>;
+}

@@ -1,0 +1,50 @@
+//! [`Tokio`]: the [`Runtime`] of tokio's streams and tasks.
+
+use std::io;
+use std::net::SocketAddr;
+#[cfg(unix)]
+use std::path::PathBuf;
+use std::time::Duration;
+
+use netpool_core::{Manager, Pool};
+use netpool_std::net::{BuildError, Runtime, timeout};
+use socket2::SockRef;
+use tokio::net::TcpStream;
+#[cfg(unix)]
+use tokio::net::UnixStream;
+
+/// The [`Runtime`] of netpool-tokio: tokio's streams, maintenance as a tokio task.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tokio;
+
+impl Runtime for Tokio {
+    type TcpStream = TcpStream;
+    #[cfg(unix)]
+    type UnixStream = UnixStream;
+
+    async fn resolve(name: String) -> io::Result<Vec<SocketAddr>> {
+        Ok(tokio::net::lookup_host(name).await?.collect())
+    }
+
+    async fn connect_tcp(addr: SocketAddr, limit: Option<Duration>) -> io::Result<TcpStream> {
+        timeout(limit, TcpStream::connect(addr)).await
+    }
+
+    #[cfg(unix)]
+    async fn connect_unix(path: PathBuf, limit: Option<Duration>) -> io::Result<UnixStream> {
+        timeout(limit, UnixStream::connect(path)).await
+    }
+
+    fn tcp_socket(stream: &TcpStream) -> SockRef<'_> {
+        SockRef::from(stream)
+    }
+
+    #[cfg(unix)]
+    fn unix_socket(stream: &UnixStream) -> SockRef<'_> {
+        SockRef::from(stream)
+    }
+
+    fn start_maintenance<M: Manager>(pool: &Pool<M>) -> Result<(), BuildError> {
+        crate::spawn_maintenance(pool).map(drop)
+    }
+}

@@ -57,7 +57,9 @@
 //!   Linux) and, on return, a push and one CAS. No lock, no allocation, no syscall.
 //! * Waiting uses `event-listener`; waiters are served first come, first served.
 //! * Timeouts use `async-io`'s `Timer`: the first timed wait starts async-io's background
-//!   thread (named "async-io"), which drives timers under any executor or none.
+//!   thread (named "async-io"), which drives timers under any executor or none. Waiters
+//!   share one timer per pool (armed for the earliest deadline), so a wait does not cost a
+//!   timer registration; connects and checks that must be bounded get their own.
 //! * [`Pool::get_blocking`] runs the same state machine as [`Pool::get`] under
 //!   `futures_lite::future::block_on`.
 

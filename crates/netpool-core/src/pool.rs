@@ -405,7 +405,7 @@ impl<M: Manager> Pool<M> {
         match shared.sema.try_acquire() {
             Ok(()) => {}
             Err(TryAcquireError::Closed) => return Fast::Closed,
-            Err(TryAcquireError::NoPermits) => return Fast::NoPermit,
+            Err(TryAcquireError::NoPermits | TryAcquireError::Timeout) => return Fast::NoPermit,
         }
         let permit = Permit::new(&shared.sema);
         let Some(item) = inner.idle.pop() else {

@@ -22,6 +22,15 @@
 //! releaser pops the oldest index, marks the slot `Granted`, and wakes the waker after
 //! unlocking. Slots are reused, so after warm-up waiting allocates nothing.
 //!
+//! Deadlines: a per-waiter async-io `Timer` costs a wake-up of async-io's thread (a
+//! syscall and a context switch) for every wait, which halved throughput under contention.
+//! Instead each slot records its deadline, and one *watchdog* timer per pool is armed for
+//! the earliest one. A waiter arms it only if its deadline is earlier than the armed one,
+//! which with one `wait_timeout` and FIFO order happens about once per queue, not per
+//! wait. When the watchdog fires, it times out every queued waiter whose deadline passed,
+//! wakes them, and re-arms itself for the next deadline. The watchdog's waker holds a
+//! `Weak` reference, so the timer never keeps the pool alive.
+//!
 //! A waiter that goes away (its future is dropped, or its deadline passes) frees its slot
 //! under the lock; if the slot had already been granted, it releases the permit again, so
 //! the hand-off passes to the next waiter instead of being lost.
@@ -31,7 +40,13 @@
 //! published under the lock, which orders it for the waiter that reads it under the lock.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+#[cfg(not(loom))]
+use std::sync::Weak;
+#[cfg(not(loom))]
+use std::task::Wake;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
@@ -48,15 +63,39 @@ pub(crate) enum TryAcquireError {
     NoPermits,
     /// The semaphore was closed.
     Closed,
+    /// The waiter's deadline passed.
+    Timeout,
 }
 
 #[derive(Debug)]
 pub(crate) struct Semaphore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     state: CachePadded<AtomicUsize>,
     list: Mutex<List>,
     /// Waiters in `queue`, for stats.
     waiting: AtomicUsize,
+    watchdog: Mutex<Watchdog>,
 }
+
+/// The one timer that enforces the waiters' deadlines.
+#[derive(Debug, Default)]
+struct Watchdog {
+    /// The deadline the timer is armed for.
+    armed: Option<Instant>,
+    #[cfg(not(loom))]
+    timer: Option<async_io::Timer>,
+    /// A [`WatchdogWaker`], made once.
+    #[cfg(not(loom))]
+    waker: Option<Waker>,
+}
+
+/// Wakes the semaphore when the watchdog timer fires.
+#[cfg(not(loom))]
+struct WatchdogWaker(Weak<Inner>);
 
 #[derive(Debug, Default)]
 struct List {
@@ -75,6 +114,8 @@ struct List {
 struct Slot {
     state: SlotState,
     waker: Option<Waker>,
+    #[cfg_attr(loom, allow(dead_code, reason = "loom models use no deadlines"))]
+    deadline: Option<Instant>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -84,13 +125,16 @@ enum SlotState {
     Waiting,
     Granted,
     Closed,
+    #[cfg_attr(loom, allow(dead_code, reason = "loom models use no deadlines"))]
+    TimedOut,
 }
 
 /// One caller's place in the queue: `poll` it until it resolves; dropping it leaves the
 /// queue (passing on a permit granted meanwhile).
 #[derive(Debug)]
 pub(crate) struct Waiter<'a> {
-    sema: &'a Semaphore,
+    sema: &'a Arc<Inner>,
+    deadline: Option<Instant>,
     /// `None` before the first poll and after the wait resolved.
     slot: Option<usize>,
     done: bool,
@@ -99,15 +143,52 @@ pub(crate) struct Waiter<'a> {
 impl Semaphore {
     pub(crate) fn new(permits: usize) -> Self {
         Self {
-            state: CachePadded::new(AtomicUsize::new(permits * ONE)),
-            list: Mutex::new(List {
-                total: permits,
-                ..List::default()
+            inner: Arc::new(Inner {
+                state: CachePadded::new(AtomicUsize::new(permits * ONE)),
+                list: Mutex::new(List {
+                    total: permits,
+                    ..List::default()
+                }),
+                waiting: AtomicUsize::new(0),
+                watchdog: Mutex::new(Watchdog::default()),
             }),
-            waiting: AtomicUsize::new(0),
         }
     }
 
+    #[inline]
+    pub(crate) fn try_acquire(&self) -> Result<(), TryAcquireError> {
+        self.inner.try_acquire()
+    }
+
+    /// A place in the queue, taken at its first poll; it times out at `deadline`.
+    pub(crate) fn waiter(&self, deadline: Option<Instant>) -> Waiter<'_> {
+        Waiter {
+            sema: &self.inner,
+            deadline,
+            slot: None,
+            done: false,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn release(&self) {
+        self.inner.release();
+    }
+
+    pub(crate) fn close(&self) {
+        self.inner.close();
+    }
+
+    pub(crate) fn resize(&self, total: usize) {
+        self.inner.resize(total);
+    }
+
+    pub(crate) fn waiting(&self) -> usize {
+        self.inner.waiting.load(Ordering::Relaxed)
+    }
+}
+
+impl Inner {
     /// Takes a permit if one is free and nobody waits. One CAS; no lock.
     #[inline]
     pub(crate) fn try_acquire(&self) -> Result<(), TryAcquireError> {
@@ -128,15 +209,6 @@ impl Semaphore {
                 Ok(_) => return Ok(()),
                 Err(actual) => cur = actual,
             }
-        }
-    }
-
-    /// A place in the queue, taken at its first poll.
-    pub(crate) fn waiter(&self) -> Waiter<'_> {
-        Waiter {
-            sema: self,
-            slot: None,
-            done: false,
         }
     }
 
@@ -218,11 +290,6 @@ impl Semaphore {
         }
     }
 
-    /// Callers in the wait list right now.
-    pub(crate) fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
-    }
-
     /// One permit comes back with the lock held: pays a shrink debt, or goes to the oldest
     /// waiter (whose waker is returned, to be woken after unlocking), or becomes free.
     fn release_locked(&self, list: &mut List) -> Option<Waker> {
@@ -242,6 +309,69 @@ impl Semaphore {
         woken
     }
 
+    /// Arms the watchdog for `deadline` unless it is armed for an earlier one.
+    fn arm(self: &Arc<Self>, deadline: Instant) {
+        let mut watchdog = lock(&self.watchdog);
+        if watchdog.armed.is_some_and(|armed| armed <= deadline) {
+            return;
+        }
+        watchdog.armed = Some(deadline);
+        #[cfg(not(loom))]
+        {
+            let dog = &mut *watchdog;
+            let waker = dog
+                .waker
+                .get_or_insert_with(|| Waker::from(Arc::new(WatchdogWaker(Arc::downgrade(self)))));
+            let timer = dog.timer.get_or_insert_with(async_io::Timer::never);
+            timer.set_at(deadline);
+            // Registers the waker with async-io's reactor.
+            let fired = std::future::Future::poll(
+                std::pin::Pin::new(timer),
+                &mut Context::from_waker(waker),
+            )
+            .is_ready();
+            drop(watchdog);
+            if fired {
+                self.expire();
+            }
+        }
+    }
+
+    /// The watchdog fired: time out every waiter whose deadline passed, then re-arm.
+    #[cfg(not(loom))]
+    fn expire(self: &Arc<Self>) {
+        lock(&self.watchdog).armed = None;
+        let now = Instant::now();
+        let mut list = lock(&self.list);
+        let mut woken = Vec::new();
+        let mut next: Option<Instant> = None;
+        let List { queue, slots, .. } = &mut *list;
+        queue.retain(|&idx| {
+            let slot = &mut slots[idx];
+            match slot.deadline {
+                Some(d) if d <= now => {
+                    slot.state = SlotState::TimedOut;
+                    woken.extend(slot.waker.take());
+                    false
+                }
+                Some(d) => {
+                    next = Some(next.map_or(d, |n| n.min(d)));
+                    true
+                }
+                None => true,
+            }
+        });
+        self.waiting.store(list.queue.len(), Ordering::Relaxed);
+        self.update_slow(&list);
+        drop(list);
+        for waker in woken {
+            waker.wake();
+        }
+        if let Some(next) = next {
+            self.arm(next);
+        }
+    }
+
     /// Sets or clears `SLOW` to match the list. Lock held.
     fn update_slow(&self, list: &List) {
         if list.queue.is_empty() && list.debt == 0 {
@@ -253,10 +383,11 @@ impl Semaphore {
 }
 
 impl List {
-    fn alloc(&mut self, waker: &Waker) -> usize {
+    fn alloc(&mut self, waker: &Waker, deadline: Option<Instant>) -> usize {
         let slot = Slot {
             state: SlotState::Waiting,
             waker: Some(waker.clone()),
+            deadline,
         };
         match self.free.pop() {
             Some(idx) => {
@@ -309,16 +440,21 @@ impl Waiter<'_> {
                     Err(actual) => cur = actual,
                 }
             }
-            let idx = list.alloc(cx.waker());
+            let idx = list.alloc(cx.waker(), self.deadline);
             list.queue.push_back(idx);
             sema.waiting.fetch_add(1, Ordering::Relaxed);
             self.slot = Some(idx);
+            drop(list);
+            if let Some(deadline) = self.deadline {
+                sema.arm(deadline);
+            }
             return Poll::Pending;
         };
         let slot = &mut list.slots[idx];
         let result = match slot.state {
             SlotState::Granted => Ok(()),
             SlotState::Closed | SlotState::Free => Err(TryAcquireError::Closed),
+            SlotState::TimedOut => Err(TryAcquireError::Timeout),
             SlotState::Waiting => {
                 match &mut slot.waker {
                     Some(w) if w.will_wake(cx.waker()) => {}
@@ -350,12 +486,25 @@ impl Drop for Waiter<'_> {
             }
             // Granted but never used: pass the permit on.
             SlotState::Granted => sema.release_locked(&mut list),
-            SlotState::Closed | SlotState::Free => None,
+            SlotState::Closed | SlotState::Free | SlotState::TimedOut => None,
         };
         list.free(idx);
         drop(list);
         if let Some(waker) = woken {
             waker.wake();
+        }
+    }
+}
+
+#[cfg(not(loom))]
+impl Wake for WatchdogWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.expire();
         }
     }
 }

@@ -30,7 +30,7 @@ use event_listener::{Event, EventListener};
 use crate::clock::{self, Epoch, Nanos};
 use crate::config::Config;
 use crate::error::LastConnectError;
-use crate::sema::Semaphore;
+use crate::sema::{Semaphore, TryAcquireError};
 use crate::stats::Counters;
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 
@@ -166,9 +166,8 @@ impl Shared {
         &self,
         deadline: &mut Deadline,
     ) -> Result<Permit<'_>, WaitError> {
-        let mut waiter = self.sema.waiter();
+        let mut waiter = self.sema.waiter(deadline.at());
         let mut started = None;
-        let at = deadline.at();
         let wait = std::future::poll_fn(|cx| {
             let poll = waiter.poll(cx);
             if poll.is_pending() && started.is_none() {
@@ -177,11 +176,11 @@ impl Shared {
             }
             poll
         });
-        let result = match run_until(at, wait).await {
-            Some(Ok(())) => Ok(Permit::new(&self.sema)),
-            Some(Err(_)) => Err(WaitError::Closed),
-            // Dropping the waiter leaves the queue, passing on a permit granted meanwhile.
-            None => Err(WaitError::Timeout),
+        // The semaphore's watchdog enforces the deadline (see `crate::sema`).
+        let result = match wait.await {
+            Ok(()) => Ok(Permit::new(&self.sema)),
+            Err(TryAcquireError::Timeout) => Err(WaitError::Timeout),
+            Err(_) => Err(WaitError::Closed),
         };
         if let Some(started) = started {
             self.add_wait_time(started);

@@ -128,7 +128,10 @@ fn warm_get_and_drop_never_allocate() {
         .unwrap();
     let (allocations, waited) = contended_waits(&pool);
     assert!(waited > 0, "the threads did wait");
-    assert_eq!(allocations, 0, "{waited} waits allocated {allocations} times");
+    assert_eq!(
+        allocations, 0,
+        "{waited} waits allocated {allocations} times"
+    );
 
     // Defaults: idle timeout, lifetime and checks of long-idle connections on.
     check(&Pool::builder().max_size(4).build(Gated::new()).unwrap());

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use common::{Meter, bench, claim, group};
+use common::{Meter, Sample, bench, claim, group};
 use criterion::{Criterion, criterion_group, criterion_main};
 use netpool_benches::alloc::CountingAlloc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -157,6 +157,9 @@ macro_rules! pooled_round_trips {
     }};
 }
 
+/// One measured way of doing round trips: name, `workers x max_size`, and the run.
+type Run<'a> = (&'static str, String, Box<dyn FnMut(u64) -> Sample + 'a>);
+
 fn tcp(c: &mut Criterion) {
     let addr = echo_server();
     let rt: Runtime = tokio::runtime::Builder::new_multi_thread()
@@ -164,7 +167,6 @@ fn tcp(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let mut g = group(c, "tcp_echo");
 
     // Raw: 8 tasks, each owning a connection; 8 requests in flight, like the pools.
     let streams: Vec<TcpStream> = rt.block_on(async {
@@ -175,99 +177,153 @@ fn tcp(c: &mut Criterion) {
         streams
     });
     let streams = Arc::new(tokio::sync::Mutex::new(streams));
-    bench(&mut g, "raw", &format!("{SIZE}x{SIZE}"), |iters| {
-        let counter = Arc::new(AtomicU64::new(0));
-        rt.block_on(async {
-            let mut owned = streams.lock().await;
-            let taken: Vec<TcpStream> = owned.drain(..).collect();
-            let meter = Meter::start();
-            let handles: Vec<_> = taken
-                .into_iter()
-                .map(|mut stream| {
-                    let counter = counter.clone();
-                    tokio::spawn(async move {
-                        let mut done = 0;
-                        loop {
-                            let n = claim(&counter, iters);
-                            if n == 0 {
-                                break (stream, done);
-                            }
-                            for _ in 0..n {
-                                round_trip(&mut stream).await;
-                            }
-                            done += n;
-                        }
-                    })
-                })
-                .collect();
-            let mut per_task = Vec::with_capacity(SIZE);
-            for handle in handles {
-                let (stream, done) = handle.await.expect("task");
-                owned.push(stream);
-                per_task.push(done);
-            }
-            meter.stop(iters, per_task)
-        })
-    });
-    drop(streams);
 
     // netpool-tokio's pool: its TcpManager, defaults, maintenance running as a task.
-    let pool = rt.block_on(async {
+    let netpool = rt.block_on(async {
         netpool_tokio::tcp(addr.to_string())
             .max_size(SIZE)
             .build()
             .expect("valid config")
     });
-    rt.block_on(async {
-        let mut held = Vec::new();
-        for _ in 0..SIZE {
-            held.push(pool.get().await.expect("connection"));
-        }
-    });
-    for tasks in [SIZE, TASKS] {
-        bench(&mut g, "netpool", &format!("{tasks}x{SIZE}"), |iters| {
-            pooled_round_trips!(rt, iters, tasks, pool)
-        });
-    }
-    drop(pool);
-
-    let pool: deadpool::managed::Pool<DeadTcp> = deadpool::managed::Pool::builder(DeadTcp(addr))
-        .max_size(SIZE)
-        .build()
-        .expect("valid config");
-    rt.block_on(async {
-        let mut held = Vec::new();
-        for _ in 0..SIZE {
-            held.push(pool.get().await.expect("connection"));
-        }
-    });
-    for tasks in [SIZE, TASKS] {
-        bench(&mut g, "deadpool", &format!("{tasks}x{SIZE}"), |iters| {
-            pooled_round_trips!(rt, iters, tasks, pool)
-        });
-    }
-    drop(pool);
-
-    let pool = rt.block_on(async {
-        let pool = bb8::Pool::builder()
+    let deadpool: deadpool::managed::Pool<DeadTcp> =
+        deadpool::managed::Pool::builder(DeadTcp(addr))
+            .max_size(SIZE)
+            .build()
+            .expect("valid config");
+    let bb8 = rt.block_on(async {
+        bb8::Pool::builder()
             .max_size(u32::try_from(SIZE).expect("small"))
             .build(Bb8Tcp(addr))
             .await
-            .expect("valid config");
+            .expect("valid config")
+    });
+    rt.block_on(async {
         let mut held = Vec::new();
         for _ in 0..SIZE {
-            held.push(pool.get().await.expect("connection"));
+            held.push(netpool.get().await.expect("connection"));
         }
         drop(held);
-        pool
+        let mut held = Vec::new();
+        for _ in 0..SIZE {
+            held.push(deadpool.get().await.expect("connection"));
+        }
+        drop(held);
+        let mut held = Vec::new();
+        for _ in 0..SIZE {
+            held.push(bb8.get().await.expect("connection"));
+        }
     });
+
+    let (rt, streams, netpool, deadpool, bb8) = (&rt, &streams, &netpool, &deadpool, &bb8);
+    let mut runs: Vec<Run<'_>> = vec![(
+        "raw",
+        format!("{SIZE}x{SIZE}"),
+        Box::new(move |iters| raw_round_trips(rt, streams, iters)),
+    )];
     for tasks in [SIZE, TASKS] {
-        bench(&mut g, "bb8", &format!("{tasks}x{SIZE}"), |iters| {
-            pooled_round_trips!(rt, iters, tasks, pool)
-        });
+        let param = format!("{tasks}x{SIZE}");
+        runs.push((
+            "netpool",
+            param.clone(),
+            Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, netpool)),
+        ));
+        runs.push((
+            "deadpool",
+            param.clone(),
+            Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, deadpool)),
+        ));
+        runs.push((
+            "bb8",
+            param,
+            Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, bb8)),
+        ));
     }
-    drop(pool);
+
+    let mut g = group(c, "tcp_echo");
+    for (name, param, run) in &mut runs {
+        bench(&mut g, name, param, run);
+    }
     g.finish();
+    interleaved(&mut runs);
+}
+
+/// 8 tasks, each with its own connection, complete `iters` round trips between them.
+fn raw_round_trips(
+    rt: &Runtime,
+    streams: &tokio::sync::Mutex<Vec<TcpStream>>,
+    iters: u64,
+) -> Sample {
+    let counter = Arc::new(AtomicU64::new(0));
+    rt.block_on(async {
+        let mut owned = streams.lock().await;
+        let taken: Vec<TcpStream> = owned.drain(..).collect();
+        let meter = Meter::start();
+        let handles: Vec<_> = taken
+            .into_iter()
+            .map(|mut stream| {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut done = 0;
+                    loop {
+                        let n = claim(&counter, iters);
+                        if n == 0 {
+                            break (stream, done);
+                        }
+                        for _ in 0..n {
+                            round_trip(&mut stream).await;
+                        }
+                        done += n;
+                    }
+                })
+            })
+            .collect();
+        let mut per_task = Vec::with_capacity(SIZE);
+        for handle in handles {
+            let (stream, done) = handle.await.expect("task");
+            owned.push(stream);
+            per_task.push(done);
+        }
+        meter.stop(iters, per_task)
+    })
+}
+
+/// Round trips per run of the interleaved comparison, and how many rounds.
+const INTERLEAVED_TRIPS: u64 = 2_000;
+const INTERLEAVED_ROUNDS: usize = 15;
+
+/// The same runs again, alternated round by round in one process, so that load from
+/// other processes hits every run alike: prints and records, per run, the median over
+/// rounds of its time relative to the raw run of the same round.
+fn interleaved(runs: &mut [Run<'_>]) {
+    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
+    for _ in 0..INTERLEAVED_ROUNDS {
+        let mut raw_ns = None;
+        for (i, (name, _, run)) in runs.iter_mut().enumerate() {
+            let sample = run(INTERLEAVED_TRIPS);
+            let ns = sample.elapsed.as_nanos() as f64 / sample.cycles as f64;
+            if *name == "raw" {
+                raw_ns = Some(ns);
+            }
+            times[i].push(ns);
+            ratios[i].push(raw_ns.map_or(f64::NAN, |raw| ns / raw));
+        }
+    }
+    for (i, (name, param, _)) in runs.iter().enumerate() {
+        let ns = median(&mut times[i]);
+        let vs_raw = median(&mut ratios[i]);
+        netpool_benches::extra::record_interleaved(
+            &format!("tcp_echo/{name}/{param}"),
+            ns,
+            vs_raw,
+            INTERLEAVED_ROUNDS,
+        );
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 criterion_group!(benches, tcp);

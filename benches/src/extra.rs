@@ -85,6 +85,27 @@ impl Tally {
     }
 }
 
+/// Prints and records one run of an interleaved comparison (runs alternated round by
+/// round in one process): its median ns per cycle and its median ratio to the baseline
+/// run of the same round. Written as `<criterion dir>/netpool-extra/interleaved-<id>.json`.
+pub fn record_interleaved(id: &str, ns: f64, vs_baseline: f64, rounds: usize) {
+    println!(
+        "{id}: interleaved over {rounds} rounds: {ns:.0} ns/cycle, {vs_baseline:.3}x the baseline"
+    );
+    let value = serde_json::json!({
+        "id": id,
+        "interleaved_ns": ns,
+        "interleaved_vs_baseline": vs_baseline,
+        "rounds": rounds,
+    });
+    let dir = criterion_dir().join("netpool-extra");
+    let file = dir.join(format!("interleaved-{}.json", id.replace(['/', ' '], "_")));
+    let written = fs::create_dir_all(&dir).and_then(|()| fs::write(&file, value.to_string()));
+    if let Err(e) = written {
+        eprintln!("could not write {}: {e}", file.display());
+    }
+}
+
 /// min/max of the per-worker counts, `None` for fewer than two workers.
 pub fn fairness(per_worker: &[u64]) -> Option<f64> {
     if per_worker.len() < 2 {

@@ -41,6 +41,9 @@ struct Row {
     ns: f64,
     allocs: Option<f64>,
     fairness: Option<f64>,
+    /// From an interleaved comparison: median ns per cycle and median ratio to the
+    /// baseline run of the same round.
+    interleaved: Option<(f64, f64)>,
 }
 
 fn main() -> io::Result<()> {
@@ -109,7 +112,12 @@ fn read_extras(dir: &Path) -> BTreeMap<String, Value> {
     for entry in entries.flatten() {
         if let Some(value) = read_json(&entry.path()) {
             if let Some(id) = value["id"].as_str() {
-                extras.insert(id.to_owned(), value.clone());
+                let key = if value.get("interleaved_ns").is_some() {
+                    format!("interleaved:{id}")
+                } else {
+                    id.to_owned()
+                };
+                extras.insert(key, value.clone());
             }
         }
     }
@@ -125,7 +133,14 @@ fn read_run(dir: &Path, extras: &BTreeMap<String, Value>) -> Option<(String, Row
     let full_id = bench["full_id"].as_str()?;
     let ns = estimates["median"]["point_estimate"].as_f64()?;
     let extra = extras.get(full_id);
+    let interleaved = extras.get(&format!("interleaved:{full_id}")).and_then(|e| {
+        Some((
+            e["interleaved_ns"].as_f64()?,
+            e["interleaved_vs_baseline"].as_f64()?,
+        ))
+    });
     let row = Row {
+        interleaved,
         function,
         param,
         ns,
@@ -223,6 +238,31 @@ fn markdown(groups: &[(String, String, Vec<Row>)], machine: &str) -> String {
             );
         }
         md.push('\n');
+        if rows.iter().any(|r| r.interleaved.is_some()) {
+            let _ = writeln!(
+                md,
+                "The same runs alternated round by round in one process (median over rounds; \
+                 load from other processes hits every run alike):\n"
+            );
+            let _ = writeln!(
+                md,
+                "| pool | workers × max_size | ns/op | × {floor_name} | time added |"
+            );
+            let _ = writeln!(md, "|---|---|---:|---:|---:|");
+            for row in rows {
+                if let Some((ns, ratio)) = row.interleaved {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {} | {ratio:.3} | {:+.1}% |",
+                        row.function,
+                        row.param.replace('x', " × "),
+                        format_ns(ns),
+                        (ratio - 1.0) * 100.0,
+                    );
+                }
+            }
+            md.push('\n');
+        }
     }
     md
 }

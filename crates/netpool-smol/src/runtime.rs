@@ -11,7 +11,6 @@ use netpool_std::net::{BuildError, Runtime, timeout};
 use smol::net::TcpStream;
 #[cfg(unix)]
 use smol::net::unix::UnixStream;
-use socket2::SockRef;
 
 /// The [`Runtime`] of netpool-smol: smol's streams, maintenance as a smol task.
 #[derive(Debug, Clone, Copy, Default)]
@@ -33,15 +32,6 @@ impl Runtime for Smol {
     #[cfg(unix)]
     async fn connect_unix(path: PathBuf, limit: Option<Duration>) -> io::Result<UnixStream> {
         timeout(limit, UnixStream::connect(path)).await
-    }
-
-    fn tcp_socket(stream: &TcpStream) -> SockRef<'_> {
-        SockRef::from(stream)
-    }
-
-    #[cfg(unix)]
-    fn unix_socket(stream: &UnixStream) -> SockRef<'_> {
-        SockRef::from(stream)
     }
 
     fn start_maintenance<M: Manager>(pool: &Pool<M>) -> Result<(), BuildError> {

@@ -19,7 +19,7 @@ mod runtime;
 pub use self::address::{Address, AddressError};
 pub use self::builder::{TcpBuilder, maintenance_loop};
 pub use self::error::{BuildError, NetError};
-pub use self::helpers::{check_alive, timeout};
+pub use self::helpers::{AsSockRef, check_alive, timeout};
 pub use self::manager::TcpManager;
 #[cfg(unix)]
 pub use self::manager::UnixManager;

@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use netpool_core::{Manager, Pool};
-use socket2::SockRef;
 
 use crate::net::{BuildError, Runtime};
 
@@ -45,15 +44,6 @@ impl Runtime for Threads {
         limit: Option<Duration>,
     ) -> impl Future<Output = io::Result<UnixStream>> + Send {
         ready(connect_unix(&path, limit))
-    }
-
-    fn tcp_socket(stream: &TcpStream) -> SockRef<'_> {
-        SockRef::from(stream)
-    }
-
-    #[cfg(unix)]
-    fn unix_socket(stream: &UnixStream) -> SockRef<'_> {
-        SockRef::from(stream)
     }
 
     fn start_maintenance<M: Manager>(pool: &Pool<M>) -> Result<(), BuildError> {

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use netpool_core::{Manager, Pool};
 use netpool_std::net::{BuildError, Runtime, timeout};
-use socket2::SockRef;
 use tokio::net::TcpStream;
 #[cfg(unix)]
 use tokio::net::UnixStream;
@@ -33,15 +32,6 @@ impl Runtime for Tokio {
     #[cfg(unix)]
     async fn connect_unix(path: PathBuf, limit: Option<Duration>) -> io::Result<UnixStream> {
         timeout(limit, UnixStream::connect(path)).await
-    }
-
-    fn tcp_socket(stream: &TcpStream) -> SockRef<'_> {
-        SockRef::from(stream)
-    }
-
-    #[cfg(unix)]
-    fn unix_socket(stream: &UnixStream) -> SockRef<'_> {
-        SockRef::from(stream)
     }
 
     fn start_maintenance<M: Manager>(pool: &Pool<M>) -> Result<(), BuildError> {

@@ -1,4 +1,5 @@
-//! [`timeout`] and [`check_alive`]: the connect bound and the liveness peek.
+//! [`timeout`], [`check_alive`] and [`AsSockRef`]: the connect bound, the liveness peek
+//! and the way to the socket under any runtime's stream.
 
 use std::future::Future;
 use std::io;
@@ -53,5 +54,26 @@ pub fn check_alive(socket: SockRef<'_>) -> Result<(), NetError> {
         Ok(_) => Err(NetError::UnexpectedData),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
         Err(e) => Err(NetError::Io(e)),
+    }
+}
+
+/// A stream with a socket underneath: anything with a file descriptor (a socket handle on
+/// Windows), such as every runtime's TCP and Unix streams.
+pub trait AsSockRef {
+    /// The socket, for `setsockopt` and the liveness peek.
+    fn sock_ref(&self) -> SockRef<'_>;
+}
+
+#[cfg(unix)]
+impl<T: std::os::fd::AsFd> AsSockRef for T {
+    fn sock_ref(&self) -> SockRef<'_> {
+        SockRef::from(self)
+    }
+}
+
+#[cfg(windows)]
+impl<T: std::os::windows::io::AsSocket> AsSockRef for T {
+    fn sock_ref(&self) -> SockRef<'_> {
+        SockRef::from(self)
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use netpool_core::Manager;
 use socket2::SockRef;
 
-use crate::net::{Address, AddressError, NetError, Runtime, TcpOptions, check_alive};
+use crate::net::{Address, AddressError, AsSockRef, NetError, Runtime, TcpOptions, check_alive};
 
 /// A [`Manager`] of TCP streams of runtime `R`; each adapter names it `TcpManager`.
 ///
@@ -116,7 +116,7 @@ impl<R: Runtime> TcpManager<R> {
             match R::connect_tcp(addr, self.options.attempt_timeout()).await {
                 Ok(stream) => {
                     self.options
-                        .apply(R::tcp_socket(&stream))
+                        .apply(stream.sock_ref())
                         .map_err(NetError::SocketOptions)?;
                     return Ok(stream);
                 }
@@ -147,7 +147,7 @@ impl<R: Runtime> Manager for TcpManager<R> {
         &self,
         conn: &mut R::TcpStream,
     ) -> impl Future<Output = Result<(), NetError>> + Send {
-        std::future::ready(peek::<R>(R::tcp_socket(conn)))
+        std::future::ready(peek::<R>(conn.sock_ref()))
     }
 
     fn has_broken(&self, _conn: &mut R::TcpStream) -> bool {
@@ -220,7 +220,7 @@ impl<R: Runtime> Manager for UnixManager<R> {
         &self,
         conn: &mut R::UnixStream,
     ) -> impl Future<Output = Result<(), NetError>> + Send {
-        std::future::ready(peek::<R>(R::unix_socket(conn)))
+        std::future::ready(peek::<R>(conn.sock_ref()))
     }
 
     fn has_broken(&self, _conn: &mut R::UnixStream) -> bool {

@@ -7,10 +7,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::net::{AsSockRef, BuildError};
 use netpool_core::{Manager, Pool};
-use socket2::SockRef;
-
-use crate::net::BuildError;
 
 /// What an adapter crate plugs into the generic [`TcpManager`](crate::net::TcpManager),
 /// [`UnixManager`](crate::net::UnixManager) and [`TcpBuilder`](crate::net::TcpBuilder):
@@ -20,10 +18,10 @@ use crate::net::BuildError;
 /// users only name these in type aliases.
 pub trait Runtime: 'static {
     /// The runtime's TCP stream: the pool's connection type.
-    type TcpStream: Send + 'static;
+    type TcpStream: AsSockRef + Send + 'static;
     /// The runtime's Unix-domain stream.
     #[cfg(unix)]
-    type UnixStream: Send + 'static;
+    type UnixStream: AsSockRef + Send + 'static;
 
     /// Whether the streams are in blocking mode (the liveness peek then switches them to
     /// non-blocking for its one `recv`).
@@ -44,13 +42,6 @@ pub trait Runtime: 'static {
         path: PathBuf,
         limit: Option<Duration>,
     ) -> impl Future<Output = io::Result<Self::UnixStream>> + Send;
-
-    /// The socket under a TCP stream, for options and the liveness peek.
-    fn tcp_socket(stream: &Self::TcpStream) -> SockRef<'_>;
-
-    /// The socket under a Unix stream, for the liveness peek.
-    #[cfg(unix)]
-    fn unix_socket(stream: &Self::UnixStream) -> SockRef<'_>;
 
     /// Starts [`maintenance_loop`](crate::net::maintenance_loop) for `pool` on the runtime.
     ///

@@ -384,6 +384,8 @@ impl CutReport {
 pub struct IdleOutageReport {
     /// Connections idle in the pool when the server went down.
     pub idle_before: usize,
+    /// How long they had been idle (with the server up) when it went down.
+    pub idle_for: Duration,
     /// How long the server was down.
     pub down_for: Duration,
     /// Checkouts whose first request failed: dead connections handed out (must be 0).
@@ -729,11 +731,30 @@ pub fn idle_outage<H: Harness>(
     settings: &Settings,
     down_for: Duration,
 ) -> io::Result<IdleOutageReport> {
+    idle_bounce(h, settings, Duration::ZERO, down_for)
+}
+
+/// Like [`idle_outage`], but the connections first sit idle for `idle_for` with the
+/// server up (maintenance checks them in the background meanwhile), and the outage may
+/// be short: a quick restart of a server whose connections have long been idle.
+///
+/// # Errors
+///
+/// When the servers cannot be started or the proxy's port cannot be bound again.
+pub fn idle_bounce<H: Harness>(
+    h: &H,
+    settings: &Settings,
+    idle_for: Duration,
+    down_for: Duration,
+) -> io::Result<IdleOutageReport> {
     let server = EchoServer::start()?;
     let proxy = ChaosProxy::start(server.addr())?;
     let pool = h.pool(proxy.addr().to_string(), settings);
     reacquire(h, &pool, settings.max_size);
     let idle_before = pool.stats().idle;
+    // The connections idle with the server up: the scenario's timing, not a
+    // synchronisation.
+    std::thread::sleep(idle_for);
 
     proxy.set_mode(Mode::Refuse)?;
     proxy.cut_all();
@@ -761,6 +782,7 @@ pub fn idle_outage<H: Harness>(
     let reacquired = reacquire(h, &pool, settings.max_size);
     Ok(IdleOutageReport {
         idle_before,
+        idle_for,
         down_for,
         dead_handed_out: records
             .iter()

@@ -33,13 +33,14 @@ use crate::pooled::Pooled;
 use crate::sema::TryAcquireError;
 use crate::shared::{Deadline, Gate, Permit, Shared, Slot, WaitError, run_until};
 use crate::stats::{Counters, Stats};
-use crate::sync::Ordering;
+use crate::sync::{AtomicUsize, Ordering};
 use crate::{Manager, Meta};
 
 /// A pool of connections made by a [`Manager`].
 ///
 /// Cheap to clone (an `Arc` inside); every clone is the same pool. Dropping the last clone
-/// (and the last [`Pooled`] guard) closes the idle connections.
+/// closes the pool as [`close`](Pool::close) does: idle connections are dropped at once,
+/// checked-out ones when their [`Pooled`] guards are dropped, and maintenance ends.
 ///
 /// # Examples
 ///
@@ -74,6 +75,8 @@ pub struct WeakPool<M: Manager> {
 }
 
 pub(crate) struct Inner<M: Manager> {
+    /// Live `Pool` handles (not guards, not weak handles); the last one closes the pool.
+    handles: AtomicUsize,
     pub(crate) shared: Shared,
     pub(crate) manager: M,
     pub(crate) idle: IdleQueue<Idle<M::Connection>>,
@@ -137,6 +140,7 @@ impl<M: Manager> Pool<M> {
         let idle = IdleQueue::new(config.queue_strategy, config.max_size);
         Self {
             inner: Arc::new(Inner {
+                handles: AtomicUsize::new(1),
                 shared: Shared::new(config),
                 manager,
                 idle,
@@ -415,7 +419,7 @@ impl<M: Manager> Pool<M> {
             Ok(mut item) => {
                 item.uses += 1;
                 permit.forget();
-                Fast::Done(Pooled::new(self.clone(), item))
+                Fast::Done(Pooled::new(self.inner.clone(), item))
             }
             Err(item) => Fast::Held(permit, Some(item)),
         }
@@ -443,7 +447,7 @@ impl<M: Manager> Pool<M> {
             None => inner.obtain(deadline, once).await?,
         };
         permit.forget();
-        Ok(Pooled::new(self.clone(), item))
+        Ok(Pooled::new(self.inner.clone(), item))
     }
 }
 
@@ -740,8 +744,18 @@ impl<M: Manager> Drop for Live<'_, M> {
 
 impl<M: Manager> Clone for Pool<M> {
     fn clone(&self) -> Self {
+        self.inner.handles.fetch_add(1, Ordering::Relaxed);
         Self {
             inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<M: Manager> Drop for Pool<M> {
+    fn drop(&mut self) {
+        // AcqRel: the last handle sees every other handle's work before closing.
+        if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.close();
         }
     }
 }
@@ -755,9 +769,24 @@ impl<M: Manager> fmt::Debug for Pool<M> {
 }
 
 impl<M: Manager> WeakPool<M> {
-    /// The pool, if any clone of it is still alive.
+    /// The pool, if any [`Pool`] clone of it is still alive.
     pub fn upgrade(&self) -> Option<Pool<M>> {
-        self.inner.upgrade().map(|inner| Pool { inner })
+        let inner = self.inner.upgrade()?;
+        let mut handles = inner.handles.load(Ordering::Relaxed);
+        loop {
+            if handles == 0 {
+                return None;
+            }
+            match inner.handles.compare_exchange_weak(
+                handles,
+                handles + 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(Pool { inner }),
+                Err(actual) => handles = actual,
+            }
+        }
     }
 }
 

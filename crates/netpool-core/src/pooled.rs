@@ -2,12 +2,15 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::Manager;
 use crate::clock::{Epoch, Nanos};
 use crate::idle::Idle;
-use crate::pool::{CloseReason, Pool};
+#[cfg(doc)]
+use crate::pool::Pool;
+use crate::pool::{CloseReason, Inner};
 use crate::shared::Permit;
 
 /// A connection checked out of a [`Pool`]; it goes back to the pool when dropped.
@@ -44,7 +47,9 @@ use crate::shared::Permit;
 #[must_use = "dropping a Pooled returns the connection at once"]
 #[clippy::has_significant_drop]
 pub struct Pooled<M: Manager> {
-    pool: Pool<M>,
+    /// The pool's insides: a guard keeps them alive but is not a handle, so dropping the
+    /// last `Pool` closes the pool even while guards are out.
+    pool: Arc<Inner<M>>,
     item: Option<Idle<M::Connection>>,
 }
 
@@ -62,7 +67,7 @@ pub struct Meta {
 }
 
 impl<M: Manager> Pooled<M> {
-    pub(crate) fn new(pool: Pool<M>, item: Idle<M::Connection>) -> Self {
+    pub(crate) fn new(pool: Arc<Inner<M>>, item: Idle<M::Connection>) -> Self {
         Self {
             pool,
             item: Some(item),
@@ -72,7 +77,7 @@ impl<M: Manager> Pooled<M> {
     /// Takes the connection out of the pool for good, freeing its slot.
     pub fn detach(mut this: Self) -> M::Connection {
         let item = this.take();
-        let shared = &this.pool.inner.shared;
+        let shared = &this.pool.shared;
         let _permit = Permit::new(&shared.sema);
         shared.slot_freed();
         item.conn
@@ -82,7 +87,7 @@ impl<M: Manager> Pooled<M> {
     /// freeing its slot at once. Counted as `closed_broken`.
     pub fn discard(mut this: Self) {
         let item = this.take();
-        let inner = &*this.pool.inner;
+        let inner = &*this.pool;
         let _permit = Permit::new(&inner.shared.sema);
         drop(inner.live(item, CloseReason::Broken));
     }
@@ -90,14 +95,9 @@ impl<M: Manager> Pooled<M> {
     /// The connection's bookkeeping.
     pub fn meta(this: &Self) -> Meta {
         match &this.item {
-            Some(item) => Meta::from_idle(item, this.pool.inner.shared.epoch),
-            None => Meta::from_raw(0, 0, 0, this.pool.inner.shared.epoch),
+            Some(item) => Meta::from_idle(item, this.pool.shared.epoch),
+            None => Meta::from_raw(0, 0, 0, this.pool.shared.epoch),
         }
-    }
-
-    /// The pool this connection belongs to.
-    pub fn pool(this: &Self) -> &Pool<M> {
-        &this.pool
     }
 
     fn take(&mut self) -> Idle<M::Connection> {
@@ -162,7 +162,7 @@ impl<M: Manager> DerefMut for Pooled<M> {
 impl<M: Manager> Drop for Pooled<M> {
     fn drop(&mut self) {
         if let Some(item) = self.item.take() {
-            let inner = &*self.pool.inner;
+            let inner = &*self.pool;
             // Released after the connection is back (or closed), even if has_broken panics.
             let _permit = Permit::new(&inner.shared.sema);
             inner.put_back(item);

@@ -50,21 +50,25 @@ fn close_drops_idle_and_returned_connections() {
 }
 
 #[test]
-fn dropping_the_last_clone_closes_idle_connections() {
+fn dropping_the_last_clone_closes_the_pool() {
     let manager = Gated::new();
     let counts = manager.counts.clone();
     let pool = Pool::builder().max_size(2).build(manager).unwrap();
     let weak = pool.downgrade();
-    let a = pool.try_get().unwrap();
+    let upgraded = weak.upgrade().expect("alive");
+    drop(upgraded);
+    let out = pool.try_get().unwrap();
     drop(pool.try_get().unwrap());
+    assert_eq!(counts.alive(), 2);
     drop(pool);
     assert!(
-        weak.upgrade().is_some(),
-        "a checked-out guard keeps the pool alive"
+        weak.upgrade().is_none(),
+        "no handle is left, even with a guard out"
     );
-    drop(a);
-    assert!(weak.upgrade().is_none());
-    assert_eq!(counts.alive(), 0);
+    assert_eq!(counts.alive(), 1, "the idle connection is closed at once");
+    assert_eq!(out.id, 0, "the guard still works");
+    drop(out);
+    assert_eq!(counts.alive(), 0, "the checked-out one is closed on return");
     assert_eq!(counts.created(), counts.dropped());
 }
 

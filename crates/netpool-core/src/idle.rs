@@ -14,7 +14,8 @@ pub(crate) struct Idle<C> {
     pub(crate) created: Nanos,
     /// When it was last returned (or opened).
     pub(crate) last_used: Nanos,
-    /// When `is_valid` last passed (or it was opened).
+    /// When `is_valid` last passed (or it was opened); maintenance uses it to avoid
+    /// checking the same idle connection on every pass.
     pub(crate) checked: Nanos,
     /// When it reaches its jittered `max_lifetime`; `Nanos::MAX` for never.
     pub(crate) expires: Nanos,

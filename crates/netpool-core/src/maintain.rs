@@ -6,7 +6,9 @@
 //! concurrent gets find the others idle. A visited connection is closed if it reached its
 //! lifetime, or if it sat idle past `idle_timeout` while more than `min_idle` are idle
 //! (so reaping never goes below `min_idle`); it is checked with `is_valid` if it sat idle
-//! past `check_idle_after` (so checkout rarely pays for the check); the rest go back.
+//! past `check_idle_after` (so a dead one is replaced before anyone asks for it; checkout
+//! still checks a connection idle that long, since the server may go away between the
+//! two); the rest go back.
 //! Then the pass opens connections until `min_idle` are idle, within `max_size`,
 //! respecting the connect backoff. Maintenance never spawns: the adapters loop it.
 

@@ -545,7 +545,7 @@ impl<M: Manager> Inner<M> {
         let fresh = now < item.expires && now.saturating_sub(item.last_used) < shared.idle_timeout;
         let checked = shared
             .check_after
-            .is_none_or(|after| after > 0 && item.unchecked_for(now) < after);
+            .is_none_or(|after| after > 0 && now.saturating_sub(item.last_used) < after);
         if fresh && checked {
             Ok(item)
         } else {
@@ -569,7 +569,9 @@ impl<M: Manager> Inner<M> {
             live.reason = reason;
             return Ok(None);
         }
-        if check_after == Nanos::MAX || live.unchecked_for(now) < check_after {
+        // Idle time since the last *use*: a background check by maintenance does not
+        // exempt a connection, since the server may have gone away since.
+        if check_after == Nanos::MAX || live.idle_for(now) < check_after {
             return Ok(Some(live.take()));
         }
         // The connection is closed by `live` if the deadline passes or the future is
@@ -722,6 +724,12 @@ impl<M: Manager> Live<'_, M> {
 
     pub(crate) fn unchecked_for(&self, now: Nanos) -> Nanos {
         self.item.as_ref().map_or(0, |i| i.unchecked_for(now))
+    }
+
+    pub(crate) fn idle_for(&self, now: Nanos) -> Nanos {
+        self.item
+            .as_ref()
+            .map_or(0, |i| now.saturating_sub(i.last_used))
     }
 }
 

@@ -164,3 +164,30 @@ fn max_lifetime_closes_on_return_and_in_maintenance() {
     assert_eq!(stats.closed_lifetime, 2, "{stats:?}");
     assert_eq!(stats.connections, 0);
 }
+
+#[test]
+fn a_background_check_does_not_exempt_checkout() {
+    let manager = Gated::new();
+    let pool = Pool::builder()
+        .max_size(1)
+        .check_idle_after(Some(Duration::from_millis(30)))
+        .build(manager.clone())
+        .unwrap();
+    drop(pool.get_blocking().unwrap());
+    std::thread::sleep(Duration::from_millis(100));
+    futures_lite::future::block_on(pool.maintain()); // checks it in the background: fine
+    assert_eq!(
+        manager
+            .counts
+            .validations
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    // The server goes away between the background check and the checkout.
+    manager.set_valid(Gate::Err);
+    let conn = pool
+        .get_blocking()
+        .expect("a fresh connection, not the dead one");
+    assert_eq!(conn.id, 1);
+    assert_eq!(pool.stats().closed_invalid, 1);
+}

@@ -312,9 +312,11 @@ where
                 Err(e) => {
                     eprintln!("INCR on {target}: {e}");
                     assert!(e.is_fatal(), "only the connection breaks: {e}");
+                    // The address and the opening time: a later connection that reuses
+                    // the local port is not the same connection.
+                    let created = Pooled::meta(&conn).created_at;
                     Pooled::discard(conn);
-                    // A reused local port must not look like the same connection.
-                    Err(format!("{target} {:?}", Instant::now()))
+                    Err(format!("{target} opened at {created:?}"))
                 }
             }
         })
@@ -341,8 +343,11 @@ fn adapter_tokio_op(pool: &netpool_tokio::Pool, key: &str, seen: &Seen) -> Op {
                 Err(e) => {
                     eprintln!("INCR on {target}: {e}");
                     assert!(e.is_fatal(), "only the connection breaks: {e}");
+                    // The address and the opening time: a later connection that reuses
+                    // the local port is not the same connection.
+                    let created = Pooled::meta(&conn).created_at;
                     Pooled::discard(conn);
-                    Err(format!("{target} {:?}", Instant::now()))
+                    Err(format!("{target} opened at {created:?}"))
                 }
             }
         })
@@ -368,8 +373,11 @@ fn adapter_smol_op(pool: &netpool_smol::Pool, key: &str, seen: &Seen) -> Op {
                 Err(e) => {
                     eprintln!("INCR on {target}: {e}");
                     assert!(e.is_fatal(), "only the connection breaks: {e}");
+                    // The address and the opening time: a later connection that reuses
+                    // the local port is not the same connection.
+                    let created = Pooled::meta(&conn).created_at;
                     Pooled::discard(conn);
-                    Err(format!("{target} {:?}", Instant::now()))
+                    Err(format!("{target} opened at {created:?}"))
                 }
             }
         })

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netpool_core::Pooled;
-use netpool_examples::echo::{Args, Demo, Latencies};
+use netpool_examples::echo::{Args, Demo, Latencies, or_exit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -21,11 +21,13 @@ async fn main() -> Result<(), BoxError> {
         eprintln!("{usage}");
         std::process::exit(2)
     });
-    let demo = Arc::new(Demo::start(args, "tokio")?);
-    let pool = netpool_tokio::tcp(demo.addr.clone())
-        .max_size(demo.args.pool)
-        .wait_timeout(Some(Duration::from_secs(5)))
-        .build()?;
+    let demo = Arc::new(or_exit(Demo::start(args, "tokio")));
+    let pool = or_exit(
+        netpool_tokio::tcp(demo.addr.clone())
+            .max_size(demo.args.pool)
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .build(),
+    );
     let progress = Demo::progress(&demo, {
         let pool = pool.clone();
         move || pool.stats()
@@ -48,7 +50,9 @@ async fn main() -> Result<(), BoxError> {
                         }
                         Ok::<(), BoxError>(())
                     };
-                    demo.record(&mut latencies, start, result.await);
+                    if !demo.record(&mut latencies, start, result.await) {
+                        tokio::time::sleep(Duration::from_millis(10)).await; // the server is down, say
+                    }
                 }
                 latencies
             })

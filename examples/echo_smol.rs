@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netpool_core::Pooled;
-use netpool_examples::echo::{Args, Demo, Latencies};
+use netpool_examples::echo::{Args, Demo, Latencies, or_exit};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -19,11 +19,13 @@ fn main() -> Result<(), BoxError> {
         eprintln!("{usage}");
         std::process::exit(2)
     });
-    let demo = Arc::new(Demo::start(args, "smol")?);
-    let pool = netpool_smol::tcp(demo.addr.clone())
-        .max_size(demo.args.pool)
-        .wait_timeout(Some(Duration::from_secs(5)))
-        .build()?;
+    let demo = Arc::new(or_exit(Demo::start(args, "smol")));
+    let pool = or_exit(
+        netpool_smol::tcp(demo.addr.clone())
+            .max_size(demo.args.pool)
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .build(),
+    );
     let progress = Demo::progress(&demo, {
         let pool = pool.clone();
         move || pool.stats()
@@ -47,7 +49,9 @@ fn main() -> Result<(), BoxError> {
                         }
                         Ok::<(), BoxError>(())
                     };
-                    demo.record(&mut latencies, start, result.await);
+                    if !demo.record(&mut latencies, start, result.await) {
+                        smol::Timer::after(Duration::from_millis(10)).await; // the server is down, say
+                    }
                 }
                 latencies
             })

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netpool_core::Pooled;
-use netpool_examples::echo::{Args, Demo, Latencies};
+use netpool_examples::echo::{Args, Demo, Latencies, or_exit};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -20,12 +20,14 @@ fn main() -> Result<(), BoxError> {
         eprintln!("{usage}");
         std::process::exit(2)
     });
-    let demo = Arc::new(Demo::start(args, "std threads")?);
-    let pool = netpool_std::tcp(demo.addr.clone())
-        .max_size(demo.args.pool)
-        .wait_timeout(Some(Duration::from_secs(5)))
-        .connect_timeout(Some(Duration::from_secs(2)))
-        .build()?;
+    let demo = Arc::new(or_exit(Demo::start(args, "std threads")));
+    let pool = or_exit(
+        netpool_std::tcp(demo.addr.clone())
+            .max_size(demo.args.pool)
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .connect_timeout(Some(Duration::from_secs(2)))
+            .build(),
+    );
     let progress = Demo::progress(&demo, {
         let pool = pool.clone();
         move || pool.stats()
@@ -48,7 +50,9 @@ fn main() -> Result<(), BoxError> {
                         }
                         Ok::<(), BoxError>(())
                     })();
-                    demo.record(&mut latencies, start, result);
+                    if !demo.record(&mut latencies, start, result) {
+                        std::thread::sleep(Duration::from_millis(10)); // the server is down, say
+                    }
                 }
                 latencies
             })

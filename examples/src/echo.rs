@@ -8,6 +8,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -41,6 +42,7 @@ pub struct Demo {
     started: Instant,
     requests: AtomicU64,
     errors: AtomicU64,
+    first_error: OnceLock<String>,
 }
 
 /// One client's latencies, merged into the report at the end.
@@ -142,6 +144,7 @@ impl Demo {
             started: Instant::now(),
             requests: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            first_error: OnceLock::new(),
         })
     }
 
@@ -155,15 +158,25 @@ impl Demo {
         self.started.elapsed() < self.args.duration
     }
 
-    /// Records one request that started at `start`: its latency on success, else an error.
-    pub fn record<E>(&self, latencies: &mut Latencies, start: Instant, result: Result<(), E>) {
+    /// Records one request that started at `start`: its latency on success, else an error
+    /// (the first one is kept for the report). Returns whether it succeeded: a client that
+    /// failed should pause a little before it tries again.
+    pub fn record(
+        &self,
+        latencies: &mut Latencies,
+        start: Instant,
+        result: Result<(), Box<dyn std::error::Error + Send + Sync>>,
+    ) -> bool {
         match result {
             Ok(()) => {
                 latencies.nanos.push(start.elapsed().as_nanos() as u64);
                 self.requests.fetch_add(1, Ordering::Relaxed);
+                true
             }
-            Err(_) => {
+            Err(e) => {
                 self.errors.fetch_add(1, Ordering::Relaxed);
+                self.first_error.get_or_init(|| chain(&*e));
+                false
             }
         }
     }
@@ -218,11 +231,34 @@ impl Demo {
             pct(0.999),
             pct(1.0),
         );
+        if let Some(e) = self.first_error.get() {
+            println!("first error: {e}");
+        }
         if let Some(server) = &self.server {
             println!("server accepted {} connections", server.accepted());
         }
         println!("{stats:#?}");
     }
+}
+
+/// The value of `result`, or exits with its error (and the error's sources) printed.
+pub fn or_exit<T, E: std::error::Error>(result: Result<T, E>) -> T {
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {}", chain(&e));
+        std::process::exit(1)
+    })
+}
+
+/// An error's message followed by its sources', joined by `": "`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 impl fmt::Display for UsageError {

@@ -40,8 +40,9 @@
 //!   executor, and so does this pool. [`tcp`]`(..).build()` works from any thread.
 //! * Maintenance runs on smol's global executor (`smol::spawn`), which starts its own
 //!   thread(s) on first use; timeouts use async-io's timer thread.
-//! * The socket options, address checks and liveness peek are shared with netpool-std and
-//!   netpool-tokio through [`netpool_std::net`].
+//! * [`TcpManager`] and [`UnixManager`] are [`netpool_std::net`]'s generic managers over
+//!   this crate's runtime: the connect loop, socket options, address checks and liveness
+//!   peek are the same code as netpool-std's and netpool-tokio's.
 
 #![doc(test(attr(deny(warnings))))]
 

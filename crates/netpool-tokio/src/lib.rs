@@ -41,8 +41,9 @@
 //!   task); outside one it returns [`BuildError::NoRuntime`] rather than panicking.
 //! * Timeouts (the pool's and the per-attempt connect timeout) and maintenance sleeps use
 //!   async-io's timer thread, so the runtime needs I/O enabled but no time driver.
-//! * The socket options, address checks and liveness peek are shared with netpool-std and
-//!   netpool-smol through [`netpool_std::net`].
+//! * [`TcpManager`] and [`UnixManager`] are [`netpool_std::net`]'s generic managers over
+//!   this crate's runtime: the connect loop, socket options, address checks and liveness
+//!   peek are the same code as netpool-std's and netpool-smol's.
 
 #![doc(test(attr(deny(warnings))))]
 

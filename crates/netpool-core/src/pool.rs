@@ -584,6 +584,9 @@ impl<M: Manager> Inner<M> {
             None => Err(self.wait_error(WaitError::Timeout)),
             Some(Err(_)) => {
                 live.reason = CloseReason::Invalid;
+                if live.item.as_ref().is_some_and(|i| i.uses == 0) {
+                    self.shared.failed_on_first_use();
+                }
                 Ok(None)
             }
             Some(Ok(())) => {
@@ -622,6 +625,12 @@ impl<M: Manager> Inner<M> {
                 shared.connect_failed(LastConnectError::connect_timeout());
                 Err(Error::ConnectTimeout)
             }
+            // A connect that gave up at the deadline (a manager with its own timeout, or a
+            // blocking connect) timed out, whatever error it returned.
+            Some(Err(_)) if at.is_some_and(|at| Instant::now() >= at) => {
+                shared.connect_failed(LastConnectError::connect_timeout());
+                Err(Error::ConnectTimeout)
+            }
             Some(Err(e)) => {
                 shared.connect_failed(LastConnectError::from_error(&e));
                 Err(Error::Connect(e))
@@ -647,8 +656,12 @@ impl<M: Manager> Inner<M> {
         };
         if broken {
             live.reason = CloseReason::Broken;
+            if live.item.as_ref().is_some_and(|i| i.uses <= 1) {
+                shared.failed_on_first_use();
+            }
             return;
         }
+        shared.connection_proven();
         let now = clock::now();
         if live.item.as_ref().is_some_and(|i| now >= i.expires) {
             live.reason = CloseReason::Lifetime;

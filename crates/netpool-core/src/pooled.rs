@@ -85,10 +85,17 @@ impl<M: Manager> Pooled<M> {
 
     /// Closes the connection instead of returning it (after an I/O or protocol error),
     /// freeing its slot at once. Counted as `closed_broken`.
+    ///
+    /// A new connection discarded on its first use counts, after a second one in a row,
+    /// as a failed connect for the backoff (a server that accepts and then drops every
+    /// connection is down).
     pub fn discard(mut this: Self) {
         let item = this.take();
         let inner = &*this.pool;
         let _permit = Permit::new(&inner.shared.sema);
+        if item.uses <= 1 {
+            inner.shared.failed_on_first_use();
+        }
         drop(inner.live(item, CloseReason::Broken));
     }
 

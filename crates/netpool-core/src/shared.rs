@@ -19,7 +19,10 @@
 //!   pushing, so no connection is left idle in a closed pool (semantic 7).
 //! * Backoff: after a failed connect, `retry_at` is pushed out by an exponential, jittered
 //!   delay. Until then a caller that would have to connect gets `Error::Unavailable` at
-//!   once; after it, one caller at a time (`probing`) tries. A success resets it.
+//!   once; after it, one caller at a time (`probing`) tries. A successful connect lets
+//!   connects go ahead, but the streak is only forgotten once a connection comes back
+//!   healthy: a connection that breaks on its first use (a proxy that accepts and resets)
+//!   continues the streak, so the delay keeps growing.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -239,6 +242,28 @@ impl Shared {
         self.backoff.succeeded();
     }
 
+    /// A connection failed on its first use (broken, discarded or invalid before it was
+    /// ever returned healthy): for the backoff, the connect did not really succeed.
+    ///
+    /// One such failure can be the application's doing (it discarded a connection after a
+    /// protocol error); two in a row, with no connection proven in between, count.
+    pub(crate) fn failed_on_first_use(&self) {
+        if self
+            .backoff
+            .first_use_failures
+            .fetch_add(1, Ordering::AcqRel)
+            >= 1
+        {
+            self.backoff.failed(LastConnectError::first_use());
+        }
+    }
+
+    /// A connection came back healthy.
+    #[inline]
+    pub(crate) fn connection_proven(&self) {
+        self.backoff.proven();
+    }
+
     /// Callers queued for a permit or for room.
     pub(crate) fn waiting(&self) -> usize {
         self.sema.waiting() + self.capacity_waiters.load(Ordering::Relaxed)
@@ -367,6 +392,10 @@ impl Drop for Slot<'_> {
 #[derive(Debug)]
 struct Backoff {
     failures: AtomicU32,
+    /// Failures before the last successful connect, until a connection proves itself.
+    streak: AtomicU32,
+    /// New connections that failed on their first use since one was proven.
+    first_use_failures: AtomicU32,
     retry_at: AtomicU64,
     probing: AtomicBool,
     last: Mutex<Option<LastConnectError>>,
@@ -389,6 +418,8 @@ impl Backoff {
     fn new(initial: Duration, max: Duration) -> Self {
         Self {
             failures: AtomicU32::new(0),
+            streak: AtomicU32::new(0),
+            first_use_failures: AtomicU32::new(0),
             retry_at: AtomicU64::new(0),
             probing: AtomicBool::new(false),
             last: Mutex::new(None),
@@ -418,10 +449,12 @@ impl Backoff {
 
     fn failed(&self, err: LastConnectError) {
         *lock(&self.last) = Some(err);
+        // A failure right after a connect that "succeeded" continues the old streak.
+        let streak = self.streak.swap(0, Ordering::AcqRel);
         let failures = self
             .failures
-            .fetch_add(1, Ordering::AcqRel)
-            .saturating_add(1);
+            .fetch_add(1 + streak, Ordering::AcqRel)
+            .saturating_add(1 + streak);
         let exp = failures.saturating_sub(1).min(20);
         let delay = self.initial.saturating_mul(1 << exp).min(self.max);
         // "Equal jitter": half fixed, half random, so probes from many pools spread out.
@@ -430,9 +463,24 @@ impl Backoff {
             .store(clock::now().saturating_add(jittered), Ordering::Release);
     }
 
+    /// A connect succeeded: connects may go ahead, but the failure streak is remembered
+    /// until a connection proves itself ([`Backoff::proven`]), so a server that accepts
+    /// and then drops every connection still meets a growing backoff.
     fn succeeded(&self) {
-        if self.failures.load(Ordering::Relaxed) != 0 {
-            self.failures.store(0, Ordering::Release);
+        let failures = self.failures.swap(0, Ordering::AcqRel);
+        if failures != 0 {
+            self.streak.fetch_max(failures, Ordering::AcqRel);
+        }
+    }
+
+    /// A connection came back healthy: the server works, forget the streak.
+    #[inline]
+    fn proven(&self) {
+        if self.streak.load(Ordering::Relaxed) != 0 {
+            self.streak.store(0, Ordering::Release);
+        }
+        if self.first_use_failures.load(Ordering::Relaxed) != 0 {
+            self.first_use_failures.store(0, Ordering::Release);
         }
     }
 }

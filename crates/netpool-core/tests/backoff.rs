@@ -150,3 +150,52 @@ fn one_deadline_covers_waiting_and_checking() {
     assert_eq!(stats.connections, 0, "a half-checked connection is closed");
     assert_eq!(stats.gets_timed_out, 1);
 }
+
+#[test]
+fn a_connect_that_fails_at_the_deadline_is_a_connect_timeout() {
+    let manager = Gated::new();
+    manager.set_connect(Gate::BlockThenErr);
+    let pool = Pool::builder()
+        .max_size(1)
+        .connect_timeout(Some(Duration::from_millis(30)))
+        .build(manager)
+        .unwrap();
+    let err = pool.get_blocking().unwrap_err();
+    assert!(err.is_connect_timeout(), "{err:?}");
+}
+
+#[test]
+fn connections_that_die_on_first_use_back_off_too() {
+    // A proxy in front of a dead server: every connect succeeds, every connection fails
+    // on its first request and is discarded.
+    let manager = Gated::new();
+    let pool = pool(&manager, 10, 50);
+    let started = Instant::now();
+    let mut gets = 0;
+    while started.elapsed() < Duration::from_millis(500) && gets < 1_000_000 {
+        if let Ok(conn) = pool.get_blocking() {
+            netpool_core::Pooled::discard(conn);
+        }
+        gets += 1;
+    }
+    let attempts = manager.counts.connects();
+    // Delays grow to 50 ms (25..50 with jitter): ~20 probes in 500 ms, plus the two
+    // first-use failures that start the streak. Without it: one connect per get.
+    assert!(attempts <= 40, "{attempts} connects for {gets} gets");
+    // One healthy return proves the server and ends the backoff.
+    std::thread::sleep(Duration::from_millis(100));
+    drop(pool.get_blocking().expect("the server is fine again"));
+    let more: Vec<_> = (0..3)
+        .map(|_| pool.try_get().expect("no backoff"))
+        .collect();
+    drop(more);
+}
+
+#[test]
+fn one_discard_does_not_start_a_backoff() {
+    let manager = Gated::new();
+    let pool = pool(&manager, 1000, 1000);
+    netpool_core::Pooled::discard(pool.get_blocking().unwrap());
+    let conn = pool.try_get().expect("connects at once");
+    drop(conn);
+}

@@ -19,10 +19,26 @@ struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
+thread_local! {
+    /// Only threads that measure count, so the test harness's own threads do not.
+    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn count(on: bool) {
+    COUNTING.with(|c| c.set(on));
+}
+
+fn counted() {
+    // `try_with`: the thread-local may be gone while a thread exits.
+    if COUNTING.try_with(std::cell::Cell::get).unwrap_or(false) {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 // SAFETY: forwards to the system allocator unchanged; only counts calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        counted();
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
         unsafe { System.alloc(layout) }
     }
@@ -33,7 +49,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        counted();
         // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract, which we pass on.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -46,7 +62,9 @@ const CYCLES: usize = 10_000;
 
 fn allocations_in(f: impl FnOnce()) -> usize {
     let before = ALLOCATIONS.load(Ordering::SeqCst);
+    count(true);
     f();
+    count(false);
     ALLOCATIONS.load(Ordering::SeqCst) - before
 }
 
@@ -98,11 +116,13 @@ fn contended_waits(pool: &Pool<Gated>) -> (usize, u64) {
                 }
                 barrier.wait();
                 barrier.wait();
+                count(true);
                 for _ in 0..ROUNDS {
                     let conn = pool.get_blocking().unwrap();
                     std::thread::yield_now();
                     drop(conn);
                 }
+                count(false);
                 barrier.wait();
             });
         }

@@ -25,6 +25,8 @@ pub enum Gate {
     Never,
     /// Panics.
     Panic,
+    /// Blocks the thread for 100 ms, then fails (a blocking connect with its own timeout).
+    BlockThenErr,
 }
 
 pub const GATES: [Gate; 5] = [Gate::Ok, Gate::Err, Gate::Slow, Gate::Never, Gate::Panic];
@@ -135,6 +137,10 @@ async fn pass(gate: Gate, n: usize) -> Result<(), GateError> {
         }
         Gate::Never => futures_lite::future::pending().await,
         Gate::Panic => panic!("gated panic #{n}"),
+        Gate::BlockThenErr => {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            Err(GateError(n))
+        }
     }
 }
 

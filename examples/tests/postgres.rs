@@ -4,6 +4,8 @@
 //! Under `CI=true` a missing server fails every test; elsewhere they skip, saying so.
 //! Each test uses its own table (dropped afterwards, even when the test fails) and its
 //! own `application_name`, so that it terminates only its own sessions.
+//! `pg_terminate_backend(pid, 5000)` waits (up to 5 s) until the session is gone, so no
+//! test sleeps to let a termination land.
 
 mod common;
 
@@ -231,7 +233,7 @@ async fn terminated_backends_are_replaced() {
             }
             let row = admin
                 .query_one(
-                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) \
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) \
                      FROM pg_stat_activity WHERE application_name = $1",
                     &[&app],
                 )
@@ -269,7 +271,14 @@ async fn verified_recycling_hides_terminated_idle_sessions() {
     }
     bounded(LIMIT, async {
         let app = unique("netpool_verified");
-        let pool = pool(&app, RecyclingMethod::Verified, 4);
+        // Verified on every checkout, so that no idle time is needed before the check.
+        let mut config = url_config(&postgres_url());
+        config.application_name(&app);
+        let pool = Pool::builder()
+            .max_size(4)
+            .check_idle_after(None)
+            .build(PgManager::new(config).recycling_method(RecyclingMethod::Verified))
+            .expect("a valid config");
         {
             let mut held = Vec::new();
             for _ in 0..4 {
@@ -279,7 +288,7 @@ async fn verified_recycling_hides_terminated_idle_sessions() {
         let terminated: i64 = admin()
             .await
             .query_one(
-                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) \
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) \
                  FROM pg_stat_activity WHERE application_name = $1",
                 &[&app],
             )
@@ -287,9 +296,6 @@ async fn verified_recycling_hides_terminated_idle_sessions() {
             .expect("pg_terminate_backend")
             .get(0);
         assert_eq!(terminated, 4);
-        // Let the idle connections pass check_idle_after (50 ms), so that checkout
-        // verifies them; this sleep is what makes them "idle", not synchronisation.
-        tokio::time::sleep(Duration::from_millis(200)).await;
         for i in 0..20i32 {
             let client = pool.get().await.expect("get");
             let row = client

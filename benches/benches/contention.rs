@@ -8,6 +8,10 @@
 //! * S3 (`s3_two_cores`): 2 tasks (or threads) on 2 cores share a pool of 2: the pool never
 //!   waits, but every get and return touches state the other core just wrote.
 //!
+//! After criterion's pass, each group's runs alternate round by round in this process and
+//! each one's median ratio to the reference (deadpool, or r2d2) and the floor is recorded
+//! (see `common::run_group`).
+//!
 //! Quick run: `cargo bench -p netpool-benches --bench contention -- --warm-up-time 1
 //! --measurement-time 2`.
 
@@ -17,7 +21,7 @@ use std::hint::black_box;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Barrier};
 
-use common::{Meter, Sample, bench, claim, group, share};
+use common::{Meter, Run, Sample, claim, run_group, share};
 use concurrent_queue::ConcurrentQueue;
 use criterion::{Criterion, criterion_group, criterion_main};
 use netpool_benches::alloc::CountingAlloc;
@@ -151,97 +155,89 @@ const S2_SIZE: usize = 8;
 
 fn s2(c: &mut Criterion) {
     let rt = multi_thread(2);
-    let param = format!("{S2_TASKS}x{S2_SIZE}");
-    let mut g = group(c, "s2_contended");
+    let param = || format!("{S2_TASKS}x{S2_SIZE}");
+    let bare = common::netpool_bare(S2_SIZE);
+    fill_netpool(&bare, S2_SIZE);
+    let defaults = common::netpool_defaults(S2_SIZE);
+    fill_netpool(&defaults, S2_SIZE);
+    let deadpool = common::deadpool(S2_SIZE);
+    fill_deadpool(&rt, &deadpool, S2_SIZE);
+    let bb8 = rt.block_on(common::bb8(S2_SIZE));
+    fill_bb8(&rt, &bb8, S2_SIZE);
+    let mobc = rt.block_on(async { common::mobc(S2_SIZE) });
+    fill_mobc(&rt, &mobc, S2_SIZE);
 
-    let pool = common::netpool_bare(S2_SIZE);
-    fill_netpool(&pool, S2_SIZE);
-    bench(&mut g, "netpool-tokio", &param, |iters| {
-        tasks!(rt, iters, S2_TASKS, pool, |p| {
-            let conn = p.get().await.expect("connection");
-            tokio::task::yield_now().await;
-            drop(black_box(conn));
-        })
-    });
-    drop(pool);
-
-    let pool = common::netpool_defaults(S2_SIZE);
-    fill_netpool(&pool, S2_SIZE);
-    bench(&mut g, "netpool-tokio-defaults", &param, |iters| {
-        tasks!(rt, iters, S2_TASKS, pool, |p| {
-            let conn = p.get().await.expect("connection");
-            tokio::task::yield_now().await;
-            drop(black_box(conn));
-        })
-    });
-    drop(pool);
-
-    let pool = common::deadpool(S2_SIZE);
-    fill_deadpool(&rt, &pool, S2_SIZE);
-    bench(&mut g, "deadpool", &param, |iters| {
-        tasks!(rt, iters, S2_TASKS, pool, |p| {
-            let conn = p.get().await.expect("connection");
-            tokio::task::yield_now().await;
-            drop(black_box(conn));
-        })
-    });
-    drop(pool);
-
-    let pool = rt.block_on(common::bb8(S2_SIZE));
-    fill_bb8(&rt, &pool, S2_SIZE);
-    bench(&mut g, "bb8", &param, |iters| {
-        tasks!(rt, iters, S2_TASKS, pool, |p| {
-            let conn = p.get().await.expect("connection");
-            tokio::task::yield_now().await;
-            drop(black_box(conn));
-        })
-    });
-    drop(pool);
-
-    let pool = rt.block_on(async { common::mobc(S2_SIZE) });
-    fill_mobc(&rt, &pool, S2_SIZE);
-    bench(&mut g, "mobc", &param, |iters| {
-        tasks!(rt, iters, S2_TASKS, pool, |p| {
-            let conn = p.get().await.expect("connection");
-            tokio::task::yield_now().await;
-            drop(black_box(conn));
-        })
-    });
-    drop(pool);
-
-    // Floor: the same tasks yielding once per cycle, without a pool.
-    bench(&mut g, "floor-yield", &param, |iters| {
-        tasks!(rt, iters, S2_TASKS, (), |_unit| {
-            tokio::task::yield_now().await;
-        })
-    });
-    g.finish();
+    let rt = &rt;
+    let (bare, defaults, deadpool, bb8, mobc) = (&bare, &defaults, &deadpool, &bb8, &mobc);
+    macro_rules! s2_run {
+        ($pool:expr) => {
+            Box::new(move |iters| {
+                tasks!(rt, iters, S2_TASKS, $pool, |p| {
+                    let conn = p.get().await.expect("connection");
+                    tokio::task::yield_now().await;
+                    drop(black_box(conn));
+                })
+            })
+        };
+    }
+    let mut runs: Vec<Run<'_>> = vec![
+        ("netpool-tokio", param(), s2_run!(bare)),
+        ("netpool-tokio-defaults", param(), s2_run!(defaults)),
+        ("deadpool", param(), s2_run!(deadpool)),
+        ("bb8", param(), s2_run!(bb8)),
+        ("mobc", param(), s2_run!(mobc)),
+        // Floor: the same tasks yielding once per cycle, without a pool.
+        (
+            "floor-yield",
+            param(),
+            Box::new(move |iters| {
+                tasks!(rt, iters, S2_TASKS, (), |_unit| {
+                    tokio::task::yield_now().await;
+                })
+            }),
+        ),
+    ];
+    run_group(
+        c,
+        "s2_contended",
+        &mut runs,
+        &["deadpool", "floor-yield"],
+        64_000,
+        10,
+    );
 }
 
 fn s2_blocking(c: &mut Criterion) {
-    let param = format!("{S2_TASKS}x{S2_SIZE}");
-    let mut g = group(c, "s2_blocking");
-    let pool = common::netpool_bare(S2_SIZE);
-    fill_netpool(&pool, S2_SIZE);
-    bench(&mut g, "netpool-get_blocking", &param, |iters| {
-        threads(iters, S2_TASKS, true, || {
-            let conn = pool.get_blocking().expect("connection");
-            std::thread::yield_now();
-            drop(black_box(conn));
-        })
-    });
-    drop(pool);
-
-    let pool = common::r2d2(S2_SIZE);
-    bench(&mut g, "r2d2", &param, |iters| {
-        threads(iters, S2_TASKS, true, || {
-            let conn = pool.get().expect("connection");
-            std::thread::yield_now();
-            drop(black_box(conn));
-        })
-    });
-    drop(pool);
-    g.finish();
+    let param = || format!("{S2_TASKS}x{S2_SIZE}");
+    let netpool = common::netpool_bare(S2_SIZE);
+    fill_netpool(&netpool, S2_SIZE);
+    let r2d2 = common::r2d2(S2_SIZE);
+    let (netpool, r2d2) = (&netpool, &r2d2);
+    let mut runs: Vec<Run<'_>> = vec![
+        (
+            "netpool-get_blocking",
+            param(),
+            Box::new(move |iters| {
+                threads(iters, S2_TASKS, true, || {
+                    let conn = netpool.get_blocking().expect("connection");
+                    std::thread::yield_now();
+                    drop(black_box(conn));
+                })
+            }),
+        ),
+        (
+            "r2d2",
+            param(),
+            Box::new(move |iters| {
+                threads(iters, S2_TASKS, true, || {
+                    let conn = r2d2.get().expect("connection");
+                    std::thread::yield_now();
+                    drop(black_box(conn));
+                })
+            }),
+        ),
+    ];
+    run_group(c, "s2_blocking", &mut runs, &["r2d2"], 8_000, 10);
 }
 
 const S3_TASKS: usize = 2;
@@ -276,66 +272,77 @@ macro_rules! split_tasks {
 
 fn s3(c: &mut Criterion) {
     let rt = multi_thread(2);
-    let param = format!("{S3_TASKS}x{S3_SIZE}");
-    let mut g = group(c, "s3_two_cores");
-
-    let pool = common::netpool_bare(S3_SIZE);
-    fill_netpool(&pool, S3_SIZE);
-    bench(&mut g, "netpool-tokio", &param, |iters| {
-        split_tasks!(rt, iters, S3_TASKS, pool, |p| {
-            drop(black_box(p.get().await.expect("connection")));
-        })
-    });
-    bench(&mut g, "netpool-get_blocking", &param, |iters| {
-        threads(iters, S3_TASKS, false, || {
-            drop(black_box(pool.get_blocking().expect("connection")));
-        })
-    });
-    drop(pool);
-
-    let pool = common::deadpool(S3_SIZE);
-    fill_deadpool(&rt, &pool, S3_SIZE);
-    bench(&mut g, "deadpool", &param, |iters| {
-        split_tasks!(rt, iters, S3_TASKS, pool, |p| {
-            drop(black_box(p.get().await.expect("connection")));
-        })
-    });
-    drop(pool);
-
-    let pool = rt.block_on(common::bb8(S3_SIZE));
-    fill_bb8(&rt, &pool, S3_SIZE);
-    bench(&mut g, "bb8", &param, |iters| {
-        split_tasks!(rt, iters, S3_TASKS, pool, |p| {
-            drop(black_box(p.get().await.expect("connection")));
-        })
-    });
-    drop(pool);
-
-    let pool = common::r2d2(S3_SIZE);
-    bench(&mut g, "r2d2", &param, |iters| {
-        threads(iters, S3_TASKS, false, || {
-            drop(black_box(pool.get().expect("connection")));
-        })
-    });
-    drop(pool);
-
+    let param = || format!("{S3_TASKS}x{S3_SIZE}");
+    let netpool = common::netpool_bare(S3_SIZE);
+    fill_netpool(&netpool, S3_SIZE);
+    let deadpool = common::deadpool(S3_SIZE);
+    fill_deadpool(&rt, &deadpool, S3_SIZE);
+    let bb8 = rt.block_on(common::bb8(S3_SIZE));
+    fill_bb8(&rt, &bb8, S3_SIZE);
+    let r2d2 = common::r2d2(S3_SIZE);
     let queue = ConcurrentQueue::bounded(S3_SIZE);
     for i in 0..S3_SIZE as u64 {
         queue.push(i).expect("room");
     }
-    bench(&mut g, "floor-concurrent_queue", &param, |iters| {
-        threads(iters, S3_TASKS, false, || {
-            // With as many items as threads, a pop can only fail for a moment.
-            let item = loop {
-                if let Ok(item) = queue.pop() {
-                    break item;
-                }
-                std::hint::spin_loop();
-            };
-            queue.push(black_box(item)).expect("room");
-        })
-    });
-    g.finish();
+
+    let rt = &rt;
+    let (netpool, deadpool, bb8, r2d2, queue) = (&netpool, &deadpool, &bb8, &r2d2, &queue);
+    macro_rules! s3_run {
+        ($pool:expr) => {
+            Box::new(move |iters| {
+                split_tasks!(rt, iters, S3_TASKS, $pool, |p| {
+                    drop(black_box(p.get().await.expect("connection")));
+                })
+            })
+        };
+    }
+    let mut runs: Vec<Run<'_>> = vec![
+        ("netpool-tokio", param(), s3_run!(netpool)),
+        (
+            "netpool-get_blocking",
+            param(),
+            Box::new(move |iters| {
+                threads(iters, S3_TASKS, false, || {
+                    drop(black_box(netpool.get_blocking().expect("connection")));
+                })
+            }),
+        ),
+        ("deadpool", param(), s3_run!(deadpool)),
+        ("bb8", param(), s3_run!(bb8)),
+        (
+            "r2d2",
+            param(),
+            Box::new(move |iters| {
+                threads(iters, S3_TASKS, false, || {
+                    drop(black_box(r2d2.get().expect("connection")));
+                })
+            }),
+        ),
+        (
+            "floor-concurrent_queue",
+            param(),
+            Box::new(move |iters| {
+                threads(iters, S3_TASKS, false, || {
+                    // With as many items as threads, a pop can only fail for a moment.
+                    let item = loop {
+                        if let Ok(item) = queue.pop() {
+                            break item;
+                        }
+                        std::hint::spin_loop();
+                    };
+                    queue.push(black_box(item)).expect("room");
+                })
+            }),
+        ),
+    ];
+    run_group(
+        c,
+        "s3_two_cores",
+        &mut runs,
+        &["deadpool", "floor-concurrent_queue"],
+        200_000,
+        10,
+    );
 }
 
 criterion_group!(benches, s2, s2_blocking, s3);

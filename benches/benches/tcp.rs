@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use common::{Meter, Sample, bench, claim, group};
+use common::{Meter, Run, Sample, claim, run_group};
 use criterion::{Criterion, criterion_group, criterion_main};
 use netpool_benches::alloc::CountingAlloc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -157,9 +157,6 @@ macro_rules! pooled_round_trips {
     }};
 }
 
-/// One measured way of doing round trips: name, `workers x max_size`, and the run.
-type Run<'a> = (&'static str, String, Box<dyn FnMut(u64) -> Sample + 'a>);
-
 fn tcp(c: &mut Criterion) {
     let addr = echo_server();
     let rt: Runtime = tokio::runtime::Builder::new_multi_thread()
@@ -239,12 +236,14 @@ fn tcp(c: &mut Criterion) {
         ));
     }
 
-    let mut g = group(c, "tcp_echo");
-    for (name, param, run) in &mut runs {
-        bench(&mut g, name, param, run);
-    }
-    g.finish();
-    interleaved(&mut runs);
+    run_group(
+        c,
+        "tcp_echo",
+        &mut runs,
+        &["raw", "deadpool"],
+        INTERLEAVED_TRIPS,
+        INTERLEAVED_ROUNDS,
+    );
 }
 
 /// 8 tasks, each with its own connection, complete `iters` round trips between them.
@@ -290,41 +289,6 @@ fn raw_round_trips(
 /// Round trips per run of the interleaved comparison, and how many rounds.
 const INTERLEAVED_TRIPS: u64 = 2_000;
 const INTERLEAVED_ROUNDS: usize = 15;
-
-/// The same runs again, alternated round by round in one process, so that load from
-/// other processes hits every run alike: prints and records, per run, the median over
-/// rounds of its time relative to the raw run of the same round.
-fn interleaved(runs: &mut [Run<'_>]) {
-    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
-    for _ in 0..INTERLEAVED_ROUNDS {
-        let mut raw_ns = None;
-        for (i, (name, _, run)) in runs.iter_mut().enumerate() {
-            let sample = run(INTERLEAVED_TRIPS);
-            let ns = sample.elapsed.as_nanos() as f64 / sample.cycles as f64;
-            if *name == "raw" {
-                raw_ns = Some(ns);
-            }
-            times[i].push(ns);
-            ratios[i].push(raw_ns.map_or(f64::NAN, |raw| ns / raw));
-        }
-    }
-    for (i, (name, param, _)) in runs.iter().enumerate() {
-        let ns = median(&mut times[i]);
-        let vs_raw = median(&mut ratios[i]);
-        netpool_benches::extra::record_interleaved(
-            &format!("tcp_echo/{name}/{param}"),
-            ns,
-            vs_raw,
-            INTERLEAVED_ROUNDS,
-        );
-    }
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-}
 
 criterion_group!(benches, tcp);
 criterion_main!(benches);

@@ -2,6 +2,10 @@
 //! always free. The time of one get + return, for netpool on every executor and API, for
 //! the peers, and for two floors (a bare queue pop+push, a `Mutex<Vec>` pop+push).
 //!
+//! After criterion's pass, the same runs alternate round by round in this process and
+//! each one's median ratio to deadpool and to the queue floor is recorded (see
+//! `common::run_group`).
+//!
 //! Quick run: `cargo bench -p netpool-benches --bench uncontended -- --warm-up-time 1
 //! --measurement-time 2`.
 
@@ -10,7 +14,7 @@ mod common;
 use std::hint::black_box;
 use std::sync::Mutex;
 
-use common::{Meter, bench, group};
+use common::{Meter, Run, run_group};
 use concurrent_queue::ConcurrentQueue;
 use criterion::{Criterion, criterion_group, criterion_main};
 use netpool_benches::alloc::CountingAlloc;
@@ -20,6 +24,9 @@ static ALLOC: CountingAlloc = CountingAlloc;
 
 const MAX_SIZE: usize = 16;
 const PARAM: &str = "1x16";
+/// Cycles per run, and rounds, of the interleaved comparison.
+const INTERLEAVED_CYCLES: u64 = 100_000;
+const INTERLEAVED_ROUNDS: usize = 10;
 
 /// Opens all `MAX_SIZE` connections of a netpool pool, then returns them.
 fn fill_netpool(pool: &netpool_core::Pool<common::Mem>) {
@@ -29,179 +36,177 @@ fn fill_netpool(pool: &netpool_core::Pool<common::Mem>) {
     drop(held);
 }
 
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-/// One netpool pool timed with `get().await` on a tokio current-thread runtime.
-fn netpool_on_tokio(
-    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    rt: &tokio::runtime::Runtime,
-    name: &str,
-    pool: &netpool_core::Pool<common::Mem>,
-) {
-    fill_netpool(pool);
-    bench(c, name, PARAM, |iters| {
-        rt.block_on(async {
-            let meter = Meter::start();
-            for _ in 0..iters {
-                drop(black_box(pool.get().await.expect("idle connection")));
-            }
-            meter.stop(iters, Vec::new())
-        })
-    });
+/// `get().await` + drop of a pool with a `get` returning `Result`, `iters` times, on `rt`.
+macro_rules! async_loop {
+    ($rt:expr, $pool:expr) => {
+        move |iters| {
+            $rt.block_on(async {
+                let meter = Meter::start();
+                for _ in 0..iters {
+                    drop(black_box($pool.get().await.expect("idle connection")));
+                }
+                meter.stop(iters, Vec::new())
+            })
+        }
+    };
 }
 
 fn s1(c: &mut Criterion) {
-    let rt = tokio_rt();
-    let mut g = group(c, "s1_uncontended");
-
-    // netpool, nothing time-based, on each executor and API.
-    let pool = common::netpool_bare(MAX_SIZE);
-    netpool_on_tokio(&mut g, &rt, "netpool-tokio", &pool);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let ex = async_executor::Executor::new();
-    bench(&mut g, "netpool-smol", PARAM, |iters| {
-        let pool = pool.clone();
-        let task = ex.spawn(async move {
-            let meter = Meter::start();
-            for _ in 0..iters {
-                drop(black_box(pool.get().await.expect("idle connection")));
-            }
-            meter.stop(iters, Vec::new())
-        });
-        futures_lite::future::block_on(ex.run(task))
-    });
-    bench(&mut g, "netpool-block_on", PARAM, |iters| {
-        futures_lite::future::block_on(async {
-            let meter = Meter::start();
-            for _ in 0..iters {
-                drop(black_box(pool.get().await.expect("idle connection")));
-            }
-            meter.stop(iters, Vec::new())
-        })
-    });
-    bench(&mut g, "netpool-get_blocking", PARAM, |iters| {
-        let meter = Meter::start();
-        for _ in 0..iters {
-            drop(black_box(pool.get_blocking().expect("idle connection")));
-        }
-        meter.stop(iters, Vec::new())
-    });
-    bench(&mut g, "netpool-try_get", PARAM, |iters| {
-        let meter = Meter::start();
-        for _ in 0..iters {
-            drop(black_box(pool.try_get().expect("idle connection")));
-        }
-        meter.stop(iters, Vec::new())
-    });
-    drop(pool);
 
-    // netpool with idle timeout + max lifetime on, and with every default.
-    let pool = common::netpool_timeouts(MAX_SIZE);
-    netpool_on_tokio(&mut g, &rt, "netpool-tokio-timeouts", &pool);
-    drop(pool);
-    let pool = common::netpool_defaults(MAX_SIZE);
-    netpool_on_tokio(&mut g, &rt, "netpool-tokio-defaults", &pool);
-    drop(pool);
-
-    // The peers, each with its defaults.
-    let pool = common::deadpool(MAX_SIZE);
+    let bare = common::netpool_bare(MAX_SIZE);
+    let timeouts = common::netpool_timeouts(MAX_SIZE);
+    let defaults = common::netpool_defaults(MAX_SIZE);
+    for pool in [&bare, &timeouts, &defaults] {
+        fill_netpool(pool);
+    }
+    let deadpool = common::deadpool(MAX_SIZE);
+    let bb8 = rt.block_on(common::bb8(MAX_SIZE));
+    let mobc = rt.block_on(async { common::mobc(MAX_SIZE) });
     rt.block_on(async {
         let mut held = Vec::new();
         for _ in 0..MAX_SIZE {
-            held.push(pool.get().await.expect("connection"));
-        }
-    });
-    bench(&mut g, "deadpool", PARAM, |iters| {
-        rt.block_on(async {
-            let meter = Meter::start();
-            for _ in 0..iters {
-                drop(black_box(pool.get().await.expect("idle connection")));
-            }
-            meter.stop(iters, Vec::new())
-        })
-    });
-    drop(pool);
-
-    let pool = rt.block_on(common::bb8(MAX_SIZE));
-    rt.block_on(async {
-        let mut held = Vec::new();
-        for _ in 0..MAX_SIZE {
-            held.push(pool.get().await.expect("connection"));
-        }
-    });
-    bench(&mut g, "bb8", PARAM, |iters| {
-        rt.block_on(async {
-            let meter = Meter::start();
-            for _ in 0..iters {
-                drop(black_box(pool.get().await.expect("idle connection")));
-            }
-            meter.stop(iters, Vec::new())
-        })
-    });
-    drop(pool);
-
-    let pool = common::r2d2(MAX_SIZE);
-    drop(
-        (0..MAX_SIZE)
-            .map(|_| pool.get().expect("connection"))
-            .collect::<Vec<_>>(),
-    );
-    bench(&mut g, "r2d2", PARAM, |iters| {
-        let meter = Meter::start();
-        for _ in 0..iters {
-            drop(black_box(pool.get().expect("idle connection")));
-        }
-        meter.stop(iters, Vec::new())
-    });
-    drop(pool);
-
-    let pool = rt.block_on(async {
-        let pool = common::mobc(MAX_SIZE);
-        let mut held = Vec::new();
-        for _ in 0..MAX_SIZE {
-            held.push(pool.get().await.expect("connection"));
+            held.push(deadpool.get().await.expect("connection"));
         }
         drop(held);
-        pool
+        let mut held = Vec::new();
+        for _ in 0..MAX_SIZE {
+            held.push(bb8.get().await.expect("connection"));
+        }
+        drop(held);
+        let mut held = Vec::new();
+        for _ in 0..MAX_SIZE {
+            held.push(mobc.get().await.expect("connection"));
+        }
     });
-    bench(&mut g, "mobc", PARAM, |iters| {
-        rt.block_on(async {
-            let meter = Meter::start();
-            for _ in 0..iters {
-                drop(black_box(pool.get().await.expect("idle connection")));
-            }
-            meter.stop(iters, Vec::new())
-        })
-    });
-    drop(pool);
-
-    // Floors: what a pool cannot beat.
+    // r2d2 opens min_idle = max_size connections at build.
+    let r2d2 = common::r2d2(MAX_SIZE);
     let queue = ConcurrentQueue::bounded(MAX_SIZE);
     for i in 0..MAX_SIZE as u64 {
         queue.push(i).expect("room");
     }
-    bench(&mut g, "floor-concurrent_queue", PARAM, |iters| {
-        let meter = Meter::start();
-        for _ in 0..iters {
-            let conn = queue.pop().expect("item");
-            queue.push(black_box(conn)).expect("room");
-        }
-        meter.stop(iters, Vec::new())
-    });
     let stack = Mutex::new((0..MAX_SIZE as u64).collect::<Vec<_>>());
-    bench(&mut g, "floor-mutex_vec", PARAM, |iters| {
-        let meter = Meter::start();
-        for _ in 0..iters {
-            let conn = stack.lock().expect("lock").pop().expect("item");
-            stack.lock().expect("lock").push(black_box(conn));
-        }
-        meter.stop(iters, Vec::new())
-    });
-    g.finish();
+
+    let (rt, ex, bare, timeouts, defaults) = (&rt, &ex, &bare, &timeouts, &defaults);
+    let (deadpool, bb8, mobc, r2d2, queue, stack) = (&deadpool, &bb8, &mobc, &r2d2, &queue, &stack);
+    let p = || PARAM.to_owned();
+    let mut runs: Vec<Run<'_>> = vec![
+        // netpool, nothing time-based, on each executor and API.
+        ("netpool-tokio", p(), Box::new(async_loop!(rt, bare))),
+        (
+            "netpool-smol",
+            p(),
+            Box::new(move |iters| {
+                let pool = bare.clone();
+                let task = ex.spawn(async move {
+                    let meter = Meter::start();
+                    for _ in 0..iters {
+                        drop(black_box(pool.get().await.expect("idle connection")));
+                    }
+                    meter.stop(iters, Vec::new())
+                });
+                futures_lite::future::block_on(ex.run(task))
+            }),
+        ),
+        (
+            "netpool-block_on",
+            p(),
+            Box::new(move |iters| {
+                futures_lite::future::block_on(async {
+                    let meter = Meter::start();
+                    for _ in 0..iters {
+                        drop(black_box(bare.get().await.expect("idle connection")));
+                    }
+                    meter.stop(iters, Vec::new())
+                })
+            }),
+        ),
+        (
+            "netpool-get_blocking",
+            p(),
+            Box::new(move |iters| {
+                let meter = Meter::start();
+                for _ in 0..iters {
+                    drop(black_box(bare.get_blocking().expect("idle connection")));
+                }
+                meter.stop(iters, Vec::new())
+            }),
+        ),
+        (
+            "netpool-try_get",
+            p(),
+            Box::new(move |iters| {
+                let meter = Meter::start();
+                for _ in 0..iters {
+                    drop(black_box(bare.try_get().expect("idle connection")));
+                }
+                meter.stop(iters, Vec::new())
+            }),
+        ),
+        // Idle timeout + max lifetime on; and every default.
+        (
+            "netpool-tokio-timeouts",
+            p(),
+            Box::new(async_loop!(rt, timeouts)),
+        ),
+        (
+            "netpool-tokio-defaults",
+            p(),
+            Box::new(async_loop!(rt, defaults)),
+        ),
+        // The peers, each with its defaults.
+        ("deadpool", p(), Box::new(async_loop!(rt, deadpool))),
+        ("bb8", p(), Box::new(async_loop!(rt, bb8))),
+        (
+            "r2d2",
+            p(),
+            Box::new(move |iters| {
+                let meter = Meter::start();
+                for _ in 0..iters {
+                    drop(black_box(r2d2.get().expect("idle connection")));
+                }
+                meter.stop(iters, Vec::new())
+            }),
+        ),
+        ("mobc", p(), Box::new(async_loop!(rt, mobc))),
+        // Floors: what a pool cannot beat.
+        (
+            "floor-concurrent_queue",
+            p(),
+            Box::new(move |iters| {
+                let meter = Meter::start();
+                for _ in 0..iters {
+                    let conn = queue.pop().expect("item");
+                    queue.push(black_box(conn)).expect("room");
+                }
+                meter.stop(iters, Vec::new())
+            }),
+        ),
+        (
+            "floor-mutex_vec",
+            p(),
+            Box::new(move |iters| {
+                let meter = Meter::start();
+                for _ in 0..iters {
+                    let conn = stack.lock().expect("lock").pop().expect("item");
+                    stack.lock().expect("lock").push(black_box(conn));
+                }
+                meter.stop(iters, Vec::new())
+            }),
+        ),
+    ];
+    run_group(
+        c,
+        "s1_uncontended",
+        &mut runs,
+        &["deadpool", "floor-concurrent_queue"],
+        INTERLEAVED_CYCLES,
+        INTERLEAVED_ROUNDS,
+    );
 }
 
 criterion_group!(benches, s1);

@@ -61,6 +61,10 @@ impl Tally {
     /// Prints the tally and writes it for the `report` bin. `id` is criterion's full id,
     /// `group/function[/parameter]`.
     pub fn record(&self, id: &str) {
+        if self.cycles == 0 {
+            // Filtered out by the command line: nothing ran, keep an earlier record.
+            return;
+        }
         let fairness = self.fairness.map_or_else(String::new, |f| {
             format!(", fairness (min/max cycles) {f:.3}")
         });
@@ -86,16 +90,26 @@ impl Tally {
 }
 
 /// Prints and records one run of an interleaved comparison (runs alternated round by
-/// round in one process): its median ns per cycle and its median ratio to the baseline
-/// run of the same round. Written as `<criterion dir>/netpool-extra/interleaved-<id>.json`.
-pub fn record_interleaved(id: &str, ns: f64, vs_baseline: f64, rounds: usize) {
+/// round in one process): its median ns per cycle and, for each baseline run, the median
+/// over rounds of its time relative to that baseline's in the same round. Written as
+/// `<criterion dir>/netpool-extra/interleaved-<id>.json`.
+pub fn record_interleaved(id: &str, ns: f64, vs: &[(&str, f64)], rounds: usize) {
+    let ratios: Vec<String> = vs
+        .iter()
+        .map(|(name, ratio)| format!("{ratio:.3}x {name}"))
+        .collect();
     println!(
-        "{id}: interleaved over {rounds} rounds: {ns:.0} ns/cycle, {vs_baseline:.3}x the baseline"
+        "{id}: interleaved over {rounds} rounds: {ns:.1} ns/cycle, {}",
+        ratios.join(", ")
     );
+    let vs: serde_json::Map<String, serde_json::Value> = vs
+        .iter()
+        .map(|(name, ratio)| ((*name).to_owned(), serde_json::json!(ratio)))
+        .collect();
     let value = serde_json::json!({
         "id": id,
         "interleaved_ns": ns,
-        "interleaved_vs_baseline": vs_baseline,
+        "interleaved_vs": vs,
         "rounds": rounds,
     });
     let dir = criterion_dir().join("netpool-extra");

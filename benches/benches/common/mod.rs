@@ -255,3 +255,66 @@ pub(crate) fn claim(counter: &std::sync::atomic::AtomicU64, iters: u64) -> u64 {
     let first = counter.fetch_add(CLAIM, std::sync::atomic::Ordering::Relaxed);
     iters.saturating_sub(first).min(CLAIM)
 }
+
+/// One measured way of doing cycles: name, `workers x max_size`, and the run.
+pub(crate) type Run<'a> = (&'static str, String, Box<dyn FnMut(u64) -> Sample + 'a>);
+
+/// Benchmarks every run in the group `name` with criterion, then runs them again
+/// alternated round by round (`rounds` rounds of `cycles` cycles each) in this process, so
+/// that load from other processes hits every run alike, and records each run's median
+/// ratio to each of `baselines` (matched on the same parameter when there is one).
+pub(crate) fn run_group(
+    c: &mut criterion::Criterion,
+    name: &str,
+    runs: &mut [Run<'_>],
+    baselines: &[&'static str],
+    cycles: u64,
+    rounds: usize,
+) {
+    let mut g = group(c, name);
+    for (function, param, run) in runs.iter_mut() {
+        bench(&mut g, function, param, run);
+    }
+    g.finish();
+    if std::env::var_os("NETPOOL_BENCH_NO_INTERLEAVE").is_some() {
+        return;
+    }
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
+    for _ in 0..rounds {
+        for (i, (_, _, run)) in runs.iter_mut().enumerate() {
+            let sample = run(cycles);
+            times[i].push(sample.elapsed.as_nanos() as f64 / sample.cycles.max(1) as f64);
+        }
+    }
+    let base_index = |base: &str, param: &str| {
+        runs.iter()
+            .position(|(f, p, _)| *f == base && p == param)
+            .or_else(|| runs.iter().position(|(f, _, _)| *f == base))
+    };
+    for (i, (function, param, _)) in runs.iter().enumerate() {
+        let mut vs = Vec::new();
+        for base in baselines {
+            if let Some(b) = base_index(base, param) {
+                let mut ratios: Vec<f64> = times[i]
+                    .iter()
+                    .zip(&times[b])
+                    .map(|(t, bt)| t / bt)
+                    .collect();
+                vs.push((*base, median(&mut ratios)));
+            }
+        }
+        let ns = median(&mut times[i].clone());
+        netpool_benches::extra::record_interleaved(
+            &format!("{name}/{function}/{param}"),
+            ns,
+            &vs,
+            rounds,
+        );
+    }
+}
+
+/// The median of `values` (the upper one for an even count).
+pub(crate) fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}

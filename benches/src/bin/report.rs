@@ -29,7 +29,7 @@ const SCENARIOS: &[(&str, &str)] = &[
     ("s3_two_cores", "S3: 2 tasks on 2 cores, pool 2"),
     (
         "tcp_echo",
-        "TCP: 64 tasks, pool 8, 32-byte echo over loopback",
+        "TCP: 8 or 64 tasks, pool 8, 32-byte request/response over loopback",
     ),
 ];
 
@@ -41,9 +41,9 @@ struct Row {
     ns: f64,
     allocs: Option<f64>,
     fairness: Option<f64>,
-    /// From an interleaved comparison: median ns per cycle and median ratio to the
-    /// baseline run of the same round.
-    interleaved: Option<(f64, f64)>,
+    /// From an interleaved comparison: median ns per cycle, and the median ratio to each
+    /// baseline run of the same round, by baseline name.
+    interleaved: Option<(f64, BTreeMap<String, f64>)>,
 }
 
 fn main() -> io::Result<()> {
@@ -134,10 +134,12 @@ fn read_run(dir: &Path, extras: &BTreeMap<String, Value>) -> Option<(String, Row
     let ns = estimates["median"]["point_estimate"].as_f64()?;
     let extra = extras.get(full_id);
     let interleaved = extras.get(&format!("interleaved:{full_id}")).and_then(|e| {
-        Some((
-            e["interleaved_ns"].as_f64()?,
-            e["interleaved_vs_baseline"].as_f64()?,
-        ))
+        let vs = e["interleaved_vs"]
+            .as_object()?
+            .iter()
+            .filter_map(|(name, ratio)| Some((name.clone(), ratio.as_f64()?)))
+            .collect();
+        Some((e["interleaved_ns"].as_f64()?, vs))
     });
     let row = Row {
         interleaved,
@@ -241,23 +243,29 @@ fn markdown(groups: &[(String, String, Vec<Row>)], machine: &str) -> String {
         if rows.iter().any(|r| r.interleaved.is_some()) {
             let _ = writeln!(
                 md,
-                "The same runs alternated round by round in one process (median over rounds; \
-                 load from other processes hits every run alike):\n"
+                "The same runs alternated round by round in one process, after criterion's \
+                 pass (median over rounds of the per-round ratio; load from other processes \
+                 hits every run alike):\n"
             );
             let _ = writeln!(
                 md,
-                "| pool | workers × max_size | ns/op | × {floor_name} | time added |"
+                "| pool | workers × max_size | ns/op | × {ref_name} | × {floor_name} |"
             );
             let _ = writeln!(md, "|---|---|---:|---:|---:|");
             for row in rows {
-                if let Some((ns, ratio)) = row.interleaved {
+                if let Some((ns, vs)) = &row.interleaved {
+                    let ratio = |name: &str| {
+                        vs.get(name)
+                            .map_or_else(|| "-".to_owned(), |r| format!("{r:.3}"))
+                    };
                     let _ = writeln!(
                         md,
-                        "| {} | {} | {} | {ratio:.3} | {:+.1}% |",
+                        "| {} | {} | {} | {} | {} |",
                         row.function,
                         row.param.replace('x', " × "),
-                        format_ns(ns),
-                        (ratio - 1.0) * 100.0,
+                        format_ns(*ns),
+                        ratio(ref_name),
+                        ratio(floor_name),
                     );
                 }
             }

@@ -393,6 +393,8 @@ fn line<'a>(buf: &'a [u8], at: &mut usize) -> Result<Option<&'a [u8]>, ProtocolE
     let rest = &buf[(*at).min(buf.len())..];
     match rest.iter().position(|&b| b == b'\r') {
         Some(i) if i > MAX_LINE_LEN => Err(ProtocolError::TooLarge),
+        // A line never holds a bare LF.
+        Some(i) if rest[..i].contains(&b'\n') => Err(ProtocolError::MissingCrlf),
         Some(i) => match rest.get(i + 1) {
             None => Ok(None),
             Some(b'\n') => {
@@ -569,6 +571,7 @@ mod tests {
             b"$3\r\nfooXY",
             b"+OK\rX",
             b"+OK\n",
+            b"+OK\nX\r\n",
             b"$99999999999999999999\r\n",
             b"*99999999999\r\n",
             b"+\xff\xfe\r\n",

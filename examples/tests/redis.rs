@@ -867,3 +867,60 @@ async fn server_idle_timeout_is_invisible_to_callers() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Garbage from the peer is an error, never a panic, and the connection is not reused.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_from_the_peer_is_an_error_and_closes_the_connection() {
+    // A fake server on loopback: answers every read with something that is not RESP
+    // (no real Redis needed).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr").to_string();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut accepted = 0;
+        while accepted < 2 {
+            let (mut s, _) = listener.accept().await.expect("accept");
+            accepted += 1;
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {
+                    if s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    bounded(LIMIT, async {
+        let pool = Pool::builder()
+            .max_size(1)
+            .test_on_check_out(false)
+            .build(TokioManager::new(addr))
+            .expect("config");
+        for _ in 0..2 {
+            let mut conn = pool.get().await.expect("connect");
+            let err = conn.incr(b"k").await.expect_err("garbage is an error");
+            assert!(
+                matches!(err, RespError::Protocol(_)) && err.is_fatal(),
+                "{err:?}"
+            );
+            assert!(conn.is_broken());
+            drop(conn); // has_broken closes it, without an explicit discard
+        }
+        let stats = pool.stats();
+        assert_eq!(stats.closed_broken, 2, "{stats:?}");
+        assert_eq!(
+            stats.connections_created, 2,
+            "a new connection each time: {stats:?}"
+        );
+    })
+    .await;
+    server.await.expect("fake server");
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)] // each test file uses a different subset
 
 use std::future::Future;
+use std::io::Write;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,10 +19,12 @@ pub fn server_available(what: &str, url: &str, probe: Result<(), String>) -> boo
             panic!("CI=true and the {what} server at {url} is not reachable: {e}")
         }
         Err(e) => {
-            eprintln!(
-                "\n!!!!! SKIPPING: the {what} server at {url} is not reachable ({e}).\n\
+            // Straight to stderr: libtest captures eprintln! of passing tests.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!!!! SKIPPING a test: the {what} server at {url} is not reachable ({e}).\n\
                  !!!!! Start it, or point the test at one with the environment variable; \
-                 under CI=true this is a failure.\n"
+                 under CI=true this is a failure."
             );
             false
         }

@@ -1,4 +1,10 @@
-//! A netpool manager over the `redis` crate's async [`MultiplexedConnection`], on tokio.
+//! A netpool manager over the `redis` crate's async [`MultiplexedConnection`], on tokio or
+//! smol.
+//!
+//! This package enables both of the crate's `tokio-comp` and `smol-comp` features: a
+//! connection opened inside a tokio runtime runs its driver task on tokio, anywhere else
+//! on smol (the crate's own choice, per connect; `redis::aio::prefer_tokio()` or
+//! `prefer_smol()` pin it).
 //!
 //! `is_valid` sends `PING`. The multiplexed connection does not expose its own error
 //! state, so [`RedisConnection`] wraps it and remembers when a command failed in a way

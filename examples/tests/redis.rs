@@ -1,7 +1,7 @@
 //! netpool against a real Redis server (`NETPOOL_TEST_REDIS`, default
 //! `redis://127.0.0.1:6379`), through the `redis` crate's manager and the hand-written RESP
-//! client (as its own manager, and over netpool-tokio's and netpool-smol's TCP pools), on
-//! tokio and on smol.
+//! client (as its own manager, and over netpool-tokio's and netpool-smol's TCP pools), each
+//! on tokio and on smol.
 //!
 //! Under `CI=true` a missing server fails every test; elsewhere they skip, saying so.
 //!
@@ -463,6 +463,26 @@ async fn redis_crate_incr_adds_up_on_tokio() {
     .await;
 }
 
+#[test]
+fn redis_crate_incr_adds_up_on_smol() {
+    if !available() {
+        return;
+    }
+    smol::block_on(async {
+        let _shared = SERVER_CONFIG.read().await;
+        bounded(LIMIT, async {
+            let key = unique("netpool:test:redis_crate_smol_incr");
+            let pool = redis_pool(&unique("netpool-test"));
+            let seen = Seen::default();
+            let op = redis_crate_op(&pool, &key, &seen);
+            let out = workload(smol_spawn, TASKS, OPS, op, 0, seen, admin_smol).await;
+            check_exact(&out, TASKS * OPS, take_counter(admin_smol, &key).await);
+            assert!(pool.stats().connections_created <= 8);
+        })
+        .await;
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resp_incr_adds_up_on_tokio() {
     if !available() {
@@ -594,6 +614,26 @@ async fn killed_connections_are_replaced_redis_crate_tokio() {
         check_kill_outcome(&out, TASKS * OPS, value, &pool.stats());
     })
     .await;
+}
+
+#[test]
+fn killed_connections_are_replaced_redis_crate_smol() {
+    if !available() {
+        return;
+    }
+    smol::block_on(async {
+        let _shared = SERVER_CONFIG.read().await;
+        bounded(LIMIT, async {
+            let key = unique("netpool:test:kill_redis_crate_smol");
+            let pool = redis_pool(&unique("netpool-test"));
+            let seen = Seen::default();
+            let op = redis_crate_op(&pool, &key, &seen);
+            let out = workload(smol_spawn, TASKS, OPS, op, 3, seen, admin_smol).await;
+            let value = take_counter(admin_smol, &key).await;
+            check_kill_outcome(&out, TASKS * OPS, value, &pool.stats());
+        })
+        .await;
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

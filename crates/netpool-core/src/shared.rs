@@ -430,6 +430,9 @@ impl Backoff {
 
     fn gate(&self) -> Gate<'_> {
         let failures = self.failures.load(Ordering::Acquire);
+        // Half-open (a connect succeeded after failures, but no connection has proven
+        // itself yet): still one probe at a time, at most one per initial delay.
+        let failures = failures.max(self.streak.load(Ordering::Acquire));
         if failures == 0 {
             return Gate::Go;
         }
@@ -463,13 +466,16 @@ impl Backoff {
             .store(clock::now().saturating_add(jittered), Ordering::Release);
     }
 
-    /// A connect succeeded: connects may go ahead, but the failure streak is remembered
-    /// until a connection proves itself ([`Backoff::proven`]), so a server that accepts
-    /// and then drops every connection still meets a growing backoff.
+    /// A connect succeeded. After failures, the pool is half-open: the failure streak is
+    /// remembered and connects stay one at a time, at most one per initial delay, until
+    /// a connection proves itself ([`Backoff::proven`]); so a server that accepts and then
+    /// drops every connection still meets a growing backoff.
     fn succeeded(&self) {
         let failures = self.failures.swap(0, Ordering::AcqRel);
-        if failures != 0 {
+        if failures != 0 || self.streak.load(Ordering::Acquire) != 0 {
             self.streak.fetch_max(failures, Ordering::AcqRel);
+            self.retry_at
+                .store(clock::now().saturating_add(self.initial), Ordering::Release);
         }
     }
 

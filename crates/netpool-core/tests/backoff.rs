@@ -75,11 +75,14 @@ fn one_probe_after_the_delay_and_a_success_resets() {
     manager.set_connect(Gate::Ok);
     std::thread::sleep(Duration::from_millis(100));
     let conn = pool.get_blocking().expect("the probe succeeds");
+    // Half-open until the probe's connection comes back healthy.
+    assert!(pool.try_get().unwrap_err().is_unavailable());
+    drop(conn);
     // Reset: more connections open at once, without waiting for a delay.
-    let more: Vec<_> = (0..3)
+    let more: Vec<_> = (0..4)
         .map(|_| pool.try_get().expect("no backoff after a success"))
         .collect();
-    drop((conn, more));
+    drop(more);
     assert_eq!(pool.stats().connections, 4);
 }
 

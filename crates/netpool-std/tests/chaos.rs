@@ -122,7 +122,6 @@ fn reset_on_accept() -> io::Result<()> {
 /// per-attempt timeout to `d`; it fires first, so a stalled connect is reported as
 /// `Error::Connect` (an I/O timeout inside), and `is_connect_timeout()` is false.
 #[test]
-#[ignore = "finding: a stalled connect is Error::Connect(TimedOut), not Error::ConnectTimeout"]
 fn stalled_connect_is_connect_timeout() -> io::Result<()> {
     let (outcome, took) = scenario::stalled_connect(&Threads)?;
     assert!(took < Duration::from_secs(1), "took {took:?}");
@@ -147,7 +146,6 @@ fn idle_bounce_hands_out_no_dead_connection() -> io::Result<()> {
 /// Finding (core): connects to a server that accepts and resets are not backed off
 /// (each connect succeeds; the connection dies at its first use and is discarded).
 #[test]
-#[ignore = "finding: no backoff when new connections die at first use (accept-then-reset)"]
 fn reset_storm_is_bounded() -> io::Result<()> {
     let report = scenario::reset(&Threads)?;
     eprintln!("{report:#?}");
@@ -159,7 +157,6 @@ fn reset_storm_is_bounded() -> io::Result<()> {
 /// semantic 0), but a blocking connect cannot be interrupted, so against a stalled server
 /// `get_blocking` returns only after the per-attempt `connect_timeout`.
 #[test]
-#[ignore = "finding: a blocking connect outlasts wait_timeout"]
 fn stalled_connect_respects_wait_timeout() -> io::Result<()> {
     let server = EchoServer::start()?;
     let proxy = ChaosProxy::start(server.addr())?;

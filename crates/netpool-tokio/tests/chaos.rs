@@ -125,7 +125,6 @@ fn reset_on_accept() -> io::Result<()> {
 /// per-attempt timeout to `d`; it fires first, so a stalled connect is reported as
 /// `Error::Connect` (an I/O timeout inside), and `is_connect_timeout()` is false.
 #[test]
-#[ignore = "finding: a stalled connect is Error::Connect(TimedOut), not Error::ConnectTimeout"]
 fn stalled_connect_is_connect_timeout() -> io::Result<()> {
     let (outcome, took) = scenario::stalled_connect(&Tokio::new())?;
     assert!(took < Duration::from_secs(1), "took {took:?}");
@@ -150,7 +149,6 @@ fn idle_bounce_hands_out_no_dead_connection() -> io::Result<()> {
 /// Finding (core): connects to a server that accepts and resets are not backed off
 /// (each connect succeeds; the connection dies at its first use and is discarded).
 #[test]
-#[ignore = "finding: no backoff when new connections die at first use (accept-then-reset)"]
 fn reset_storm_is_bounded() -> io::Result<()> {
     let report = scenario::reset(&Tokio::new())?;
     eprintln!("{report:#?}");

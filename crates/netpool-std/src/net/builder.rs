@@ -116,7 +116,14 @@ impl<R: Runtime> TcpBuilder<R> {
             addr: self.addr.clone(),
             source,
         })?;
-        let manager = TcpManager::from_address(address).with_options(self.options);
+        // A blocking connect cannot be interrupted by the pool's timers, so no attempt may
+        // outlast the caller's whole deadline.
+        let mut options = self.options;
+        if let Some(wait) = self.core.config().wait_timeout {
+            let attempt = options.attempt_timeout().map_or(wait, |t| t.min(wait));
+            options = options.connect_timeout(Some(attempt));
+        }
+        let manager = TcpManager::from_address(address).with_options(options);
         let pool = self.core.build(manager)?;
         R::start_maintenance(&pool)?;
         Ok(pool)

@@ -296,10 +296,15 @@ impl BlackholeReport {
             self.slowest_stalled_get < bound,
             "a stalled get hung: {self:#?}"
         );
+        // Each request on a connection times out; once new connections keep failing on
+        // their first use, the pool backs off and the rest fail fast as unavailable.
+        let timed_out = self.unanswered.get(&Outcome::RequestTimedOut).copied();
+        let unavailable = self.unanswered.get(&Outcome::Unavailable).copied();
+        assert!(timed_out.is_some_and(|n| n >= 1), "{self:#?}");
         assert_eq!(
-            self.unanswered.get(&Outcome::RequestTimedOut).copied(),
-            Some(CLIENTS),
-            "every unanswered request times out: {self:#?}"
+            timed_out.unwrap_or(0) + unavailable.unwrap_or(0),
+            CLIENTS,
+            "every unanswered request times out or fails fast: {self:#?}"
         );
         // 32 clients over 8 connections: 4 rounds of a 200 ms request timeout.
         assert!(
@@ -1159,8 +1164,20 @@ fn reacquire<H: Harness>(h: &H, pool: &Pool<H::Manager>, max_size: usize) -> usi
     let pool = pool.clone();
     let client = Box::pin(async move {
         let mut held = Vec::new();
+        let started = std::time::Instant::now();
         for _ in 0..max_size {
-            let Ok(mut conn) = pool.get().await else {
+            let mut conn = loop {
+                match pool.get().await {
+                    Ok(conn) => break Some(conn),
+                    // Still backing off from the fault (half-open: one new connection per
+                    // short delay until one comes back healthy); bounded.
+                    Err(e) if e.is_unavailable() && started.elapsed() < Duration::from_secs(3) => {
+                        async_io::Timer::after(Duration::from_millis(10)).await;
+                    }
+                    Err(_) => break None,
+                }
+            };
+            let Some(mut conn) = conn.take() else {
                 break;
             };
             if H::echo(&mut conn, MSG, REQUEST_TIMEOUT).await.is_err() {

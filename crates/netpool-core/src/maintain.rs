@@ -17,6 +17,9 @@ use crate::clock;
 use crate::pool::{CloseReason, Pool};
 use crate::shared::{Deadline, run_until};
 
+/// The bound on one check or connect in maintenance when `connect_timeout` is off.
+const MAX_MAINTENANCE_STEP: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl<M: Manager> Pool<M> {
     /// Runs one maintenance pass: closes expired idle connections, checks long-idle ones,
     /// and opens connections up to `min_idle`.
@@ -35,6 +38,12 @@ impl<M: Manager> Pool<M> {
             return;
         }
         let min_idle = shared.config.min_idle.unwrap_or(0);
+        // Maintenance holds a strong handle while it runs: never let a check or a connect
+        // hang it, even with `connect_timeout` off.
+        let bound = shared
+            .config
+            .connect_timeout
+            .unwrap_or(MAX_MAINTENANCE_STEP);
         let now = clock::now();
         for _ in 0..inner.idle.len() {
             let Some(item) = inner.idle.pop() else { break };
@@ -54,7 +63,7 @@ impl<M: Manager> Pool<M> {
                 .check_after
                 .is_some_and(|after| after > 0 && live.unchecked_for(now) >= after);
             if check {
-                let bound = Deadline::new(shared.config.connect_timeout).at();
+                let bound = Deadline::new(Some(bound)).at();
                 let result = match live.item_mut() {
                     Some(item) => run_until(bound, inner.manager.is_valid(&mut item.conn)).await,
                     None => continue,
@@ -71,7 +80,7 @@ impl<M: Manager> Pool<M> {
         }
         while inner.idle.len() < min_idle && !shared.is_closed() {
             let Some(slot) = shared.reserve() else { break };
-            let mut deadline = Deadline::new(None);
+            let mut deadline = Deadline::new(Some(bound));
             match inner.open(slot, &mut deadline).await {
                 Ok(item) => inner.push_idle(item),
                 Err(_) => break,

@@ -54,6 +54,10 @@ pub trait Manager: Send + Sync + 'static {
     /// spawn work that outlives it. It should not block the thread (unless the manager is
     /// only used through the blocking API) and should not panic; a panic propagates to the
     /// caller and leaves the pool consistent.
+    ///
+    /// The pool's timeouts work by dropping the future; a `connect` that blocks the thread
+    /// inside one poll (a blocking manager) cannot be interrupted, so such a manager must
+    /// bound its own connect (netpool-std caps each attempt at `wait_timeout`).
     fn connect(&self) -> impl Future<Output = Result<Self::Connection, Self::Error>> + Send;
 
     /// Determines if the connection is still usable.

@@ -2,6 +2,8 @@
 //! SELECT for a few seconds with each recycling method, then the example prints the rate
 //! and the pool's stats.
 //!
+//! It exits with an error if any operation failed, so CI can run it as a check.
+//!
 //! ```text
 //! cargo run --release -p netpool-examples --example postgres_tokio -- [tasks] [max_size] [seconds]
 //! ```
@@ -28,6 +30,7 @@ fn arg(n: usize, default: u64) -> u64 {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (tasks, max_size, seconds) = (arg(1, 64), arg(2, 16) as usize, arg(3, 2));
     let url = postgres_url();
+    let mut failed = 0;
     for method in [
         RecyclingMethod::Fast,
         RecyclingMethod::Verified,
@@ -84,6 +87,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ops as f64 / elapsed
         );
         println!("{:?}", pool.stats());
+        failed += errors;
+    }
+    if failed > 0 {
+        return Err(format!("{failed} operations failed").into());
     }
     Ok(())
 }

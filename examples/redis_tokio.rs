@@ -2,6 +2,8 @@
 //! tasks do SET then GET on their own key for a few seconds, then the example prints the
 //! rate and the pool's stats.
 //!
+//! It exits with an error if any operation failed, so CI can run it as a check.
+//!
 //! ```text
 //! cargo run --release -p netpool-examples --example redis_tokio -- [tasks] [max_size] [seconds]
 //! ```
@@ -88,5 +90,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ops as f64 / elapsed
     );
     println!("{:#?}", pool.stats());
+    if errors > 0 {
+        return Err(format!("{errors} operations failed").into());
+    }
     Ok(())
 }

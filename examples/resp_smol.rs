@@ -7,6 +7,8 @@
 //! 2. `netpool_smol::tcp(addr)`: the adapter's plain TCP pool, with the client borrowing
 //!    the pooled `TcpStream` (which implements the futures-io traits) for each exchange.
 //!
+//! It exits with an error if any operation failed, so CI can run it as a check.
+//!
 //! ```text
 //! cargo run --release -p netpool-examples --example resp_smol -- [tasks] [max_size] [seconds]
 //! ```
@@ -126,6 +128,7 @@ async fn async_main() -> Result<(), Box<dyn std::error::Error>> {
         ops,
         errors,
     );
+    let mut failed = errors;
     println!("{:#?}", pool.stats());
 
     // 2. The adapter's TCP pool; the client borrows the pooled stream.
@@ -163,6 +166,7 @@ async fn async_main() -> Result<(), Box<dyn std::error::Error>> {
         ops,
         errors,
     );
+    failed += errors;
     println!("{:#?}", pool.stats());
 
     let mut conn = pool.get().await?;
@@ -171,6 +175,9 @@ async fn async_main() -> Result<(), Box<dyn std::error::Error>> {
         client
             .command(&[b"DEL", format!("{prefix}:{t}").as_bytes()])
             .await?;
+    }
+    if failed > 0 {
+        return Err(format!("{failed} operations failed").into());
     }
     Ok(())
 }

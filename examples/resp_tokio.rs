@@ -9,6 +9,8 @@
 //!    the pooled `TcpStream` for each exchange (the adapter checks idle streams with a
 //!    non-blocking peek).
 //!
+//! It exits with an error if any operation failed, so CI can run it as a check.
+//!
 //! ```text
 //! cargo run --release -p netpool-examples --example resp_tokio -- [tasks] [max_size] [seconds]
 //! ```
@@ -126,6 +128,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ops,
         errors,
     );
+    let mut failed = errors;
     println!("{:#?}", pool.stats());
 
     // 2. The adapter's TCP pool; the client borrows the pooled stream.
@@ -163,6 +166,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ops,
         errors,
     );
+    failed += errors;
     println!("{:#?}", pool.stats());
 
     let mut conn = pool.get().await?;
@@ -171,6 +175,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         client
             .command(&[b"DEL", format!("{prefix}:{t}").as_bytes()])
             .await?;
+    }
+    if failed > 0 {
+        return Err(format!("{failed} operations failed").into());
     }
     Ok(())
 }

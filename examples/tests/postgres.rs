@@ -368,3 +368,68 @@ async fn clean_recycling_resets_the_session() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_idle_session_timeout_is_invisible_to_callers() {
+    if !available() {
+        return;
+    }
+    bounded(LIMIT, async {
+        let app = unique("netpool_idle");
+        // The server closes these sessions after 1 s idle (PostgreSQL 14+); set per session,
+        // so no server setting changes.
+        let mut config = url_config(&postgres_url());
+        config.application_name(&app).options("-c idle_session_timeout=1000");
+        let pool = Pool::builder()
+            .max_size(4)
+            .check_idle_after(Some(Duration::from_millis(100)))
+            .build(PgManager::new(config).recycling_method(RecyclingMethod::Verified))
+            .expect("a valid config");
+        {
+            let mut held = Vec::new();
+            for _ in 0..4 {
+                held.push(pool.get().await.expect("warm-up get"));
+            }
+        }
+        // Wait until the server has closed all four (after 1 s idle); poll
+        // pg_stat_activity every 100 ms rather than guess, up to 15 s.
+        let admin = admin().await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let alive: i64 = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                    &[&app],
+                )
+                .await
+                .expect("pg_stat_activity")
+                .get(0);
+            if alive == 0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "sessions still open");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let handles: Vec<_> = (0..8i32)
+            .map(|t| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    for i in 0..10i32 {
+                        let client = pool.get().await.expect("get");
+                        let row = client
+                            .query_one("SELECT $1::int4 * 100 + $2::int4", &[&t, &i])
+                            .await
+                            .expect("no caller sees a closed session");
+                        assert_eq!(row.get::<_, i32>(0), t * 100 + i);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await.expect("no task panics");
+        }
+        let stats = pool.stats();
+        assert!(stats.closed_invalid + stats.closed_broken >= 4, "{stats:?}");
+    })
+    .await;
+}

@@ -379,7 +379,9 @@ async fn server_idle_session_timeout_is_invisible_to_callers() {
         // The server closes these sessions after 1 s idle (PostgreSQL 14+); set per session,
         // so no server setting changes.
         let mut config = url_config(&postgres_url());
-        config.application_name(&app).options("-c idle_session_timeout=1000");
+        config
+            .application_name(&app)
+            .options("-c idle_session_timeout=1000");
         let pool = Pool::builder()
             .max_size(4)
             .check_idle_after(Some(Duration::from_millis(100)))

@@ -12,6 +12,10 @@
 //! * `bb8_redis`: `test_on_check_out` is on: a PING on every checkout;
 //! * `bb8_redis_notest`: `test_on_check_out(false)`.
 //!
+//! After criterion's groups the bench runs every pool again, interleaved round by round,
+//! and prints a table of median rates: on a shared machine that comparison is the fairer
+//! one.
+//!
 //! The server is `NETPOOL_TEST_REDIS` (default `redis://127.0.0.1:6379`); without one the
 //! bench prints why and measures nothing.
 //!
@@ -22,6 +26,7 @@
 
 use std::future::Future;
 use std::io::{Read, Write};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,13 +90,11 @@ async fn get(conn: &mut impl ConnectionLike) {
     assert_eq!(value.len(), 16);
 }
 
-/// Runs `iters` GETs split over `tasks` tasks, each doing checkout + GET + return via
-/// `one`; returns the wall time.
-fn run<F, Fut>(rt: &tokio::runtime::Runtime, tasks: usize, iters: u64, one: Arc<F>) -> Duration
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send,
-{
+/// One checkout + GET + return through some pool.
+type One = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Runs `iters` GETs split over `tasks` tasks, each calling `one`; returns the wall time.
+fn run(rt: &tokio::runtime::Runtime, tasks: usize, iters: u64, one: &One) -> Duration {
     rt.block_on(async {
         let start = Instant::now();
         let handles: Vec<_> = (0..tasks as u64)
@@ -110,6 +113,35 @@ where
         }
         start.elapsed()
     })
+}
+
+/// After criterion: every pool in turn, round by round (the order rotating), so that a
+/// noisy neighbour on a shared machine hits them all alike; prints the median rate.
+fn interleaved(rt: &tokio::runtime::Runtime, pools: &[(&str, One)]) {
+    const ROUNDS: usize = 7;
+    const GETS: u64 = 3000;
+    println!("\nredis_get, interleaved: median GETs/s of {ROUNDS} rounds of {GETS} GETs");
+    print!("| tasks x max_size |");
+    pools.iter().for_each(|(name, _)| print!(" {name} |"));
+    print!("\n|---|");
+    pools.iter().for_each(|_| print!("---:|"));
+    println!();
+    for tasks in TASKS {
+        let mut rates = vec![Vec::with_capacity(ROUNDS); pools.len()];
+        for round in 0..ROUNDS {
+            for k in 0..pools.len() {
+                let i = (k + round) % pools.len();
+                let elapsed = run(rt, tasks, GETS, &pools[i].1);
+                rates[i].push(GETS as f64 / elapsed.as_secs_f64());
+            }
+        }
+        print!("| {tasks}x{MAX_SIZE} |");
+        for mut r in rates {
+            r.sort_by(f64::total_cmp);
+            print!(" {:.1}k |", r[r.len() / 2] / 1000.0);
+        }
+        println!();
+    }
 }
 
 fn bench_get(c: &mut Criterion, url: &str) {
@@ -186,59 +218,58 @@ fn bench_get(c: &mut Criterion, url: &str) {
         }
     });
 
+    let pools: Vec<(&str, One)> = vec![
+        ("netpool", netpool_one(&netpool_default)),
+        ("netpool_ping", netpool_one(&netpool_ping)),
+        ("deadpool_redis", deadpool_one(&deadpool)),
+        ("bb8_redis", bb8_one(&bb8_default)),
+        ("bb8_redis_notest", bb8_one(&bb8_notest)),
+    ];
     let mut g = c.benchmark_group("redis_get");
     g.throughput(Throughput::Elements(1));
     for tasks in TASKS {
         let param = format!("{tasks}x{MAX_SIZE}");
-        for (name, pool) in [
-            ("netpool", &netpool_default),
-            ("netpool_ping", &netpool_ping),
-        ] {
-            let pool = pool.clone();
-            let one = Arc::new(move || {
-                let pool = pool.clone();
-                async move {
-                    let mut conn = pool.get().await.expect("netpool get");
-                    get(&mut *conn).await;
-                }
-            });
-            g.bench_with_input(BenchmarkId::new(name, &param), &tasks, |b, &tasks| {
-                b.iter_custom(|iters| run(&rt, tasks, iters, one.clone()));
-            });
-        }
-        {
-            let pool = deadpool.clone();
-            let one = Arc::new(move || {
-                let pool = pool.clone();
-                async move {
-                    let mut conn = pool.get().await.expect("deadpool get");
-                    get(&mut conn).await;
-                }
-            });
-            g.bench_with_input(
-                BenchmarkId::new("deadpool_redis", &param),
-                &tasks,
-                |b, &tasks| {
-                    b.iter_custom(|iters| run(&rt, tasks, iters, one.clone()));
-                },
-            );
-        }
-        for (name, pool) in [
-            ("bb8_redis", &bb8_default),
-            ("bb8_redis_notest", &bb8_notest),
-        ] {
-            let pool = pool.clone();
-            let one = Arc::new(move || {
-                let pool = pool.clone();
-                async move {
-                    let mut conn = pool.get().await.expect("bb8 get");
-                    get(&mut *conn).await;
-                }
-            });
-            g.bench_with_input(BenchmarkId::new(name, &param), &tasks, |b, &tasks| {
-                b.iter_custom(|iters| run(&rt, tasks, iters, one.clone()));
+        for (name, one) in &pools {
+            g.bench_with_input(BenchmarkId::new(*name, &param), &tasks, |b, &tasks| {
+                b.iter_custom(|iters| run(&rt, tasks, iters, one));
             });
         }
     }
     g.finish();
+    if !std::env::args().any(|a| a == "--test" || a == "--list") {
+        interleaved(&rt, &pools);
+    }
+}
+
+fn netpool_one(pool: &netpool_core::Pool<RedisManager>) -> One {
+    let pool = pool.clone();
+    Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move {
+            let mut conn = pool.get().await.expect("netpool get");
+            get(&mut *conn).await;
+        })
+    })
+}
+
+fn deadpool_one(pool: &deadpool_redis::Pool) -> One {
+    let pool = pool.clone();
+    Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move {
+            let mut conn = pool.get().await.expect("deadpool get");
+            get(&mut conn).await;
+        })
+    })
+}
+
+fn bb8_one(pool: &bb8_redis::bb8::Pool<bb8_redis::RedisConnectionManager>) -> One {
+    let pool = pool.clone();
+    Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move {
+            let mut conn = pool.get().await.expect("bb8 get");
+            get(&mut *conn).await;
+        })
+    })
 }

@@ -9,7 +9,7 @@ mod common;
 use std::task::Poll;
 use std::time::Duration;
 
-use common::{BoxFut, Flag, Gate, Gated, poll_once};
+use common::{BoxFut, Flag, Gate, Gated, gated_pool, maintain, poll_once};
 use netpool_core::{Error, Pool, Pooled};
 
 type Get<'a> = BoxFut<'a, Result<Pooled<Gated>, Error<common::GateError>>>;
@@ -50,12 +50,7 @@ fn discard_closes_at_once() {
 
 #[test]
 fn failed_is_valid_gives_the_caller_a_fresh_connection() {
-    let manager = Gated::new();
-    let pool = Pool::builder()
-        .max_size(2)
-        .check_idle_after(None)
-        .build(manager.clone())
-        .unwrap();
+    let (manager, pool) = gated_pool(Pool::builder().max_size(2).check_idle_after(None));
     drop(pool.get_blocking().unwrap());
     manager.set_valid(Gate::Err);
     let conn = pool
@@ -68,12 +63,11 @@ fn failed_is_valid_gives_the_caller_a_fresh_connection() {
 
 #[test]
 fn checks_only_connections_idle_long_enough() {
-    let manager = Gated::new();
-    let pool = Pool::builder()
-        .max_size(1)
-        .check_idle_after(Some(Duration::from_millis(50)))
-        .build(manager.clone())
-        .unwrap();
+    let (manager, pool) = gated_pool(
+        Pool::builder()
+            .max_size(1)
+            .check_idle_after(Some(Duration::from_millis(50))),
+    );
     for _ in 0..10 {
         drop(pool.get_blocking().unwrap());
     }
@@ -98,12 +92,11 @@ fn checks_only_connections_idle_long_enough() {
 
 #[test]
 fn idle_timeout_closes_on_checkout_and_in_maintenance() {
-    let manager = Gated::new();
-    let pool = Pool::builder()
-        .max_size(2)
-        .idle_timeout(Some(Duration::from_millis(30)))
-        .build(manager.clone())
-        .unwrap();
+    let (_manager, pool) = gated_pool(
+        Pool::builder()
+            .max_size(2)
+            .idle_timeout(Some(Duration::from_millis(30))),
+    );
     let (a, b) = (pool.get_blocking().unwrap(), pool.get_blocking().unwrap());
     drop((a, b));
     std::thread::sleep(Duration::from_millis(120));
@@ -111,11 +104,11 @@ fn idle_timeout_closes_on_checkout_and_in_maintenance() {
     let c = pool.get_blocking().unwrap();
     assert!(c.id >= 1);
     drop(c);
-    futures_lite::future::block_on(pool.maintain());
+    maintain(&pool);
     let stats = pool.stats();
     assert!(stats.closed_idle >= 1, "{stats:?}");
     std::thread::sleep(Duration::from_millis(120));
-    futures_lite::future::block_on(pool.maintain());
+    maintain(&pool);
     let stats = pool.stats();
     assert_eq!(stats.connections, 0, "{stats:?}");
     assert_eq!(stats.closed_idle, 3);
@@ -123,21 +116,20 @@ fn idle_timeout_closes_on_checkout_and_in_maintenance() {
 
 #[test]
 fn maintenance_never_reaps_below_min_idle_and_refills() {
-    let manager = Gated::new();
-    let pool = Pool::builder()
-        .max_size(4)
-        .min_idle(Some(2))
-        .idle_timeout(Some(Duration::from_millis(30)))
-        .build(manager.clone())
-        .unwrap();
+    let (_manager, pool) = gated_pool(
+        Pool::builder()
+            .max_size(4)
+            .min_idle(Some(2))
+            .idle_timeout(Some(Duration::from_millis(30))),
+    );
     assert_eq!(pool.stats().connections, 0, "build() opens nothing");
-    futures_lite::future::block_on(pool.maintain());
+    maintain(&pool);
     assert_eq!(pool.stats().idle, 2, "maintain fills min_idle");
     let conns: Vec<_> = (0..4).map(|_| pool.get_blocking().unwrap()).collect();
     drop(conns);
     assert_eq!(pool.stats().idle, 4);
     std::thread::sleep(Duration::from_millis(120));
-    futures_lite::future::block_on(pool.maintain());
+    maintain(&pool);
     let stats = pool.stats();
     assert_eq!(
         stats.idle, 2,
@@ -148,18 +140,17 @@ fn maintenance_never_reaps_below_min_idle_and_refills() {
 
 #[test]
 fn max_lifetime_closes_on_return_and_in_maintenance() {
-    let manager = Gated::new();
-    let pool = Pool::builder()
-        .max_size(2)
-        .max_lifetime(Some(Duration::from_millis(40)))
-        .build(manager.clone())
-        .unwrap();
+    let (_manager, pool) = gated_pool(
+        Pool::builder()
+            .max_size(2)
+            .max_lifetime(Some(Duration::from_millis(40))),
+    );
     let a = pool.get_blocking().unwrap();
     drop(pool.get_blocking().unwrap());
     std::thread::sleep(Duration::from_millis(120));
     drop(a); // expired: closed on return
     assert_eq!(pool.stats().closed_lifetime, 1);
-    futures_lite::future::block_on(pool.maintain());
+    maintain(&pool);
     let stats = pool.stats();
     assert_eq!(stats.closed_lifetime, 2, "{stats:?}");
     assert_eq!(stats.connections, 0);
@@ -167,15 +158,14 @@ fn max_lifetime_closes_on_return_and_in_maintenance() {
 
 #[test]
 fn a_background_check_does_not_exempt_checkout() {
-    let manager = Gated::new();
-    let pool = Pool::builder()
-        .max_size(1)
-        .check_idle_after(Some(Duration::from_millis(30)))
-        .build(manager.clone())
-        .unwrap();
+    let (manager, pool) = gated_pool(
+        Pool::builder()
+            .max_size(1)
+            .check_idle_after(Some(Duration::from_millis(30))),
+    );
     drop(pool.get_blocking().unwrap());
     std::thread::sleep(Duration::from_millis(100));
-    futures_lite::future::block_on(pool.maintain()); // checks it in the background: fine
+    maintain(&pool); // checks it in the background: fine
     assert_eq!(
         manager
             .counts

@@ -204,5 +204,17 @@ pub fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>, waker: &Waker) -> Poll<F:
     fut.poll(&mut Context::from_waker(waker))
 }
 
+/// A pool of a fresh [`Gated`] manager, built from `builder`.
+pub fn gated_pool(builder: netpool_core::Builder) -> (Gated, netpool_core::Pool<Gated>) {
+    let manager = Gated::new();
+    let pool = builder.build(manager.clone()).expect("a valid test config");
+    (manager, pool)
+}
+
+/// Runs one maintenance pass to completion on this thread.
+pub fn maintain<M: Manager>(pool: &netpool_core::Pool<M>) {
+    futures_lite::future::block_on(pool.maintain());
+}
+
 /// A boxed future, for polling by hand.
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

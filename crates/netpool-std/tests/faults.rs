@@ -1,23 +1,15 @@
 //! From threads: the server closes idle connections or restarts under load; the
 //! maintenance thread reaps idle and old connections and keeps min_idle warm.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+mod common;
+
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{LIMIT, echo};
 use netpool_core::{Error, Pooled};
 use netpool_testkit::{EchoServer, Tally, eventually, outage};
-
-const LIMIT: Duration = Duration::from_secs(10);
-
-fn echo(conn: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
-    conn.write_all(msg)?;
-    let mut reply = vec![0; msg.len()];
-    conn.read_exact(&mut reply)?;
-    assert_eq!(reply, msg);
-    Ok(())
-}
 
 #[test]
 fn a_connection_closed_by_the_server_is_replaced_on_checkout() {

@@ -1,22 +1,14 @@
 //! Round trips through a blocking pool from threads, and connect failures.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
+mod common;
+
+use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
+use common::{LIMIT, echo};
 use netpool_core::{Error, Pooled};
 use netpool_std::{BuildError, NetError};
 use netpool_testkit::{Blackhole, EchoServer};
-
-const LIMIT: Duration = Duration::from_secs(10);
-
-fn echo(conn: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
-    conn.write_all(msg)?;
-    let mut reply = vec![0; msg.len()];
-    conn.read_exact(&mut reply)?;
-    assert_eq!(reply, msg);
-    Ok(())
-}
 
 #[test]
 fn round_trips_reuse_connections() {

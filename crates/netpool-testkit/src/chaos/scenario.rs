@@ -1223,3 +1223,102 @@ fn join<T>(thread: std::thread::JoinHandle<io::Result<T>>) -> io::Result<T> {
         Err(panic) => std::panic::resume_unwind(panic),
     }
 }
+
+/// Defines the chaos suite's `#[test]` functions for one harness: `chaos_tests!(expr)`
+/// in an adapter's `tests/chaos.rs`, where `expr` builds the [`Harness`] (evaluated once
+/// per test).
+///
+/// Each test runs one scenario, prints its report and asserts its targets; the adapter
+/// file adds only the tests that are its own.
+#[macro_export]
+macro_rules! chaos_tests {
+    ($harness:expr) => {
+        #[test]
+        fn outage_refused() -> ::std::io::Result<()> {
+            use $crate::chaos::scenario::{self, Settings};
+            let down_for = ::std::time::Duration::from_millis(1500);
+            let report = scenario::outage(&$harness, &Settings::issue(), down_for)?;
+            eprintln!("{report:#?}");
+            report.assert_targets();
+            Ok(())
+        }
+
+        #[test]
+        fn blackhole_connect_timeout_and_unanswered() -> ::std::io::Result<()> {
+            let report = $crate::chaos::scenario::blackhole(&$harness)?;
+            eprintln!("{report:#?}");
+            report.assert_targets();
+            Ok(())
+        }
+
+        #[test]
+        fn cut_mid_request_discarded() -> ::std::io::Result<()> {
+            let report = $crate::chaos::scenario::cut_mid_request(&$harness)?;
+            eprintln!("{report:#?}");
+            report.assert_targets();
+            Ok(())
+        }
+
+        #[test]
+        fn idle_outage_hands_out_no_dead_connection() -> ::std::io::Result<()> {
+            use ::std::time::Duration;
+            use $crate::chaos::scenario::{self, Settings};
+            let mut settings = Settings::issue();
+            settings.check_idle_after = Some(Duration::from_millis(300));
+            let down_for = Duration::from_millis(600);
+            let report = scenario::idle_outage(&$harness, &settings, down_for)?;
+            eprintln!("{report:#?}");
+            report.assert_targets();
+            Ok(())
+        }
+
+        #[test]
+        fn reset_on_accept() -> ::std::io::Result<()> {
+            let report = $crate::chaos::scenario::reset(&$harness)?;
+            eprintln!("{report:#?}");
+            report.assert_targets();
+            Ok(())
+        }
+
+        /// Finding (adapters): `tcp(..).connect_timeout(d)` also sets the TCP manager's
+        /// own per-attempt timeout to `d`; it fires first, so a stalled connect is
+        /// reported as `Error::Connect` (an I/O timeout inside), and
+        /// `is_connect_timeout()` is false.
+        #[test]
+        fn stalled_connect_is_connect_timeout() -> ::std::io::Result<()> {
+            use $crate::chaos::scenario::{self, Outcome};
+            let (outcome, took) = scenario::stalled_connect(&$harness)?;
+            assert!(took < ::std::time::Duration::from_secs(1), "took {took:?}");
+            assert_eq!(outcome, Outcome::ConnectTimeout);
+            Ok(())
+        }
+
+        /// Connections idle for 3 × `check_idle_after`, then a 50 ms server restart:
+        /// checkout peeks them although maintenance checked them moments before the
+        /// restart (this suite found that it did not; fixed in netpool-core 7ad9548).
+        #[test]
+        fn idle_bounce_hands_out_no_dead_connection() -> ::std::io::Result<()> {
+            use ::std::time::Duration;
+            use $crate::chaos::scenario::{self, Settings};
+            let mut settings = Settings::issue();
+            settings.check_idle_after = Some(Duration::from_millis(300));
+            let idle = Duration::from_millis(900);
+            let bounce = Duration::from_millis(50);
+            let report = scenario::idle_bounce(&$harness, &settings, idle, bounce)?;
+            eprintln!("{report:#?}");
+            report.assert_targets();
+            Ok(())
+        }
+
+        /// Finding (core): connects to a server that accepts and resets are not backed
+        /// off (each connect succeeds; the connection dies at its first use and is
+        /// discarded).
+        #[test]
+        fn reset_storm_is_bounded() -> ::std::io::Result<()> {
+            let report = $crate::chaos::scenario::reset(&$harness)?;
+            eprintln!("{report:#?}");
+            report.assert_backoff();
+            Ok(())
+        }
+    };
+}

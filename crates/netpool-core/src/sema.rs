@@ -79,6 +79,10 @@ struct Inner {
     /// Waiters in `queue`, for stats.
     waiting: AtomicUsize,
     watchdog: Mutex<Watchdog>,
+    /// The armed deadline in nanoseconds after `base`, `u64::MAX` when unarmed: lets a
+    /// waiter with a later deadline skip the watchdog's lock.
+    armed_at: std::sync::atomic::AtomicU64,
+    base: Instant,
 }
 
 /// The one timer that enforces the waiters' deadlines.
@@ -151,6 +155,8 @@ impl Semaphore {
                 }),
                 waiting: AtomicUsize::new(0),
                 watchdog: Mutex::new(Watchdog::default()),
+                armed_at: std::sync::atomic::AtomicU64::new(u64::MAX),
+                base: Instant::now(),
             }),
         }
     }
@@ -311,11 +317,20 @@ impl Inner {
 
     /// Arms the watchdog for `deadline` unless it is armed for an earlier one.
     fn arm(self: &Arc<Self>, deadline: Instant) {
+        // Lock-free early out. `expire` unarms before it scans the queue, and the caller
+        // queued itself before this check, so either this sees the unarmed state or the
+        // scan sees the caller.
+        let at = self.nanos(deadline);
+        if self.armed_at.load(std::sync::atomic::Ordering::Acquire) <= at {
+            return;
+        }
         let mut watchdog = lock(&self.watchdog);
         if watchdog.armed.is_some_and(|armed| armed <= deadline) {
             return;
         }
         watchdog.armed = Some(deadline);
+        self.armed_at
+            .store(at, std::sync::atomic::Ordering::Release);
         #[cfg(not(loom))]
         {
             let dog = &mut *watchdog;
@@ -340,7 +355,12 @@ impl Inner {
     /// The watchdog fired: time out every waiter whose deadline passed, then re-arm.
     #[cfg(not(loom))]
     fn expire(self: &Arc<Self>) {
-        lock(&self.watchdog).armed = None;
+        {
+            let mut watchdog = lock(&self.watchdog);
+            watchdog.armed = None;
+            self.armed_at
+                .store(u64::MAX, std::sync::atomic::Ordering::SeqCst);
+        }
         let now = Instant::now();
         let mut list = lock(&self.list);
         let mut woken = Vec::new();
@@ -370,6 +390,11 @@ impl Inner {
         if let Some(next) = next {
             self.arm(next);
         }
+    }
+
+    /// `t` in nanoseconds after `base`.
+    fn nanos(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX - 1)
     }
 
     /// Sets or clears `SLOW` to match the list. Lock held.

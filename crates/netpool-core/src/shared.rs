@@ -174,7 +174,7 @@ impl Shared {
         let wait = std::future::poll_fn(|cx| {
             let poll = waiter.poll(cx);
             if poll.is_pending() && started.is_none() {
-                started = Some(Instant::now());
+                started = Some(clock::now());
                 Counters::bump(&self.counters.gets_waited);
             }
             poll
@@ -200,7 +200,7 @@ impl Shared {
         self.capacity_waiters.fetch_add(1, Ordering::SeqCst);
         let _registered = CapacityWaiter { shared: self };
         let at = deadline.at();
-        let started = Instant::now();
+        let started = clock::now();
         let result = loop {
             let listener = self.capacity.listen();
             if self.is_closed() {
@@ -269,8 +269,10 @@ impl Shared {
         self.sema.waiting() + self.capacity_waiters.load(Ordering::Relaxed)
     }
 
-    fn add_wait_time(&self, started: Instant) {
-        let waited = clock::nanos(started.elapsed());
+    /// Adds a wait that started at `started` (coarse clock: a few ns instead of ~25 for a
+    /// precise read, and unbiased over many waits, so the total stays accurate).
+    fn add_wait_time(&self, started: Nanos) {
+        let waited = clock::now().saturating_sub(started);
         self.counters
             .wait_time_ns
             .fetch_add(waited, Ordering::Relaxed);

@@ -3,12 +3,12 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{LIMIT, echo, run};
-use netpool_core::{Error, Pooled};
-use netpool_testkit::{EchoServer, Tally, eventually, outage};
+use netpool_core::Pooled;
+use netpool_testkit::chaos::scenario::{self, Settings};
+use netpool_testkit::{EchoServer, eventually};
 use smol::io::AsyncWriteExt;
 
 #[test]
@@ -48,49 +48,13 @@ fn unexpected_pending_bytes_fail_the_check() {
 }
 
 #[test]
-fn the_pool_rides_out_a_server_restart() {
-    let server = EchoServer::start().unwrap();
-    let pool = netpool_smol::tcp(server.addr().to_string())
-        .max_size(8)
-        .wait_timeout(Some(Duration::from_secs(5)))
-        .connect_backoff(Duration::from_millis(10), Duration::from_millis(100))
-        .build()
-        .unwrap();
-    let tally = Arc::new(Tally::new(Duration::from_secs(30)));
-    let clients: Vec<_> = (0..32)
-        .map(|_| {
-            let (pool, tally) = (pool.clone(), tally.clone());
-            smol::spawn(async move {
-                while tally.running() {
-                    let counter = match pool.get().await {
-                        Ok(mut conn) => match echo(&mut conn, b"ping").await {
-                            Ok(()) => &tally.ok,
-                            Err(_) => {
-                                Pooled::discard(conn);
-                                &tally.io
-                            }
-                        },
-                        Err(Error::Connect(_)) => &tally.connect,
-                        Err(Error::Unavailable { .. }) => &tally.unavailable,
-                        Err(_) => &tally.other,
-                    };
-                    Tally::bump(counter);
-                    if !std::ptr::eq(counter, &tally.ok) {
-                        smol::Timer::after(Duration::from_millis(1)).await;
-                    }
-                }
-            })
-        })
-        .collect();
-    let report = outage(&server, &tally, Duration::from_millis(500), || {
-        pool.stats().connect_errors
-    });
-    run(async {
-        for c in clients {
-            c.await;
-        }
-    });
-    report.check(&tally, &pool.stats());
+fn the_pool_rides_out_a_server_restart() -> std::io::Result<()> {
+    let mut settings = Settings::issue();
+    settings.wait_timeout = Duration::from_secs(5);
+    let report = scenario::restart(&common::Smol, &settings, Duration::from_millis(500))?;
+    eprintln!("{report:#?}");
+    report.assert_targets();
+    Ok(())
 }
 
 #[test]

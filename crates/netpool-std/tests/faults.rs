@@ -4,12 +4,12 @@
 mod common;
 
 use std::io::Write;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{LIMIT, echo};
-use netpool_core::{Error, Pooled};
-use netpool_testkit::{EchoServer, Tally, eventually, outage};
+use netpool_core::Pooled;
+use netpool_testkit::chaos::scenario::{self, Settings};
+use netpool_testkit::{EchoServer, eventually};
 
 #[test]
 fn a_connection_closed_by_the_server_is_replaced_on_checkout() {
@@ -51,48 +51,14 @@ fn unexpected_pending_bytes_fail_the_check() {
 }
 
 #[test]
-fn the_pool_rides_out_a_server_restart() {
-    let server = EchoServer::start().unwrap();
-    let pool = netpool_std::tcp(server.addr().to_string())
-        .max_size(8)
-        .wait_timeout(Some(Duration::from_secs(5)))
-        .connect_timeout(Some(Duration::from_secs(1)))
-        .connect_backoff(Duration::from_millis(10), Duration::from_millis(100))
-        .build()
-        .unwrap();
-    let tally = Arc::new(Tally::new(Duration::from_secs(30)));
-    let clients: Vec<_> = (0..32)
-        .map(|_| {
-            let (pool, tally) = (pool.clone(), tally.clone());
-            std::thread::spawn(move || {
-                while tally.running() {
-                    let counter = match pool.get_blocking() {
-                        Ok(mut conn) => match echo(&mut conn, b"ping") {
-                            Ok(()) => &tally.ok,
-                            Err(_) => {
-                                Pooled::discard(conn);
-                                &tally.io
-                            }
-                        },
-                        Err(Error::Connect(_)) => &tally.connect,
-                        Err(Error::Unavailable { .. }) => &tally.unavailable,
-                        Err(_) => &tally.other,
-                    };
-                    Tally::bump(counter);
-                    if !std::ptr::eq(counter, &tally.ok) {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                }
-            })
-        })
-        .collect();
-    let report = outage(&server, &tally, Duration::from_millis(500), || {
-        pool.stats().connect_errors
-    });
-    for c in clients {
-        c.join().unwrap();
-    }
-    report.check(&tally, &pool.stats());
+fn the_pool_rides_out_a_server_restart() -> std::io::Result<()> {
+    let mut settings = Settings::issue();
+    settings.wait_timeout = Duration::from_secs(5);
+    settings.connect_timeout = Duration::from_secs(1);
+    let report = scenario::restart(&common::Threads, &settings, Duration::from_millis(500))?;
+    eprintln!("{report:#?}");
+    report.assert_targets();
+    Ok(())
 }
 
 #[test]

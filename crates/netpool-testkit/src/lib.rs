@@ -22,10 +22,8 @@
 mod blackhole;
 pub mod chaos;
 mod echo;
-mod outage;
 mod wait;
 
 pub use crate::blackhole::Blackhole;
 pub use crate::echo::{Counts, EchoServer};
-pub use crate::outage::{OutageReport, Tally, outage};
 pub use crate::wait::eventually;

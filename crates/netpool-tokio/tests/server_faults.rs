@@ -3,12 +3,12 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{LIMIT, echo};
-use netpool_core::{Error, Pooled};
-use netpool_testkit::{EchoServer, Tally, outage};
+use netpool_core::Pooled;
+use netpool_testkit::EchoServer;
+use netpool_testkit::chaos::scenario::{self, Settings};
 use tokio::io::AsyncWriteExt;
 
 #[tokio::test]
@@ -50,55 +50,12 @@ async fn unexpected_pending_bytes_fail_the_check() {
     assert_eq!(pool.stats().closed_invalid, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_pool_rides_out_a_server_restart() {
-    let server = Arc::new(EchoServer::start().unwrap());
-    let pool = netpool_tokio::tcp(server.addr().to_string())
-        .max_size(8)
-        .wait_timeout(Some(Duration::from_secs(5)))
-        .connect_backoff(Duration::from_millis(10), Duration::from_millis(100))
-        .build()
-        .unwrap();
-    let tally = Arc::new(Tally::new(Duration::from_secs(30)));
-    let clients: Vec<_> = (0..32)
-        .map(|_| {
-            let (pool, tally) = (pool.clone(), tally.clone());
-            tokio::spawn(async move {
-                while tally.running() {
-                    let counter = match pool.get().await {
-                        Ok(mut conn) => match echo(&mut conn, b"ping").await {
-                            Ok(()) => &tally.ok,
-                            Err(_) => {
-                                Pooled::discard(conn);
-                                &tally.io
-                            }
-                        },
-                        Err(Error::Connect(_)) => &tally.connect,
-                        Err(Error::Unavailable { .. }) => &tally.unavailable,
-                        Err(_) => &tally.other,
-                    };
-                    Tally::bump(counter);
-                    if !std::ptr::eq(counter, &tally.ok) {
-                        // A client that failed tries again a little later.
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                }
-            })
-        })
-        .collect();
-    let report = {
-        let (server, tally, pool) = (server.clone(), tally.clone(), pool.clone());
-        tokio::task::spawn_blocking(move || {
-            outage(&server, &tally, Duration::from_millis(500), || {
-                pool.stats().connect_errors
-            })
-        })
-        .await
-        .unwrap()
-    };
-    for c in clients {
-        tokio::time::timeout(LIMIT, c).await.unwrap().unwrap();
-    }
-    report.check(&tally, &pool.stats());
-    assert!(server.live() <= 8);
+#[test]
+fn the_pool_rides_out_a_server_restart() -> std::io::Result<()> {
+    let mut settings = Settings::issue();
+    settings.wait_timeout = Duration::from_secs(5);
+    let report = scenario::restart(&common::Tokio::new(), &settings, Duration::from_millis(500))?;
+    eprintln!("{report:#?}");
+    report.assert_targets();
+    Ok(())
 }

@@ -51,6 +51,8 @@ pub struct Pooled<M: Manager> {
     /// last `Pool` closes the pool even while guards are out.
     pool: Arc<Inner<M>>,
     item: Option<Idle<M::Connection>>,
+    /// Set by [`Pooled::set_broken`]: close instead of returning.
+    broken: bool,
 }
 
 /// A snapshot of a connection's bookkeeping, from [`Pooled::meta`] or in
@@ -71,6 +73,7 @@ impl<M: Manager> Pooled<M> {
         Self {
             pool,
             item: Some(item),
+            broken: false,
         }
     }
 
@@ -97,6 +100,42 @@ impl<M: Manager> Pooled<M> {
             inner.shared.failed_on_first_use();
         }
         drop(inner.live(item, CloseReason::Broken));
+    }
+
+    /// Marks the connection broken (or not): a broken one is closed when the guard is
+    /// dropped instead of going back to the pool.
+    ///
+    /// For protocols whose exchanges must not be cut in half: mark the connection broken
+    /// before an exchange and clear the mark after it, so that if the future doing the
+    /// exchange is dropped half way, the out-of-sync connection is closed, not reused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # struct Counter;
+    /// # impl netpool_core::Manager for Counter {
+    /// #     type Connection = u64;
+    /// #     type Error = Infallible;
+    /// #     async fn connect(&self) -> Result<u64, Infallible> { Ok(0) }
+    /// #     async fn is_valid(&self, _: &mut u64) -> Result<(), Infallible> { Ok(()) }
+    /// #     fn has_broken(&self, _: &mut u64) -> bool { false }
+    /// # }
+    /// use netpool_core::{Pool, Pooled};
+    /// # futures_lite::future::block_on(async {
+    /// let pool = Pool::builder().build(Counter)?;
+    /// let mut conn = pool.get().await?;
+    /// Pooled::set_broken(&mut conn, true);
+    /// // ... send a request and read its reply; if this future is dropped here, the
+    /// // connection is closed ...
+    /// Pooled::set_broken(&mut conn, false);
+    /// drop(conn);
+    /// assert_eq!(pool.stats().idle, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn set_broken(this: &mut Self, broken: bool) {
+        this.broken = broken;
     }
 
     /// The connection's bookkeeping.
@@ -172,7 +211,11 @@ impl<M: Manager> Drop for Pooled<M> {
             let inner = &*self.pool;
             // Released after the connection is back (or closed), even if has_broken panics.
             let _permit = Permit::new(&inner.shared.sema);
-            inner.put_back(item);
+            if self.broken {
+                drop(inner.live(item, CloseReason::Broken));
+            } else {
+                inner.put_back(item);
+            }
         }
     }
 }

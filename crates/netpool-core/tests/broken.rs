@@ -181,3 +181,18 @@ fn a_background_check_does_not_exempt_checkout() {
     assert_eq!(conn.id, 1);
     assert_eq!(pool.stats().closed_invalid, 1);
 }
+
+#[test]
+fn a_connection_marked_broken_is_closed_when_dropped() {
+    let (manager, pool) = gated_pool(Pool::builder().max_size(1));
+    let mut conn = pool.get_blocking().unwrap();
+    Pooled::set_broken(&mut conn, true);
+    drop(conn); // as if the future doing an exchange were dropped half way
+    assert_eq!(manager.counts.alive(), 0);
+    assert_eq!(pool.stats().closed_broken, 1);
+    let mut conn = pool.get_blocking().unwrap();
+    Pooled::set_broken(&mut conn, true);
+    Pooled::set_broken(&mut conn, false); // the exchange completed
+    drop(conn);
+    assert_eq!(pool.stats().idle, 1);
+}

@@ -18,9 +18,11 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use socket2::{Domain, SockRef, Socket, Type};
+
+use crate::wait::wait_until;
 
 /// How long a relay's read blocks before it looks whether the proxy stopped.
 const READ_TICK: Duration = Duration::from_millis(250);
@@ -300,23 +302,8 @@ impl ChaosProxy {
     /// Blocks until `done` holds for the counts or `timeout` passes; returns whether it
     /// held. Woken by every accept, close and cut, not by polling.
     pub fn wait_until(&self, timeout: Duration, mut done: impl FnMut(ProxyCounts) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.shared.lock();
-        loop {
-            if done(state.counts()) {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            state = self
-                .shared
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        let state = self.shared.lock();
+        wait_until(state, &self.shared.changed, timeout, |s| done(s.counts())).is_some()
     }
 }
 
@@ -567,22 +554,8 @@ impl Shared {
 
     /// Waits `delay`; `false` if the connection was cut or the proxy stopped meanwhile.
     fn pause(&self, id: u64, delay: Duration) -> bool {
-        let deadline = Instant::now() + delay;
-        let mut state = self.lock();
-        loop {
-            if state.stopped || !state.conns.contains_key(&id) {
-                return false;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return true;
-            }
-            state = self
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        let cut = |s: &State| s.stopped || !s.conns.contains_key(&id);
+        wait_until(self.lock(), &self.changed, delay, cut).is_none()
     }
 
     fn is_open(&self, id: u64) -> bool {

@@ -8,6 +8,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::wait::wait_until;
+
 /// An echo server on `127.0.0.1`, with the counts and controls that pool tests need.
 ///
 /// Every byte received is written back. The server counts accepted connections and the
@@ -144,23 +146,8 @@ impl EchoServer {
     /// Blocks until `done` holds for the counts or `timeout` passes; returns whether it
     /// held. Woken by every accept and close, not by polling.
     pub fn wait_until(&self, timeout: Duration, mut done: impl FnMut(Counts) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.shared.lock();
-        loop {
-            if done(state.counts()) {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            state = self
-                .shared
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        let state = self.shared.lock();
+        wait_until(state, &self.shared.changed, timeout, |s| done(s.counts())).is_some()
     }
 
     /// Stops the server: closes the listener (connects are refused) and every connection,

@@ -26,6 +26,7 @@ use netpool_core::{Error, Manager, Pool, Pooled, Stats};
 
 use crate::EchoServer;
 use crate::chaos::{ChaosProxy, Mode};
+use crate::wait::wait_until;
 
 /// A client: a future that the harness runs to completion on its runtime.
 pub type Client<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -1192,22 +1193,7 @@ impl Progress {
         timeout: Duration,
         done: impl Fn(&ProgressState) -> bool,
     ) -> Option<MutexGuard<'_, ProgressState>> {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.lock();
-        loop {
-            if done(&state) {
-                return Some(state);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            state = self
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        wait_until(self.lock(), &self.changed, timeout, done)
     }
 }
 

@@ -6,26 +6,21 @@ mod common;
 use std::io::Write;
 use std::time::Duration;
 
-use common::{LIMIT, echo};
+use common::{LIMIT, Threads, echo};
 use netpool_core::Pooled;
 use netpool_testkit::chaos::scenario::{self, Settings};
-use netpool_testkit::{EchoServer, eventually};
+use netpool_testkit::{EchoServer, checks, eventually};
 
 #[test]
 fn a_connection_closed_by_the_server_is_replaced_on_checkout() {
     let server = EchoServer::start().unwrap();
     let pool = netpool_std::tcp(server.addr().to_string())
         .check_idle_after(Some(Duration::from_millis(1)))
+        // Only the checkout may notice: maintenance stays out of the way.
         .maintenance_interval(Some(Duration::from_secs(60)))
         .build()
         .unwrap();
-    echo(&mut pool.get_blocking().unwrap(), b"one").unwrap();
-    server.close_idle_after(Some(Duration::from_millis(20)));
-    assert!(server.wait_until(LIMIT, |c| c.live == 0 && c.closed == 1));
-    server.close_idle_after(None);
-    echo(&mut pool.get_blocking().unwrap(), b"two").unwrap();
-    assert_eq!(server.accepted(), 2);
-    assert_eq!(pool.stats().closed_invalid, 1);
+    checks::closed_by_server_is_replaced(&Threads, &server, &pool);
 }
 
 #[test]
@@ -55,7 +50,7 @@ fn the_pool_rides_out_a_server_restart() -> std::io::Result<()> {
     let mut settings = Settings::issue();
     settings.wait_timeout = Duration::from_secs(5);
     settings.connect_timeout = Duration::from_secs(1);
-    let report = scenario::restart(&common::Threads, &settings, Duration::from_millis(500))?;
+    let report = scenario::restart(&Threads, &settings, Duration::from_millis(500))?;
     eprintln!("{report:#?}");
     report.assert_targets();
     Ok(())
@@ -70,30 +65,7 @@ fn maintenance_reaps_idle_and_old_connections_and_keeps_min_idle() {
         .max_lifetime(Some(Duration::from_millis(300)))
         .build()
         .unwrap();
-    assert!(
-        server.wait_until(LIMIT, |c| c.live == 1),
-        "min_idle opened by itself"
-    );
-    let conns: Vec<_> = (0..3).map(|_| pool.get_blocking().unwrap()).collect();
-    drop(conns);
-    assert!(
-        eventually(LIMIT, || pool.stats().closed_idle >= 2),
-        "idle reaped"
-    );
-    assert!(
-        eventually(LIMIT, || pool.stats().closed_lifetime >= 1),
-        "old replaced"
-    );
-    let stats = pool.stats();
-    assert!(
-        stats.connections >= 1 && stats.connections <= 2,
-        "{stats:?}"
-    );
-    // The pass that closed the old connection opens its replacement right after.
-    assert!(
-        eventually(LIMIT, || server.accepted() >= 4),
-        "a replacement was opened"
-    );
+    checks::maintenance_reaps_and_keeps_min_idle(&Threads, &server, &pool);
 }
 
 #[test]

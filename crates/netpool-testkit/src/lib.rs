@@ -21,6 +21,7 @@
 
 mod blackhole;
 pub mod chaos;
+pub mod checks;
 mod echo;
 mod wait;
 

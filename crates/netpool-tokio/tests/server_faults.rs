@@ -5,31 +5,26 @@ mod common;
 
 use std::time::Duration;
 
-use common::{LIMIT, echo};
+use common::{Tokio, echo};
 use netpool_core::Pooled;
-use netpool_testkit::EchoServer;
 use netpool_testkit::chaos::scenario::{self, Settings};
+use netpool_testkit::{EchoServer, checks};
 use tokio::io::AsyncWriteExt;
 
-#[tokio::test]
-async fn a_connection_closed_by_the_server_is_replaced_on_checkout() {
+#[test]
+fn a_connection_closed_by_the_server_is_replaced_on_checkout() {
     let server = EchoServer::start().unwrap();
-    let pool = netpool_tokio::tcp(server.addr().to_string())
-        .check_idle_after(Some(Duration::from_millis(1)))
-        // Only the checkout may notice: maintenance stays out of the way.
-        .maintenance_interval(Some(Duration::from_secs(60)))
-        .build()
-        .unwrap();
-    echo(&mut pool.get().await.unwrap(), b"one").await.unwrap();
-    server.close_idle_after(Some(Duration::from_millis(20)));
-    assert!(server.wait_until(LIMIT, |c| c.live == 0 && c.closed == 1));
-    server.close_idle_after(None);
-
-    let mut conn = pool.get().await.expect("a fresh connection, not an error");
-    echo(&mut conn, b"two").await.unwrap();
-    assert_eq!(server.accepted(), 2);
-    let stats = pool.stats();
-    assert_eq!((stats.closed_invalid, stats.connections_created), (1, 2));
+    let tokio = Tokio::new();
+    let pool = {
+        let _runtime = tokio.enter(); // maintenance is spawned on it
+        netpool_tokio::tcp(server.addr().to_string())
+            .check_idle_after(Some(Duration::from_millis(1)))
+            // Only the checkout may notice: maintenance stays out of the way.
+            .maintenance_interval(Some(Duration::from_secs(60)))
+            .build()
+            .unwrap()
+    };
+    checks::closed_by_server_is_replaced(&tokio, &server, &pool);
 }
 
 #[tokio::test]
@@ -54,7 +49,7 @@ async fn unexpected_pending_bytes_fail_the_check() {
 fn the_pool_rides_out_a_server_restart() -> std::io::Result<()> {
     let mut settings = Settings::issue();
     settings.wait_timeout = Duration::from_secs(5);
-    let report = scenario::restart(&common::Tokio::new(), &settings, Duration::from_millis(500))?;
+    let report = scenario::restart(&Tokio::new(), &settings, Duration::from_millis(500))?;
     eprintln!("{report:#?}");
     report.assert_targets();
     Ok(())

@@ -48,6 +48,11 @@ impl Tokio {
             .expect("a tokio runtime");
         Self { rt }
     }
+
+    /// Enters the runtime, for building a pool (its maintenance is spawned on it).
+    pub fn enter(&self) -> tokio::runtime::EnterGuard<'_> {
+        self.rt.enter()
+    }
 }
 
 impl Harness for Tokio {

@@ -1,0 +1,97 @@
+//! Checks that every adapter's tests run against a misbehaving [`EchoServer`], written
+//! once on the chaos suite's [`Harness`]: the adapter builds the pool (each check needs
+//! its own settings) and the harness runs the clients.
+
+use std::time::Duration;
+
+use netpool_core::Pool;
+
+use crate::chaos::scenario::{Client, Harness};
+use crate::{EchoServer, eventually};
+
+/// Bound on every wait in these checks.
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// The server closes the pool's idle connection; the next checkout (its pool checks
+/// connections idle for more than 1 ms, and its maintenance stays out of the way) notices
+/// and hands out a fresh connection instead of an error.
+///
+/// `pool` is connected to `server`, with `check_idle_after` 1 ms and a long
+/// `maintenance_interval`.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn closed_by_server_is_replaced<H: Harness>(
+    h: &H,
+    server: &EchoServer,
+    pool: &Pool<H::Manager>,
+) {
+    one_echo(h, pool, b"one");
+    server.close_idle_after(Some(Duration::from_millis(20)));
+    assert!(server.wait_until(LIMIT, |c| c.live == 0 && c.closed == 1));
+    server.close_idle_after(None);
+    one_echo(h, pool, b"two");
+    assert_eq!(server.accepted(), 2);
+    let stats = pool.stats();
+    assert_eq!((stats.closed_invalid, stats.connections_created), (1, 2));
+}
+
+/// Maintenance opens `min_idle` by itself, reaps idle connections and replaces old ones.
+///
+/// `pool` is connected to `server`, with `min_idle` 1, `idle_timeout` 50 ms and
+/// `max_lifetime` 300 ms.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn maintenance_reaps_and_keeps_min_idle<H: Harness>(
+    h: &H,
+    server: &EchoServer,
+    pool: &Pool<H::Manager>,
+) {
+    assert!(
+        server.wait_until(LIMIT, |c| c.live == 1),
+        "min_idle opened by itself"
+    );
+    let three = {
+        let pool = pool.clone();
+        Box::pin(async move {
+            let mut conns = Vec::new();
+            for _ in 0..3 {
+                conns.push(pool.get().await.expect("a connection"));
+            }
+            drop(conns);
+        }) as Client<()>
+    };
+    h.run(vec![three]);
+    assert!(
+        eventually(LIMIT, || pool.stats().closed_idle >= 2),
+        "idle reaped"
+    );
+    assert!(
+        eventually(LIMIT, || pool.stats().closed_lifetime >= 1),
+        "old replaced"
+    );
+    let stats = pool.stats();
+    assert!(
+        stats.connections >= 1 && stats.connections <= 2,
+        "{stats:?}"
+    );
+    // The pass that closed the old connection opens its replacement right after.
+    assert!(
+        eventually(LIMIT, || server.accepted() >= 4),
+        "a replacement was opened"
+    );
+}
+
+/// One get and one echo round trip of `msg`, which must succeed.
+fn one_echo<H: Harness>(h: &H, pool: &Pool<H::Manager>, msg: &'static [u8]) {
+    let pool = pool.clone();
+    let client = Box::pin(async move {
+        let mut conn = pool.get().await.expect("a connection, not an error");
+        H::echo(&mut conn, msg, LIMIT).await.expect("an echo");
+        drop(conn);
+    }) as Client<()>;
+    h.run(vec![client]);
+}

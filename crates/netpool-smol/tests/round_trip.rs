@@ -5,10 +5,10 @@ mod common;
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
-use common::{LIMIT, echo, run};
-use netpool_core::{Error, Pooled};
+use common::{Smol, run};
+use netpool_core::Error;
 use netpool_smol::{BuildError, NetError, TcpOptions};
-use netpool_testkit::{Blackhole, EchoServer};
+use netpool_testkit::{Blackhole, EchoServer, checks};
 
 #[test]
 fn round_trips_reuse_connections() {
@@ -17,36 +17,7 @@ fn round_trips_reuse_connections() {
         .max_size(4)
         .build()
         .unwrap();
-    assert_eq!(server.accepted(), 0, "build() opens nothing");
-    run(async {
-        let tasks: Vec<_> = (0..8u8)
-            .map(|t| {
-                let pool = pool.clone();
-                smol::spawn(async move {
-                    for i in 0..50u8 {
-                        let mut conn = pool.get().await.unwrap();
-                        echo(&mut conn, &[t, i, b'\n']).await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await;
-        }
-    });
-    let stats = pool.stats();
-    assert_eq!(stats.gets, 400);
-    assert!(server.accepted() <= 4, "accepted {}", server.accepted());
-    assert_eq!(stats.connections_created, server.accepted());
-    let conn = smol::block_on(pool.get()).unwrap();
-    assert!(Pooled::meta(&conn).use_count > 1, "a reused connection");
-    assert!(conn.nodelay().unwrap(), "TCP_NODELAY is set");
-    drop(conn);
-    drop(pool);
-    assert!(
-        server.wait_until(LIMIT, |c| c.live == 0),
-        "dropping the pool closes all"
-    );
+    checks::round_trips_reuse_connections(&Smol, &server, pool, |c| c.nodelay().unwrap());
 }
 
 #[test]

@@ -4,13 +4,61 @@
 
 use std::time::Duration;
 
-use netpool_core::Pool;
+use netpool_core::{Manager, Pool, Pooled};
 
 use crate::chaos::scenario::{Client, Harness};
 use crate::{EchoServer, eventually};
 
 /// Bound on every wait in these checks.
 const LIMIT: Duration = Duration::from_secs(10);
+
+/// 8 clients make 50 round trips each through `pool`, a pool of 4 that `build()` just
+/// made: it opened nothing until then, and reuses at most 4 connections, which have
+/// `TCP_NODELAY` set (`nodelay` reads it); dropping the pool closes them all.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn round_trips_reuse_connections<H: Harness>(
+    h: &H,
+    server: &EchoServer,
+    pool: Pool<H::Manager>,
+    nodelay: impl FnOnce(&<H::Manager as Manager>::Connection) -> bool,
+) {
+    assert_eq!(server.accepted(), 0, "build() opens nothing");
+    let clients = (0..8u8)
+        .map(|t| {
+            let pool = pool.clone();
+            Box::pin(async move {
+                for i in 0..50u8 {
+                    let mut conn = H::get(&pool).await.expect("a connection");
+                    H::echo(&mut conn, &[t, i, b'\n'], LIMIT)
+                        .await
+                        .expect("an echo");
+                }
+            }) as Client<()>
+        })
+        .collect();
+    h.run(clients);
+    let stats = pool.stats();
+    assert_eq!(stats.gets, 400);
+    assert!(server.accepted() <= 4, "accepted {}", server.accepted());
+    assert_eq!(stats.connections_created, server.accepted());
+    assert_eq!(stats.in_use, 0);
+    let one = {
+        let pool = pool.clone();
+        Box::pin(async move { H::get(&pool).await.expect("a connection") }) as Client<_>
+    };
+    let conn: Pooled<H::Manager> = h.run(vec![one]).pop().expect("one connection");
+    assert!(Pooled::meta(&conn).use_count > 1, "a reused connection");
+    assert!(nodelay(&conn), "TCP_NODELAY is set");
+    drop(conn);
+    drop(pool);
+    assert!(
+        server.wait_until(LIMIT, |c| c.live == 0),
+        "dropping the pool closes all"
+    );
+}
 
 /// The server closes the pool's idle connection; the next checkout (its pool checks
 /// connections idle for more than 1 ms, and its maintenance stays out of the way) notices
@@ -59,7 +107,7 @@ pub fn maintenance_reaps_and_keeps_min_idle<H: Harness>(
         Box::pin(async move {
             let mut conns = Vec::new();
             for _ in 0..3 {
-                conns.push(pool.get().await.expect("a connection"));
+                conns.push(H::get(&pool).await.expect("a connection"));
             }
             drop(conns);
         }) as Client<()>
@@ -89,7 +137,7 @@ pub fn maintenance_reaps_and_keeps_min_idle<H: Harness>(
 fn one_echo<H: Harness>(h: &H, pool: &Pool<H::Manager>, msg: &'static [u8]) {
     let pool = pool.clone();
     let client = Box::pin(async move {
-        let mut conn = pool.get().await.expect("a connection, not an error");
+        let mut conn = H::get(&pool).await.expect("a connection, not an error");
         H::echo(&mut conn, msg, LIMIT).await.expect("an echo");
         drop(conn);
     }) as Client<()>;

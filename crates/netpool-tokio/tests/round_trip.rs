@@ -4,41 +4,22 @@ mod common;
 
 use std::time::Duration;
 
-use common::{LIMIT, echo};
-use netpool_core::Pooled;
-use netpool_testkit::EchoServer;
+use common::{LIMIT, Tokio, echo};
+use netpool_testkit::{EchoServer, checks};
 use netpool_tokio::{BuildError, NetError, TcpManager};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn round_trips_reuse_connections() {
+#[test]
+fn round_trips_reuse_connections() {
     let server = EchoServer::start().unwrap();
-    let pool = netpool_tokio::tcp(server.addr().to_string())
-        .max_size(4)
-        .build()
-        .unwrap();
-    assert_eq!(server.accepted(), 0, "build() opens nothing");
-    let tasks: Vec<_> = (0..8u8)
-        .map(|t| {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                for i in 0..50u8 {
-                    let mut conn = pool.get().await.unwrap();
-                    echo(&mut conn, &[t, i, b'\n']).await.unwrap();
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        tokio::time::timeout(LIMIT, t).await.unwrap().unwrap();
-    }
-    let stats = pool.stats();
-    assert_eq!(stats.gets, 400);
-    assert!(server.accepted() <= 4, "accepted {}", server.accepted());
-    assert_eq!(stats.connections_created, server.accepted());
-    assert_eq!(stats.in_use, 0);
-    let conn = pool.get().await.unwrap();
-    assert!(Pooled::meta(&conn).use_count > 1, "a reused connection");
-    assert!(conn.nodelay().unwrap(), "TCP_NODELAY is set");
+    let tokio = Tokio::new();
+    let pool = {
+        let _runtime = tokio.enter(); // maintenance is spawned on it
+        netpool_tokio::tcp(server.addr().to_string())
+            .max_size(4)
+            .build()
+            .unwrap()
+    };
+    checks::round_trips_reuse_connections(&tokio, &server, pool, |c| c.nodelay().unwrap());
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use netpool_std::TcpManager;
-use netpool_testkit::chaos::scenario::{Client, Harness, Settings};
+use netpool_testkit::chaos::scenario::{Client, GetResult, Harness, Settings};
 
 /// Bound on every wait in these tests.
 pub const LIMIT: Duration = Duration::from_secs(10);
@@ -22,8 +22,8 @@ pub fn echo(conn: &mut TcpStream, msg: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// One thread per client, each driving its client with `block_on` (the pool's `get` on a
-/// thread is `get_blocking`; the manager and the requests block).
+/// One thread per client, each driving its client with `block_on`; its checkouts are
+/// `get_blocking` (the manager and the requests block too).
 pub struct Threads;
 
 impl Harness for Threads {
@@ -60,6 +60,10 @@ impl Harness for Threads {
 
     fn local_addr(conn: &TcpStream) -> io::Result<SocketAddr> {
         conn.local_addr()
+    }
+
+    fn get(pool: &netpool_std::Pool) -> impl Future<Output = GetResult<TcpManager>> + Send {
+        ready(pool.get_blocking())
     }
 }
 

@@ -54,7 +54,16 @@ pub trait Harness: 'static {
 
     /// The connection's local address: with its creation time, its identity.
     fn local_addr(conn: &<Self::Manager as Manager>::Connection) -> io::Result<SocketAddr>;
+
+    /// One checkout, as the adapter's callers make it: `pool.get()`, or `get_blocking`
+    /// for a harness whose clients each have a thread.
+    fn get(pool: &Pool<Self::Manager>) -> impl Future<Output = GetResult<Self::Manager>> + Send {
+        pool.get()
+    }
 }
+
+/// What a checkout returns.
+pub type GetResult<M> = Result<Pooled<M>, Error<<M as Manager>::Error>>;
 
 /// The pool settings a scenario asks the harness for; everything else stays at the
 /// adapter's defaults.
@@ -1246,7 +1255,7 @@ async fn one_request_holding<H: Harness>(
     hold: Duration,
 ) -> Record {
     let start = Instant::now();
-    let got = ctx.pool.get().await;
+    let got = H::get(&ctx.pool).await;
     let seq = ctx.seq.fetch_add(1, Ordering::SeqCst);
     let got_at = Instant::now();
     let mut conn = match got {
@@ -1301,7 +1310,7 @@ fn reacquire<H: Harness>(h: &H, pool: &Pool<H::Manager>, max_size: usize) -> usi
         let started = std::time::Instant::now();
         for _ in 0..max_size {
             let mut conn = loop {
-                match pool.get().await {
+                match H::get(&pool).await {
                     Ok(conn) => break Some(conn),
                     // Still backing off from the fault (half-open: one new connection per
                     // short delay until one comes back healthy); bounded.

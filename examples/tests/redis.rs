@@ -12,6 +12,7 @@
 mod common;
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,7 @@ use redis::AsyncCommands;
 use tokio::sync::{Notify, RwLock};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
-use common::{BoxFut, bounded, server_available, smol_spawn, tokio_spawn, unique};
+use common::{BoxFut, bounded, server_available, smol_spawn, tokio_spawn, unique, warm};
 
 /// Held shared by command tests, exclusively while the server's `timeout` is changed.
 static SERVER_CONFIG: RwLock<()> = RwLock::const_new(());
@@ -273,14 +274,43 @@ async fn take_counter(admin: Admin, key: &str) -> i64 {
     }
 }
 
-fn redis_crate_op(pool: &Pool<RedisManager>, key: &str, seen: &Seen) -> Op {
+/// An [`Op`] that calls `incr` with its own clones of the pool, the key and the seen set.
+fn make_op<P, F>(pool: &P, key: &str, seen: &Seen, incr: F) -> Op
+where
+    P: Clone + Send + Sync + 'static,
+    F: Fn(P, String, Seen) -> BoxFut<Result<i64, String>> + Send + Sync + 'static,
+{
     let (pool, key, seen) = (pool.clone(), key.to_owned(), seen.clone());
-    Arc::new(move || {
-        let (pool, key, seen) = (pool.clone(), key.clone(), seen.clone());
+    Arc::new(move || incr(pool.clone(), key.clone(), seen.clone()))
+}
+
+/// Adds a connection's kill filter (`ID n` or `ADDR ip:port`) to `seen`, and returns it.
+fn see(seen: &Seen, target: String) -> String {
+    seen.lock().expect("not poisoned").insert(target.clone());
+    target
+}
+
+/// A socket's address as text (or why there is none).
+fn addr_text(addr: std::io::Result<std::net::SocketAddr>) -> String {
+    addr.map_or_else(|e| e.to_string(), |a| a.to_string())
+}
+
+/// After an INCR on a RESP client failed: only the connection may break, so the error is
+/// fatal; discards the connection and names it by its address and its opening time (a
+/// later connection that reuses the local port is not the same connection).
+fn resp_failed<M: Manager>(conn: Pooled<M>, target: &str, e: RespError) -> String {
+    eprintln!("INCR on {target}: {e}");
+    assert!(e.is_fatal(), "only the connection breaks: {e}");
+    let created = Pooled::meta(&conn).created_at;
+    Pooled::discard(conn);
+    format!("{target} opened at {created:?}")
+}
+
+fn redis_crate_op(pool: &Pool<RedisManager>, key: &str, seen: &Seen) -> Op {
+    make_op(pool, key, seen, |pool, key, seen| {
         Box::pin(async move {
             let mut conn = pool.get().await.expect("the pool serves every caller");
-            let id = format!("ID {}", conn.id());
-            seen.lock().expect("not poisoned").insert(id.clone());
+            let id = see(&seen, format!("ID {}", conn.id()));
             match conn.incr::<_, _, i64>(&key, 1).await {
                 Ok(v) => Ok(v),
                 Err(e) => {
@@ -300,56 +330,34 @@ where
     M: Manager<Connection = Client<S>, Error = RespError>,
     S: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (pool, key, seen) = (pool.clone(), key.to_owned(), seen.clone());
-    Arc::new(move || {
-        let (pool, key, seen) = (pool.clone(), key.clone(), seen.clone());
+    make_op(pool, key, seen, move |pool, key, seen| {
         Box::pin(async move {
             let mut conn = pool.get().await.expect("the pool serves every caller");
-            let target = format!("ADDR {}", local(&mut conn));
-            seen.lock().expect("not poisoned").insert(target.clone());
-            match conn.incr(key.as_bytes()).await {
-                Ok(v) => Ok(v),
-                Err(e) => {
-                    eprintln!("INCR on {target}: {e}");
-                    assert!(e.is_fatal(), "only the connection breaks: {e}");
-                    // The address and the opening time: a later connection that reuses
-                    // the local port is not the same connection.
-                    let created = Pooled::meta(&conn).created_at;
-                    Pooled::discard(conn);
-                    Err(format!("{target} opened at {created:?}"))
-                }
-            }
+            let target = see(&seen, format!("ADDR {}", local(&mut conn)));
+            let result = conn.incr(key.as_bytes()).await;
+            result.map_err(|e| resp_failed(conn, &target, e))
         })
     })
 }
 
+fn resp_tokio_op(pool: &Pool<TokioManager>, key: &str, seen: &Seen) -> Op {
+    resp_op(pool, key, seen, tokio_local)
+}
+
+fn resp_smol_op(pool: &Pool<SmolManager>, key: &str, seen: &Seen) -> Op {
+    resp_op(pool, key, seen, smol_local)
+}
+
 /// An op over `netpool_tokio::tcp`: the RESP client borrows the pooled `TcpStream`.
 fn adapter_tokio_op(pool: &netpool_tokio::Pool, key: &str, seen: &Seen) -> Op {
-    let (pool, key, seen) = (pool.clone(), key.to_owned(), seen.clone());
-    Arc::new(move || {
-        let (pool, key, seen) = (pool.clone(), key.clone(), seen.clone());
+    make_op(pool, key, seen, |pool, key, seen| {
         Box::pin(async move {
             let mut conn = pool.get().await.expect("the pool serves every caller");
-            let local = conn
-                .local_addr()
-                .map_or_else(|e| e.to_string(), |a| a.to_string());
-            let target = format!("ADDR {local}");
-            seen.lock().expect("not poisoned").insert(target.clone());
+            let target = see(&seen, format!("ADDR {}", addr_text(conn.local_addr())));
             let result = Client::new((&mut *conn).compat())
                 .incr(key.as_bytes())
                 .await;
-            match result {
-                Ok(v) => Ok(v),
-                Err(e) => {
-                    eprintln!("INCR on {target}: {e}");
-                    assert!(e.is_fatal(), "only the connection breaks: {e}");
-                    // The address and the opening time: a later connection that reuses
-                    // the local port is not the same connection.
-                    let created = Pooled::meta(&conn).created_at;
-                    Pooled::discard(conn);
-                    Err(format!("{target} opened at {created:?}"))
-                }
-            }
+            result.map_err(|e| resp_failed(conn, &target, e))
         })
     })
 }
@@ -357,29 +365,12 @@ fn adapter_tokio_op(pool: &netpool_tokio::Pool, key: &str, seen: &Seen) -> Op {
 /// An op over `netpool_smol::tcp`: the RESP client borrows the pooled `TcpStream`, which
 /// implements the futures-io traits itself.
 fn adapter_smol_op(pool: &netpool_smol::Pool, key: &str, seen: &Seen) -> Op {
-    let (pool, key, seen) = (pool.clone(), key.to_owned(), seen.clone());
-    Arc::new(move || {
-        let (pool, key, seen) = (pool.clone(), key.clone(), seen.clone());
+    make_op(pool, key, seen, |pool, key, seen| {
         Box::pin(async move {
             let mut conn = pool.get().await.expect("the pool serves every caller");
-            let local = conn
-                .local_addr()
-                .map_or_else(|e| e.to_string(), |a| a.to_string());
-            let target = format!("ADDR {local}");
-            seen.lock().expect("not poisoned").insert(target.clone());
+            let target = see(&seen, format!("ADDR {}", addr_text(conn.local_addr())));
             let result = Client::new(&mut *conn).incr(key.as_bytes()).await;
-            match result {
-                Ok(v) => Ok(v),
-                Err(e) => {
-                    eprintln!("INCR on {target}: {e}");
-                    assert!(e.is_fatal(), "only the connection breaks: {e}");
-                    // The address and the opening time: a later connection that reuses
-                    // the local port is not the same connection.
-                    let created = Pooled::meta(&conn).created_at;
-                    Pooled::discard(conn);
-                    Err(format!("{target} opened at {created:?}"))
-                }
-            }
+            result.map_err(|e| resp_failed(conn, &target, e))
         })
     })
 }
@@ -403,35 +394,107 @@ fn adapter_tokio_pool() -> netpool_tokio::Pool {
 }
 
 fn tokio_local(c: &mut Client<tokio_util::compat::Compat<tokio::net::TcpStream>>) -> String {
-    c.stream_mut()
-        .get_ref()
-        .local_addr()
-        .map_or_else(|e| e.to_string(), |a| a.to_string())
+    addr_text(c.stream_mut().get_ref().local_addr())
 }
 
 fn smol_local(c: &mut Client<smol::net::TcpStream>) -> String {
-    c.stream_mut()
-        .local_addr()
-        .map_or_else(|e| e.to_string(), |a| a.to_string())
+    addr_text(c.stream_mut().local_addr())
+}
+
+/// The pools' common settings: 8 connections, checked after 50 ms idle.
+fn builder() -> netpool_core::Builder {
+    Pool::builder()
+        .max_size(8)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .check_idle_after(Some(Duration::from_millis(50)))
 }
 
 fn redis_pool(name: &str) -> Pool<RedisManager> {
     let manager = RedisManager::new(redis_url())
         .expect("a valid Redis URL")
         .client_name(name);
-    Pool::builder()
-        .max_size(8)
-        .wait_timeout(Some(Duration::from_secs(10)))
-        .check_idle_after(Some(Duration::from_millis(50)))
-        .build(manager)
-        .expect("a valid config")
+    builder().build(manager).expect("a valid config")
 }
 
-fn resp_builder() -> netpool_core::Builder {
-    Pool::builder()
-        .max_size(8)
-        .wait_timeout(Some(Duration::from_secs(10)))
-        .check_idle_after(Some(Duration::from_millis(50)))
+fn resp_tokio_pool() -> Pool<TokioManager> {
+    builder().build(TokioManager::new(addr())).expect("config")
+}
+
+fn resp_smol_pool() -> Pool<SmolManager> {
+    builder().build(SmolManager::new(addr())).expect("config")
+}
+
+// ---------------------------------------------------------------------------------------
+// The tests' shared bodies: every INCR test runs one of them on tokio and on smol.
+
+/// What a test needs of its runtime: how to spawn, and an admin connection.
+#[derive(Clone, Copy)]
+struct Rt {
+    spawn: Spawn,
+    admin: Admin,
+}
+
+const TOKIO: Rt = Rt {
+    spawn: tokio_spawn,
+    admin: admin_tokio,
+};
+
+const SMOL: Rt = Rt {
+    spawn: smol_spawn,
+    admin: admin_smol,
+};
+
+/// Runs `test` if the server is there, holding [`SERVER_CONFIG`] shared, within [`LIMIT`].
+async fn shared(test: impl Future<Output = ()>) {
+    if !available() {
+        return;
+    }
+    let _shared = SERVER_CONFIG.read().await;
+    bounded(LIMIT, test).await;
+}
+
+/// `TASKS × OPS` INCRs of a fresh key (named after `name`) through `op(pool)`, killing
+/// every connection seen `kill_rounds` times on the way; returns the outcome and the
+/// counter's final value.
+async fn incr<P>(
+    rt: Rt,
+    name: &str,
+    pool: &P,
+    op: fn(&P, &str, &Seen) -> Op,
+    kill_rounds: usize,
+) -> (Outcome, i64) {
+    let key = unique(&format!("netpool:test:{name}"));
+    let seen = Seen::default();
+    let op = op(pool, &key, &seen);
+    let out = workload(rt.spawn, TASKS, OPS, op, kill_rounds, seen, rt.admin).await;
+    let value = take_counter(rt.admin, &key).await;
+    (out, value)
+}
+
+/// [`incr`] without kills: the counter is exact and the pool opened at most 8
+/// connections. Returns the pool's stats.
+async fn incr_adds_up<M: Manager>(
+    rt: Rt,
+    name: &str,
+    pool: &Pool<M>,
+    op: fn(&Pool<M>, &str, &Seen) -> Op,
+) -> netpool_core::Stats {
+    let (out, value) = incr(rt, name, pool, op, 0).await;
+    check_exact(&out, TASKS * OPS, value);
+    let stats = pool.stats();
+    assert!(stats.connections_created <= 8, "{stats:?}");
+    stats
+}
+
+/// [`incr`] with three rounds of kills: see [`check_kill_outcome`].
+async fn killed_are_replaced<M: Manager>(
+    rt: Rt,
+    name: &str,
+    pool: &Pool<M>,
+    op: fn(&Pool<M>, &str, &Seen) -> Op,
+) {
+    let (out, value) = incr(rt, name, pool, op, 3).await;
+    check_kill_outcome(&out, TASKS * OPS, value, &pool.stats());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -442,22 +505,10 @@ const OPS: usize = 50;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_crate_incr_adds_up_on_tokio() {
-    if !available() {
-        return;
-    }
-    let _shared = SERVER_CONFIG.read().await;
-    bounded(LIMIT, async {
-        let key = unique("netpool:test:redis_crate_incr");
+    shared(async {
         let pool = redis_pool(&unique("netpool-test"));
-        let seen = Seen::default();
-        let op = redis_crate_op(&pool, &key, &seen);
-        let out = workload(tokio_spawn, TASKS, OPS, op, 0, seen, admin_tokio).await;
-        check_exact(&out, TASKS * OPS, take_counter(admin_tokio, &key).await);
-        let stats = pool.stats();
-        assert!(
-            stats.connections <= 8 && stats.connections_created <= 8,
-            "{stats:?}"
-        );
+        let stats = incr_adds_up(TOKIO, "redis_crate_incr", &pool, redis_crate_op).await;
+        assert!(stats.connections <= 8, "{stats:?}");
         assert_eq!(stats.gets, (TASKS * OPS) as u64);
     })
     .await;
@@ -465,111 +516,47 @@ async fn redis_crate_incr_adds_up_on_tokio() {
 
 #[test]
 fn redis_crate_incr_adds_up_on_smol() {
-    if !available() {
-        return;
-    }
-    smol::block_on(async {
-        let _shared = SERVER_CONFIG.read().await;
-        bounded(LIMIT, async {
-            let key = unique("netpool:test:redis_crate_smol_incr");
-            let pool = redis_pool(&unique("netpool-test"));
-            let seen = Seen::default();
-            let op = redis_crate_op(&pool, &key, &seen);
-            let out = workload(smol_spawn, TASKS, OPS, op, 0, seen, admin_smol).await;
-            check_exact(&out, TASKS * OPS, take_counter(admin_smol, &key).await);
-            assert!(pool.stats().connections_created <= 8);
-        })
-        .await;
-    });
+    smol::block_on(shared(async {
+        let pool = redis_pool(&unique("netpool-test"));
+        incr_adds_up(SMOL, "redis_crate_smol_incr", &pool, redis_crate_op).await;
+    }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resp_incr_adds_up_on_tokio() {
-    if !available() {
-        return;
-    }
-    let _shared = SERVER_CONFIG.read().await;
-    bounded(LIMIT, async {
-        let key = unique("netpool:test:resp_tokio_incr");
-        let pool = resp_builder()
-            .build(TokioManager::new(addr()))
-            .expect("config");
-        let seen = Seen::default();
-        let op = resp_op(&pool, &key, &seen, tokio_local);
-        let out = workload(tokio_spawn, TASKS, OPS, op, 0, seen, admin_tokio).await;
-        check_exact(&out, TASKS * OPS, take_counter(admin_tokio, &key).await);
-        assert!(pool.stats().connections_created <= 8);
+    shared(async {
+        incr_adds_up(TOKIO, "resp_tokio_incr", &resp_tokio_pool(), resp_tokio_op).await;
     })
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resp_over_netpool_tokio_incr_adds_up() {
-    if !available() {
-        return;
-    }
-    let _shared = SERVER_CONFIG.read().await;
-    bounded(LIMIT, async {
-        let key = unique("netpool:test:adapter_tokio_incr");
+    shared(async {
         let pool = adapter_tokio_pool();
-        let seen = Seen::default();
-        let op = adapter_tokio_op(&pool, &key, &seen);
-        let out = workload(tokio_spawn, TASKS, OPS, op, 0, seen, admin_tokio).await;
-        check_exact(&out, TASKS * OPS, take_counter(admin_tokio, &key).await);
-        assert!(pool.stats().connections_created <= 8);
+        incr_adds_up(TOKIO, "adapter_tokio_incr", &pool, adapter_tokio_op).await;
     })
     .await;
 }
 
 #[test]
 fn resp_incr_adds_up_on_smol() {
-    if !available() {
-        return;
-    }
-    smol::block_on(async {
-        let _shared = SERVER_CONFIG.read().await;
-        bounded(LIMIT, async {
-            let key = unique("netpool:test:resp_smol_incr");
-            let pool = resp_builder()
-                .build(SmolManager::new(addr()))
-                .expect("config");
-            let seen = Seen::default();
-            let op = resp_op(&pool, &key, &seen, smol_local);
-            let out = workload(smol_spawn, TASKS, OPS, op, 0, seen, admin_smol).await;
-            check_exact(&out, TASKS * OPS, take_counter(admin_smol, &key).await);
-            assert!(pool.stats().connections_created <= 8);
-        })
-        .await;
-    });
+    smol::block_on(shared(async {
+        incr_adds_up(SMOL, "resp_smol_incr", &resp_smol_pool(), resp_smol_op).await;
+    }));
 }
 
 #[test]
 fn resp_over_netpool_smol_incr_adds_up() {
-    if !available() {
-        return;
-    }
-    smol::block_on(async {
-        let _shared = SERVER_CONFIG.read().await;
-        bounded(LIMIT, async {
-            let key = unique("netpool:test:adapter_smol_incr");
-            let pool = adapter_smol_pool();
-            let seen = Seen::default();
-            let op = adapter_smol_op(&pool, &key, &seen);
-            let out = workload(smol_spawn, TASKS, OPS, op, 0, seen, admin_smol).await;
-            check_exact(&out, TASKS * OPS, take_counter(admin_smol, &key).await);
-            assert!(pool.stats().connections_created <= 8);
-        })
-        .await;
-    });
+    smol::block_on(shared(async {
+        let pool = adapter_smol_pool();
+        incr_adds_up(SMOL, "adapter_smol_incr", &pool, adapter_smol_op).await;
+    }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_crate_set_get_round_trips() {
-    if !available() {
-        return;
-    }
-    let _shared = SERVER_CONFIG.read().await;
-    bounded(LIMIT, async {
+    shared(async {
         let prefix = unique("netpool:test:set_get");
         let pool = redis_pool(&unique("netpool-test"));
         let handles: Vec<_> = (0..TASKS)
@@ -600,120 +587,51 @@ async fn redis_crate_set_get_round_trips() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_connections_are_replaced_redis_crate_tokio() {
-    if !available() {
-        return;
-    }
-    let _shared = SERVER_CONFIG.read().await;
-    bounded(LIMIT, async {
-        let key = unique("netpool:test:kill_redis_crate");
+    shared(async {
         let pool = redis_pool(&unique("netpool-test"));
-        let seen = Seen::default();
-        let op = redis_crate_op(&pool, &key, &seen);
-        let out = workload(tokio_spawn, TASKS, OPS, op, 3, seen, admin_tokio).await;
-        let value = take_counter(admin_tokio, &key).await;
-        check_kill_outcome(&out, TASKS * OPS, value, &pool.stats());
+        killed_are_replaced(TOKIO, "kill_redis_crate", &pool, redis_crate_op).await;
     })
     .await;
 }
 
 #[test]
 fn killed_connections_are_replaced_redis_crate_smol() {
-    if !available() {
-        return;
-    }
-    smol::block_on(async {
-        let _shared = SERVER_CONFIG.read().await;
-        bounded(LIMIT, async {
-            let key = unique("netpool:test:kill_redis_crate_smol");
-            let pool = redis_pool(&unique("netpool-test"));
-            let seen = Seen::default();
-            let op = redis_crate_op(&pool, &key, &seen);
-            let out = workload(smol_spawn, TASKS, OPS, op, 3, seen, admin_smol).await;
-            let value = take_counter(admin_smol, &key).await;
-            check_kill_outcome(&out, TASKS * OPS, value, &pool.stats());
-        })
-        .await;
-    });
+    smol::block_on(shared(async {
+        let pool = redis_pool(&unique("netpool-test"));
+        killed_are_replaced(SMOL, "kill_redis_crate_smol", &pool, redis_crate_op).await;
+    }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_connections_are_replaced_resp_tokio() {
-    if !available() {
-        return;
-    }
-    let _shared = SERVER_CONFIG.read().await;
-    bounded(LIMIT, async {
-        let key = unique("netpool:test:kill_resp_tokio");
-        let pool = resp_builder()
-            .build(TokioManager::new(addr()))
-            .expect("config");
-        let seen = Seen::default();
-        let op = resp_op(&pool, &key, &seen, tokio_local);
-        let out = workload(tokio_spawn, TASKS, OPS, op, 3, seen, admin_tokio).await;
-        let value = take_counter(admin_tokio, &key).await;
-        check_kill_outcome(&out, TASKS * OPS, value, &pool.stats());
+    shared(async {
+        killed_are_replaced(TOKIO, "kill_resp_tokio", &resp_tokio_pool(), resp_tokio_op).await;
     })
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_connections_are_replaced_resp_over_netpool_tokio() {
-    if !available() {
-        return;
-    }
-    let _shared = SERVER_CONFIG.read().await;
-    bounded(LIMIT, async {
-        let key = unique("netpool:test:kill_adapter_tokio");
+    shared(async {
         let pool = adapter_tokio_pool();
-        let seen = Seen::default();
-        let op = adapter_tokio_op(&pool, &key, &seen);
-        let out = workload(tokio_spawn, TASKS, OPS, op, 3, seen, admin_tokio).await;
-        let value = take_counter(admin_tokio, &key).await;
-        check_kill_outcome(&out, TASKS * OPS, value, &pool.stats());
+        killed_are_replaced(TOKIO, "kill_adapter_tokio", &pool, adapter_tokio_op).await;
     })
     .await;
 }
 
 #[test]
 fn killed_connections_are_replaced_resp_smol() {
-    if !available() {
-        return;
-    }
-    smol::block_on(async {
-        let _shared = SERVER_CONFIG.read().await;
-        bounded(LIMIT, async {
-            let key = unique("netpool:test:kill_resp_smol");
-            let pool = resp_builder()
-                .build(SmolManager::new(addr()))
-                .expect("config");
-            let seen = Seen::default();
-            let op = resp_op(&pool, &key, &seen, smol_local);
-            let out = workload(smol_spawn, TASKS, OPS, op, 3, seen, admin_smol).await;
-            let value = take_counter(admin_smol, &key).await;
-            check_kill_outcome(&out, TASKS * OPS, value, &pool.stats());
-        })
-        .await;
-    });
+    smol::block_on(shared(async {
+        killed_are_replaced(SMOL, "kill_resp_smol", &resp_smol_pool(), resp_smol_op).await;
+    }));
 }
 
 #[test]
 fn killed_connections_are_replaced_resp_over_netpool_smol() {
-    if !available() {
-        return;
-    }
-    smol::block_on(async {
-        let _shared = SERVER_CONFIG.read().await;
-        bounded(LIMIT, async {
-            let key = unique("netpool:test:kill_adapter_smol");
-            let pool = adapter_smol_pool();
-            let seen = Seen::default();
-            let op = adapter_smol_op(&pool, &key, &seen);
-            let out = workload(smol_spawn, TASKS, OPS, op, 3, seen, admin_smol).await;
-            let value = take_counter(admin_smol, &key).await;
-            check_kill_outcome(&out, TASKS * OPS, value, &pool.stats());
-        })
-        .await;
-    });
+    smol::block_on(shared(async {
+        let pool = adapter_smol_pool();
+        killed_are_replaced(SMOL, "kill_adapter_smol", &pool, adapter_smol_op).await;
+    }));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -778,15 +696,12 @@ async fn client_list() -> String {
 
 /// Opens `n` connections in `pool` (all checked out at once) and returns them idle, with
 /// what `id` says of each.
-async fn warm<M: Manager>(
+async fn warm_ids<M: Manager>(
     pool: &Pool<M>,
     n: usize,
     id: impl Fn(&mut M::Connection) -> String,
 ) -> Vec<String> {
-    let mut held = Vec::new();
-    for _ in 0..n {
-        held.push(pool.get().await.expect("warm-up get"));
-    }
+    let mut held = warm(pool, n).await;
     assert_eq!(pool.stats().connections, n);
     held.iter_mut().map(|c| id(c)).collect()
 }
@@ -800,36 +715,18 @@ async fn server_idle_timeout_is_invisible_to_callers() {
     let _exclusive = SERVER_CONFIG.write().await;
     bounded(LIMIT, async {
         let redis_crate = redis_pool(&unique("netpool-idle"));
-        let resp_tokio = resp_builder()
-            .build(TokioManager::new(addr()))
-            .expect("config");
-        let resp_smol = resp_builder()
-            .build(SmolManager::new(addr()))
-            .expect("config");
-        let mut ours = warm(&redis_crate, 4, |c| c.id().to_string()).await;
-        ours.iter_mut().for_each(|id| *id = format!("id={id} "));
-        for a in warm(&resp_tokio, 4, tokio_local).await {
-            ours.push(format!("addr={a} "));
-        }
-        for a in warm(&resp_smol, 4, smol_local).await {
-            ours.push(format!("addr={a} "));
-        }
+        let resp_tokio = resp_tokio_pool();
+        let resp_smol = resp_smol_pool();
         let adapter_tokio = adapter_tokio_pool();
-        let local = |c: &mut tokio::net::TcpStream| {
-            c.local_addr()
-                .map_or_else(|e| e.to_string(), |a| a.to_string())
-        };
-        for a in warm(&adapter_tokio, 4, local).await {
-            ours.push(format!("addr={a} "));
-        }
         let adapter_smol = adapter_smol_pool();
-        let local = |c: &mut smol::net::TcpStream| {
-            c.local_addr()
-                .map_or_else(|e| e.to_string(), |a| a.to_string())
-        };
-        for a in warm(&adapter_smol, 4, local).await {
-            ours.push(format!("addr={a} "));
-        }
+        let mut ours = warm_ids(&redis_crate, 4, |c| format!("id={} ", c.id())).await;
+        let addrs = [
+            warm_ids(&resp_tokio, 4, tokio_local).await,
+            warm_ids(&resp_smol, 4, smol_local).await,
+            warm_ids(&adapter_tokio, 4, |c| addr_text(c.local_addr())).await,
+            warm_ids(&adapter_smol, 4, |c| addr_text(c.local_addr())).await,
+        ];
+        ours.extend(addrs.iter().flatten().map(|a| format!("addr={a} ")));
 
         let _timeout = ServerTimeout::set(1);
         // Wait for the server to close our idle connections. Redis compares whole seconds
@@ -867,12 +764,12 @@ async fn server_idle_timeout_is_invisible_to_callers() {
             ),
             (
                 "resp tokio",
-                resp_op(&resp_tokio, &key, &seen, tokio_local),
+                resp_tokio_op(&resp_tokio, &key, &seen),
                 tokio_spawn,
             ),
             (
                 "resp smol",
-                resp_op(&resp_smol, &key, &seen, smol_local),
+                resp_smol_op(&resp_smol, &key, &seen),
                 smol_spawn,
             ),
             (

@@ -7,6 +7,8 @@ use std::io::Write;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use netpool_core::{Manager, Pool, Pooled};
+
 /// A boxed, sendable future.
 pub type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -58,4 +60,14 @@ pub async fn bounded<T>(limit: Duration, f: impl Future<Output = T>) -> T {
     })
     .await
     .unwrap_or_else(|| panic!("the test did not finish within {limit:?}"))
+}
+
+/// Checks out `n` connections at once, so that `pool` opens (at least) `n`, and returns
+/// them; dropping them leaves them idle in the pool.
+pub async fn warm<M: Manager>(pool: &Pool<M>, n: usize) -> Vec<Pooled<M>> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        held.push(pool.get().await.expect("warm-up get"));
+    }
+    held
 }

@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use netpool_examples::postgres::{PgManager, RecyclingMethod, postgres_url};
 use tokio::sync::Notify;
 use tokio_postgres::{Client, NoTls};
 
-use common::{bounded, server_available, unique};
+use common::{bounded, server_available, unique, warm};
 
 /// A whole test's time limit.
 const LIMIT: Duration = Duration::from_secs(90);
@@ -54,6 +55,13 @@ fn available() -> bool {
 
 fn url_config(url: &str) -> tokio_postgres::Config {
     url.parse().expect("NETPOOL_TEST_POSTGRES is a valid URL")
+}
+
+/// Runs `test` if the server is there, within [`LIMIT`].
+async fn live(test: impl Future<Output = ()>) {
+    if available() {
+        bounded(LIMIT, test).await;
+    }
 }
 
 /// A pool whose sessions carry `application_name = app`.
@@ -114,6 +122,19 @@ impl Drop for Table {
     }
 }
 
+/// Terminates the sessions named `app`, waiting until each is gone; answers how many.
+async fn terminate(admin: &Client, app: &str) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) \
+             FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .await
+        .expect("pg_terminate_backend")
+        .get(0)
+}
+
 /// The sorted ids in `table`.
 async fn ids(table: &Table) -> Vec<i64> {
     admin()
@@ -131,10 +152,7 @@ const ROWS: usize = 25;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_written_by_many_tasks_are_all_there() {
-    if !available() {
-        return;
-    }
-    bounded(LIMIT, async {
+    live(async {
         let table = Table::create("netpool_rows").await;
         let pool = pool(&unique("netpool_rows"), RecyclingMethod::Verified, 8);
         let insert = format!("INSERT INTO {} (id, task) VALUES ($1, $2)", table.name);
@@ -173,10 +191,7 @@ async fn rows_written_by_many_tasks_are_all_there() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminated_backends_are_replaced() {
-    if !available() {
-        return;
-    }
-    bounded(LIMIT, async {
+    live(async {
         let table = Table::create("netpool_kill").await;
         let app = unique("netpool_kill");
         // Fast: only is_closed() on checkout, so callers do meet terminated sessions and
@@ -231,15 +246,7 @@ async fn terminated_backends_are_replaced() {
             while done.load(std::sync::atomic::Ordering::Relaxed) < total * round / 4 {
                 progress.notified().await;
             }
-            let row = admin
-                .query_one(
-                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) \
-                     FROM pg_stat_activity WHERE application_name = $1",
-                    &[&app],
-                )
-                .await
-                .expect("pg_terminate_backend");
-            terminated += row.get::<_, i64>(0);
+            terminated += terminate(&admin, &app).await;
         }
         let mut errors = 0;
         for h in handles {
@@ -266,10 +273,7 @@ async fn terminated_backends_are_replaced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verified_recycling_hides_terminated_idle_sessions() {
-    if !available() {
-        return;
-    }
-    bounded(LIMIT, async {
+    live(async {
         let app = unique("netpool_verified");
         // Verified on every checkout, so that no idle time is needed before the check.
         let mut config = url_config(&postgres_url());
@@ -279,22 +283,8 @@ async fn verified_recycling_hides_terminated_idle_sessions() {
             .check_idle_after(None)
             .build(PgManager::new(config).recycling_method(RecyclingMethod::Verified))
             .expect("a valid config");
-        {
-            let mut held = Vec::new();
-            for _ in 0..4 {
-                held.push(pool.get().await.expect("warm-up get"));
-            }
-        }
-        let terminated: i64 = admin()
-            .await
-            .query_one(
-                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) \
-                 FROM pg_stat_activity WHERE application_name = $1",
-                &[&app],
-            )
-            .await
-            .expect("pg_terminate_backend")
-            .get(0);
+        drop(warm(&pool, 4).await);
+        let terminated = terminate(&admin().await, &app).await;
         assert_eq!(terminated, 4);
         for i in 0..20i32 {
             let client = pool.get().await.expect("get");
@@ -312,10 +302,7 @@ async fn verified_recycling_hides_terminated_idle_sessions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_recycling_resets_the_session() {
-    if !available() {
-        return;
-    }
-    bounded(LIMIT, async {
+    live(async {
         // One connection, checked on every checkout.
         let mut config = url_config(&postgres_url());
         config.application_name(unique("netpool_clean"));
@@ -371,10 +358,7 @@ async fn clean_recycling_resets_the_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_idle_session_timeout_is_invisible_to_callers() {
-    if !available() {
-        return;
-    }
-    bounded(LIMIT, async {
+    live(async {
         let app = unique("netpool_idle");
         // The server closes these sessions after 1 s idle (PostgreSQL 14+); set per session,
         // so no server setting changes.
@@ -387,12 +371,7 @@ async fn server_idle_session_timeout_is_invisible_to_callers() {
             .check_idle_after(Some(Duration::from_millis(100)))
             .build(PgManager::new(config).recycling_method(RecyclingMethod::Verified))
             .expect("a valid config");
-        {
-            let mut held = Vec::new();
-            for _ in 0..4 {
-                held.push(pool.get().await.expect("warm-up get"));
-            }
-        }
+        drop(warm(&pool, 4).await);
         // Wait until the server has closed all four (after 1 s idle); poll
         // pg_stat_activity every 100 ms rather than guess, up to 15 s.
         let admin = admin().await;

@@ -32,7 +32,7 @@ use crate::idle::{Idle, IdleQueue};
 use crate::pooled::Pooled;
 use crate::sema::TryAcquireError;
 use crate::shared::{Deadline, Permit, Shared};
-use crate::stats::{Counters, Stats};
+use crate::stats::Stats;
 use crate::sync::{AtomicUsize, Ordering};
 use crate::{Manager, Meta};
 
@@ -383,7 +383,7 @@ impl<M: Manager> Pool<M> {
     fn fast(&self) -> Fast<'_, M> {
         let inner = &*self.inner;
         let shared = &inner.shared;
-        Counters::bump(&shared.counters.gets);
+        shared.counters.gets.bump();
         match shared.sema.try_acquire() {
             Ok(()) => {}
             Err(TryAcquireError::Closed) => return Fast::Closed,

@@ -65,11 +65,7 @@ macro_rules! tasks {
                     })
                 })
                 .collect();
-            let mut per_task = Vec::with_capacity($tasks);
-            for handle in handles {
-                per_task.push(handle.await.expect("task"));
-            }
-            meter.stop(iters, per_task)
+            meter.stop_after(iters, handles).await
         })
     }};
 }
@@ -261,11 +257,7 @@ macro_rules! split_tasks {
                     })
                 })
                 .collect();
-            let mut per_task = Vec::with_capacity($tasks);
-            for handle in handles {
-                per_task.push(handle.await.expect("task"));
-            }
-            meter.stop(iters, per_task)
+            meter.stop_after(iters, handles).await
         })
     }};
 }

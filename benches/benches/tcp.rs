@@ -148,11 +148,7 @@ macro_rules! pooled_round_trips {
                     })
                 })
                 .collect();
-            let mut per_task = Vec::with_capacity($tasks);
-            for handle in handles {
-                per_task.push(handle.await.expect("task"));
-            }
-            meter.stop(iters, per_task)
+            meter.stop_after(iters, handles).await
         })
     }};
 }

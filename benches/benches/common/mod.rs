@@ -190,6 +190,19 @@ impl Meter {
         }
     }
 
+    /// Ends a run of `cycles` cycles once every task finished; each returns its share.
+    pub(crate) async fn stop_after(
+        self,
+        cycles: u64,
+        tasks: Vec<tokio::task::JoinHandle<u64>>,
+    ) -> Sample {
+        let mut per_worker = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            per_worker.push(task.await.expect("task"));
+        }
+        self.stop(cycles, per_worker)
+    }
+
     /// Ends a run of `cycles` cycles; `per_worker` holds each worker's share.
     pub(crate) fn stop(self, cycles: u64, per_worker: Vec<u64>) -> Sample {
         let elapsed = self.started.elapsed();

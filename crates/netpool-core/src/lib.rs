@@ -45,7 +45,8 @@
 //!
 //! # Features
 //!
-//! * `loom`: forwards `loom` to event-listener, for the loom model in `tests/loom.rs`.
+//! * `loom`: forwards `loom` to event-listener and concurrent-queue, for the loom models in
+//!   `tests/loom.rs` (build with `RUSTFLAGS="--cfg loom"`).
 //!
 //! The runtime adapters are separate crates: `netpool-tokio`, `netpool-smol` and
 //! `netpool-std` supply TCP and Unix managers and run [`Pool::maintain`] for you.
@@ -55,7 +56,10 @@
 //! * The hot path (an idle connection is free, no check due) is one CAS to take a permit,
 //!   a pop from a lock-free queue, a coarse clock read (`CLOCK_MONOTONIC_COARSE` on
 //!   Linux) and, on return, a push and one CAS. No lock, no allocation, no syscall.
-//! * Waiting uses `event-listener`; waiters are served first come, first served.
+//! * Waiters are served first come, first served: a returned permit goes straight to the
+//!   oldest waiter, and newcomers queue behind. Waiting allocates nothing (waker slots
+//!   reused under a short lock); `event-listener` parks the rarer waits for room and for
+//!   `wait_closed`.
 //! * Timeouts use `async-io`'s `Timer`: the first timed wait starts async-io's background
 //!   thread (named "async-io"), which drives timers under any executor or none. Waiters
 //!   share one timer per pool (armed for the earliest deadline), so a wait does not cost a

@@ -370,7 +370,11 @@ impl<M: Manager> Pool<M> {
         let (permit, first) = match self.fast() {
             Fast::Done(conn) => return Ok(conn),
             Fast::Closed => return Err(Error::Closed),
-            Fast::NoPermit => return block_on(self.wait_and_finish(timeout)),
+            // It will wait: park with a real waker from the first poll (a no-op first
+            // poll would only queue the caller with a waker that must be replaced).
+            Fast::NoPermit => {
+                return futures_lite::future::block_on(self.wait_and_finish(timeout));
+            }
             Fast::Held(permit, first) => (permit, first),
         };
         let mut deadline = Deadline::new(timeout);

@@ -109,3 +109,20 @@ fn cancelled_waiter_loses_nothing() {
         assert!(pool.try_get().is_ok(), "the permit is free again");
     });
 }
+
+/// Closing while a caller waits: the waiter is woken with `Closed`, nothing is leaked.
+#[test]
+fn close_wakes_a_waiter() {
+    loom::model(|| {
+        let pool = pool(1);
+        let held = pool.try_get().unwrap();
+        let other = pool.clone();
+        let waiter = thread::spawn(move || loom::future::block_on(other.get()).map(drop));
+        pool.close();
+        drop(held);
+        let result = waiter.join().unwrap();
+        assert!(result.unwrap_err().is_closed());
+        let stats = pool.stats();
+        assert_eq!((stats.connections, stats.waiting), (0, 0));
+    });
+}

@@ -15,7 +15,7 @@
 use crate::Manager;
 use crate::clock;
 use crate::pool::{CloseReason, Pool};
-use crate::shared::{Deadline, run_until};
+use crate::shared::Deadline;
 
 /// The bound on one check or connect in maintenance when `connect_timeout` is off.
 const MAX_MAINTENANCE_STEP: std::time::Duration = std::time::Duration::from_secs(30);
@@ -48,7 +48,8 @@ impl<M: Manager> Pool<M> {
         for _ in 0..inner.idle.len() {
             let Some(item) = inner.idle.pop() else { break };
             let mut live = inner.live(item, CloseReason::Uncounted);
-            match live.expired(shared, now) {
+            let Some(item) = live.item() else { continue };
+            match inner.expired(item, now) {
                 Some(CloseReason::Idle) if inner.idle.len() >= min_idle => {
                     live.set_reason(CloseReason::Idle);
                     continue;
@@ -61,19 +62,12 @@ impl<M: Manager> Pool<M> {
             }
             let check = shared
                 .check_after
-                .is_some_and(|after| after > 0 && live.unchecked_for(now) >= after);
+                .is_some_and(|after| after > 0 && item.unchecked_for(now) >= after);
             if check {
-                let bound = Deadline::new(Some(bound)).at();
-                let result = match live.item_mut() {
-                    Some(item) => run_until(bound, inner.manager.is_valid(&mut item.conn)).await,
-                    None => continue,
-                };
-                if !matches!(result, Some(Ok(()))) {
+                let at = Deadline::new(Some(bound)).at();
+                if inner.validate(&mut live, at).await != Some(true) {
                     live.set_reason(CloseReason::Invalid);
                     continue;
-                }
-                if let Some(item) = live.item_mut() {
-                    item.checked = clock::now();
                 }
             }
             inner.push_idle(live.take());

@@ -38,7 +38,7 @@ use crate::{Manager, Meta};
 
 mod inner;
 
-pub(crate) use self::inner::{CloseReason, Inner};
+pub(crate) use self::inner::{CloseReason, Inner, Verdict};
 
 /// A pool of connections made by a [`Manager`].
 ///
@@ -292,8 +292,8 @@ impl<M: Manager> Pool<M> {
         for _ in 0..inner.idle.len() {
             let Some(item) = inner.idle.pop() else { break };
             let mut live = inner.live(item, CloseReason::Uncounted);
-            let meta = live.meta();
             if let Some(item) = live.item_mut() {
+                let meta = Meta::from_idle(item, inner.shared.epoch);
                 if keep(&mut item.conn, meta) {
                     inner.push_idle(live.take());
                     continue;
@@ -397,13 +397,14 @@ impl<M: Manager> Pool<M> {
         let Some(item) = inner.idle.pop() else {
             return Fast::Held(permit, None);
         };
-        match inner.check_out_now(item) {
-            Ok(mut item) => {
-                item.uses += 1;
+        match inner.verdict(&item) {
+            Verdict::Go => {
                 permit.forget();
                 Fast::Done(Pooled::new(self.inner.clone(), item))
             }
-            Err(item) => Fast::Held(permit, Some(item)),
+            // Rare: `finish` decides again (a clock read) rather than make `Fast`, which
+            // the hot path moves around, bigger.
+            _ => Fast::Held(permit, Some(item)),
         }
     }
 
@@ -418,14 +419,14 @@ impl<M: Manager> Pool<M> {
     ) -> Result<Pooled<M>, Error<M::Error>> {
         let inner = &*self.inner;
         let checked = match first {
-            Some(item) => inner.check_out(item, deadline).await?,
+            Some(item) => {
+                let verdict = inner.verdict(&item);
+                inner.check_out(item, verdict, deadline).await?
+            }
             None => None,
         };
         let item = match checked {
-            Some(mut item) => {
-                item.uses += 1;
-                item
-            }
+            Some(item) => item,
             None => inner.obtain(deadline, once).await?,
         };
         permit.forget();
@@ -441,7 +442,7 @@ enum Fast<'a, M: Manager> {
     Closed,
     /// No free permit, or waiters are queued.
     NoPermit,
-    /// A permit, and maybe an idle connection that needs a check.
+    /// A permit, and maybe an idle connection that must be checked or closed first.
     Held(Permit<'a>, Option<Idle<M::Connection>>),
 }
 

@@ -69,7 +69,9 @@ pub struct Meta {
 }
 
 impl<M: Manager> Pooled<M> {
-    pub(crate) fn new(pool: Arc<Inner<M>>, item: Idle<M::Connection>) -> Self {
+    /// Hands `item` out: the one place a checkout is counted in its `uses`.
+    pub(crate) fn new(pool: Arc<Inner<M>>, mut item: Idle<M::Connection>) -> Self {
+        item.uses += 1;
         Self {
             pool,
             item: Some(item),
@@ -96,10 +98,7 @@ impl<M: Manager> Pooled<M> {
         let item = this.take();
         let inner = &*this.pool;
         let _permit = Permit::new(&inner.shared.sema);
-        if item.uses <= 1 {
-            inner.shared.failed_on_first_use();
-        }
-        drop(inner.live(item, CloseReason::Broken));
+        inner.close_broken(item);
     }
 
     /// Marks the connection broken (or not): a broken one is closed when the guard is

@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     /// When `is_valid` runs at checkout: `None` never, `Some(0)` always, else after this
     /// much idle time.
     pub(crate) check_after: Option<Nanos>,
+    /// Whether any checkout decision depends on the time (so the clock must be read).
+    pub(crate) timed: bool,
 }
 
 /// Why a wait ended without success.
@@ -86,6 +88,9 @@ impl Shared {
         } else {
             None
         };
+        let timed = config.idle_timeout.is_some()
+            || config.max_lifetime.is_some()
+            || check_after.is_some_and(|after| after > 0);
         Self {
             max_size: AtomicUsize::new(config.max_size),
             size: CachePadded::new(AtomicUsize::new(0)),
@@ -100,6 +105,7 @@ impl Shared {
             idle_timeout: config.idle_timeout.map_or(Nanos::MAX, clock::nanos),
             max_lifetime: config.max_lifetime.map(clock::nanos),
             check_after,
+            timed,
             config,
         }
     }
@@ -114,9 +120,7 @@ impl Shared {
         self.closed.store(true, Ordering::SeqCst);
         self.sema.close();
         self.capacity.notify(usize::MAX);
-        if self.size.load(Ordering::SeqCst) == 0 {
-            self.drained.notify(usize::MAX);
-        }
+        self.notify_if_drained();
     }
 
     /// Reserves room for one more connection, if `size < max_size`.
@@ -138,9 +142,14 @@ impl Shared {
 
     /// A connection was closed: free its slot and wake whoever waits for room.
     pub(crate) fn slot_freed(&self) {
-        let left = self.size.fetch_sub(1, Ordering::SeqCst) - 1;
+        self.size.fetch_sub(1, Ordering::SeqCst);
         self.notify_capacity();
-        if left == 0 && self.is_closed() {
+        self.notify_if_drained();
+    }
+
+    /// Wakes `wait_closed` once the pool is closed and every connection is gone.
+    fn notify_if_drained(&self) {
+        if self.is_closed() && self.size.load(Ordering::SeqCst) == 0 {
             self.drained.notify(usize::MAX);
         }
     }

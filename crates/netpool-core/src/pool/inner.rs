@@ -5,13 +5,13 @@
 
 use std::time::Instant;
 
+use crate::Manager;
 use crate::clock::{self, Nanos};
 use crate::error::{Error, LastConnectError};
 use crate::idle::{Idle, IdleQueue};
 use crate::shared::{Deadline, Gate, Shared, Slot, WaitError, run_until};
 use crate::stats::Counters;
 use crate::sync::AtomicUsize;
-use crate::{Manager, Meta};
 
 pub(crate) struct Inner<M: Manager> {
     /// Live `Pool` handles (not guards, not weak handles); the last one closes the pool.
@@ -29,6 +29,17 @@ pub(crate) enum CloseReason {
     Invalid,
     Idle,
     Lifetime,
+}
+
+/// What checkout does with an idle connection (see [`Inner::verdict`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Verdict {
+    /// Hand it out as it is.
+    Go,
+    /// Run `is_valid` first.
+    Check,
+    /// Close it.
+    Close(CloseReason),
 }
 
 /// A connection outside the idle queue that is closed (freeing its slot) when dropped,
@@ -70,16 +81,14 @@ impl<M: Manager> Inner<M> {
                 return Err(Error::Closed);
             }
             if let Some(item) = self.idle.pop() {
-                if let Some(mut item) = self.check_out(item, deadline).await? {
-                    item.uses += 1;
+                let verdict = self.verdict(&item);
+                if let Some(item) = self.check_out(item, verdict, deadline).await? {
                     return Ok(item);
                 }
                 continue;
             }
             if let Some(slot) = self.shared.reserve() {
-                let mut item = self.open(slot, deadline).await?;
-                item.uses += 1;
-                return Ok(item);
+                return self.open(slot, deadline).await;
             }
             if once {
                 return Err(Error::Timeout);
@@ -91,76 +100,90 @@ impl<M: Manager> Inner<M> {
         }
     }
 
-    /// The synchronous part of [`check_out`](Self::check_out): `Ok` if the connection may
-    /// go out as it is, `Err` (with it) if it must be checked or closed.
+    /// The one checkout decision, made for the synchronous hot path and the async path
+    /// alike: close a connection past its lifetime or idle timeout, check one idle since
+    /// its last use for at least `check_idle_after` (every one when that is zero), hand
+    /// out the rest. Reads the clock only when a time-based setting is on.
     #[inline]
-    pub(super) fn check_out_now(
-        &self,
-        item: Idle<M::Connection>,
-    ) -> Result<Idle<M::Connection>, Idle<M::Connection>> {
+    pub(super) fn verdict(&self, item: &Idle<M::Connection>) -> Verdict {
         let shared = &self.shared;
-        let timed_check = matches!(shared.check_after, Some(after) if after > 0);
-        if shared.max_lifetime.is_none() && shared.idle_timeout == Nanos::MAX && !timed_check {
-            // No clock needed: either never check, or check every time.
+        if !shared.timed {
             return match shared.check_after {
-                None => Ok(item),
-                Some(_) => Err(item),
+                None => Verdict::Go,
+                Some(_) => Verdict::Check,
             };
         }
         let now = clock::now();
-        let fresh = now < item.expires && now.saturating_sub(item.last_used) < shared.idle_timeout;
-        let checked = shared
-            .check_after
-            .is_none_or(|after| after > 0 && now.saturating_sub(item.last_used) < after);
-        if fresh && checked {
-            Ok(item)
-        } else {
-            Err(item)
-        }
-    }
-
-    /// Decides whether an idle connection may go out: `Ok(None)` if it was closed.
-    pub(super) async fn check_out(
-        &self,
-        item: Idle<M::Connection>,
-        deadline: &mut Deadline,
-    ) -> Result<Option<Idle<M::Connection>>, Error<M::Error>> {
-        let shared = &self.shared;
-        let mut live = self.live(item, CloseReason::Uncounted);
-        let Some(check_after) = live.needs_check(shared) else {
-            return Ok(Some(live.take()));
-        };
-        let now = clock::now();
-        if let Some(reason) = live.expired(shared, now) {
-            live.reason = reason;
-            return Ok(None);
+        if let Some(reason) = self.expired(item, now) {
+            return Verdict::Close(reason);
         }
         // Idle time since the last *use*: a background check by maintenance does not
         // exempt a connection, since the server may have gone away since.
-        if check_after == Nanos::MAX || live.idle_for(now) < check_after {
-            return Ok(Some(live.take()));
+        match shared.check_after {
+            Some(after) if now.saturating_sub(item.last_used) >= after => Verdict::Check,
+            _ => Verdict::Go,
+        }
+    }
+
+    /// Why the connection must be closed at `now`, if it must.
+    pub(crate) fn expired(&self, item: &Idle<M::Connection>, now: Nanos) -> Option<CloseReason> {
+        if now >= item.expires {
+            Some(CloseReason::Lifetime)
+        } else if now.saturating_sub(item.last_used) >= self.shared.idle_timeout {
+            Some(CloseReason::Idle)
+        } else {
+            None
+        }
+    }
+
+    /// Carries out `verdict` for an idle connection: `Ok(None)` if it was closed.
+    pub(super) async fn check_out(
+        &self,
+        item: Idle<M::Connection>,
+        verdict: Verdict,
+        deadline: &mut Deadline,
+    ) -> Result<Option<Idle<M::Connection>>, Error<M::Error>> {
+        let mut live = self.live(item, CloseReason::Uncounted);
+        match verdict {
+            Verdict::Go => return Ok(Some(live.take())),
+            Verdict::Close(reason) => {
+                live.reason = reason;
+                return Ok(None);
+            }
+            Verdict::Check => {}
         }
         // The connection is closed by `live` if the deadline passes or the future is
         // dropped half way: its protocol state is unknown.
-        let result = match live.item.as_mut() {
-            Some(item) => run_until(deadline.at(), self.manager.is_valid(&mut item.conn)).await,
-            None => return Ok(None),
-        };
-        match result {
+        match self.validate(&mut live, deadline.at()).await {
             None => Err(self.wait_error(WaitError::Timeout)),
-            Some(Err(_)) => {
-                live.reason = CloseReason::Invalid;
+            Some(false) => {
                 if live.item.as_ref().is_some_and(|i| i.uses == 0) {
                     self.shared.failed_on_first_use();
                 }
                 Ok(None)
             }
-            Some(Ok(())) => {
-                let mut item = live.take();
-                item.checked = now;
-                Ok(Some(item))
-            }
+            Some(true) => Ok(Some(live.take())),
         }
+    }
+
+    /// Runs `is_valid` on a held connection until `at`: `Some(true)` if it passed (the
+    /// check is stamped), `Some(false)` if it failed (the connection is marked to close as
+    /// invalid), `None` if the deadline came first.
+    pub(crate) async fn validate(
+        &self,
+        live: &mut Live<'_, M>,
+        at: Option<Instant>,
+    ) -> Option<bool> {
+        let item = live.item.as_mut()?;
+        let passed = run_until(at, self.manager.is_valid(&mut item.conn))
+            .await?
+            .is_ok();
+        if passed {
+            item.checked = clock::now();
+        } else {
+            live.reason = CloseReason::Invalid;
+        }
+        Some(passed)
     }
 
     /// Opens a connection in the reserved slot, bounded by `connect_timeout` and the
@@ -223,10 +246,7 @@ impl<M: Manager> Inner<M> {
         let broken = self.manager.has_broken(&mut item.conn);
         slot.fill();
         if broken {
-            if item.uses <= 1 {
-                shared.failed_on_first_use();
-            }
-            drop(self.live(item, CloseReason::Broken));
+            self.close_broken(item);
             return;
         }
         shared.connection_proven();
@@ -237,6 +257,15 @@ impl<M: Manager> Inner<M> {
         }
         item.last_used = now;
         self.push_idle(item);
+    }
+
+    /// Closes a connection found broken (by `has_broken`, or discarded by its user). One
+    /// that breaks on its first checkout counts toward the connect backoff.
+    pub(crate) fn close_broken(&self, item: Idle<M::Connection>) {
+        if item.uses <= 1 {
+            self.shared.failed_on_first_use();
+        }
+        drop(self.live(item, CloseReason::Broken));
     }
 
     /// Makes a connection idle and wakes a waiter for room; drains if the pool closed
@@ -274,42 +303,8 @@ impl<M: Manager> Live<'_, M> {
         self.reason = reason;
     }
 
-    pub(crate) fn meta(&self) -> Meta {
-        match &self.item {
-            Some(item) => Meta::from_idle(item, self.inner.shared.epoch),
-            None => Meta::from_raw(0, 0, 0, self.inner.shared.epoch),
-        }
-    }
-
-    /// `None` when nothing about this connection depends on time; else the check-after.
-    fn needs_check(&self, shared: &Shared) -> Option<Nanos> {
-        let check = shared.check_after;
-        if shared.max_lifetime.is_none() && shared.idle_timeout == Nanos::MAX && check.is_none() {
-            return None;
-        }
-        Some(check.unwrap_or(Nanos::MAX))
-    }
-
-    /// Why the connection must be closed at `now`, if it must.
-    pub(crate) fn expired(&self, shared: &Shared, now: Nanos) -> Option<CloseReason> {
-        let item = self.item.as_ref()?;
-        if now >= item.expires {
-            Some(CloseReason::Lifetime)
-        } else if now.saturating_sub(item.last_used) >= shared.idle_timeout {
-            Some(CloseReason::Idle)
-        } else {
-            None
-        }
-    }
-
-    pub(crate) fn unchecked_for(&self, now: Nanos) -> Nanos {
-        self.item.as_ref().map_or(0, |i| i.unchecked_for(now))
-    }
-
-    pub(crate) fn idle_for(&self, now: Nanos) -> Nanos {
-        self.item
-            .as_ref()
-            .map_or(0, |i| now.saturating_sub(i.last_used))
+    pub(crate) fn item(&self) -> Option<&Idle<M::Connection>> {
+        self.item.as_ref()
     }
 }
 

@@ -66,6 +66,15 @@
 //!   timer registration; connects and checks that must be bounded get their own.
 //! * [`Pool::get_blocking`] runs the same state machine as [`Pool::get`] under
 //!   `futures_lite::future::block_on`.
+//! * [`Pool::resize`] and the fast paths: `resize` changes `max_size` and the permits
+//!   together under one lock, so concurrent resizes cannot leave them disagreeing. A
+//!   shrink takes free permits with one CAS on the permit word; if it cannot take enough,
+//!   the same CAS sets the flag that sends every acquire and release through the waiters'
+//!   lock, so a release racing the shrink either pays the remaining debt or goes to the
+//!   oldest waiter, and never leaves a permit free while a waiter sleeps. Returned
+//!   connections check the cap *after* pushing themselves idle and after the release's
+//!   RMW on that same word; `resize` drains idle connections after its own RMW, so one of
+//!   the two always sees the other and no connection stays idle above the cap.
 
 #![doc(test(attr(deny(warnings))))]
 

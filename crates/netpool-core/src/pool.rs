@@ -271,14 +271,8 @@ impl<M: Manager> Pool<M> {
     pub fn resize(&self, max_size: usize) {
         let max_size = max_size.max(1);
         let inner = &*self.inner;
-        inner.shared.max_size.store(max_size, Ordering::SeqCst);
-        inner.shared.sema.resize(max_size);
-        while inner.shared.over_capacity() {
-            match inner.idle.pop() {
-                Some(item) => drop(inner.live(item, CloseReason::Uncounted)),
-                None => break,
-            }
-        }
+        inner.shared.set_max_size(max_size);
+        inner.trim_idle();
         inner.shared.notify_capacity();
     }
 

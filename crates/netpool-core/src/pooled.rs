@@ -209,11 +209,16 @@ impl<M: Manager> Drop for Pooled<M> {
         if let Some(item) = self.item.take() {
             let inner = &*self.pool;
             // Released after the connection is back (or closed), even if has_broken panics.
-            let _permit = Permit::new(&inner.shared.sema);
+            let permit = Permit::new(&inner.shared.sema);
             if self.broken {
                 drop(inner.live(item, CloseReason::Broken));
+                drop(permit);
             } else {
                 inner.put_back(item);
+                // The release's RMW on the permit word orders this return against a
+                // concurrent `resize` (see `Inner::settle`).
+                drop(permit);
+                inner.settle();
             }
         }
     }

@@ -185,6 +185,12 @@ impl Semaphore {
         self.inner.close();
     }
 
+    /// An RMW on the state word that changes nothing: orders the caller's earlier writes
+    /// against a concurrent `resize`, as a release does (see `Inner::settle` in the pool).
+    pub(crate) fn sync(&self) {
+        self.inner.state.fetch_add(0, Ordering::AcqRel);
+    }
+
     pub(crate) fn resize(&self, total: usize) {
         self.inner.resize(total);
     }
@@ -273,12 +279,20 @@ impl Inner {
             let mut cur = self.state.load(Ordering::Acquire);
             loop {
                 let take = shrink.min(cur / ONE);
-                match self.state.compare_exchange(
-                    cur,
-                    cur - take * ONE,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
+                // A shrink that free permits cannot pay at once leaves a debt, and `SLOW`
+                // must be set in the same CAS: a fast-path release that slipped in between
+                // the take and a later `fetch_or(SLOW)` would add a free permit that the
+                // debt never sees and, once the debt is paid with waiters queued, nobody
+                // hands out (a stranded waiter).
+                let next = if take < shrink {
+                    (cur - take * ONE) | SLOW
+                } else {
+                    cur - take * ONE
+                };
+                match self
+                    .state
+                    .compare_exchange(cur, next, Ordering::AcqRel, Ordering::Acquire)
+                {
                     Ok(_) => {
                         shrink -= take;
                         break;
@@ -426,9 +440,12 @@ impl List {
         }
     }
 
-    fn free(&mut self, idx: usize) {
-        self.slots[idx] = Slot::default();
+    /// Frees slot `idx`; returns its waker, for the caller to drop after unlocking.
+    #[must_use = "drop the waker after releasing the lock"]
+    fn free(&mut self, idx: usize) -> Option<Waker> {
+        let waker = std::mem::take(&mut self.slots[idx]).waker;
         self.free.push(idx);
+        waker
     }
 }
 
@@ -481,14 +498,20 @@ impl Waiter<'_> {
             SlotState::Closed | SlotState::Free => Err(TryAcquireError::Closed),
             SlotState::TimedOut => Err(TryAcquireError::Timeout),
             SlotState::Waiting => {
-                match &mut slot.waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    other => *other = Some(cx.waker().clone()),
-                }
+                let stale = match &mut slot.waker {
+                    Some(w) if w.will_wake(cx.waker()) => None,
+                    other => other.replace(cx.waker().clone()),
+                };
+                drop(list);
+                // Dropped after unlocking: the last reference to a task may drop a
+                // future that holds a waiter of this same semaphore.
+                drop(stale);
                 return Poll::Pending;
             }
         };
-        list.free(idx);
+        let stale = list.free(idx);
+        drop(list);
+        drop(stale);
         self.slot = None;
         self.done = true;
         Poll::Ready(result)
@@ -513,8 +536,9 @@ impl Drop for Waiter<'_> {
             SlotState::Granted => sema.release_locked(&mut list),
             SlotState::Closed | SlotState::Free | SlotState::TimedOut => None,
         };
-        list.free(idx);
+        let stale = list.free(idx);
         drop(list);
+        drop(stale);
         if let Some(waker) = woken {
             waker.wake();
         }

@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) max_size: AtomicUsize,
     pub(crate) size: CachePadded<AtomicUsize>,
     pub(crate) sema: Semaphore,
+    /// Held by `resize` while it changes `max_size` and the permits.
+    resizing: Mutex<()>,
     closed: AtomicBool,
     capacity: Event,
     capacity_waiters: AtomicUsize,
@@ -95,6 +97,7 @@ impl Shared {
             max_size: AtomicUsize::new(config.max_size),
             size: CachePadded::new(AtomicUsize::new(0)),
             sema: Semaphore::new(config.max_size),
+            resizing: Mutex::new(()),
             closed: AtomicBool::new(false),
             capacity: Event::new(),
             capacity_waiters: AtomicUsize::new(0),
@@ -167,10 +170,19 @@ impl Shared {
         self.size.load(Ordering::SeqCst) >= self.max_size.load(Ordering::SeqCst)
     }
 
-    /// Whether the pool is over its cap (after a shrink).
+    /// Whether the pool is over its cap (after a shrink). `SeqCst`, to pair with
+    /// [`Shared::set_max_size`] (see `Inner::push_idle`); a plain load on x86.
     #[inline]
     pub(crate) fn over_capacity(&self) -> bool {
-        self.size.load(Ordering::Relaxed) > self.max_size.load(Ordering::Relaxed)
+        self.size.load(Ordering::SeqCst) > self.max_size.load(Ordering::SeqCst)
+    }
+
+    /// Changes the cap and the permits together, under one lock, so that concurrent
+    /// resizes cannot leave `max_size` and the number of permits disagreeing.
+    pub(crate) fn set_max_size(&self, max_size: usize) {
+        let _one_at_a_time = lock(&self.resizing);
+        self.max_size.store(max_size, Ordering::SeqCst);
+        self.sema.resize(max_size);
     }
 
     /// Waits for a permit: the caller is queued behind earlier waiters.

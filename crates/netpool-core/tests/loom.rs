@@ -126,3 +126,84 @@ fn close_wakes_a_waiter() {
         assert_eq!((stats.connections, stats.waiting), (0, 0));
     });
 }
+
+/// A shrink racing a fast-path release must not strand a later waiter: the permit given
+/// back by the last holder goes to it.
+#[test]
+fn shrink_racing_a_release_then_a_waiter() {
+    loom::model(|| {
+        let pool = pool(2);
+        let a = pool.try_get().unwrap();
+        let b = pool.try_get().unwrap();
+        let releaser = thread::spawn(move || drop(a));
+        pool.resize(1);
+        releaser.join().unwrap();
+        let mut waiter = pin!(pool.get());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(
+            waiter.as_mut().poll(&mut cx).is_pending(),
+            "b holds the only permit"
+        );
+        drop(b);
+        match waiter.as_mut().poll(&mut cx) {
+            Poll::Ready(conn) => drop(conn.unwrap()),
+            Poll::Pending => panic!("the waiter was stranded with a permit free"),
+        }
+    });
+}
+
+/// Checks out as many connections as the pool allows right now.
+fn checkouts(pool: &Pool<Mem>) -> usize {
+    let mut held = Vec::new();
+    while let Ok(conn) = pool.try_get() {
+        held.push(conn);
+        assert!(held.len() <= 8, "more checkouts than any size in the model");
+    }
+    held.len()
+}
+
+/// Two concurrent resizes: afterwards `max_size` is what can be checked out.
+#[test]
+fn concurrent_resizes_agree() {
+    loom::model(|| {
+        let pool = pool(2);
+        let other = pool.clone();
+        let t = thread::spawn(move || other.resize(1));
+        pool.resize(3);
+        t.join().unwrap();
+        let max_size = pool.stats().max_size;
+        assert!(max_size == 1 || max_size == 3);
+        assert_eq!(
+            checkouts(&pool),
+            max_size,
+            "stats().max_size == possible checkouts"
+        );
+    });
+}
+
+/// A shrink racing two returns: at rest, no connection is left above the cap.
+#[test]
+fn shrink_racing_two_returns() {
+    loom::model(|| {
+        let pool = pool(3);
+        let a = pool.try_get().unwrap();
+        let b = pool.try_get().unwrap();
+        let c = pool.try_get().unwrap();
+        let ta = thread::spawn(move || drop(a));
+        let tb = thread::spawn(move || drop(b));
+        pool.resize(1);
+        ta.join().unwrap();
+        tb.join().unwrap();
+        let stats = pool.stats();
+        assert_eq!(stats.max_size, 1);
+        assert_eq!(
+            (stats.connections, stats.idle, stats.in_use),
+            (1, 0, 1),
+            "only the held connection is left"
+        );
+        drop(c);
+        let stats = pool.stats();
+        assert!(stats.connections <= 1 && stats.idle <= 1);
+        assert_eq!(checkouts(&pool), 1);
+    });
+}

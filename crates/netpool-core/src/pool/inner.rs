@@ -232,10 +232,11 @@ impl<M: Manager> Inner<M> {
         }
     }
 
-    /// Takes a returned connection back (the caller releases the permit after).
+    /// Takes a returned connection back: pushes it idle, or closes it. The caller then
+    /// releases its permit and calls [`Inner::settle`].
     pub(crate) fn put_back(&self, mut item: Idle<M::Connection>) {
         let shared = &self.shared;
-        if shared.is_closed() || shared.over_capacity() {
+        if shared.is_closed() {
             drop(self.live(item, CloseReason::Uncounted));
             return;
         }
@@ -256,7 +257,8 @@ impl<M: Manager> Inner<M> {
             return;
         }
         item.last_used = now;
-        self.push_idle(item);
+        // The caller releases its permit and then calls `settle`.
+        self.idle.push(item);
     }
 
     /// Closes a connection found broken (by `has_broken`, or discarded by its user). One
@@ -268,13 +270,44 @@ impl<M: Manager> Inner<M> {
         drop(self.live(item, CloseReason::Broken));
     }
 
-    /// Makes a connection idle and wakes a waiter for room; drains if the pool closed
-    /// meanwhile.
+    /// Makes a connection idle and wakes a waiter for room; closes idle connections above
+    /// the cap, and drains if the pool closed meanwhile. For callers that hold no permit
+    /// (maintenance, `retain`, `add`); a returning guard uses `put_back` and `settle`.
     pub(crate) fn push_idle(&self, item: Idle<M::Connection>) {
         self.idle.push(item);
+        self.shared.sema.sync();
+        self.settle();
+    }
+
+    /// After a connection was pushed idle, and after an RMW on the semaphore's state (a
+    /// permit released, or [`Semaphore::sync`](crate::sema::Semaphore::sync)): closes idle
+    /// connections above the cap, wakes a waiter for room, drains a closed pool.
+    ///
+    /// Why the cap is checked here and not before the push: `resize` stores the new cap,
+    /// then makes an RMW on the same state word (its shrink CAS, under the waiters' lock),
+    /// then drains idle connections above the cap. RMWs on one word are totally ordered,
+    /// so either the drain happens after this push and finds the connection, or this check
+    /// happens after the new cap was stored and sees it. Checked before the push, a return
+    /// could read the old cap, lose the race to the drain, and leave the pool idle above
+    /// its cap at rest.
+    #[inline]
+    pub(crate) fn settle(&self) {
+        if self.shared.over_capacity() {
+            self.trim_idle();
+        }
         self.shared.notify_capacity();
         if self.shared.is_closed() {
             self.drain_idle();
+        }
+    }
+
+    /// Closes idle connections while the pool is above its cap (after a shrink).
+    pub(crate) fn trim_idle(&self) {
+        while self.shared.over_capacity() {
+            match self.idle.pop() {
+                Some(item) => drop(self.live(item, CloseReason::Uncounted)),
+                None => break,
+            }
         }
     }
 

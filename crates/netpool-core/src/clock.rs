@@ -60,3 +60,10 @@ pub(crate) fn now() -> Nanos {
 pub(crate) fn nanos(d: Duration) -> Nanos {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
+
+/// The precise instant `n` coarse nanoseconds from now (far in the future on overflow).
+pub(crate) fn instant_after(n: Nanos) -> Instant {
+    let now = Instant::now();
+    now.checked_add(Duration::from_nanos(n))
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
+}

@@ -46,6 +46,11 @@ pub struct Config {
     pub backoff_initial: Duration,
     /// Cap of the exponential, jittered connect backoff (default 100 ms).
     pub backoff_max: Duration,
+    /// Whether callers fail fast with [`Error::Unavailable`](crate::Error::Unavailable)
+    /// while connects keep failing (default `true`). Off: every caller that needs a
+    /// connection makes its own connect attempt and gets its own error, as with deadpool,
+    /// and nothing backs off.
+    pub fail_fast: bool,
     /// How often the adapters run [`Pool::maintain`](crate::Pool::maintain) (default:
     /// derived from the timeouts, between 10 ms and 1 s).
     pub maintenance_interval: Option<Duration>,
@@ -65,6 +70,7 @@ impl Default for Config {
             queue_strategy: QueueStrategy::Fifo,
             backoff_initial: Duration::from_millis(10),
             backoff_max: Duration::from_millis(100),
+            fail_fast: true,
             maintenance_interval: None,
         }
     }
@@ -244,6 +250,25 @@ impl Builder {
     pub fn connect_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.config.backoff_initial = initial;
         self.config.backoff_max = max;
+        self
+    }
+
+    /// Whether callers fail fast with [`Error::Unavailable`](crate::Error::Unavailable)
+    /// while the server is down (default `true`).
+    ///
+    /// On, a caller that needs a new connection after a connect failed waits for the
+    /// outcome of the next attempt (within its deadline) and gets `Unavailable` if that
+    /// attempt fails too; after three failures in a row such callers fail at once, and one
+    /// probe at a time, spaced by [`connect_backoff`](Self::connect_backoff), tests the
+    /// server. Broken or invalid connections never make another caller fail; they only
+    /// space out new connects.
+    ///
+    /// Off, every caller that needs a connection makes its own connect attempt and gets
+    /// its own [`Error::Connect`](crate::Error::Connect) or
+    /// [`Error::ConnectTimeout`](crate::Error::ConnectTimeout), as with deadpool or bb8;
+    /// nothing backs off.
+    pub fn fail_fast(mut self, on: bool) -> Self {
+        self.config.fail_fast = on;
         self
     }
 

@@ -97,12 +97,6 @@ impl LastConnectError {
         }
     }
 
-    pub(crate) fn first_use() -> Self {
-        Self {
-            message: "a new connection failed on its first use".into(),
-        }
-    }
-
     pub(crate) fn connect_timeout() -> Self {
         Self {
             message: "connecting timed out".into(),

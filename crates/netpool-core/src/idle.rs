@@ -21,6 +21,8 @@ pub(crate) struct Idle<C> {
     pub(crate) expires: Nanos,
     /// How many times it was checked out.
     pub(crate) uses: u64,
+    /// The last maintenance or `retain` pass that visited it (see [`IdleQueue::visit`]).
+    pub(crate) pass: u32,
 }
 
 impl<C> Idle<C> {
@@ -38,6 +40,7 @@ impl<C> Idle<C> {
             checked: now,
             expires,
             uses: 0,
+            pass: 0,
         }
     }
 
@@ -99,6 +102,34 @@ impl<T> IdleQueue<T> {
                 Err(_) => None,
             },
             Self::Lifo(stack) => lock(stack).pop(),
+        }
+    }
+
+    /// Takes the next connection for a pass over the idle queue that has kept `kept`
+    /// connections so far: FIFO the front; LIFO the one `kept` places above the bottom
+    /// (the pass walks the stack from the oldest up, and the connections above it are
+    /// the ones it has not visited).
+    pub(crate) fn visit(&self, kept: usize) -> Option<T> {
+        match self {
+            Self::Fifo { .. } => self.pop(),
+            Self::Lifo(stack) => {
+                let mut stack = lock(stack);
+                (kept < stack.len()).then(|| stack.remove(kept))
+            }
+        }
+    }
+
+    /// Puts back a connection that a pass visited and keeps, as its `kept`-th: FIFO at the
+    /// back (behind the ones not visited yet); LIFO where it was, so the pass leaves the
+    /// stack's order as it found it.
+    pub(crate) fn put_visited(&self, item: T, kept: usize) {
+        match self {
+            Self::Fifo { .. } => self.push(item),
+            Self::Lifo(stack) => {
+                let mut stack = lock(stack);
+                let at = kept.min(stack.len());
+                stack.insert(at, item);
+            }
         }
     }
 

@@ -14,8 +14,10 @@
 
 use crate::Manager;
 use crate::clock;
-use crate::pool::{CloseReason, Pool};
+use crate::idle::Idle;
+use crate::pool::{CloseReason, Inner, Pool};
 use crate::shared::Deadline;
+use crate::sync::Ordering;
 
 /// The bound on one check or connect in maintenance when `connect_timeout` is off.
 const MAX_MAINTENANCE_STEP: std::time::Duration = std::time::Duration::from_secs(30);
@@ -45,8 +47,8 @@ impl<M: Manager> Pool<M> {
             .connect_timeout
             .unwrap_or(MAX_MAINTENANCE_STEP);
         let now = clock::now();
-        for _ in 0..inner.idle.len() {
-            let Some(item) = inner.idle.pop() else { break };
+        let mut pass = Visit::new(inner);
+        while let Some(item) = pass.next() {
             let mut live = inner.live(item, CloseReason::Uncounted);
             let Some(item) = live.item() else { continue };
             match inner.expired(item, now) {
@@ -70,12 +72,12 @@ impl<M: Manager> Pool<M> {
                     continue;
                 }
             }
-            inner.push_idle(live.take());
+            pass.keep(live.take());
         }
         while inner.idle.len() < min_idle && !shared.is_closed() {
             let Some(slot) = shared.reserve() else { break };
             let mut deadline = Deadline::new(Some(bound));
-            match inner.open(slot, &mut deadline).await {
+            match inner.open(slot, &mut deadline, false).await {
                 Ok(item) => inner.push_idle(item),
                 Err(_) => break,
             }
@@ -86,5 +88,58 @@ impl<M: Manager> Pool<M> {
     /// [`Config::maintenance_interval`](crate::Config::maintenance_interval).
     pub fn maintenance_interval(&self) -> std::time::Duration {
         self.inner.shared.config.maintenance_interval()
+    }
+}
+
+/// One pass over the connections idle when it starts (maintenance, `retain`): each is
+/// visited once, under FIFO and LIFO alike, while gets and returns go on; the ones kept go
+/// back where the strategy wants them (LIFO: in their old order, so the least recently
+/// used stay at the bottom and can reach `idle_timeout`).
+pub(crate) struct Visit<'a, M: Manager> {
+    inner: &'a Inner<M>,
+    pass: u32,
+    kept: usize,
+    /// At most this many more takes: the queue's length when the pass started.
+    left: usize,
+}
+
+impl<'a, M: Manager> Visit<'a, M> {
+    pub(crate) fn new(inner: &'a Inner<M>) -> Self {
+        let pass = inner
+            .shared
+            .passes
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
+        Self {
+            inner,
+            pass,
+            kept: 0,
+            left: inner.idle.len(),
+        }
+    }
+
+    /// The next connection to visit, out of the queue; `None` when the pass is over.
+    pub(crate) fn next(&mut self) -> Option<Idle<M::Connection>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let item = self.inner.idle.visit(self.kept)?;
+        if item.pass == self.pass {
+            // Wrapped around to one this pass already kept (gets took the others).
+            self.inner.idle.put_visited(item, self.kept);
+            self.left = 0;
+            return None;
+        }
+        Some(item)
+    }
+
+    /// Puts a visited connection back, idle.
+    pub(crate) fn keep(&mut self, mut item: Idle<M::Connection>) {
+        item.pass = self.pass;
+        self.inner.idle.put_visited(item, self.kept);
+        self.kept += 1;
+        self.inner.shared.sema.sync();
+        self.inner.settle();
     }
 }

@@ -29,6 +29,7 @@ use crate::clock;
 use crate::config::{Builder, Config};
 use crate::error::Error;
 use crate::idle::{Idle, IdleQueue};
+use crate::maintain::Visit;
 use crate::pooled::Pooled;
 use crate::sema::TryAcquireError;
 use crate::shared::{Deadline, Permit, Shared};
@@ -278,18 +279,20 @@ impl<M: Manager> Pool<M> {
 
     /// Closes the idle connections for which `keep` returns `false`; returns how many.
     ///
-    /// `keep` sees each connection that is idle when `retain` starts, with its [`Meta`].
-    /// Checked-out connections are not visited.
+    /// `keep` sees each connection that is idle when `retain` starts once, with its
+    /// [`Meta`], from the one idle longest to the most recently returned (under FIFO and
+    /// LIFO alike); the kept ones stay in their order. Checked-out connections are not
+    /// visited.
     pub fn retain(&self, mut keep: impl FnMut(&mut M::Connection, Meta) -> bool) -> usize {
         let inner = &*self.inner;
         let mut closed = 0;
-        for _ in 0..inner.idle.len() {
-            let Some(item) = inner.idle.pop() else { break };
+        let mut pass = Visit::new(inner);
+        while let Some(item) = pass.next() {
             let mut live = inner.live(item, CloseReason::Uncounted);
             if let Some(item) = live.item_mut() {
                 let meta = Meta::from_idle(item, inner.shared.epoch);
                 if keep(&mut item.conn, meta) {
-                    inner.push_idle(live.take());
+                    pass.keep(live.take());
                     continue;
                 }
             }
@@ -337,7 +340,7 @@ impl<M: Manager> Pool<M> {
         let (permit, first) = match self.fast() {
             Fast::Done(conn) => return Ok(conn),
             Fast::Closed => return Err(Error::Closed),
-            Fast::NoPermit => return self.wait_and_finish(timeout).await,
+            Fast::NoPermit => return self.wait_and_finish(Deadline::new(timeout)).await,
             Fast::Held(permit, first) => (permit, first),
         };
         self.finish(permit, first, &mut Deadline::new(timeout), false)
@@ -345,12 +348,8 @@ impl<M: Manager> Pool<M> {
     }
 
     /// No permit was free: queue for one, then find a connection.
-    async fn wait_and_finish(
-        &self,
-        timeout: Option<Duration>,
-    ) -> Result<Pooled<M>, Error<M::Error>> {
+    async fn wait_and_finish(&self, mut deadline: Deadline) -> Result<Pooled<M>, Error<M::Error>> {
         let inner = &*self.inner;
-        let mut deadline = Deadline::new(timeout);
         let permit = match inner.shared.wait_permit(&mut deadline).await {
             Ok(permit) => permit,
             Err(e) => return Err(inner.wait_error(e)),
@@ -367,11 +366,13 @@ impl<M: Manager> Pool<M> {
             // It will wait: park with a real waker from the first poll (a no-op first
             // poll would only queue the caller with a waker that must be replaced).
             Fast::NoPermit => {
-                return futures_lite::future::block_on(self.wait_and_finish(timeout));
+                return futures_lite::future::block_on(
+                    self.wait_and_finish(Deadline::blocking(timeout)),
+                );
             }
             Fast::Held(permit, first) => (permit, first),
         };
-        let mut deadline = Deadline::new(timeout);
+        let mut deadline = Deadline::blocking(timeout);
         block_on(self.finish(permit, first, &mut deadline, false))
     }
 

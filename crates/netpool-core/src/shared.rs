@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     capacity_waiters: AtomicUsize,
     drained: Event,
     pub(crate) counters: Counters,
+    /// Numbers the passes over the idle queue (maintenance, `retain`).
+    pub(crate) passes: AtomicU32,
     backoff: Backoff,
     pub(crate) epoch: Epoch,
     /// `idle_timeout` in nanoseconds, `Nanos::MAX` when off.
@@ -70,17 +72,16 @@ pub(crate) enum WaitError {
     Closed,
 }
 
-/// What a caller that needs a new connection may do.
-pub(crate) enum Gate<'a> {
-    /// Connect (no recent failure).
-    Go,
-    /// Connect as the one probe after a backoff.
-    Probe(ProbeGuard<'a>),
-    /// Do not connect: backing off.
+/// Why a caller that needs a new connection may not open one.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// Connect attempts failed (evidence that the server is down).
     Unavailable {
         failures: u32,
         last: LastConnectError,
     },
+    /// The caller's deadline passed while it waited for its turn to connect.
+    Timeout,
 }
 
 impl Shared {
@@ -103,6 +104,7 @@ impl Shared {
             capacity_waiters: AtomicUsize::new(0),
             drained: Event::new(),
             counters: Counters::default(),
+            passes: AtomicU32::new(0),
             backoff: Backoff::new(config.backoff_initial, config.backoff_max),
             epoch: Epoch::new(),
             idle_timeout: config.idle_timeout.map_or(Nanos::MAX, clock::nanos),
@@ -249,13 +251,75 @@ impl Shared {
         }
     }
 
-    pub(crate) fn gate(&self) -> Gate<'_> {
-        self.backoff.gate()
+    /// Lets a caller that holds a reserved slot open a connection, under the connect
+    /// backoff's rules (see [`Backoff`]): `Ok(Some(probe))` when it connects as the one
+    /// probe after failures. `wait`: whether it may wait for the outcome of a probe in
+    /// flight or for its turn (not for maintenance).
+    pub(crate) async fn admit(
+        &self,
+        deadline: &mut Deadline,
+        wait: bool,
+    ) -> Result<Option<ProbeGuard<'_>>, Refused> {
+        let backoff = &self.backoff;
+        if !self.config.fail_fast {
+            return Ok(None);
+        }
+        // The attempts counter when this caller started waiting for an outcome.
+        let mut waited_on: Option<u64> = None;
+        loop {
+            let failures = backoff.failures.load(Ordering::Acquire);
+            if failures == 0 {
+                backoff.throttle(deadline, wait).await?;
+                return Ok(None);
+            }
+            // An attempt this caller waited for finished, and the server is still down.
+            if waited_on.is_some_and(|seen| backoff.attempts.load(Ordering::Acquire) != seen) {
+                return Err(backoff.unavailable(failures));
+            }
+            let now = clock::now();
+            let retry_at = backoff.retry_at.load(Ordering::Acquire);
+            if now >= retry_at
+                && backoff
+                    .probing
+                    .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                return Ok(Some(ProbeGuard { backoff }));
+            }
+            if failures >= FAIL_FAST_AFTER || !wait {
+                return Err(backoff.unavailable(failures));
+            }
+            // Wait for the probe in flight, or for the next probe's time.
+            let listener = backoff.outcome.listen();
+            let seen = *waited_on.get_or_insert_with(|| backoff.attempts.load(Ordering::Acquire));
+            if backoff.failures.load(Ordering::Acquire) == 0
+                || backoff.attempts.load(Ordering::Acquire) != seen
+                || (clock::now() >= retry_at && !backoff.probing.load(Ordering::Acquire))
+            {
+                continue;
+            }
+            let until_retry = clock::instant_after(retry_at.saturating_sub(clock::now()));
+            let at = match deadline.at() {
+                Some(d) => d.min(until_retry),
+                None => until_retry,
+            };
+            let woken = run_until(Some(at), listener).await.is_some();
+            if !woken && deadline.at().is_some_and(|d| Instant::now() >= d) {
+                return Err(Refused::Timeout);
+            }
+        }
     }
 
+    /// A connect attempt failed: evidence that the server may be down.
     pub(crate) fn connect_failed(&self, err: LastConnectError) {
         Counters::bump(&self.counters.connect_errors);
         self.backoff.failed(err);
+    }
+
+    /// A connect gave up at its caller's own deadline (or was driven by a thread that may
+    /// block its own runtime): counted, but no evidence about the server.
+    pub(crate) fn connect_abandoned(&self) {
+        Counters::bump(&self.counters.connect_errors);
     }
 
     pub(crate) fn connect_succeeded(&self) {
@@ -264,19 +328,11 @@ impl Shared {
     }
 
     /// A connection failed on its first use (broken, discarded or invalid before it was
-    /// ever returned healthy): for the backoff, the connect did not really succeed.
-    ///
-    /// One such failure can be the application's doing (it discarded a connection after a
-    /// protocol error); two in a row, with no connection proven in between, count.
+    /// ever returned healthy). That is evidence about the connection, not that the server
+    /// is down: it never fails another caller, but two or more in a row space out new
+    /// connects (a server that accepts and then resets every connection is not hammered).
     pub(crate) fn failed_on_first_use(&self) {
-        if self
-            .backoff
-            .first_use_failures
-            .fetch_add(1, Ordering::AcqRel)
-            >= 1
-        {
-            self.backoff.failed(LastConnectError::first_use());
-        }
+        self.backoff.suspect();
     }
 
     /// A connection came back healthy.
@@ -306,11 +362,26 @@ impl Shared {
 pub(crate) struct Deadline {
     timeout: Option<Duration>,
     at: Option<Option<Instant>>,
+    /// Driven by `get_blocking`: its thread may be the one that drives the runtime the
+    /// connect needs, so a connect that times out there is no evidence about the server.
+    pub(crate) blocking: bool,
 }
 
 impl Deadline {
     pub(crate) fn new(timeout: Option<Duration>) -> Self {
-        Self { timeout, at: None }
+        Self {
+            timeout,
+            at: None,
+            blocking: false,
+        }
+    }
+
+    /// A deadline for a blocking get.
+    pub(crate) fn blocking(timeout: Option<Duration>) -> Self {
+        Self {
+            blocking: true,
+            ..Self::new(timeout)
+        }
     }
 
     /// The instant the `get` gives up, `None` for never.
@@ -412,16 +483,40 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// After this many connect attempts failed in a row, a caller that would have to connect
+/// while the pool backs off fails at once with `Unavailable`; after fewer, it waits for
+/// the outcome of the next attempt (within its deadline).
+const FAIL_FAST_AFTER: u32 = 3;
+
+/// The connect backoff and fail-fast rule.
+///
+/// * Evidence that the server is down is a connect attempt that failed (the manager's
+///   error, or `connect_timeout` firing). After one, `retry_at` is pushed out by an
+///   exponential, jittered delay; from then on one caller at a time (the *probe*) may
+///   connect once `retry_at` passed. A caller that needs to connect meanwhile waits for
+///   the outcome of the next attempt (its own, as the next probe, or another caller's):
+///   if that attempt fails it gets `Unavailable`, if it succeeds it connects. After
+///   [`FAIL_FAST_AFTER`] failures in a row, such callers fail at once instead of waiting.
+/// * A connection that fails on its first use (`has_broken`, discarded, `is_valid`) is
+///   evidence about that connection only: it never fails a caller. Two or more in a row
+///   (with no healthy return in between) *space out* new connects by the same exponential
+///   delay, and callers wait for their turn within their deadline.
 #[derive(Debug)]
 struct Backoff {
+    /// Connect attempts failed in a row.
     failures: AtomicU32,
-    /// Failures before the last successful connect, until a connection proves itself.
-    streak: AtomicU32,
-    /// New connections that failed on their first use since one was proven.
-    first_use_failures: AtomicU32,
+    /// Finished connect attempts (success or failure), to tell a waiter that the attempt
+    /// it waited for is over.
+    attempts: AtomicU64,
+    /// Notified when an attempt finishes or a probe is abandoned.
+    outcome: Event,
     retry_at: AtomicU64,
     probing: AtomicBool,
     last: Mutex<Option<LastConnectError>>,
+    /// New connections that failed on their first use since one was proven.
+    suspects: AtomicU32,
+    /// While suspects >= 2: the earliest start of the next connect.
+    next_connect_at: AtomicU64,
     initial: Nanos,
     max: Nanos,
 }
@@ -434,6 +529,9 @@ pub(crate) struct ProbeGuard<'a> {
 impl Drop for ProbeGuard<'_> {
     fn drop(&mut self) {
         self.backoff.probing.store(false, Ordering::Release);
+        // An abandoned probe (its caller's deadline, or a dropped future) lets a waiter
+        // take its place.
+        self.backoff.outcome.notify(usize::MAX);
     }
 }
 
@@ -441,75 +539,108 @@ impl Backoff {
     fn new(initial: Duration, max: Duration) -> Self {
         Self {
             failures: AtomicU32::new(0),
-            streak: AtomicU32::new(0),
-            first_use_failures: AtomicU32::new(0),
+            attempts: AtomicU64::new(0),
+            outcome: Event::new(),
             retry_at: AtomicU64::new(0),
             probing: AtomicBool::new(false),
             last: Mutex::new(None),
+            suspects: AtomicU32::new(0),
+            next_connect_at: AtomicU64::new(0),
             initial: clock::nanos(initial),
             max: clock::nanos(max),
         }
     }
 
-    fn gate(&self) -> Gate<'_> {
-        let failures = self.failures.load(Ordering::Acquire);
-        // Half-open (a connect succeeded after failures, but no connection has proven
-        // itself yet): still one probe at a time, at most one per initial delay.
-        let failures = failures.max(self.streak.load(Ordering::Acquire));
-        if failures == 0 {
-            return Gate::Go;
-        }
-        if clock::now() >= self.retry_at.load(Ordering::Acquire)
-            && self
-                .probing
-                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            return Gate::Probe(ProbeGuard { backoff: self });
-        }
+    /// The exponential delay after `n` events in a row (n >= 1), capped, with "equal
+    /// jitter": half fixed, half random, so probes from many pools spread out.
+    fn delay(&self, n: u32) -> Nanos {
+        let exp = n.saturating_sub(1).min(20);
+        let delay = self.initial.saturating_mul(1 << exp).min(self.max);
+        delay / 2 + fastrand::u64(0..=delay / 2)
+    }
+
+    fn unavailable(&self, failures: u32) -> Refused {
         let last = lock(&self.last)
             .clone()
             .unwrap_or_else(LastConnectError::connect_timeout);
-        Gate::Unavailable { failures, last }
+        Refused::Unavailable { failures, last }
     }
 
     fn failed(&self, err: LastConnectError) {
         *lock(&self.last) = Some(err);
-        // A failure right after a connect that "succeeded" continues the old streak.
-        let streak = self.streak.swap(0, Ordering::AcqRel);
         let failures = self
             .failures
-            .fetch_add(1 + streak, Ordering::AcqRel)
-            .saturating_add(1 + streak);
-        let exp = failures.saturating_sub(1).min(20);
-        let delay = self.initial.saturating_mul(1 << exp).min(self.max);
-        // "Equal jitter": half fixed, half random, so probes from many pools spread out.
-        let jittered = delay / 2 + fastrand::u64(0..=delay / 2);
-        self.retry_at
-            .store(clock::now().saturating_add(jittered), Ordering::Release);
+            .fetch_add(1, Ordering::AcqRel)
+            .saturating_add(1);
+        self.retry_at.store(
+            clock::now().saturating_add(self.delay(failures)),
+            Ordering::Release,
+        );
+        self.attempts.fetch_add(1, Ordering::AcqRel);
+        self.outcome.notify(usize::MAX);
     }
 
-    /// A connect succeeded. After failures, the pool is half-open: the failure streak is
-    /// remembered and connects stay one at a time, at most one per initial delay, until
-    /// a connection proves itself ([`Backoff::proven`]); so a server that accepts and then
-    /// drops every connection still meets a growing backoff.
+    /// A connect succeeded: the server is reachable, callers connect again.
     fn succeeded(&self) {
-        let failures = self.failures.swap(0, Ordering::AcqRel);
-        if failures != 0 || self.streak.load(Ordering::Acquire) != 0 {
-            self.streak.fetch_max(failures, Ordering::AcqRel);
-            self.retry_at
-                .store(clock::now().saturating_add(self.initial), Ordering::Release);
+        if self.failures.swap(0, Ordering::AcqRel) != 0 {
+            self.attempts.fetch_add(1, Ordering::AcqRel);
+            self.outcome.notify(usize::MAX);
         }
     }
 
-    /// A connection came back healthy: the server works, forget the streak.
+    /// A new connection failed on its first use.
+    fn suspect(&self) {
+        let suspects = self
+            .suspects
+            .fetch_add(1, Ordering::AcqRel)
+            .saturating_add(1);
+        if suspects >= 2 {
+            let at = clock::now().saturating_add(self.delay(suspects - 1));
+            self.next_connect_at.fetch_max(at, Ordering::AcqRel);
+        }
+    }
+
+    /// While new connections keep failing on first use: waits for this caller's turn to
+    /// connect, one connect per delay. Never fails a caller but by its own deadline.
+    async fn throttle(&self, deadline: &mut Deadline, wait: bool) -> Result<(), Refused> {
+        loop {
+            let suspects = self.suspects.load(Ordering::Acquire);
+            if suspects < 2 {
+                return Ok(());
+            }
+            let now = clock::now();
+            let at = self.next_connect_at.load(Ordering::Acquire);
+            if now >= at {
+                let next = now.saturating_add(self.delay(suspects - 1));
+                if self
+                    .next_connect_at
+                    .compare_exchange(at, next, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return Ok(());
+                }
+                continue;
+            }
+            if !wait {
+                return Err(Refused::Timeout);
+            }
+            let turn = clock::instant_after(at - now);
+            if deadline.at().is_some_and(|d| d <= turn) {
+                // Its turn comes after its deadline: wait it out, then time out.
+                if let Some(d) = deadline.at() {
+                    sleep_until(d).await;
+                }
+                return Err(Refused::Timeout);
+            }
+            sleep_until(turn).await;
+        }
+    }
+
+    /// A connection came back healthy: the server works, forget the suspicion.
     #[inline]
     fn proven(&self) {
-        if self.streak.load(Ordering::Relaxed) != 0 {
-            self.streak.store(0, Ordering::Release);
-        }
-        if self.first_use_failures.load(Ordering::Relaxed) != 0 {
-            self.first_use_failures.store(0, Ordering::Release);
+        if self.suspects.load(Ordering::Relaxed) != 0 {
+            self.suspects.store(0, Ordering::Release);
         }
     }
 }

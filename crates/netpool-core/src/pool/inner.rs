@@ -9,7 +9,7 @@ use crate::Manager;
 use crate::clock::{self, Nanos};
 use crate::error::{Error, LastConnectError};
 use crate::idle::{Idle, IdleQueue};
-use crate::shared::{Deadline, Gate, Shared, Slot, WaitError, run_until};
+use crate::shared::{Deadline, Refused, Shared, Slot, WaitError, run_until};
 use crate::stats::Counters;
 use crate::sync::AtomicUsize;
 
@@ -88,7 +88,7 @@ impl<M: Manager> Inner<M> {
                 continue;
             }
             if let Some(slot) = self.shared.reserve() {
-                return self.open(slot, deadline).await;
+                return self.open(slot, deadline, true).await;
             }
             if once {
                 return Err(Error::Timeout);
@@ -187,39 +187,51 @@ impl<M: Manager> Inner<M> {
     }
 
     /// Opens a connection in the reserved slot, bounded by `connect_timeout` and the
-    /// caller's deadline, unless the pool is backing off.
+    /// caller's deadline, when the backoff lets it (see `Shared::admit`). `wait`: whether
+    /// the caller may wait for its turn (maintenance does not).
+    ///
+    /// Only evidence about the server counts as a failed connect for the backoff: the
+    /// manager's error, or `connect_timeout` firing. The caller's own deadline firing
+    /// first, or a timeout under `get_blocking` (whose thread may be the one that drives
+    /// the connect's runtime), says nothing about the server.
     pub(crate) async fn open(
         &self,
         slot: Slot<'_>,
         deadline: &mut Deadline,
+        wait: bool,
     ) -> Result<Idle<M::Connection>, Error<M::Error>> {
         let shared = &self.shared;
-        let _probe = match shared.gate() {
-            Gate::Go => None,
-            Gate::Probe(probe) => Some(probe),
-            Gate::Unavailable { failures, last } => {
+        let _probe = match shared.admit(deadline, wait).await {
+            Ok(probe) => probe,
+            Err(Refused::Unavailable { failures, last }) => {
                 return Err(Error::Unavailable { failures, last });
             }
+            Err(Refused::Timeout) => return Err(self.wait_error(WaitError::Timeout)),
         };
         let connect_at = shared
             .config
             .connect_timeout
             .and_then(|t| Instant::now().checked_add(t));
-        let at = match (deadline.at(), connect_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        // Which bound fires first, and whether that is evidence about the server.
+        let (at, evidence) = match (deadline.at(), connect_at) {
+            (Some(caller), Some(connect)) if connect <= caller => (Some(connect), true),
+            (Some(caller), _) => (Some(caller), false),
+            (None, connect) => (connect, connect.is_some()),
+        };
+        let evidence = evidence && !deadline.blocking;
+        let timed_out = || {
+            if evidence {
+                shared.connect_failed(LastConnectError::connect_timeout());
+            } else {
+                shared.connect_abandoned();
+            }
+            Err(Error::ConnectTimeout)
         };
         match run_until(at, self.manager.connect()).await {
-            None => {
-                shared.connect_failed(LastConnectError::connect_timeout());
-                Err(Error::ConnectTimeout)
-            }
+            None => timed_out(),
             // A connect that gave up at the deadline (a manager with its own timeout, or a
             // blocking connect) timed out, whatever error it returned.
-            Some(Err(_)) if at.is_some_and(|at| Instant::now() >= at) => {
-                shared.connect_failed(LastConnectError::connect_timeout());
-                Err(Error::ConnectTimeout)
-            }
+            Some(Err(_)) if at.is_some_and(|at| Instant::now() >= at) => timed_out(),
             Some(Err(e)) => {
                 shared.connect_failed(LastConnectError::from_error(&e));
                 Err(Error::Connect(e))

@@ -74,3 +74,15 @@ fn the_task_ends_when_the_pool_is_dropped() {
     drop(pool);
     run(task);
 }
+
+/// Connections cut by the server while busy are closed when they come back (the TCP
+/// manager's `has_broken` peeks), not handed out again and again.
+#[test]
+fn killed_busy_connections_cost_one_error_each() {
+    let server = EchoServer::start().unwrap();
+    let pool = netpool_smol::tcp(server.addr().to_string())
+        .max_size(8)
+        .build()
+        .unwrap();
+    checks::killed_busy_connections_cost_one_error_each(&Smol, &server, &pool);
+}

@@ -80,3 +80,15 @@ fn the_thread_ends_when_the_pool_is_dropped() {
     assert!(eventually(LIMIT, || thread.is_finished()));
     thread.join().unwrap();
 }
+
+/// Connections cut by the server while busy are closed when they come back (the TCP
+/// manager's `has_broken` peeks), not handed out again and again.
+#[test]
+fn killed_busy_connections_cost_one_error_each() {
+    let server = EchoServer::start().unwrap();
+    let pool = netpool_std::tcp(server.addr().to_string())
+        .max_size(8)
+        .build()
+        .unwrap();
+    checks::killed_busy_connections_cost_one_error_each(&Threads, &server, &pool);
+}

@@ -143,3 +143,78 @@ fn one_echo<H: Harness>(h: &H, pool: &Pool<H::Manager>, msg: &'static [u8]) {
     }) as Client<()>;
     h.run(vec![client]);
 }
+
+/// The server cuts every connection while 32 clients make round trips through `pool` (a
+/// pool of `max_size` 8) and, as a new user writes it, drop the guard on an I/O error:
+/// the cut costs at most about one error per connection (at most 2 x `max_size` in all),
+/// the dead connections are closed as broken when they come back instead of going round
+/// to the next caller, and then every request succeeds again.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn killed_busy_connections_cost_one_error_each<H: Harness>(
+    h: &H,
+    server: &EchoServer,
+    pool: &Pool<H::Manager>,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    const ROUNDS: usize = 150;
+    const CUT_AFTER: u64 = 600;
+    let max_size = pool.stats().max_size;
+    let served = Arc::new(AtomicU64::new(0));
+    let cut_done = Arc::new(AtomicBool::new(false));
+    let cut = Arc::new(server.closer());
+    let clients = (0..32u8)
+        .map(|t| {
+            let (pool, served, cut_done, cut) =
+                (pool.clone(), served.clone(), cut_done.clone(), cut.clone());
+            Box::pin(async move {
+                let mut errors = 0usize;
+                let mut last_error = None;
+                for i in 0..ROUNDS {
+                    // The README's way: `?` on every step, the guard dropped on error.
+                    let result: std::io::Result<()> = async {
+                        let mut conn = H::get(&pool).await.map_err(std::io::Error::other)?;
+                        H::echo(&mut conn, &[t, i as u8, b'\n'], LIMIT).await
+                    }
+                    .await;
+                    match result {
+                        Ok(()) => {
+                            if served.fetch_add(1, Ordering::SeqCst) + 1 == CUT_AFTER {
+                                cut();
+                                cut_done.store(true, Ordering::SeqCst);
+                            }
+                        }
+                        Err(_) => {
+                            errors += 1;
+                            last_error = Some(i);
+                        }
+                    }
+                }
+                (errors, last_error)
+            }) as Client<(usize, Option<usize>)>
+        })
+        .collect();
+    let results = h.run(clients);
+    assert!(cut_done.load(Ordering::SeqCst), "the cut happened mid-run");
+    let errors: usize = results.iter().map(|r| r.0).sum();
+    assert!(
+        errors <= 2 * max_size,
+        "{errors} errors for {max_size} killed connections: {:?}",
+        pool.stats()
+    );
+    for (errors, last) in &results {
+        if let Some(last) = last {
+            assert!(
+                *last < ROUNDS - 20,
+                "{errors} errors, the last at round {last}: requests succeed again after"
+            );
+        }
+    }
+    let stats = pool.stats();
+    assert!(stats.closed_broken >= 1, "{stats:?}");
+    assert!(stats.connections <= max_size);
+}

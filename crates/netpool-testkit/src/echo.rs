@@ -66,6 +66,14 @@ struct Shared {
     epoch: Instant,
 }
 
+impl Shared {
+    fn close_all(&self) {
+        for conn in self.lock().conns.values() {
+            let _ = conn.stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     running: bool,
@@ -138,9 +146,14 @@ impl EchoServer {
 
     /// Shuts down every open connection now; the server keeps accepting.
     pub fn close_all(&self) {
-        for conn in self.shared.lock().conns.values() {
-            let _ = conn.stream.shutdown(Shutdown::Both);
-        }
+        self.shared.close_all();
+    }
+
+    /// A handle that does what [`close_all`](Self::close_all) does, for a client task to
+    /// call in the middle of a run.
+    pub fn closer(&self) -> impl Fn() + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || shared.close_all()
     }
 
     /// Blocks until `done` holds for the counts or `timeout` passes; returns whether it

@@ -54,3 +54,19 @@ fn the_pool_rides_out_a_server_restart() -> std::io::Result<()> {
     report.assert_targets();
     Ok(())
 }
+
+/// Connections cut by the server while busy are closed when they come back (the TCP
+/// manager's `has_broken` peeks), not handed out again and again.
+#[test]
+fn killed_busy_connections_cost_one_error_each() {
+    let server = EchoServer::start().unwrap();
+    let tokio = Tokio::new();
+    let pool = {
+        let _runtime = tokio.enter();
+        netpool_tokio::tcp(server.addr().to_string())
+            .max_size(8)
+            .build()
+            .unwrap()
+    };
+    checks::killed_busy_connections_cost_one_error_each(&tokio, &server, &pool);
+}

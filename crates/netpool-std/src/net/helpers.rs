@@ -40,8 +40,9 @@ pub async fn timeout<T>(
 /// The non-blocking peek behind every `is_valid`: `Ok` when nothing is pending (the peer
 /// is there and quiet).
 ///
-/// The socket must be in non-blocking mode (async runtimes' sockets are); one `recv`
-/// with `MSG_PEEK`, nothing consumed.
+/// One `recv` with `MSG_PEEK` (and, on unix, `MSG_DONTWAIT`, so a blocking socket works
+/// too), nothing consumed. Elsewhere the socket must be in non-blocking mode (async
+/// runtimes' sockets are).
 ///
 /// # Errors
 ///
@@ -49,7 +50,11 @@ pub async fn timeout<T>(
 /// pending, [`NetError::Io`] for a reset or any other error.
 pub fn check_alive(socket: SockRef<'_>) -> Result<(), NetError> {
     let mut buf = [MaybeUninit::<u8>::uninit(); 1];
-    match socket.peek(&mut buf) {
+    #[cfg(unix)]
+    let peeked = socket.recv_with_flags(&mut buf, libc::MSG_PEEK | libc::MSG_DONTWAIT);
+    #[cfg(not(unix))]
+    let peeked = socket.peek(&mut buf);
+    match peeked {
         Ok(0) => Err(NetError::Closed),
         Ok(_) => Err(NetError::UnexpectedData),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),

@@ -150,8 +150,12 @@ impl<R: Runtime> Manager for TcpManager<R> {
         std::future::ready(peek::<R>(conn.sock_ref()))
     }
 
-    fn has_broken(&self, _conn: &mut R::TcpStream) -> bool {
-        false
+    /// The same non-blocking peek as `is_valid` (one `recv`, nothing consumed): a
+    /// connection that died while it was checked out (the server closed or reset it, or
+    /// its user left a reply unread) is closed when it comes back instead of going round
+    /// to the next caller.
+    fn has_broken(&self, conn: &mut R::TcpStream) -> bool {
+        peek::<R>(conn.sock_ref()).is_err()
     }
 }
 
@@ -223,8 +227,9 @@ impl<R: Runtime> Manager for UnixManager<R> {
         std::future::ready(peek::<R>(conn.sock_ref()))
     }
 
-    fn has_broken(&self, _conn: &mut R::UnixStream) -> bool {
-        false
+    /// The same non-blocking peek as `is_valid`, as for TCP.
+    fn has_broken(&self, conn: &mut R::UnixStream) -> bool {
+        peek::<R>(conn.sock_ref()).is_err()
     }
 }
 
@@ -251,7 +256,8 @@ impl<R> fmt::Debug for UnixManager<R> {
 
 /// [`check_alive`], switching a blocking socket to non-blocking for the one peek.
 fn peek<R: Runtime>(socket: SockRef<'_>) -> Result<(), NetError> {
-    if !R::BLOCKING {
+    if !R::BLOCKING || cfg!(unix) {
+        // On unix, `check_alive` passes MSG_DONTWAIT: no mode switch needed.
         return check_alive(socket);
     }
     socket.set_nonblocking(true).map_err(NetError::Io)?;

@@ -298,12 +298,15 @@ impl Shared {
             {
                 continue;
             }
-            let until_retry = clock::instant_after(retry_at.saturating_sub(clock::now()));
-            let at = match deadline.at() {
-                Some(d) => d.min(until_retry),
-                None => until_retry,
+            // Until the next probe's time, or (a probe is in flight) until its outcome.
+            let now = clock::now();
+            let at = if now < retry_at {
+                let until_retry = clock::instant_after(retry_at - now);
+                Some(deadline.at().map_or(until_retry, |d| d.min(until_retry)))
+            } else {
+                deadline.at()
             };
-            let woken = run_until(Some(at), listener).await.is_some();
+            let woken = run_until(at, listener).await.is_some();
             if !woken && deadline.at().is_some_and(|d| Instant::now() >= d) {
                 return Err(Refused::Timeout);
             }

@@ -265,16 +265,35 @@ impl<M: Manager> Pool<M> {
         config
     }
 
-    /// Changes `max_size` at run time (0 counts as 1).
+    /// Changes `max_size` at run time.
     ///
     /// Growing wakes waiters at once. Shrinking closes idle connections above the new size
-    /// now and checked-out ones as they come back, until the pool fits.
+    /// now and checked-out ones as they come back, until the pool fits. Safe to call from
+    /// many threads at once: afterwards `max_size` is the size of the last call, and
+    /// exactly that many connections can be checked out.
+    ///
+    /// A pool cannot have `max_size` 0 (the builder refuses it with
+    /// [`BuildError::ZeroMaxSize`](crate::BuildError::ZeroMaxSize)): `resize(0)` is
+    /// ignored. Use [`try_resize`](Self::try_resize) to get the error instead.
     pub fn resize(&self, max_size: usize) {
-        let max_size = max_size.max(1);
+        let _ignored_zero = self.try_resize(max_size);
+    }
+
+    /// Like [`resize`](Self::resize), but refuses a `max_size` of 0 as the builder does.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::ZeroMaxSize`](crate::BuildError::ZeroMaxSize) for 0; the pool is
+    /// unchanged.
+    pub fn try_resize(&self, max_size: usize) -> Result<(), crate::BuildError> {
+        if max_size == 0 {
+            return Err(crate::BuildError::ZeroMaxSize);
+        }
         let inner = &*self.inner;
         inner.shared.set_max_size(max_size);
         inner.trim_idle();
         inner.shared.notify_capacity();
+        Ok(())
     }
 
     /// Closes the idle connections for which `keep` returns `false`; returns how many.

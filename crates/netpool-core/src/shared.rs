@@ -17,12 +17,11 @@
 //!   notifier reads it (SeqCst) after publishing, so one of the two sees the other.
 //! * `closed` is set before idle connections are drained; a return re-reads it after
 //!   pushing, so no connection is left idle in a closed pool (semantic 7).
-//! * Backoff: after a failed connect, `retry_at` is pushed out by an exponential, jittered
-//!   delay. Until then a caller that would have to connect gets `Error::Unavailable` at
-//!   once; after it, one caller at a time (`probing`) tries. A successful connect lets
-//!   connects go ahead, but the streak is only forgotten once a connection comes back
-//!   healthy: a connection that breaks on its first use (a proxy that accepts and resets)
-//!   continues the streak, so the delay keeps growing.
+//! * Backoff and fail-fast, on evidence only (see [`Backoff`]): a failed connect pushes
+//!   `retry_at` out by an exponential, jittered delay; callers that need to connect
+//!   meanwhile wait for the outcome of the next attempt and get `Error::Unavailable` only
+//!   if it fails (at once after three failures in a row). Connections that fail on their
+//!   first use only space out new connects; they never fail another caller.
 
 use std::future::Future;
 use std::time::{Duration, Instant};

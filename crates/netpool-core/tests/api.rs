@@ -113,7 +113,16 @@ fn resize_grows_and_shrinks() {
     assert!(pool.try_get().is_err());
     drop(e);
     pool.resize(0);
-    assert_eq!(pool.stats().max_size, 1, "0 counts as 1");
+    assert_eq!(
+        pool.stats().max_size,
+        1,
+        "0 is ignored, as the builder refuses it"
+    );
+    assert!(matches!(
+        pool.try_resize(0),
+        Err(netpool_core::BuildError::ZeroMaxSize)
+    ));
+    assert_eq!(pool.stats().max_size, 1);
     // Growing beyond the build-time size uses the overflow queue.
     pool.resize(8);
     let all: Vec<_> = (0..8).map(|_| pool.try_get().unwrap()).collect();

@@ -12,6 +12,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use std::sync::atomic::AtomicU64;
 use common::{Meter, Run, Sample, claim, run_group};
 use criterion::{Criterion, criterion_group, criterion_main};
 use netpool_benches::alloc::CountingAlloc;
+use netpool_core::Manager as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
@@ -121,6 +123,28 @@ impl bb8::ManageConnection for Bb8Tcp {
     }
 }
 
+/// netpool-tokio's TCP manager with the peek on return turned off (`has_broken` always
+/// `false`, as before it peeked): the cost of noticing connections that died while busy.
+struct NoPeek(netpool_tokio::TcpManager);
+
+impl netpool_core::Manager for NoPeek {
+    type Connection = TcpStream;
+    type Error = <netpool_tokio::TcpManager as netpool_core::Manager>::Error;
+
+    fn connect(&self) -> impl Future<Output = Result<TcpStream, Self::Error>> + Send {
+        self.0.connect()
+    }
+    fn is_valid(
+        &self,
+        conn: &mut TcpStream,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.0.is_valid(conn)
+    }
+    fn has_broken(&self, _: &mut TcpStream) -> bool {
+        false
+    }
+}
+
 /// `$tasks` tasks that complete `iters` round trips between them through `$pool`.
 macro_rules! pooled_round_trips {
     ($rt:expr, $iters:expr, $tasks:expr, $pool:expr) => {{
@@ -178,6 +202,10 @@ fn tcp(c: &mut Criterion) {
             .build()
             .expect("valid config")
     });
+    let no_peek = netpool_core::Pool::builder()
+        .max_size(SIZE)
+        .build(NoPeek(netpool_tokio::TcpManager::new(addr.to_string())))
+        .expect("valid config");
     let deadpool: deadpool::managed::Pool<DeadTcp> =
         deadpool::managed::Pool::builder(DeadTcp(addr))
             .max_size(SIZE)
@@ -198,6 +226,11 @@ fn tcp(c: &mut Criterion) {
         drop(held);
         let mut held = Vec::new();
         for _ in 0..SIZE {
+            held.push(no_peek.get().await.expect("connection"));
+        }
+        drop(held);
+        let mut held = Vec::new();
+        for _ in 0..SIZE {
             held.push(deadpool.get().await.expect("connection"));
         }
         drop(held);
@@ -207,7 +240,8 @@ fn tcp(c: &mut Criterion) {
         }
     });
 
-    let (rt, streams, netpool, deadpool, bb8) = (&rt, &streams, &netpool, &deadpool, &bb8);
+    let (rt, streams, netpool, no_peek, deadpool, bb8) =
+        (&rt, &streams, &netpool, &no_peek, &deadpool, &bb8);
     let mut runs: Vec<Run<'_>> = vec![(
         "raw",
         format!("{SIZE}x{SIZE}"),
@@ -219,6 +253,11 @@ fn tcp(c: &mut Criterion) {
             "netpool",
             param.clone(),
             Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, netpool)),
+        ));
+        runs.push((
+            "netpool, no return peek",
+            param.clone(),
+            Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, no_peek)),
         ));
         runs.push((
             "deadpool",

@@ -95,13 +95,13 @@ pub enum ProtocolError {
 #[derive(Debug, thiserror::Error)]
 pub enum RespError {
     /// Reading from or writing to the stream failed.
-    #[error("i/o error talking to the server")]
+    #[error("i/o error talking to the server: {0}")]
     Io(#[from] io::Error),
     /// The server closed the connection (EOF), possibly in the middle of a reply.
     #[error("the server closed the connection")]
     Closed,
     /// The server sent something that is not RESP.
-    #[error("malformed reply from the server")]
+    #[error("malformed reply from the server: {0}")]
     Protocol(#[from] ProtocolError),
     /// The server answered with an error reply, such as `-ERR value is not an integer`.
     #[error("server error: {0}")]

@@ -16,7 +16,7 @@ mod manager;
 mod options;
 mod runtime;
 
-pub use self::address::{Address, AddressError};
+pub use self::address::{Address, AddressError, IntoAddress};
 pub use self::builder::{TcpBuilder, maintenance_loop};
 pub use self::error::{BuildError, NetError};
 pub use self::helpers::{AsSockRef, check_alive, timeout};

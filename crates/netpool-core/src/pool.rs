@@ -207,8 +207,9 @@ impl<M: Manager> Pool<M> {
     ///
     /// Nor on a thread that drives the runtime the connections need. Inside a task of a
     /// current-thread tokio runtime (or in its `block_on`) a connect waits for the
-    /// runtime this very call blocks, and the `get` ends in
-    /// [`Error::ConnectTimeout`] although the server is up. From async code use
+    /// runtime this very call blocks, and the `get` ends in a connect timeout
+    /// ([`Error::ConnectTimeout`], or the manager's own timeout in [`Error::Connect`])
+    /// although the server is up. From async code use
     /// `get().await`; to call a blocking function, run it on `tokio::task::spawn_blocking`
     /// or a plain thread.
     ///

@@ -13,7 +13,7 @@
 //!
 //! ```no_run
 //! use netpool_core::{Pool, Pooled};
-//! use netpool_examples::resp::TokioManager;
+//! use netpool_clients::resp::TokioManager;
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let pool = Pool::builder().max_size(8).build(TokioManager::new("127.0.0.1:6379"))?;
@@ -139,8 +139,8 @@ impl RespError {
 /// `netpool-tokio`'s plain TCP manager), borrow the stream for one exchange:
 ///
 /// ```no_run
-/// # async fn f(stream: &mut smol::net::TcpStream) -> Result<(), netpool_examples::resp::RespError> {
-/// use netpool_examples::resp::Client;
+/// # async fn f(stream: &mut smol::net::TcpStream) -> Result<(), netpool_clients::resp::RespError> {
+/// use netpool_clients::resp::Client;
 ///
 /// let mut client = Client::new(stream);
 /// client.set(b"greeting", b"hello").await?;

@@ -175,7 +175,7 @@ impl Demo {
             }
             Err(e) => {
                 self.errors.fetch_add(1, Ordering::Relaxed);
-                self.first_error.get_or_init(|| chain(&*e));
+                self.first_error.get_or_init(|| e.to_string());
                 false
             }
         }

@@ -20,7 +20,9 @@ pub enum Error<E> {
     /// to [`get_timeout`](crate::Pool::get_timeout)); also returned by
     /// [`try_get`](crate::Pool::try_get), which does not wait, when no connection is free
     /// right now. The message is true of both.
-    #[error("no connection was free in time (a get waited out its timeout, or try_get found none free)")]
+    #[error(
+        "no connection was free in time (a get waited out its timeout, or try_get found none free)"
+    )]
     Timeout,
     /// The pool was closed with [`Pool::close`](crate::Pool::close).
     #[error("the pool is closed")]

@@ -59,7 +59,10 @@ fn unavailable_counts_in_words_and_names_the_last_failure() {
     assert!(!text.contains("attempts"), "{text}");
     assert!(text.contains("connection refused"), "{text}");
     // The last failure is not repeated inside itself.
-    let last = err.source().expect("the last failure is the source").to_string();
+    let last = err
+        .source()
+        .expect("the last failure is the source")
+        .to_string();
     assert_eq!(last, "connection refused");
 }
 
@@ -82,7 +85,10 @@ fn zero_backoff_advice_is_one_the_builder_accepts() {
         .unwrap_err();
     assert_eq!(err.setting(), "connect_backoff");
     let text = err.to_string();
-    assert!(!text.contains("None"), "connect_backoff takes no Option: {text}");
+    assert!(
+        !text.contains("None"),
+        "connect_backoff takes no Option: {text}"
+    );
     assert!(text.contains("1 ms"), "{text}");
 
     let err = Pool::builder()

@@ -39,7 +39,10 @@ fn every_short_wait_adds_to_wait_time() {
         };
         let started = Instant::now();
         while pool.stats().waiting == 0 {
-            assert!(started.elapsed() < Duration::from_secs(10), "no waiter queued");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no waiter queued"
+            );
             std::thread::yield_now();
         }
         drop(held); // the waiter's wait ends now: microseconds, far below a clock tick

@@ -38,7 +38,7 @@ fn tcp_takes_socket_addresses_and_pairs() {
     let port = addr.port();
     let builders = [
         netpool_std::tcp(addr),
-        netpool_std::tcp(&addr),
+        netpool_std::tcp(addr.to_string()),
         netpool_std::tcp((Ipv4Addr::LOCALHOST, port)),
         netpool_std::tcp(("127.0.0.1", port)),
         netpool_std::tcp(("localhost".to_owned(), port)),

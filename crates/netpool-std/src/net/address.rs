@@ -53,7 +53,9 @@ pub enum AddressError {
     #[error("missing host (expected \"host:port\")")]
     EmptyHost,
     /// The host is neither an IP literal nor a DNS name.
-    #[error("invalid host {0:?} (expected an IPv4 address, a DNS name or a bracketed IPv6 address such as \"[::1]:80\")")]
+    #[error(
+        "invalid host {0:?} (expected an IPv4 address, a DNS name or a bracketed IPv6 address such as \"[::1]:80\")"
+    )]
     InvalidHost(String),
 }
 
@@ -289,7 +291,10 @@ mod tests {
         use AddressError::*;
         for (s, err) in [
             ("", Empty),
-            ("redis://127.0.0.1:6379", Url("redis://127.0.0.1:6379".into())),
+            (
+                "redis://127.0.0.1:6379",
+                Url("redis://127.0.0.1:6379".into()),
+            ),
             ("localhost", MissingPort),
             ("localhost:", MissingPort),
             (":80", EmptyHost),
@@ -319,7 +324,10 @@ mod tests {
     fn socket_addresses_and_pairs_parse() {
         let v6: SocketAddrV6 = "[::1]:80".parse().unwrap();
         for (given, expected) in [
-            (SocketAddr::from(([127, 0, 0, 1], 1)).into_address(), "127.0.0.1:1"),
+            (
+                SocketAddr::from(([127, 0, 0, 1], 1)).into_address(),
+                "127.0.0.1:1",
+            ),
             (v6.into_address(), "[::1]:80"),
             ((Ipv6Addr::LOCALHOST, 2).into_address(), "[::1]:2"),
             (("::1", 3).into_address(), "[::1]:3"),
@@ -329,7 +337,9 @@ mod tests {
             assert_eq!(Address::parse(&given).unwrap().to_string(), expected);
         }
         assert_eq!(
-            Address::parse(&("localhost", 5).into_address()).unwrap().socket_addr(),
+            Address::parse(&("localhost", 5).into_address())
+                .unwrap()
+                .socket_addr(),
             None // a name stays a name: resolved on every connect
         );
     }

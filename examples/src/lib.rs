@@ -6,3 +6,8 @@
 //! package, so that this one builds quickly.
 
 pub mod echo;
+
+/// The README's code blocks, compiled (and, where they need no server, run) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use netpool_examples::redis::{RedisManager, redis_url};
+use netpool_clients::redis::{RedisManager, redis_url};
 use redis::AsyncConnectionConfig;
 use redis::aio::ConnectionLike;
 

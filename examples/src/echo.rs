@@ -175,7 +175,7 @@ impl Demo {
             }
             Err(e) => {
                 self.errors.fetch_add(1, Ordering::Relaxed);
-                self.first_error.get_or_init(|| chain(&*e));
+                self.first_error.get_or_init(|| e.to_string());
                 false
             }
         }
@@ -241,24 +241,13 @@ impl Demo {
     }
 }
 
-/// The value of `result`, or exits with its error (and the error's sources) printed.
+/// The value of `result`, or exits with its error printed (netpool's messages name their
+/// cause, so the source chain would only repeat it).
 pub fn or_exit<T, E: std::error::Error>(result: Result<T, E>) -> T {
     result.unwrap_or_else(|e| {
-        eprintln!("error: {}", chain(&e));
+        eprintln!("error: {e}");
         std::process::exit(1)
     })
-}
-
-/// An error's message followed by its sources', joined by `": "`.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 impl fmt::Display for UsageError {

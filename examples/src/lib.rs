@@ -1,15 +1,13 @@
-//! Runnable examples for netpool: see the `[[example]]` targets.
+//! Runnable examples for netpool: see the `[[example]]` targets (`echo`, `echo_smol`,
+//! `echo_std`, `chaos`, `memory`).
 //!
-//! The library holds what examples, tests and benches share: managers for real clients.
-//!
-//! * [`redis`]: the `redis` crate's multiplexed async connection, on tokio;
-//! * [`resp`]: a hand-written RESP client and its managers on tokio and smol;
-//! * [`postgres`]: `tokio-postgres`, with a deadpool-like recycling choice;
-//! * [`echo`]: the echo demos' command line, built-in server and report;
-//! * [`workload`]: the client examples' command line, timed workload and report.
+//! The library holds what the echo demos share: [`echo`], their command line, built-in
+//! server and report. The Redis and PostgreSQL clients are in the `netpool-clients`
+//! package, so that this one builds quickly.
 
 pub mod echo;
-pub mod postgres;
-pub mod redis;
-pub mod resp;
-pub mod workload;
+
+/// The README's code blocks, compiled (and, where they need no server, run) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

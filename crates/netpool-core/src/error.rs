@@ -1,4 +1,10 @@
 //! Errors returned by the pool and by the builder.
+//!
+//! The convention, for every error type in the workspace: the message names its cause
+//! (`could not connect: connection refused`), because most loggers print only the top
+//! level, and [`source`](std::error::Error::source) still returns the cause, for code
+//! that inspects it. A reporter that walks the source chain will print the cause twice;
+//! print `{}` alone.
 
 use std::fmt;
 use std::sync::Arc;
@@ -12,23 +18,37 @@ use std::sync::Arc;
 pub enum Error<E> {
     /// No connection became free before the deadline (`wait_timeout`, or the timeout given
     /// to [`get_timeout`](crate::Pool::get_timeout)); also returned by
-    /// [`try_get`](crate::Pool::try_get) when no connection is free right now.
-    #[error("timed out waiting for a connection")]
+    /// [`try_get`](crate::Pool::try_get), which does not wait, when no connection is free
+    /// right now. The message is true of both.
+    #[error(
+        "no connection was free in time (a get waited out its timeout, or try_get found none free)"
+    )]
     Timeout,
     /// The pool was closed with [`Pool::close`](crate::Pool::close).
     #[error("the pool is closed")]
     Closed,
     /// This caller tried to open a connection and the manager's `connect` failed.
-    #[error("could not connect")]
+    #[error("could not connect: {0}")]
     Connect(#[source] E),
     /// This caller tried to open a connection and `connect` did not finish before the
     /// `connect_timeout` or the caller's own deadline.
+    ///
+    /// A server that is up and still every connect times out? If the pool's connections
+    /// belong to a runtime (tokio's streams, say) and
+    /// [`get_blocking`](crate::Pool::get_blocking) was called on a thread that drives that
+    /// runtime (inside a task of a current-thread runtime, or in `block_on`), the connect
+    /// waits for the very thread that is blocked, and times out. Never call
+    /// `get_blocking` there: use `get().await` in async code, and `get_blocking` from
+    /// `tokio::task::spawn_blocking` or a plain thread.
     #[error("connecting timed out")]
     ConnectTimeout,
     /// The pool had to open a connection, but recent connects failed and the pool is
     /// backing off: the caller is told at once instead of waiting out its timeout. The
     /// source is the most recent connect failure.
-    #[error("the server is unavailable: {failures} connect attempts failed in a row")]
+    #[error(
+        "the server is unavailable: {} in a row, the last: {last}",
+        attempts_failed(*failures)
+    )]
     Unavailable {
         /// How many connect attempts in a row have failed.
         failures: u32,
@@ -73,6 +93,14 @@ impl<E> Error<E> {
     }
 }
 
+/// "1 connect attempt failed", "2 connect attempts failed".
+fn attempts_failed(n: u32) -> String {
+    match n {
+        1 => "1 connect attempt failed".to_owned(),
+        n => format!("{n} connect attempts failed"),
+    }
+}
+
 /// The most recent connect failure, carried by [`Error::Unavailable`].
 ///
 /// The manager's error went to the caller whose connect failed; the pool keeps its message
@@ -88,8 +116,13 @@ impl LastConnectError {
         let mut message = err.to_string();
         let mut source = err.source();
         while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
+            // A message that already names its cause (this workspace's convention) is not
+            // repeated.
+            let text = s.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
             source = s.source();
         }
         Self {
@@ -142,8 +175,9 @@ pub enum BuildError {
         /// The `max_size` given.
         max_size: usize,
     },
-    /// A duration setting was zero; use `None` to turn the setting off.
-    #[error("{setting} must not be zero (use None to turn it off)")]
+    /// A duration setting was zero; use `None` to turn the setting off (the delays of
+    /// `connect_backoff` cannot be off: give at least a millisecond).
+    #[error("{setting} must not be zero ({})", zero_advice(setting))]
     ZeroDuration {
         /// The builder method that was given zero.
         setting: &'static str,
@@ -156,6 +190,14 @@ pub enum BuildError {
         /// The cap given.
         max: std::time::Duration,
     },
+}
+
+/// What to do instead of a zero duration.
+fn zero_advice(setting: &str) -> &'static str {
+    match setting {
+        "connect_backoff" => "give delays of at least 1 ms; the backoff cannot be turned off",
+        _ => "use None to turn it off",
+    }
 }
 
 impl BuildError {

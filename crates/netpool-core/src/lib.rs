@@ -43,6 +43,15 @@
 //! # }).unwrap();
 //! ```
 //!
+//! # Errors
+//!
+//! [`Pool::get`] and the other checkouts return [`Error`]; [`Builder::build`] returns
+//! [`BuildError`]. The convention for every error in netpool: the message names its cause
+//! (`could not connect: connection refused`), because most loggers print only the top
+//! level, and [`source`](std::error::Error::source) returns the cause too, for code that
+//! inspects it. A reporter that walks the source chain (anyhow's `{:#}`) therefore prints
+//! the cause twice: log `{}`.
+//!
 //! # Features
 //!
 //! * `loom`: forwards `loom` to event-listener and concurrent-queue, for the loom models in

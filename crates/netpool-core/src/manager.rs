@@ -8,6 +8,13 @@ use std::future::Future;
 /// renames only. The async methods return `impl Future + Send`: a blocking manager (such as
 /// `netpool-std`'s) returns a ready future.
 ///
+/// A manager whose connections belong to a runtime (wrapping tokio's `TcpStream`, say)
+/// needs that runtime when it connects. Through [`Pool::get`](crate::Pool::get) in the
+/// runtime's tasks that is given; through [`Pool::get_blocking`](crate::Pool::get_blocking)
+/// from a plain thread outside the runtime, the connect panics (tokio: "there is no
+/// reactor running") when the pool must open a connection: call it from
+/// `tokio::task::spawn_blocking` or after `Handle::enter`.
+///
 /// # Examples
 ///
 /// ```

@@ -205,6 +205,21 @@ impl<M: Manager> Pool<M> {
     /// # Blocking
     ///
     /// Blocks the calling thread. Never call it inside an async task: use `get`.
+    ///
+    /// Nor on a thread that drives the runtime the connections need. Inside a task of a
+    /// current-thread tokio runtime (or in its `block_on`) a connect waits for the
+    /// runtime this very call blocks, and the `get` ends in a connect timeout
+    /// ([`Error::ConnectTimeout`], or the manager's own timeout in [`Error::Connect`])
+    /// although the server is up. From async code use
+    /// `get().await`; to call a blocking function, run it on `tokio::task::spawn_blocking`
+    /// or a plain thread.
+    ///
+    /// A manager whose connections belong to a runtime (tokio's `TcpStream`, say) needs
+    /// that runtime when it connects: from a plain thread outside any runtime, its
+    /// `connect` panics (tokio: "there is no reactor running") when the pool must open a
+    /// connection. Call `get_blocking` for such a pool from a thread that has entered the
+    /// runtime (`let _guard = handle.enter();`, or `spawn_blocking`), or use a manager
+    /// of blocking connections (netpool-std) for threads.
     pub fn get_blocking(&self) -> Result<Pooled<M>, Error<M::Error>> {
         self.blocking(self.inner.shared.config.wait_timeout)
     }
@@ -217,7 +232,8 @@ impl<M: Manager> Pool<M> {
     ///
     /// # Blocking
     ///
-    /// Blocks the calling thread. Never call it inside an async task.
+    /// Blocks the calling thread. Never call it inside an async task, nor on a thread
+    /// that drives the runtime the connections need: see [`get_blocking`](Self::get_blocking).
     pub fn get_blocking_timeout(&self, timeout: Duration) -> Result<Pooled<M>, Error<M::Error>> {
         self.blocking(Some(timeout))
     }

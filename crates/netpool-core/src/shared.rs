@@ -196,7 +196,7 @@ impl Shared {
         let wait = std::future::poll_fn(|cx| {
             let poll = waiter.poll(cx);
             if poll.is_pending() && started.is_none() {
-                started = Some(clock::now());
+                started = Some(Instant::now());
                 Counters::bump(&self.counters.gets_waited);
             }
             poll
@@ -222,7 +222,7 @@ impl Shared {
         self.capacity_waiters.fetch_add(1, Ordering::SeqCst);
         let _registered = CapacityWaiter { shared: self };
         let at = deadline.at();
-        let started = clock::now();
+        let started = Instant::now();
         let result = loop {
             let listener = self.capacity.listen();
             if self.is_closed() {
@@ -348,13 +348,13 @@ impl Shared {
         self.sema.waiting() + self.capacity_waiters.load(Ordering::Relaxed)
     }
 
-    /// Adds a wait that started at `started` (coarse clock: a few ns instead of ~25 for a
-    /// precise read, and unbiased over many waits, so the total stays accurate).
-    fn add_wait_time(&self, started: Nanos) {
-        let waited = clock::now().saturating_sub(started);
+    /// Adds a wait that started at `started`. Waits are timed with the precise `Instant`
+    /// (only callers that wait pay for it): the coarse clock's tick of a few ms would
+    /// read most short waits as zero.
+    fn add_wait_time(&self, started: Instant) {
         self.counters
             .wait_time_ns
-            .fetch_add(waited, Ordering::Relaxed);
+            .fetch_add(clock::nanos(started.elapsed()), Ordering::Relaxed);
     }
 }
 

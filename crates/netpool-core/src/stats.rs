@@ -31,7 +31,8 @@ pub struct Stats {
     pub gets_waited: u64,
     /// `get`s that ended in [`Error::Timeout`](crate::Error::Timeout).
     pub gets_timed_out: u64,
-    /// Total time spent waiting by the `get`s that waited.
+    /// Total time spent waiting by the `get`s that waited, timed with `Instant` (so a
+    /// wait of microseconds counts).
     pub wait_time: Duration,
     /// Connections opened.
     pub connections_created: u64,

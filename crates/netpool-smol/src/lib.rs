@@ -34,6 +34,45 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Keep the protocol in sync: a cut exchange closes its connection
+//!
+//! A request/reply protocol stays in sync only if every reply is read. If an exchange is
+//! cut half way (a timeout around it fires, the task is cancelled, an I/O error returns
+//! early with `?`), its reply is still on the way, and the next user of the connection
+//! would read it. So mark the connection broken before the exchange and clear the mark
+//! after it: a guard dropped in between closes the connection instead of returning it.
+//! ([`Pooled::discard`] closes it explicitly, after an error you handle.)
+//!
+//! ```
+//! use std::time::Duration;
+//! use smol::io::{AsyncReadExt, AsyncWriteExt};
+//! use netpool_smol::{Pool, Pooled};
+//!
+//! async fn ping(pool: &Pool) -> Result<[u8; 7], Box<dyn std::error::Error>> {
+//!     let mut conn = pool.get().await?;
+//!     Pooled::set_broken(&mut conn, true); // dropped before the reply is read: closed
+//!     conn.write_all(b"PING\r\n").await?;
+//!     let mut reply = [0; 7];
+//!     conn.read_exact(&mut reply).await?;
+//!     Pooled::set_broken(&mut conn, false); // in sync again: back to the pool on drop
+//!     Ok(reply)
+//! }
+//!
+//! smol::block_on(async {
+//!     // A server that accepts and never answers.
+//!     let silent = smol::net::TcpListener::bind("127.0.0.1:0").await?;
+//!     let pool = netpool_smol::tcp(silent.local_addr()?).max_size(1).build()?;
+//!     let timeout = async {
+//!         smol::Timer::after(Duration::from_millis(50)).await;
+//!         Err("timed out".into())
+//!     };
+//!     assert!(smol::future::or(ping(&pool), timeout).await.is_err());
+//!     assert_eq!(pool.stats().closed_broken, 1); // not returned with a reply pending
+//!     Ok::<(), Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Implementation
 //!
 //! * smol's streams are async-io's `Async<std::net::TcpStream>`: they work under any
@@ -55,4 +94,16 @@ pub use crate::runtime::Smol;
 #[cfg(unix)]
 pub use crate::tcp::UnixManager;
 pub use crate::tcp::{Pool, TcpManager, tcp};
-pub use netpool_std::net::{BuildError, NetError, TcpBuilder, TcpOptions};
+pub use netpool_std::net::{BuildError, IntoAddress, NetError, TcpBuilder, TcpOptions};
+
+/// The core crate, for what this crate does not re-export (writing your own manager,
+/// say).
+pub use netpool_core as core;
+pub use netpool_core::{
+    Builder, Config, LastConnectError, Manager, Meta, Pooled, QueueStrategy, Stats, WeakPool,
+};
+
+/// The error of [`Pool::get`](netpool_core::Pool::get) and the other checkouts:
+/// [`netpool_core::Error`] over this crate's managers' [`NetError`] (name another
+/// manager's error as `Error<E>`).
+pub type Error<E = NetError> = netpool_core::Error<E>;

@@ -1,6 +1,6 @@
 //! The smol managers, the [`Pool`] alias and [`tcp`].
 
-use netpool_std::net::TcpBuilder;
+use netpool_std::net::{IntoAddress, TcpBuilder};
 
 use crate::Smol;
 
@@ -38,8 +38,9 @@ pub type UnixManager = netpool_std::net::UnixManager<Smol>;
 /// A pool of smol TCP connections: `netpool_core::Pool<TcpManager>`.
 pub type Pool = netpool_core::Pool<TcpManager>;
 
-/// Starts building a [`Pool`] of connections to `addr` (`"host:port"`), maintained by a
-/// task on smol's global executor.
+/// Starts building a [`Pool`] of connections to `addr`: `"host:port"` (a name is
+/// resolved on every connect), a [`SocketAddr`](std::net::SocketAddr) or a `(host, port)`
+/// pair (see [`IntoAddress`]), maintained by a task on smol's global executor.
 ///
 /// `build()` checks the settings and the address's form, opens nothing, and spawns
 /// [`spawn_maintenance`](crate::spawn_maintenance). It works from any thread, inside an
@@ -65,6 +66,6 @@ pub type Pool = netpool_core::Pool<TcpManager>;
 /// })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn tcp(addr: impl Into<String>) -> TcpBuilder<Smol> {
+pub fn tcp(addr: impl IntoAddress) -> TcpBuilder<Smol> {
     TcpBuilder::new(addr)
 }

@@ -34,6 +34,39 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Keep the protocol in sync: a failed exchange closes its connection
+//!
+//! A request/reply protocol stays in sync only if every reply is read. If an exchange
+//! fails half way (a read timeout, an I/O error returned early with `?`, a panic), its
+//! reply may still be on the way, and the next user of the connection would read it. So
+//! mark the connection broken before the exchange and clear the mark after it: a guard
+//! dropped in between closes the connection instead of returning it.
+//! ([`Pooled::discard`] closes it explicitly, after an error you handle.)
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::time::Duration;
+//! use netpool_std::{Pool, Pooled};
+//!
+//! fn ping(pool: &Pool) -> Result<[u8; 7], Box<dyn std::error::Error>> {
+//!     let mut conn = pool.get_blocking()?;
+//!     conn.set_read_timeout(Some(Duration::from_millis(50)))?;
+//!     Pooled::set_broken(&mut conn, true); // dropped before the reply is read: closed
+//!     conn.write_all(b"PING\r\n")?;
+//!     let mut reply = [0; 7];
+//!     conn.read_exact(&mut reply)?;
+//!     Pooled::set_broken(&mut conn, false); // in sync again: back to the pool on drop
+//!     Ok(reply)
+//! }
+//!
+//! // A server that accepts and never answers.
+//! let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! let pool = netpool_std::tcp(silent.local_addr()?).max_size(1).build()?;
+//! assert!(ping(&pool).is_err()); // the read timed out
+//! assert_eq!(pool.stats().closed_broken, 1); // not returned with a reply pending
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Implementation
 //!
 //! * The managers' futures block in their first poll: use the pool's `get_blocking`, from
@@ -50,8 +83,20 @@ mod runtime;
 mod tcp;
 
 pub use crate::maintain::spawn_maintenance;
-pub use crate::net::{BuildError, NetError, TcpBuilder, TcpOptions};
+pub use crate::net::{BuildError, IntoAddress, NetError, TcpBuilder, TcpOptions};
 pub use crate::runtime::Threads;
 #[cfg(unix)]
 pub use crate::tcp::UnixManager;
 pub use crate::tcp::{Pool, TcpManager, tcp};
+
+/// The core crate, for what this crate does not re-export (writing your own manager,
+/// say).
+pub use netpool_core as core;
+pub use netpool_core::{
+    Builder, Config, LastConnectError, Manager, Meta, Pooled, QueueStrategy, Stats, WeakPool,
+};
+
+/// The error of [`Pool::get`](netpool_core::Pool::get) and the other checkouts:
+/// [`netpool_core::Error`] over this crate's managers' [`NetError`] (name another
+/// manager's error as `Error<E>`).
+pub type Error<E = NetError> = netpool_core::Error<E>;

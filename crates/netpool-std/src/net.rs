@@ -7,6 +7,10 @@
 //! `TcpManager<ItsRuntime>` plain `TcpManager`. Users of the adapters meet [`TcpOptions`],
 //! [`NetError`] and [`BuildError`] (re-exported by every adapter); the rest is for writing
 //! adapters.
+//!
+//! Their messages follow netpool's convention (see netpool-core's crate docs): each names
+//! its cause (`could not connect to 127.0.0.1:6379: Connection refused (os error 111)`),
+//! and `source()` returns the cause too.
 
 mod address;
 mod builder;
@@ -16,7 +20,7 @@ mod manager;
 mod options;
 mod runtime;
 
-pub use self::address::{Address, AddressError};
+pub use self::address::{Address, AddressError, IntoAddress};
 pub use self::builder::{TcpBuilder, maintenance_loop};
 pub use self::error::{BuildError, NetError};
 pub use self::helpers::{AsSockRef, check_alive, timeout};

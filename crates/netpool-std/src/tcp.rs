@@ -1,7 +1,7 @@
 //! The blocking managers, the [`Pool`] alias and [`tcp`].
 
 use crate::Threads;
-use crate::net::TcpBuilder;
+use crate::net::{IntoAddress, TcpBuilder};
 
 /// A [`Manager`](netpool_core::Manager) of blocking [`std::net::TcpStream`]s: see
 /// [`net::TcpManager`](crate::net::TcpManager) for its behaviour.
@@ -39,8 +39,9 @@ pub type UnixManager = crate::net::UnixManager<Threads>;
 /// A pool of blocking TCP connections: `netpool_core::Pool<TcpManager>`.
 pub type Pool = netpool_core::Pool<TcpManager>;
 
-/// Starts building a [`Pool`] of connections to `addr` (`"host:port"`), with a
-/// maintenance thread.
+/// Starts building a [`Pool`] of connections to `addr`: `"host:port"` (a name is
+/// resolved on every connect), a [`SocketAddr`](std::net::SocketAddr) or a `(host, port)`
+/// pair (see [`IntoAddress`]), with a maintenance thread.
 ///
 /// `build()` checks the settings and the address's form, opens nothing, and starts a
 /// thread named `netpool-maintenance` that runs [`Pool::maintain`](netpool_core::Pool::maintain)
@@ -63,6 +64,6 @@ pub type Pool = netpool_core::Pool<TcpManager>;
 /// assert!(netpool_std::tcp("localhost").build().is_err()); // no port
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn tcp(addr: impl Into<String>) -> TcpBuilder<Threads> {
+pub fn tcp(addr: impl IntoAddress) -> TcpBuilder<Threads> {
     TcpBuilder::new(addr)
 }

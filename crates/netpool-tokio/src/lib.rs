@@ -35,6 +35,51 @@
 //! # }
 //! ```
 //!
+//! # Keep the protocol in sync: a cut exchange closes its connection
+//!
+//! A request/reply protocol stays in sync only if every reply is read. If an exchange is
+//! cut half way (a `tokio::time::timeout` around it fires, the task is cancelled, an I/O
+//! error returns early with `?`), its reply is still on the way, and the next user of the
+//! connection would read it. So mark the connection broken before the exchange and clear
+//! the mark after it: a guard dropped in between closes the connection instead of
+//! returning it. ([`Pooled::discard`] closes it explicitly, after an error you handle.)
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use netpool_tokio::{Error, Pool, Pooled};
+//!
+//! async fn ping(pool: &Pool) -> Result<[u8; 7], Box<dyn std::error::Error>> {
+//!     let mut conn = pool.get().await?;
+//!     Pooled::set_broken(&mut conn, true); // dropped before the reply is read: closed
+//!     conn.write_all(b"PING\r\n").await?;
+//!     let mut reply = [0; 7];
+//!     conn.read_exact(&mut reply).await?;
+//!     Pooled::set_broken(&mut conn, false); // in sync again: back to the pool on drop
+//!     Ok(reply)
+//! }
+//!
+//! // A server that accepts and never answers.
+//! let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let pool = netpool_tokio::tcp(silent.local_addr()?).max_size(1).build()?;
+//! assert!(tokio::time::timeout(Duration::from_millis(50), ping(&pool)).await.is_err());
+//! assert_eq!(pool.stats().closed_broken, 1); // not returned with a reply pending
+//!
+//! // After an error you handle, close the connection yourself.
+//! let conn = pool.get().await?;
+//! Pooled::discard(conn);
+//! assert_eq!(pool.stats().connections, 0);
+//!
+//! let busy = pool.get().await?;
+//! let err: Error = pool.try_get().unwrap_err(); // Error<NetError>, the pool's error
+//! assert!(err.is_timeout());
+//! # drop(busy);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Implementation
 //!
 //! * [`tcp`]`(..).build()` must run inside a tokio runtime (it spawns the maintenance
@@ -56,4 +101,16 @@ pub use crate::runtime::Tokio;
 #[cfg(unix)]
 pub use crate::tcp::UnixManager;
 pub use crate::tcp::{Pool, TcpManager, tcp};
-pub use netpool_std::net::{BuildError, NetError, TcpBuilder, TcpOptions};
+pub use netpool_std::net::{BuildError, IntoAddress, NetError, TcpBuilder, TcpOptions};
+
+/// The core crate, for what this crate does not re-export (writing your own manager,
+/// say).
+pub use netpool_core as core;
+pub use netpool_core::{
+    Builder, Config, LastConnectError, Manager, Meta, Pooled, QueueStrategy, Stats, WeakPool,
+};
+
+/// The error of [`Pool::get`](netpool_core::Pool::get) and the other checkouts:
+/// [`netpool_core::Error`] over this crate's managers' [`NetError`] (name another
+/// manager's error as `Error<E>`).
+pub type Error<E = NetError> = netpool_core::Error<E>;

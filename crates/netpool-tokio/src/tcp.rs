@@ -1,6 +1,6 @@
 //! The tokio managers, the [`Pool`] alias and [`tcp`].
 
-use netpool_std::net::TcpBuilder;
+use netpool_std::net::{IntoAddress, TcpBuilder};
 
 use crate::Tokio;
 
@@ -41,8 +41,9 @@ pub type UnixManager = netpool_std::net::UnixManager<Tokio>;
 /// A pool of tokio TCP connections: `netpool_core::Pool<TcpManager>`.
 pub type Pool = netpool_core::Pool<TcpManager>;
 
-/// Starts building a [`Pool`] of connections to `addr` (`"host:port"`), maintained by a
-/// tokio task.
+/// Starts building a [`Pool`] of connections to `addr`: `"host:port"` (a name is
+/// resolved on every connect), a [`SocketAddr`](std::net::SocketAddr) or a `(host, port)`
+/// pair (see [`IntoAddress`]), maintained by a tokio task.
 ///
 /// `build()` checks the settings and the address's form, opens nothing, and spawns
 /// [`spawn_maintenance`](crate::spawn_maintenance) on the current runtime; call it inside
@@ -68,6 +69,6 @@ pub type Pool = netpool_core::Pool<TcpManager>;
 /// # Ok(())
 /// # }
 /// ```
-pub fn tcp(addr: impl Into<String>) -> TcpBuilder<Tokio> {
+pub fn tcp(addr: impl IntoAddress) -> TcpBuilder<Tokio> {
     TcpBuilder::new(addr)
 }

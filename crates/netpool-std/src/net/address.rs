@@ -1,7 +1,9 @@
-//! [`Address`]: a validated `"host:port"` string.
+//! [`Address`]: a validated `"host:port"` string, and [`IntoAddress`]: what `tcp(..)` and
+//! `TcpManager::new` accept.
 
+use std::borrow::Cow;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 /// A `"host:port"` address, checked for form but not resolved.
 ///
@@ -35,6 +37,12 @@ pub struct Address {
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AddressError {
+    /// The address is the empty string.
+    #[error("empty address (expected \"host:port\")")]
+    Empty,
+    /// A URL (`"redis://127.0.0.1:6379"`) where an address belongs.
+    #[error("{0:?} is a URL, not an address: expected \"host:port\", such as \"127.0.0.1:6379\"")]
+    Url(String),
     /// No `:port` at the end.
     #[error("missing port (expected \"host:port\")")]
     MissingPort,
@@ -45,7 +53,9 @@ pub enum AddressError {
     #[error("missing host (expected \"host:port\")")]
     EmptyHost,
     /// The host is neither an IP literal nor a DNS name.
-    #[error("invalid host {0:?} (IPv6 literals need brackets: \"[::1]:80\")")]
+    #[error(
+        "invalid host {0:?} (expected an IPv4 address, a DNS name or a bracketed IPv6 address such as \"[::1]:80\")"
+    )]
     InvalidHost(String),
 }
 
@@ -57,6 +67,12 @@ impl Address {
     /// An [`AddressError`] naming what is wrong: a missing or invalid port, an empty host,
     /// or a host that is neither an IP literal nor a DNS name.
     pub fn parse(addr: &str) -> Result<Self, AddressError> {
+        if addr.is_empty() {
+            return Err(AddressError::Empty);
+        }
+        if addr.contains("://") {
+            return Err(AddressError::Url(addr.to_owned()));
+        }
         let (host, port) = addr.rsplit_once(':').ok_or(AddressError::MissingPort)?;
         if port.is_empty() {
             return Err(AddressError::MissingPort);
@@ -116,6 +132,125 @@ impl fmt::Display for Address {
     }
 }
 
+/// An address that [`Address::parse`] can check: what the adapters' `tcp(..)` and
+/// `TcpManager::new` accept.
+///
+/// Implemented for strings (`"host:port"`: a name is resolved on every connect, so a name
+/// that moves is followed), for socket addresses (what `TcpListener::local_addr`
+/// returns) and for `(host, port)` pairs, where the host is an IP address or a string
+/// (a bare IPv6 literal is bracketed for you).
+///
+/// # Examples
+///
+/// ```
+/// use std::net::{Ipv4Addr, SocketAddr};
+/// use netpool_std::net::IntoAddress;
+///
+/// assert_eq!("localhost:6379".into_address(), "localhost:6379");
+/// assert_eq!(SocketAddr::from(([127, 0, 0, 1], 80)).into_address(), "127.0.0.1:80");
+/// assert_eq!((Ipv4Addr::LOCALHOST, 80).into_address(), "127.0.0.1:80");
+/// assert_eq!(("::1", 80).into_address(), "[::1]:80");
+/// assert_eq!(("db.internal", 5432).into_address(), "db.internal:5432");
+/// ```
+pub trait IntoAddress {
+    /// The address as a `"host:port"` string, unchecked.
+    fn into_address(self) -> String;
+}
+
+impl IntoAddress for String {
+    fn into_address(self) -> String {
+        self
+    }
+}
+
+impl IntoAddress for &String {
+    fn into_address(self) -> String {
+        self.clone()
+    }
+}
+
+impl IntoAddress for &str {
+    fn into_address(self) -> String {
+        self.to_owned()
+    }
+}
+
+impl IntoAddress for Box<str> {
+    fn into_address(self) -> String {
+        self.into()
+    }
+}
+
+impl IntoAddress for Cow<'_, str> {
+    fn into_address(self) -> String {
+        self.into_owned()
+    }
+}
+
+impl IntoAddress for SocketAddr {
+    fn into_address(self) -> String {
+        self.to_string()
+    }
+}
+
+impl IntoAddress for &SocketAddr {
+    fn into_address(self) -> String {
+        self.to_string()
+    }
+}
+
+impl IntoAddress for SocketAddrV4 {
+    fn into_address(self) -> String {
+        self.to_string()
+    }
+}
+
+impl IntoAddress for SocketAddrV6 {
+    fn into_address(self) -> String {
+        // Without its scope id: `Address` has no place for one.
+        SocketAddr::new(IpAddr::V6(*self.ip()), self.port()).to_string()
+    }
+}
+
+impl IntoAddress for (IpAddr, u16) {
+    fn into_address(self) -> String {
+        SocketAddr::from(self).to_string()
+    }
+}
+
+impl IntoAddress for (Ipv4Addr, u16) {
+    fn into_address(self) -> String {
+        SocketAddr::from(self).to_string()
+    }
+}
+
+impl IntoAddress for (Ipv6Addr, u16) {
+    fn into_address(self) -> String {
+        SocketAddr::from(self).to_string()
+    }
+}
+
+impl IntoAddress for (&str, u16) {
+    fn into_address(self) -> String {
+        host_port(self.0, self.1)
+    }
+}
+
+impl IntoAddress for (String, u16) {
+    fn into_address(self) -> String {
+        host_port(&self.0, self.1)
+    }
+}
+
+/// `"host:port"`, bracketing a bare IPv6 literal.
+fn host_port(host: &str, port: u16) -> String {
+    if host.parse::<Ipv6Addr>().is_ok() {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// Letters, digits, `-`, `_` and dots between non-empty labels of at most 63 bytes.
 fn is_dns_name(host: &str) -> bool {
     let host = host.strip_suffix('.').unwrap_or(host);
@@ -155,6 +290,11 @@ mod tests {
     fn rejects_bad_forms() {
         use AddressError::*;
         for (s, err) in [
+            ("", Empty),
+            (
+                "redis://127.0.0.1:6379",
+                Url("redis://127.0.0.1:6379".into()),
+            ),
             ("localhost", MissingPort),
             ("localhost:", MissingPort),
             (":80", EmptyHost),
@@ -169,5 +309,38 @@ mod tests {
         ] {
             assert_eq!(Address::parse(s), Err(err), "{s}");
         }
+    }
+
+    #[test]
+    fn messages_say_what_to_write() {
+        let msg = |s: &str| Address::parse(s).unwrap_err().to_string();
+        assert!(msg("").starts_with("empty address"), "{}", msg(""));
+        let url = msg("redis://127.0.0.1:6379");
+        assert!(url.contains("is a URL, not an address"), "{url}");
+        assert!(!url.contains("IPv6"), "{url}");
+    }
+
+    #[test]
+    fn socket_addresses_and_pairs_parse() {
+        let v6: SocketAddrV6 = "[::1]:80".parse().unwrap();
+        for (given, expected) in [
+            (
+                SocketAddr::from(([127, 0, 0, 1], 1)).into_address(),
+                "127.0.0.1:1",
+            ),
+            (v6.into_address(), "[::1]:80"),
+            ((Ipv6Addr::LOCALHOST, 2).into_address(), "[::1]:2"),
+            (("::1", 3).into_address(), "[::1]:3"),
+            (("localhost".to_owned(), 4).into_address(), "localhost:4"),
+        ] {
+            assert_eq!(given, expected);
+            assert_eq!(Address::parse(&given).unwrap().to_string(), expected);
+        }
+        assert_eq!(
+            Address::parse(&("localhost", 5).into_address())
+                .unwrap()
+                .socket_addr(),
+            None // a name stays a name: resolved on every connect
+        );
     }
 }

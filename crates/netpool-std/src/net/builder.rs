@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use netpool_core::{Builder, Manager, Pool, QueueStrategy, WeakPool};
 
-use crate::net::{Address, BuildError, Runtime, TcpManager, TcpOptions};
+use crate::net::{Address, BuildError, IntoAddress, Runtime, TcpManager, TcpOptions};
 
 /// Builds a TCP pool on runtime `R`: the core [`Builder`]'s knobs, the [`TcpOptions`],
 /// and a [`build`](Self::build) that also starts maintenance.
@@ -22,11 +22,12 @@ pub struct TcpBuilder<R: Runtime> {
 }
 
 impl<R: Runtime> TcpBuilder<R> {
-    /// A builder for a pool of connections to `addr` (`"host:port"`), with the default
-    /// settings of [`netpool_core::Config`] and [`TcpOptions`].
-    pub fn new(addr: impl Into<String>) -> Self {
+    /// A builder for a pool of connections to `addr` (`"host:port"`, a socket address or
+    /// a `(host, port)` pair: see [`IntoAddress`]), with the default settings of
+    /// [`netpool_core::Config`] and [`TcpOptions`].
+    pub fn new(addr: impl IntoAddress) -> Self {
         Self {
-            addr: addr.into(),
+            addr: addr.into_address(),
             options: TcpOptions::default(),
             core: Builder::new(),
             runtime: PhantomData,

@@ -1,4 +1,8 @@
 //! [`NetError`], the managers' error, and [`BuildError`], the adapters' build error.
+//!
+//! As every error in netpool, each message names its cause (`could not connect to
+//! 127.0.0.1:6379: Connection refused (os error 111)`), and `source()` returns the cause
+//! too, for code that inspects it.
 
 use std::io;
 use std::net::SocketAddr;
@@ -15,7 +19,7 @@ use crate::net::AddressError;
 pub enum NetError {
     /// The manager's address string is not `"host:port"` (the `tcp(..)` builders reject
     /// it at build time instead).
-    #[error("invalid address {addr:?}")]
+    #[error("invalid address {addr:?}: {source}")]
     Address {
         /// The address string given.
         addr: String,
@@ -24,7 +28,7 @@ pub enum NetError {
         source: AddressError,
     },
     /// The host name did not resolve.
-    #[error("could not resolve {host:?}")]
+    #[error("could not resolve {host:?}: {source}")]
     Resolve {
         /// The host name.
         host: String,
@@ -39,7 +43,10 @@ pub enum NetError {
         host: String,
     },
     /// Every resolved address refused, timed out or failed; the error is the last one's.
-    #[error("could not connect to {addr} ({tried} address(es) tried)")]
+    #[error(
+        "could not connect to {addr}{}: {source}",
+        tried_note(*tried)
+    )]
     Connect {
         /// The last address tried.
         addr: SocketAddr,
@@ -51,7 +58,7 @@ pub enum NetError {
         source: io::Error,
     },
     /// Connecting to a Unix socket failed or timed out.
-    #[error("could not connect to {}", path.display())]
+    #[error("could not connect to {}: {source}", path.display())]
     ConnectUnix {
         /// The socket's path.
         path: PathBuf,
@@ -60,7 +67,7 @@ pub enum NetError {
         source: io::Error,
     },
     /// Setting a socket option on a new connection failed.
-    #[error("could not set socket options")]
+    #[error("could not set socket options: {0}")]
     SocketOptions(#[source] io::Error),
     /// A liveness check found that the peer closed the connection.
     #[error("the peer closed the connection")]
@@ -69,8 +76,16 @@ pub enum NetError {
     #[error("unexpected bytes are pending on an idle connection")]
     UnexpectedData,
     /// A liveness check failed (a reset, say).
-    #[error("the connection failed")]
+    #[error("the connection failed: {0}")]
     Io(#[source] io::Error),
+}
+
+/// `""` for one address tried, `" (the last of 3 addresses tried)"` for more.
+fn tried_note(tried: usize) -> String {
+    match tried {
+        0 | 1 => String::new(),
+        n => format!(" (the last of {n} addresses tried)"),
+    }
 }
 
 impl NetError {
@@ -90,10 +105,10 @@ impl NetError {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// A pool setting is invalid.
-    #[error("invalid pool settings")]
+    #[error("invalid pool settings: {0}")]
     Config(#[from] netpool_core::BuildError),
     /// The address string is not `"host:port"`.
-    #[error("invalid address {addr:?}")]
+    #[error("invalid address {addr:?}: {source}")]
     Address {
         /// The address string given.
         addr: String,
@@ -109,6 +124,6 @@ pub enum BuildError {
         runtime: &'static str,
     },
     /// The maintenance thread could not be started (netpool-std).
-    #[error("could not start the maintenance thread")]
+    #[error("could not start the maintenance thread: {0}")]
     Spawn(#[source] io::Error),
 }

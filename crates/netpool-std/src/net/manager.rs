@@ -12,7 +12,9 @@ use std::time::Duration;
 use netpool_core::Manager;
 use socket2::SockRef;
 
-use crate::net::{Address, AddressError, AsSockRef, NetError, Runtime, TcpOptions, check_alive};
+use crate::net::{
+    Address, AddressError, AsSockRef, IntoAddress, NetError, Runtime, TcpOptions, check_alive,
+};
 
 /// A [`Manager`] of TCP streams of runtime `R`; each adapter names it `TcpManager`.
 ///
@@ -57,11 +59,12 @@ pub struct UnixManager<R> {
 }
 
 impl<R: Runtime> TcpManager<R> {
-    /// A manager for `addr` (`"host:port"`), with the default [`TcpOptions`]. A malformed
-    /// address fails every connect with [`NetError::Address`]; the adapters' `tcp(..)`
-    /// builders reject it at build time instead.
-    pub fn new(addr: impl Into<String>) -> Self {
-        let addr = addr.into();
+    /// A manager for `addr` (`"host:port"`, a socket address or a `(host, port)` pair:
+    /// see [`IntoAddress`]), with the default [`TcpOptions`]. A malformed address fails
+    /// every connect with [`NetError::Address`]; the adapters' `tcp(..)` builders reject
+    /// it at build time instead.
+    pub fn new(addr: impl IntoAddress) -> Self {
+        let addr = addr.into_address();
         let parsed = Address::parse(&addr);
         Self {
             addr,

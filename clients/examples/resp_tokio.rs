@@ -12,17 +12,17 @@
 //! It exits with an error if any operation failed, so CI can run it as a check.
 //!
 //! ```text
-//! cargo run --release -p netpool-examples --example resp_tokio -- [tasks] [max_size] [seconds]
+//! cargo run --release -p netpool-clients --example resp_tokio -- [tasks] [max_size] [seconds]
 //! ```
 //!
 //! The server is `NETPOOL_TEST_REDIS` (default `redis://127.0.0.1:6379`).
 
 use std::time::Duration;
 
+use netpool_clients::redis::redis_url;
+use netpool_clients::resp::{Client, TokioManager, addr_from_url};
+use netpool_clients::workload::{self, Cli, Runtime, set_get, settle};
 use netpool_core::Pool;
-use netpool_examples::redis::redis_url;
-use netpool_examples::resp::{Client, TokioManager, addr_from_url};
-use netpool_examples::workload::{self, Cli, Runtime, set_get, settle};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
 /// What the report calls an operation.

@@ -1,7 +1,11 @@
 //! netpool against a real PostgreSQL server (`NETPOOL_TEST_POSTGRES`, default
 //! `postgres://postgres@127.0.0.1:5432/test`) through `tokio-postgres`, on tokio.
 //!
-//! Under `CI=true` a missing server fails every test; elsewhere they skip, saying so.
+//! Under `CI=true` a missing server fails every test. Elsewhere, when nothing listened at
+//! the server's address as this package was built, `build.rs` marks them ignored (listed as
+//! such by `cargo test`, with the reason); a server that goes away later makes them skip,
+//! saying so on stderr.
+//!
 //! Each test uses its own table (dropped afterwards, even when the test fails) and its
 //! own `application_name`, so that it terminates only its own sessions.
 //! `pg_terminate_backend(pid, 5000)` waits (up to 5 s) until the session is gone, so no
@@ -13,8 +17,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use netpool_clients::postgres::{PgManager, RecyclingMethod, postgres_url};
 use netpool_core::{Pool, Pooled};
-use netpool_examples::postgres::{PgManager, RecyclingMethod, postgres_url};
 use tokio::sync::Notify;
 use tokio_postgres::{Client, NoTls};
 
@@ -151,6 +155,10 @@ const TASKS: usize = 32;
 const ROWS: usize = 25;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "no PostgreSQL server was reachable when this package was built: start one at 127.0.0.1:5432 (trust auth, database test) or set NETPOOL_TEST_POSTGRES (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
+)]
 async fn rows_written_by_many_tasks_are_all_there() {
     live(async {
         let table = Table::create("netpool_rows").await;
@@ -190,6 +198,10 @@ async fn rows_written_by_many_tasks_are_all_there() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "no PostgreSQL server was reachable when this package was built: start one at 127.0.0.1:5432 (trust auth, database test) or set NETPOOL_TEST_POSTGRES (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
+)]
 async fn terminated_backends_are_replaced() {
     live(async {
         let table = Table::create("netpool_kill").await;
@@ -272,6 +284,10 @@ async fn terminated_backends_are_replaced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "no PostgreSQL server was reachable when this package was built: start one at 127.0.0.1:5432 (trust auth, database test) or set NETPOOL_TEST_POSTGRES (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
+)]
 async fn verified_recycling_hides_terminated_idle_sessions() {
     live(async {
         let app = unique("netpool_verified");
@@ -301,6 +317,10 @@ async fn verified_recycling_hides_terminated_idle_sessions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "no PostgreSQL server was reachable when this package was built: start one at 127.0.0.1:5432 (trust auth, database test) or set NETPOOL_TEST_POSTGRES (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
+)]
 async fn clean_recycling_resets_the_session() {
     live(async {
         // One connection, checked on every checkout.
@@ -357,6 +377,10 @@ async fn clean_recycling_resets_the_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    no_postgres,
+    ignore = "no PostgreSQL server was reachable when this package was built: start one at 127.0.0.1:5432 (trust auth, database test) or set NETPOOL_TEST_POSTGRES (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
+)]
 async fn server_idle_session_timeout_is_invisible_to_callers() {
     live(async {
         let app = unique("netpool_idle");

@@ -5,7 +5,7 @@
 //! It exits with an error if any operation failed, so CI can run it as a check.
 //!
 //! ```text
-//! cargo run --release -p netpool-examples --example postgres_tokio -- [tasks] [max_size] [seconds]
+//! cargo run --release -p netpool-clients --example postgres_tokio -- [tasks] [max_size] [seconds]
 //! ```
 //!
 //! The server is `NETPOOL_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`).
@@ -14,9 +14,9 @@
 
 use std::time::Duration;
 
+use netpool_clients::postgres::{PgManager, RecyclingMethod, postgres_url};
+use netpool_clients::workload::{self, Cli, Runtime};
 use netpool_core::{Pool, Pooled};
-use netpool_examples::postgres::{PgManager, RecyclingMethod, postgres_url};
-use netpool_examples::workload::{self, Cli, Runtime};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -21,11 +21,15 @@ pub fn server_available(what: &str, url: &str, probe: Result<(), String>) -> boo
             panic!("CI=true and the {what} server at {url} is not reachable: {e}")
         }
         Err(e) => {
+            let var = match what {
+                "Redis" => "NETPOOL_TEST_REDIS",
+                _ => "NETPOOL_TEST_POSTGRES",
+            };
             // Straight to stderr: libtest captures eprintln! of passing tests.
             let _ = writeln!(
                 std::io::stderr(),
                 "\n!!!!! SKIPPING a test: the {what} server at {url} is not reachable ({e}).\n\
-                 !!!!! Start it, or point the test at one with the environment variable; \
+                 !!!!! Start it, or point the tests at one with {var}=<url>; \
                  under CI=true this is a failure."
             );
             false

@@ -5,16 +5,16 @@
 //! It exits with an error if any operation failed, so CI can run it as a check.
 //!
 //! ```text
-//! cargo run --release -p netpool-examples --example redis_tokio -- [tasks] [max_size] [seconds]
+//! cargo run --release -p netpool-clients --example redis_tokio -- [tasks] [max_size] [seconds]
 //! ```
 //!
 //! The server is `NETPOOL_TEST_REDIS` (default `redis://127.0.0.1:6379`).
 
 use std::time::Duration;
 
+use netpool_clients::redis::{RedisManager, redis_url};
+use netpool_clients::workload::{self, Cli, Runtime};
 use netpool_core::{Pool, Pooled};
-use netpool_examples::redis::{RedisManager, redis_url};
-use netpool_examples::workload::{self, Cli, Runtime};
 use redis::AsyncCommands;
 
 #[tokio::main]

@@ -13,7 +13,7 @@
 //!
 //! ```no_run
 //! use netpool_core::Pool;
-//! use netpool_examples::postgres::{PgManager, RecyclingMethod};
+//! use netpool_clients::postgres::{PgManager, RecyclingMethod};
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let manager = PgManager::from_url("postgres://postgres@127.0.0.1:5432/test")?

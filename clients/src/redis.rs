@@ -15,7 +15,7 @@
 //!
 //! ```no_run
 //! use netpool_core::Pool;
-//! use netpool_examples::redis::RedisManager;
+//! use netpool_clients::redis::RedisManager;
 //! use redis::AsyncCommands;
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -3,7 +3,7 @@
 //! RESP examples' unit of work.
 //!
 //! ```text
-//! cargo run --release -p netpool-examples --example <name> -- [tasks] [max_size] [seconds]
+//! cargo run --release -p netpool-clients --example <name> -- [tasks] [max_size] [seconds]
 //! ```
 
 use std::future::Future;

@@ -13,7 +13,7 @@
 //!
 //! ```no_run
 //! use netpool_core::{Pool, Pooled};
-//! use netpool_examples::resp::TokioManager;
+//! use netpool_clients::resp::TokioManager;
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let pool = Pool::builder().max_size(8).build(TokioManager::new("127.0.0.1:6379"))?;
@@ -95,13 +95,13 @@ pub enum ProtocolError {
 #[derive(Debug, thiserror::Error)]
 pub enum RespError {
     /// Reading from or writing to the stream failed.
-    #[error("i/o error talking to the server")]
+    #[error("i/o error talking to the server: {0}")]
     Io(#[from] io::Error),
     /// The server closed the connection (EOF), possibly in the middle of a reply.
     #[error("the server closed the connection")]
     Closed,
     /// The server sent something that is not RESP.
-    #[error("malformed reply from the server")]
+    #[error("malformed reply from the server: {0}")]
     Protocol(#[from] ProtocolError),
     /// The server answered with an error reply, such as `-ERR value is not an integer`.
     #[error("server error: {0}")]
@@ -139,8 +139,8 @@ impl RespError {
 /// `netpool-tokio`'s plain TCP manager), borrow the stream for one exchange:
 ///
 /// ```no_run
-/// # async fn f(stream: &mut smol::net::TcpStream) -> Result<(), netpool_examples::resp::RespError> {
-/// use netpool_examples::resp::Client;
+/// # async fn f(stream: &mut smol::net::TcpStream) -> Result<(), netpool_clients::resp::RespError> {
+/// use netpool_clients::resp::Client;
 ///
 /// let mut client = Client::new(stream);
 /// client.set(b"greeting", b"hello").await?;

@@ -211,3 +211,12 @@ impl BuildError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn attempts_are_counted_in_words() {
+        assert_eq!(super::attempts_failed(1), "1 connect attempt failed");
+        assert_eq!(super::attempts_failed(3), "3 connect attempts failed");
+    }
+}

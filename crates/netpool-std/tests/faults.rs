@@ -42,7 +42,8 @@ fn unexpected_pending_bytes_fail_the_check() {
     assert_eq!(Pooled::meta(&conn).use_count, 2, "checked and kept");
     let nonblocking = socket2::SockRef::from(&*conn).nonblocking().unwrap();
     assert!(!nonblocking, "the peek restores blocking mode");
-    assert_eq!(pool.stats().closed_invalid, 1);
+    // Caught when it came back (`has_broken` peeks), before any checkout check.
+    assert_eq!(pool.stats().closed_broken, 1);
 }
 
 #[test]

@@ -42,9 +42,11 @@ pub enum Error<E> {
     /// `tokio::task::spawn_blocking` or a plain thread.
     #[error("connecting timed out")]
     ConnectTimeout,
-    /// The pool had to open a connection, but recent connects failed and the pool is
-    /// backing off: the caller is told at once instead of waiting out its timeout. The
-    /// source is the most recent connect failure.
+    /// The pool had to open a connection, and connect attempts failed: the one this
+    /// caller waited for, or three in a row before it asked. The caller is told instead
+    /// of waiting out its timeout, while one probe at a time retries. The source is the
+    /// most recent connect failure. Broken or invalid connections never cause it; see
+    /// [`Builder::fail_fast`](crate::Builder::fail_fast).
     #[error(
         "the server is unavailable: {} in a row, the last: {last}",
         attempts_failed(*failures)

@@ -75,6 +75,16 @@
 //!   timer registration; connects and checks that must be bounded get their own.
 //! * [`Pool::get_blocking`] runs the same state machine as [`Pool::get`] under
 //!   `futures_lite::future::block_on`.
+//! * Fail fast only on evidence: [`Error::Unavailable`] needs failed connect attempts.
+//!   After a failed connect, the next connect waits for a jittered, exponential backoff
+//!   delay and only one caller at a time (the probe) makes it; a caller that needs a new
+//!   connection meanwhile waits, within its own deadline, for the outcome of that next
+//!   attempt (or makes it itself) and gets `Unavailable` only if it fails. After three
+//!   failed connects in a row such callers fail at once. A connection that `has_broken`
+//!   flags, that fails `is_valid` or that is discarded never fails another caller; new
+//!   connections that keep failing on their first use only space out new connects. A
+//!   caller's own deadline firing first, or a timeout under [`Pool::get_blocking`], is no
+//!   evidence. [`Builder::fail_fast`] turns all of this off.
 //! * [`Pool::resize`] and the fast paths: `resize` changes `max_size` and the permits
 //!   together under one lock, so concurrent resizes cannot leave them disagreeing. A
 //!   shrink takes free permits with one CAS on the permit word; if it cannot take enough,

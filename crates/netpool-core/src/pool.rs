@@ -138,8 +138,9 @@ impl<M: Manager> Pool<M> {
     ///
     /// [`Error::Timeout`] when `wait_timeout` passes first (one deadline for waiting,
     /// connecting and checking); [`Error::Connect`] or [`Error::ConnectTimeout`] when this
-    /// caller's connect failed; [`Error::Unavailable`] when the pool would have to connect
-    /// while it backs off after failed connects; [`Error::Closed`] after
+    /// caller's connect failed; [`Error::Unavailable`] when the pool had to connect and
+    /// the connect attempts it waited on failed (the server is down: see the crate docs);
+    /// [`Error::Closed`] after
     /// [`close`](Self::close).
     ///
     /// # Cancel safety

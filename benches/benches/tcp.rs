@@ -5,7 +5,8 @@
 //! with no pool (8 tasks, one connection each: the same 8 requests in flight), so the
 //! share of time the pool adds can be read off. Each pool also runs with 8 tasks (one per
 //! connection, so a get never waits): the cost of the pool itself, without the hand-offs
-//! between tasks that 64 tasks on 8 connections need.
+//! between tasks that 64 tasks on 8 connections need. A fourth pool, "netpool, no return
+//! peek", is netpool with the TCP manager's `has_broken` peek turned off: the peek's cost.
 //!
 //! Quick run: `cargo bench -p netpool-benches --bench tcp -- --warm-up-time 1
 //! --measurement-time 2`.
@@ -21,7 +22,6 @@ use std::sync::atomic::AtomicU64;
 use common::{Meter, Run, Sample, claim, run_group};
 use criterion::{Criterion, criterion_group, criterion_main};
 use netpool_benches::alloc::CountingAlloc;
-use netpool_core::Manager as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;

@@ -131,8 +131,9 @@ async fn a_failed_connect_frees_the_slot_for_a_waiter() {
 }
 
 /// `max_size` under churn: 12 threads x 10 blocking gets, the first 20 connections broken.
-#[test]
-fn max_size_holds_under_churn_with_bad_connections_threads() {
+/// The churn cases' pool: `max_size` 3, 20 ms connects, the first 20 connections broken
+/// on return, a 30 s `wait_timeout`.
+fn churn_pool() -> (Script, Pool<Script>) {
     let manager = Script {
         broken_first: 20,
         connect_ms: 20,
@@ -143,6 +144,12 @@ fn max_size_holds_under_churn_with_bad_connections_threads() {
         .wait_timeout(Some(Duration::from_secs(30)))
         .build(manager.clone())
         .unwrap();
+    (manager, pool)
+}
+
+#[test]
+fn max_size_holds_under_churn_with_bad_connections_threads() {
+    let (manager, pool) = churn_pool();
     std::thread::scope(|s| {
         for _ in 0..12 {
             s.spawn(|| {
@@ -161,16 +168,7 @@ fn max_size_holds_under_churn_with_bad_connections_threads() {
 /// The same churn with 16 tokio tasks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_size_holds_under_churn_with_bad_connections_tasks() {
-    let manager = Script {
-        broken_first: 20,
-        connect_ms: 20,
-        ..Script::default()
-    };
-    let pool = Pool::builder()
-        .max_size(3)
-        .wait_timeout(Some(Duration::from_secs(30)))
-        .build(manager.clone())
-        .unwrap();
+    let (manager, pool) = churn_pool();
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let pool = pool.clone();

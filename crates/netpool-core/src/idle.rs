@@ -10,6 +10,8 @@ use crate::sync::{Mutex, lock};
 #[derive(Debug)]
 pub(crate) struct Idle<C> {
     pub(crate) conn: C,
+    /// Its id in events and [`Meta`](crate::Meta), unique in the process.
+    pub(crate) id: u64,
     /// When it was opened (coarse clock).
     pub(crate) created: Nanos,
     /// When it was last returned (or opened).
@@ -33,6 +35,7 @@ impl<C> Idle<C> {
         };
         Self {
             conn,
+            id: crate::events::next_id(),
             created: now,
             last_used: now,
             checked: now,

@@ -45,6 +45,11 @@
 //!
 //! # Features
 //!
+//! * `tracing`: logs the pool's [`Event`]s with the `tracing` crate, under target
+//!   `netpool`: connect failures and the backoff at `warn`, recovery at `info`, opened and
+//!   closed connections, failed checks, timed-out gets, resize and close at `debug`. Nothing
+//!   is logged per checkout. Without a subscriber that wants them, an event costs a relaxed
+//!   load.
 //! * `loom`: forwards `loom` to event-listener and concurrent-queue, for the loom models in
 //!   `tests/loom.rs` (build with `RUSTFLAGS="--cfg loom"`).
 //!
@@ -72,6 +77,8 @@
 mod clock;
 mod config;
 mod error;
+mod events;
+mod hooks;
 mod idle;
 mod maintain;
 mod manager;
@@ -84,6 +91,8 @@ mod sync;
 
 pub use crate::config::{Builder, Config, QueueStrategy};
 pub use crate::error::{BuildError, Error, LastConnectError};
+pub use crate::events::{Check, CloseReason, ConnectFailure, Event, EventHandler, TimedOut};
+pub use crate::hooks::{Hooks, NoHooks};
 pub use crate::manager::Manager;
 pub use crate::pool::{NoManager, Pool, WeakPool};
 pub use crate::pooled::{Meta, Pooled};

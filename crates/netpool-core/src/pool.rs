@@ -28,6 +28,8 @@ use std::time::Duration;
 use crate::clock;
 use crate::config::{Builder, Config};
 use crate::error::Error;
+use crate::events::{Event, Events};
+use crate::hooks::DynHooks;
 use crate::idle::{Idle, IdleQueue};
 use crate::pooled::Pooled;
 use crate::sema::TryAcquireError;
@@ -38,7 +40,7 @@ use crate::{Manager, Meta};
 
 mod inner;
 
-pub(crate) use self::inner::{CloseReason, Inner, Verdict};
+pub(crate) use self::inner::{CloseReason, Inner, Live, Verdict};
 
 /// A pool of connections made by a [`Manager`].
 ///
@@ -114,14 +116,23 @@ impl Manager for NoManager {
 }
 
 impl<M: Manager> Pool<M> {
-    pub(crate) fn from_parts(config: Config, manager: M) -> Self {
+    pub(crate) fn from_parts(
+        config: Config,
+        manager: M,
+        events: Events,
+        hooks: DynHooks<M>,
+    ) -> Self {
         let idle = IdleQueue::new(config.queue_strategy, config.max_size);
+        let mut shared = Shared::new(config, events);
+        // The checkout hook sends every checkout through the decision that reads the clock.
+        shared.timed |= hooks.on_checkout();
         Self {
             inner: Arc::new(Inner {
                 handles: AtomicUsize::new(1),
-                shared: Shared::new(config),
+                shared,
                 manager,
                 idle,
+                hooks,
             }),
         }
     }
@@ -234,9 +245,15 @@ impl<M: Manager> Pool<M> {
         let Some(slot) = inner.shared.reserve() else {
             return Err(conn);
         };
+        let item = Idle::new(conn, clock::now(), inner.shared.max_lifetime);
+        let (id, took) = (item.id, Duration::ZERO);
+        inner
+            .shared
+            .events
+            .emit(|| Event::ConnectionOpened { id, took });
         slot.fill();
         inner.shared.connect_succeeded();
-        inner.push_idle(Idle::new(conn, clock::now(), inner.shared.max_lifetime));
+        inner.push_idle(item);
         Ok(())
     }
 
@@ -271,15 +288,16 @@ impl<M: Manager> Pool<M> {
     pub fn resize(&self, max_size: usize) {
         let max_size = max_size.max(1);
         let inner = &*self.inner;
-        inner.shared.max_size.store(max_size, Ordering::SeqCst);
+        let from = inner.shared.max_size.swap(max_size, Ordering::SeqCst);
         inner.shared.sema.resize(max_size);
         while inner.shared.over_capacity() {
             match inner.idle.pop() {
-                Some(item) => drop(inner.live(item, CloseReason::Uncounted)),
+                Some(item) => drop(inner.live(item, CloseReason::Shrunk)),
                 None => break,
             }
         }
         inner.shared.notify_capacity();
+        (inner.shared.events).emit(|| Event::Resized { from, to: max_size });
     }
 
     /// Closes the idle connections for which `keep` returns `false`; returns how many.
@@ -299,6 +317,7 @@ impl<M: Manager> Pool<M> {
                     continue;
                 }
             }
+            live.set_reason(CloseReason::Retained);
             closed += 1;
         }
         closed
@@ -359,7 +378,7 @@ impl<M: Manager> Pool<M> {
         let mut deadline = Deadline::new(timeout);
         let permit = match inner.shared.wait_permit(&mut deadline).await {
             Ok(permit) => permit,
-            Err(e) => return Err(inner.wait_error(e)),
+            Err(e) => return Err(inner.wait_error(e, &deadline)),
         };
         self.finish(permit, None, &mut deadline, false).await
     }

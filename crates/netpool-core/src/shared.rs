@@ -33,6 +33,7 @@ use event_listener::{Event, EventListener};
 use crate::clock::{self, Epoch, Nanos};
 use crate::config::Config;
 use crate::error::LastConnectError;
+use crate::events::{self, Events};
 use crate::sema::{Semaphore, TryAcquireError};
 use crate::stats::Counters;
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering, lock};
@@ -59,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) check_after: Option<Nanos>,
     /// Whether any checkout decision depends on the time (so the clock must be read).
     pub(crate) timed: bool,
+    /// The event handler and the `tracing` glue.
+    pub(crate) events: Events,
 }
 
 /// Why a wait ended without success.
@@ -82,7 +85,7 @@ pub(crate) enum Gate<'a> {
 }
 
 impl Shared {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config, events: Events) -> Self {
         let check_after = if config.test_on_check_out {
             Some(config.check_idle_after.map_or(0, clock::nanos))
         } else {
@@ -107,6 +110,7 @@ impl Shared {
             check_after,
             timed,
             config,
+            events,
         }
     }
 
@@ -117,7 +121,9 @@ impl Shared {
 
     /// Marks the pool closed and wakes every waiter. The caller drains the idle queue.
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            self.events.emit(|| events::Event::Closed);
+        }
         self.sema.close();
         self.capacity.notify(usize::MAX);
         self.notify_if_drained();
@@ -243,7 +249,8 @@ impl Shared {
 
     pub(crate) fn connect_failed(&self, err: LastConnectError) {
         Counters::bump(&self.counters.connect_errors);
-        self.backoff.failed(err);
+        let (failures, retry_in) = self.backoff.failed(err.clone());
+        self.events.backoff(failures, retry_in, &err);
     }
 
     pub(crate) fn connect_succeeded(&self) {
@@ -263,14 +270,20 @@ impl Shared {
             .fetch_add(1, Ordering::AcqRel)
             >= 1
         {
-            self.backoff.failed(LastConnectError::first_use());
+            let err = LastConnectError::first_use();
+            let (failures, retry_in) = self.backoff.failed(err.clone());
+            self.events.backoff(failures, retry_in, &err);
         }
     }
 
     /// A connection came back healthy.
     #[inline]
     pub(crate) fn connection_proven(&self) {
-        self.backoff.proven();
+        let streak = self.backoff.proven();
+        if streak != 0 {
+            self.events
+                .emit(|| events::Event::BackoffLeft { failures: streak });
+        }
     }
 
     /// Callers queued for a permit or for room.
@@ -299,6 +312,17 @@ pub(crate) struct Deadline {
 impl Deadline {
     pub(crate) fn new(timeout: Option<Duration>) -> Self {
         Self { timeout, at: None }
+    }
+
+    /// How long since the deadline was first needed (about when the `get` began to wait or
+    /// connect); zero if it never was.
+    pub(crate) fn waited(&self) -> Duration {
+        match (self.timeout, self.at) {
+            (Some(timeout), Some(Some(at))) => {
+                timeout.saturating_sub(at.saturating_duration_since(Instant::now()))
+            }
+            _ => Duration::ZERO,
+        }
     }
 
     /// The instant the `get` gives up, `None` for never.
@@ -461,7 +485,8 @@ impl Backoff {
         Gate::Unavailable { failures, last }
     }
 
-    fn failed(&self, err: LastConnectError) {
+    /// Arms the backoff after a failure: returns the failures in a row and the delay.
+    fn failed(&self, err: LastConnectError) -> (u32, Nanos) {
         *lock(&self.last) = Some(err);
         // A failure right after a connect that "succeeded" continues the old streak.
         let streak = self.streak.swap(0, Ordering::AcqRel);
@@ -475,6 +500,7 @@ impl Backoff {
         let jittered = delay / 2 + fastrand::u64(0..=delay / 2);
         self.retry_at
             .store(clock::now().saturating_add(jittered), Ordering::Release);
+        (failures, jittered)
     }
 
     /// A connect succeeded. After failures, the pool is half-open: the failure streak is
@@ -490,14 +516,17 @@ impl Backoff {
         }
     }
 
-    /// A connection came back healthy: the server works, forget the streak.
+    /// A connection came back healthy: the server works, forget the streak. Returns the
+    /// streak it ended (0 if none).
     #[inline]
-    fn proven(&self) {
-        if self.streak.load(Ordering::Relaxed) != 0 {
-            self.streak.store(0, Ordering::Release);
+    fn proven(&self) -> u32 {
+        let mut streak = self.streak.load(Ordering::Relaxed);
+        if streak != 0 {
+            streak = self.streak.swap(0, Ordering::AcqRel);
         }
         if self.first_use_failures.load(Ordering::Relaxed) != 0 {
             self.first_use_failures.store(0, Ordering::Release);
         }
+        streak
     }
 }

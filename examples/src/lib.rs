@@ -6,9 +6,11 @@
 //! * [`resp`]: a hand-written RESP client and its managers on tokio and smol;
 //! * [`postgres`]: `tokio-postgres`, with a deadpool-like recycling choice;
 //! * [`echo`]: the echo demos' command line, built-in server and report;
-//! * [`workload`]: the client examples' command line, timed workload and report.
+//! * [`workload`]: the client examples' command line, timed workload and report;
+//! * [`logging`]: prints the pools' events with `tracing-subscriber`.
 
 pub mod echo;
+pub mod logging;
 pub mod postgres;
 pub mod redis;
 pub mod resp;

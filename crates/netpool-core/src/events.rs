@@ -281,8 +281,9 @@ impl Events {
         self.handler.is_some()
     }
 
-    /// Reports the event `make` builds, if anyone receives it.
-    #[inline]
+    /// Reports the event `make` builds, if anyone receives it. Never inlined: the report
+    /// sites sit next to hot code (a guard's drop), which stays as lean as without events.
+    #[inline(never)]
     pub(crate) fn emit<'a>(&self, make: impl FnOnce() -> Event<'a>) {
         if self.handler.is_some() || tracing_wanted() {
             self.dispatch(&make());
@@ -318,9 +319,10 @@ impl Events {
     }
 
     /// A connection is being closed for `reason`.
+    #[inline(never)]
     pub(crate) fn closed<C>(&self, item: &Idle<C>, reason: CloseReason) {
         self.emit(|| Event::ConnectionClosed {
-            id: item.id,
+            id: item.id(),
             reason,
             age: Duration::from_nanos(clock::now().saturating_sub(item.created)),
             uses: item.uses,
@@ -330,6 +332,13 @@ impl Events {
     /// A check of connection `id` failed with `error`.
     pub(crate) fn check_failed(&self, id: u64, check: Check, error: &(dyn StdError + 'static)) {
         self.emit(|| Event::CheckFailed { id, check, error });
+    }
+
+    /// A connection proved the server works after `failures` failed connects.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn backoff_left(&self, failures: u32) {
+        self.emit(|| Event::BackoffLeft { failures });
     }
 
     /// The backoff was (re)armed.
@@ -350,11 +359,23 @@ impl fmt::Debug for Events {
     }
 }
 
-/// A new connection id, unique in the process (ids start at 1).
-pub(crate) fn next_id() -> u64 {
+/// `now`, or the smallest later instant no connection of this process was stamped with:
+/// a connection's opening time that doubles as its id.
+pub(crate) fn unique_stamp(now: Nanos) -> Nanos {
     // Not a synchronising atomic (only uniqueness matters), so not behind `crate::sync`.
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let mut last = LAST.load(Ordering::Relaxed);
+    // Bounded: each failed exchange means another connection took a stamp.
+    for _ in 0..1_000_000 {
+        let next = now.max(last.saturating_add(1));
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(actual) => last = actual,
+        }
+    }
+    LAST.fetch_add(1, Ordering::Relaxed)
+        .saturating_add(1)
+        .max(now)
 }
 
 /// Whether a `tracing` subscriber wants `netpool`'s events (the least verbose one we log

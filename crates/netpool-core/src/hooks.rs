@@ -233,7 +233,7 @@ impl<M: Manager> Inner<M> {
         // Held by a guard while the handler runs: if it panics, the connection is closed.
         let mut live = self.live(item, CloseReason::Uncounted);
         if let Some(item) = live.item() {
-            let id = item.id;
+            let id = item.id();
             shared.events.emit(|| Event::ConnectionOpened {
                 id,
                 took: started.elapsed(),
@@ -257,7 +257,7 @@ impl<M: Manager> Inner<M> {
         let Some(item) = live.item_mut() else {
             return Ok(None);
         };
-        let id = item.id;
+        let id = item.id();
         let meta = Meta::from_idle(item, epoch);
         let events = &self.shared.events;
         match run_until(at, hooks.on_checkout(&mut item.conn, meta)).await {

@@ -246,7 +246,7 @@ impl<M: Manager> Pool<M> {
             return Err(conn);
         };
         let item = Idle::new(conn, clock::now(), inner.shared.max_lifetime);
-        let (id, took) = (item.id, Duration::ZERO);
+        let (id, took) = (item.id(), Duration::ZERO);
         inner
             .shared
             .events

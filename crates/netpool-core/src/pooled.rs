@@ -169,7 +169,9 @@ impl<M: Manager> Pooled<M> {
 
 impl Meta {
     pub(crate) fn from_idle<C>(item: &Idle<C>, epoch: Epoch) -> Self {
-        Self::from_raw(item.id, item.created, item.last_used, item.uses, epoch)
+        // `created` may be a nanosecond or two past the clock (it doubles as the id).
+        let last_used = item.last_used.max(item.created);
+        Self::from_raw(item.id(), item.created, last_used, item.uses, epoch)
     }
 
     pub(crate) fn from_raw(

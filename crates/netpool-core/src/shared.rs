@@ -279,11 +279,7 @@ impl Shared {
     /// A connection came back healthy.
     #[inline]
     pub(crate) fn connection_proven(&self) {
-        let streak = self.backoff.proven();
-        if streak != 0 {
-            self.events
-                .emit(|| events::Event::BackoffLeft { failures: streak });
-        }
+        self.backoff.proven(&self.events);
     }
 
     /// Callers queued for a permit or for room.
@@ -516,17 +512,17 @@ impl Backoff {
         }
     }
 
-    /// A connection came back healthy: the server works, forget the streak. Returns the
-    /// streak it ended (0 if none).
+    /// A connection came back healthy: the server works, forget the streak (and report
+    /// the end of the backoff).
     #[inline]
-    fn proven(&self) -> u32 {
-        let mut streak = self.streak.load(Ordering::Relaxed);
+    fn proven(&self, events: &Events) {
+        let streak = self.streak.load(Ordering::Relaxed);
         if streak != 0 {
-            streak = self.streak.swap(0, Ordering::AcqRel);
+            self.streak.store(0, Ordering::Release);
+            events.backoff_left(streak);
         }
         if self.first_use_failures.load(Ordering::Relaxed) != 0 {
             self.first_use_failures.store(0, Ordering::Release);
         }
-        streak
     }
 }

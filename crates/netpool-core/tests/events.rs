@@ -37,7 +37,7 @@ fn opened_and_closed_carry_id_age_and_uses() {
     drop(conn);
     let conn = pool.get_blocking().unwrap();
     assert_eq!(Pooled::meta(&conn).id, id, "the same connection");
-    std::thread::sleep(Duration::from_millis(5));
+    std::thread::sleep(Duration::from_millis(12));
     Pooled::discard(conn);
     let events = rec.take();
     assert!(
@@ -52,7 +52,8 @@ fn opened_and_closed_carry_id_age_and_uses() {
             uses,
         } => {
             assert_eq!((i, reason, uses), (id, CloseReason::Broken, 2));
-            assert!(age >= Duration::from_millis(4), "{age:?}");
+            // The coarse clock ticks every few milliseconds.
+            assert!(age >= Duration::from_millis(5), "{age:?}");
         }
         ref other => panic!("expected Closed, got {other:?}"),
     }

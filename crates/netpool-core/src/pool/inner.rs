@@ -194,7 +194,7 @@ impl<M: Manager> Inner<M> {
         at: Option<Instant>,
     ) -> Option<bool> {
         let item = live.item.as_mut()?;
-        let (id, events) = (item.id, &self.shared.events);
+        let (id, events) = (item.id(), &self.shared.events);
         let Some(result) = run_until(at, self.manager.is_valid(&mut item.conn)).await else {
             events.check_failed(id, Check::IsValid, &TimedOut::IS_VALID);
             return None;
@@ -265,12 +265,7 @@ impl<M: Manager> Inner<M> {
     pub(crate) fn put_back(&self, mut item: Idle<M::Connection>) {
         let shared = &self.shared;
         if shared.is_closed() || shared.over_capacity() {
-            let reason = if shared.is_closed() {
-                CloseReason::Closed
-            } else {
-                CloseReason::Shrunk
-            };
-            drop(self.live(item, reason));
+            self.close_returned(item);
             return;
         }
         // The item stays in place (moving it into a `Live` guard cost a third of this
@@ -291,6 +286,18 @@ impl<M: Manager> Inner<M> {
         }
         item.last_used = now;
         self.push_idle(item);
+    }
+
+    /// A connection came back to a closed or shrunk pool: close it.
+    #[cold]
+    #[inline(never)]
+    fn close_returned(&self, item: Idle<M::Connection>) {
+        let reason = if self.shared.is_closed() {
+            CloseReason::Closed
+        } else {
+            CloseReason::Shrunk
+        };
+        drop(self.live(item, reason));
     }
 
     /// Closes a connection found broken (by `has_broken`, or discarded by its user). One

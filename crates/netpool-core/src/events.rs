@@ -413,8 +413,9 @@ impl fmt::Display for Chain<'_> {
     }
 }
 
-/// Logs `event` under target `netpool`: failures at `warn` (connects, backoff) or `debug`
-/// (checks, timed-out gets), routine opens and closes at `debug`, recovery at `info`.
+/// Logs `event` under target `netpool`: failures at `warn` (connects, entering the backoff)
+/// or `debug` (checks, timed-out gets, the backoff re-armed), routine opens and closes at
+/// `debug`, recovery at `info`.
 #[cfg(feature = "tracing")]
 fn log(event: &Event<'_>) {
     const T: &str = "netpool";
@@ -444,8 +445,16 @@ fn log(event: &Event<'_>) {
             failures,
             retry_in,
             last_error,
-        } => {
+        } if failures <= 1 => {
             tracing::warn!(target: T, failures, ?retry_in, last_error = %last_error, "backing off");
+        }
+        // Each further failure re-arms it: a line per probe, not a warning per probe.
+        Event::BackoffEntered {
+            failures,
+            retry_in,
+            last_error,
+        } => {
+            tracing::debug!(target: T, failures, ?retry_in, last_error = %last_error, "backing off");
         }
         Event::BackoffLeft { failures } => {
             tracing::info!(target: T, failures, "backoff over: a new connection works");

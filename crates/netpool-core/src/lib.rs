@@ -46,8 +46,9 @@
 //! # Features
 //!
 //! * `tracing`: logs the pool's [`Event`]s with the `tracing` crate, under target
-//!   `netpool`: connect failures and the backoff at `warn`, recovery at `info`, opened and
-//!   closed connections, failed checks, timed-out gets, resize and close at `debug`. Nothing
+//!   `netpool`: connect failures and entering the backoff at `warn`, recovery at `info`,
+//!   opened and closed connections, failed checks, timed-out gets, the backoff re-armed,
+//!   resize and close at `debug`. Nothing
 //!   is logged per checkout. Without a subscriber that wants them, an event costs a relaxed
 //!   load.
 //! * `loom`: forwards `loom` to event-listener and concurrent-queue, for the loom models in

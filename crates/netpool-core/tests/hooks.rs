@@ -133,7 +133,15 @@ fn on_connect_runs_on_maintenance_connects() {
 #[test]
 fn on_connect_rejection_is_a_failed_connect() {
     let hooks = TestHooks::new(false);
-    let (m, rec, pool) = pool(&hooks);
+    let m = Gated::new();
+    let rec = Recorder::default();
+    // A backoff long enough that the immediate retry below surely falls inside it.
+    let pool = Pool::builder()
+        .connect_backoff(Duration::from_millis(400), Duration::from_millis(800))
+        .event_handler(rec.handler())
+        .hooks(hooks.clone())
+        .build(m.clone())
+        .unwrap();
     *hooks.connect.lock().unwrap() = Gate::Err;
     let err = pool.get_blocking().unwrap_err();
     assert_eq!(err.connect_error().map(|e| e.0), Some(99), "{err:?}");
@@ -154,7 +162,7 @@ fn on_connect_rejection_is_a_failed_connect() {
     // It counts toward the backoff: an immediate retry fails fast.
     assert!(pool.get_blocking().unwrap_err().is_unavailable());
 
-    std::thread::sleep(Duration::from_millis(5));
+    std::thread::sleep(Duration::from_millis(450));
     *hooks.connect.lock().unwrap() = Gate::Ok;
     drop(pool.get_blocking().expect("accepted once the hook passes"));
 }
@@ -214,7 +222,14 @@ fn on_connect_that_panics_leaves_the_pool_consistent() {
 #[test]
 fn a_get_dropped_during_on_connect_closes_the_connection() {
     let hooks = TestHooks::new(false);
-    let (m, _rec, pool) = pool(&hooks);
+    // No deadline at all: only the drop ends the hook.
+    let m = Gated::new();
+    let pool = Pool::builder()
+        .connect_timeout(None)
+        .wait_timeout(None)
+        .hooks(hooks.clone())
+        .build(m.clone())
+        .unwrap();
     *hooks.connect.lock().unwrap() = Gate::Never;
     let (_flag, waker) = Flag::new();
     {

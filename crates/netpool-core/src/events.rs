@@ -373,9 +373,8 @@ pub(crate) fn unique_stamp(now: Nanos) -> Nanos {
             Err(actual) => last = actual,
         }
     }
-    LAST.fetch_add(1, Ordering::Relaxed)
-        .saturating_add(1)
-        .max(now)
+    // Unreachable in practice; still unique, since `LAST` only ever grows.
+    LAST.fetch_add(1, Ordering::Relaxed).saturating_add(1)
 }
 
 /// Whether a `tracing` subscriber wants `netpool`'s events (the least verbose one we log
@@ -471,7 +470,30 @@ fn log(event: &Event<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use super::Chain;
+    use super::{Chain, unique_stamp};
+
+    #[test]
+    fn stamps_are_unique_across_threads_and_follow_the_clock() {
+        let stamps: Vec<u64> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..1000).map(|_| unique_stamp(5)).collect::<Vec<_>>()))
+                .collect();
+            threads
+                .into_iter()
+                .flat_map(|t| t.join().unwrap())
+                .collect()
+        });
+        let mut sorted = stamps.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), stamps.len(), "no two connections share an id");
+        let later = sorted[sorted.len() - 1] + 1_000_000;
+        assert_eq!(
+            unique_stamp(later),
+            later,
+            "a later clock reading is taken as is"
+        );
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("outer")]

@@ -35,8 +35,9 @@ use crate::{Manager, Meta};
 /// manager type comes from `Self::Manager`, so the builder chain stays
 /// `Pool::builder()....hooks(h).build(manager)`.
 ///
-/// Hooks are bounded like the manager's own methods: `on_connect` by `connect_timeout` and
-/// the caller's deadline (the same bound as `connect`), `on_checkout` by the caller's
+/// Hooks are bounded like the manager's own methods: `on_connect` shares `connect`'s bound
+/// (`connect` and the hook together must finish within `connect_timeout` and the caller's
+/// deadline; in maintenance, within `connect_timeout` or 30 s), `on_checkout` the caller's
 /// deadline (as `is_valid`). A hook that fails, times out, panics or is cancelled leaves
 /// the connection closed and its slot freed.
 ///

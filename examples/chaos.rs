@@ -14,13 +14,16 @@
 //! cargo run --release -p netpool-examples --example chaos [-- RUNS]
 //! ```
 //!
-//! Prints each run, then the README's row (ranges over the runs).
+//! Prints each run, then the README's row (ranges over the runs). The pool's event handler
+//! prints when it starts backing off (with the connect error that caused it) and when it
+//! recovers; `RUST_LOG=netpool=debug` prints every event.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use netpool_core::Event;
 use netpool_testkit::chaos::scenario::{self, Client, Harness, Settings};
 use netpool_tokio::TcpManager;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -35,6 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(n) => n.parse()?,
         None => 3,
     };
+    netpool_examples::logging::init(false);
     let h = Tokio::new()?;
     let settings = Settings::issue();
     let (mut attempts, mut waited, mut recovery, mut dead) = (vec![], vec![], vec![], vec![]);
@@ -82,6 +86,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The pool's event handler: prints when the backoff starts (its first failure, with the
+/// cause) and when it ends.
+fn print_backoff(event: &Event<'_>) {
+    match event {
+        Event::BackoffEntered {
+            failures: 1,
+            retry_in,
+            last_error,
+        } => println!("  pool: backing off (retry in {retry_in:.1?}): {last_error}"),
+        Event::BackoffLeft { failures } => {
+            println!("  pool: backoff over after {failures} failed connects in a row");
+        }
+        _ => {}
+    }
+}
+
 /// `min-max` (or one value) with `digits` decimals.
 fn range(values: &[f64], digits: usize) -> String {
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
@@ -118,6 +138,7 @@ impl Harness for Tokio {
             .wait_timeout(Some(s.wait_timeout))
             .connect_timeout(Some(s.connect_timeout))
             .check_idle_after(s.check_idle_after)
+            .event_handler(print_backoff)
             .build();
         match built {
             Ok(pool) => pool,

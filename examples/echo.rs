@@ -3,7 +3,7 @@
 //! and the pool's stats.
 //!
 //! ```text
-//! cargo run --release --example echo -- [--clients 64] [--pool 16] [--duration 5] [--size 64] [--addr HOST:PORT]
+//! cargo run --release --example echo -- [--clients 64] [--pool 16] [--duration 5] [--size 64] [--addr HOST:PORT] [--log]
 //! ```
 
 use std::sync::Arc;
@@ -21,6 +21,7 @@ async fn main() -> Result<(), BoxError> {
         eprintln!("{usage}");
         std::process::exit(2)
     });
+    netpool_examples::logging::init(args.log);
     let demo = Arc::new(or_exit(Demo::start(args, "tokio")));
     let pool = or_exit(
         netpool_tokio::tcp(demo.addr.clone())

@@ -19,6 +19,7 @@ fn main() -> Result<(), BoxError> {
         eprintln!("{usage}");
         std::process::exit(2)
     });
+    netpool_examples::logging::init(args.log);
     let demo = Arc::new(or_exit(Demo::start(args, "smol")));
     let pool = or_exit(
         netpool_smol::tcp(demo.addr.clone())

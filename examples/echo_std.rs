@@ -20,6 +20,7 @@ fn main() -> Result<(), BoxError> {
         eprintln!("{usage}");
         std::process::exit(2)
     });
+    netpool_examples::logging::init(args.log);
     let demo = Arc::new(or_exit(Demo::start(args, "std threads")));
     let pool = or_exit(
         netpool_std::tcp(demo.addr.clone())

@@ -28,7 +28,7 @@
 
 use tokio_postgres::{Client, Config, Error, NoTls};
 
-use netpool_core::Manager;
+use netpool_core::{Hooks, Manager, Meta};
 
 /// The default PostgreSQL URL for examples and tests: `NETPOOL_TEST_POSTGRES`, or
 /// `postgres://postgres@127.0.0.1:5432/test`.
@@ -122,5 +122,95 @@ impl Manager for PgManager {
 
     fn has_broken(&self, client: &mut Client) -> bool {
         client.is_closed()
+    }
+}
+
+/// Setup hooks for [`PgManager`] sessions: on every new session, `SET application_name`
+/// (shown in `pg_stat_activity`) and `PREPARE` for each named statement (SQL-level prepared
+/// statements, run with `EXECUTE name(args)`); and, if asked for, `RESET ALL` on every
+/// checkout (undoing the `SET`s a previous user made), followed by the
+/// `application_name` again.
+///
+/// A statement that does not prepare rejects every new session: `get` returns
+/// [`Error::Connect`](netpool_core::Error::Connect) with the server's error.
+///
+/// ```no_run
+/// use netpool_core::Pool;
+/// use netpool_clients::postgres::{PgManager, PgSetup};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let setup = PgSetup::new("billing")
+///     .prepare("add_one", "SELECT $1::int4 + 1")
+///     .reset_on_checkout(true);
+/// let pool = Pool::builder()
+///     .hooks(setup)
+///     .build(PgManager::from_url("postgres://postgres@127.0.0.1:5432/test")?)?;
+/// let client = pool.get().await?;
+/// client.batch_execute("EXECUTE add_one(41)").await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PgSetup {
+    application_name: String,
+    statements: Vec<(String, String)>,
+    reset: bool,
+}
+
+impl PgSetup {
+    /// Hooks that set `application_name` on every new session.
+    pub fn new(application_name: impl Into<String>) -> Self {
+        Self {
+            application_name: application_name.into(),
+            statements: Vec::new(),
+            reset: false,
+        }
+    }
+
+    /// Also prepares `sql` as statement `name` (an SQL identifier) on every new session.
+    #[must_use]
+    pub fn prepare(mut self, name: impl Into<String>, sql: impl Into<String>) -> Self {
+        self.statements.push((name.into(), sql.into()));
+        self
+    }
+
+    /// Also runs `RESET ALL` (then sets `application_name` again) on every checkout: one
+    /// round trip per checkout.
+    #[must_use]
+    pub fn reset_on_checkout(mut self, reset: bool) -> Self {
+        self.reset = reset;
+        self
+    }
+
+    fn set_name(&self) -> String {
+        format!(
+            "SET application_name = '{}'",
+            self.application_name.replace('\'', "''")
+        )
+    }
+}
+
+impl Hooks for PgSetup {
+    type Manager = PgManager;
+
+    async fn on_connect(&self, client: &mut Client) -> Result<(), Error> {
+        let mut batch = self.set_name();
+        for (name, sql) in &self.statements {
+            batch.push_str(&format!(
+                "; PREPARE \"{}\" AS {sql}",
+                name.replace('"', "\"\"")
+            ));
+        }
+        client.batch_execute(&batch).await
+    }
+
+    fn runs_on_checkout(&self) -> bool {
+        self.reset
+    }
+
+    async fn on_checkout(&self, client: &mut Client, _meta: Meta) -> Result<(), Error> {
+        client
+            .batch_execute(&format!("RESET ALL; {}", self.set_name()))
+            .await
     }
 }

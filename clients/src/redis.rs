@@ -35,7 +35,7 @@ use ::redis::{
     AsyncConnectionConfig, Client, Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture,
     Value,
 };
-use netpool_core::Manager;
+use netpool_core::{Hooks, Manager, Meta};
 
 /// The default Redis URL for examples, tests and benches: `NETPOOL_TEST_REDIS`, or
 /// `redis://127.0.0.1:6379`.
@@ -132,6 +132,85 @@ impl Manager for RedisManager {
 
     fn has_broken(&self, conn: &mut RedisConnection) -> bool {
         conn.broken
+    }
+}
+
+/// Setup hooks for [`RedisManager`] connections: on every new connection `SELECT db` and
+/// (if named) `CLIENT SETNAME`, and, if asked for, `SELECT db` again on every checkout, in
+/// case the last user switched databases.
+///
+/// A database that does not exist rejects every new connection: `get` returns
+/// [`Error::Connect`](netpool_core::Error::Connect) with the server's error.
+///
+/// ```no_run
+/// use netpool_core::Pool;
+/// use netpool_clients::redis::{RedisManager, RedisSetup};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = Pool::builder()
+///     .hooks(RedisSetup::new(2).client_name("billing").reselect_on_checkout(true))
+///     .build(RedisManager::new("redis://127.0.0.1:6379")?)?;
+/// let conn = pool.get().await?; // on database 2, named "billing"
+/// # drop(conn);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisSetup {
+    db: i64,
+    name: Option<String>,
+    reselect: bool,
+}
+
+impl RedisSetup {
+    /// Hooks that select database `db` on every new connection.
+    pub fn new(db: i64) -> Self {
+        Self {
+            db,
+            name: None,
+            reselect: false,
+        }
+    }
+
+    /// Also names every new connection (`CLIENT SETNAME`; no spaces).
+    #[must_use]
+    pub fn client_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Also selects the database again on every checkout (one round trip per checkout).
+    #[must_use]
+    pub fn reselect_on_checkout(mut self, reselect: bool) -> Self {
+        self.reselect = reselect;
+        self
+    }
+}
+
+impl Hooks for RedisSetup {
+    type Manager = RedisManager;
+
+    async fn on_connect(&self, conn: &mut RedisConnection) -> Result<(), RedisError> {
+        let () = ::redis::cmd("SELECT")
+            .arg(self.db)
+            .query_async(&mut *conn)
+            .await?;
+        if let Some(name) = &self.name {
+            let () = ::redis::cmd("CLIENT")
+                .arg("SETNAME")
+                .arg(name)
+                .query_async(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn runs_on_checkout(&self) -> bool {
+        self.reselect
+    }
+
+    async fn on_checkout(&self, conn: &mut RedisConnection, _meta: Meta) -> Result<(), RedisError> {
+        ::redis::cmd("SELECT").arg(self.db).query_async(conn).await
     }
 }
 

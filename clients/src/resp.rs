@@ -29,10 +29,11 @@
 //! ```
 
 use std::io;
+use std::marker::PhantomData;
 
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use netpool_core::Manager;
+use netpool_core::{Hooks, Manager, Meta};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 /// The largest bulk string the parser accepts (the server's own default limit is 512 MiB;
@@ -276,6 +277,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
     }
 
+    /// `SELECT db`: switches the connection to database `db`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ping`](Self::ping); [`RespError::Server`] if `db` is out of range.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe, as [`command`](Self::command).
+    pub async fn select(&mut self, db: u32) -> Result<(), RespError> {
+        let db = db.to_string();
+        match self.checked(&[b"SELECT", db.as_bytes()]).await? {
+            Value::Simple(s) if s == "OK" => Ok(()),
+            reply => Err(self.unexpected("SELECT", reply)),
+        }
+    }
+
+    /// `CLIENT SETNAME name`: names the connection (as shown by `CLIENT LIST`).
+    ///
+    /// # Errors
+    ///
+    /// As [`ping`](Self::ping); [`RespError::Server`] for a name with spaces.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe, as [`command`](Self::command).
+    pub async fn set_name(&mut self, name: &str) -> Result<(), RespError> {
+        match self
+            .checked(&[b"CLIENT", b"SETNAME", name.as_bytes()])
+            .await?
+        {
+            Value::Simple(s) if s == "OK" => Ok(()),
+            reply => Err(self.unexpected("CLIENT SETNAME", reply)),
+        }
+    }
+
     /// Whether an earlier error or a dropped command left the stream unusable.
     pub fn is_broken(&self) -> bool {
         self.broken
@@ -498,6 +535,128 @@ impl Manager for SmolManager {
 
     fn has_broken(&self, conn: &mut Self::Connection) -> bool {
         conn.is_broken()
+    }
+}
+
+/// Setup hooks for [`TokioManager`] and [`SmolManager`] connections: on every new
+/// connection `SELECT db` and (if named) `CLIENT SETNAME`, and, if asked for, `SELECT db`
+/// again on every checkout, in case the last user switched databases.
+///
+/// ```no_run
+/// use netpool_core::Pool;
+/// use netpool_clients::resp::{TokioManager, TokioSetup};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = Pool::builder()
+///     .hooks(TokioSetup::new(2).client_name("billing").reselect_on_checkout(true))
+///     .build(TokioManager::new("127.0.0.1:6379"))?;
+/// let mut conn = pool.get().await?; // on database 2, named "billing"
+/// conn.set(b"invoice:1", b"paid").await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Name it by its manager, [`TokioSetup`] or [`SmolSetup`], so the pool's type follows.
+pub struct RespSetup<M> {
+    db: u32,
+    name: Option<String>,
+    reselect: bool,
+    manager: PhantomData<fn() -> M>,
+}
+
+/// [`RespSetup`] for [`TokioManager`].
+pub type TokioSetup = RespSetup<TokioManager>;
+
+/// [`RespSetup`] for [`SmolManager`].
+pub type SmolSetup = RespSetup<SmolManager>;
+
+impl<M> RespSetup<M> {
+    /// Hooks that select database `db` on every new connection.
+    pub fn new(db: u32) -> Self {
+        Self {
+            db,
+            name: None,
+            reselect: false,
+            manager: PhantomData,
+        }
+    }
+
+    /// Also names every new connection (`CLIENT SETNAME`; no spaces).
+    #[must_use]
+    pub fn client_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Also selects the database again on every checkout (one round trip per checkout).
+    #[must_use]
+    pub fn reselect_on_checkout(mut self, reselect: bool) -> Self {
+        self.reselect = reselect;
+        self
+    }
+
+    async fn setup<S>(&self, conn: &mut Client<S>) -> Result<(), RespError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        conn.select(self.db).await?;
+        if let Some(name) = &self.name {
+            conn.set_name(name).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Hooks for RespSetup<TokioManager> {
+    type Manager = TokioManager;
+
+    async fn on_connect(
+        &self,
+        conn: &mut Client<Compat<tokio::net::TcpStream>>,
+    ) -> Result<(), RespError> {
+        self.setup(conn).await
+    }
+
+    fn runs_on_checkout(&self) -> bool {
+        self.reselect
+    }
+
+    async fn on_checkout(
+        &self,
+        conn: &mut Client<Compat<tokio::net::TcpStream>>,
+        _meta: Meta,
+    ) -> Result<(), RespError> {
+        conn.select(self.db).await
+    }
+}
+
+impl Hooks for RespSetup<SmolManager> {
+    type Manager = SmolManager;
+
+    async fn on_connect(&self, conn: &mut Client<smol::net::TcpStream>) -> Result<(), RespError> {
+        self.setup(conn).await
+    }
+
+    fn runs_on_checkout(&self) -> bool {
+        self.reselect
+    }
+
+    async fn on_checkout(
+        &self,
+        conn: &mut Client<smol::net::TcpStream>,
+        _meta: Meta,
+    ) -> Result<(), RespError> {
+        conn.select(self.db).await
+    }
+}
+
+impl<M> std::fmt::Debug for RespSetup<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RespSetup")
+            .field("db", &self.db)
+            .field("name", &self.name)
+            .field("reselect", &self.reselect)
+            .finish()
     }
 }
 

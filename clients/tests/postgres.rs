@@ -17,7 +17,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use netpool_clients::postgres::{PgManager, RecyclingMethod, postgres_url};
+use netpool_clients::postgres::{PgManager, PgSetup, RecyclingMethod, postgres_url};
 use netpool_core::{Pool, Pooled};
 use tokio::sync::Notify;
 use tokio_postgres::{Client, NoTls};
@@ -437,4 +437,148 @@ async fn server_idle_session_timeout_is_invisible_to_callers() {
         assert!(stats.closed_invalid + stats.closed_broken >= 4, "{stats:?}");
     })
     .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Setup hooks (PgSetup): application_name and a prepared statement on every new session,
+// RESET ALL on checkout; a rejecting hook and one that hangs.
+
+fn hooked(setup: PgSetup) -> Pool<PgManager> {
+    Pool::builder()
+        .max_size(1)
+        .connect_timeout(Some(Duration::from_secs(5)))
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .connect_backoff(Duration::from_millis(1), Duration::from_millis(2))
+        .hooks(setup)
+        .build(PgManager::from_url(&postgres_url()).expect("a valid URL"))
+        .expect("a valid config")
+}
+
+async fn setting(client: &Client, name: &str) -> String {
+    client
+        .query_one("SELECT current_setting($1)", &[&name])
+        .await
+        .expect("current_setting")
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_hooks_name_prepare_and_reset_sessions() {
+    live(async {
+        let app = unique("netpool_hooks");
+        let pool = hooked(
+            PgSetup::new(app.clone())
+                .prepare("netpool_add_one", "SELECT $1::int4 + 1")
+                .reset_on_checkout(true),
+        );
+        let client = pool.get().await.expect("get");
+        assert_eq!(setting(&client, "application_name").await, app);
+        let rows = client
+            .simple_query("EXECUTE netpool_add_one(41)")
+            .await
+            .expect("the statement was prepared by on_connect");
+        let value = rows.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        });
+        assert_eq!(value.as_deref(), Some("42"));
+        // A user leaves session state behind...
+        client
+            .batch_execute("SET statement_timeout = '1234ms'; SET application_name = 'leaked'")
+            .await
+            .expect("SET");
+        drop(client);
+        // ...which on_checkout resets on the same session; the prepared statement stays.
+        let client = pool.get().await.expect("get");
+        assert_eq!(pool.stats().connections_created, 1, "the same session");
+        assert_ne!(setting(&client, "statement_timeout").await, "1234ms");
+        assert_eq!(setting(&client, "application_name").await, app);
+        client
+            .batch_execute("EXECUTE netpool_add_one(1)")
+            .await
+            .expect("still prepared");
+        // The server sees the session under its name.
+        let admin = admin().await;
+        let n: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .await
+            .expect("pg_stat_activity")
+            .get(0);
+        assert_eq!(n, 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_that_does_not_prepare_rejects_the_session() {
+    live(async {
+        let app = unique("netpool_reject");
+        let pool = hooked(PgSetup::new(app.clone()).prepare("bad", "SELECT FROM no_such_table"));
+        let err = pool.get().await.expect_err("rejected by on_connect");
+        let db = err.connect_error().and_then(|e| e.as_db_error());
+        assert_eq!(
+            db.map(|e| e.code().code()),
+            Some("42P01"),
+            "undefined_table: {err:?}"
+        );
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.connections, stats.connect_errors),
+            (0, 1),
+            "{stats:?}"
+        );
+        // The rejected session was closed: the server lets it go.
+        let admin = admin().await;
+        let mut left = -1;
+        for _ in 0..50 {
+            left = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                    &[&app],
+                )
+                .await
+                .expect("pg_stat_activity")
+                .get::<_, i64>(0);
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(left, 0, "the rejected session is closed");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_that_hangs_is_cut_by_the_deadline() {
+    live(async {
+        // pg_sleep stands for a setup statement that hangs (a lock, say).
+        let pool = Pool::builder()
+            .max_size(1)
+            .connect_timeout(Some(Duration::from_millis(300)))
+            .hooks(Sleeper)
+            .build(PgManager::from_url(&postgres_url()).expect("a valid URL"))
+            .expect("a valid config");
+        let started = std::time::Instant::now();
+        let err = pool.get().await.expect_err("cut by connect_timeout");
+        assert!(err.is_connect_timeout(), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let stats = pool.stats();
+        assert_eq!((stats.connections, stats.in_use), (0, 0), "{stats:?}");
+    })
+    .await;
+}
+
+/// Hooks whose setup never finishes (within the test).
+struct Sleeper;
+
+impl netpool_core::Hooks for Sleeper {
+    type Manager = PgManager;
+
+    async fn on_connect(&self, client: &mut Client) -> Result<(), tokio_postgres::Error> {
+        client.batch_execute("SELECT pg_sleep(30)").await
+    }
 }

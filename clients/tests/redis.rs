@@ -21,8 +21,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use netpool_clients::redis::{RedisManager, redis_url};
-use netpool_clients::resp::{self, Client, RespError, SmolManager, TokioManager, Value};
+use netpool_clients::redis::{RedisManager, RedisSetup, redis_url};
+use netpool_clients::resp::{
+    self, Client, RespError, SmolManager, SmolSetup, TokioManager, TokioSetup, Value,
+};
 use netpool_core::{Manager, Pool, Pooled};
 use redis::AsyncCommands;
 use tokio::sync::{Notify, RwLock};
@@ -923,4 +925,172 @@ async fn garbage_from_the_peer_is_an_error_and_closes_the_connection() {
     })
     .await;
     server.await.expect("fake server");
+}
+
+// ---------------------------------------------------------------------------------------
+// Setup hooks: SELECT and CLIENT SETNAME on every new connection, SELECT again on
+// checkout; a database that does not exist rejects connections; a hook that hangs.
+
+/// The `db=` and `name=` fields of `CLIENT INFO` for one connection.
+fn db_and_name(info: &str) -> (String, String) {
+    let field = |key: &str| {
+        info.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    (field("db="), field("name="))
+}
+
+fn hooked_builder() -> netpool_core::Builder {
+    Pool::builder()
+        .max_size(1)
+        .connect_timeout(Some(Duration::from_secs(5)))
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .connect_backoff(Duration::from_millis(1), Duration::from_millis(2))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_crate_setup_hooks_select_and_name() {
+    shared(async {
+        let name = unique("netpool-hooks");
+        let pool = hooked_builder()
+            .hooks(
+                RedisSetup::new(3)
+                    .client_name(&name)
+                    .reselect_on_checkout(true),
+            )
+            .build(RedisManager::new(redis_url()).expect("a valid URL"))
+            .expect("a valid config");
+        let mut conn = pool.get().await.expect("get");
+        let info: String = redis::cmd("CLIENT")
+            .arg("INFO")
+            .query_async(&mut *conn)
+            .await
+            .expect("CLIENT INFO");
+        assert_eq!(db_and_name(&info), ("3".to_owned(), name.clone()), "{info}");
+        // A user switches databases...
+        let () = redis::cmd("SELECT")
+            .arg(5)
+            .query_async(&mut *conn)
+            .await
+            .expect("SELECT 5");
+        let id = conn.id();
+        drop(conn);
+        // ...and the next user of the same connection is back on database 3.
+        let mut conn = pool.get().await.expect("get");
+        assert_eq!(conn.id(), id, "the same connection");
+        let info: String = redis::cmd("CLIENT")
+            .arg("INFO")
+            .query_async(&mut *conn)
+            .await
+            .expect("CLIENT INFO");
+        assert_eq!(db_and_name(&info), ("3".to_owned(), name), "{info}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_crate_setup_hook_rejects_a_missing_database() {
+    shared(async {
+        let pool = hooked_builder()
+            .hooks(RedisSetup::new(1_000_000))
+            .build(RedisManager::new(redis_url()).expect("a valid URL"))
+            .expect("a valid config");
+        let err = pool.get().await.expect_err("rejected by on_connect");
+        let message = err
+            .connect_error()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(message.contains("DB index is out of range"), "{err:?}");
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.connections, stats.connect_errors),
+            (0, 1),
+            "{stats:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resp_setup_hooks_select_and_name_on_tokio() {
+    shared(async {
+        let name = unique("netpool-resp-hooks");
+        let pool = hooked_builder()
+            .hooks(
+                TokioSetup::new(4)
+                    .client_name(&name)
+                    .reselect_on_checkout(true),
+            )
+            .build(TokioManager::new(addr()))
+            .expect("a valid config");
+        let mut conn = pool.get().await.expect("get");
+        let info = |v: Value| match v {
+            Value::Bulk(Some(bytes)) => String::from_utf8(bytes).expect("utf-8"),
+            other => panic!("CLIENT INFO answered {other:?}"),
+        };
+        let got = info(
+            conn.command(&[b"CLIENT".as_slice(), b"INFO"])
+                .await
+                .expect("CLIENT INFO"),
+        );
+        assert_eq!(db_and_name(&got), ("4".to_owned(), name.clone()), "{got}");
+        conn.select(6).await.expect("SELECT 6");
+        drop(conn);
+        let mut conn = pool.get().await.expect("get");
+        let got = info(
+            conn.command(&[b"CLIENT".as_slice(), b"INFO"])
+                .await
+                .expect("CLIENT INFO"),
+        );
+        assert_eq!(db_and_name(&got), ("4".to_owned(), name), "{got}");
+        assert_eq!(pool.stats().connections_created, 1);
+    })
+    .await;
+}
+
+#[test]
+fn resp_setup_hook_rejects_and_is_cut_by_the_deadline_on_smol() {
+    smol::block_on(shared(async {
+        let pool = hooked_builder()
+            .hooks(SmolSetup::new(1_000_000))
+            .build(SmolManager::new(addr()))
+            .expect("a valid config");
+        let err = pool.get().await.expect_err("rejected by on_connect");
+        assert!(
+            matches!(err.connect_error(), Some(RespError::Server(m)) if m.contains("DB index is out of range")),
+            "{err:?}"
+        );
+        assert_eq!(pool.stats().connections, 0);
+
+        // A setup that blocks on the server (BLPOP with no timeout) is cut by the
+        // caller's deadline, and its connection closed.
+        let pool = Pool::builder()
+            .connect_timeout(None)
+            .hooks(Blocking)
+            .build(SmolManager::new(addr()))
+            .expect("a valid config");
+        let err = pool
+            .get_timeout(Duration::from_millis(300))
+            .await
+            .expect_err("cut by the deadline");
+        assert!(err.is_connect_timeout(), "{err:?}");
+        let stats = pool.stats();
+        assert_eq!((stats.connections, stats.in_use), (0, 0), "{stats:?}");
+    }));
+}
+
+/// A setup hook that blocks on the server until the test's deadline cuts it.
+struct Blocking;
+
+impl netpool_core::Hooks for Blocking {
+    type Manager = SmolManager;
+
+    async fn on_connect(&self, conn: &mut Client<smol::net::TcpStream>) -> Result<(), RespError> {
+        let key = unique("netpool:test:never");
+        conn.command(&[b"BLPOP", key.as_bytes(), b"0"])
+            .await
+            .map(drop)
+    }
 }

@@ -29,6 +29,8 @@ pub struct Args {
     pub size: usize,
     /// An external echo server to use instead of the built-in one.
     pub addr: Option<String>,
+    /// `--log`: print the pool's events (as `RUST_LOG=netpool=debug` does).
+    pub log: bool,
 }
 
 /// A running demo: the server (unless external), the clock and the request count.
@@ -77,11 +79,12 @@ impl Args {
             duration: Duration::from_secs(5),
             size: 64,
             addr: None,
+            log: false,
         };
         let usage = |problem: &str| {
             UsageError(format!(
                 "{problem}usage: cargo run --release --example {demo} -- [--clients N] \
-                 [--pool N] [--duration SECONDS] [--size BYTES] [--addr HOST:PORT]\n\
+                 [--pool N] [--duration SECONDS] [--size BYTES] [--addr HOST:PORT] [--log]\n\
                  defaults: 64 clients, a pool of 16, 5 s, 64-byte messages, a built-in \
                  echo server on 127.0.0.1"
             ))
@@ -90,6 +93,10 @@ impl Args {
         while let Some(flag) = args.next() {
             if flag == "-h" || flag == "--help" {
                 return Err(usage(""));
+            }
+            if flag == "--log" {
+                parsed.log = true;
+                continue;
             }
             let Some(value) = args.next() else {
                 return Err(usage(&format!("{flag} needs a value\n")));

@@ -2,10 +2,12 @@
 //! `echo_std`, `chaos`, `memory`).
 //!
 //! The library holds what the echo demos share: [`echo`], their command line, built-in
-//! server and report. The Redis and PostgreSQL clients are in the `netpool-clients`
+//! server and report, and [`logging`], which prints the pools' events with
+//! `tracing-subscriber`. The Redis and PostgreSQL clients are in the `netpool-clients`
 //! package, so that this one builds quickly.
 
 pub mod echo;
+pub mod logging;
 
 /// The README's code blocks, compiled (and, where they need no server, run) as doc tests.
 #[cfg(doctest)]

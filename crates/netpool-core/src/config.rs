@@ -1,7 +1,11 @@
 //! [`Builder`], [`Config`] and [`QueueStrategy`]: the pool's settings and their validation.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::events::{EventHandler, Events};
+use crate::hooks::{DynHooks, Hooks, NoHooks};
 use crate::{BuildError, Manager, Pool};
 
 /// Which idle connection [`Pool::get`](crate::Pool::get) hands out first.
@@ -162,10 +166,15 @@ impl Config {
 /// assert_eq!(pool.stats().max_size, 16);
 /// # Ok::<(), netpool_core::BuildError>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+///
+/// `H` is the type of the [`Hooks`] set with [`hooks`](Builder::hooks): [`NoHooks`] until
+/// then, so `Builder` alone names the builder that `Pool::builder()` returns.
+#[derive(Clone)]
 #[must_use = "a builder does nothing until build() is called"]
-pub struct Builder {
+pub struct Builder<H = NoHooks> {
     config: Config,
+    events: Events,
+    hooks: H,
 }
 
 impl Builder {
@@ -176,7 +185,70 @@ impl Builder {
 
     /// A builder that starts from the given settings.
     pub fn from_config(config: Config) -> Self {
-        Self { config }
+        Self {
+            config,
+            events: Events::default(),
+            hooks: NoHooks,
+        }
+    }
+
+    /// Validates the settings and creates the pool. Opens nothing: `min_idle` is filled by
+    /// [`Pool::maintain`](crate::Pool::maintain).
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`] naming the first invalid setting.
+    pub fn build<M: Manager>(self, manager: M) -> Result<Pool<M>, BuildError> {
+        self.config.validate()?;
+        Ok(Pool::from_parts(
+            self.config,
+            manager,
+            self.events,
+            DynHooks::none(),
+        ))
+    }
+}
+
+impl<H: Hooks> Builder<H> {
+    /// Validates the settings and creates the pool, with the [`Hooks`] set by
+    /// [`hooks`](Builder::hooks). Opens nothing: `min_idle` is filled by
+    /// [`Pool::maintain`](crate::Pool::maintain).
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`] naming the first invalid setting.
+    pub fn build(self, manager: H::Manager) -> Result<Pool<H::Manager>, BuildError> {
+        self.config.validate()?;
+        Ok(Pool::from_parts(
+            self.config,
+            manager,
+            self.events,
+            DynHooks::new(self.hooks),
+        ))
+    }
+}
+
+impl<H> Builder<H> {
+    /// Sets the [`EventHandler`] that receives the pool's [`Event`](crate::Event)s: a
+    /// closure `Fn(&Event<'_>)` or a type that implements the trait. It is called
+    /// synchronously, on the thread that caused the event (see [`EventHandler`]); the hot
+    /// path (an idle connection handed out and returned) reports nothing.
+    ///
+    /// With the `tracing` feature, the same events are also logged under target
+    /// `netpool`, with or without a handler.
+    pub fn event_handler(mut self, handler: impl EventHandler) -> Self {
+        self.events = Events::new(Some(Arc::new(handler)));
+        self
+    }
+
+    /// Sets the [`Hooks`]: setup code run on every new connection, and optionally on every
+    /// checkout. Fixes the manager type to `H2::Manager` for [`build`](Builder::build).
+    pub fn hooks<H2: Hooks>(self, hooks: H2) -> Builder<H2> {
+        Builder {
+            config: self.config,
+            events: self.events,
+            hooks,
+        }
     }
 
     /// The settings so far.
@@ -278,15 +350,20 @@ impl Builder {
         self.config.maintenance_interval = interval;
         self
     }
+}
 
-    /// Validates the settings and creates the pool. Opens nothing: `min_idle` is filled by
-    /// [`Pool::maintain`](crate::Pool::maintain).
-    ///
-    /// # Errors
-    ///
-    /// A [`BuildError`] naming the first invalid setting.
-    pub fn build<M: Manager>(self, manager: M) -> Result<Pool<M>, BuildError> {
-        self.config.validate()?;
-        Ok(Pool::from_parts(self.config, manager))
+impl Default for Builder {
+    fn default() -> Self {
+        Self::from_config(Config::default())
+    }
+}
+
+impl<H> fmt::Debug for Builder<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field("event_handler", &self.events.is_set())
+            .field("hooks", &std::any::type_name::<H>())
+            .finish()
     }
 }

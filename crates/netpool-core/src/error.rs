@@ -27,11 +27,12 @@ pub enum Error<E> {
     /// The pool was closed with [`Pool::close`](crate::Pool::close).
     #[error("the pool is closed")]
     Closed,
-    /// This caller tried to open a connection and the manager's `connect` failed.
+    /// This caller tried to open a connection and the manager's `connect` failed, or the
+    /// [`on_connect`](crate::Hooks::on_connect) hook rejected the new connection.
     #[error("could not connect: {0}")]
     Connect(#[source] E),
-    /// This caller tried to open a connection and `connect` did not finish before the
-    /// `connect_timeout` or the caller's own deadline.
+    /// This caller tried to open a connection and `connect` (with the `on_connect` hook)
+    /// did not finish before the `connect_timeout` or the caller's own deadline.
     ///
     /// A server that is up and still every connect times out? If the pool's connections
     /// belong to a runtime (tokio's streams, say) and

@@ -10,7 +10,8 @@ use crate::sync::{Mutex, lock};
 #[derive(Debug)]
 pub(crate) struct Idle<C> {
     pub(crate) conn: C,
-    /// When it was opened (coarse clock).
+    /// When it was opened (coarse clock), made unique in the process so that it doubles as
+    /// the connection's id (see [`Idle::id`]): the record stays as small as it was.
     pub(crate) created: Nanos,
     /// When it was last returned (or opened).
     pub(crate) last_used: Nanos,
@@ -33,15 +34,24 @@ impl<C> Idle<C> {
             Some(l) => now.saturating_add(l - fastrand::u64(0..=l / 20)),
             None => Nanos::MAX,
         };
+        let created = crate::events::unique_stamp(now);
         Self {
             conn,
-            created: now,
-            last_used: now,
-            checked: now,
+            created,
+            last_used: created,
+            checked: created,
             expires,
             uses: 0,
             pass: 0,
         }
+    }
+
+    /// Its id in events and [`Meta`](crate::Meta): unique in the process, increasing with
+    /// the opening time (it is the opening instant, bumped by a nanosecond or two if
+    /// another connection was opened in the same tick of the coarse clock).
+    #[inline]
+    pub(crate) fn id(&self) -> u64 {
+        self.created
     }
 
     /// How long since it was last used or checked, whichever is later.

@@ -54,6 +54,12 @@
 //!
 //! # Features
 //!
+//! * `tracing`: logs the pool's [`Event`]s with the `tracing` crate, under target
+//!   `netpool`: connect failures and entering the backoff at `warn`, recovery at `info`,
+//!   opened and closed connections, failed checks, timed-out gets, the backoff re-armed,
+//!   resize and close at `debug`. Nothing
+//!   is logged per checkout. Without a subscriber that wants them, an event costs a relaxed
+//!   load.
 //! * `loom`: forwards `loom` to event-listener and concurrent-queue, for the loom models in
 //!   `tests/loom.rs` (build with `RUSTFLAGS="--cfg loom"`).
 //!
@@ -100,6 +106,8 @@
 mod clock;
 mod config;
 mod error;
+mod events;
+mod hooks;
 mod idle;
 mod maintain;
 mod manager;
@@ -112,6 +120,8 @@ mod sync;
 
 pub use crate::config::{Builder, Config, QueueStrategy};
 pub use crate::error::{BuildError, Error, LastConnectError};
+pub use crate::events::{Check, CloseReason, ConnectFailure, Event, EventHandler, TimedOut};
+pub use crate::hooks::{Hooks, NoHooks};
 pub use crate::manager::Manager;
 pub use crate::pool::{NoManager, Pool, WeakPool};
 pub use crate::pooled::{Meta, Pooled};

@@ -28,6 +28,8 @@ use std::time::Duration;
 use crate::clock;
 use crate::config::{Builder, Config};
 use crate::error::Error;
+use crate::events::{Event, Events};
+use crate::hooks::DynHooks;
 use crate::idle::{Idle, IdleQueue};
 use crate::maintain::Visit;
 use crate::pooled::Pooled;
@@ -39,7 +41,7 @@ use crate::{Manager, Meta};
 
 mod inner;
 
-pub(crate) use self::inner::{CloseReason, Inner, Verdict};
+pub(crate) use self::inner::{CloseReason, Inner, Live, Verdict};
 
 /// A pool of connections made by a [`Manager`].
 ///
@@ -115,14 +117,23 @@ impl Manager for NoManager {
 }
 
 impl<M: Manager> Pool<M> {
-    pub(crate) fn from_parts(config: Config, manager: M) -> Self {
+    pub(crate) fn from_parts(
+        config: Config,
+        manager: M,
+        events: Events,
+        hooks: DynHooks<M>,
+    ) -> Self {
         let idle = IdleQueue::new(config.queue_strategy, config.max_size);
+        let mut shared = Shared::new(config, events);
+        // The checkout hook sends every checkout through the decision that reads the clock.
+        shared.timed |= hooks.on_checkout();
         Self {
             inner: Arc::new(Inner {
                 handles: AtomicUsize::new(1),
-                shared: Shared::new(config),
+                shared,
                 manager,
                 idle,
+                hooks,
             }),
         }
     }
@@ -252,9 +263,15 @@ impl<M: Manager> Pool<M> {
         let Some(slot) = inner.shared.reserve() else {
             return Err(conn);
         };
+        let item = Idle::new(conn, clock::now(), inner.shared.max_lifetime);
+        let (id, took) = (item.id(), Duration::ZERO);
+        inner
+            .shared
+            .events
+            .emit(|| Event::ConnectionOpened { id, took });
         slot.fill();
         inner.shared.connect_succeeded();
-        inner.push_idle(Idle::new(conn, clock::now(), inner.shared.max_lifetime));
+        inner.push_idle(item);
         Ok(())
     }
 
@@ -307,9 +324,10 @@ impl<M: Manager> Pool<M> {
             return Err(crate::BuildError::ZeroMaxSize);
         }
         let inner = &*self.inner;
-        inner.shared.set_max_size(max_size);
+        let from = inner.shared.set_max_size(max_size);
         inner.trim_idle();
         inner.shared.notify_capacity();
+        (inner.shared.events).emit(|| Event::Resized { from, to: max_size });
         Ok(())
     }
 
@@ -332,6 +350,7 @@ impl<M: Manager> Pool<M> {
                     continue;
                 }
             }
+            live.set_reason(CloseReason::Retained);
             closed += 1;
         }
         closed
@@ -388,7 +407,7 @@ impl<M: Manager> Pool<M> {
         let inner = &*self.inner;
         let permit = match inner.shared.wait_permit(&mut deadline).await {
             Ok(permit) => permit,
-            Err(e) => return Err(inner.wait_error(e)),
+            Err(e) => return Err(inner.wait_error(e, &deadline)),
         };
         self.finish(permit, None, &mut deadline, false).await
     }

@@ -66,6 +66,8 @@ pub struct Meta {
     pub last_used: Instant,
     /// How many times it was checked out, this time included.
     pub use_count: u64,
+    /// Its id, unique in the process: the `id` in its [`Event`](crate::Event)s.
+    pub id: u64,
 }
 
 impl<M: Manager> Pooled<M> {
@@ -85,6 +87,9 @@ impl<M: Manager> Pooled<M> {
         let shared = &this.pool.shared;
         let _permit = Permit::new(&shared.sema);
         shared.slot_freed();
+        shared
+            .events
+            .closed(&item, crate::events::CloseReason::Detached);
         item.conn
     }
 
@@ -141,7 +146,7 @@ impl<M: Manager> Pooled<M> {
     pub fn meta(this: &Self) -> Meta {
         match &this.item {
             Some(item) => Meta::from_idle(item, this.pool.shared.epoch),
-            None => Meta::from_raw(0, 0, 0, this.pool.shared.epoch),
+            None => Meta::from_raw(0, 0, 0, 0, this.pool.shared.epoch),
         }
     }
 
@@ -164,14 +169,23 @@ impl<M: Manager> Pooled<M> {
 
 impl Meta {
     pub(crate) fn from_idle<C>(item: &Idle<C>, epoch: Epoch) -> Self {
-        Self::from_raw(item.created, item.last_used, item.uses, epoch)
+        // `created` may be a nanosecond or two past the clock (it doubles as the id).
+        let last_used = item.last_used.max(item.created);
+        Self::from_raw(item.id(), item.created, last_used, item.uses, epoch)
     }
 
-    pub(crate) fn from_raw(created: Nanos, last_used: Nanos, uses: u64, epoch: Epoch) -> Self {
+    pub(crate) fn from_raw(
+        id: u64,
+        created: Nanos,
+        last_used: Nanos,
+        uses: u64,
+        epoch: Epoch,
+    ) -> Self {
         Self {
             created_at: epoch.to_instant(created),
             last_used: epoch.to_instant(last_used),
             use_count: uses,
+            id,
         }
     }
 

@@ -32,6 +32,7 @@ use event_listener::{Event, EventListener};
 use crate::clock::{self, Epoch, Nanos};
 use crate::config::Config;
 use crate::error::LastConnectError;
+use crate::events::{self, Events};
 use crate::sema::{Semaphore, TryAcquireError};
 use crate::stats::Counters;
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering, lock};
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     pub(crate) check_after: Option<Nanos>,
     /// Whether any checkout decision depends on the time (so the clock must be read).
     pub(crate) timed: bool,
+    /// The event handler and the `tracing` glue.
+    pub(crate) events: Events,
 }
 
 /// Why a wait ended without success.
@@ -84,7 +87,7 @@ pub(crate) enum Refused {
 }
 
 impl Shared {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config, events: Events) -> Self {
         let check_after = if config.test_on_check_out {
             Some(config.check_idle_after.map_or(0, clock::nanos))
         } else {
@@ -111,6 +114,7 @@ impl Shared {
             check_after,
             timed,
             config,
+            events,
         }
     }
 
@@ -121,7 +125,9 @@ impl Shared {
 
     /// Marks the pool closed and wakes every waiter. The caller drains the idle queue.
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            self.events.emit(|| events::Event::Closed);
+        }
         self.sema.close();
         self.capacity.notify(usize::MAX);
         self.notify_if_drained();
@@ -180,10 +186,12 @@ impl Shared {
 
     /// Changes the cap and the permits together, under one lock, so that concurrent
     /// resizes cannot leave `max_size` and the number of permits disagreeing.
-    pub(crate) fn set_max_size(&self, max_size: usize) {
+    /// Returns the old cap.
+    pub(crate) fn set_max_size(&self, max_size: usize) -> usize {
         let _one_at_a_time = lock(&self.resizing);
-        self.max_size.store(max_size, Ordering::SeqCst);
+        let from = self.max_size.swap(max_size, Ordering::SeqCst);
         self.sema.resize(max_size);
+        from
     }
 
     /// Waits for a permit: the caller is queued behind earlier waiters.
@@ -315,7 +323,8 @@ impl Shared {
     /// A connect attempt failed: evidence that the server may be down.
     pub(crate) fn connect_failed(&self, err: LastConnectError) {
         Counters::bump(&self.counters.connect_errors);
-        self.backoff.failed(err);
+        let (failures, retry_in) = self.backoff.failed(err.clone());
+        self.events.backoff(failures, retry_in, &err);
     }
 
     /// A connect gave up at its caller's own deadline (or was driven by a thread that may
@@ -326,7 +335,7 @@ impl Shared {
 
     pub(crate) fn connect_succeeded(&self) {
         Counters::bump(&self.counters.connections_created);
-        self.backoff.succeeded();
+        self.backoff.succeeded(&self.events);
     }
 
     /// A connection failed on its first use (broken, discarded or invalid before it was
@@ -383,6 +392,17 @@ impl Deadline {
         Self {
             blocking: true,
             ..Self::new(timeout)
+        }
+    }
+
+    /// How long since the deadline was first needed (about when the `get` began to wait or
+    /// connect); zero if it never was.
+    pub(crate) fn waited(&self) -> Duration {
+        match (self.timeout, self.at) {
+            (Some(timeout), Some(Some(at))) => {
+                timeout.saturating_sub(at.saturating_duration_since(Instant::now()))
+            }
+            _ => Duration::ZERO,
         }
     }
 
@@ -568,25 +588,29 @@ impl Backoff {
         Refused::Unavailable { failures, last }
     }
 
-    fn failed(&self, err: LastConnectError) {
+    /// Arms the backoff after a failure: returns the failures in a row and the delay.
+    fn failed(&self, err: LastConnectError) -> (u32, Nanos) {
         *lock(&self.last) = Some(err);
         let failures = self
             .failures
             .fetch_add(1, Ordering::AcqRel)
             .saturating_add(1);
-        self.retry_at.store(
-            clock::now().saturating_add(self.delay(failures)),
-            Ordering::Release,
-        );
+        let delay = self.delay(failures);
+        self.retry_at
+            .store(clock::now().saturating_add(delay), Ordering::Release);
         self.attempts.fetch_add(1, Ordering::AcqRel);
         self.outcome.notify(usize::MAX);
+        (failures, delay)
     }
 
-    /// A connect succeeded: the server is reachable, callers connect again.
-    fn succeeded(&self) {
-        if self.failures.swap(0, Ordering::AcqRel) != 0 {
+    /// A connect succeeded: the server is reachable, callers connect again (and the end
+    /// of the backoff is reported).
+    fn succeeded(&self, events: &Events) {
+        let failures = self.failures.swap(0, Ordering::AcqRel);
+        if failures != 0 {
             self.attempts.fetch_add(1, Ordering::AcqRel);
             self.outcome.notify(usize::MAX);
+            events.backoff_left(failures);
         }
     }
 

@@ -165,6 +165,14 @@ fn warm_get_and_drop_never_allocate() {
             .build(Gated::new())
             .unwrap(),
     );
+    // With an event handler set: nothing is reported per checkout.
+    check(
+        &Pool::builder()
+            .max_size(4)
+            .event_handler(|_: &netpool_core::Event<'_>| {})
+            .build(Gated::new())
+            .unwrap(),
+    );
     check(
         &Pool::builder()
             .queue_strategy(QueueStrategy::Lifo)

@@ -67,6 +67,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Features
+//!
+//! * `tracing`: netpool-core's `tracing` feature: the pool logs its events (connects that
+//!   failed, the backoff, connections opened and closed, ...) under target `netpool`. For
+//!   typed events without `tracing`, see `event_handler` on the builder.
+//!
 //! # Implementation
 //!
 //! * The managers' futures block in their first poll: use the pool's `get_blocking`, from

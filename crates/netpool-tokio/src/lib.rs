@@ -80,6 +80,12 @@
 //! # }
 //! ```
 //!
+//! # Features
+//!
+//! * `tracing`: netpool-core's `tracing` feature: the pool logs its events (connects that
+//!   failed, the backoff, connections opened and closed, ...) under target `netpool`. For
+//!   typed events without `tracing`, see `event_handler` on the builder.
+//!
 //! # Implementation
 //!
 //! * [`tcp`]`(..).build()` must run inside a tokio runtime (it spawns the maintenance

@@ -8,6 +8,8 @@ use std::time::Instant;
 use crate::Manager;
 use crate::clock::{self, Nanos};
 use crate::error::{Error, LastConnectError};
+use crate::events::{Check, ConnectFailure, Event, TimedOut};
+use crate::hooks::DynHooks;
 use crate::idle::{Idle, IdleQueue};
 use crate::shared::{Deadline, Refused, Shared, Slot, WaitError, run_until};
 use crate::stats::Counters;
@@ -19,16 +21,26 @@ pub(crate) struct Inner<M: Manager> {
     pub(crate) shared: Shared,
     pub(crate) manager: M,
     pub(crate) idle: IdleQueue<Idle<M::Connection>>,
+    pub(crate) hooks: DynHooks<M>,
 }
 
-/// Why a connection is closed, for the counters.
+/// Why a connection is closed, for the counters and the events.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum CloseReason {
+    /// Not counted: a check or hook was cut short (reported as aborted).
     Uncounted,
     Broken,
     Invalid,
     Idle,
     Lifetime,
+    /// The `on_checkout` hook failed (not counted).
+    Rejected,
+    /// By `retain` (not counted).
+    Retained,
+    /// By `resize` (not counted).
+    Shrunk,
+    /// The pool is closed (not counted).
+    Closed,
 }
 
 /// What checkout does with an idle connection (see [`Inner::verdict`]).
@@ -38,6 +50,8 @@ pub(crate) enum Verdict {
     Go,
     /// Run `is_valid` first.
     Check,
+    /// Run the `on_checkout` hook first.
+    Hook,
     /// Close it.
     Close(CloseReason),
 }
@@ -59,11 +73,14 @@ impl<M: Manager> Inner<M> {
         }
     }
 
-    pub(super) fn wait_error(&self, e: WaitError) -> Error<M::Error> {
+    pub(crate) fn wait_error(&self, e: WaitError, deadline: &Deadline) -> Error<M::Error> {
         match e {
             WaitError::Closed => Error::Closed,
             WaitError::Timeout => {
                 Counters::bump(&self.shared.counters.gets_timed_out);
+                (self.shared.events).emit(|| Event::GetTimedOut {
+                    waited: deadline.waited(),
+                });
                 Error::Timeout
             }
         }
@@ -95,7 +112,7 @@ impl<M: Manager> Inner<M> {
             }
             let ready = || !self.idle.is_empty() || !self.shared.over_or_at_capacity();
             if let Err(e) = self.shared.wait_capacity(ready, deadline).await {
-                return Err(self.wait_error(e));
+                return Err(self.wait_error(e, deadline));
             }
         }
     }
@@ -121,6 +138,7 @@ impl<M: Manager> Inner<M> {
         // exempt a connection, since the server may have gone away since.
         match shared.check_after {
             Some(after) if now.saturating_sub(item.last_used) >= after => Verdict::Check,
+            _ if self.hooks.on_checkout() => Verdict::Hook,
             _ => Verdict::Go,
         }
     }
@@ -150,19 +168,20 @@ impl<M: Manager> Inner<M> {
                 live.reason = reason;
                 return Ok(None);
             }
+            Verdict::Hook => return self.checked_out(live, deadline).await,
             Verdict::Check => {}
         }
         // The connection is closed by `live` if the deadline passes or the future is
         // dropped half way: its protocol state is unknown.
         match self.validate(&mut live, deadline.at()).await {
-            None => Err(self.wait_error(WaitError::Timeout)),
+            None => Err(self.wait_error(WaitError::Timeout, deadline)),
             Some(false) => {
                 if live.item.as_ref().is_some_and(|i| i.uses == 0) {
                     self.shared.failed_on_first_use();
                 }
                 Ok(None)
             }
-            Some(true) => Ok(Some(live.take())),
+            Some(true) => self.checked_out(live, deadline).await,
         }
     }
 
@@ -175,8 +194,14 @@ impl<M: Manager> Inner<M> {
         at: Option<Instant>,
     ) -> Option<bool> {
         let item = live.item.as_mut()?;
-        let passed = run_until(at, self.manager.is_valid(&mut item.conn))
-            .await?
+        let (id, events) = (item.id(), &self.shared.events);
+        let Some(result) = run_until(at, self.manager.is_valid(&mut item.conn)).await else {
+            events.check_failed(id, Check::IsValid, &TimedOut::IS_VALID);
+            return None;
+        };
+        let passed = result
+            .as_ref()
+            .inspect_err(|e| events.check_failed(id, Check::IsValid, *e))
             .is_ok();
         if passed {
             item.checked = clock::now();
@@ -206,7 +231,7 @@ impl<M: Manager> Inner<M> {
             Err(Refused::Unavailable { failures, last }) => {
                 return Err(Error::Unavailable { failures, last });
             }
-            Err(Refused::Timeout) => return Err(self.wait_error(WaitError::Timeout)),
+            Err(Refused::Timeout) => return Err(self.wait_error(WaitError::Timeout, deadline)),
         };
         let connect_at = shared
             .config
@@ -219,7 +244,9 @@ impl<M: Manager> Inner<M> {
             (None, connect) => (connect, connect.is_some()),
         };
         let evidence = evidence && !deadline.blocking;
-        let timed_out = || {
+        let started = Instant::now();
+        let timed_out = |error: &(dyn std::error::Error + 'static)| {
+            (shared.events).connect_failed(ConnectFailure::TimedOut, error, started);
             if evidence {
                 shared.connect_failed(LastConnectError::connect_timeout());
             } else {
@@ -228,19 +255,16 @@ impl<M: Manager> Inner<M> {
             Err(Error::ConnectTimeout)
         };
         match run_until(at, self.manager.connect()).await {
-            None => timed_out(),
+            None => timed_out(&TimedOut::CONNECT),
             // A connect that gave up at the deadline (a manager with its own timeout, or a
             // blocking connect) timed out, whatever error it returned.
-            Some(Err(_)) if at.is_some_and(|at| Instant::now() >= at) => timed_out(),
+            Some(Err(e)) if at.is_some_and(|at| Instant::now() >= at) => timed_out(&e),
             Some(Err(e)) => {
+                (shared.events).connect_failed(ConnectFailure::Error, &e, started);
                 shared.connect_failed(LastConnectError::from_error(&e));
                 Err(Error::Connect(e))
             }
-            Some(Ok(conn)) => {
-                slot.fill();
-                shared.connect_succeeded();
-                Ok(Idle::new(conn, clock::now(), shared.max_lifetime))
-            }
+            Some(Ok(conn)) => self.opened(slot, conn, at, started).await,
         }
     }
 
@@ -249,7 +273,7 @@ impl<M: Manager> Inner<M> {
     pub(crate) fn put_back(&self, mut item: Idle<M::Connection>) {
         let shared = &self.shared;
         if shared.is_closed() {
-            drop(self.live(item, CloseReason::Uncounted));
+            self.close_returned(item);
             return;
         }
         // The item stays in place (moving it into a `Live` guard cost a third of this
@@ -271,6 +295,13 @@ impl<M: Manager> Inner<M> {
         item.last_used = now;
         // The caller releases its permit and then calls `settle`.
         self.idle.push(item);
+    }
+
+    /// A connection came back to a closed or shrunk pool: close it.
+    #[cold]
+    #[inline(never)]
+    fn close_returned(&self, item: Idle<M::Connection>) {
+        drop(self.live(item, CloseReason::Closed));
     }
 
     /// Closes a connection found broken (by `has_broken`, or discarded by its user). One
@@ -317,7 +348,7 @@ impl<M: Manager> Inner<M> {
     pub(crate) fn trim_idle(&self) {
         while self.shared.over_capacity() {
             match self.idle.pop() {
-                Some(item) => drop(self.live(item, CloseReason::Uncounted)),
+                Some(item) => drop(self.live(item, CloseReason::Shrunk)),
                 None => break,
             }
         }
@@ -325,7 +356,7 @@ impl<M: Manager> Inner<M> {
 
     pub(crate) fn drain_idle(&self) {
         while let Some(item) = self.idle.pop() {
-            drop(self.live(item, CloseReason::Uncounted));
+            drop(self.live(item, CloseReason::Closed));
         }
     }
 }
@@ -358,14 +389,15 @@ impl<M: Manager> Drop for Live<'_, M> {
         let Some(item) = self.item.take() else { return };
         let counters = &self.inner.shared.counters;
         match self.reason {
-            CloseReason::Uncounted => {}
             CloseReason::Broken => Counters::bump(&counters.closed_broken),
             CloseReason::Invalid => Counters::bump(&counters.closed_invalid),
             CloseReason::Idle => Counters::bump(&counters.closed_idle),
             CloseReason::Lifetime => Counters::bump(&counters.closed_lifetime),
+            _ => {}
         }
-        // Free the slot even if dropping the connection panics.
+        // Free the slot even if dropping the connection (or the event handler) panics.
         let _slot = Slot::adopt(&self.inner.shared);
+        self.inner.shared.events.closed(&item, self.reason.into());
         drop(item);
     }
 }

@@ -12,6 +12,8 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use netpool_core::Manager;
 
+pub mod recorder;
+
 /// What `connect` or `is_valid` does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Gate {

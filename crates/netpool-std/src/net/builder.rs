@@ -99,6 +99,13 @@ impl<R: Runtime> TcpBuilder<R> {
         self.map(|b| b.connect_backoff(initial, max))
     }
 
+    /// Sets the handler of the pool's events (see
+    /// [`netpool_core::Builder::event_handler`]): called synchronously, on the thread that
+    /// caused the event; nothing is reported per checkout.
+    pub fn event_handler(self, handler: impl netpool_core::EventHandler) -> Self {
+        self.map(|b| b.event_handler(handler))
+    }
+
     /// How often maintenance runs (default derived from the timeouts).
     pub fn maintenance_interval(self, interval: Option<Duration>) -> Self {
         self.map(|b| b.maintenance_interval(interval))

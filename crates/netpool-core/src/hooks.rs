@@ -1,0 +1,278 @@
+//! [`Hooks`]: per-connection setup code that runs inside the pool, and the runner that
+//! bounds it by the caller's deadline.
+//!
+//! # Implementation details
+//!
+//! The pool is not generic over the hooks (so `Pool<M>` keeps one type parameter): the
+//! builder erases them into a `Box<dyn>` whose methods return boxed futures. A pool
+//! without hooks stores `None` and runs exactly the code it ran before hooks existed; the
+//! checkout hook, when enabled, sends every checkout through the async path (a flag read
+//! where the checkout decision is made, on the path that reads the clock anyway).
+//!
+//! A hook runs on a connection held by a guard (a reserved `Slot` for a new one, a `Live`
+//! for an idle one), under [`run_until`] with the same deadline as `connect` or `is_valid`:
+//! a hook that fails, hangs past the deadline, panics, or whose future is dropped, leaves
+//! the connection closed and its slot freed.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Instant;
+
+use crate::clock;
+use crate::error::{Error, LastConnectError};
+use crate::events::{Check, ConnectFailure, Event, TimedOut};
+use crate::idle::Idle;
+use crate::pool::{CloseReason, Inner, Live};
+use crate::shared::{Deadline, Slot, WaitError, run_until};
+use crate::{Manager, Meta};
+
+/// Setup code that runs on the pool's connections: on every new connection before its
+/// first use ([`on_connect`](Hooks::on_connect)), and, if asked for, on every checkout of
+/// an idle connection ([`on_checkout`](Hooks::on_checkout)).
+///
+/// Like bb8's and r2d2's `CustomizeConnection` and deadpool's `post_create` and
+/// `post_recycle` hooks. Set them with [`Builder::hooks`](crate::Builder::hooks); the
+/// manager type comes from `Self::Manager`, so the builder chain stays
+/// `Pool::builder()....hooks(h).build(manager)`.
+///
+/// Hooks are bounded like the manager's own methods: `on_connect` shares `connect`'s bound
+/// (`connect` and the hook together must finish within `connect_timeout` and the caller's
+/// deadline; in maintenance, within `connect_timeout` or 30 s), `on_checkout` the caller's
+/// deadline (as `is_valid`). A hook that fails, times out, panics or is cancelled leaves
+/// the connection closed and its slot freed.
+///
+/// # Examples
+///
+/// ```
+/// # use std::convert::Infallible;
+/// use netpool_core::{Hooks, Manager, Meta, Pool};
+///
+/// # #[derive(Debug)] struct Session { db: u8 }
+/// # struct Server;
+/// # impl Manager for Server {
+/// #     type Connection = Session;
+/// #     type Error = Infallible;
+/// #     async fn connect(&self) -> Result<Session, Infallible> { Ok(Session { db: 0 }) }
+/// #     async fn is_valid(&self, _: &mut Session) -> Result<(), Infallible> { Ok(()) }
+/// #     fn has_broken(&self, _: &mut Session) -> bool { false }
+/// # }
+/// /// Selects database 3 on every new connection, and again on every checkout (in case the
+/// /// last user selected another one).
+/// struct SelectDb(u8);
+///
+/// impl Hooks for SelectDb {
+///     type Manager = Server;
+///
+///     async fn on_connect(&self, conn: &mut Session) -> Result<(), Infallible> {
+///         conn.db = self.0; // a real client would send SELECT here
+///         Ok(())
+///     }
+///
+///     fn runs_on_checkout(&self) -> bool {
+///         true
+///     }
+///
+///     async fn on_checkout(&self, conn: &mut Session, _meta: Meta) -> Result<(), Infallible> {
+///         conn.db = self.0;
+///         Ok(())
+///     }
+/// }
+///
+/// # futures_lite::future::block_on(async {
+/// let pool = Pool::builder().max_size(4).hooks(SelectDb(3)).build(Server)?;
+/// let mut conn = pool.get().await?;
+/// assert_eq!(conn.db, 3);
+/// conn.db = 7;
+/// drop(conn);
+/// assert_eq!(pool.get().await?.db, 3); // reset on checkout
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub trait Hooks: Send + Sync + 'static {
+    /// The manager whose connections the hooks work on.
+    type Manager: Manager;
+
+    /// Runs on every new connection, before its first use: the place to select a
+    /// database, name the session, set session parameters or prepare statements.
+    ///
+    /// An error rejects the connection: it is closed and the attempt counts as a failed
+    /// connect (the caller that was connecting gets [`Error::Connect`] with this error,
+    /// and the connect backoff counts it). Connections put in with
+    /// [`Pool::add`](crate::Pool::add) do not pass through it.
+    ///
+    /// Cancel safety: the future may be dropped at any await point (the caller's deadline
+    /// passed, or its `get` was dropped); the connection is then closed.
+    fn on_connect(
+        &self,
+        conn: &mut <Self::Manager as Manager>::Connection,
+    ) -> impl Future<Output = Result<(), <Self::Manager as Manager>::Error>> + Send {
+        let _ = conn;
+        async { Ok(()) }
+    }
+
+    /// Whether [`on_checkout`](Hooks::on_checkout) runs (default `false`). Read once, when
+    /// the pool is built. Leave it off unless you need it: with it on, every checkout
+    /// takes the async path and runs the hook.
+    fn runs_on_checkout(&self) -> bool {
+        false
+    }
+
+    /// Runs when an idle connection is checked out again (after `is_valid`, if that is
+    /// due), if [`runs_on_checkout`](Hooks::runs_on_checkout) says so: the place to reset
+    /// session state a previous user may have left. `meta.use_count` counts the earlier
+    /// checkouts (0 for a connection maintenance opened). A connection just opened for
+    /// this caller skips it (it has just passed `on_connect`).
+    ///
+    /// An error closes the connection, and the `get` goes on with another one (as when
+    /// `is_valid` fails). Bounded by the caller's deadline; cancel safe as `on_connect`.
+    fn on_checkout(
+        &self,
+        conn: &mut <Self::Manager as Manager>::Connection,
+        meta: Meta,
+    ) -> impl Future<Output = Result<(), <Self::Manager as Manager>::Error>> + Send {
+        let _ = (conn, meta);
+        async { Ok(()) }
+    }
+}
+
+/// The builder's hooks before [`Builder::hooks`](crate::Builder::hooks) is called: none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoHooks;
+
+type HookFuture<'a, E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send + 'a>>;
+
+/// [`Hooks`] with the manager fixed and the futures boxed, so a pool can hold them.
+trait ErasedHooks<M: Manager>: Send + Sync {
+    fn on_connect<'a>(&'a self, conn: &'a mut M::Connection) -> HookFuture<'a, M::Error>;
+    fn on_checkout<'a>(
+        &'a self,
+        conn: &'a mut M::Connection,
+        meta: Meta,
+    ) -> HookFuture<'a, M::Error>;
+}
+
+impl<H: Hooks> ErasedHooks<H::Manager> for H {
+    fn on_connect<'a>(
+        &'a self,
+        conn: &'a mut <H::Manager as Manager>::Connection,
+    ) -> HookFuture<'a, <H::Manager as Manager>::Error> {
+        Box::pin(Hooks::on_connect(self, conn))
+    }
+
+    fn on_checkout<'a>(
+        &'a self,
+        conn: &'a mut <H::Manager as Manager>::Connection,
+        meta: Meta,
+    ) -> HookFuture<'a, <H::Manager as Manager>::Error> {
+        Box::pin(Hooks::on_checkout(self, conn, meta))
+    }
+}
+
+/// A pool's hooks, if any.
+pub(crate) struct DynHooks<M: Manager> {
+    hooks: Option<Box<dyn ErasedHooks<M>>>,
+    on_checkout: bool,
+}
+
+impl<M: Manager> DynHooks<M> {
+    pub(crate) fn none() -> Self {
+        Self {
+            hooks: None,
+            on_checkout: false,
+        }
+    }
+
+    pub(crate) fn new<H: Hooks<Manager = M>>(hooks: H) -> Self {
+        let on_checkout = hooks.runs_on_checkout();
+        Self {
+            hooks: Some(Box::new(hooks)),
+            on_checkout,
+        }
+    }
+
+    /// Whether checkouts must run the `on_checkout` hook.
+    pub(crate) fn on_checkout(&self) -> bool {
+        self.on_checkout
+    }
+}
+
+impl<M: Manager> Inner<M> {
+    /// A connect that started at `started` returned `conn` in the reserved `slot`: runs the
+    /// `on_connect` hook until `at`, then makes the connection count as opened.
+    pub(crate) async fn opened(
+        &self,
+        slot: Slot<'_>,
+        conn: M::Connection,
+        at: Option<Instant>,
+        started: Instant,
+    ) -> Result<Idle<M::Connection>, Error<M::Error>> {
+        let shared = &self.shared;
+        // Until `slot.fill()`, the slot guard frees the slot if the hook fails, hangs,
+        // panics or is dropped; `item` (the connection) is dropped with it.
+        let mut item = Idle::new(conn, clock::now(), shared.max_lifetime);
+        if let Some(hooks) = &self.hooks.hooks {
+            match run_until(at, hooks.on_connect(&mut item.conn)).await {
+                None => {
+                    let events = &shared.events;
+                    events.connect_failed(ConnectFailure::TimedOut, &TimedOut::ON_CONNECT, started);
+                    shared.connect_failed(LastConnectError::from_error(&TimedOut::ON_CONNECT));
+                    return Err(Error::ConnectTimeout);
+                }
+                Some(Err(e)) => {
+                    drop(item);
+                    shared
+                        .events
+                        .connect_failed(ConnectFailure::Rejected, &e, started);
+                    shared.connect_failed(LastConnectError::from_error(&e));
+                    return Err(Error::Connect(e));
+                }
+                Some(Ok(())) => {}
+            }
+        }
+        slot.fill();
+        shared.connect_succeeded();
+        // Held by a guard while the handler runs: if it panics, the connection is closed.
+        let mut live = self.live(item, CloseReason::Uncounted);
+        if let Some(item) = live.item() {
+            let id = item.id();
+            shared.events.emit(|| Event::ConnectionOpened {
+                id,
+                took: started.elapsed(),
+            });
+        }
+        Ok(live.take())
+    }
+
+    /// After checkout's checks passed: runs the `on_checkout` hook (if enabled) until the
+    /// caller's deadline. `Ok(None)` if the hook rejected the connection (it is closed).
+    pub(crate) async fn checked_out(
+        &self,
+        mut live: Live<'_, M>,
+        deadline: &mut Deadline,
+    ) -> Result<Option<Idle<M::Connection>>, Error<M::Error>> {
+        let Some(hooks) = self.hooks.hooks.as_ref().filter(|_| self.hooks.on_checkout) else {
+            return Ok(Some(live.take()));
+        };
+        let at = deadline.at();
+        let epoch = self.shared.epoch;
+        let Some(item) = live.item_mut() else {
+            return Ok(None);
+        };
+        let id = item.id();
+        let meta = Meta::from_idle(item, epoch);
+        let events = &self.shared.events;
+        match run_until(at, hooks.on_checkout(&mut item.conn, meta)).await {
+            None => {
+                // Closed by `live` as aborted: its session state is unknown.
+                events.check_failed(id, Check::OnCheckout, &TimedOut::ON_CHECKOUT);
+                Err(self.wait_error(WaitError::Timeout, deadline))
+            }
+            Some(Err(e)) => {
+                events.check_failed(id, Check::OnCheckout, &e);
+                live.set_reason(CloseReason::Rejected);
+                Ok(None)
+            }
+            Some(Ok(())) => Ok(Some(live.take())),
+        }
+    }
+}

@@ -34,6 +34,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Features
+//!
+//! * `tls` (off by default): [`tls`]`(addr, config)` and [`TlsManager`], TLS over the
+//!   TCP manager with rustls (its ring provider) and its blocking `StreamOwned`.
+//!
 //! # Implementation
 //!
 //! * The managers' futures block in their first poll: use the pool's `get_blocking`, from
@@ -43,11 +48,14 @@
 //! * Timeouts use async-io's timer thread (see netpool-core).
 
 #![doc(test(attr(deny(warnings))))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod maintain;
 pub mod net;
 mod runtime;
 mod tcp;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use crate::maintain::spawn_maintenance;
 pub use crate::net::{BuildError, NetError, TcpBuilder, TcpOptions};
@@ -55,3 +63,7 @@ pub use crate::runtime::Threads;
 #[cfg(unix)]
 pub use crate::tcp::UnixManager;
 pub use crate::tcp::{Pool, TcpManager, tcp};
+#[cfg(feature = "tls")]
+pub use crate::tls::{TlsManager, TlsPool, tls};
+#[cfg(feature = "tls")]
+pub use crate::net::{TlsBuilder, TlsError, rustls};

@@ -34,6 +34,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Features
+//!
+//! * `tls` (off by default): [`tls`]`(addr, config)` and [`TlsManager`], TLS over the
+//!   TCP manager with rustls (its ring provider) and futures-rustls.
+//!
 //! # Implementation
 //!
 //! * smol's streams are async-io's `Async<std::net::TcpStream>`: they work under any
@@ -45,14 +50,21 @@
 //!   peek are the same code as netpool-std's and netpool-tokio's.
 
 #![doc(test(attr(deny(warnings))))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod maintain;
 mod runtime;
 mod tcp;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use crate::maintain::spawn_maintenance;
 pub use crate::runtime::Smol;
 #[cfg(unix)]
 pub use crate::tcp::UnixManager;
 pub use crate::tcp::{Pool, TcpManager, tcp};
+#[cfg(feature = "tls")]
+pub use crate::tls::{TlsManager, TlsPool, tls};
 pub use netpool_std::net::{BuildError, NetError, TcpBuilder, TcpOptions};
+#[cfg(feature = "tls")]
+pub use netpool_std::net::{TlsBuilder, TlsError, rustls};

@@ -59,11 +59,11 @@ mod tls;
 
 pub use crate::maintain::spawn_maintenance;
 pub use crate::net::{BuildError, NetError, TcpBuilder, TcpOptions};
+#[cfg(feature = "tls")]
+pub use crate::net::{TlsBuilder, TlsError, rustls};
 pub use crate::runtime::Threads;
 #[cfg(unix)]
 pub use crate::tcp::UnixManager;
 pub use crate::tcp::{Pool, TcpManager, tcp};
 #[cfg(feature = "tls")]
 pub use crate::tls::{TlsManager, TlsPool, tls};
-#[cfg(feature = "tls")]
-pub use crate::net::{TlsBuilder, TlsError, rustls};

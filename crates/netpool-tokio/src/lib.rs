@@ -35,6 +35,11 @@
 //! # }
 //! ```
 //!
+//! # Features
+//!
+//! * `tls` (off by default): [`tls`]`(addr, config)` and [`TlsManager`], TLS over the
+//!   TCP manager with rustls (its ring provider) and tokio-rustls.
+//!
 //! # Implementation
 //!
 //! * [`tcp`]`(..).build()` must run inside a tokio runtime (it spawns the maintenance
@@ -46,14 +51,21 @@
 //!   peek are the same code as netpool-std's and netpool-smol's.
 
 #![doc(test(attr(deny(warnings))))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod maintain;
 mod runtime;
 mod tcp;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use crate::maintain::spawn_maintenance;
 pub use crate::runtime::Tokio;
 #[cfg(unix)]
 pub use crate::tcp::UnixManager;
 pub use crate::tcp::{Pool, TcpManager, tcp};
+#[cfg(feature = "tls")]
+pub use crate::tls::{TlsManager, TlsPool, tls};
 pub use netpool_std::net::{BuildError, NetError, TcpBuilder, TcpOptions};
+#[cfg(feature = "tls")]
+pub use netpool_std::net::{TlsBuilder, TlsError, rustls};

@@ -215,18 +215,16 @@ impl<R: TlsRuntime> TlsManager<R> {
         let tcp = self.tcp.connect().await.map_err(TlsError::Tcp)?;
         // The address parsed (the connect succeeded), so there is a name.
         let name = self.server_name().unwrap_or_default();
-        let server_name = ServerName::try_from(name.clone()).map_err(|source| {
-            TlsError::ServerName {
+        let server_name =
+            ServerName::try_from(name.clone()).map_err(|source| TlsError::ServerName {
                 name: name.clone(),
                 source,
-            }
-        })?;
+            })?;
         // The handshake gets what is left of one attempt's budget.
-        let limit = self
-            .tcp
-            .options()
-            .attempt_timeout()
-            .map(|t| t.saturating_sub(start.elapsed()).max(Duration::from_millis(1)));
+        let limit = self.tcp.options().attempt_timeout().map(|t| {
+            t.saturating_sub(start.elapsed())
+                .max(Duration::from_millis(1))
+        });
         R::handshake(self.config.clone(), server_name, tcp, limit)
             .await
             .map_err(|e| handshake_error(name, e))
@@ -427,7 +425,10 @@ fn handshake_error(server_name: String, e: io::Error) -> TlsError {
         };
     }
     let kind = e.kind();
-    match e.into_inner().map(|inner| inner.downcast::<rustls::Error>()) {
+    match e
+        .into_inner()
+        .map(|inner| inner.downcast::<rustls::Error>())
+    {
         Some(Ok(source)) => TlsError::Handshake {
             server_name,
             source: *source,

@@ -1,6 +1,8 @@
 //! [`TlsEchoServer`]: a thread-per-connection TLS echo server on a loopback port, with
 //! certificates generated at start-up by rcgen (nothing is fetched or read from disk).
 
+pub mod checks;
+
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -18,6 +20,9 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig, ServerConnection, StreamOwned};
 
 use crate::wait::wait_until;
+
+/// The rustls crate the server and [`client_config`] use.
+pub use rustls;
 
 /// Which certificate a [`TlsEchoServer`] presents.
 #[non_exhaustive]

@@ -28,6 +28,9 @@ use crate::EchoServer;
 use crate::chaos::{ChaosProxy, Mode};
 use crate::wait::wait_until;
 
+mod tls;
+pub use self::tls::tls_restart;
+
 /// A client: a future that the harness runs to completion on its runtime.
 pub type Client<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 

@@ -110,7 +110,10 @@ pub fn round_trips_reuse_connections<H: TlsHarness>(h: &H) {
     assert!(counts.handshakes <= 4, "{counts:?}");
     assert_eq!(stats.connections_created, counts.handshakes, "{stats:?}");
     drop(pool);
-    assert!(server.wait_until(LIMIT, |c| c.live == 0), "dropping the pool closes all");
+    assert!(
+        server.wait_until(LIMIT, |c| c.live == 0),
+        "dropping the pool closes all"
+    );
 }
 
 /// A server that accepts TCP connections and never answers the handshake: `get` fails
@@ -183,7 +186,11 @@ pub fn rejected_certificate<H: TlsHarness>(
         Err(Error::Unavailable { .. }) => {}
         other => panic!("the backoff did not answer: {:?}", other.map(|_| ())),
     }
-    assert_eq!(server.counts().accepted, 1, "no second connect while backing off");
+    assert_eq!(
+        server.counts().accepted,
+        1,
+        "no second connect while backing off"
+    );
 }
 
 /// The server closes an idle connection (`how`: a `close_notify` or a reset): the next
@@ -244,7 +251,11 @@ pub fn unread_data_fails_the_check<H: TlsHarness>(h: &H) {
         "{stats:?}"
     );
     assert_eq!(stats.connections_created, 3, "{stats:?}");
-    assert_eq!(one_echo(h, &pool, b"kept"), again, "a clean connection is kept");
+    assert_eq!(
+        one_echo(h, &pool, b"kept"),
+        again,
+        "a clean connection is kept"
+    );
 }
 
 /// TLS 1.3 session tickets that arrive after the handshake (bytes on the socket nobody
@@ -262,7 +273,10 @@ pub fn session_tickets_keep_the_connection<H: TlsHarness>(h: &H) {
         eventually(LIMIT, || pending(H::socket(&conn)))
     }) as Client<bool>;
     let tickets = h.run(vec![fresh]).pop().unwrap_or(false);
-    assert!(tickets, "the server's session tickets are pending on the socket");
+    assert!(
+        tickets,
+        "the server's session tickets are pending on the socket"
+    );
     let pool2 = pool.clone();
     let reuse = Box::pin(async move {
         let mut conn = H::get(&pool2).await.expect("a connection");
@@ -292,7 +306,9 @@ pub fn cut_mid_record_is_never_reused<H: TlsHarness>(h: &H) {
     let pool2 = pool.clone();
     let cut = Box::pin(async move {
         let mut conn = H::get(&pool2).await.expect("a connection");
-        let failed = H::echo(&mut conn, b"a reply cut short", LIMIT).await.is_err();
+        let failed = H::echo(&mut conn, b"a reply cut short", LIMIT)
+            .await
+            .is_err();
         let addr = H::local_addr(&conn).expect("an address");
         drop(conn); // returned, not discarded
         (failed, addr)
@@ -351,7 +367,11 @@ pub fn client_certificate_is_presented<H: TlsHarness>(h: &H) {
             Ok(mut conn) => H::echo(&mut conn, b"without", LIMIT).await.is_err(),
         }
     }) as Client<bool>;
-    assert_eq!(h.run(vec![client]), vec![true], "refused without a certificate");
+    assert_eq!(
+        h.run(vec![client]),
+        vec![true],
+        "refused without a certificate"
+    );
     assert!(server.wait_until(LIMIT, |c| c.failed_handshakes == 1));
 }
 

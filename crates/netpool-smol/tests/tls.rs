@@ -78,21 +78,13 @@ impl TlsHarness for SmolTls {
         builder.build().expect("valid settings")
     }
 
-    fn send<'a>(
-        conn: &'a mut TlsStream<TcpStream>,
-        msg: &'a [u8],
-    ) -> impl Future<Output = io::Result<()>> + Send + 'a {
-        async move {
-            conn.write_all(msg).await?;
-            conn.flush().await
-        }
+    async fn send(conn: &mut TlsStream<TcpStream>, msg: &[u8]) -> io::Result<()> {
+        conn.write_all(msg).await?;
+        conn.flush().await
     }
 
-    fn recv<'a>(
-        conn: &'a mut TlsStream<TcpStream>,
-        buf: &'a mut [u8],
-    ) -> impl Future<Output = io::Result<()>> + Send + 'a {
-        async move { conn.read_exact(buf).await.map(drop) }
+    async fn recv(conn: &mut TlsStream<TcpStream>, buf: &mut [u8]) -> io::Result<()> {
+        conn.read_exact(buf).await.map(drop)
     }
 
     fn alpn(conn: &TlsStream<TcpStream>) -> Option<Vec<u8>> {

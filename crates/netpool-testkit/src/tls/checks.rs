@@ -157,16 +157,17 @@ pub fn rejected_certificate<H: TlsHarness>(
     server_name: Option<&str>,
     expected: impl Fn(&CertificateError) -> bool,
 ) {
-    let mut options = TlsServerOptions::default();
-    options.cert = cert;
+    let options = TlsServerOptions {
+        cert,
+        ..TlsServerOptions::default()
+    };
     let server = TlsEchoServer::start_with(options).expect("a TLS server");
     let mut setup = TlsSetup::new();
     setup.server_name = server_name.map(str::to_owned);
     setup.backoff = Some(Duration::from_secs(5));
     let pool = h.tls_pool(server.addr().to_string(), &setup);
-    let err = match get_one(h, &pool) {
-        Ok(_) => panic!("the certificate was accepted"),
-        Err(e) => e,
+    let Err(err) = get_one(h, &pool) else {
+        panic!("the certificate was accepted");
     };
     let Error::Connect(source) = &err else {
         panic!("not a connect error: {err:?}");
@@ -327,8 +328,10 @@ pub fn cut_mid_record_is_never_reused<H: TlsHarness>(h: &H) {
 ///
 /// When the check fails.
 pub fn alpn_is_negotiated<H: TlsHarness>(h: &H) {
-    let mut options = TlsServerOptions::default();
-    options.alpn = vec![b"http/1.1".to_vec(), b"netpool/1".to_vec()];
+    let options = TlsServerOptions {
+        alpn: vec![b"http/1.1".to_vec(), b"netpool/1".to_vec()],
+        ..TlsServerOptions::default()
+    };
     let server = TlsEchoServer::start_with(options).expect("a TLS server");
     let mut setup = TlsSetup::new();
     setup.config = client_config(false, &[b"netpool/1"]);
@@ -349,8 +352,10 @@ pub fn alpn_is_negotiated<H: TlsHarness>(h: &H) {
 ///
 /// When the check fails.
 pub fn client_certificate_is_presented<H: TlsHarness>(h: &H) {
-    let mut options = TlsServerOptions::default();
-    options.client_auth = true;
+    let options = TlsServerOptions {
+        client_auth: true,
+        ..TlsServerOptions::default()
+    };
     let server = TlsEchoServer::start_with(options).expect("a TLS server");
     let mut setup = TlsSetup::new();
     setup.config = client_config(true, &[]);

@@ -504,7 +504,13 @@ fn roots() -> io::Result<RootCertStore> {
     Ok(roots)
 }
 
-fn server_config(options: &TlsServerOptions) -> io::Result<Arc<ServerConfig>> {
+/// The server configuration of a [`TlsEchoServer`] started with `options`, for servers
+/// of one's own (a bench's async server, say) that [`client_config`] trusts.
+///
+/// # Errors
+///
+/// When the test PKI could not be made or rustls rejects the certificate.
+pub fn server_config(options: &TlsServerOptions) -> io::Result<Arc<ServerConfig>> {
     let pki = pki()?;
     let (cert, key_der) = match options.cert {
         ServerCert::Valid => &pki.valid,

@@ -2,8 +2,9 @@
 //! request/response (32 bytes each way) over TLS, on a 2-worker tokio runtime:
 //!
 //! * `netpool`: netpool-tokio's `tls(addr, config)` pool of 8 connections;
-//! * `deadpool`, `bb8`: the same pool size over one hand-written TLS manager
-//!   (`TcpStream::connect` + `TlsConnector::connect`, no check on checkout);
+//! * `deadpool`, `bb8`, `netpool_handwritten`: the same pool size over one hand-written
+//!   TLS manager (`TcpStream::connect` + `TlsConnector::connect`, no checks), so the
+//!   last one tells netpool's pool from its TLS manager's checks;
 //! * `handshake`: no pool, a new TCP connection and TLS handshake for every request
 //!   (8 tasks, so 8 requests are in flight as with the pools; rustls's default client
 //!   session cache makes most of them resumed TLS 1.3 handshakes).
@@ -102,6 +103,25 @@ async fn round_trip(stream: &mut (impl AsyncRead + AsyncWrite + Unpin)) {
     stream.write_all(&request).await.expect("write");
     stream.flush().await.expect("flush");
     stream.read_exact(&mut reply).await.expect("read");
+}
+
+/// The same hand-written manager for netpool (no liveness checks), to tell the pool
+/// from the manager.
+struct NetTls(SocketAddr, Arc<ClientConfig>);
+
+impl netpool_core::Manager for NetTls {
+    type Connection = TlsStream<TcpStream>;
+    type Error = io::Error;
+
+    async fn connect(&self) -> io::Result<TlsStream<TcpStream>> {
+        connect(self.0, self.1.clone()).await
+    }
+    async fn is_valid(&self, _: &mut TlsStream<TcpStream>) -> io::Result<()> {
+        Ok(())
+    }
+    fn has_broken(&self, _: &mut TlsStream<TcpStream>) -> bool {
+        false
+    }
 }
 
 /// deadpool's TLS manager.
@@ -223,6 +243,10 @@ fn tls(c: &mut Criterion) {
             .build()
             .expect("valid config")
     });
+    let handwritten = netpool_core::Pool::builder()
+        .max_size(SIZE)
+        .build(NetTls(addr, config.clone()))
+        .expect("valid config");
     let deadpool: deadpool::managed::Pool<DeadTls> =
         deadpool::managed::Pool::builder(DeadTls(addr, config.clone()))
             .max_size(SIZE)
@@ -244,6 +268,11 @@ fn tls(c: &mut Criterion) {
         drop(held);
         let mut held = Vec::new();
         for _ in 0..SIZE {
+            held.push(handwritten.get().await.expect("connection"));
+        }
+        drop(held);
+        let mut held = Vec::new();
+        for _ in 0..SIZE {
             held.push(deadpool.get().await.expect("connection"));
         }
         drop(held);
@@ -253,7 +282,8 @@ fn tls(c: &mut Criterion) {
         }
     });
 
-    let (rt, config, netpool, deadpool, bb8) = (&rt, &config, &netpool, &deadpool, &bb8);
+    let (rt, config, netpool, handwritten, deadpool, bb8) =
+        (&rt, &config, &netpool, &handwritten, &deadpool, &bb8);
     let mut runs: Vec<Run<'_>> = vec![(
         "handshake",
         format!("{SIZE}x{SIZE}"),
@@ -265,6 +295,11 @@ fn tls(c: &mut Criterion) {
             "netpool",
             param.clone(),
             Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, netpool)),
+        ));
+        runs.push((
+            "netpool_handwritten",
+            param.clone(),
+            Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, handwritten)),
         ));
         runs.push((
             "deadpool",

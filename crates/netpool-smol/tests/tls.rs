@@ -95,3 +95,14 @@ impl TlsHarness for SmolTls {
         socket2::SockRef::from(conn.get_ref().0)
     }
 }
+
+#[test]
+fn tls_types_are_send_sync_and_static() {
+    fn shared<T: Send + Sync + 'static>() {}
+    fn owned<T: Send + 'static>() {}
+    shared::<netpool_smol::TlsPool>();
+    shared::<TlsManager>();
+    shared::<netpool_smol::TlsError>();
+    owned::<netpool_core::Pooled<TlsManager>>();
+    owned::<netpool_smol::TlsBuilder<netpool_smol::Smol>>();
+}

@@ -119,3 +119,14 @@ fn blocking_echo(conn: &mut Tls, msg: &[u8], timeout: Duration) -> io::Result<()
     }
     Ok(())
 }
+
+#[test]
+fn tls_types_are_send_sync_and_static() {
+    fn shared<T: Send + Sync + 'static>() {}
+    fn owned<T: Send + 'static>() {}
+    shared::<netpool_std::TlsPool>();
+    shared::<TlsManager>();
+    shared::<netpool_std::TlsError>();
+    owned::<netpool_core::Pooled<TlsManager>>();
+    owned::<netpool_std::TlsBuilder<netpool_std::Threads>>();
+}

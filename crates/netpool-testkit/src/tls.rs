@@ -423,7 +423,10 @@ impl State {
 /// Completes the server handshake, bounded by a 10 s read timeout.
 fn handshake(tls: &mut StreamOwned<ServerConnection, TcpStream>) -> io::Result<()> {
     tls.sock.set_read_timeout(Some(Duration::from_secs(10)))?;
-    while tls.conn.is_handshaking() {
+    for _ in 0..64 {
+        if !tls.conn.is_handshaking() {
+            break;
+        }
         tls.conn.complete_io(&mut tls.sock)?;
     }
     tls.sock.set_read_timeout(None)

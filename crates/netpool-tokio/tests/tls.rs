@@ -110,3 +110,14 @@ impl TlsHarness for TokioTls {
         socket2::SockRef::from(conn.get_ref().0)
     }
 }
+
+#[test]
+fn tls_types_are_send_sync_and_static() {
+    fn shared<T: Send + Sync + 'static>() {}
+    fn owned<T: Send + 'static>() {}
+    shared::<netpool_tokio::TlsPool>();
+    shared::<TlsManager>();
+    shared::<netpool_tokio::TlsError>();
+    owned::<netpool_core::Pooled<TlsManager>>();
+    owned::<netpool_tokio::TlsBuilder<netpool_tokio::Tokio>>();
+}

@@ -386,7 +386,23 @@ impl<R: Runtime> fmt::Debug for TlsBuilder<R> {
 
 impl<R: TlsRuntime> TcpBuilder<R> {
     /// Turns this into a builder of TLS connections, whose certificates are checked with
-    /// `config` for the host part of the address (feature `tls`).
+    /// `config` for the host part of the address (feature `tls`); the settings made so far
+    /// are kept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = netpool_testkit::TlsEchoServer::start()?;
+    /// # let (addr, config) = (server.addr().to_string(), server.client_config());
+    /// use std::io::{Read, Write};
+    ///
+    /// let pool = netpool_std::tcp(addr).max_size(4).tls(config).build()?;
+    /// let mut conn = pool.get_blocking()?;
+    /// conn.write_all(b"ping")?;
+    /// conn.read_exact(&mut [0; 4])?;
+    /// assert_eq!(pool.stats().max_size, 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tls(self, config: Arc<ClientConfig>) -> TlsBuilder<R> {
         TlsBuilder {
             tcp: self,

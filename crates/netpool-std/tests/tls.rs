@@ -130,3 +130,35 @@ fn tls_types_are_send_sync_and_static() {
     owned::<netpool_core::Pooled<TlsManager>>();
     owned::<netpool_std::TlsBuilder<netpool_std::Threads>>();
 }
+
+#[test]
+fn tls_invalid_server_name_fails_the_connect() {
+    let server = netpool_testkit::TlsEchoServer::start().unwrap();
+    let pool = netpool_std::tls(server.addr().to_string(), server.client_config())
+        .server_name("not a name")
+        .build()
+        .unwrap();
+    match pool.get_blocking() {
+        Err(netpool_core::Error::Connect(netpool_std::TlsError::ServerName { name, .. })) => {
+            assert_eq!(name, "not a name");
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn tls_ip_literal_is_the_default_server_name() {
+    // The test certificate is for "localhost" and "127.0.0.1": the address's host is used.
+    let server = netpool_testkit::TlsEchoServer::start().unwrap();
+    let pool = netpool_std::tcp(server.addr().to_string())
+        .tls(server.client_config())
+        .build()
+        .unwrap();
+    assert_eq!(
+        pool.manager().server_name().as_deref(),
+        Some("127.0.0.1"),
+        "the host part of the address"
+    );
+    let mut conn = pool.get_blocking().unwrap();
+    blocking_echo(&mut conn, b"by IP", Duration::from_secs(10)).unwrap();
+}

@@ -47,6 +47,10 @@ pub trait TlsRuntime: Runtime {
     /// A rustls error (a certificate rejected, say) comes back as an `io::Error` whose
     /// inner error is the [`rustls::Error`], as tokio-rustls and rustls's own streams
     /// return it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the TCP stream: the connection is closed.
     fn handshake(
         config: Arc<ClientConfig>,
         name: ServerName<'static>,

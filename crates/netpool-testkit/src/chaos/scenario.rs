@@ -36,7 +36,7 @@ pub type Client<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// What an adapter supplies to run the scenarios on its runtime.
 pub trait Harness: 'static {
-    /// The adapter's TCP manager.
+    /// The adapter's TCP manager (its TLS manager for [`tls_restart`]).
     type Manager: Manager;
 
     /// Builds a pool of connections to `addr` with the adapter's `tcp(addr)` builder (so

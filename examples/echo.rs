@@ -4,14 +4,15 @@
 //!
 //! ```text
 //! cargo run --release --example echo -- [--clients 64] [--pool 16] [--duration 5] [--size 64] [--addr HOST:PORT] [--log]
+//! cargo run --release --example echo -- --tls   # over TLS: netpool_tokio::tls(addr, config)
 //! ```
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use netpool_core::Pooled;
+use netpool_core::{Manager, Pool, Pooled};
 use netpool_examples::echo::{Args, Demo, Latencies, or_exit};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -23,12 +24,30 @@ async fn main() -> Result<(), BoxError> {
     });
     netpool_examples::logging::init(args.log);
     let demo = Arc::new(or_exit(Demo::start(args, "tokio")));
-    let pool = or_exit(
-        netpool_tokio::tcp(demo.addr.clone())
-            .max_size(demo.args.pool)
-            .wait_timeout(Some(Duration::from_secs(5)))
-            .build(),
-    );
+    let wait = Some(Duration::from_secs(5));
+    match demo.tls_config() {
+        // The one line that makes it TLS: the same knobs, a rustls ClientConfig.
+        Some(config) => {
+            let pool = netpool_tokio::tls(demo.addr.clone(), config)
+                .max_size(demo.args.pool)
+                .wait_timeout(wait);
+            run(demo, or_exit(pool.build())).await
+        }
+        None => {
+            let pool = netpool_tokio::tcp(demo.addr.clone())
+                .max_size(demo.args.pool)
+                .wait_timeout(wait);
+            run(demo, or_exit(pool.build())).await
+        }
+    }
+}
+
+/// The clients, over plain TCP or TLS streams alike.
+async fn run<M>(demo: Arc<Demo>, pool: Pool<M>) -> Result<(), BoxError>
+where
+    M: Manager,
+    M::Connection: AsyncRead + AsyncWrite + Unpin,
+{
     let progress = Demo::progress(&demo, {
         let pool = pool.clone();
         move || pool.stats()
@@ -45,6 +64,7 @@ async fn main() -> Result<(), BoxError> {
                     let result = async {
                         let mut conn = pool.get().await?;
                         conn.write_all(&msg).await?;
+                        conn.flush().await?; // the stream contract (TLS may buffer)
                         if let Err(e) = conn.read_exact(&mut reply).await {
                             Pooled::discard(conn); // out of sync: close it
                             return Err(e.into());

@@ -3,14 +3,15 @@
 //!
 //! ```text
 //! cargo run --release --example echo_smol -- [--clients 64] [--pool 16] [--duration 5] [--size 64] [--addr HOST:PORT]
+//! cargo run --release --example echo_smol -- --tls   # over TLS: netpool_smol::tls(addr, config)
 //! ```
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use netpool_core::Pooled;
+use netpool_core::{Manager, Pool, Pooled};
 use netpool_examples::echo::{Args, Demo, Latencies, or_exit};
-use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -21,12 +22,29 @@ fn main() -> Result<(), BoxError> {
     });
     netpool_examples::logging::init(args.log);
     let demo = Arc::new(or_exit(Demo::start(args, "smol")));
-    let pool = or_exit(
-        netpool_smol::tcp(demo.addr.clone())
-            .max_size(demo.args.pool)
-            .wait_timeout(Some(Duration::from_secs(5)))
-            .build(),
-    );
+    let wait = Some(Duration::from_secs(5));
+    match demo.tls_config() {
+        Some(config) => {
+            let pool = netpool_smol::tls(demo.addr.clone(), config)
+                .max_size(demo.args.pool)
+                .wait_timeout(wait);
+            run(demo, or_exit(pool.build()))
+        }
+        None => {
+            let pool = netpool_smol::tcp(demo.addr.clone())
+                .max_size(demo.args.pool)
+                .wait_timeout(wait);
+            run(demo, or_exit(pool.build()))
+        }
+    }
+}
+
+/// The client tasks, over plain TCP or TLS streams alike.
+fn run<M>(demo: Arc<Demo>, pool: Pool<M>) -> Result<(), BoxError>
+where
+    M: Manager,
+    M::Connection: AsyncRead + AsyncWrite + Unpin,
+{
     let progress = Demo::progress(&demo, {
         let pool = pool.clone();
         move || pool.stats()
@@ -44,6 +62,7 @@ fn main() -> Result<(), BoxError> {
                     let result = async {
                         let mut conn = pool.get().await?;
                         conn.write_all(&msg).await?;
+                        conn.flush().await?; // the stream contract (TLS may buffer)
                         if let Err(e) = conn.read_exact(&mut reply).await {
                             Pooled::discard(conn); // out of sync: close it
                             return Err(e.into());

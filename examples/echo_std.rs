@@ -4,13 +4,14 @@
 //!
 //! ```text
 //! cargo run --release --example echo_std -- [--clients 64] [--pool 16] [--duration 5] [--size 64] [--addr HOST:PORT]
+//! cargo run --release --example echo_std -- --tls   # over TLS: netpool_std::tls(addr, config)
 //! ```
 
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use netpool_core::Pooled;
+use netpool_core::{Manager, Pool, Pooled};
 use netpool_examples::echo::{Args, Demo, Latencies, or_exit};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -22,13 +23,31 @@ fn main() -> Result<(), BoxError> {
     });
     netpool_examples::logging::init(args.log);
     let demo = Arc::new(or_exit(Demo::start(args, "std threads")));
-    let pool = or_exit(
-        netpool_std::tcp(demo.addr.clone())
-            .max_size(demo.args.pool)
-            .wait_timeout(Some(Duration::from_secs(5)))
-            .connect_timeout(Some(Duration::from_secs(2)))
-            .build(),
-    );
+    let (wait, connect) = (Some(Duration::from_secs(5)), Some(Duration::from_secs(2)));
+    match demo.tls_config() {
+        Some(config) => {
+            let pool = netpool_std::tls(demo.addr.clone(), config)
+                .max_size(demo.args.pool)
+                .wait_timeout(wait)
+                .connect_timeout(connect);
+            run(demo, or_exit(pool.build()))
+        }
+        None => {
+            let pool = netpool_std::tcp(demo.addr.clone())
+                .max_size(demo.args.pool)
+                .wait_timeout(wait)
+                .connect_timeout(connect);
+            run(demo, or_exit(pool.build()))
+        }
+    }
+}
+
+/// The client threads, over plain TCP or TLS streams alike.
+fn run<M>(demo: Arc<Demo>, pool: Pool<M>) -> Result<(), BoxError>
+where
+    M: Manager,
+    M::Connection: Read + Write,
+{
     let progress = Demo::progress(&demo, {
         let pool = pool.clone();
         move || pool.stats()
@@ -45,6 +64,7 @@ fn main() -> Result<(), BoxError> {
                     let result = (|| {
                         let mut conn = pool.get_blocking()?;
                         conn.write_all(&msg)?;
+                        conn.flush()?; // the stream contract (TLS may buffer)
                         if let Err(e) = conn.read_exact(&mut reply) {
                             Pooled::discard(conn); // out of sync: close it
                             return Err(e.into());

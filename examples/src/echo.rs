@@ -5,16 +5,18 @@
 //!
 //! ```text
 //! cargo run --release --example echo -- [--clients 64] [--pool 16] [--duration 5] [--size 64] [--addr HOST:PORT]
+//! cargo run --release --example echo -- --tls   # the same over TLS, with a built-in TLS echo server
 //! ```
 
 use std::fmt;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use netpool_core::Stats;
-use netpool_testkit::EchoServer;
+use netpool_testkit::{EchoServer, TlsEchoServer};
+use netpool_tokio::rustls::ClientConfig;
 
 /// The demos' command-line options.
 #[derive(Debug, Clone)]
@@ -31,6 +33,8 @@ pub struct Args {
     pub addr: Option<String>,
     /// `--log`: print the pool's events (as `RUST_LOG=netpool=debug` does).
     pub log: bool,
+    /// TLS, with a built-in TLS echo server.
+    pub tls: bool,
 }
 
 /// A running demo: the server (unless external), the clock and the request count.
@@ -40,11 +44,18 @@ pub struct Demo {
     pub args: Args,
     /// The echo server's address.
     pub addr: String,
-    server: Option<EchoServer>,
+    server: Option<Server>,
     started: Instant,
     requests: AtomicU64,
     errors: AtomicU64,
     first_error: OnceLock<String>,
+}
+
+/// The built-in server.
+#[derive(Debug)]
+enum Server {
+    Tcp(EchoServer),
+    Tls(TlsEchoServer),
 }
 
 /// One client's latencies, merged into the report at the end.
@@ -80,13 +91,14 @@ impl Args {
             size: 64,
             addr: None,
             log: false,
+            tls: false,
         };
         let usage = |problem: &str| {
             UsageError(format!(
                 "{problem}usage: cargo run --release --example {demo} -- [--clients N] \
-                 [--pool N] [--duration SECONDS] [--size BYTES] [--addr HOST:PORT] [--log]\n\
+                 [--pool N] [--duration SECONDS] [--size BYTES] [--addr HOST:PORT | --tls] [--log]\n\
                  defaults: 64 clients, a pool of 16, 5 s, 64-byte messages, a built-in \
-                 echo server on 127.0.0.1"
+                 echo server on 127.0.0.1 (--tls: a built-in TLS echo server)"
             ))
         };
         let mut args = args.into_iter();
@@ -96,6 +108,10 @@ impl Args {
             }
             if flag == "--log" {
                 parsed.log = true;
+                continue;
+            }
+            if flag == "--tls" {
+                parsed.tls = true;
                 continue;
             }
             let Some(value) = args.next() else {
@@ -114,6 +130,11 @@ impl Args {
                 _ => return Err(usage(&format!("unknown option {flag}\n"))),
             }
         }
+        if parsed.tls && parsed.addr.is_some() {
+            return Err(usage(
+                "--tls runs the built-in TLS server (not with --addr)\n",
+            ));
+        }
         if parsed.clients == 0 || parsed.size == 0 {
             return Err(usage("--clients and --size must be at least 1\n"));
         }
@@ -130,14 +151,20 @@ impl Demo {
     pub fn start(args: Args, runtime: &str) -> std::io::Result<Self> {
         let (server, addr) = match &args.addr {
             Some(addr) => (None, addr.clone()),
+            None if args.tls => {
+                let server = TlsEchoServer::start()?;
+                let addr = server.addr().to_string();
+                (Some(Server::Tls(server)), addr)
+            }
             None => {
                 let server = EchoServer::start()?;
                 let addr = server.addr().to_string();
-                (Some(server), addr)
+                (Some(Server::Tcp(server)), addr)
             }
         };
         println!(
-            "echo on {runtime}: {} clients, pool of {}, {:?}, {}-byte messages, server {addr}{}",
+            "echo{} on {runtime}: {} clients, pool of {}, {:?}, {}-byte messages, server {addr}{}",
+            if args.tls { " over TLS" } else { "" },
             args.clients,
             args.pool,
             args.duration,
@@ -153,6 +180,14 @@ impl Demo {
             errors: AtomicU64::new(0),
             first_error: OnceLock::new(),
         })
+    }
+
+    /// With `--tls`: a client configuration that trusts the built-in server's certificate.
+    pub fn tls_config(&self) -> Option<Arc<ClientConfig>> {
+        match &self.server {
+            Some(Server::Tls(server)) => Some(server.client_config()),
+            _ => None,
+        }
     }
 
     /// The message every request sends.
@@ -241,8 +276,18 @@ impl Demo {
         if let Some(e) = self.first_error.get() {
             println!("first error: {e}");
         }
-        if let Some(server) = &self.server {
-            println!("server accepted {} connections", server.accepted());
+        match &self.server {
+            Some(Server::Tcp(server)) => {
+                println!("server accepted {} connections", server.accepted());
+            }
+            Some(Server::Tls(server)) => {
+                let counts = server.counts();
+                println!(
+                    "server accepted {} connections, {} TLS handshakes",
+                    counts.accepted, counts.handshakes
+                );
+            }
+            None => {}
         }
         println!("{stats:#?}");
     }
@@ -297,5 +342,8 @@ mod tests {
         assert!(args("--clients x").is_err());
         assert!(args("--bogus 1").is_err());
         assert!(args("--help").unwrap_err().to_string().contains("usage"));
+        assert!(args("--tls --clients 2").unwrap().tls);
+        assert!(args("--tls --addr 127.0.0.1:7").is_err());
+        assert!(Args::parse("echo_std", ["--tls".to_owned()]).unwrap().tls);
     }
 }

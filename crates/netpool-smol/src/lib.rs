@@ -78,6 +78,8 @@
 //! * `tracing`: netpool-core's `tracing` feature: the pool logs its events (connects that
 //!   failed, the backoff, connections opened and closed, ...) under target `netpool`. For
 //!   typed events without `tracing`, see `event_handler` on the builder.
+//! * `tls` (off by default): [`tls`]`(addr, config)` and [`TlsManager`], TLS over the
+//!   TCP manager with rustls (its ring provider) and futures-rustls.
 //!
 //! # Implementation
 //!
@@ -90,10 +92,13 @@
 //!   peek are the same code as netpool-std's and netpool-tokio's.
 
 #![doc(test(attr(deny(warnings))))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod maintain;
 mod runtime;
 mod tcp;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use crate::maintain::spawn_maintenance;
 pub use crate::runtime::Smol;
@@ -113,3 +118,7 @@ pub use netpool_core::{
 /// [`netpool_core::Error`] over this crate's managers' [`NetError`] (name another
 /// manager's error as `Error<E>`).
 pub type Error<E = NetError> = netpool_core::Error<E>;
+#[cfg(feature = "tls")]
+pub use crate::tls::{TlsManager, TlsPool, tls};
+#[cfg(feature = "tls")]
+pub use netpool_std::net::{TlsBuilder, TlsError, rustls};

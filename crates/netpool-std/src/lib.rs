@@ -72,6 +72,8 @@
 //! * `tracing`: netpool-core's `tracing` feature: the pool logs its events (connects that
 //!   failed, the backoff, connections opened and closed, ...) under target `netpool`. For
 //!   typed events without `tracing`, see `event_handler` on the builder.
+//! * `tls` (off by default): [`tls`]`(addr, config)` and [`TlsManager`], TLS over the
+//!   TCP manager with rustls (its ring provider) and its blocking `StreamOwned`.
 //!
 //! # Implementation
 //!
@@ -82,14 +84,19 @@
 //! * Timeouts use async-io's timer thread (see netpool-core).
 
 #![doc(test(attr(deny(warnings))))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod maintain;
 pub mod net;
 mod runtime;
 mod tcp;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use crate::maintain::spawn_maintenance;
 pub use crate::net::{BuildError, IntoAddress, NetError, TcpBuilder, TcpOptions};
+#[cfg(feature = "tls")]
+pub use crate::net::{TlsBuilder, TlsError, rustls};
 pub use crate::runtime::Threads;
 #[cfg(unix)]
 pub use crate::tcp::UnixManager;
@@ -106,3 +113,5 @@ pub use netpool_core::{
 /// [`netpool_core::Error`] over this crate's managers' [`NetError`] (name another
 /// manager's error as `Error<E>`).
 pub type Error<E = NetError> = netpool_core::Error<E>;
+#[cfg(feature = "tls")]
+pub use crate::tls::{TlsManager, TlsPool, tls};

@@ -19,6 +19,8 @@ mod helpers;
 mod manager;
 mod options;
 mod runtime;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use self::address::{Address, AddressError, IntoAddress};
 pub use self::builder::{TcpBuilder, maintenance_loop};
@@ -29,3 +31,9 @@ pub use self::manager::TcpManager;
 pub use self::manager::UnixManager;
 pub use self::options::TcpOptions;
 pub use self::runtime::Runtime;
+#[cfg(feature = "tls")]
+pub use self::tls::{TlsBuilder, TlsError, TlsManager, TlsRuntime};
+/// The rustls crate the TLS managers use (feature `tls`), for building a
+/// [`ClientConfig`](rustls::ClientConfig) of the same version.
+#[cfg(feature = "tls")]
+pub use rustls;

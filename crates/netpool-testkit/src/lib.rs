@@ -23,8 +23,10 @@ mod blackhole;
 pub mod chaos;
 pub mod checks;
 mod echo;
+pub mod tls;
 mod wait;
 
 pub use crate::blackhole::Blackhole;
 pub use crate::echo::{Counts, EchoServer};
+pub use crate::tls::TlsEchoServer;
 pub use crate::wait::eventually;

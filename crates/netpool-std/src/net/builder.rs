@@ -120,6 +120,15 @@ impl<R: Runtime> TcpBuilder<R> {
     /// [`BuildError::Config`] for an invalid setting, and the runtime's error when
     /// maintenance cannot start ([`BuildError::NoRuntime`], [`BuildError::Spawn`]).
     pub fn build(self) -> Result<Pool<TcpManager<R>>, BuildError> {
+        let (manager, core) = self.into_manager()?;
+        let pool = core.build(manager)?;
+        R::start_maintenance(&pool)?;
+        Ok(pool)
+    }
+
+    /// The manager and the pool settings that [`build`](Self::build) uses (also for the
+    /// TLS builder, which wraps the TCP manager).
+    pub(crate) fn into_manager(self) -> Result<(TcpManager<R>, Builder), BuildError> {
         let address = Address::parse(&self.addr).map_err(|source| BuildError::Address {
             addr: self.addr.clone(),
             source,
@@ -132,9 +141,7 @@ impl<R: Runtime> TcpBuilder<R> {
             options = options.connect_timeout(Some(attempt));
         }
         let manager = TcpManager::from_address(address).with_options(options);
-        let pool = self.core.build(manager)?;
-        R::start_maintenance(&pool)?;
-        Ok(pool)
+        Ok((manager, self.core))
     }
 
     fn map(mut self, f: impl FnOnce(Builder) -> Builder) -> Self {

@@ -28,12 +28,15 @@ use crate::EchoServer;
 use crate::chaos::{ChaosProxy, Mode};
 use crate::wait::wait_until;
 
+mod tls;
+pub use self::tls::tls_restart;
+
 /// A client: a future that the harness runs to completion on its runtime.
 pub type Client<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// What an adapter supplies to run the scenarios on its runtime.
 pub trait Harness: 'static {
-    /// The adapter's TCP manager.
+    /// The adapter's TCP manager (its TLS manager for [`tls_restart`]).
     type Manager: Manager;
 
     /// Builds a pool of connections to `addr` with the adapter's `tcp(addr)` builder (so

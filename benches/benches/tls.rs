@@ -1,0 +1,332 @@
+//! `tls_echo`: a loopback TLS echo server (tokio-rustls, rcgen certificates), tasks doing
+//! request/response (32 bytes each way) over TLS, on a 2-worker tokio runtime:
+//!
+//! * `netpool`: netpool-tokio's `tls(addr, config)` pool of 8 connections;
+//! * `deadpool`, `bb8`, `netpool_handwritten`: the same pool size over one hand-written
+//!   TLS manager (`TcpStream::connect` + `TlsConnector::connect`, no checks), so the
+//!   last one tells netpool's pool from its TLS manager's checks;
+//! * `handshake`: no pool, a new TCP connection and TLS handshake for every request
+//!   (8 tasks, so 8 requests are in flight as with the pools; rustls's default client
+//!   session cache makes most of them resumed TLS 1.3 handshakes).
+//!
+//! Each pool runs with 8 tasks (a get never waits) and 64 tasks (gets wait for one of the
+//! 8 connections).
+//!
+//! Quick run: `cargo bench -p netpool-benches --bench tls -- --warm-up-time 1
+//! --measurement-time 3`.
+
+mod common;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use common::{Meter, Run, Sample, claim, run_group};
+use criterion::{Criterion, criterion_group, criterion_main};
+use netpool_benches::alloc::CountingAlloc;
+use netpool_testkit::tls::{TlsServerOptions, client_config, server_config};
+use netpool_tokio::rustls::ClientConfig;
+use netpool_tokio::rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+const TASKS: usize = 64;
+const SIZE: usize = 8;
+const MSG: usize = 32;
+
+/// Starts a TLS echo server on a loopback port, on its own one-thread runtime.
+fn tls_echo_server() -> SocketAddr {
+    let config = server_config(&TlsServerOptions::default()).expect("a server config");
+    let acceptor = TlsAcceptor::from(config);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("tls-echo-server".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            rt.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                tx.send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        let _ = stream.set_nodelay(true);
+                        let Ok(mut tls) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let mut buf = [0u8; 4096];
+                        loop {
+                            match tls.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if tls.write_all(&buf[..n]).await.is_err()
+                                        || tls.flush().await.is_err()
+                                    {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                    });
+                }
+            });
+        })
+        .expect("server thread");
+    rx.recv().expect("server address")
+}
+
+/// The hand-written TLS connect the peers' managers and the no-pool run use.
+async fn connect(addr: SocketAddr, config: Arc<ClientConfig>) -> io::Result<TlsStream<TcpStream>> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let name = ServerName::try_from("localhost").map_err(io::Error::other)?;
+    TlsConnector::from(config).connect(name, stream).await
+}
+
+/// One request and its echo.
+async fn round_trip(stream: &mut (impl AsyncRead + AsyncWrite + Unpin)) {
+    let request = [7u8; MSG];
+    let mut reply = [0u8; MSG];
+    stream.write_all(&request).await.expect("write");
+    stream.flush().await.expect("flush");
+    stream.read_exact(&mut reply).await.expect("read");
+}
+
+/// The same hand-written manager for netpool (no liveness checks), to tell the pool
+/// from the manager.
+struct NetTls(SocketAddr, Arc<ClientConfig>);
+
+impl netpool_core::Manager for NetTls {
+    type Connection = TlsStream<TcpStream>;
+    type Error = io::Error;
+
+    async fn connect(&self) -> io::Result<TlsStream<TcpStream>> {
+        connect(self.0, self.1.clone()).await
+    }
+    async fn is_valid(&self, _: &mut TlsStream<TcpStream>) -> io::Result<()> {
+        Ok(())
+    }
+    fn has_broken(&self, _: &mut TlsStream<TcpStream>) -> bool {
+        false
+    }
+}
+
+/// deadpool's TLS manager.
+struct DeadTls(SocketAddr, Arc<ClientConfig>);
+
+impl deadpool::managed::Manager for DeadTls {
+    type Type = TlsStream<TcpStream>;
+    type Error = io::Error;
+
+    async fn create(&self) -> io::Result<TlsStream<TcpStream>> {
+        connect(self.0, self.1.clone()).await
+    }
+    async fn recycle(
+        &self,
+        _: &mut TlsStream<TcpStream>,
+        _: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<io::Error> {
+        Ok(())
+    }
+}
+
+/// bb8's TLS manager.
+struct Bb8Tls(SocketAddr, Arc<ClientConfig>);
+
+impl bb8::ManageConnection for Bb8Tls {
+    type Connection = TlsStream<TcpStream>;
+    type Error = io::Error;
+
+    async fn connect(&self) -> io::Result<TlsStream<TcpStream>> {
+        connect(self.0, self.1.clone()).await
+    }
+    async fn is_valid(&self, _: &mut TlsStream<TcpStream>) -> io::Result<()> {
+        Ok(())
+    }
+    fn has_broken(&self, _: &mut TlsStream<TcpStream>) -> bool {
+        false
+    }
+}
+
+/// `$tasks` tasks that complete `iters` round trips between them through `$pool`.
+macro_rules! pooled_round_trips {
+    ($rt:expr, $iters:expr, $tasks:expr, $pool:expr) => {{
+        let iters: u64 = $iters;
+        let counter = Arc::new(AtomicU64::new(0));
+        $rt.block_on(async {
+            let meter = Meter::start();
+            let handles: Vec<_> = (0..$tasks)
+                .map(|_| {
+                    let pool = $pool.clone();
+                    let counter = counter.clone();
+                    tokio::spawn(async move {
+                        let mut done = 0;
+                        loop {
+                            let n = claim(&counter, iters);
+                            if n == 0 {
+                                break done;
+                            }
+                            for _ in 0..n {
+                                let mut conn = pool.get().await.expect("connection");
+                                round_trip(&mut *conn).await;
+                            }
+                            done += n;
+                        }
+                    })
+                })
+                .collect();
+            meter.stop_after(iters, handles).await
+        })
+    }};
+}
+
+/// 8 tasks complete `iters` requests between them, each on a new connection.
+fn handshake_per_request(
+    rt: &Runtime,
+    addr: SocketAddr,
+    config: &Arc<ClientConfig>,
+    iters: u64,
+) -> Sample {
+    let counter = Arc::new(AtomicU64::new(0));
+    rt.block_on(async {
+        let meter = Meter::start();
+        let handles: Vec<_> = (0..SIZE)
+            .map(|_| {
+                let (counter, config) = (counter.clone(), config.clone());
+                tokio::spawn(async move {
+                    let mut done = 0;
+                    loop {
+                        let n = claim(&counter, iters);
+                        if n == 0 {
+                            break done;
+                        }
+                        for _ in 0..n {
+                            let mut conn = connect(addr, config.clone()).await.expect("connect");
+                            round_trip(&mut conn).await;
+                        }
+                        done += n;
+                    }
+                })
+            })
+            .collect();
+        meter.stop_after(iters, handles).await
+    })
+}
+
+fn tls(c: &mut Criterion) {
+    let addr = tls_echo_server();
+    let config = client_config(false, &[]);
+    let rt: Runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+
+    // netpool-tokio's TLS pool: defaults, maintenance running as a task.
+    let netpool = rt.block_on(async {
+        netpool_tokio::tls(addr.to_string(), config.clone())
+            .server_name("localhost")
+            .max_size(SIZE)
+            .build()
+            .expect("valid config")
+    });
+    let handwritten = netpool_core::Pool::builder()
+        .max_size(SIZE)
+        .build(NetTls(addr, config.clone()))
+        .expect("valid config");
+    let deadpool: deadpool::managed::Pool<DeadTls> =
+        deadpool::managed::Pool::builder(DeadTls(addr, config.clone()))
+            .max_size(SIZE)
+            .build()
+            .expect("valid config");
+    let bb8 = rt.block_on(async {
+        bb8::Pool::builder()
+            .max_size(u32::try_from(SIZE).expect("small"))
+            .build(Bb8Tls(addr, config.clone()))
+            .await
+            .expect("valid config")
+    });
+    // Every pool opens its 8 connections (handshakes) before the measurements.
+    rt.block_on(async {
+        let mut held = Vec::new();
+        for _ in 0..SIZE {
+            held.push(netpool.get().await.expect("connection"));
+        }
+        drop(held);
+        let mut held = Vec::new();
+        for _ in 0..SIZE {
+            held.push(handwritten.get().await.expect("connection"));
+        }
+        drop(held);
+        let mut held = Vec::new();
+        for _ in 0..SIZE {
+            held.push(deadpool.get().await.expect("connection"));
+        }
+        drop(held);
+        let mut held = Vec::new();
+        for _ in 0..SIZE {
+            held.push(bb8.get().await.expect("connection"));
+        }
+    });
+
+    let (rt, config, netpool, handwritten, deadpool, bb8) =
+        (&rt, &config, &netpool, &handwritten, &deadpool, &bb8);
+    let mut runs: Vec<Run<'_>> = vec![(
+        "handshake",
+        format!("{SIZE}x{SIZE}"),
+        Box::new(move |iters| handshake_per_request(rt, addr, config, iters)),
+    )];
+    for tasks in [SIZE, TASKS] {
+        let param = format!("{tasks}x{SIZE}");
+        runs.push((
+            "netpool",
+            param.clone(),
+            Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, netpool)),
+        ));
+        runs.push((
+            "netpool_handwritten",
+            param.clone(),
+            Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, handwritten)),
+        ));
+        runs.push((
+            "deadpool",
+            param.clone(),
+            Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, deadpool)),
+        ));
+        runs.push((
+            "bb8",
+            param,
+            Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, bb8)),
+        ));
+    }
+
+    run_group(
+        c,
+        "tls_echo",
+        &mut runs,
+        &["handshake", "deadpool"],
+        INTERLEAVED_TRIPS,
+        INTERLEAVED_ROUNDS,
+    );
+}
+
+/// Round trips per run of the interleaved comparison, and how many rounds (a handshake
+/// costs about a millisecond of CPU: kept smaller than the TCP bench's).
+const INTERLEAVED_TRIPS: u64 = 500;
+const INTERLEAVED_ROUNDS: usize = 9;
+
+criterion_group!(benches, tls);
+criterion_main!(benches);

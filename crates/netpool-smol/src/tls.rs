@@ -1,0 +1,91 @@
+//! The smol TLS manager (feature `tls`): [`TlsManager`], [`TlsPool`] and [`tls`], over
+//! futures-rustls.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_rustls::TlsConnector;
+use futures_rustls::client::TlsStream;
+use netpool_std::net::rustls::pki_types::ServerName;
+use netpool_std::net::rustls::{ClientConfig, ClientConnection};
+use netpool_std::net::{TlsBuilder, TlsRuntime, timeout};
+use smol::net::TcpStream;
+
+use crate::Smol;
+
+/// A [`Manager`](netpool_core::Manager) of `futures_rustls::client::TlsStream`s over
+/// smol's [`TcpStream`](smol::net::TcpStream)s: see [`netpool_std::net::TlsManager`] for its behaviour.
+///
+/// The handshake is part of `connect`: the pool's `connect_timeout` and the caller's
+/// deadline bound the TCP connect and the handshake together.
+pub type TlsManager = netpool_std::net::TlsManager<Smol>;
+
+/// A pool of smol TLS connections: `netpool_core::Pool<TlsManager>`.
+pub type TlsPool = netpool_core::Pool<TlsManager>;
+
+/// Starts building a [`TlsPool`] of connections to `addr` (`"host:port"`) whose server
+/// certificates are checked with `config` for the host part of `addr` (set another name
+/// with [`server_name`](TlsBuilder::server_name)), maintained by a smol task.
+///
+/// The same as `netpool_smol::tcp(addr).tls(config)`.
+/// Which roots are trusted is the `ClientConfig`'s: see the examples below.
+///
+/// # Examples
+///
+/// ```
+/// # let server = netpool_testkit::TlsEchoServer::start()?;
+/// # let addr = server.addr().to_string();
+/// # let config = server.client_config();
+/// use smol::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// // config: an Arc<rustls::ClientConfig> whose roots include the server's CA
+/// let pool = netpool_smol::tls(addr, config).max_size(16).build()?;
+/// smol::block_on(async {
+///     let mut conn = pool.get().await?; // a futures_rustls::client::TlsStream<TcpStream>
+///     conn.write_all(b"ping").await?;
+///     let mut reply = [0; 4];
+///     conn.read_exact(&mut reply).await?;
+///     assert_eq!(&reply, b"ping");
+///     Ok::<(), Box<dyn std::error::Error>>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// A `ClientConfig` that trusts the Mozilla roots of the `webpki-roots` crate, or the
+/// platform's roots through `rustls-native-certs`:
+///
+/// ```ignore
+/// use std::sync::Arc;
+/// use netpool_smol::rustls::{ClientConfig, RootCertStore};
+///
+/// let roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+/// // or: let mut roots = RootCertStore::empty();
+/// //     roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+/// let config = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+/// let pool = netpool_smol::tls("example.com:443", Arc::new(config)).build()?;
+/// ```
+pub fn tls(
+    addr: impl netpool_std::net::IntoAddress,
+    config: Arc<ClientConfig>,
+) -> TlsBuilder<Smol> {
+    TlsBuilder::new(addr, config)
+}
+
+impl TlsRuntime for Smol {
+    type TlsStream = TlsStream<TcpStream>;
+
+    async fn handshake(
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+        tcp: TcpStream,
+        limit: Option<Duration>,
+    ) -> io::Result<TlsStream<TcpStream>> {
+        timeout(limit, TlsConnector::from(config).connect(name, tcp)).await
+    }
+
+    fn parts_mut(stream: &mut TlsStream<TcpStream>) -> (&TcpStream, &mut ClientConnection) {
+        let (tcp, conn) = stream.get_mut();
+        (tcp, conn)
+    }
+}

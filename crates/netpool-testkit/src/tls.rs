@@ -1,0 +1,558 @@
+//! [`TlsEchoServer`]: a thread-per-connection TLS echo server on a loopback port, with
+//! certificates generated at start-up by rcgen (nothing is fetched or read from disk).
+
+pub mod checks;
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig, ServerConnection, StreamOwned};
+
+use crate::wait::wait_until;
+
+/// The rustls crate the server and [`client_config`] use.
+pub use rustls;
+
+/// Which certificate a [`TlsEchoServer`] presents.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerCert {
+    /// Signed by the test CA, for `localhost` and `127.0.0.1`, valid now.
+    Valid,
+    /// Signed by the test CA, for `localhost` and `127.0.0.1`, expired in 2001.
+    Expired,
+    /// Self-signed, for `localhost` and `127.0.0.1`: no client trusts it.
+    Untrusted,
+}
+
+/// How a [`TlsEchoServer`] is set up.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsServerOptions {
+    /// The certificate it presents.
+    pub cert: ServerCert,
+    /// The ALPN protocols it accepts (none by default).
+    pub alpn: Vec<Vec<u8>>,
+    /// Whether it requires a client certificate signed by the test CA.
+    pub client_auth: bool,
+}
+
+/// How [`TlsEchoServer::close_all`] closes the connections.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Close {
+    /// A `close_notify` alert, then the TCP connection is closed.
+    Notify,
+    /// An abortive close (`SO_LINGER` 0): the client gets a reset.
+    Reset,
+}
+
+/// A snapshot of a [`TlsEchoServer`]'s counts.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsCounts {
+    /// TCP connections accepted since the server was created (across restarts).
+    pub accepted: u64,
+    /// Handshakes completed.
+    pub handshakes: u64,
+    /// Handshakes that failed.
+    pub failed_handshakes: u64,
+    /// Handshakes in which the client presented a certificate.
+    pub client_certs: u64,
+    /// Connections open now.
+    pub live: usize,
+    /// The most connections open at once.
+    pub peak: usize,
+    /// Connections closed so far, by either side.
+    pub closed: u64,
+}
+
+/// A TLS echo server on `127.0.0.1` (rustls, ring provider): every byte received is
+/// written back, in one record per read.
+///
+/// Its certificate is issued at start by a test CA that lives as long as the process;
+/// [`client_config`](Self::client_config) trusts that CA. It can close its connections
+/// with a `close_notify` or a reset, cut its next reply in the middle of a record, and
+/// be stopped and restarted on the same port. Dropping it stops it.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use netpool_testkit::TlsEchoServer;
+/// use rustls::pki_types::ServerName;
+///
+/// let server = TlsEchoServer::start()?;
+/// let tcp = std::net::TcpStream::connect(server.addr())?;
+/// let name = ServerName::try_from("localhost")?.to_owned();
+/// let conn = rustls::ClientConnection::new(server.client_config(), name)?;
+/// let mut tls = rustls::StreamOwned::new(conn, tcp);
+/// tls.write_all(b"hi")?;
+/// let mut reply = [0; 2];
+/// tls.read_exact(&mut reply)?;
+/// assert_eq!(&reply, b"hi");
+/// assert_eq!(server.counts().handshakes, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct TlsEchoServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: Arc<ServerConfig>,
+    state: Mutex<State>,
+    changed: Condvar,
+    truncate: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    running: bool,
+    accepted: u64,
+    handshakes: u64,
+    failed_handshakes: u64,
+    client_certs: u64,
+    closed: u64,
+    peak: usize,
+    next_id: u64,
+    conns: HashMap<u64, Conn>,
+}
+
+#[derive(Debug)]
+struct Conn {
+    stream: TcpStream,
+    command: Arc<AtomicU8>,
+    thread: Option<JoinHandle<()>>,
+}
+
+const RUN: u8 = 0;
+const NOTIFY: u8 = 1;
+const RESET: u8 = 2;
+
+impl TlsEchoServer {
+    /// Starts a server with a valid certificate on `127.0.0.1` and a free port.
+    ///
+    /// # Errors
+    ///
+    /// The error of binding or of starting its threads.
+    pub fn start() -> io::Result<Self> {
+        Self::start_with(TlsServerOptions::default())
+    }
+
+    /// Starts a server set up as `options` says.
+    ///
+    /// # Errors
+    ///
+    /// The error of binding, of starting its threads, or of setting up TLS.
+    pub fn start_with(options: TlsServerOptions) -> io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let server = Self {
+            shared: Arc::new(Shared {
+                config: server_config(&options)?,
+                state: Mutex::new(State::default()),
+                changed: Condvar::new(),
+                truncate: AtomicBool::new(false),
+            }),
+            addr: listener.local_addr()?,
+            threads: Mutex::new(Vec::new()),
+        };
+        server.run(listener)?;
+        Ok(server)
+    }
+
+    /// The address clients connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A client configuration that trusts the test CA, without a client certificate.
+    pub fn client_config(&self) -> Arc<ClientConfig> {
+        client_config(false, &[])
+    }
+
+    /// The counts, read together.
+    pub fn counts(&self) -> TlsCounts {
+        self.shared.lock().counts()
+    }
+
+    /// Blocks until `done` holds for the counts or `timeout` passes; returns whether it
+    /// held. Woken by every accept, handshake and close.
+    pub fn wait_until(&self, timeout: Duration, mut done: impl FnMut(TlsCounts) -> bool) -> bool {
+        let state = self.shared.lock();
+        wait_until(state, &self.shared.changed, timeout, |s| done(s.counts())).is_some()
+    }
+
+    /// Closes every open connection now, as `how` says; the server keeps accepting.
+    pub fn close_all(&self, how: Close) {
+        let command = match how {
+            Close::Notify => NOTIFY,
+            Close::Reset => RESET,
+        };
+        for conn in self.shared.lock().conns.values() {
+            conn.command.store(command, Ordering::SeqCst);
+            // Wakes the connection's thread from its read (it sees end of stream).
+            let _ = conn.stream.shutdown(Shutdown::Read);
+        }
+    }
+
+    /// From now on, each reply is cut in the middle of its TLS record and the connection
+    /// closed (`false`: replies are whole again).
+    pub fn truncate_replies(&self, on: bool) {
+        self.shared.truncate.store(on, Ordering::SeqCst);
+    }
+
+    /// Stops the server: closes the listener and every connection, and waits for its
+    /// threads.
+    pub fn stop(&self) {
+        let conns = {
+            let mut state = self.shared.lock();
+            if !state.running {
+                return;
+            }
+            state.running = false;
+            let conns = std::mem::take(&mut state.conns);
+            state.closed += conns.len() as u64;
+            conns
+        };
+        self.shared.changed.notify_all();
+        // Wake the acceptor, which sees `running == false` and drops the listener.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        for (_, conn) in conns {
+            let _ = conn.stream.shutdown(Shutdown::Both);
+            if let Some(thread) = conn.thread {
+                let _ = thread.join();
+            }
+        }
+        let threads =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+
+    /// Starts a stopped server again on the same port.
+    ///
+    /// # Errors
+    ///
+    /// The error of binding (`AddrInUse` if another socket took the port meanwhile).
+    pub fn restart(&self) -> io::Result<()> {
+        if self.shared.lock().running {
+            return Ok(());
+        }
+        self.run(TcpListener::bind(self.addr)?)
+    }
+
+    fn run(&self, listener: TcpListener) -> io::Result<()> {
+        self.shared.lock().running = true;
+        let acceptor = {
+            let shared = self.shared.clone();
+            std::thread::Builder::new()
+                .name("tls-echo-accept".into())
+                .spawn(move || shared.accept_loop(&listener))?
+        };
+        self.threads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(acceptor);
+        Ok(())
+    }
+}
+
+impl Drop for TlsEchoServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Default for TlsServerOptions {
+    fn default() -> Self {
+        Self {
+            cert: ServerCert::Valid,
+            alpn: Vec::new(),
+            client_auth: false,
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn accept_loop(self: &Arc<Self>, listener: &TcpListener) {
+        loop {
+            let accepted = listener.accept();
+            let mut state = self.lock();
+            if !state.running {
+                return;
+            }
+            let Ok((stream, _)) = accepted else {
+                drop(state);
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            };
+            let Ok(clone) = stream.try_clone() else {
+                continue;
+            };
+            let id = state.next_id;
+            state.next_id += 1;
+            let command = Arc::new(AtomicU8::new(RUN));
+            let spawned = {
+                let (shared, command) = (self.clone(), command.clone());
+                std::thread::Builder::new()
+                    .name("tls-echo-conn".into())
+                    .spawn(move || shared.serve(id, stream, &command))
+            };
+            let Ok(thread) = spawned else { continue };
+            state.conns.insert(
+                id,
+                Conn {
+                    stream: clone,
+                    command,
+                    thread: Some(thread),
+                },
+            );
+            state.accepted += 1;
+            state.peak = state.peak.max(state.conns.len());
+            drop(state);
+            self.changed.notify_all();
+        }
+    }
+
+    fn serve(&self, id: u64, stream: TcpStream, command: &AtomicU8) {
+        let _ = stream.set_nodelay(true);
+        let outcome = ServerConnection::new(self.config.clone()).map(|conn| {
+            let mut tls = StreamOwned::new(conn, stream);
+            let shook = handshake(&mut tls);
+            {
+                let mut state = self.lock();
+                if shook.is_ok() {
+                    state.handshakes += 1;
+                    if tls.conn.peer_certificates().is_some_and(|c| !c.is_empty()) {
+                        state.client_certs += 1;
+                    }
+                } else {
+                    state.failed_handshakes += 1;
+                }
+            }
+            self.changed.notify_all();
+            if shook.is_ok() {
+                self.echo(&mut tls, command);
+            }
+            tls
+        });
+        if let Ok(mut tls) = outcome {
+            match command.load(Ordering::SeqCst) {
+                NOTIFY => {
+                    tls.conn.send_close_notify();
+                    let _ = tls.conn.write_tls(&mut tls.sock);
+                    let _ = tls.sock.shutdown(Shutdown::Write);
+                }
+                RESET => {
+                    let _ = socket2::SockRef::from(&tls.sock).set_linger(Some(Duration::ZERO));
+                }
+                _ => {}
+            }
+            drop(tls);
+        }
+        let conn = {
+            let mut state = self.lock();
+            let conn = state.conns.remove(&id);
+            if conn.is_some() {
+                state.closed += 1;
+            }
+            conn
+        };
+        // Closes the last descriptor of the socket before anyone is told.
+        drop(conn);
+        self.changed.notify_all();
+    }
+
+    fn echo(&self, tls: &mut StreamOwned<ServerConnection, TcpStream>, command: &AtomicU8) {
+        let mut buf = [0u8; 16 * 1024];
+        while command.load(Ordering::SeqCst) == RUN {
+            let n = match tls.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if self.truncate.load(Ordering::SeqCst) {
+                // Half a record, then the connection ends.
+                let _ = tls.conn.writer().write_all(&buf[..n]);
+                let mut record = Vec::new();
+                let _ = tls.conn.write_tls(&mut record);
+                let _ = tls.sock.write_all(&record[..record.len() / 2]);
+                let _ = tls.sock.shutdown(Shutdown::Both);
+                return;
+            }
+            if tls.write_all(&buf[..n]).and_then(|()| tls.flush()).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl State {
+    fn counts(&self) -> TlsCounts {
+        TlsCounts {
+            accepted: self.accepted,
+            handshakes: self.handshakes,
+            failed_handshakes: self.failed_handshakes,
+            client_certs: self.client_certs,
+            live: self.conns.len(),
+            peak: self.peak,
+            closed: self.closed,
+        }
+    }
+}
+
+/// Completes the server handshake, bounded by a 10 s read timeout.
+fn handshake(tls: &mut StreamOwned<ServerConnection, TcpStream>) -> io::Result<()> {
+    tls.sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+    for _ in 0..64 {
+        if !tls.conn.is_handshaking() {
+            break;
+        }
+        tls.conn.complete_io(&mut tls.sock)?;
+    }
+    tls.sock.set_read_timeout(None)
+}
+
+/// The test PKI: a CA, the server certificates and a client certificate, made once per
+/// process.
+struct Pki {
+    ca: CertificateDer<'static>,
+    valid: (CertificateDer<'static>, Vec<u8>),
+    expired: (CertificateDer<'static>, Vec<u8>),
+    untrusted: (CertificateDer<'static>, Vec<u8>),
+    client: (CertificateDer<'static>, Vec<u8>),
+}
+
+fn pki() -> io::Result<&'static Pki> {
+    static PKI: OnceLock<Result<Pki, String>> = OnceLock::new();
+    PKI.get_or_init(|| make_pki().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| io::Error::other(e.clone()))
+}
+
+fn make_pki() -> Result<Pki, rcgen::Error> {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "netpool test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+    let names = || vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let server_params = || -> Result<CertificateParams, rcgen::Error> {
+        let mut params = CertificateParams::new(names())?;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        Ok(params)
+    };
+    let issue = |params: CertificateParams| -> Result<_, rcgen::Error> {
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &ca)?;
+        Ok((cert.der().clone(), key.serialize_der()))
+    };
+    let valid = issue(server_params()?)?;
+    let mut old = server_params()?;
+    old.not_before = rcgen::date_time_ymd(2000, 1, 1);
+    old.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    let expired = issue(old)?;
+    let untrusted = {
+        let key = KeyPair::generate()?;
+        let cert = server_params()?.self_signed(&key)?;
+        (cert.der().clone(), key.serialize_der())
+    };
+    let mut client_params = CertificateParams::new(vec!["client.netpool.test".to_owned()])?;
+    client_params
+        .distinguished_name
+        .push(DnType::CommonName, "netpool test client");
+    client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client = issue(client_params)?;
+    Ok(Pki {
+        ca: ca.der().clone(),
+        valid,
+        expired,
+        untrusted,
+        client,
+    })
+}
+
+fn key(der: &[u8]) -> PrivateKeyDer<'static> {
+    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der.to_vec()))
+}
+
+fn roots() -> io::Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    roots.add(pki()?.ca.clone()).map_err(io::Error::other)?;
+    Ok(roots)
+}
+
+/// The server configuration of a [`TlsEchoServer`] started with `options`, for servers
+/// of one's own (a bench's async server, say) that [`client_config`] trusts.
+///
+/// # Errors
+///
+/// When the test PKI could not be made or rustls rejects the certificate.
+pub fn server_config(options: &TlsServerOptions) -> io::Result<Arc<ServerConfig>> {
+    let pki = pki()?;
+    let (cert, key_der) = match options.cert {
+        ServerCert::Valid => &pki.valid,
+        ServerCert::Expired => &pki.expired,
+        ServerCert::Untrusted => &pki.untrusted,
+    };
+    let builder = ServerConfig::builder();
+    let builder = if options.client_auth {
+        let verifier = WebPkiClientVerifier::builder(Arc::new(roots()?))
+            .build()
+            .map_err(io::Error::other)?;
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut config = builder
+        .with_single_cert(vec![cert.clone()], key(key_der))
+        .map_err(io::Error::other)?;
+    config.alpn_protocols = options.alpn.clone();
+    Ok(Arc::new(config))
+}
+
+/// A client configuration that trusts the test CA, offers the `alpn` protocols and,
+/// with `client_cert`, presents the test client certificate.
+///
+/// # Panics
+///
+/// If the test PKI could not be made (rcgen failed).
+pub fn client_config(client_cert: bool, alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    let pki = pki().expect("the test PKI");
+    let builder =
+        ClientConfig::builder().with_root_certificates(roots().expect("the test CA's roots"));
+    let mut config = if client_cert {
+        builder
+            .with_client_auth_cert(vec![pki.client.0.clone()], key(&pki.client.1))
+            .expect("the test client certificate")
+    } else {
+        builder.with_no_client_auth()
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}

@@ -1,0 +1,536 @@
+//! The TLS checks every adapter runs (`tls_tests!`), written once on [`TlsHarness`]: an
+//! adapter's TLS chaos [`Harness`] plus the few TLS-specific things a check needs.
+
+use std::future::Future;
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use netpool_core::{Error, Manager, Pool, Pooled};
+use rustls::{CertificateError, ClientConfig};
+
+use crate::chaos::scenario::{Client, Harness, Settings};
+use crate::eventually;
+use crate::tls::{Close, ServerCert, TlsEchoServer, TlsServerOptions, client_config};
+
+/// Bound on every wait in these checks.
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// How a check wants its TLS pool built.
+#[non_exhaustive]
+#[derive(Debug, Clone)]
+pub struct TlsSetup {
+    /// The client configuration.
+    pub config: Arc<ClientConfig>,
+    /// The server name, when not the address's host.
+    pub server_name: Option<String>,
+    /// The pool settings.
+    pub settings: Settings,
+    /// The first connect backoff delay (also its cap), when not the default.
+    pub backoff: Option<Duration>,
+}
+
+impl TlsSetup {
+    /// The test CA's client configuration, the issue's settings with every checkout
+    /// checked (`check_idle_after` `None`) and a 1 s `connect_timeout`.
+    pub fn new() -> Self {
+        let mut settings = Settings::issue();
+        settings.check_idle_after = None;
+        settings.connect_timeout = Duration::from_secs(1);
+        Self {
+            config: client_config(false, &[]),
+            server_name: None,
+            settings,
+            backoff: None,
+        }
+    }
+}
+
+impl Default for TlsSetup {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What an adapter supplies for the TLS checks: its TLS chaos [`Harness`] (whose `pool`
+/// builds with the adapter's `tls(addr, config)` and the test CA's client configuration)
+/// and these.
+pub trait TlsHarness: Harness {
+    /// Builds a pool with the adapter's `tls(addr, config)` builder, as `setup` says.
+    fn tls_pool(&self, addr: String, setup: &TlsSetup) -> Pool<Self::Manager>;
+
+    /// Writes `msg` (and flushes).
+    fn send<'a>(
+        conn: &'a mut <Self::Manager as Manager>::Connection,
+        msg: &'a [u8],
+    ) -> impl Future<Output = io::Result<()>> + Send + 'a;
+
+    /// Reads exactly `buf.len()` bytes.
+    fn recv<'a>(
+        conn: &'a mut <Self::Manager as Manager>::Connection,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<()>> + Send + 'a;
+
+    /// The ALPN protocol negotiated.
+    fn alpn(conn: &<Self::Manager as Manager>::Connection) -> Option<Vec<u8>>;
+
+    /// The TCP socket under the TLS stream.
+    fn socket(conn: &<Self::Manager as Manager>::Connection) -> socket2::SockRef<'_>;
+}
+
+/// 8 clients make 20 round trips each through a TLS pool of 4: at most 4 handshakes,
+/// connections reused.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn round_trips_reuse_connections<H: TlsHarness>(h: &H) {
+    let server = TlsEchoServer::start().expect("a TLS server");
+    let mut setup = TlsSetup::new();
+    setup.settings.max_size = 4;
+    let pool = h.tls_pool(server.addr().to_string(), &setup);
+    let clients = (0..8u8)
+        .map(|t| {
+            let pool = pool.clone();
+            Box::pin(async move {
+                for i in 0..20u8 {
+                    let mut conn = H::get(&pool).await.expect("a connection");
+                    H::echo(&mut conn, &[t, i, b'\n'], LIMIT)
+                        .await
+                        .expect("an echo");
+                }
+            }) as Client<()>
+        })
+        .collect();
+    h.run(clients);
+    let stats = pool.stats();
+    let counts = server.counts();
+    assert_eq!(stats.gets, 160);
+    assert!(counts.handshakes <= 4, "{counts:?}");
+    assert_eq!(stats.connections_created, counts.handshakes, "{stats:?}");
+    drop(pool);
+    assert!(
+        server.wait_until(LIMIT, |c| c.live == 0),
+        "dropping the pool closes all"
+    );
+}
+
+/// A server that accepts TCP connections and never answers the handshake: `get` fails
+/// with `Error::ConnectTimeout` after about `connect_timeout` (300 ms), not a hang.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn silent_handshake_is_connect_timeout<H: TlsHarness>(h: &H) {
+    // Never accepted: the kernel completes the TCP handshake, nobody answers the TLS one.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("a listener");
+    let addr = silent.local_addr().expect("its address");
+    let mut setup = TlsSetup::new();
+    setup.settings.connect_timeout = Duration::from_millis(300);
+    setup.settings.wait_timeout = Duration::from_secs(5);
+    setup.server_name = Some("localhost".into());
+    let pool = h.tls_pool(addr.to_string(), &setup);
+    let start = Instant::now();
+    let got = get_one(h, &pool);
+    let took = start.elapsed();
+    assert!(
+        matches!(got, Err(Error::ConnectTimeout)),
+        "{:?}",
+        got.map(|_| ())
+    );
+    assert!(took >= Duration::from_millis(250), "took {took:?}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(pool.stats().connect_errors, 1);
+}
+
+/// A certificate the client must reject: `get` fails with `Error::Connect` whose source
+/// chain holds rustls's reason (`expected` checks it), the pool counts a failed connect,
+/// and its backoff answers the next `get` with `Error::Unavailable`.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn rejected_certificate<H: TlsHarness>(
+    h: &H,
+    cert: ServerCert,
+    server_name: Option<&str>,
+    expected: impl Fn(&CertificateError) -> bool,
+) {
+    let options = TlsServerOptions {
+        cert,
+        ..TlsServerOptions::default()
+    };
+    let server = TlsEchoServer::start_with(options).expect("a TLS server");
+    let mut setup = TlsSetup::new();
+    setup.server_name = server_name.map(str::to_owned);
+    setup.backoff = Some(Duration::from_secs(5));
+    let pool = h.tls_pool(server.addr().to_string(), &setup);
+    let Err(err) = get_one(h, &pool) else {
+        panic!("the certificate was accepted");
+    };
+    let Error::Connect(source) = &err else {
+        panic!("not a connect error: {err:?}");
+    };
+    let reason = rustls_reason(source).unwrap_or_else(|| panic!("no rustls error in {err:?}"));
+    match reason {
+        rustls::Error::InvalidCertificate(c) if expected(c) => {}
+        other => panic!("unexpected reason {other:?} in {err:?}"),
+    }
+    assert_eq!(pool.stats().connect_errors, 1);
+    assert!(
+        server.wait_until(LIMIT, |c| c.failed_handshakes == 1),
+        "{:?}",
+        server.counts()
+    );
+    match get_one(h, &pool) {
+        Err(Error::Unavailable { .. }) => {}
+        other => panic!("the backoff did not answer: {:?}", other.map(|_| ())),
+    }
+    assert_eq!(
+        server.counts().accepted,
+        1,
+        "no second connect while backing off"
+    );
+}
+
+/// The server closes an idle connection (`how`: a `close_notify` or a reset): the next
+/// checkout hands out a new connection, never the dead one.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn closed_while_idle_is_replaced<H: TlsHarness>(h: &H, how: Close) {
+    let server = TlsEchoServer::start().expect("a TLS server");
+    let pool = h.tls_pool(server.addr().to_string(), &TlsSetup::new());
+    let first = one_echo(h, &pool, b"one");
+    server.close_all(how);
+    assert!(server.wait_until(LIMIT, |c| c.live == 0 && c.closed == 1));
+    let second = one_echo(h, &pool, b"two");
+    assert_ne!(first, second, "a new connection");
+    let stats = pool.stats();
+    assert_eq!(stats.closed_invalid, 1, "{stats:?}");
+    assert_eq!(stats.connections_created, 2, "{stats:?}");
+}
+
+/// Data nobody read fails the connection: plaintext already decrypted in rustls (half a
+/// reply read) is caught when it comes back, a reply still on the socket at checkout.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn unread_data_fails_the_check<H: TlsHarness>(h: &H) {
+    let server = TlsEchoServer::start().expect("a TLS server");
+    let pool = h.tls_pool(server.addr().to_string(), &TlsSetup::new());
+    let pool2 = pool.clone();
+    let half_read = Box::pin(async move {
+        let mut conn = H::get(&pool2).await.expect("a connection");
+        H::send(&mut conn, b"abcd").await.expect("a write");
+        let mut half = [0; 2];
+        H::recv(&mut conn, &mut half).await.expect("a read");
+        // "cd" stays decrypted inside rustls; the socket is empty.
+    }) as Client<()>;
+    h.run(vec![half_read]);
+    let stats = pool.stats();
+    assert_eq!(stats.closed_broken + stats.closed_invalid, 1, "{stats:?}");
+    assert_eq!(stats.connections, 0, "{stats:?}");
+
+    let pool2 = pool.clone();
+    let unread = Box::pin(async move {
+        let mut conn = H::get(&pool2).await.expect("a connection");
+        H::send(&mut conn, b"unread").await.expect("a write");
+        let pending = eventually(LIMIT, || pending(H::socket(&conn)));
+        assert!(pending, "the echo arrived");
+    }) as Client<()>;
+    h.run(vec![unread]);
+    let before = pool.stats();
+    let again = one_echo(h, &pool, b"in sync");
+    let stats = pool.stats();
+    assert_eq!(
+        stats.closed_invalid + stats.closed_broken,
+        before.closed_invalid + before.closed_broken + 1,
+        "{stats:?}"
+    );
+    assert_eq!(stats.connections_created, 3, "{stats:?}");
+    assert_eq!(
+        one_echo(h, &pool, b"kept"),
+        again,
+        "a clean connection is kept"
+    );
+}
+
+/// TLS 1.3 session tickets that arrive after the handshake (bytes on the socket nobody
+/// asked for) do not fail the check: an unused connection is handed out again.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn session_tickets_keep_the_connection<H: TlsHarness>(h: &H) {
+    let server = TlsEchoServer::start().expect("a TLS server");
+    let pool = h.tls_pool(server.addr().to_string(), &TlsSetup::new());
+    let pool2 = pool.clone();
+    let fresh = Box::pin(async move {
+        let conn = H::get(&pool2).await.expect("a connection");
+        eventually(LIMIT, || pending(H::socket(&conn)))
+    }) as Client<bool>;
+    let tickets = h.run(vec![fresh]).pop().unwrap_or(false);
+    assert!(
+        tickets,
+        "the server's session tickets are pending on the socket"
+    );
+    let pool2 = pool.clone();
+    let reuse = Box::pin(async move {
+        let mut conn = H::get(&pool2).await.expect("a connection");
+        H::echo(&mut conn, b"after tickets", LIMIT)
+            .await
+            .expect("an echo");
+        Pooled::meta(&conn).use_count
+    }) as Client<u64>;
+    assert_eq!(h.run(vec![reuse]), vec![2], "the same connection");
+    assert_eq!(pool.stats().closed_invalid, 0);
+}
+
+/// The server cuts a reply in the middle of its TLS record and closes: the request
+/// fails, and the connection, returned without being discarded, is closed and never
+/// handed out again.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn cut_mid_record_is_never_reused<H: TlsHarness>(h: &H) {
+    let server = TlsEchoServer::start().expect("a TLS server");
+    let mut setup = TlsSetup::new();
+    // Only `has_broken` may notice: the checkout does not check.
+    setup.settings.check_idle_after = Some(Duration::from_secs(3600));
+    let pool = h.tls_pool(server.addr().to_string(), &setup);
+    server.truncate_replies(true);
+    let pool2 = pool.clone();
+    let cut = Box::pin(async move {
+        let mut conn = H::get(&pool2).await.expect("a connection");
+        let failed = H::echo(&mut conn, b"a reply cut short", LIMIT)
+            .await
+            .is_err();
+        let addr = H::local_addr(&conn).expect("an address");
+        drop(conn); // returned, not discarded
+        (failed, addr)
+    }) as Client<(bool, std::net::SocketAddr)>;
+    let (failed, cut_addr) = h.run(vec![cut]).pop().expect("one client");
+    assert!(failed, "the request failed");
+    assert_eq!(pool.stats().closed_broken, 1, "{:?}", pool.stats());
+    server.truncate_replies(false);
+    let next = one_echo(h, &pool, b"whole");
+    assert_ne!(next, cut_addr, "a new connection");
+}
+
+/// ALPN set in the `ClientConfig` is negotiated.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn alpn_is_negotiated<H: TlsHarness>(h: &H) {
+    let options = TlsServerOptions {
+        alpn: vec![b"http/1.1".to_vec(), b"netpool/1".to_vec()],
+        ..TlsServerOptions::default()
+    };
+    let server = TlsEchoServer::start_with(options).expect("a TLS server");
+    let mut setup = TlsSetup::new();
+    setup.config = client_config(false, &[b"netpool/1"]);
+    let pool = h.tls_pool(server.addr().to_string(), &setup);
+    let pool2 = pool.clone();
+    let client = Box::pin(async move {
+        let mut conn = H::get(&pool2).await.expect("a connection");
+        H::echo(&mut conn, b"alpn", LIMIT).await.expect("an echo");
+        H::alpn(&conn)
+    }) as Client<_>;
+    assert_eq!(h.run(vec![client]), vec![Some(b"netpool/1".to_vec())]);
+}
+
+/// A client certificate set in the `ClientConfig` is presented and accepted by a server
+/// that requires one; without it the server refuses the client.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn client_certificate_is_presented<H: TlsHarness>(h: &H) {
+    let options = TlsServerOptions {
+        client_auth: true,
+        ..TlsServerOptions::default()
+    };
+    let server = TlsEchoServer::start_with(options).expect("a TLS server");
+    let mut setup = TlsSetup::new();
+    setup.config = client_config(true, &[]);
+    let pool = h.tls_pool(server.addr().to_string(), &setup);
+    one_echo(h, &pool, b"with a certificate");
+    assert_eq!(server.counts().client_certs, 1);
+
+    // Without one: TLS 1.3 clients finish before the server checks, so the refusal shows
+    // at the first request (or at the handshake).
+    let pool = h.tls_pool(server.addr().to_string(), &TlsSetup::new());
+    let client = Box::pin(async move {
+        match H::get(&pool).await {
+            Err(_) => true,
+            Ok(mut conn) => H::echo(&mut conn, b"without", LIMIT).await.is_err(),
+        }
+    }) as Client<bool>;
+    assert_eq!(
+        h.run(vec![client]),
+        vec![true],
+        "refused without a certificate"
+    );
+    assert!(server.wait_until(LIMIT, |c| c.failed_handshakes == 1));
+}
+
+/// One get and one echo; the connection's local address.
+fn one_echo<H: TlsHarness>(
+    h: &H,
+    pool: &Pool<H::Manager>,
+    msg: &'static [u8],
+) -> std::net::SocketAddr {
+    let pool = pool.clone();
+    let client = Box::pin(async move {
+        let mut conn = H::get(&pool).await.expect("a connection");
+        H::echo(&mut conn, msg, LIMIT).await.expect("an echo");
+        H::local_addr(&conn).expect("an address")
+    }) as Client<_>;
+    h.run(vec![client]).pop().expect("one client")
+}
+
+/// One get, its connection dropped at once.
+fn get_one<H: TlsHarness>(
+    h: &H,
+    pool: &Pool<H::Manager>,
+) -> Result<(), Error<<H::Manager as Manager>::Error>> {
+    let pool = pool.clone();
+    let client = Box::pin(async move { H::get(&pool).await.map(drop) }) as Client<_>;
+    h.run(vec![client]).pop().expect("one client")
+}
+
+/// The rustls error in `e`'s source chain.
+fn rustls_reason<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// Whether bytes are pending on the socket (a peek that does not block).
+fn pending(socket: socket2::SockRef<'_>) -> bool {
+    let blocking = !socket.nonblocking().unwrap_or(true);
+    if blocking {
+        let _ = socket.set_nonblocking(true);
+    }
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    let n = socket.peek(&mut buf);
+    if blocking {
+        let _ = socket.set_nonblocking(false);
+    }
+    matches!(n, Ok(n) if n > 0)
+}
+
+/// Defines the TLS `#[test]` functions for one harness: `tls_tests!(expr)` in an
+/// adapter's `tests/tls.rs`, where `expr` builds a [`TlsHarness`] (evaluated once per
+/// test). The last one is the chaos suite's TLS scenario.
+#[macro_export]
+macro_rules! tls_tests {
+    ($harness:expr) => {
+        #[test]
+        fn tls_round_trips_reuse_connections() {
+            $crate::tls::checks::round_trips_reuse_connections(&$harness);
+        }
+
+        #[test]
+        fn tls_silent_handshake_is_connect_timeout() {
+            $crate::tls::checks::silent_handshake_is_connect_timeout(&$harness);
+        }
+
+        #[test]
+        fn tls_wrong_hostname_is_connect_error() {
+            use $crate::tls::{ServerCert, checks};
+            checks::rejected_certificate(
+                &$harness,
+                ServerCert::Valid,
+                Some("wrong.netpool.test"),
+                |e| {
+                    matches!(
+                        e,
+                        $crate::tls::rustls::CertificateError::NotValidForName
+                            | $crate::tls::rustls::CertificateError::NotValidForNameContext { .. }
+                    )
+                },
+            );
+        }
+
+        #[test]
+        fn tls_untrusted_certificate_is_connect_error() {
+            use $crate::tls::{ServerCert, checks};
+            checks::rejected_certificate(&$harness, ServerCert::Untrusted, None, |e| {
+                matches!(e, $crate::tls::rustls::CertificateError::UnknownIssuer)
+            });
+        }
+
+        #[test]
+        fn tls_expired_certificate_is_connect_error() {
+            use $crate::tls::{ServerCert, checks};
+            checks::rejected_certificate(&$harness, ServerCert::Expired, None, |e| {
+                matches!(
+                    e,
+                    $crate::tls::rustls::CertificateError::Expired
+                        | $crate::tls::rustls::CertificateError::ExpiredContext { .. }
+                )
+            });
+        }
+
+        #[test]
+        fn tls_close_notify_while_idle_is_never_handed_out() {
+            use $crate::tls::{Close, checks};
+            checks::closed_while_idle_is_replaced(&$harness, Close::Notify);
+        }
+
+        #[test]
+        fn tls_reset_while_idle_is_never_handed_out() {
+            use $crate::tls::{Close, checks};
+            checks::closed_while_idle_is_replaced(&$harness, Close::Reset);
+        }
+
+        #[test]
+        fn tls_unread_data_fails_the_check() {
+            $crate::tls::checks::unread_data_fails_the_check(&$harness);
+        }
+
+        #[test]
+        fn tls_session_tickets_keep_the_connection() {
+            $crate::tls::checks::session_tickets_keep_the_connection(&$harness);
+        }
+
+        #[test]
+        fn tls_cut_mid_record_is_never_reused() {
+            $crate::tls::checks::cut_mid_record_is_never_reused(&$harness);
+        }
+
+        #[test]
+        fn tls_alpn_is_negotiated() {
+            $crate::tls::checks::alpn_is_negotiated(&$harness);
+        }
+
+        #[test]
+        fn tls_client_certificate_is_presented() {
+            $crate::tls::checks::client_certificate_is_presented(&$harness);
+        }
+
+        /// The chaos suite's TLS scenario: the server restarts under load, with the
+        /// outage targets.
+        #[test]
+        fn tls_server_restart_under_load() -> ::std::io::Result<()> {
+            use $crate::chaos::scenario::{self, Settings};
+            let down_for = ::std::time::Duration::from_millis(1000);
+            let report = scenario::tls_restart(&$harness, &Settings::issue(), down_for)?;
+            eprintln!("{report:#?}");
+            report.assert_targets();
+            Ok(())
+        }
+    };
+}

@@ -73,6 +73,7 @@ mod clock;
 mod config;
 mod error;
 mod idle;
+mod keyed;
 mod maintain;
 mod manager;
 mod pool;
@@ -84,6 +85,7 @@ mod sync;
 
 pub use crate::config::{Builder, Config, QueueStrategy};
 pub use crate::error::{BuildError, Error, LastConnectError};
+pub use crate::keyed::{KeyedBuilder, KeyedPool, KeyedStats, WeakKeyedPool};
 pub use crate::manager::Manager;
 pub use crate::pool::{NoManager, Pool, WeakPool};
 pub use crate::pooled::{Meta, Pooled};

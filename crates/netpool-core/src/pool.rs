@@ -351,7 +351,7 @@ impl<M: Manager> Pool<M> {
     }
 
     /// No permit was free: queue for one, then find a connection.
-    async fn wait_and_finish(
+    pub(crate) async fn wait_and_finish(
         &self,
         timeout: Option<Duration>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
@@ -384,7 +384,7 @@ impl<M: Manager> Pool<M> {
     /// The hot path, synchronously: a free permit (nobody waiting) and an idle connection
     /// that needs no check. Anything else goes to the state machine with what was taken.
     #[inline]
-    fn fast(&self) -> Fast<'_, M> {
+    pub(crate) fn fast(&self) -> Fast<'_, M> {
         let inner = &*self.inner;
         let shared = &inner.shared;
         shared.counters.gets.bump();
@@ -410,7 +410,7 @@ impl<M: Manager> Pool<M> {
 
     /// With a permit held: check `first` (if any), else find or open a connection, and
     /// hand it out. `once`: never wait for room.
-    async fn finish(
+    pub(crate) async fn finish(
         &self,
         permit: Permit<'_>,
         first: Option<Idle<M::Connection>>,
@@ -435,7 +435,7 @@ impl<M: Manager> Pool<M> {
 }
 
 /// What the synchronous hot path got.
-enum Fast<'a, M: Manager> {
+pub(crate) enum Fast<'a, M: Manager> {
     /// A connection, ready.
     Done(Pooled<M>),
     /// The pool is closed.

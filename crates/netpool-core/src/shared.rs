@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) check_after: Option<Nanos>,
     /// Whether any checkout decision depends on the time (so the clock must be read).
     pub(crate) timed: bool,
+    /// The cap shared with the other keys of a [`KeyedPool`](crate::KeyedPool), if any.
+    pub(crate) global: Option<std::sync::Arc<crate::keyed::GlobalCap>>,
 }
 
 /// Why a wait ended without success.
@@ -107,6 +109,7 @@ impl Shared {
             check_after,
             timed,
             config,
+            global: None,
         }
     }
 
@@ -123,9 +126,23 @@ impl Shared {
         self.notify_if_drained();
     }
 
-    /// Reserves room for one more connection, if `size < max_size`.
+    /// Reserves room for one more connection, if `size < max_size` (and, in a keyed pool,
+    /// the cap shared by all keys is not reached).
     #[inline]
     pub(crate) fn reserve(&self) -> Option<Slot<'_>> {
+        let slot = self.reserve_local()?;
+        if let Some(global) = &self.global {
+            if !global.try_acquire() {
+                slot.unreserve();
+                return None;
+            }
+        }
+        Some(slot)
+    }
+
+    /// Reserves room in this pool only, if `size < max_size`.
+    #[inline]
+    pub(crate) fn reserve_local(&self) -> Option<Slot<'_>> {
         let max = self.max_size.load(Ordering::Relaxed);
         let mut cur = self.size.load(Ordering::Relaxed);
         while cur < max {
@@ -143,6 +160,9 @@ impl Shared {
     /// A connection was closed: free its slot and wake whoever waits for room.
     pub(crate) fn slot_freed(&self) {
         self.size.fetch_sub(1, Ordering::SeqCst);
+        if let Some(global) = &self.global {
+            global.release();
+        }
         self.notify_capacity();
         self.notify_if_drained();
     }
@@ -265,6 +285,12 @@ impl Shared {
         {
             self.backoff.failed(LastConnectError::first_use());
         }
+    }
+
+    /// Whether recent connects failed (the backoff is on or half-open).
+    pub(crate) fn backing_off(&self) -> bool {
+        self.backoff.failures.load(Ordering::Relaxed) != 0
+            || self.backoff.streak.load(Ordering::Relaxed) != 0
     }
 
     /// A connection came back healthy.
@@ -391,6 +417,14 @@ impl<'a> Slot<'a> {
     /// The connection exists: the slot now belongs to it.
     pub(crate) fn fill(self) {
         std::mem::forget(self);
+    }
+
+    /// Gives back a slot reserved in this pool only (no global unit was taken for it).
+    pub(crate) fn unreserve(self) {
+        let shared = self.shared;
+        std::mem::forget(self);
+        shared.size.fetch_sub(1, Ordering::SeqCst);
+        shared.notify_capacity();
     }
 }
 

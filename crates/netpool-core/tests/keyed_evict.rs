@@ -21,7 +21,10 @@ fn a_key_at_the_total_cap_closes_another_keys_oldest_idle_connection() {
                 .idle_timeout(Some(Duration::from_secs(600))),
         );
         // Key 2 opens two connections (first 0, then 1) and returns them: 0 is older.
-        let (b0, b1) = (pool.get_blocking(&2).unwrap(), pool.get_blocking(&2).unwrap());
+        let (b0, b1) = (
+            pool.get_blocking(&2).unwrap(),
+            pool.get_blocking(&2).unwrap(),
+        );
         assert_eq!((b0.id, b1.id), (0, 1));
         drop(b0);
         drop(b1);
@@ -37,7 +40,10 @@ fn a_key_at_the_total_cap_closes_another_keys_oldest_idle_connection() {
         assert_eq!(b.closed_idle, 1);
         // The one left is the most recently used one.
         let left = pool.get_blocking(&2).unwrap();
-        assert_eq!(left.id, 1, "{strategy:?}: the oldest idle connection was closed");
+        assert_eq!(
+            left.id, 1,
+            "{strategy:?}: the oldest idle connection was closed"
+        );
         assert_eq!(pool.stats().connections, 2);
         assert_eq!(keys.alive(), 2);
         drop((a, left));
@@ -53,7 +59,11 @@ fn the_least_recently_used_key_gives_way() {
     std::thread::sleep(Duration::from_millis(30));
     drop(pool.get_blocking(&3).unwrap());
     let a = pool.get_blocking(&1).unwrap();
-    assert_eq!(pool.stats_for(&2).unwrap().connections, 0, "key 2 was used least recently");
+    assert_eq!(
+        pool.stats_for(&2).unwrap().connections,
+        0,
+        "key 2 was used least recently"
+    );
     assert_eq!(pool.stats_for(&3).unwrap().connections, 1);
     drop(a);
     // Now key 2 needs room: key 3 (used before key 1) gives way.
@@ -66,10 +76,16 @@ fn the_least_recently_used_key_gives_way() {
 fn a_waiter_takes_a_connection_that_goes_idle_on_another_key() {
     let keys = Keys::default();
     let pool = keys.pool(KeyedPool::builder().max_size(2).max_total(2));
-    let held = [pool.get_blocking(&2).unwrap(), pool.get_blocking(&2).unwrap()];
+    let held = [
+        pool.get_blocking(&2).unwrap(),
+        pool.get_blocking(&2).unwrap(),
+    ];
     let (flag, waker) = Flag::new();
     let mut a: BoxFut<'_, _> = Box::pin(pool.get(&1));
-    assert!(poll_once(a.as_mut(), &waker).is_pending(), "nothing idle to close");
+    assert!(
+        poll_once(a.as_mut(), &waker).is_pending(),
+        "nothing idle to close"
+    );
     assert_eq!(pool.stats().waiting_for_room, 1);
     // Key 2 returns a connection: it is closed at once and its room goes to the waiter.
     let [b0, b1] = held;
@@ -82,7 +98,11 @@ fn a_waiter_takes_a_connection_that_goes_idle_on_another_key() {
     assert_eq!(pool.stats_for(&2).unwrap().connections, 1);
     assert_eq!(pool.stats().waiting_for_room, 0);
     drop(b1);
-    assert_eq!(pool.stats_for(&2).unwrap().idle, 1, "kept idle when nobody waits");
+    assert_eq!(
+        pool.stats_for(&2).unwrap().idle,
+        1,
+        "kept idle when nobody waits"
+    );
     Pooled::discard(a);
     assert_eq!(pool.stats().connections, 1);
 }

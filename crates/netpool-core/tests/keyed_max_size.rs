@@ -149,12 +149,19 @@ fn caps_hold_per_key_and_in_total_under_load() {
     }
     let max = tally.max_total.load(Ordering::SeqCst);
     assert!(max <= TOTAL, "{max} connections in total");
-    assert_eq!(max, TOTAL, "the total cap was reached (the test exercised it)");
+    assert_eq!(
+        max, TOTAL,
+        "the total cap was reached (the test exercised it)"
+    );
     let stats = pool.stats();
     assert_eq!(stats.connections, tally.total.load(Ordering::SeqCst));
     assert_eq!(stats.waiting_for_room, 0);
     drop(pool);
-    assert_eq!(tally.total.load(Ordering::SeqCst), 0, "every connection dropped");
+    assert_eq!(
+        tally.total.load(Ordering::SeqCst),
+        0,
+        "every connection dropped"
+    );
 }
 
 #[test]
@@ -171,12 +178,18 @@ fn connects_in_progress_count_toward_both_caps() {
     assert!(poll_once(a2.as_mut(), &waker).is_pending());
     assert_eq!(pool.stats().connections, 2);
     assert_eq!(pool.stats_for(&1).unwrap().connections, 2);
-    assert!(pool.try_get(&1).unwrap_err().is_timeout(), "key 1 is at its cap");
+    assert!(
+        pool.try_get(&1).unwrap_err().is_timeout(),
+        "key 1 is at its cap"
+    );
 
     // Key 2 gets the last unit; a second connection of key 2 must wait for room.
     let b1 = pool.try_get(&2).expect("one unit left");
     assert_eq!(pool.stats().connections, 3);
-    assert!(pool.try_get(&2).unwrap_err().is_timeout(), "the total cap is reached");
+    assert!(
+        pool.try_get(&2).unwrap_err().is_timeout(),
+        "the total cap is reached"
+    );
     let mut b2: BoxFut<'_, _> = Box::pin(pool.get(&2));
     assert!(poll_once(b2.as_mut(), &waker).is_pending());
     assert_eq!(pool.stats().waiting_for_room, 1);

@@ -140,3 +140,19 @@ fn dropping_the_last_handle_closes_every_key() {
     drop(out);
     assert_eq!(keys.alive(), 0);
 }
+
+#[test]
+fn keyed_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let keys = Keys::default();
+    let pool = keys.pool(KeyedPool::builder());
+    send_sync(&pool);
+    send_sync(&pool.downgrade());
+    send_sync(&pool.stats());
+    let get = pool.get(&1);
+    send(&get);
+    drop(get);
+    send(&pool.maintain());
+    send(&pool.wait_closed());
+}

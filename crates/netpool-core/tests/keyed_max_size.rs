@@ -46,11 +46,21 @@ struct Tracked {
 struct TrackedConn {
     key: usize,
     tally: Arc<Tally>,
+    counted: bool,
+}
+
+impl TrackedConn {
+    /// Stops counting it (before it is detached: it then leaves the pool).
+    fn uncount(&mut self) {
+        if std::mem::take(&mut self.counted) {
+            self.tally.close(self.key);
+        }
+    }
 }
 
 impl Drop for TrackedConn {
     fn drop(&mut self) {
-        self.tally.close(self.key);
+        self.uncount();
     }
 }
 
@@ -74,6 +84,7 @@ impl Manager for Tracked {
         Ok(TrackedConn {
             key: self.key,
             tally: self.tally.clone(),
+            counted: true,
         })
     }
 
@@ -117,11 +128,12 @@ fn caps_hold_per_key_and_in_total_under_load() {
                 for _ in 0..ROUNDS {
                     let key = fastrand::usize(0..KEYS);
                     match pool.get(&key).await {
-                        Ok(conn) => {
+                        Ok(mut conn) => {
                             ok.fetch_add(1, Ordering::Relaxed);
                             tokio::task::yield_now().await;
                             if fastrand::u8(0..4) == 0 {
                                 // Churn: the slot is freed and opened again.
+                                conn.uncount();
                                 drop(Pooled::detach(conn));
                             }
                         }

@@ -24,8 +24,9 @@ use std::hash::Hash;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
+
 use crate::Manager;
-use crate::clock::{self, Nanos};
 use crate::config::{Config, QueueStrategy};
 use crate::error::{BuildError, Error};
 use crate::idle::IdleQueue;
@@ -120,9 +121,13 @@ struct Keyed<K, M: Manager> {
     config: Config,
     global: Arc<GlobalCap>,
     closed: AtomicBool,
+    /// The use clock for eviction: advanced by every get that takes a slow path (waits,
+    /// checks, opens), so keys used since the last one share a stamp and keys unused
+    /// since have an older one.
+    tick: CachePadded<AtomicU64>,
 }
 
-/// A key's pool and when the key was last used (coarse clock), for eviction.
+/// A key's pool and when the key was last used (on the use clock), for eviction.
 struct Entry<M: Manager> {
     pool: Pool<M>,
     touched: AtomicU64,
@@ -419,7 +424,7 @@ where
         {
             let map = read(shard);
             if let Some(entry) = map.get(key) {
-                return Ok(entry.step());
+                return Ok(entry.step(&inner.tick));
             }
         }
         let mut map = write(shard);
@@ -430,7 +435,7 @@ where
         let entry = map
             .entry(key.clone())
             .or_insert_with(|| inner.new_entry(key));
-        Ok(entry.step())
+        Ok(entry.step(&inner.tick))
     }
 
     /// Clones of every key's pool (so no lock is held while they are used).
@@ -465,7 +470,7 @@ impl<K, M: Manager> Keyed<K, M> {
         }
         Entry {
             pool,
-            touched: AtomicU64::new(clock::now()),
+            touched: AtomicU64::new(self.tick.load(Ordering::Relaxed)),
         }
     }
 
@@ -473,7 +478,7 @@ impl<K, M: Manager> Keyed<K, M> {
     /// key has an idle connection.
     fn evict_lru(&self) -> bool {
         for _ in 0..3 {
-            let mut best: Option<(Nanos, Pool<M>)> = None;
+            let mut best: Option<(u64, Pool<M>)> = None;
             for shard in self.shards.iter() {
                 let map = read(shard);
                 for entry in map.values() {
@@ -500,16 +505,17 @@ impl<K, M: Manager> Keyed<K, M> {
 }
 
 impl<M: Manager> Entry<M> {
-    /// The key's hot path, under the shard's read lock.
+    /// The key's hot path, under the shard's read lock. `tick` is the pool's use clock.
     #[inline]
-    fn step(&self) -> Step<M> {
-        // Stamped at the coarse clock's resolution: a store only every few ms per key.
-        let now = clock::now();
+    fn step(&self, tick: &AtomicU64) -> Step<M> {
+        // Stamped with the use clock, which only slow paths advance: on the hot path a
+        // load and a compare (a store only on a key's first use after a slow path).
+        let now = tick.load(Ordering::Relaxed);
         if self.touched.load(Ordering::Relaxed) != now {
             self.touched.store(now, Ordering::Relaxed);
         }
-        match self.pool.fast() {
-            Fast::Done(conn) => Step::Done(conn),
+        let step = match self.pool.fast() {
+            Fast::Done(conn) => return Step::Done(conn),
             Fast::Closed => Step::Closed,
             Fast::NoPermit => Step::Wait(self.pool.clone()),
             Fast::Held(permit, first) => {
@@ -517,7 +523,9 @@ impl<M: Manager> Entry<M> {
                 permit.forget();
                 Step::Finish(self.pool.clone(), first)
             }
-        }
+        };
+        tick.fetch_add(1, Ordering::Relaxed);
+        step
     }
 
     /// No connection, nobody using the pool (only the map holds it), no backoff to keep.
@@ -702,6 +710,7 @@ impl KeyedBuilder {
             config: self.config,
             global: global.clone(),
             closed: AtomicBool::new(false),
+            tick: CachePadded::new(AtomicU64::new(0)),
         });
         let weak = Arc::downgrade(&inner);
         global.set_evict(Box::new(move || {

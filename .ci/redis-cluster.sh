@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A local Redis Cluster for the keyed-pool tests: 3 masters and 3 replicas on
-# 127.0.0.1:7100-7105, data in a temp dir, no persistence, a 1 s node timeout.
+# 127.0.0.1:7100-7105, data in a temp dir, no persistence, a 1 s node timeout, and
+# the healthy shards serving while one is down (cluster-require-full-coverage no).
 #
 #   .ci/redis-cluster.sh start          start it (no-op if it is up and healthy)
 #   .ci/redis-cluster.sh stop           stop every node and delete the data
@@ -19,7 +20,8 @@ node() {
   mkdir -p "$DIR/$p"
   redis-server --port "$p" --bind 127.0.0.1 --daemonize yes \
     --cluster-enabled yes --cluster-config-file "$DIR/$p/nodes.conf" \
-    --cluster-node-timeout 1000 --save "" --appendonly no \
+    --cluster-node-timeout 1000 --cluster-require-full-coverage no \
+    --save "" --appendonly no \
     --dir "$DIR/$p" --logfile "$DIR/$p/redis.log" --pidfile "$DIR/$p/redis.pid"
 }
 
@@ -39,7 +41,12 @@ stop() {
 
 case "${1:-}" in
   start)
-    if healthy; then echo "redis cluster: already up"; exit 0; fi
+    if healthy; then
+      for p in "${PORTS[@]}"; do
+        redis-cli -p "$p" config set cluster-require-full-coverage no >/dev/null
+      done
+      echo "redis cluster: already up"; exit 0
+    fi
     stop
     for p in "${PORTS[@]}"; do node "$p"; done
     for p in "${PORTS[@]}"; do

@@ -267,6 +267,13 @@ impl Cluster {
                 Ok(Outcome::Done(Value::Array(Some(ranges)))) => {
                     let map = parse_slots(&ranges);
                     if map.iter().any(Option::is_some) {
+                        // Nodes that serve no slot any more (failed over, removed) are
+                        // dropped from the pool with their connections.
+                        for key in self.inner.nodes.keys() {
+                            if !map.iter().flatten().any(|n| **n == *key) {
+                                self.inner.nodes.remove(&key);
+                            }
+                        }
                         *write(&self.inner.slots) = map;
                         *lock(&self.inner.last_refresh) = Some(Instant::now());
                         return Ok(());

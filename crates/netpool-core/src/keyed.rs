@@ -40,7 +40,7 @@ mod cap;
 mod map;
 
 pub(crate) use self::cap::GlobalCap;
-use self::map::{Shard, read, shard_of, shards, write};
+use self::map::{Hashed, Shard, find, hash_of, read, shard_index, shards, take, write};
 
 /// The default cap on the connections of all keys together.
 const DEFAULT_MAX_TOTAL: usize = 100;
@@ -276,15 +276,16 @@ where
     /// The [`Stats`] of `key`'s pool, `None` if the key has none (never used, or
     /// forgotten).
     pub fn stats_for(&self, key: &K) -> Option<Stats> {
-        let shard = &self.inner.shards[shard_of(key)];
-        read(shard).get(key).map(|entry| entry.pool.stats())
+        let hash = hash_of(key);
+        let shard = &self.inner.shards[shard_index(hash)];
+        find(&read(shard), hash, key).map(|entry| entry.pool.stats())
     }
 
     /// The keys that have a pool now.
     pub fn keys(&self) -> Vec<K> {
         let mut keys = Vec::new();
         for shard in self.inner.shards.iter() {
-            keys.extend(read(shard).keys().cloned());
+            keys.extend(read(shard).keys().map(|k| k.key.clone()));
         }
         keys
     }
@@ -308,8 +309,9 @@ where
     /// come back; its waiters get [`Error::Closed`]) and forgotten. A later get for the key
     /// starts a new pool. Returns whether the key had a pool.
     pub fn remove(&self, key: &K) -> bool {
-        let shard = &self.inner.shards[shard_of(key)];
-        let removed = write(shard).remove(key);
+        let hash = hash_of(key);
+        let shard = &self.inner.shards[shard_index(hash)];
+        let removed = take(&mut write(shard), hash, key);
         match removed {
             Some(entry) => {
                 entry.pool.close();
@@ -420,10 +422,11 @@ where
     #[inline]
     fn fast(&self, key: &K) -> Result<Step<M>, Error<M::Error>> {
         let inner = &*self.inner;
-        let shard = &inner.shards[shard_of(key)];
+        let hash = hash_of(key);
+        let shard = &inner.shards[shard_index(hash)];
         {
             let map = read(shard);
-            if let Some(entry) = map.get(key) {
+            if let Some(entry) = find(&map, hash, key) {
                 return Ok(entry.step(&inner.tick));
             }
         }
@@ -433,7 +436,10 @@ where
             return Err(Error::Closed);
         }
         let entry = map
-            .entry(key.clone())
+            .entry(Hashed {
+                hash,
+                key: key.clone(),
+            })
             .or_insert_with(|| inner.new_entry(key));
         Ok(entry.step(&inner.tick))
     }
@@ -443,7 +449,7 @@ where
         let mut pools = Vec::new();
         for shard in self.inner.shards.iter() {
             let map = read(shard);
-            pools.extend(map.iter().map(|(k, e)| (k.clone(), e.pool.clone())));
+            pools.extend(map.iter().map(|(k, e)| (k.key.clone(), e.pool.clone())));
         }
         pools
     }

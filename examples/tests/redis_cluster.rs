@@ -386,15 +386,17 @@ async fn master_killed_under_traffic(run: &str) {
     }
     let killed_at: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
     let recovered = Arc::new(AtomicBool::new(false));
+    let dead_failed = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for t in 0..24usize {
-        let (cluster, keys, stop, killed_at, recovered) = (
+        let (cluster, keys, stop, killed_at, recovered, dead_failed) = (
             cluster.clone(),
             keys.clone(),
             stop.clone(),
             killed_at.clone(),
             recovered.clone(),
+            dead_failed.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();
@@ -413,13 +415,16 @@ async fn master_killed_under_traffic(run: &str) {
                     }
                     (Err(e), false) => tally.other_err.push(format!("{key}: {e:?}")),
                     (Ok(_), true) => {
-                        let killed = killed_at.lock().unwrap().is_some();
-                        if killed {
+                        // Served again: a command that began after the kill, once the
+                        // shard was seen down.
+                        let killed = killed_at.lock().unwrap().is_some_and(|k| began > k);
+                        if killed && dead_failed.load(Ordering::Relaxed) {
                             tally.dead_ok_after += 1;
                             recovered.store(true, Ordering::Relaxed);
                         }
                     }
                     (Err(e), true) => {
+                        dead_failed.store(true, Ordering::Relaxed);
                         tally.dead_slowest_failure = tally.dead_slowest_failure.max(took);
                         if e.is_node_down() {
                             tally.dead_fast_failures += 1;

@@ -110,3 +110,20 @@ fn keys_memory(keys: &Keys) -> isize {
     drop(again);
     size
 }
+
+#[test]
+fn min_idle_is_kept_per_key_within_the_total_cap() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let keys = Keys::default();
+    let pool = keys.pool(KeyedPool::builder().max_size(4).min_idle(Some(2)).max_total(5));
+    drop(pool.get_blocking(&1).unwrap());
+    drop(pool.get_blocking(&2).unwrap());
+    futures_lite::future::block_on(pool.maintain());
+    assert_eq!(pool.stats_for(&1).unwrap().idle, 2);
+    assert_eq!(pool.stats_for(&2).unwrap().idle, 2);
+    drop(pool.get_blocking(&3).unwrap());
+    futures_lite::future::block_on(pool.maintain());
+    // Key 3 gets one more within the total cap of 5, no more.
+    assert_eq!(pool.stats().connections, 5);
+    assert_eq!(pool.stats().keys, 3, "keys kept warm are not forgotten");
+}

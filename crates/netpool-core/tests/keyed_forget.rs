@@ -115,7 +115,12 @@ fn keys_memory(keys: &Keys) -> isize {
 fn min_idle_is_kept_per_key_within_the_total_cap() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let keys = Keys::default();
-    let pool = keys.pool(KeyedPool::builder().max_size(4).min_idle(Some(2)).max_total(5));
+    let pool = keys.pool(
+        KeyedPool::builder()
+            .max_size(4)
+            .min_idle(Some(2))
+            .max_total(5),
+    );
     drop(pool.get_blocking(&1).unwrap());
     drop(pool.get_blocking(&2).unwrap());
     futures_lite::future::block_on(pool.maintain());

@@ -13,7 +13,10 @@
 //!   pool takes one of its units with each slot it reserves and frees it with the slot.
 //!   When it is reached, a key that needs a connection closes the least recently used
 //!   key's oldest idle connection instead of waiting for it to time out, or queues
-//!   (first come, first served across keys); see `cap`.
+//!   (first come, first served across keys); see `cap`. "Least recently used" is read
+//!   on a use clock (`tick`) that only slow paths advance, so the hot path stamps a key
+//!   with a load and a compare, not a clock read: keys used since the last slow path tie,
+//!   keys unused since are older.
 //! * Forgetting: [`KeyedPool::maintain`] removes a key whose pool has no connection and no
 //!   user (no get in progress, no guard out: the map holds the only reference, which a
 //!   get can only clone under the shard's read lock, so the check under the write lock is

@@ -219,3 +219,66 @@ fn connects_in_progress_count_toward_both_caps() {
     assert_eq!(pool.stats().connections, 2, "key 2's two idle connections");
     assert_eq!(pool.stats().waiting_for_room, 0);
 }
+
+#[test]
+fn timeouts_and_cancellations_under_the_total_cap_leak_no_room() {
+    let keys = Keys::default();
+    let pool = keys.pool(
+        KeyedPool::builder()
+            .max_size(3)
+            .max_total(4)
+            .wait_timeout(Some(Duration::from_secs(10))),
+    );
+    for key in 0..6 {
+        keys.manager(key).set_connect(Gate::Slow);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..24 {
+            let pool = pool.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..200 {
+                    let key = fastrand::u32(0..6);
+                    // Short deadlines: many gets give up while queued for room.
+                    let wait = Duration::from_micros(fastrand::u64(50..2000));
+                    match tokio::time::timeout(wait, pool.get(&key)).await {
+                        Ok(Ok(conn)) => {
+                            tokio::task::yield_now().await;
+                            if fastrand::u8(0..8) == 0 {
+                                // Churn without touching the backoff (discarding new
+                                // connections twice in a row would count as a dead server).
+                                drop(Pooled::detach(conn));
+                            }
+                        }
+                        Ok(Err(e)) => panic!("{e:?}"),
+                        Err(_cancelled) => {}
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            tokio::time::timeout(Duration::from_secs(60), t)
+                .await
+                .expect("bounded")
+                .unwrap();
+        }
+    });
+    let stats = pool.stats();
+    assert_eq!(stats.waiting_for_room, 0);
+    assert_eq!(stats.connections, keys.alive(), "{stats:?}");
+    assert!(stats.connections <= 4);
+    // Every unit is usable: each key can still get a connection at once.
+    for key in 0..6 {
+        drop(
+            pool.try_get(&key)
+                .or_else(|_| pool.get_blocking(&key))
+                .unwrap(),
+        );
+    }
+    assert!(pool.stats().connections <= 4);
+}

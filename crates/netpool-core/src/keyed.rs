@@ -14,9 +14,9 @@
 //!   When it is reached, a key that needs a connection closes the least recently used
 //!   key's oldest idle connection instead of waiting for it to time out, or queues
 //!   (first come, first served across keys); see `cap`. "Least recently used" is read
-//!   on a use clock (`tick`) that only slow paths advance, so the hot path stamps a key
-//!   with a load and a compare, not a clock read: keys used since the last slow path tie,
-//!   keys unused since are older.
+//!   on a use clock (`tick`) that only gets that must open a connection advance, so the
+//!   hot path stamps a key with a load and a compare, not a clock read: keys used since
+//!   the last such get tie, keys unused since are older.
 //! * Forgetting: [`KeyedPool::maintain`] removes a key whose pool has no connection and no
 //!   user (no get in progress, no guard out: the map holds the only reference, which a
 //!   get can only clone under the shard's read lock, so the check under the write lock is
@@ -115,9 +115,9 @@ struct Keyed<K, M: Manager> {
     config: Config,
     global: Arc<GlobalCap>,
     closed: AtomicBool,
-    /// The use clock for eviction: advanced by every get that takes a slow path (waits,
-    /// checks, opens), so keys used since the last one share a stamp and keys unused
-    /// since have an older one.
+    /// The use clock for eviction: advanced by every get that finds nothing idle (and so
+    /// opens a connection or waits for room), so keys used since the last one share a
+    /// stamp and keys unused since have an older one.
     tick: CachePadded<AtomicU64>,
 }
 
@@ -508,24 +508,27 @@ impl<M: Manager> Entry<M> {
     /// The key's hot path, under the shard's read lock. `tick` is the pool's use clock.
     #[inline]
     fn step(&self, tick: &AtomicU64) -> Step<M> {
-        // Stamped with the use clock, which only slow paths advance: on the hot path a
-        // load and a compare (a store only on a key's first use after a slow path).
+        // Stamped with the use clock, which only gets that must open a connection
+        // advance: on the hot path a load and a compare (a store only on a key's first
+        // use after such a get), so steady traffic writes nothing shared.
         let now = tick.load(Ordering::Relaxed);
         if self.touched.load(Ordering::Relaxed) != now {
             self.touched.store(now, Ordering::Relaxed);
         }
-        let step = match self.pool.fast() {
-            Fast::Done(conn) => return Step::Done(conn),
+        match self.pool.fast() {
+            Fast::Done(conn) => Step::Done(conn),
             Fast::Closed => Step::Closed,
             Fast::NoPermit => Step::Wait(self.pool.clone()),
             Fast::Held(permit, first) => {
+                if first.is_none() {
+                    // Nothing idle: this get will open a connection (or wait for room).
+                    tick.fetch_add(1, Ordering::Relaxed);
+                }
                 // The permit is re-created on the clone (the same pool) outside the lock.
                 permit.forget();
                 Step::Finish(self.pool.clone(), first)
             }
-        };
-        tick.fetch_add(1, Ordering::Relaxed);
-        step
+        }
     }
 
     /// No connection, nobody using the pool (only the map holds it), no backoff to keep.

@@ -195,7 +195,7 @@ where
     ///
     /// As [`Pool::try_get`].
     pub fn try_get(&self, key: &K) -> Result<Pooled<M>, Error<M::Error>> {
-        let (pool, first) = match self.fast(key)? {
+        let (pool, first) = match self.fast(key) {
             Step::Done(conn) => return Ok(conn),
             Step::Closed => return Err(Error::Closed),
             Step::Wait(_) => return Err(Error::Timeout),
@@ -378,7 +378,7 @@ where
         key: &K,
         timeout: Option<Duration>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
-        match self.fast(key)? {
+        match self.fast(key) {
             Step::Done(conn) => Ok(conn),
             Step::Closed => Err(Error::Closed),
             Step::Wait(pool) => pool.wait_and_finish(timeout).await,
@@ -395,7 +395,7 @@ where
         key: &K,
         timeout: Option<Duration>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
-        match self.fast(key)? {
+        match self.fast(key) {
             Step::Done(conn) => Ok(conn),
             Step::Closed => Err(Error::Closed),
             Step::Wait(pool) => futures_lite::future::block_on(pool.wait_and_finish(timeout)),
@@ -414,20 +414,29 @@ where
     /// The hot path: the key's pool's synchronous fast path under its shard's read lock
     /// (the key's pool is created first if it has none).
     #[inline]
-    fn fast(&self, key: &K) -> Result<Step<M>, Error<M::Error>> {
+    fn fast(&self, key: &K) -> Step<M> {
         let inner = &*self.inner;
         let hash = hash_of(key);
         let shard = &inner.shards[shard_index(hash)];
         {
             let map = read(shard);
             if let Some(entry) = find(&map, hash, key) {
-                return Ok(entry.step(&inner.tick));
+                return entry.step(&inner.tick);
             }
         }
+        self.first_use(shard, hash, key)
+    }
+
+    /// The key has no pool: create it (under the shard's write lock), then take its hot
+    /// path.
+    #[cold]
+    #[inline(never)]
+    fn first_use(&self, shard: &Shard<K, Entry<M>>, hash: u64, key: &K) -> Step<M> {
+        let inner = &*self.inner;
         let mut map = write(shard);
         // Checked under the write lock: `close` sets the flag, then visits every shard.
         if inner.closed.load(Ordering::SeqCst) {
-            return Err(Error::Closed);
+            return Step::Closed;
         }
         let entry = map
             .entry(Hashed {
@@ -435,7 +444,7 @@ where
                 key: key.clone(),
             })
             .or_insert_with(|| inner.new_entry(key));
-        Ok(entry.step(&inner.tick))
+        entry.step(&inner.tick)
     }
 
     /// Clones of every key's pool (so no lock is held while they are used).

@@ -1,7 +1,7 @@
 //! A fixed number of get+return cycles, for `valgrind --tool=callgrind` (repeatable
 //! instruction counts) or `perf`: `hotpath <mode> <cycles>`.
 //!
-//! Modes: `block_on`, `get_blocking`, `try_get`, `tokio`, `tokio-timeouts`,
+//! Modes: `block_on`, `keyed` (a `KeyedPool` with one key, under `block_on`), `get_blocking`, `try_get`, `tokio`, `tokio-timeouts`,
 //! `tokio-defaults`, `deadpool`, `queue` (the ConcurrentQueue floor), `queue-rmw5` (the
 //! floor plus five atomic read-modify-writes), and `s2` (64 tasks
 //! on a current-thread runtime sharing a pool of 8, yielding while holding: the waiting
@@ -36,6 +36,25 @@ fn main() {
             futures_lite::future::block_on(async {
                 for _ in 0..cycles {
                     drop(black_box(pool.get().await.expect("idle")));
+                }
+            });
+        }
+        "keyed" => {
+            let pool = netpool_core::KeyedPool::builder()
+                .max_size(16)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .test_on_check_out(false)
+                .build(|_: &String| common::Mem)
+                .expect("valid config");
+            let key = "127.0.0.1:7000".to_owned();
+            let held: Vec<_> = (0..16)
+                .map(|_| pool.get_blocking(&key).expect("connection"))
+                .collect();
+            drop(held);
+            futures_lite::future::block_on(async {
+                for _ in 0..cycles {
+                    drop(black_box(pool.get(&key).await.expect("idle")));
                 }
             });
         }

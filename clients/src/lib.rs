@@ -2,6 +2,7 @@
 //! them (`redis_tokio`, `resp_tokio`, `resp_smol`, `postgres_tokio`) and tests against
 //! live servers.
 //!
+//! * [`cluster`]: a Redis Cluster client over one `KeyedPool` keyed by node address;
 //! * [`redis`]: the `redis` crate's multiplexed async connection, on tokio;
 //! * [`resp`]: a hand-written RESP client and its managers on tokio and smol;
 //! * [`postgres`]: `tokio-postgres`, with a deadpool-like recycling choice;
@@ -10,6 +11,7 @@
 //! The servers are `NETPOOL_TEST_REDIS` (default `redis://127.0.0.1:6379`) and
 //! `NETPOOL_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`).
 
+pub mod cluster;
 pub mod postgres;
 pub mod redis;
 pub mod resp;

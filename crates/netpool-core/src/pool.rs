@@ -403,7 +403,10 @@ impl<M: Manager> Pool<M> {
     }
 
     /// No permit was free: queue for one, then find a connection.
-    async fn wait_and_finish(&self, mut deadline: Deadline) -> Result<Pooled<M>, Error<M::Error>> {
+    pub(crate) async fn wait_and_finish(
+        &self,
+        mut deadline: Deadline,
+    ) -> Result<Pooled<M>, Error<M::Error>> {
         let inner = &*self.inner;
         let permit = match inner.shared.wait_permit(&mut deadline).await {
             Ok(permit) => permit,
@@ -434,7 +437,7 @@ impl<M: Manager> Pool<M> {
     /// The hot path, synchronously: a free permit (nobody waiting) and an idle connection
     /// that needs no check. Anything else goes to the state machine with what was taken.
     #[inline]
-    fn fast(&self) -> Fast<'_, M> {
+    pub(crate) fn fast(&self) -> Fast<'_, M> {
         let inner = &*self.inner;
         let shared = &inner.shared;
         shared.counters.gets.bump();
@@ -460,7 +463,7 @@ impl<M: Manager> Pool<M> {
 
     /// With a permit held: check `first` (if any), else find or open a connection, and
     /// hand it out. `once`: never wait for room.
-    async fn finish(
+    pub(crate) async fn finish(
         &self,
         permit: Permit<'_>,
         first: Option<Idle<M::Connection>>,
@@ -485,7 +488,7 @@ impl<M: Manager> Pool<M> {
 }
 
 /// What the synchronous hot path got.
-enum Fast<'a, M: Manager> {
+pub(crate) enum Fast<'a, M: Manager> {
     /// A connection, ready.
     Done(Pooled<M>),
     /// The pool is closed.

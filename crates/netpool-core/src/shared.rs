@@ -65,6 +65,8 @@ pub(crate) struct Shared {
     pub(crate) timed: bool,
     /// The event handler and the `tracing` glue.
     pub(crate) events: Events,
+    /// The cap shared with the other keys of a [`KeyedPool`](crate::KeyedPool), if any.
+    pub(crate) global: Option<std::sync::Arc<crate::keyed::GlobalCap>>,
 }
 
 /// Why a wait ended without success.
@@ -115,6 +117,7 @@ impl Shared {
             timed,
             config,
             events,
+            global: None,
         }
     }
 
@@ -133,9 +136,23 @@ impl Shared {
         self.notify_if_drained();
     }
 
-    /// Reserves room for one more connection, if `size < max_size`.
+    /// Reserves room for one more connection, if `size < max_size` (and, in a keyed pool,
+    /// the cap shared by all keys is not reached).
     #[inline]
     pub(crate) fn reserve(&self) -> Option<Slot<'_>> {
+        let slot = self.reserve_local()?;
+        if let Some(global) = &self.global {
+            if !global.try_acquire() {
+                slot.unreserve();
+                return None;
+            }
+        }
+        Some(slot)
+    }
+
+    /// Reserves room in this pool only, if `size < max_size`.
+    #[inline]
+    pub(crate) fn reserve_local(&self) -> Option<Slot<'_>> {
         let max = self.max_size.load(Ordering::Relaxed);
         let mut cur = self.size.load(Ordering::Relaxed);
         while cur < max {
@@ -153,6 +170,9 @@ impl Shared {
     /// A connection was closed: free its slot and wake whoever waits for room.
     pub(crate) fn slot_freed(&self) {
         self.size.fetch_sub(1, Ordering::SeqCst);
+        if let Some(global) = &self.global {
+            global.release();
+        }
         self.notify_capacity();
         self.notify_if_drained();
     }
@@ -346,6 +366,12 @@ impl Shared {
         self.backoff.suspect();
     }
 
+    /// Whether recent connects failed, or new connections keep failing on first use.
+    pub(crate) fn backing_off(&self) -> bool {
+        self.backoff.failures.load(Ordering::Relaxed) != 0
+            || self.backoff.suspects.load(Ordering::Relaxed) >= 2
+    }
+
     /// A connection came back healthy.
     #[inline]
     pub(crate) fn connection_proven(&self) {
@@ -496,6 +522,14 @@ impl<'a> Slot<'a> {
     /// The connection exists: the slot now belongs to it.
     pub(crate) fn fill(self) {
         std::mem::forget(self);
+    }
+
+    /// Gives back a slot reserved in this pool only (no global unit was taken for it).
+    pub(crate) fn unreserve(self) {
+        let shared = self.shared;
+        std::mem::forget(self);
+        shared.size.fetch_sub(1, Ordering::SeqCst);
+        shared.notify_capacity();
     }
 }
 

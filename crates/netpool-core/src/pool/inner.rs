@@ -110,6 +110,20 @@ impl<M: Manager> Inner<M> {
             if once {
                 return Err(Error::Timeout);
             }
+            // A keyed pool with room for this key, but the cap shared by all keys reached:
+            // make room (close another key's idle connection) or queue for it.
+            if let Some(global) = &self.shared.global {
+                if !self.shared.over_or_at_capacity() {
+                    let grant = match global.make_room(deadline).await {
+                        Ok(grant) => grant,
+                        Err(e) => return Err(self.wait_error(e, deadline)),
+                    };
+                    if let Some(slot) = grant.into_slot(&self.shared) {
+                        return self.open(slot, deadline, true).await;
+                    }
+                    continue;
+                }
+            }
             let ready = || !self.idle.is_empty() || !self.shared.over_or_at_capacity();
             if let Err(e) = self.shared.wait_capacity(ready, deadline).await {
                 return Err(self.wait_error(e, deadline));
@@ -274,6 +288,12 @@ impl<M: Manager> Inner<M> {
         let shared = &self.shared;
         if shared.is_closed() {
             self.close_returned(item);
+            return;
+        }
+        // In a keyed pool, a connection returned while other keys wait for the shared cap
+        // is closed, handing its room to the oldest of them.
+        if shared.global.as_ref().is_some_and(|g| g.has_waiters()) {
+            drop(self.live(item, CloseReason::Uncounted));
             return;
         }
         // The item stays in place (moving it into a `Live` guard cost a third of this

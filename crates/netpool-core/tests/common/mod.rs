@@ -220,3 +220,36 @@ pub fn maintain<M: Manager>(pool: &netpool_core::Pool<M>) {
 
 /// A boxed future, for polling by hand.
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One [`Gated`] manager per key of a keyed pool, made on first use and kept so a test
+/// can set one key's gates.
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    managers: Arc<Mutex<std::collections::HashMap<u32, Gated>>>,
+}
+
+impl Keys {
+    /// The manager of `key` (made now if the pool has not asked for it yet).
+    pub fn manager(&self, key: u32) -> Gated {
+        self.managers
+            .lock()
+            .unwrap()
+            .entry(key)
+            .or_default()
+            .clone()
+    }
+
+    /// Connections of all keys alive now.
+    pub fn alive(&self) -> usize {
+        let managers = self.managers.lock().unwrap();
+        managers.values().map(|m| m.counts.alive()).sum()
+    }
+
+    /// A keyed pool of these managers, built from `builder`.
+    pub fn pool(&self, builder: netpool_core::KeyedBuilder) -> netpool_core::KeyedPool<u32, Gated> {
+        let keys = self.clone();
+        builder
+            .build(move |key: &u32| keys.manager(*key))
+            .expect("a valid test config")
+    }
+}

@@ -1,0 +1,158 @@
+//! The same Redis Cluster workload through netpool's cluster client (the example in
+//! `netpool_clients::cluster`: a `KeyedPool` keyed by node, 16 connections per node) and
+//! through the `redis` crate's own async cluster client (`cluster-async`, one multiplexed
+//! connection per node): `tasks` concurrent tokio tasks (16, 128) each send `GET` for keys
+//! spread over every shard. Throughput is in GETs per second, on a two-worker runtime.
+//!
+//! The cluster is the one of `.ci/redis-cluster.sh` (127.0.0.1:7100-7105), started by the
+//! bench if it is not running; without `redis-server` the bench says so and measures
+//! nothing.
+//!
+//! ```text
+//! cargo bench -p netpool-benches --bench redis_cluster -- --warm-up-time 1 --measurement-time 3
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use netpool_clients::cluster::Cluster;
+
+const TASKS: [usize; 2] = [16, 128];
+const KEYS: usize = 300;
+const PER_NODE: usize = 16;
+
+/// One GET through some client, of the key numbered by the argument.
+type One = Arc<dyn Fn(usize) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+fn key(i: usize) -> String {
+    format!("netpool:bench:cluster:{}", i % KEYS)
+}
+
+fn main() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/redis-cluster.sh");
+    let started = std::process::Command::new("bash")
+        .args([script, "start"])
+        .output();
+    if !started.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!(
+            "\n!!!!! redis_cluster bench SKIPPED: could not start the cluster ({started:?})\n"
+        );
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let (netpool, redis) = rt.block_on(async {
+        let cluster = Cluster::builder(["127.0.0.1:7100"])
+            .max_per_node(PER_NODE)
+            .max_total(3 * PER_NODE)
+            .build()
+            .expect("cluster client");
+        for i in 0..KEYS {
+            cluster
+                .set(key(i).as_bytes(), b"0123456789abcdef")
+                .await
+                .expect("SET");
+        }
+        let client = redis::cluster::ClusterClient::new(vec!["redis://127.0.0.1:7100/"])
+            .expect("redis cluster client");
+        let conn = client
+            .get_async_connection()
+            .await
+            .expect("redis cluster connection");
+        (cluster, conn)
+    });
+    let netpool_one: One = Arc::new(move |i| {
+        let cluster = netpool.clone();
+        Box::pin(async move {
+            let v = cluster.get(key(i).as_bytes()).await.expect("GET");
+            assert_eq!(v.map(|v| v.len()), Some(16));
+        })
+    });
+    let redis_one: One = Arc::new(move |i| {
+        let mut conn = redis.clone();
+        Box::pin(async move {
+            let v: Vec<u8> = redis::cmd("GET")
+                .arg(key(i))
+                .query_async(&mut conn)
+                .await
+                .expect("GET");
+            assert_eq!(v.len(), 16);
+        })
+    });
+    let clients = [
+        ("netpool-keyed", netpool_one),
+        ("redis-cluster-async", redis_one),
+    ];
+
+    let mut c = Criterion::default().configure_from_args();
+    let mut g = c.benchmark_group("redis_cluster_get");
+    g.throughput(Throughput::Elements(1));
+    for tasks in TASKS {
+        for (name, one) in &clients {
+            g.bench_with_input(BenchmarkId::new(*name, tasks), &tasks, |b, &tasks| {
+                b.iter_custom(|iters| run(&rt, tasks, iters, one));
+            });
+        }
+    }
+    g.finish();
+    interleaved(&rt, &clients);
+    c.final_summary();
+}
+
+/// Runs `iters` GETs split over `tasks` tasks; returns the wall time.
+fn run(rt: &tokio::runtime::Runtime, tasks: usize, iters: u64, one: &One) -> Duration {
+    rt.block_on(async {
+        let next = Arc::new(AtomicUsize::new(0));
+        let start = Instant::now();
+        let handles: Vec<_> = (0..tasks as u64)
+            .map(|t| {
+                let (one, next) = (one.clone(), next.clone());
+                let share = iters / tasks as u64 + u64::from(t < iters % tasks as u64);
+                tokio::spawn(async move {
+                    for _ in 0..share {
+                        one(next.fetch_add(1, Ordering::Relaxed)).await;
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await.expect("bench task");
+        }
+        start.elapsed()
+    })
+}
+
+/// Every client in turn, round by round (the order rotating); prints the median rates.
+fn interleaved(rt: &tokio::runtime::Runtime, clients: &[(&str, One)]) {
+    const ROUNDS: usize = 7;
+    const GETS: u64 = 5000;
+    println!("\nredis_cluster_get, interleaved: median GETs/s of {ROUNDS} rounds of {GETS} GETs");
+    print!("| tasks |");
+    clients.iter().for_each(|(name, _)| print!(" {name} |"));
+    print!("\n|---|");
+    clients.iter().for_each(|_| print!("---:|"));
+    println!();
+    for tasks in TASKS {
+        let mut rates = vec![Vec::with_capacity(ROUNDS); clients.len()];
+        for round in 0..ROUNDS {
+            for k in 0..clients.len() {
+                let i = (k + round) % clients.len();
+                let elapsed = run(rt, tasks, GETS, &clients[i].1);
+                rates[i].push(GETS as f64 / elapsed.as_secs_f64());
+            }
+        }
+        print!("| {tasks} |");
+        for mut r in rates {
+            r.sort_by(f64::total_cmp);
+            print!(" {:.1}k |", r[r.len() / 2] / 1000.0);
+        }
+        println!();
+    }
+}

@@ -1,0 +1,640 @@
+//! [`KeyedPool`]: one pool for many servers, with a cap per key and a cap on the total.
+//!
+//! # Implementation details
+//!
+//! * Each key has its own [`Pool`], created on first use with the per-key settings and a
+//!   manager made for that key, so everything a `Pool` promises (caps counting connects in
+//!   progress, first come first served, cancellation, panics, backoff and fail-fast,
+//!   `close`) holds per key. Keys live in a sharded map (see `map`); a get for a known key
+//!   read-locks one shard and runs the key's synchronous hot path under it, so a get whose
+//!   key has an idle connection clones nothing, allocates nothing and takes no exclusive
+//!   lock. Anything slower clones the key's `Pool` handle and goes on outside the lock.
+//! * The total cap is a [`GlobalCap`](cap::GlobalCap) shared by the keys' pools: a key's
+//!   pool takes one of its units with each slot it reserves and frees it with the slot.
+//!   When it is reached, a key that needs a connection closes the least recently used
+//!   key's oldest idle connection instead of waiting for it to time out, or queues
+//!   (first come, first served across keys); see `cap`. "Least recently used" is read
+//!   on a use clock (`tick`) that only gets that must open a connection advance, so the
+//!   hot path stamps a key with a load and a compare, not a clock read: keys used since
+//!   the last such get tie, keys unused since are older.
+//! * Forgetting: [`KeyedPool::maintain`] removes a key whose pool has no connection and no
+//!   user (no get in progress, no guard out: the map holds the only reference, which a
+//!   get can only clone under the shard's read lock, so the check under the write lock is
+//!   exact), unless it is backing off after failed connects (its backoff would be lost).
+
+use std::fmt;
+use std::hash::Hash;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use crate::Manager;
+use crate::config::Config;
+use crate::error::Error;
+use crate::idle::IdleQueue;
+use crate::pool::{CloseReason, Fast, Pool};
+use crate::pooled::{Meta, Pooled};
+use crate::shared::{Deadline, Permit};
+use crate::stats::Stats;
+use crate::sync::{AtomicBool, AtomicU64, Ordering, lock};
+
+mod builder;
+mod cap;
+mod map;
+
+pub use self::builder::KeyedBuilder;
+
+pub(crate) use self::cap::GlobalCap;
+use self::map::{Hashed, Shard, find, hash_of, read, shard_index, take, write};
+
+/// A pool of connections to many servers, one [`Pool`] per key (a server address, say),
+/// with a cap per key and a cap on the total.
+///
+/// Cheap to clone (an `Arc` inside). A key's pool is created on its first use, with a
+/// manager made for it by the function given to [`KeyedBuilder::build`], and forgotten by
+/// [`maintain`](Self::maintain) once it has no connection left and nobody uses it.
+///
+/// # Examples
+///
+/// ```
+/// # use std::convert::Infallible;
+/// /// Connections that remember the server they were opened to.
+/// struct To(String);
+/// # impl netpool_core::Manager for To {
+/// #     type Connection = String;
+/// #     type Error = Infallible;
+/// #     async fn connect(&self) -> Result<String, Infallible> { Ok(self.0.clone()) }
+/// #     async fn is_valid(&self, _: &mut String) -> Result<(), Infallible> { Ok(()) }
+/// #     fn has_broken(&self, _: &mut String) -> bool { false }
+/// # }
+/// use netpool_core::KeyedPool;
+/// # futures_lite::future::block_on(async {
+/// let pool = KeyedPool::builder()
+///     .max_size(4) // per key
+///     .max_total(16) // all keys together
+///     .build(|addr: &String| To(addr.clone()))?;
+///
+/// let a = pool.get(&"10.0.0.1:6379".to_string()).await?;
+/// let b = pool.get(&"10.0.0.2:6379".to_string()).await?;
+/// assert_eq!((a.as_str(), b.as_str()), ("10.0.0.1:6379", "10.0.0.2:6379"));
+/// assert_eq!(pool.stats().keys, 2);
+/// assert_eq!(pool.stats().connections, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct KeyedPool<K, M: Manager> {
+    inner: Arc<Keyed<K, M>>,
+}
+
+/// A handle that does not keep a [`KeyedPool`] alive: for maintenance tasks.
+pub struct WeakKeyedPool<K, M: Manager> {
+    inner: Weak<Keyed<K, M>>,
+}
+
+/// A snapshot of a [`KeyedPool`], from [`KeyedPool::stats`].
+#[non_exhaustive]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyedStats {
+    /// Keys that have a pool now.
+    pub keys: usize,
+    /// The cap on the connections of all keys together.
+    pub max_total: usize,
+    /// Open connections of all keys, counting the ones being opened.
+    pub connections: usize,
+    /// Callers queued for room under the total cap.
+    pub waiting_for_room: usize,
+    /// The keys' [`Stats`] added up (`max_size` is the per-key cap; cumulative counters
+    /// count only the keys that still have a pool).
+    pub total: Stats,
+}
+
+struct Keyed<K, M: Manager> {
+    shards: Box<[Shard<K, Entry<M>>]>,
+    connect: Box<dyn Fn(&K) -> M + Send + Sync>,
+    config: Config,
+    global: Arc<GlobalCap>,
+    closed: AtomicBool,
+    /// The use clock for eviction: advanced by every get that finds nothing idle (and so
+    /// opens a connection or waits for room), so keys used since the last one share a
+    /// stamp and keys unused since have an older one.
+    tick: CachePadded<AtomicU64>,
+}
+
+/// A key's pool and when the key was last used (on the use clock), for eviction.
+struct Entry<M: Manager> {
+    pool: Pool<M>,
+    touched: AtomicU64,
+}
+
+/// What the hot path under the shard lock found.
+enum Step<M: Manager> {
+    Done(Pooled<M>),
+    Closed,
+    /// Wait for a permit of this pool.
+    Wait(Pool<M>),
+    /// A permit is held (re-created from the forgotten one outside the lock), with maybe
+    /// an idle connection to check.
+    Finish(Pool<M>, Option<crate::idle::Idle<M::Connection>>),
+}
+
+impl KeyedPool<(), crate::pool::NoManager> {
+    /// A [`KeyedBuilder`] with the default settings: those of [`Config`] per key, and at
+    /// most 100 connections in total.
+    pub fn builder() -> KeyedBuilder {
+        KeyedBuilder::new()
+    }
+}
+
+impl<K, M> KeyedPool<K, M>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    M: Manager,
+{
+    /// Checks a connection to `key` out, waiting up to `wait_timeout`; creates the key's
+    /// pool on first use.
+    ///
+    /// As [`Pool::get`] on the key's pool; in addition, when the total cap is reached, it
+    /// closes the least recently used key's oldest idle connection to make room, or
+    /// queues for room (first come, first served across keys).
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::get`]: [`Error::Unavailable`] only when *this key's* server failed its
+    /// recent connects; [`Error::Closed`] after [`close`](Self::close) or when the key was
+    /// [`remove`](Self::remove)d meanwhile.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`Pool::get`]: a place in the queue for room is given up (and room
+    /// granted to it handed on).
+    pub async fn get(&self, key: &K) -> Result<Pooled<M>, Error<M::Error>> {
+        self.acquire(key, self.inner.config.wait_timeout).await
+    }
+
+    /// Like [`get`](Self::get), with `timeout` instead of `wait_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get), with `timeout` as the deadline.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`get`](Self::get).
+    pub async fn get_timeout(
+        &self,
+        key: &K,
+        timeout: Duration,
+    ) -> Result<Pooled<M>, Error<M::Error>> {
+        self.acquire(key, Some(timeout)).await
+    }
+
+    /// Checks a connection to `key` out without waiting, as [`Pool::try_get`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::try_get`].
+    pub fn try_get(&self, key: &K) -> Result<Pooled<M>, Error<M::Error>> {
+        let (pool, first) = match self.fast(key) {
+            Step::Done(conn) => return Ok(conn),
+            Step::Closed => return Err(Error::Closed),
+            Step::Wait(_) => return Err(Error::Timeout),
+            Step::Finish(pool, first) => (pool, first),
+        };
+        let permit = Permit::new(&pool.inner.shared.sema);
+        let mut deadline = Deadline::new(None);
+        let finish = std::pin::pin!(pool.finish(permit, first, &mut deadline, true));
+        let waker = std::task::Waker::noop();
+        match std::future::Future::poll(finish, &mut std::task::Context::from_waker(waker)) {
+            std::task::Poll::Ready(result) => result,
+            std::task::Poll::Pending => Err(Error::Timeout),
+        }
+    }
+
+    /// Checks a connection to `key` out from a thread, blocking it up to `wait_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread. Never call it inside an async task: use `get`.
+    pub fn get_blocking(&self, key: &K) -> Result<Pooled<M>, Error<M::Error>> {
+        self.get_blocking_timeout_inner(key, self.inner.config.wait_timeout)
+    }
+
+    /// Like [`get_blocking`](Self::get_blocking), with `timeout` instead of
+    /// `wait_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get), with `timeout` as the deadline.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread. Never call it inside an async task.
+    pub fn get_blocking_timeout(
+        &self,
+        key: &K,
+        timeout: Duration,
+    ) -> Result<Pooled<M>, Error<M::Error>> {
+        self.get_blocking_timeout_inner(key, Some(timeout))
+    }
+
+    /// A snapshot of all keys: how many there are, the total connections, and the keys'
+    /// [`Stats`] added up.
+    pub fn stats(&self) -> KeyedStats {
+        let inner = &*self.inner;
+        let mut total = Stats {
+            max_size: inner.config.max_size,
+            ..Stats::default()
+        };
+        let mut keys = 0;
+        for shard in inner.shards.iter() {
+            let map = read(shard);
+            keys += map.len();
+            for entry in map.values() {
+                add(&mut total, &entry.pool.stats());
+            }
+        }
+        KeyedStats {
+            keys,
+            max_total: inner.global.max(),
+            connections: inner.global.used(),
+            waiting_for_room: inner.global.waiting(),
+            total,
+        }
+    }
+
+    /// The [`Stats`] of `key`'s pool, `None` if the key has none (never used, or
+    /// forgotten).
+    pub fn stats_for(&self, key: &K) -> Option<Stats> {
+        let hash = hash_of(key);
+        let shard = &self.inner.shards[shard_index(hash)];
+        find(&read(shard), hash, key).map(|entry| entry.pool.stats())
+    }
+
+    /// The keys that have a pool now.
+    pub fn keys(&self) -> Vec<K> {
+        let mut keys = Vec::new();
+        for shard in self.inner.shards.iter() {
+            keys.extend(read(shard).keys().map(|k| k.key.clone()));
+        }
+        keys
+    }
+
+    /// The per-key settings.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Closes the idle connections (of every key) for which `keep` returns `false`;
+    /// returns how many. As [`Pool::retain`], per key.
+    pub fn retain(&self, mut keep: impl FnMut(&K, &mut M::Connection, Meta) -> bool) -> usize {
+        let mut closed = 0;
+        for (key, pool) in self.pools() {
+            closed += pool.retain(|conn, meta| keep(&key, conn, meta));
+        }
+        closed
+    }
+
+    /// Removes `key`: its pool is closed (idle connections now, checked-out ones when they
+    /// come back; its waiters get [`Error::Closed`]) and forgotten. A later get for the key
+    /// starts a new pool. Returns whether the key had a pool.
+    pub fn remove(&self, key: &K) -> bool {
+        let hash = hash_of(key);
+        let shard = &self.inner.shards[shard_index(hash)];
+        let removed = take(&mut write(shard), hash, key);
+        match removed {
+            Some(entry) => {
+                entry.pool.close();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Closes every key's pool, as [`Pool::close`]: gets fail with [`Error::Closed`] from
+    /// now on, callers waiting for room too.
+    pub fn close(&self) {
+        let inner = &*self.inner;
+        inner.closed.store(true, Ordering::SeqCst);
+        inner.global.close();
+        for (_, pool) in self.pools() {
+            pool.close();
+        }
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the pool is closed and every connection of every key is gone. It
+    /// does not close the pool itself: call [`close`](Self::close) first.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits.
+    pub async fn wait_closed(&self) {
+        for (_, pool) in self.pools() {
+            pool.wait_closed().await;
+        }
+    }
+
+    /// Runs one maintenance pass over every key ([`Pool::maintain`]: idle and lifetime
+    /// reaping, checks, `min_idle` per key), then forgets the keys that have no
+    /// connection, no get in progress and no recent connect failure.
+    ///
+    /// Call it every [`maintenance_interval`](Self::maintenance_interval), from a task
+    /// holding a [`WeakKeyedPool`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`Pool::maintain`].
+    pub async fn maintain(&self) {
+        for (_, pool) in self.pools() {
+            pool.maintain().await;
+        }
+        self.forget_unused();
+    }
+
+    /// How often to call [`maintain`](Self::maintain): see
+    /// [`Config::maintenance_interval`].
+    pub fn maintenance_interval(&self) -> Duration {
+        self.inner.config.maintenance_interval()
+    }
+
+    /// A handle that does not keep the pool alive.
+    pub fn downgrade(&self) -> WeakKeyedPool<K, M> {
+        WeakKeyedPool {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
+    async fn acquire(
+        &self,
+        key: &K,
+        timeout: Option<Duration>,
+    ) -> Result<Pooled<M>, Error<M::Error>> {
+        match self.fast(key) {
+            Step::Done(conn) => Ok(conn),
+            Step::Closed => Err(Error::Closed),
+            Step::Wait(pool) => pool.wait_and_finish(Deadline::new(timeout)).await,
+            Step::Finish(pool, first) => {
+                let permit = Permit::new(&pool.inner.shared.sema);
+                pool.finish(permit, first, &mut Deadline::new(timeout), false)
+                    .await
+            }
+        }
+    }
+
+    fn get_blocking_timeout_inner(
+        &self,
+        key: &K,
+        timeout: Option<Duration>,
+    ) -> Result<Pooled<M>, Error<M::Error>> {
+        match self.fast(key) {
+            Step::Done(conn) => Ok(conn),
+            Step::Closed => Err(Error::Closed),
+            Step::Wait(pool) => {
+                futures_lite::future::block_on(pool.wait_and_finish(Deadline::blocking(timeout)))
+            }
+            Step::Finish(pool, first) => {
+                let permit = Permit::new(&pool.inner.shared.sema);
+                futures_lite::future::block_on(pool.finish(
+                    permit,
+                    first,
+                    &mut Deadline::new(timeout),
+                    false,
+                ))
+            }
+        }
+    }
+
+    /// The hot path: the key's pool's synchronous fast path under its shard's read lock
+    /// (the key's pool is created first if it has none).
+    #[inline]
+    fn fast(&self, key: &K) -> Step<M> {
+        let inner = &*self.inner;
+        let hash = hash_of(key);
+        let shard = &inner.shards[shard_index(hash)];
+        {
+            let map = read(shard);
+            if let Some(entry) = find(&map, hash, key) {
+                return entry.step(&inner.tick);
+            }
+        }
+        self.first_use(shard, hash, key)
+    }
+
+    /// The key has no pool: create it (under the shard's write lock), then take its hot
+    /// path.
+    #[cold]
+    #[inline(never)]
+    fn first_use(&self, shard: &Shard<K, Entry<M>>, hash: u64, key: &K) -> Step<M> {
+        let inner = &*self.inner;
+        let mut map = write(shard);
+        // Checked under the write lock: `close` sets the flag, then visits every shard.
+        if inner.closed.load(Ordering::SeqCst) {
+            return Step::Closed;
+        }
+        let entry = map
+            .entry(Hashed {
+                hash,
+                key: key.clone(),
+            })
+            .or_insert_with(|| inner.new_entry(key));
+        entry.step(&inner.tick)
+    }
+
+    /// Clones of every key's pool (so no lock is held while they are used).
+    fn pools(&self) -> Vec<(K, Pool<M>)> {
+        let mut pools = Vec::new();
+        for shard in self.inner.shards.iter() {
+            let map = read(shard);
+            pools.extend(map.iter().map(|(k, e)| (k.key.clone(), e.pool.clone())));
+        }
+        pools
+    }
+
+    /// Forgets the keys whose pool is unused (see the module docs), and shrinks the maps.
+    fn forget_unused(&self) {
+        for shard in self.inner.shards.iter() {
+            let mut map = write(shard);
+            map.retain(|_, entry| !entry.unused());
+            if map.capacity() > 4 * map.len() + 16 {
+                map.shrink_to_fit();
+            }
+        }
+    }
+}
+
+impl<K, M: Manager> Keyed<K, M> {
+    fn new_entry(&self, key: &K) -> Entry<M> {
+        let mut pool = Pool::from_parts(
+            self.config.clone(),
+            (self.connect)(key),
+            crate::events::Events::new(None),
+            crate::hooks::DynHooks::none(),
+        );
+        match Arc::get_mut(&mut pool.inner) {
+            Some(pool) => pool.shared.global = Some(self.global.clone()),
+            // Invariant: the pool was created on the line above; nothing else holds it.
+            None => unreachable!("a new pool is shared"),
+        }
+        Entry {
+            pool,
+            touched: AtomicU64::new(self.tick.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Closes the oldest idle connection of the key used least recently; `false` if no
+    /// key has an idle connection.
+    fn evict_lru(&self) -> bool {
+        for _ in 0..3 {
+            let mut best: Option<(u64, Pool<M>)> = None;
+            for shard in self.shards.iter() {
+                let map = read(shard);
+                for entry in map.values() {
+                    if entry.pool.inner.idle.is_empty() {
+                        continue;
+                    }
+                    let touched = entry.touched.load(Ordering::Relaxed);
+                    if best.as_ref().is_none_or(|(t, _)| touched < *t) {
+                        best = Some((touched, entry.pool.clone()));
+                    }
+                }
+            }
+            match best {
+                None => return false,
+                Some((_, pool)) => {
+                    if pool.evict_oldest_idle() {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+}
+
+impl<M: Manager> Entry<M> {
+    /// The key's hot path, under the shard's read lock. `tick` is the pool's use clock.
+    #[inline]
+    fn step(&self, tick: &AtomicU64) -> Step<M> {
+        // Stamped with the use clock, which only gets that must open a connection
+        // advance: on the hot path a load and a compare (a store only on a key's first
+        // use after such a get), so steady traffic writes nothing shared.
+        let now = tick.load(Ordering::Relaxed);
+        if self.touched.load(Ordering::Relaxed) != now {
+            self.touched.store(now, Ordering::Relaxed);
+        }
+        match self.pool.fast() {
+            Fast::Done(conn) => Step::Done(conn),
+            Fast::Closed => Step::Closed,
+            Fast::NoPermit => Step::Wait(self.pool.clone()),
+            Fast::Held(permit, first) => {
+                if first.is_none() {
+                    // Nothing idle: this get will open a connection (or wait for room).
+                    tick.fetch_add(1, Ordering::Relaxed);
+                }
+                // The permit is re-created on the clone (the same pool) outside the lock.
+                permit.forget();
+                Step::Finish(self.pool.clone(), first)
+            }
+        }
+    }
+
+    /// No connection, nobody using the pool (only the map holds it), no backoff to keep.
+    fn unused(&self) -> bool {
+        let pool = &self.pool;
+        let shared = &pool.inner.shared;
+        Arc::strong_count(&pool.inner) == 1
+            && shared.size.load(Ordering::SeqCst) == 0
+            && shared.waiting() == 0
+            && !shared.backing_off()
+    }
+}
+
+impl<M: Manager> Pool<M> {
+    /// Closes the idle connection used least recently (the front of a FIFO queue, the
+    /// bottom of a LIFO stack); `false` if none is idle.
+    pub(crate) fn evict_oldest_idle(&self) -> bool {
+        let inner = &*self.inner;
+        let item = match &inner.idle {
+            IdleQueue::Lifo(stack) => {
+                let mut stack = lock(stack);
+                if stack.is_empty() {
+                    None
+                } else {
+                    Some(stack.remove(0))
+                }
+            }
+            IdleQueue::Fifo { .. } => inner.idle.pop(),
+        };
+        match item {
+            Some(item) => {
+                drop(inner.live(item, CloseReason::Idle));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Adds `s`'s gauges and counters to `total`.
+fn add(total: &mut Stats, s: &Stats) {
+    total.connections += s.connections;
+    total.idle += s.idle;
+    total.in_use += s.in_use;
+    total.waiting += s.waiting;
+    total.gets += s.gets;
+    total.gets_waited += s.gets_waited;
+    total.gets_timed_out += s.gets_timed_out;
+    total.wait_time += s.wait_time;
+    total.connections_created += s.connections_created;
+    total.closed_broken += s.closed_broken;
+    total.closed_invalid += s.closed_invalid;
+    total.closed_idle += s.closed_idle;
+    total.closed_lifetime += s.closed_lifetime;
+    total.connect_errors += s.connect_errors;
+}
+
+impl<K, M: Manager> Clone for KeyedPool<K, M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<K, M: Manager> fmt::Debug for KeyedPool<K, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedPool")
+            .field("global", &self.inner.global)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, M: Manager> WeakKeyedPool<K, M> {
+    /// The pool, if any [`KeyedPool`] clone of it is still alive.
+    pub fn upgrade(&self) -> Option<KeyedPool<K, M>> {
+        self.inner.upgrade().map(|inner| KeyedPool { inner })
+    }
+}
+
+impl<K, M: Manager> Clone for WeakKeyedPool<K, M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<K, M: Manager> fmt::Debug for WeakKeyedPool<K, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakKeyedPool").finish_non_exhaustive()
+    }
+}

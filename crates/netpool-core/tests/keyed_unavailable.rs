@@ -16,15 +16,20 @@ fn a_dead_key_fails_fast_alone() {
             .max_size(4)
             .max_total(8)
             .wait_timeout(Some(Duration::from_secs(30)))
-            .connect_backoff(Duration::from_secs(5), Duration::from_secs(10)),
+            .connect_backoff(Duration::from_millis(20), Duration::from_secs(10)),
     );
     keys.manager(1).set_connect(Gate::Err);
 
-    let err = pool.get_blocking(&1).unwrap_err();
-    assert!(
-        err.is_connect(),
-        "the caller that tried gets its own error: {err:?}"
-    );
+    // Three failed connects (each caller waits for its turn and gets its own error) are
+    // the evidence that the server is down...
+    for _ in 0..3 {
+        let err = pool.get_blocking(&1).unwrap_err();
+        assert!(
+            err.is_connect(),
+            "the caller that tried gets its own error: {err:?}"
+        );
+    }
+    // ...then callers fail fast (the next probe is 40-80 ms away).
     let started = Instant::now();
     for _ in 0..100 {
         let err = pool.get_blocking(&1).unwrap_err();
@@ -36,7 +41,7 @@ fn a_dead_key_fails_fast_alone() {
     );
     assert_eq!(
         keys.manager(1).counts.connects(),
-        1,
+        3,
         "no hammering while backing off"
     );
 
@@ -49,7 +54,7 @@ fn a_dead_key_fails_fast_alone() {
         assert_eq!(pool.stats_for(&key).unwrap().connect_errors, 0);
     }
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!(pool.stats_for(&1).unwrap().connect_errors, 1);
+    assert!(pool.stats_for(&1).unwrap().connect_errors >= 3);
 
     // The dead key is remembered (its backoff with it) while it backs off.
     futures_lite::future::block_on(pool.maintain());
@@ -57,7 +62,8 @@ fn a_dead_key_fails_fast_alone() {
         pool.stats_for(&1).is_some(),
         "a backing-off key is not forgotten"
     );
-    assert!(pool.get_blocking(&1).unwrap_err().is_unavailable());
+    let err = pool.get_blocking(&1).unwrap_err();
+    assert!(err.is_unavailable() || err.is_connect(), "{err:?}");
 }
 
 #[test]

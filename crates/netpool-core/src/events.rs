@@ -325,7 +325,7 @@ impl Events {
             id: item.id(),
             reason,
             age: Duration::from_nanos(clock::now().saturating_sub(item.created)),
-            uses: item.uses,
+            uses: u64::from(item.uses),
         });
     }
 

@@ -73,7 +73,7 @@ pub struct Meta {
 impl<M: Manager> Pooled<M> {
     /// Hands `item` out: the one place a checkout is counted in its `uses`.
     pub(crate) fn new(pool: Arc<Inner<M>>, mut item: Idle<M::Connection>) -> Self {
-        item.uses += 1;
+        item.uses = item.uses.saturating_add(1);
         Self {
             pool,
             item: Some(item),
@@ -171,7 +171,13 @@ impl Meta {
     pub(crate) fn from_idle<C>(item: &Idle<C>, epoch: Epoch) -> Self {
         // `created` may be a nanosecond or two past the clock (it doubles as the id).
         let last_used = item.last_used.max(item.created);
-        Self::from_raw(item.id(), item.created, last_used, item.uses, epoch)
+        Self::from_raw(
+            item.id(),
+            item.created,
+            last_used,
+            u64::from(item.uses),
+            epoch,
+        )
     }
 
     pub(crate) fn from_raw(
@@ -219,6 +225,7 @@ impl<M: Manager> DerefMut for Pooled<M> {
 }
 
 impl<M: Manager> Drop for Pooled<M> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(item) = self.item.take() {
             let inner = &*self.pool;

@@ -286,10 +286,7 @@ impl<M: Manager> Inner<M> {
     /// releases its permit and calls [`Inner::settle`].
     pub(crate) fn put_back(&self, mut item: Idle<M::Connection>) {
         let shared = &self.shared;
-        if shared.is_closed() {
-            self.close_returned(item);
-            return;
-        }
+        // (A pool closed meanwhile is drained by `settle`, after the push.)
         // In a keyed pool, a connection returned while other keys wait for the shared cap
         // is closed, handing its room to the oldest of them.
         if shared.global.as_ref().is_some_and(|g| g.has_waiters()) {
@@ -315,13 +312,6 @@ impl<M: Manager> Inner<M> {
         item.last_used = now;
         // The caller releases its permit and then calls `settle`.
         self.idle.push(item);
-    }
-
-    /// A connection came back to a closed or shrunk pool: close it.
-    #[cold]
-    #[inline(never)]
-    fn close_returned(&self, item: Idle<M::Connection>) {
-        drop(self.live(item, CloseReason::Closed));
     }
 
     /// Closes a connection found broken (by `has_broken`, or discarded by its user). One
@@ -355,6 +345,17 @@ impl<M: Manager> Inner<M> {
     /// its cap at rest.
     #[inline]
     pub(crate) fn settle(&self) {
+        let shared = &self.shared;
+        if shared.over_capacity() || shared.is_closed() {
+            self.settle_slow();
+        } else {
+            shared.notify_capacity();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn settle_slow(&self) {
         if self.shared.over_capacity() {
             self.trim_idle();
         }

@@ -218,27 +218,7 @@ fn tcp(c: &mut Criterion) {
             .await
             .expect("valid config")
     });
-    rt.block_on(async {
-        let mut held = Vec::new();
-        for _ in 0..SIZE {
-            held.push(netpool.get().await.expect("connection"));
-        }
-        drop(held);
-        let mut held = Vec::new();
-        for _ in 0..SIZE {
-            held.push(no_peek.get().await.expect("connection"));
-        }
-        drop(held);
-        let mut held = Vec::new();
-        for _ in 0..SIZE {
-            held.push(deadpool.get().await.expect("connection"));
-        }
-        drop(held);
-        let mut held = Vec::new();
-        for _ in 0..SIZE {
-            held.push(bb8.get().await.expect("connection"));
-        }
-    });
+    common::warm_pools!(rt, SIZE; netpool, no_peek, deadpool, bb8);
 
     let (rt, streams, netpool, no_peek, deadpool, bb8) =
         (&rt, &streams, &netpool, &no_peek, &deadpool, &bb8);

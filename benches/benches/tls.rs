@@ -260,27 +260,7 @@ fn tls(c: &mut Criterion) {
             .expect("valid config")
     });
     // Every pool opens its 8 connections (handshakes) before the measurements.
-    rt.block_on(async {
-        let mut held = Vec::new();
-        for _ in 0..SIZE {
-            held.push(netpool.get().await.expect("connection"));
-        }
-        drop(held);
-        let mut held = Vec::new();
-        for _ in 0..SIZE {
-            held.push(handwritten.get().await.expect("connection"));
-        }
-        drop(held);
-        let mut held = Vec::new();
-        for _ in 0..SIZE {
-            held.push(deadpool.get().await.expect("connection"));
-        }
-        drop(held);
-        let mut held = Vec::new();
-        for _ in 0..SIZE {
-            held.push(bb8.get().await.expect("connection"));
-        }
-    });
+    common::warm_pools!(rt, SIZE; netpool, handwritten, deadpool, bb8);
 
     let (rt, config, netpool, handwritten, deadpool, bb8) =
         (&rt, &config, &netpool, &handwritten, &deadpool, &bb8);

@@ -331,3 +331,22 @@ pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
+
+/// Checks `$n` connections out of each pool at once and returns them, so every pool
+/// starts the measurements with `$n` open connections.
+#[allow(unused_macros, reason = "not every bench warms pools this way")]
+macro_rules! warm_pools {
+    ($rt:expr, $n:expr; $($pool:expr),+ $(,)?) => {
+        $rt.block_on(async {
+            $(
+                let mut held = Vec::new();
+                for _ in 0..$n {
+                    held.push($pool.get().await.expect("connection"));
+                }
+                drop(held);
+            )+
+        })
+    };
+}
+#[allow(unused_imports, reason = "not every bench warms pools this way")]
+pub(crate) use warm_pools;

@@ -8,6 +8,109 @@ use crate::events::{EventHandler, Events};
 use crate::hooks::{DynHooks, Hooks, NoHooks};
 use crate::{BuildError, Manager, Pool};
 
+/// The setters of the per-pool settings, shared by [`Builder`] and
+/// [`KeyedBuilder`](crate::KeyedBuilder) (whose settings apply per key): each sets one
+/// field of the builder's `config`.
+macro_rules! config_knobs {
+    () => {
+        /// Hard cap on open connections, counting the ones being opened (default 10).
+        pub fn max_size(mut self, max_size: usize) -> Self {
+            self.config.max_size = max_size;
+            self
+        }
+
+        /// Idle connections that maintenance keeps open (default `None`).
+        pub fn min_idle(mut self, min_idle: Option<usize>) -> Self {
+            self.config.min_idle = min_idle;
+            self
+        }
+
+        /// One deadline for a whole `get`: waiting for a slot, connecting and `is_valid`
+        /// (default 30 s; `None` waits forever).
+        pub fn wait_timeout(mut self, timeout: Option<Duration>) -> Self {
+            self.config.wait_timeout = timeout;
+            self
+        }
+
+        /// Bound on one `connect` (default 10 s).
+        pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+            self.config.connect_timeout = timeout;
+            self
+        }
+
+        /// Connections idle longer than this are closed, not reused (default 10 min).
+        pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+            self.config.idle_timeout = timeout;
+            self
+        }
+
+        /// Connections are closed once this old; each connection's limit is jittered down by
+        /// up to 5% so that connections opened together do not expire together
+        /// (default 30 min).
+        pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
+            self.config.max_lifetime = lifetime;
+            self
+        }
+
+        /// Whether [`Manager::is_valid`](crate::Manager::is_valid) runs before a connection is handed out (default
+        /// `true`, limited by [`check_idle_after`](Self::check_idle_after)).
+        pub fn test_on_check_out(mut self, test: bool) -> Self {
+            self.config.test_on_check_out = test;
+            self
+        }
+
+        /// With `test_on_check_out`, check only connections idle at least this long
+        /// (default 1 s; `None` checks on every checkout). Busy connections skip the check.
+        pub fn check_idle_after(mut self, after: Option<Duration>) -> Self {
+            self.config.check_idle_after = after;
+            self
+        }
+
+        /// Which idle connection goes out first (default [`QueueStrategy::Fifo`]).
+        pub fn queue_strategy(mut self, strategy: QueueStrategy) -> Self {
+            self.config.queue_strategy = strategy;
+            self
+        }
+
+        /// Backoff after failed connects: the first delay and the cap of the exponential,
+        /// jittered delay (default 10 ms and 100 ms). One probe at a time tries again when
+        /// the delay is over; see [`fail_fast`](Self::fail_fast) for what callers get
+        /// meanwhile.
+        pub fn connect_backoff(mut self, initial: Duration, max: Duration) -> Self {
+            self.config.backoff_initial = initial;
+            self.config.backoff_max = max;
+            self
+        }
+
+        /// Whether callers fail fast with [`Error::Unavailable`](crate::Error::Unavailable)
+        /// while the server is down (default `true`).
+        ///
+        /// On, a caller that needs a new connection after a connect failed waits for the
+        /// outcome of the next attempt (within its deadline) and gets `Unavailable` if that
+        /// attempt fails too; after three failures in a row such callers fail at once, and one
+        /// probe at a time, spaced by [`connect_backoff`](Self::connect_backoff), tests the
+        /// server. Broken or invalid connections never make another caller fail; they only
+        /// space out new connects.
+        ///
+        /// Off, every caller that needs a connection makes its own connect attempt and gets
+        /// its own [`Error::Connect`](crate::Error::Connect) or
+        /// [`Error::ConnectTimeout`](crate::Error::ConnectTimeout), as with deadpool or bb8;
+        /// nothing backs off.
+        pub fn fail_fast(mut self, on: bool) -> Self {
+            self.config.fail_fast = on;
+            self
+        }
+
+        /// How often the adapters run [`Pool::maintain`](crate::Pool::maintain) (default
+        /// derived from the timeouts; see [`Config::maintenance_interval`](crate::Config::maintenance_interval)).
+        pub fn maintenance_interval(mut self, interval: Option<Duration>) -> Self {
+            self.config.maintenance_interval = interval;
+            self
+        }
+    };
+}
+pub(crate) use config_knobs;
+
 /// Which idle connection [`Pool::get`](crate::Pool::get) hands out first.
 #[non_exhaustive]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -256,100 +359,7 @@ impl<H> Builder<H> {
         &self.config
     }
 
-    /// Hard cap on open connections, counting the ones being opened (default 10).
-    pub fn max_size(mut self, max_size: usize) -> Self {
-        self.config.max_size = max_size;
-        self
-    }
-
-    /// Idle connections that maintenance keeps open (default `None`).
-    pub fn min_idle(mut self, min_idle: Option<usize>) -> Self {
-        self.config.min_idle = min_idle;
-        self
-    }
-
-    /// One deadline for a whole `get`: waiting for a slot, connecting and `is_valid`
-    /// (default 30 s; `None` waits forever).
-    pub fn wait_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.config.wait_timeout = timeout;
-        self
-    }
-
-    /// Bound on one `connect` (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.config.connect_timeout = timeout;
-        self
-    }
-
-    /// Connections idle longer than this are closed, not reused (default 10 min).
-    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.config.idle_timeout = timeout;
-        self
-    }
-
-    /// Connections are closed once this old; each connection's limit is jittered down by
-    /// up to 5% so that connections opened together do not expire together
-    /// (default 30 min).
-    pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
-        self.config.max_lifetime = lifetime;
-        self
-    }
-
-    /// Whether [`Manager::is_valid`] runs before a connection is handed out (default
-    /// `true`, limited by [`check_idle_after`](Builder::check_idle_after)).
-    pub fn test_on_check_out(mut self, test: bool) -> Self {
-        self.config.test_on_check_out = test;
-        self
-    }
-
-    /// With `test_on_check_out`, check only connections idle at least this long
-    /// (default 1 s; `None` checks on every checkout). Busy connections skip the check.
-    pub fn check_idle_after(mut self, after: Option<Duration>) -> Self {
-        self.config.check_idle_after = after;
-        self
-    }
-
-    /// Which idle connection goes out first (default [`QueueStrategy::Fifo`]).
-    pub fn queue_strategy(mut self, strategy: QueueStrategy) -> Self {
-        self.config.queue_strategy = strategy;
-        self
-    }
-
-    /// Backoff after failed connects: the first delay and the cap of the exponential,
-    /// jittered delay (default 10 ms and 100 ms). While backing off, a `get` that would
-    /// have to connect fails at once with [`Error::Unavailable`](crate::Error::Unavailable);
-    /// one probe at a time tries again when the delay is over.
-    pub fn connect_backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.config.backoff_initial = initial;
-        self.config.backoff_max = max;
-        self
-    }
-
-    /// Whether callers fail fast with [`Error::Unavailable`](crate::Error::Unavailable)
-    /// while the server is down (default `true`).
-    ///
-    /// On, a caller that needs a new connection after a connect failed waits for the
-    /// outcome of the next attempt (within its deadline) and gets `Unavailable` if that
-    /// attempt fails too; after three failures in a row such callers fail at once, and one
-    /// probe at a time, spaced by [`connect_backoff`](Self::connect_backoff), tests the
-    /// server. Broken or invalid connections never make another caller fail; they only
-    /// space out new connects.
-    ///
-    /// Off, every caller that needs a connection makes its own connect attempt and gets
-    /// its own [`Error::Connect`](crate::Error::Connect) or
-    /// [`Error::ConnectTimeout`](crate::Error::ConnectTimeout), as with deadpool or bb8;
-    /// nothing backs off.
-    pub fn fail_fast(mut self, on: bool) -> Self {
-        self.config.fail_fast = on;
-        self
-    }
-
-    /// How often the adapters run [`Pool::maintain`](crate::Pool::maintain) (default
-    /// derived from the timeouts; see [`Config::maintenance_interval`]).
-    pub fn maintenance_interval(mut self, interval: Option<Duration>) -> Self {
-        self.config.maintenance_interval = interval;
-        self
-    }
+    config_knobs!();
 }
 
 impl Default for Builder {

@@ -86,3 +86,15 @@ fn a_key_recovers_after_its_backoff() {
     };
     drop(conn);
 }
+
+/// `fail_fast(false)` applies per key too: every caller makes its own attempt.
+#[test]
+fn fail_fast_off_per_key() {
+    let keys = Keys::default();
+    let pool = keys.pool(KeyedPool::builder().fail_fast(false));
+    keys.manager(1).set_connect(Gate::Err);
+    for _ in 0..5 {
+        assert!(pool.get_blocking(&1).unwrap_err().is_connect());
+    }
+    assert_eq!(keys.manager(1).counts.connects(), 5);
+}

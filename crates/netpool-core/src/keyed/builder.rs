@@ -20,6 +20,10 @@ const DEFAULT_MAX_TOTAL: usize = 100;
 
 /// Builds a [`KeyedPool`]: the per-key settings of a [`Pool`] (see
 /// [`Builder`](crate::Builder)), and the cap on all keys together.
+///
+/// Every setting of a [`Pool`] applies to each key's pool: `max_size` caps one key's
+/// connections, `min_idle` keeps that many warm per key that has a pool (a key with
+/// `min_idle` connections is never forgotten), and each key backs off on its own.
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until build() is called"]
 pub struct KeyedBuilder {
@@ -56,77 +60,7 @@ impl KeyedBuilder {
         self
     }
 
-    /// Cap on one key's connections, counting the ones being opened (default 10).
-    pub fn max_size(mut self, max_size: usize) -> Self {
-        self.config.max_size = max_size;
-        self
-    }
-
-    /// Idle connections kept warm per key by maintenance, for keys that have a pool
-    /// (default `None`). A key with `min_idle` connections is never forgotten.
-    pub fn min_idle(mut self, min_idle: Option<usize>) -> Self {
-        self.config.min_idle = min_idle;
-        self
-    }
-
-    /// One deadline for a whole `get`, waiting for room included (default 30 s).
-    pub fn wait_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.config.wait_timeout = timeout;
-        self
-    }
-
-    /// Bound on one `connect` (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.config.connect_timeout = timeout;
-        self
-    }
-
-    /// Connections idle longer than this are closed, not reused (default 10 min).
-    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.config.idle_timeout = timeout;
-        self
-    }
-
-    /// Connections are closed once this old, less a jitter of up to 5% (default 30 min).
-    pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
-        self.config.max_lifetime = lifetime;
-        self
-    }
-
-    /// Whether [`Manager::is_valid`] runs before a connection is handed out (default
-    /// `true`, limited by [`check_idle_after`](Self::check_idle_after)).
-    pub fn test_on_check_out(mut self, test: bool) -> Self {
-        self.config.test_on_check_out = test;
-        self
-    }
-
-    /// With `test_on_check_out`, check only connections idle at least this long
-    /// (default 1 s; `None` checks on every checkout).
-    pub fn check_idle_after(mut self, after: Option<Duration>) -> Self {
-        self.config.check_idle_after = after;
-        self
-    }
-
-    /// Which idle connection of a key goes out first (default [`QueueStrategy::Fifo`]).
-    pub fn queue_strategy(mut self, strategy: QueueStrategy) -> Self {
-        self.config.queue_strategy = strategy;
-        self
-    }
-
-    /// Backoff after failed connects, per key (default 10 ms and 100 ms): while a key
-    /// backs off, its gets that would have to connect fail at once with
-    /// [`Error::Unavailable`]; other keys are not affected.
-    pub fn connect_backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.config.backoff_initial = initial;
-        self.config.backoff_max = max;
-        self
-    }
-
-    /// How often to run [`KeyedPool::maintain`] (default derived from the timeouts).
-    pub fn maintenance_interval(mut self, interval: Option<Duration>) -> Self {
-        self.config.maintenance_interval = interval;
-        self
-    }
+    crate::config::config_knobs!();
 
     /// Validates the settings and creates the pool; `connect` makes the manager of a key,
     /// when the key is first used. Opens nothing.

@@ -1,4 +1,4 @@
-//! Measures netpool's row of the failure-behaviour table (issue 6): 32 tokio tasks, a
+//! Measures netpool's row of the failure-behaviour table in the README: 32 tokio tasks, a
 //! pool of 8 TCP connections (`netpool_tokio::tcp`, default settings and a 2 s
 //! `wait_timeout`), an echo server behind a fault-injecting proxy.
 //!

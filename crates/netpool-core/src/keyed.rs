@@ -195,19 +195,13 @@ where
     ///
     /// As [`Pool::try_get`].
     pub fn try_get(&self, key: &K) -> Result<Pooled<M>, Error<M::Error>> {
-        let (pool, first) = match self.fast(key) {
-            Step::Done(conn) => return Ok(conn),
-            Step::Closed => return Err(Error::Closed),
-            Step::Wait(_) => return Err(Error::Timeout),
-            Step::Finish(pool, first) => (pool, first),
-        };
-        let permit = Permit::new(&pool.inner.shared.sema);
-        let mut deadline = Deadline::new(None);
-        let finish = std::pin::pin!(pool.finish(permit, first, &mut deadline, true));
-        let waker = std::task::Waker::noop();
-        match std::future::Future::poll(finish, &mut std::task::Context::from_waker(waker)) {
-            std::task::Poll::Ready(result) => result,
-            std::task::Poll::Pending => Err(Error::Timeout),
+        match self.fast(key) {
+            Step::Done(conn) => Ok(conn),
+            Step::Closed => Err(Error::Closed),
+            Step::Wait(_) => Err(Error::Timeout),
+            Step::Finish(pool, first) => {
+                pool.finish_now(Permit::new(&pool.inner.shared.sema), first)
+            }
         }
     }
 
@@ -381,10 +375,10 @@ where
         match self.fast(key) {
             Step::Done(conn) => Ok(conn),
             Step::Closed => Err(Error::Closed),
-            Step::Wait(pool) => pool.wait_and_finish(Deadline::new(timeout)).await,
+            Step::Wait(pool) => pool.rest(None, Deadline::new(timeout)).await,
             Step::Finish(pool, first) => {
                 let permit = Permit::new(&pool.inner.shared.sema);
-                pool.finish(permit, first, &mut Deadline::new(timeout), false)
+                pool.rest(Some((permit, first)), Deadline::new(timeout))
                     .await
             }
         }
@@ -398,17 +392,10 @@ where
         match self.fast(key) {
             Step::Done(conn) => Ok(conn),
             Step::Closed => Err(Error::Closed),
-            Step::Wait(pool) => {
-                futures_lite::future::block_on(pool.wait_and_finish(Deadline::blocking(timeout)))
-            }
+            Step::Wait(pool) => pool.rest_blocking(None, timeout),
             Step::Finish(pool, first) => {
                 let permit = Permit::new(&pool.inner.shared.sema);
-                futures_lite::future::block_on(pool.finish(
-                    permit,
-                    first,
-                    &mut Deadline::new(timeout),
-                    false,
-                ))
+                pool.rest_blocking(Some((permit, first)), timeout)
             }
         }
     }

@@ -189,19 +189,11 @@ impl<M: Manager> Pool<M> {
     /// [`Error::Closed`], [`Error::Connect`] or [`Error::Unavailable`] as for
     /// [`get`](Self::get).
     pub fn try_get(&self) -> Result<Pooled<M>, Error<M::Error>> {
-        let (permit, first) = match self.fast() {
-            Fast::Done(conn) => return Ok(conn),
-            Fast::Closed => return Err(Error::Closed),
-            Fast::NoPermit => return Err(Error::Timeout),
-            Fast::Held(permit, first) => (permit, first),
-        };
-        let mut deadline = Deadline::new(None);
-        let finish = pin!(self.finish(permit, first, &mut deadline, true));
-        // One poll: a future still pending (an async connect or check) is dropped, which
-        // closes whatever it held.
-        match finish.poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(result) => result,
-            Poll::Pending => Err(Error::Timeout),
+        match self.fast() {
+            Fast::Done(conn) => Ok(conn),
+            Fast::Closed => Err(Error::Closed),
+            Fast::NoPermit => Err(Error::Timeout),
+            Fast::Held(permit, first) => self.finish_now(permit, first),
         }
     }
 
@@ -392,46 +384,75 @@ impl<M: Manager> Pool<M> {
     }
 
     async fn acquire(&self, timeout: Option<Duration>) -> Result<Pooled<M>, Error<M::Error>> {
-        let (permit, first) = match self.fast() {
+        let held = match self.fast() {
             Fast::Done(conn) => return Ok(conn),
             Fast::Closed => return Err(Error::Closed),
-            Fast::NoPermit => return self.wait_and_finish(Deadline::new(timeout)).await,
-            Fast::Held(permit, first) => (permit, first),
+            Fast::NoPermit => None,
+            Fast::Held(permit, first) => Some((permit, first)),
         };
-        self.finish(permit, first, &mut Deadline::new(timeout), false)
-            .await
+        self.rest(held, Deadline::new(timeout)).await
     }
 
-    /// No permit was free: queue for one, then find a connection.
-    pub(crate) async fn wait_and_finish(
+    /// The rest of a `get` once the hot path missed: without a permit (`held` is `None`),
+    /// queue for one; then check `first`, if any, or find or open a connection.
+    pub(crate) async fn rest(
         &self,
+        held: Option<(Permit<'_>, Option<Idle<M::Connection>>)>,
         mut deadline: Deadline,
     ) -> Result<Pooled<M>, Error<M::Error>> {
         let inner = &*self.inner;
-        let permit = match inner.shared.wait_permit(&mut deadline).await {
-            Ok(permit) => permit,
-            Err(e) => return Err(inner.wait_error(e, &deadline)),
+        let (permit, first) = match held {
+            Some(held) => held,
+            None => match inner.shared.wait_permit(&mut deadline).await {
+                Ok(permit) => (permit, None),
+                Err(e) => return Err(inner.wait_error(e, &deadline)),
+            },
         };
-        self.finish(permit, None, &mut deadline, false).await
+        self.finish(permit, first, &mut deadline, false).await
     }
 
     /// The blocking entry points: the hot path without a future, else the state machine
     /// under `block_on`.
     fn blocking(&self, timeout: Option<Duration>) -> Result<Pooled<M>, Error<M::Error>> {
-        let (permit, first) = match self.fast() {
-            Fast::Done(conn) => return Ok(conn),
-            Fast::Closed => return Err(Error::Closed),
+        match self.fast() {
+            Fast::Done(conn) => Ok(conn),
+            Fast::Closed => Err(Error::Closed),
+            Fast::NoPermit => self.rest_blocking(None, timeout),
+            Fast::Held(permit, first) => self.rest_blocking(Some((permit, first)), timeout),
+        }
+    }
+
+    /// [`rest`](Self::rest) on this thread, for the blocking entry points.
+    pub(crate) fn rest_blocking(
+        &self,
+        held: Option<(Permit<'_>, Option<Idle<M::Connection>>)>,
+        timeout: Option<Duration>,
+    ) -> Result<Pooled<M>, Error<M::Error>> {
+        let wait = held.is_none();
+        let rest = self.rest(held, Deadline::blocking(timeout));
+        if wait {
             // It will wait: park with a real waker from the first poll (a no-op first
             // poll would only queue the caller with a waker that must be replaced).
-            Fast::NoPermit => {
-                return futures_lite::future::block_on(
-                    self.wait_and_finish(Deadline::blocking(timeout)),
-                );
-            }
-            Fast::Held(permit, first) => (permit, first),
-        };
-        let mut deadline = Deadline::blocking(timeout);
-        block_on(self.finish(permit, first, &mut deadline, false))
+            futures_lite::future::block_on(rest)
+        } else {
+            block_on(rest)
+        }
+    }
+
+    /// `try_get`'s rest, with a permit held: one poll of the state machine, never waiting
+    /// for room. A future still pending (an async connect or check) is dropped, which
+    /// closes whatever it held.
+    pub(crate) fn finish_now(
+        &self,
+        permit: Permit<'_>,
+        first: Option<Idle<M::Connection>>,
+    ) -> Result<Pooled<M>, Error<M::Error>> {
+        let mut deadline = Deadline::new(None);
+        let finish = pin!(self.finish(permit, first, &mut deadline, true));
+        match finish.poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(Error::Timeout),
+        }
     }
 
     /// The hot path, synchronously: a free permit (nobody waiting) and an idle connection

@@ -326,17 +326,8 @@ impl Shared {
                 continue;
             }
             // Until the next probe's time, or (a probe is in flight) until its outcome.
-            let now = clock::now();
-            let at = if now < retry_at {
-                let until_retry = clock::instant_after(retry_at - now);
-                Some(deadline.at().map_or(until_retry, |d| d.min(until_retry)))
-            } else {
-                deadline.at()
-            };
-            let woken = run_until(at, listener).await.is_some();
-            if !woken && deadline.at().is_some_and(|d| Instant::now() >= d) {
-                return Err(Refused::Timeout);
-            }
+            let until = (clock::now() < retry_at).then_some(retry_at);
+            pause(deadline, until, Some(listener)).await?;
         }
     }
 
@@ -464,6 +455,29 @@ async fn sleep_until(at: Instant) {
 #[cfg(loom)]
 async fn sleep_until(_at: Instant) {
     futures_lite::future::pending::<()>().await;
+}
+
+/// Waits until the coarse instant `until` (if any), a notification on `listener` (if
+/// any) or the caller's deadline, whichever comes first: `Err(Timeout)` if it was the
+/// deadline. The backoff's waits (for a probe's outcome, for a turn to connect).
+async fn pause(
+    deadline: &mut Deadline,
+    until: Option<Nanos>,
+    listener: Option<EventListener>,
+) -> Result<(), Refused> {
+    let until = until.map(|t| clock::instant_after(t.saturating_sub(clock::now())));
+    let at = match (deadline.at(), until) {
+        (Some(d), Some(u)) => Some(d.min(u)),
+        (d, u) => d.or(u),
+    };
+    let woken = match listener {
+        Some(listener) => run_until(at, listener).await.is_some(),
+        None => run_until(at, std::future::pending::<()>()).await.is_some(),
+    };
+    if !woken && deadline.at().is_some_and(|d| Instant::now() >= d) {
+        return Err(Refused::Timeout);
+    }
+    Ok(())
 }
 
 /// Waits for `listener` until `at`; `false` if the deadline came first.
@@ -684,15 +698,8 @@ impl Backoff {
             if !wait {
                 return Err(Refused::Timeout);
             }
-            let turn = clock::instant_after(at - now);
-            if deadline.at().is_some_and(|d| d <= turn) {
-                // Its turn comes after its deadline: wait it out, then time out.
-                if let Some(d) = deadline.at() {
-                    sleep_until(d).await;
-                }
-                return Err(Refused::Timeout);
-            }
-            sleep_until(turn).await;
+            // Its turn, or its deadline if that comes first.
+            pause(deadline, Some(at), None).await?;
         }
     }
 

@@ -21,6 +21,78 @@ pub struct TcpBuilder<R: Runtime> {
     runtime: PhantomData<fn() -> R>,
 }
 
+/// The pool settings' setters, for a builder that applies them through its own
+/// `map(self, impl FnOnce(Inner) -> Inner) -> Self` to the builder it wraps: written once
+/// for [`TcpBuilder`] (over the core's `Builder`) and the TLS builder (over `TcpBuilder`).
+macro_rules! pool_knobs {
+    () => {
+        /// Hard cap on open connections, counting the ones being opened (default 10).
+        pub fn max_size(self, max_size: usize) -> Self {
+            self.map(|b| b.max_size(max_size))
+        }
+
+        /// Idle connections that maintenance keeps open (default `None`).
+        pub fn min_idle(self, min_idle: Option<usize>) -> Self {
+            self.map(|b| b.min_idle(min_idle))
+        }
+
+        /// One deadline for a whole `get` (default 30 s).
+        pub fn wait_timeout(self, timeout: Option<Duration>) -> Self {
+            self.map(|b| b.wait_timeout(timeout))
+        }
+
+        /// Connections idle longer than this are closed by maintenance (default 10 min).
+        pub fn idle_timeout(self, timeout: Option<Duration>) -> Self {
+            self.map(|b| b.idle_timeout(timeout))
+        }
+
+        /// Connections are closed once this old, less a jitter of up to 5% (default 30 min).
+        pub fn max_lifetime(self, lifetime: Option<Duration>) -> Self {
+            self.map(|b| b.max_lifetime(lifetime))
+        }
+
+        /// Whether the liveness check runs before a connection is handed out (default `true`).
+        pub fn test_on_check_out(self, test: bool) -> Self {
+            self.map(|b| b.test_on_check_out(test))
+        }
+
+        /// Check only connections idle at least this long (default 1 s; `None`: every
+        /// checkout).
+        pub fn check_idle_after(self, after: Option<Duration>) -> Self {
+            self.map(|b| b.check_idle_after(after))
+        }
+
+        /// Which idle connection goes out first (default [`QueueStrategy::Fifo`](netpool_core::QueueStrategy::Fifo)).
+        pub fn queue_strategy(self, strategy: QueueStrategy) -> Self {
+            self.map(|b| b.queue_strategy(strategy))
+        }
+
+        /// Backoff after failed connects: first delay and cap (default 10 ms and 100 ms).
+        pub fn connect_backoff(self, initial: Duration, max: Duration) -> Self {
+            self.map(|b| b.connect_backoff(initial, max))
+        }
+
+        /// Whether callers fail fast while connects keep failing (default `true`); see
+        /// [`netpool_core::Builder::fail_fast`].
+        pub fn fail_fast(self, on: bool) -> Self {
+            self.map(|b| b.fail_fast(on))
+        }
+
+        /// Sets the handler of the pool's events (see
+        /// [`netpool_core::Builder::event_handler`]): called synchronously, on the thread that
+        /// caused the event; nothing is reported per checkout.
+        pub fn event_handler(self, handler: impl netpool_core::EventHandler) -> Self {
+            self.map(|b| b.event_handler(handler))
+        }
+
+        /// How often maintenance runs (default derived from the timeouts).
+        pub fn maintenance_interval(self, interval: Option<Duration>) -> Self {
+            self.map(|b| b.maintenance_interval(interval))
+        }
+    };
+}
+pub(crate) use pool_knobs;
+
 impl<R: Runtime> TcpBuilder<R> {
     /// A builder for a pool of connections to `addr` (`"host:port"`, a socket address or
     /// a `(host, port)` pair: see [`IntoAddress`]), with the default settings of
@@ -47,69 +119,13 @@ impl<R: Runtime> TcpBuilder<R> {
         self
     }
 
-    /// Hard cap on open connections, counting the ones being opened (default 10).
-    pub fn max_size(self, max_size: usize) -> Self {
-        self.map(|b| b.max_size(max_size))
-    }
-
-    /// Idle connections that maintenance keeps open (default `None`).
-    pub fn min_idle(self, min_idle: Option<usize>) -> Self {
-        self.map(|b| b.min_idle(min_idle))
-    }
-
-    /// One deadline for a whole `get` (default 30 s).
-    pub fn wait_timeout(self, timeout: Option<Duration>) -> Self {
-        self.map(|b| b.wait_timeout(timeout))
-    }
-
     /// Bound on one connect, and on each attempt to one resolved address (default 10 s).
     pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.options = self.options.connect_timeout(timeout);
         self.map(|b| b.connect_timeout(timeout))
     }
 
-    /// Connections idle longer than this are closed by maintenance (default 10 min).
-    pub fn idle_timeout(self, timeout: Option<Duration>) -> Self {
-        self.map(|b| b.idle_timeout(timeout))
-    }
-
-    /// Connections are closed once this old, less a jitter of up to 5% (default 30 min).
-    pub fn max_lifetime(self, lifetime: Option<Duration>) -> Self {
-        self.map(|b| b.max_lifetime(lifetime))
-    }
-
-    /// Whether the liveness peek runs before a connection is handed out (default `true`).
-    pub fn test_on_check_out(self, test: bool) -> Self {
-        self.map(|b| b.test_on_check_out(test))
-    }
-
-    /// Peek only connections idle at least this long (default 1 s; `None`: every
-    /// checkout).
-    pub fn check_idle_after(self, after: Option<Duration>) -> Self {
-        self.map(|b| b.check_idle_after(after))
-    }
-
-    /// Which idle connection goes out first (default [`QueueStrategy::Fifo`]).
-    pub fn queue_strategy(self, strategy: QueueStrategy) -> Self {
-        self.map(|b| b.queue_strategy(strategy))
-    }
-
-    /// Backoff after failed connects: first delay and cap (default 10 ms and 100 ms).
-    pub fn connect_backoff(self, initial: Duration, max: Duration) -> Self {
-        self.map(|b| b.connect_backoff(initial, max))
-    }
-
-    /// Sets the handler of the pool's events (see
-    /// [`netpool_core::Builder::event_handler`]): called synchronously, on the thread that
-    /// caused the event; nothing is reported per checkout.
-    pub fn event_handler(self, handler: impl netpool_core::EventHandler) -> Self {
-        self.map(|b| b.event_handler(handler))
-    }
-
-    /// How often maintenance runs (default derived from the timeouts).
-    pub fn maintenance_interval(self, interval: Option<Duration>) -> Self {
-        self.map(|b| b.maintenance_interval(interval))
-    }
+    pool_knobs!();
 
     /// Checks the settings and the address's form, creates the pool and starts its
     /// maintenance. Opens no connection: a closed port is an error at `get`, not here.

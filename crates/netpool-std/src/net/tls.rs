@@ -301,63 +301,12 @@ impl<R: TlsRuntime> TlsBuilder<R> {
         self.map(|b| b.tcp_options(options))
     }
 
-    /// Hard cap on open connections, counting the ones being opened (default 10).
-    pub fn max_size(self, max_size: usize) -> Self {
-        self.map(|b| b.max_size(max_size))
-    }
-
-    /// Idle connections that maintenance keeps open, handshake done (default `None`).
-    pub fn min_idle(self, min_idle: Option<usize>) -> Self {
-        self.map(|b| b.min_idle(min_idle))
-    }
-
-    /// One deadline for a whole `get`, handshake included (default 30 s).
-    pub fn wait_timeout(self, timeout: Option<Duration>) -> Self {
-        self.map(|b| b.wait_timeout(timeout))
-    }
-
     /// Bound on one connect, TCP connect and TLS handshake together (default 10 s).
     pub fn connect_timeout(self, timeout: Option<Duration>) -> Self {
         self.map(|b| b.connect_timeout(timeout))
     }
 
-    /// Connections idle longer than this are closed by maintenance (default 10 min).
-    pub fn idle_timeout(self, timeout: Option<Duration>) -> Self {
-        self.map(|b| b.idle_timeout(timeout))
-    }
-
-    /// Connections are closed once this old, less a jitter of up to 5% (default 30 min).
-    pub fn max_lifetime(self, lifetime: Option<Duration>) -> Self {
-        self.map(|b| b.max_lifetime(lifetime))
-    }
-
-    /// Whether the liveness check runs before a connection is handed out (default
-    /// `true`).
-    pub fn test_on_check_out(self, test: bool) -> Self {
-        self.map(|b| b.test_on_check_out(test))
-    }
-
-    /// Check only connections idle at least this long (default 1 s; `None`: every
-    /// checkout).
-    pub fn check_idle_after(self, after: Option<Duration>) -> Self {
-        self.map(|b| b.check_idle_after(after))
-    }
-
-    /// Which idle connection goes out first (default [`QueueStrategy::Fifo`]).
-    pub fn queue_strategy(self, strategy: QueueStrategy) -> Self {
-        self.map(|b| b.queue_strategy(strategy))
-    }
-
-    /// Backoff after failed connects (a failed handshake is one): first delay and cap
-    /// (default 10 ms and 100 ms).
-    pub fn connect_backoff(self, initial: Duration, max: Duration) -> Self {
-        self.map(|b| b.connect_backoff(initial, max))
-    }
-
-    /// How often maintenance runs (default derived from the timeouts).
-    pub fn maintenance_interval(self, interval: Option<Duration>) -> Self {
-        self.map(|b| b.maintenance_interval(interval))
-    }
+    crate::net::builder::pool_knobs!();
 
     /// Checks the settings and the address's form, creates the pool and starts its
     /// maintenance. Opens no connection: a closed port or a rejected certificate is an

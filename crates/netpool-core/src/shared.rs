@@ -656,6 +656,12 @@ impl Backoff {
     fn succeeded(&self, events: &Events) {
         let failures = self.failures.swap(0, Ordering::AcqRel);
         if failures != 0 {
+            // Half-open until a connection proves itself: connects go one per delay, as
+            // after first-use failures (callers wait their turn, none fails), so a server
+            // that accepts and then resets does not get a burst after every "success".
+            self.suspects.fetch_max(2, Ordering::AcqRel);
+            let at = clock::now().saturating_add(self.initial);
+            self.next_connect_at.fetch_max(at, Ordering::AcqRel);
             self.attempts.fetch_add(1, Ordering::AcqRel);
             self.outcome.notify(usize::MAX);
             events.backoff_left(failures);

@@ -84,11 +84,18 @@ fn one_probe_after_the_delay_and_a_success_resets() {
     manager.set_connect(Gate::Ok);
     std::thread::sleep(Duration::from_millis(100));
     let conn = pool.get_blocking().expect("the probe succeeds");
-    // A success resets: more connections open at once, without waiting for a delay.
-    let more: Vec<_> = (0..3)
-        .map(|_| pool.try_get().expect("no backoff after a success"))
+    // Half-open until the probe's connection comes back healthy: one connect per delay
+    // (a caller that does not wait is not served), but nobody is told `Unavailable`.
+    assert!(pool.try_get().unwrap_err().is_timeout());
+    drop(conn);
+    // Proven: more connections open at once, without waiting for a delay.
+    let more: Vec<_> = (0..4)
+        .map(|_| {
+            pool.try_get()
+                .expect("no backoff once a connection is proven")
+        })
         .collect();
-    drop((conn, more));
+    drop(more);
     assert_eq!(pool.stats().connections, 4);
 }
 

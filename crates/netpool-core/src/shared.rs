@@ -567,6 +567,8 @@ const FAIL_FAST_AFTER: u32 = 3;
 ///   the outcome of the next attempt (its own, as the next probe, or another caller's):
 ///   if that attempt fails it gets `Unavailable`, if it succeeds it connects. After
 ///   [`FAIL_FAST_AFTER`] failures in a row, such callers fail at once instead of waiting.
+/// * A connect that succeeds after failures ends them, but the pool stays half-open (one
+///   connect per delay, callers wait their turn) until a connection comes back healthy.
 /// * A connection that fails on its first use (`has_broken`, discarded, `is_valid`) is
 ///   evidence about that connection only: it never fails a caller. Two or more in a row
 ///   (with no healthy return in between) *space out* new connects by the same exponential

@@ -104,7 +104,7 @@ impl<T> IdleQueue<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn pop(&self) -> Option<T> {
         match self {
             Self::Fifo { main, spill } => match main.pop() {

@@ -457,7 +457,7 @@ impl<M: Manager> Pool<M> {
 
     /// The hot path, synchronously: a free permit (nobody waiting) and an idle connection
     /// that needs no check. Anything else goes to the state machine with what was taken.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn fast(&self) -> Fast<'_, M> {
         let inner = &*self.inner;
         let shared = &inner.shared;

@@ -2,10 +2,6 @@
 
 use std::time::Duration;
 
-use std::cell::Cell;
-
-use crossbeam_utils::CachePadded;
-
 use crate::sync::{AtomicU64, Ordering::Relaxed};
 
 /// A snapshot of a pool's state, from [`Pool::stats`](crate::Pool::stats).
@@ -51,8 +47,8 @@ pub struct Stats {
 /// The cumulative counters, updated with relaxed atomics.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    /// Bumped on every get: striped so that threads on different cores do not fight over
-    /// one cache line on the hot path.
+    /// Bumped on every get: a cell per thread, so that the hot path makes no atomic
+    /// read-modify-write for it and threads on different cores do not share a line.
     pub(crate) gets: Striped,
     pub(crate) gets_waited: AtomicU64,
     pub(crate) gets_timed_out: AtomicU64,
@@ -84,41 +80,100 @@ impl Counters {
     }
 }
 
-const STRIPES: usize = 8;
+/// Threads that get a counter cell of their own in every pool; later ones share one.
+const OWNED: usize = 16;
 
-/// A counter split over cache lines; each thread adds to the line of its stripe.
+/// A counter that a thread bumps without an atomic read-modify-write.
+///
+/// Each thread takes a small id on first use (ids of exited threads are reused) and owns
+/// cell `id` of every counter: only the owner writes it, so a plain load and store count
+/// exactly, at the cost of two moves instead of a locked add (about a quarter of a
+/// `get`'s time when uncontended). Threads beyond [`OWNED`] add to a shared cell.
 #[derive(Debug, Default)]
 pub(crate) struct Striped {
-    cells: [CachePadded<AtomicU64>; STRIPES],
+    owned: [Line; OWNED],
+    shared: AtomicU64,
 }
 
+/// A cell on a cache line of its own, so that owners on different cores do not share it.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Line(AtomicU64);
+
 impl Striped {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn bump(&self) {
-        self.cells[stripe()].fetch_add(1, Relaxed);
+        match owner() {
+            Some(i) => {
+                let cell = &self.owned[i].0;
+                // This thread is the cell's only writer (see `owner`).
+                cell.store(cell.load(Relaxed).wrapping_add(1), Relaxed);
+            }
+            None => {
+                self.shared.fetch_add(1, Relaxed);
+            }
+        }
     }
 
     pub(crate) fn sum(&self) -> u64 {
-        self.cells.iter().map(|c| c.load(Relaxed)).sum()
+        self.owned
+            .iter()
+            .map(|c| c.0.load(Relaxed))
+            .fold(self.shared.load(Relaxed), u64::wrapping_add)
     }
 }
 
-/// This thread's stripe: threads take stripes round-robin, on first use.
-#[inline]
-fn stripe() -> usize {
+/// This thread's cell, if it owns one.
+///
+/// Ids are handed out under a lock and given back by the thread-local's destructor under
+/// the same lock, so a thread that reuses an id sees every write of its previous owner.
+/// Under loom every model thread runs on one OS thread and would share an id: loom builds
+/// use the shared cell.
+#[cfg(not(loom))]
+#[inline(always)]
+fn owner() -> Option<usize> {
     thread_local! {
-        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+        static ID: Owner = Owner::take();
     }
-    STRIPE
-        .try_with(|s| {
-            let mut i = s.get();
-            if i == usize::MAX {
-                static NEXT: std::sync::atomic::AtomicUsize =
-                    std::sync::atomic::AtomicUsize::new(0);
-                i = NEXT.fetch_add(1, Relaxed) % STRIPES;
-                s.set(i);
-            }
-            i
-        })
-        .unwrap_or(0)
+    ID.try_with(|id| id.0).ok().flatten()
+}
+
+#[cfg(loom)]
+#[inline]
+fn owner() -> Option<usize> {
+    None
+}
+
+/// A thread's id while it lives.
+#[cfg(not(loom))]
+struct Owner(Option<usize>);
+
+/// Ids not in use, and the next never used.
+#[cfg(not(loom))]
+static IDS: std::sync::Mutex<(Vec<usize>, usize)> = std::sync::Mutex::new((Vec::new(), 0));
+
+#[cfg(not(loom))]
+impl Owner {
+    fn take() -> Self {
+        let mut ids = IDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (free, next) = &mut *ids;
+        if let Some(id) = free.pop() {
+            return Self(Some(id));
+        }
+        if *next < OWNED {
+            *next += 1;
+            return Self(Some(*next - 1));
+        }
+        Self(None)
+    }
+}
+
+#[cfg(not(loom))]
+impl Drop for Owner {
+    fn drop(&mut self) {
+        if let Some(id) = self.0 {
+            let mut ids = IDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            ids.0.push(id);
+        }
+    }
 }

@@ -308,6 +308,7 @@ impl Builder {
             manager,
             self.events,
             DynHooks::none(),
+            None,
         ))
     }
 }
@@ -327,6 +328,7 @@ impl<H: Hooks> Builder<H> {
             manager,
             self.events,
             DynHooks::new(self.hooks),
+            None,
         ))
     }
 }

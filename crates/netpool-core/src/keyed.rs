@@ -460,17 +460,13 @@ where
 
 impl<K, M: Manager> Keyed<K, M> {
     fn new_entry(&self, key: &K) -> Entry<M> {
-        let mut pool = Pool::from_parts(
+        let pool = Pool::from_parts(
             self.config.clone(),
             (self.connect)(key),
             crate::events::Events::new(None),
             crate::hooks::DynHooks::none(),
+            Some(self.global.clone()),
         );
-        match Arc::get_mut(&mut pool.inner) {
-            Some(pool) => pool.shared.global = Some(self.global.clone()),
-            // Invariant: the pool was created on the line above; nothing else holds it.
-            None => unreachable!("a new pool is shared"),
-        }
         Entry {
             pool,
             touched: AtomicU64::new(self.tick.load(Ordering::Relaxed)),
@@ -538,7 +534,7 @@ impl<M: Manager> Entry<M> {
     fn unused(&self) -> bool {
         let pool = &self.pool;
         let shared = &pool.inner.shared;
-        Arc::strong_count(&pool.inner) == 1
+        pool.inner.handles.load(Ordering::SeqCst) == 1
             && shared.size.load(Ordering::SeqCst) == 0
             && shared.waiting() == 0
             && !shared.backing_off()

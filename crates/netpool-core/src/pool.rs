@@ -33,7 +33,7 @@ use crate::hooks::DynHooks;
 use crate::idle::{Idle, IdleQueue};
 use crate::maintain::Visit;
 use crate::pooled::Pooled;
-use crate::sema::TryAcquireError;
+use crate::sema::{Keep, TryAcquireError};
 use crate::shared::{Deadline, Permit, Shared};
 use crate::stats::Stats;
 use crate::sync::{AtomicUsize, Ordering};
@@ -122,20 +122,24 @@ impl<M: Manager> Pool<M> {
         manager: M,
         events: Events,
         hooks: DynHooks<M>,
+        global: Option<Arc<crate::keyed::GlobalCap>>,
     ) -> Self {
         let idle = IdleQueue::new(config.queue_strategy, config.max_size);
         let mut shared = Shared::new(config, events);
+        shared.global = global;
         // The checkout hook sends every checkout through the decision that reads the clock.
         shared.timed |= hooks.on_checkout();
-        Self {
-            inner: Arc::new(Inner {
-                handles: AtomicUsize::new(1),
-                shared,
-                manager,
-                idle,
-                hooks,
-            }),
-        }
+        let inner = Arc::new(Inner {
+            handles: AtomicUsize::new(1),
+            shared,
+            manager,
+            idle,
+            hooks,
+        });
+        // The guards of checked-out connections count no references: this one keeps the
+        // pool alive until it is closed and the last guard is gone.
+        inner.shared.sema.keep_alive(Keep(inner.clone()));
+        Self { inner }
     }
 
     /// Checks a connection out, waiting up to `wait_timeout`.
@@ -316,8 +320,9 @@ impl<M: Manager> Pool<M> {
             return Err(crate::BuildError::ZeroMaxSize);
         }
         let inner = &*self.inner;
-        let from = inner.shared.set_max_size(max_size);
+        let (from, hold) = inner.shared.set_max_size(max_size);
         inner.trim_idle();
+        drop(hold);
         inner.shared.notify_capacity();
         (inner.shared.events).emit(|| Event::Resized { from, to: max_size });
         Ok(())
@@ -352,8 +357,9 @@ impl<M: Manager> Pool<M> {
     /// opened; idle connections are dropped now and checked-out ones when they come back.
     /// Waiters are woken with `Error::Closed`.
     pub fn close(&self) {
-        self.inner.shared.close();
+        let keep = self.inner.shared.close();
         self.inner.drain_idle();
+        drop(keep);
     }
 
     /// Whether [`close`](Self::close) was called.
@@ -474,7 +480,7 @@ impl<M: Manager> Pool<M> {
         match inner.verdict(&item) {
             Verdict::Go => {
                 permit.forget();
-                Fast::Done(Pooled::new(self.inner.clone(), item))
+                Fast::Done(Pooled::new(&self.inner, item))
             }
             // Rare: `finish` decides again (a clock read) rather than make `Fast`, which
             // the hot path moves around, bigger.
@@ -504,7 +510,7 @@ impl<M: Manager> Pool<M> {
             None => inner.obtain(deadline, once).await?,
         };
         permit.forget();
-        Ok(Pooled::new(self.inner.clone(), item))
+        Ok(Pooled::new(&self.inner, item))
     }
 }
 

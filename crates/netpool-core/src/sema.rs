@@ -6,7 +6,12 @@
 //! connection and every `get` in progress holds one, so at most `max_size` callers use or
 //! open connections at once. Idle connections hold none.
 //!
-//! `state` packs the free permits and two flags: `permits << 2 | SLOW | CLOSED`.
+//! `state` packs the free permits and three flags: `permits << 3 | HOLD | SLOW | CLOSED`.
+//!
+//! * `HOLD` is set while a resize trims the idle queue or a caller waits for room (see
+//!   [`Semaphore::hold`]): a returning guard's one-CAS release
+//!   ([`Semaphore::release_fast`]) fails while it is set, and the guard settles the pool
+//!   (trims, wakes, drains) before it releases.
 //!
 //! * `SLOW` is set while the wait list is non-empty or a shrink (`debt`) is pending. While
 //!   it is set, neither acquire nor release may use the fast path: acquirers queue behind
@@ -54,7 +59,8 @@ use crate::sync::{AtomicUsize, Mutex, Ordering, lock};
 
 const CLOSED: usize = 0b01;
 const SLOW: usize = 0b10;
-const ONE: usize = 0b100;
+const HOLD: usize = 0b100;
+const ONE: usize = 0b1000;
 
 /// Why a permit could not be taken without waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +118,22 @@ struct List {
     debt: usize,
     /// Permits in all: free and held, `debt` excluded.
     total: usize,
+    /// What keeps the pool alive while permits are held after it closed (see
+    /// [`Semaphore::keep_alive`]); handed to whoever sees the last permit come back.
+    keep: Option<Keep>,
+    /// Holds taken with [`Semaphore::hold`]: `HOLD` is set while there are any.
+    holds: usize,
+}
+
+/// A strong reference to the pool that owns the semaphore, type-erased.
+pub(crate) struct Keep(
+    #[allow(dead_code, reason = "held for its drop")] pub(crate) Arc<dyn Send + Sync>,
+);
+
+impl std::fmt::Debug for Keep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keep")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -176,13 +198,64 @@ impl Semaphore {
         }
     }
 
+    /// Gives a permit back. Returns the pool's [`Keep`] if this was the last permit held
+    /// after the pool closed: the caller drops it after its last use of the pool.
     #[inline]
-    pub(crate) fn release(&self) {
-        self.inner.release();
+    #[must_use = "drop the Keep after the last use of the pool"]
+    pub(crate) fn release(&self) -> Option<Keep> {
+        self.inner.release()
     }
 
-    pub(crate) fn close(&self) {
-        self.inner.close();
+    /// Closes the semaphore. Returns the pool's [`Keep`] if no permit was held: the
+    /// caller drops it after its last use of the pool.
+    #[must_use = "drop the Keep after the last use of the pool"]
+    pub(crate) fn close(&self) -> Option<Keep> {
+        self.inner.close()
+    }
+
+    /// Gives a permit back if no flag is set (not even `HOLD`): one CAS. `false` when the
+    /// caller must use [`release`](Self::release) instead, after it settled the pool.
+    #[inline]
+    pub(crate) fn release_fast(&self) -> bool {
+        let mut cur = self.inner.state.load(Ordering::Acquire);
+        while cur & (SLOW | CLOSED | HOLD) == 0 {
+            match self.inner.state.compare_exchange_weak(
+                cur,
+                cur + ONE,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+        false
+    }
+
+    /// Sends returns through the slow path (see [`release_fast`](Self::release_fast))
+    /// until the matching [`unhold`](Self::unhold): while a resize trims the idle queue,
+    /// or a caller waits for room. Orders every fast return before it (the return's push
+    /// happens before what the holder does next), and every later one after it.
+    pub(crate) fn hold(&self) {
+        let mut list = lock(&self.inner.list);
+        list.holds += 1;
+        self.inner.state.fetch_or(HOLD, Ordering::AcqRel);
+    }
+
+    /// Ends a [`hold`](Self::hold).
+    pub(crate) fn unhold(&self) {
+        let mut list = lock(&self.inner.list);
+        list.holds -= 1;
+        if list.holds == 0 {
+            self.inner.state.fetch_and(!HOLD, Ordering::AcqRel);
+        }
+    }
+
+    /// Stores a strong reference to the pool, released once the pool is closed and no
+    /// permit is held: the guards of checked-out connections hold permits but no
+    /// reference count of their own, and this keeps the pool alive for them.
+    pub(crate) fn keep_alive(&self, keep: Keep) {
+        lock(&self.inner.list).keep = Some(keep);
     }
 
     /// An RMW on the state word that changes nothing: orders the caller's earlier writes
@@ -224,31 +297,53 @@ impl Inner {
         }
     }
 
-    /// Gives a permit back: to the oldest waiter if there is one.
+    /// Gives a permit back: to the oldest waiter if there is one. After `close`, every
+    /// release takes the lock, so that exactly one sees the last permit come back.
     #[inline]
-    pub(crate) fn release(&self) {
+    pub(crate) fn release(&self) -> Option<Keep> {
         let mut cur = self.state.load(Ordering::Acquire);
-        while cur & SLOW == 0 {
+        while cur & (SLOW | CLOSED) == 0 {
             match self.state.compare_exchange_weak(
                 cur,
                 cur + ONE,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return,
+                Ok(_) => return None,
                 Err(actual) => cur = actual,
             }
         }
+        self.release_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn release_slow(&self) -> Option<Keep> {
         let mut list = lock(&self.list);
         let woken = self.release_locked(&mut list);
+        let keep = self.last_out(&mut list);
         drop(list);
         if let Some(waker) = woken {
             waker.wake();
         }
+        keep
+    }
+
+    /// The pool's [`Keep`], if it is closed and no permit is held any more. Lock held.
+    fn last_out(&self, list: &mut List) -> Option<Keep> {
+        let cur = self.state.load(Ordering::Acquire);
+        // Held permits: all of them (`total`, and `debt` still to destroy) but the free
+        // ones. After close the free count only changes under the lock.
+        let held = (list.total + list.debt).saturating_sub(cur / ONE);
+        if cur & CLOSED != 0 && held == 0 {
+            list.keep.take()
+        } else {
+            None
+        }
     }
 
     /// Closes the semaphore: acquires fail from now on and every waiter is woken.
-    pub(crate) fn close(&self) {
+    pub(crate) fn close(&self) -> Option<Keep> {
         let mut list = lock(&self.list);
         self.state.fetch_or(CLOSED, Ordering::AcqRel);
         let mut woken = Vec::with_capacity(list.queue.len());
@@ -259,10 +354,12 @@ impl Inner {
         }
         self.waiting.store(0, Ordering::Relaxed);
         self.update_slow(&list);
+        let keep = self.last_out(&mut list);
         drop(list);
         for waker in woken {
             waker.wake();
         }
+        keep
     }
 
     /// Changes the number of permits. Shrinking takes free permits first and destroys the
@@ -536,12 +633,15 @@ impl Drop for Waiter<'_> {
             SlotState::Granted => sema.release_locked(&mut list),
             SlotState::Closed | SlotState::Free | SlotState::TimedOut => None,
         };
+        // The waiter's caller holds the pool, so the pool outlives this drop.
+        let keep = sema.last_out(&mut list);
         let stale = list.free(idx);
         drop(list);
         drop(stale);
         if let Some(waker) = woken {
             waker.wake();
         }
+        drop(keep);
     }
 }
 

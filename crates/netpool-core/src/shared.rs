@@ -33,7 +33,7 @@ use crate::clock::{self, Epoch, Nanos};
 use crate::config::Config;
 use crate::error::LastConnectError;
 use crate::events::{self, Events};
-use crate::sema::{Semaphore, TryAcquireError};
+use crate::sema::{Keep, Semaphore, TryAcquireError};
 use crate::stats::Counters;
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 
@@ -126,14 +126,18 @@ impl Shared {
         self.closed.load(Ordering::SeqCst)
     }
 
-    /// Marks the pool closed and wakes every waiter. The caller drains the idle queue.
-    pub(crate) fn close(&self) {
+    /// Marks the pool closed and wakes every waiter. The caller drains the idle queue,
+    /// then drops what this returns (the pool's keep-alive, if no permit is held: see
+    /// [`Semaphore::keep_alive`]).
+    #[must_use = "drop the Keep after the last use of the pool"]
+    pub(crate) fn close(&self) -> Option<Keep> {
         if !self.closed.swap(true, Ordering::SeqCst) {
             self.events.emit(|| events::Event::Closed);
         }
-        self.sema.close();
+        let keep = self.sema.close();
         self.capacity.notify(usize::MAX);
         self.notify_if_drained();
+        keep
     }
 
     /// Reserves room for one more connection, if `size < max_size` (and, in a keyed pool,
@@ -207,11 +211,16 @@ impl Shared {
     /// Changes the cap and the permits together, under one lock, so that concurrent
     /// resizes cannot leave `max_size` and the number of permits disagreeing.
     /// Returns the old cap.
-    pub(crate) fn set_max_size(&self, max_size: usize) -> usize {
+    ///
+    /// Returns a [`Hold`] too, taken after the new cap was stored: until the caller
+    /// drops it (after trimming the idle queue), returning guards settle the pool before
+    /// they release, so that a return racing the resize either sees the new cap or
+    /// pushed before the hold, and then the trim sees its connection.
+    pub(crate) fn set_max_size(&self, max_size: usize) -> (usize, Hold<'_>) {
         let _one_at_a_time = lock(&self.resizing);
         let from = self.max_size.swap(max_size, Ordering::SeqCst);
         self.sema.resize(max_size);
-        from
+        (from, Hold::new(&self.sema))
     }
 
     /// Waits for a permit: the caller is queued behind earlier waiters.
@@ -248,7 +257,12 @@ impl Shared {
         deadline: &mut Deadline,
     ) -> Result<(), WaitError> {
         self.capacity_waiters.fetch_add(1, Ordering::SeqCst);
-        let _registered = CapacityWaiter { shared: self };
+        // Returns settle (and so wake this waiter) while it waits; a return that released
+        // before the hold pushed before it, and `ready` below sees its connection.
+        let _registered = CapacityWaiter {
+            shared: self,
+            _hold: Hold::new(&self.sema),
+        };
         let at = deadline.at();
         let started = Instant::now();
         let result = loop {
@@ -500,16 +514,48 @@ impl<'a> Permit<'a> {
     pub(crate) fn forget(self) {
         std::mem::forget(self);
     }
+
+    /// Gives the permit back with one CAS if no flag is set, else hands it back to the
+    /// caller, which settles the pool and then drops it (see
+    /// [`Semaphore::release_fast`]).
+    #[inline]
+    pub(crate) fn release_fast(self) -> Result<(), Self> {
+        if self.sema.release_fast() {
+            std::mem::forget(self);
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        self.sema.release();
+        // The last use of the pool by a guard: dropping `keep` may free it.
+        let keep = self.sema.release();
+        drop(keep);
     }
 }
 
 struct CapacityWaiter<'a> {
     shared: &'a Shared,
+    _hold: Hold<'a>,
+}
+
+/// A [`Semaphore::hold`], ended when dropped (also when the holder unwinds).
+pub(crate) struct Hold<'a>(&'a Semaphore);
+
+impl<'a> Hold<'a> {
+    pub(crate) fn new(sema: &'a Semaphore) -> Self {
+        sema.hold();
+        Self(sema)
+    }
+}
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        self.0.unhold();
+    }
 }
 
 impl Drop for CapacityWaiter<'_> {

@@ -155,7 +155,9 @@ static IDS: std::sync::Mutex<(Vec<usize>, usize)> = std::sync::Mutex::new((Vec::
 #[cfg(not(loom))]
 impl Owner {
     fn take() -> Self {
-        let mut ids = IDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ids = IDS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (free, next) = &mut *ids;
         if let Some(id) = free.pop() {
             return Self(Some(id));
@@ -172,7 +174,9 @@ impl Owner {
 impl Drop for Owner {
     fn drop(&mut self) {
         if let Some(id) = self.0 {
-            let mut ids = IDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut ids = IDS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             ids.0.push(id);
         }
     }

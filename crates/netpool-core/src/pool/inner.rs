@@ -17,7 +17,7 @@ use crate::sync::AtomicUsize;
 
 pub(crate) struct Inner<M: Manager> {
     /// Live `Pool` handles (not guards, not weak handles); the last one closes the pool.
-    pub(super) handles: AtomicUsize,
+    pub(crate) handles: AtomicUsize,
     pub(crate) shared: Shared,
     pub(crate) manager: M,
     pub(crate) idle: IdleQueue<Idle<M::Connection>>,
@@ -283,7 +283,7 @@ impl<M: Manager> Inner<M> {
     }
 
     /// Takes a returned connection back: pushes it idle, or closes it. The caller then
-    /// releases its permit and calls [`Inner::settle`].
+    /// calls [`Inner::settle`] and releases its permit.
     pub(crate) fn put_back(&self, mut item: Idle<M::Connection>) {
         let shared = &self.shared;
         // (A pool closed meanwhile is drained by `settle`, after the push.)
@@ -310,7 +310,7 @@ impl<M: Manager> Inner<M> {
             return;
         }
         item.last_used = now;
-        // The caller releases its permit and then calls `settle`.
+        // The caller calls `settle` and then releases its permit.
         self.idle.push(item);
     }
 
@@ -332,17 +332,19 @@ impl<M: Manager> Inner<M> {
         self.settle();
     }
 
-    /// After a connection was pushed idle, and after an RMW on the semaphore's state (a
-    /// permit released, or [`Semaphore::sync`](crate::sema::Semaphore::sync)): closes idle
-    /// connections above the cap, wakes a waiter for room, drains a closed pool.
+    /// After a connection was pushed idle: closes idle connections above the cap, wakes a
+    /// waiter for room, drains a closed pool. A returning guard calls it only when its
+    /// one-CAS release failed, i.e. with a flag on the permit word; other callers
+    /// (maintenance, `retain`, `add`) after [`Semaphore::sync`](crate::sema::Semaphore::sync).
     ///
-    /// Why the cap is checked here and not before the push: `resize` stores the new cap,
-    /// then makes an RMW on the same state word (its shrink CAS, under the waiters' lock),
-    /// then drains idle connections above the cap. RMWs on one word are totally ordered,
-    /// so either the drain happens after this push and finds the connection, or this check
-    /// happens after the new cap was stored and sees it. Checked before the push, a return
-    /// could read the old cap, lose the race to the drain, and leave the pool idle above
-    /// its cap at rest.
+    /// Why a guard whose release succeeded may skip it: `resize` stores the new cap, then
+    /// takes a [`hold`](crate::sema::Semaphore::hold) (an RMW on the permit word), then
+    /// trims the idle queue; a caller that waits for room takes a hold before it looks at
+    /// the queue. A release that saw no hold came before it on that word, so the push
+    /// before the release happened before the trim or the look, which see the
+    /// connection. A release that saw the hold fails, and the guard settles here after
+    /// the hold, reading the new cap. (Checked before the push, a return could read the
+    /// old cap, lose the race to the trim, and leave the pool idle above its cap.)
     #[inline]
     pub(crate) fn settle(&self) {
         let shared = &self.shared;

@@ -1,6 +1,7 @@
 //! S1, `uncontended`: one task, a pool of 16 pre-filled connections, so an idle one is
 //! always free. The time of one get + return, for netpool on every executor and API, for
-//! the peers, and for two floors (a bare queue pop+push, a `Mutex<Vec>` pop+push).
+//! the peers, and for three floors: `floor-sketch` (an event-listener + ConcurrentQueue pool
+//! with no accounting, under `block_on`), a bare queue pop+push, a `Mutex<Vec>` pop+push.
 //!
 //! After criterion's pass, the same runs alternate round by round in this process and
 //! each one's median ratio to deadpool and to the queue floor is recorded (see
@@ -90,6 +91,8 @@ fn s1(c: &mut Criterion) {
         queue.push(i).expect("room");
     }
     let stack = Mutex::new((0..MAX_SIZE as u64).collect::<Vec<_>>());
+    let sketch = common::Sketch::new(MAX_SIZE);
+    let sketch = &sketch;
 
     let (rt, ex, bare, timeouts, defaults) = (&rt, &ex, &bare, &timeouts, &defaults);
     let (deadpool, bb8, mobc, r2d2, queue, stack) = (&deadpool, &bb8, &mobc, &r2d2, &queue, &stack);
@@ -175,6 +178,19 @@ fn s1(c: &mut Criterion) {
         ("mobc", p(), Box::new(async_loop!(rt, mobc))),
         // Floors: what a pool cannot beat.
         (
+            "floor-sketch",
+            p(),
+            Box::new(move |iters| {
+                futures_lite::future::block_on(async {
+                    let meter = Meter::start();
+                    for _ in 0..iters {
+                        drop(black_box(sketch.get().await));
+                    }
+                    meter.stop(iters, Vec::new())
+                })
+            }),
+        ),
+        (
             "floor-concurrent_queue",
             p(),
             Box::new(move |iters| {
@@ -203,7 +219,7 @@ fn s1(c: &mut Criterion) {
         c,
         "s1_uncontended",
         &mut runs,
-        &["deadpool", "floor-concurrent_queue"],
+        &["deadpool", "floor-sketch", "floor-concurrent_queue"],
         INTERLEAVED_CYCLES,
         INTERLEAVED_ROUNDS,
     );

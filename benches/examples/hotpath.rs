@@ -2,7 +2,8 @@
 //! instruction counts) or `perf`: `hotpath <mode> <cycles>`.
 //!
 //! Modes: `block_on`, `keyed` (a `KeyedPool` with one key, under `block_on`), `get_blocking`, `try_get`, `tokio`, `tokio-timeouts`,
-//! `tokio-defaults`, `deadpool`, `queue` (the ConcurrentQueue floor), `queue-rmw5` (the
+//! `tokio-defaults`, `deadpool`, `sketch` (the event-listener + ConcurrentQueue floor under `block_on`), `queue`
+//! (the ConcurrentQueue floor), `queue-rmw5` (the
 //! floor plus five atomic read-modify-writes), and `s2` (64 tasks
 //! on a current-thread runtime sharing a pool of 8, yielding while holding: the waiting
 //! path, deterministic under callgrind).
@@ -102,6 +103,14 @@ fn main() {
                 let item = queue.pop().expect("item");
                 queue.push(black_box(item)).expect("room");
             }
+        }
+        "sketch" => {
+            let pool = common::Sketch::new(16);
+            futures_lite::future::block_on(async {
+                for _ in 0..cycles {
+                    drop(black_box(pool.get().await));
+                }
+            });
         }
         "queue-rmw5" => {
             // The floor plus five uncontended atomic read-modify-writes per cycle, as many

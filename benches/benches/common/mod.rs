@@ -168,6 +168,66 @@ pub(crate) fn mobc(max_size: usize) -> mobc::Pool<MobcMem> {
         .build(MobcMem)
 }
 
+/// The floor a pool is held to: an event-listener + ConcurrentQueue pool with no
+/// accounting at all (no permits, no size, no counters, no clock, no checks). A get pops
+/// an idle connection or waits for a return; a return pushes and notifies. The guard
+/// holds an `Arc` of the pool, as a guard with no lifetime (deadpool's, netpool's) must.
+#[derive(Clone)]
+pub(crate) struct Sketch(std::sync::Arc<SketchInner>);
+
+pub(crate) struct SketchInner {
+    idle: concurrent_queue::ConcurrentQueue<Conn>,
+    returned: event_listener::Event,
+}
+
+/// A connection checked out of a [`Sketch`].
+pub(crate) struct SketchGuard {
+    pool: std::sync::Arc<SketchInner>,
+    conn: Conn,
+}
+
+impl Sketch {
+    /// A sketch pool of `size` connections, all idle.
+    pub(crate) fn new(size: usize) -> Self {
+        let idle = concurrent_queue::ConcurrentQueue::bounded(size);
+        for i in 0..size as Conn {
+            idle.push(i).expect("room");
+        }
+        Self(std::sync::Arc::new(SketchInner {
+            idle,
+            returned: event_listener::Event::new(),
+        }))
+    }
+
+    /// An idle connection, waiting for a return if none is.
+    pub(crate) async fn get(&self) -> SketchGuard {
+        loop {
+            if let Ok(conn) = self.0.idle.pop() {
+                return SketchGuard {
+                    pool: self.0.clone(),
+                    conn,
+                };
+            }
+            let listener = self.0.returned.listen();
+            if let Ok(conn) = self.0.idle.pop() {
+                return SketchGuard {
+                    pool: self.0.clone(),
+                    conn,
+                };
+            }
+            listener.await;
+        }
+    }
+}
+
+impl Drop for SketchGuard {
+    fn drop(&mut self) {
+        self.pool.idle.push(self.conn).expect("room");
+        self.pool.returned.notify(1);
+    }
+}
+
+
 /// Times a run and counts the heap allocations made during it.
 pub(crate) struct Meter {
     allocations: u64,

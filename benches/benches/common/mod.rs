@@ -227,7 +227,6 @@ impl Drop for SketchGuard {
     }
 }
 
-
 /// Times a run and counts the heap allocations made during it.
 pub(crate) struct Meter {
     allocations: u64,

@@ -190,9 +190,14 @@ fn reference(rows: &[Row]) -> Option<&'static str> {
 /// What no pool can beat: a pool with no accounting (event-listener + ConcurrentQueue), a
 /// bare queue, a task that only yields, a raw round trip.
 fn floor(rows: &[Row]) -> Option<&'static str> {
-    ["floor-sketch", "floor-concurrent_queue", "floor-yield", "raw"]
-        .into_iter()
-        .find(|name| rows.iter().any(|r| r.function == *name))
+    [
+        "floor-sketch",
+        "floor-concurrent_queue",
+        "floor-yield",
+        "raw",
+    ]
+    .into_iter()
+    .find(|name| rows.iter().any(|r| r.function == *name))
 }
 
 /// The row of `function` with the same parameter as `row`, else its first row.

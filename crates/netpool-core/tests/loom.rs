@@ -207,3 +207,31 @@ fn shrink_racing_two_returns() {
         assert_eq!(checkouts(&pool), 1);
     });
 }
+
+/// A return racing a caller that waits for room (it holds a permit, nothing is idle and
+/// the pool is at its cap because `retain` has the other connection out): the return's
+/// one-CAS release must not skip the wake-up. A lost wake-up leaves the getter parked
+/// for good, which loom reports as a deadlock.
+#[test]
+fn return_racing_a_waiter_for_room() {
+    loom::model(|| {
+        let pool = pool(2);
+        let mut a = Some(pool.try_get().unwrap());
+        drop(pool.try_get().unwrap()); // a second connection, idle
+        let other = pool.clone();
+        pool.retain(|_, _| {
+            let getter = {
+                let pool = other.clone();
+                thread::spawn(move || loom::future::block_on(pool.get()).is_ok())
+            };
+            let a = a.take();
+            let returner = thread::spawn(move || drop(a));
+            returner.join().unwrap();
+            assert!(
+                getter.join().unwrap(),
+                "the getter got the returned connection"
+            );
+            true
+        });
+    });
+}

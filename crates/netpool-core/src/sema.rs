@@ -82,7 +82,7 @@ pub(crate) struct Semaphore {
 struct Inner {
     state: CachePadded<AtomicUsize>,
     list: Mutex<List>,
-    /// Waiters in `queue`, for stats.
+    /// Waiters in `queue`, for stats: stored (not added to) under the lock.
     waiting: AtomicUsize,
     watchdog: Mutex<Watchdog>,
     /// The armed deadline in nanoseconds after `base`, `u64::MAX` when unarmed: lets a
@@ -414,7 +414,7 @@ impl Inner {
             list.debt -= 1;
             None
         } else if let Some(idx) = list.queue.pop_front() {
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            self.waiting.store(list.queue.len(), Ordering::Relaxed);
             let slot = &mut list.slots[idx];
             slot.state = SlotState::Granted;
             slot.waker.take()
@@ -508,11 +508,16 @@ impl Inner {
         u64::try_from(t.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX - 1)
     }
 
-    /// Sets or clears `SLOW` to match the list. Lock held.
+    /// Sets or clears `SLOW` to match the list. Lock held. `SLOW` changes only under the
+    /// lock, so a flag that already matches needs no read-modify-write (under contention
+    /// the queue stays non-empty across most releases).
     fn update_slow(&self, list: &List) {
+        let slow = self.state.load(Ordering::Acquire) & SLOW != 0;
         if list.queue.is_empty() && list.debt == 0 {
-            self.state.fetch_and(!SLOW, Ordering::AcqRel);
-        } else {
+            if slow {
+                self.state.fetch_and(!SLOW, Ordering::AcqRel);
+            }
+        } else if !slow {
             self.state.fetch_or(SLOW, Ordering::AcqRel);
         }
     }
@@ -564,6 +569,9 @@ impl Waiter<'_> {
                 }
                 let next = if cur & SLOW == 0 && cur >= ONE {
                     cur - ONE
+                } else if cur & SLOW != 0 {
+                    // Waiters queued: SLOW only changes under the lock we hold.
+                    break;
                 } else {
                     cur | SLOW
                 };
@@ -581,7 +589,7 @@ impl Waiter<'_> {
             }
             let idx = list.alloc(cx.waker(), self.deadline);
             list.queue.push_back(idx);
-            sema.waiting.fetch_add(1, Ordering::Relaxed);
+            sema.waiting.store(list.queue.len(), Ordering::Relaxed);
             self.slot = Some(idx);
             drop(list);
             if let Some(deadline) = self.deadline {
@@ -624,7 +632,7 @@ impl Drop for Waiter<'_> {
             SlotState::Waiting => {
                 if let Some(pos) = list.queue.iter().position(|&i| i == idx) {
                     list.queue.remove(pos);
-                    sema.waiting.fetch_sub(1, Ordering::Relaxed);
+                    sema.waiting.store(list.queue.len(), Ordering::Relaxed);
                 }
                 sema.update_slow(&list);
                 None

@@ -228,13 +228,16 @@ impl Shared {
         &self,
         deadline: &mut Deadline,
     ) -> Result<Permit<'_>, WaitError> {
-        let mut waiter = self.sema.waiter(deadline.at());
+        // One clock read for the deadline and the start of the wait, when the deadline is
+        // computed here (a `get` that found no permit).
+        let (at, read) = deadline.at_read();
+        let mut waiter = self.sema.waiter(at);
         let mut started = None;
         let wait = std::future::poll_fn(|cx| {
             let poll = waiter.poll(cx);
             if poll.is_pending() && started.is_none() {
-                started = Some(Instant::now());
-                Counters::bump(&self.counters.gets_waited);
+                started = Some(read.unwrap_or_else(Instant::now));
+                self.counters.gets_waited.bump();
             }
             poll
         });
@@ -394,7 +397,7 @@ impl Shared {
     fn add_wait_time(&self, started: Instant) {
         self.counters
             .wait_time_ns
-            .fetch_add(clock::nanos(started.elapsed()), Ordering::Relaxed);
+            .add(clock::nanos(started.elapsed()));
     }
 }
 
@@ -439,9 +442,23 @@ impl Deadline {
 
     /// The instant the `get` gives up, `None` for never.
     pub(crate) fn at(&mut self) -> Option<Instant> {
-        *self
-            .at
-            .get_or_insert_with(|| self.timeout.and_then(|t| Instant::now().checked_add(t)))
+        self.at_read().0
+    }
+
+    /// [`at`](Self::at), and the clock reading it was computed from if it was computed
+    /// by this call (so the caller need not read the clock again).
+    pub(crate) fn at_read(&mut self) -> (Option<Instant>, Option<Instant>) {
+        if let Some(at) = self.at {
+            return (at, None);
+        }
+        let Some(timeout) = self.timeout else {
+            self.at = Some(None);
+            return (None, None);
+        };
+        let now = Instant::now();
+        let at = now.checked_add(timeout);
+        self.at = Some(at);
+        (at, Some(now))
     }
 }
 

@@ -50,9 +50,9 @@ pub(crate) struct Counters {
     /// Bumped on every get: a cell per thread, so that the hot path makes no atomic
     /// read-modify-write for it and threads on different cores do not share a line.
     pub(crate) gets: Striped,
-    pub(crate) gets_waited: AtomicU64,
+    pub(crate) gets_waited: Striped,
     pub(crate) gets_timed_out: AtomicU64,
-    pub(crate) wait_time_ns: AtomicU64,
+    pub(crate) wait_time_ns: Striped,
     pub(crate) connections_created: AtomicU64,
     pub(crate) closed_broken: AtomicU64,
     pub(crate) closed_invalid: AtomicU64,
@@ -68,9 +68,9 @@ impl Counters {
 
     pub(crate) fn fill(&self, stats: &mut Stats) {
         stats.gets = self.gets.sum();
-        stats.gets_waited = self.gets_waited.load(Relaxed);
+        stats.gets_waited = self.gets_waited.sum();
         stats.gets_timed_out = self.gets_timed_out.load(Relaxed);
-        stats.wait_time = Duration::from_nanos(self.wait_time_ns.load(Relaxed));
+        stats.wait_time = Duration::from_nanos(self.wait_time_ns.sum());
         stats.connections_created = self.connections_created.load(Relaxed);
         stats.closed_broken = self.closed_broken.load(Relaxed);
         stats.closed_invalid = self.closed_invalid.load(Relaxed);
@@ -103,14 +103,20 @@ struct Line(AtomicU64);
 impl Striped {
     #[inline(always)]
     pub(crate) fn bump(&self) {
+        self.add(1);
+    }
+
+    /// Adds `n`.
+    #[inline(always)]
+    pub(crate) fn add(&self, n: u64) {
         match owner() {
             Some(i) => {
                 let cell = &self.owned[i].0;
                 // This thread is the cell's only writer (see `owner`).
-                cell.store(cell.load(Relaxed).wrapping_add(1), Relaxed);
+                cell.store(cell.load(Relaxed).wrapping_add(n), Relaxed);
             }
             None => {
-                self.shared.fetch_add(1, Relaxed);
+                self.shared.fetch_add(n, Relaxed);
             }
         }
     }

@@ -99,6 +99,11 @@ impl<M: Manager> Inner<M> {
             }
             if let Some(item) = self.idle.pop() {
                 let verdict = self.verdict(&item);
+                // The common case skips building `check_out`'s future (a large state
+                // machine: it holds the check's and the hook's futures).
+                if let Verdict::Go = verdict {
+                    return Ok(item);
+                }
                 if let Some(item) = self.check_out(item, verdict, deadline).await? {
                     return Ok(item);
                 }

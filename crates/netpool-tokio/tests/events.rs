@@ -155,13 +155,34 @@ async fn every_event_is_logged_and_handled() {
         "{left}"
     );
 
-    // A check that fails: the server closed the idle connection.
+    // A check that fails: the server closed the idle connection. The server's accept
+    // thread registers a connection a moment after the client's connect returns (later
+    // on a loaded machine): wait for it, or `close_all` would miss it.
+    assert!(server.wait_until(Duration::from_secs(5), |c| c.live == 1));
     server.close_all();
     assert!(server.wait_until(Duration::from_secs(5), |c| c.live == 0));
-    // The server's FIN is on its way; on a loaded machine the kernel may deliver it on
-    // loopback a little later, and nothing on the client side can be waited on for it.
-    // 200 ms is far more than it takes.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The server's FIN is on its way: on a loaded machine the kernel may deliver it on
+    // loopback well after the shutdown. Wait (up to 5 s, a bound no healthy machine
+    // nears) until the idle connection reads end-of-stream, peeking without consuming.
+    let mut eof = false;
+    for _ in 0..500 {
+        // Lets the runtime's reactor see the socket's readiness.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        pool.retain(|conn, _| {
+            let mut byte = [0u8; 1];
+            let mut buf = tokio::io::ReadBuf::new(&mut byte);
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            eof = matches!(
+                conn.poll_peek(&mut cx, &mut buf),
+                std::task::Poll::Ready(Ok(0))
+            );
+            true
+        });
+        if eof {
+            break;
+        }
+    }
+    assert!(eof, "the client side saw the server's FIN");
     let conn = pool.get().await.unwrap();
     let lines = capture.lines();
     let check = line_with(&lines, &["check failed", &format!("id={id} ")]);

@@ -69,28 +69,12 @@ fn uncontended(c: &mut Criterion) {
         (
             "pool-block_on",
             p(),
-            Box::new(move |iters| {
-                futures_lite::future::block_on(async {
-                    let meter = Meter::start();
-                    for _ in 0..iters {
-                        drop(black_box(plain.get().await.expect("idle")));
-                    }
-                    meter.stop(iters, Vec::new())
-                })
-            }),
+            Box::new(common::block_on_loop!(plain.get().await.expect("idle"))),
         ),
         (
             "keyed-block_on",
             p(),
-            Box::new(move |iters| {
-                futures_lite::future::block_on(async {
-                    let meter = Meter::start();
-                    for _ in 0..iters {
-                        drop(black_box(keyed.get(key).await.expect("idle")));
-                    }
-                    meter.stop(iters, Vec::new())
-                })
-            }),
+            Box::new(common::block_on_loop!(keyed.get(key).await.expect("idle"))),
         ),
         (
             "pool-get_blocking",

@@ -118,15 +118,9 @@ fn s1(c: &mut Criterion) {
         (
             "netpool-block_on",
             p(),
-            Box::new(move |iters| {
-                futures_lite::future::block_on(async {
-                    let meter = Meter::start();
-                    for _ in 0..iters {
-                        drop(black_box(bare.get().await.expect("idle connection")));
-                    }
-                    meter.stop(iters, Vec::new())
-                })
-            }),
+            Box::new(common::block_on_loop!(
+                bare.get().await.expect("idle connection")
+            )),
         ),
         (
             "netpool-get_blocking",
@@ -180,15 +174,7 @@ fn s1(c: &mut Criterion) {
         (
             "floor-sketch",
             p(),
-            Box::new(move |iters| {
-                futures_lite::future::block_on(async {
-                    let meter = Meter::start();
-                    for _ in 0..iters {
-                        drop(black_box(sketch.get().await));
-                    }
-                    meter.stop(iters, Vec::new())
-                })
-            }),
+            Box::new(common::block_on_loop!(sketch.get().await)),
         ),
         (
             "floor-concurrent_queue",

@@ -391,6 +391,25 @@ pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// A run that drives `$cycle` (one get and its drop, an expression that may `.await`)
+/// `iters` times on this thread under `futures_lite::future::block_on`, and meters it.
+#[allow(unused_macros, reason = "not every bench runs under block_on")]
+macro_rules! block_on_loop {
+    ($cycle:expr) => {
+        move |iters| {
+            futures_lite::future::block_on(async {
+                let meter = $crate::common::Meter::start();
+                for _ in 0..iters {
+                    drop(std::hint::black_box($cycle));
+                }
+                meter.stop(iters, Vec::new())
+            })
+        }
+    };
+}
+#[allow(unused_imports, reason = "not every bench runs under block_on")]
+pub(crate) use block_on_loop;
+
 /// Checks `$n` connections out of each pool at once and returns them, so every pool
 /// starts the measurements with `$n` open connections.
 #[allow(unused_macros, reason = "not every bench warms pools this way")]

@@ -252,21 +252,17 @@ impl<M: Manager> Drop for Pooled<M> {
             let permit = Permit::new(&inner.shared.sema);
             if self.broken {
                 drop(inner.live(item, CloseReason::Broken));
+                drop(permit);
             } else {
                 inner.put_back(item);
                 // With no flag on the permit word (no waiter, no resize, not closed),
                 // the release is all: the push happened before whatever sets a flag
                 // next. Otherwise settle first (see `Inner::settle`).
-                match permit.release_fast() {
-                    Ok(()) => return,
-                    Err(permit) => {
-                        inner.settle();
-                        drop(permit);
-                        return;
-                    }
+                if let Err(permit) = permit.release_fast() {
+                    inner.settle();
+                    drop(permit);
                 }
             }
-            drop(permit);
         }
     }
 }

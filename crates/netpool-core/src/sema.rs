@@ -82,8 +82,6 @@ pub(crate) struct Semaphore {
 struct Inner {
     state: CachePadded<AtomicUsize>,
     list: Mutex<List>,
-    /// Waiters in `queue`, for stats: stored (not added to) under the lock.
-    waiting: AtomicUsize,
     watchdog: Mutex<Watchdog>,
     /// The armed deadline in nanoseconds after `base`, `u64::MAX` when unarmed: lets a
     /// waiter with a later deadline skip the watchdog's lock.
@@ -175,7 +173,6 @@ impl Semaphore {
                     total: permits,
                     ..List::default()
                 }),
-                waiting: AtomicUsize::new(0),
                 watchdog: Mutex::new(Watchdog::default()),
                 armed_at: std::sync::atomic::AtomicU64::new(u64::MAX),
                 base: Instant::now(),
@@ -217,19 +214,7 @@ impl Semaphore {
     /// caller must use [`release`](Self::release) instead, after it settled the pool.
     #[inline]
     pub(crate) fn release_fast(&self) -> bool {
-        let mut cur = self.inner.state.load(Ordering::Acquire);
-        while cur & (SLOW | CLOSED | HOLD) == 0 {
-            match self.inner.state.compare_exchange_weak(
-                cur,
-                cur + ONE,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => cur = actual,
-            }
-        }
-        false
+        self.inner.try_release(SLOW | CLOSED | HOLD)
     }
 
     /// Sends returns through the slow path (see [`release_fast`](Self::release_fast))
@@ -268,8 +253,9 @@ impl Semaphore {
         self.inner.resize(total);
     }
 
+    /// Callers queued, for stats: read under the lock.
     pub(crate) fn waiting(&self) -> usize {
-        self.inner.waiting.load(Ordering::Relaxed)
+        lock(&self.inner.list).queue.len()
     }
 }
 
@@ -301,19 +287,29 @@ impl Inner {
     /// release takes the lock, so that exactly one sees the last permit come back.
     #[inline]
     pub(crate) fn release(&self) -> Option<Keep> {
+        if self.try_release(SLOW | CLOSED) {
+            None
+        } else {
+            self.release_slow()
+        }
+    }
+
+    /// Frees a permit with one CAS unless a flag in `unless` is set; `false` then.
+    #[inline]
+    fn try_release(&self, unless: usize) -> bool {
         let mut cur = self.state.load(Ordering::Acquire);
-        while cur & (SLOW | CLOSED) == 0 {
+        while cur & unless == 0 {
             match self.state.compare_exchange_weak(
                 cur,
                 cur + ONE,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return None,
+                Ok(_) => return true,
                 Err(actual) => cur = actual,
             }
         }
-        self.release_slow()
+        false
     }
 
     #[cold]
@@ -352,7 +348,6 @@ impl Inner {
             slot.state = SlotState::Closed;
             woken.extend(slot.waker.take());
         }
-        self.waiting.store(0, Ordering::Relaxed);
         self.update_slow(&list);
         let keep = self.last_out(&mut list);
         drop(list);
@@ -414,7 +409,6 @@ impl Inner {
             list.debt -= 1;
             None
         } else if let Some(idx) = list.queue.pop_front() {
-            self.waiting.store(list.queue.len(), Ordering::Relaxed);
             let slot = &mut list.slots[idx];
             slot.state = SlotState::Granted;
             slot.waker.take()
@@ -492,7 +486,6 @@ impl Inner {
                 None => true,
             }
         });
-        self.waiting.store(list.queue.len(), Ordering::Relaxed);
         self.update_slow(&list);
         drop(list);
         for waker in woken {
@@ -589,7 +582,6 @@ impl Waiter<'_> {
             }
             let idx = list.alloc(cx.waker(), self.deadline);
             list.queue.push_back(idx);
-            sema.waiting.store(list.queue.len(), Ordering::Relaxed);
             self.slot = Some(idx);
             drop(list);
             if let Some(deadline) = self.deadline {
@@ -632,7 +624,6 @@ impl Drop for Waiter<'_> {
             SlotState::Waiting => {
                 if let Some(pos) = list.queue.iter().position(|&i| i == idx) {
                     list.queue.remove(pos);
-                    sema.waiting.store(list.queue.len(), Ordering::Relaxed);
                 }
                 sema.update_slow(&list);
                 None

@@ -350,22 +350,8 @@ impl<M: Manager> Inner<M> {
     /// connection. A release that saw the hold fails, and the guard settles here after
     /// the hold, reading the new cap. (Checked before the push, a return could read the
     /// old cap, lose the race to the trim, and leave the pool idle above its cap.)
-    #[inline]
     pub(crate) fn settle(&self) {
-        let shared = &self.shared;
-        if shared.over_capacity() || shared.is_closed() {
-            self.settle_slow();
-        } else {
-            shared.notify_capacity();
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn settle_slow(&self) {
-        if self.shared.over_capacity() {
-            self.trim_idle();
-        }
+        self.trim_idle();
         self.shared.notify_capacity();
         if self.shared.is_closed() {
             self.drain_idle();

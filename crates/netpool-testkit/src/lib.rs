@@ -23,10 +23,12 @@ mod blackhole;
 pub mod chaos;
 pub mod checks;
 mod echo;
+mod redis;
 pub mod tls;
 mod wait;
 
 pub use crate::blackhole::Blackhole;
 pub use crate::echo::{Counts, EchoServer};
+pub use crate::redis::{RedisServer, free_port};
 pub use crate::tls::TlsEchoServer;
 pub use crate::wait::eventually;

@@ -1,0 +1,238 @@
+//! A `redis-server` of the test's own, on a free loopback port, stopped when dropped.
+//!
+//! Tests that kill clients, change settings, crash or restart a server use one of these,
+//! never the Redis a developer runs on 6379.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `redis-server` child process on `127.0.0.1:<port>`, with no persistence and its own
+/// temporary directory; killed (and its directory removed) when dropped, also when the
+/// test panics.
+///
+/// ```no_run
+/// use netpool_testkit::RedisServer;
+///
+/// let mut server = RedisServer::start()?;
+/// assert_eq!(server.command(&["PING"])?, "+PONG");
+/// server.kill(); // a crash: SIGKILL
+/// server.restart()?; // the same port again
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    args: Vec<String>,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    /// Starts a plain `redis-server` on a free port and waits until it answers `PING`.
+    pub fn start() -> io::Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Starts `redis-server` with extra arguments (`["--requirepass", "secret"]`,
+    /// `["--replicaof", "127.0.0.1", "7000"]`, TLS options…), on a free port.
+    ///
+    /// With `--port 0` among `args` (for a TLS-only server, say), the free port is given
+    /// as `--tls-port` instead and readiness is checked by a TCP connect.
+    pub fn start_with(args: &[&str]) -> io::Result<Self> {
+        let args: Vec<String> = args.iter().map(|&a| a.to_owned()).collect();
+        let mut last = io::Error::other("redis-server did not start");
+        // Another process may take the free port between our probe and the server's bind:
+        // try a few ports.
+        for _ in 0..5 {
+            let port = free_port()?;
+            let dir =
+                std::env::temp_dir().join(format!("netpool-redis-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let mut server = Self {
+                child: None,
+                port,
+                args: args.clone(),
+                dir,
+            };
+            match server.spawn() {
+                Ok(()) => return Ok(server),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Whether `redis-server` is installed (on `PATH`).
+    pub fn installed() -> bool {
+        Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's own directory (its log is `redis.log` there).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Kills the server with SIGKILL (a crash) and waits for it to exit. Its clients'
+    /// connections are reset by the kernel.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (after [`kill`](Self::kill)), and waits
+    /// until it answers.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.kill();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // The old socket may linger for a moment; redis-server sets SO_REUSEADDR, so
+        // retry only on a failed start.
+        loop {
+            match self.spawn() {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    /// Sends one command over a fresh plain-TCP connection and returns the first line of
+    /// the reply (`+OK`, `:1`, `-ERR …`, `$5` …). For settings and checks, not for load.
+    pub fn command(&self, args: &[&str]) -> io::Result<String> {
+        let mut conn = TcpStream::connect(self.addr())?;
+        conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        conn.write_all(req.as_bytes())?;
+        let mut reply = Vec::new();
+        let mut byte = [0; 1];
+        while conn.read(&mut byte)? == 1 {
+            if byte[0] == b'\n' {
+                break;
+            }
+            reply.push(byte[0]);
+        }
+        let line = String::from_utf8_lossy(&reply);
+        Ok(line.trim_end_matches('\r').to_owned())
+    }
+
+    fn tls_only(&self) -> bool {
+        self.args
+            .windows(2)
+            .any(|w| w[0] == "--port" && w[1] == "0")
+    }
+
+    fn spawn(&mut self) -> io::Result<()> {
+        let port = self.port.to_string();
+        let mut cmd = Command::new("redis-server");
+        if self.tls_only() {
+            cmd.args(["--tls-port", &port]);
+        } else {
+            cmd.args(["--port", &port]);
+        }
+        cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--logfile")
+            .arg(self.dir.join("redis.log"))
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| io::Error::new(e.kind(), format!("could not start redis-server: {e}")))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Err(io::Error::other(format!(
+                    "redis-server on port {} exited at start ({status}); see {}",
+                    self.port,
+                    self.dir.join("redis.log").display()
+                )));
+            }
+            let ready = if self.tls_only() {
+                TcpStream::connect(self.addr()).is_ok()
+            } else {
+                self.command(&["PING"]).is_ok_and(|r| r == "+PONG")
+            };
+            if ready {
+                self.child = Some(child);
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("redis-server on port {} not ready after 10 s", self.port),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_kills_and_restarts() {
+        if !RedisServer::installed() {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "CI=true and redis-server is not installed"
+            );
+            eprintln!("!!!!! SKIPPING: redis-server is not installed");
+            return;
+        }
+        let mut server = RedisServer::start().expect("redis-server starts");
+        assert_eq!(server.command(&["PING"]).expect("PING"), "+PONG");
+        server.kill();
+        assert!(server.command(&["PING"]).is_err(), "killed");
+        server.restart().expect("restarts");
+        assert_eq!(server.command(&["SET", "k", "v"]).expect("SET"), "+OK");
+        let dir = server.dir().to_owned();
+        drop(server);
+        assert!(!dir.exists(), "its directory is removed");
+    }
+}

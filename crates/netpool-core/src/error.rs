@@ -48,12 +48,12 @@ pub enum Error<E> {
     /// of waiting out its timeout, while one probe at a time retries. The source is the
     /// most recent connect failure. Broken or invalid connections never cause it; see
     /// [`Builder::fail_fast`](crate::Builder::fail_fast).
-    #[error(
-        "the server is unavailable: {} in a row, the last: {last}",
-        attempts_failed(*failures)
-    )]
+    ///
+    /// The message is the same for every caller of one outage (it names the last
+    /// failure, not the count, so log tools can group it); the count is in `failures`.
+    #[error("the server is unavailable: connect attempts keep failing, the last: {last}")]
     Unavailable {
-        /// How many connect attempts in a row have failed.
+        /// How many connect attempts in a row have failed (not in the message).
         failures: u32,
         /// The most recent connect failure.
         #[source]
@@ -93,14 +93,6 @@ impl<E> Error<E> {
             Self::Connect(e) => Some(e),
             _ => None,
         }
-    }
-}
-
-/// "1 connect attempt failed", "2 connect attempts failed".
-fn attempts_failed(n: u32) -> String {
-    match n {
-        1 => "1 connect attempt failed".to_owned(),
-        n => format!("{n} connect attempts failed"),
     }
 }
 
@@ -212,14 +204,5 @@ impl BuildError {
             Self::ZeroDuration { setting } => setting,
             Self::BackoffInverted { .. } => "connect_backoff",
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn attempts_are_counted_in_words() {
-        assert_eq!(super::attempts_failed(1), "1 connect attempt failed");
-        assert_eq!(super::attempts_failed(3), "3 connect attempts failed");
     }
 }

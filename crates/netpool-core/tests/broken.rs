@@ -196,3 +196,35 @@ fn a_connection_marked_broken_is_closed_when_dropped() {
     drop(conn);
     assert_eq!(pool.stats().idle, 1);
 }
+
+#[test]
+fn min_idle_connections_survive_a_quiet_spell_and_are_handed_out() {
+    // After a quiet spell longer than idle_timeout, maintenance keeps min_idle
+    // connections; the next gets must use them, not expire them and connect afresh.
+    let (manager, pool) = gated_pool(
+        Pool::builder()
+            .max_size(4)
+            .min_idle(Some(2))
+            .idle_timeout(Some(Duration::from_millis(30))),
+    );
+    maintain(&pool);
+    assert_eq!(pool.stats().idle, 2, "maintain fills min_idle");
+    std::thread::sleep(Duration::from_millis(120)); // well past idle_timeout
+    maintain(&pool);
+    assert_eq!(pool.stats().idle, 2, "kept for min_idle");
+    let a = pool.get_blocking().unwrap();
+    let b = pool.get_blocking().unwrap();
+    let stats = pool.stats();
+    assert_eq!(stats.connections_created, 2, "no cold connect: {stats:?}");
+    assert_eq!(stats.closed_idle, 0, "{stats:?}");
+    assert!(a.id < 2 && b.id < 2, "the warm ones: {} {}", a.id, b.id);
+    drop((a, b));
+    // Above min_idle, expired idle connections are still closed at checkout.
+    let extra: Vec<_> = (0..4).map(|_| pool.get_blocking().unwrap()).collect();
+    drop(extra);
+    std::thread::sleep(Duration::from_millis(120));
+    let _c = pool.get_blocking().unwrap();
+    let stats = pool.stats();
+    assert!(stats.closed_idle >= 2, "{stats:?}");
+    assert!(manager.counts.alive() <= 2, "{stats:?}");
+}

@@ -151,7 +151,15 @@ impl<M: Manager> Inner<M> {
         }
         let now = clock::now();
         if let Some(reason) = self.expired(item, now) {
-            return Verdict::Close(reason);
+            // Idle past `idle_timeout` but one of the `min_idle` that maintenance keeps:
+            // handed out (checked below, as any long-idle connection), not closed, or
+            // the warm connections would all be expired by the first get after a quiet
+            // spell. The same rule as maintenance's reaping.
+            let kept = matches!(reason, CloseReason::Idle)
+                && self.idle.len() < shared.config.min_idle.unwrap_or(0);
+            if !kept {
+                return Verdict::Close(reason);
+            }
         }
         // Idle time since the last *use*: a background check by maintenance does not
         // exempt a connection, since the server may have gone away since.

@@ -103,6 +103,7 @@
 
 #![doc(test(attr(deny(warnings))))]
 
+mod box_error;
 mod clock;
 mod config;
 mod error;
@@ -119,6 +120,7 @@ mod shared;
 mod stats;
 mod sync;
 
+pub use crate::box_error::BoxError;
 pub use crate::config::{Builder, Config, QueueStrategy};
 pub use crate::error::{BuildError, Error, LastConnectError};
 pub use crate::events::{Check, CloseReason, ConnectFailure, Event, EventHandler, TimedOut};

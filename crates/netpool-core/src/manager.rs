@@ -50,6 +50,10 @@ pub trait Manager: Send + Sync + 'static {
     type Connection: Send + 'static;
     /// The error returned by [`connect`](Manager::connect) and
     /// [`is_valid`](Manager::is_valid).
+    ///
+    /// A manager whose operations fail with `anyhow::Error` or
+    /// `Box<dyn Error + Send + Sync>` (which are not `std::error::Error`s) names
+    /// [`BoxError`](crate::BoxError) here and converts with `BoxError::new` or `?`.
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Opens a new connection.

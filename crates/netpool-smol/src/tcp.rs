@@ -69,3 +69,13 @@ pub type Pool = netpool_core::Pool<TcpManager>;
 pub fn tcp(addr: impl IntoAddress) -> TcpBuilder<Smol> {
     TcpBuilder::new(addr)
 }
+
+/// Starts building a pool of any [`Manager`](netpool_core::Manager) (your own, say) whose
+/// `build(manager)` also starts maintenance, like [`tcp`]'s: `min_idle` is filled and
+/// idle and old connections are reaped in the background without another call.
+///
+/// The core's `Pool::builder()` starts nothing; with it, call
+/// [`spawn_maintenance`](crate::spawn_maintenance) yourself.
+pub fn builder() -> netpool_std::net::PoolBuilder<Smol> {
+    netpool_std::net::PoolBuilder::new()
+}

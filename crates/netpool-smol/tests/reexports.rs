@@ -29,3 +29,49 @@ fn a_pool_needs_only_this_crate() {
     });
     let _: &dyn Fn() -> netpool_smol::core::Builder = &netpool_smol::Builder::new;
 }
+
+/// `netpool_smol::builder()` starts maintenance for any manager; hooks, events and keyed
+/// pools are reachable through this crate.
+#[test]
+fn builder_maintains_any_manager_and_hooks_events_keyed_are_reexported() {
+    use std::convert::Infallible;
+    use std::time::Duration;
+
+    use netpool_smol::{Event, EventHandler, Hooks, KeyedBuilder, KeyedPool, Manager};
+
+    struct Counter;
+    impl Manager for Counter {
+        type Connection = u64;
+        type Error = Infallible;
+        async fn connect(&self) -> Result<u64, Infallible> {
+            Ok(0)
+        }
+        async fn is_valid(&self, _: &mut u64) -> Result<(), Infallible> {
+            Ok(())
+        }
+        fn has_broken(&self, _: &mut u64) -> bool {
+            false
+        }
+    }
+    struct NoSetup;
+    impl Hooks for NoSetup {
+        type Manager = Counter;
+    }
+    fn takes_handler(_: impl EventHandler) {}
+    takes_handler(|_: &Event<'_>| {});
+    let _: fn() -> KeyedBuilder = KeyedBuilder::new;
+    let _: Option<KeyedPool<u8, Counter>> = None;
+    let _ = netpool_smol::core::Pool::builder().hooks(NoSetup);
+
+    let pool = netpool_smol::builder()
+        .min_idle(Some(2))
+        .maintenance_interval(Some(Duration::from_millis(10)))
+        .build(Counter)
+        .unwrap();
+    // Generous bound: maintenance runs every 10 ms; a loaded machine may delay it.
+    assert!(
+        netpool_testkit::eventually(Duration::from_secs(10), || pool.stats().idle == 2),
+        "{:?}",
+        pool.stats()
+    );
+}

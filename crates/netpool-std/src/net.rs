@@ -18,6 +18,7 @@ mod error;
 mod helpers;
 mod manager;
 mod options;
+mod pool_builder;
 mod runtime;
 #[cfg(feature = "tls")]
 mod tls;
@@ -30,6 +31,7 @@ pub use self::manager::TcpManager;
 #[cfg(unix)]
 pub use self::manager::UnixManager;
 pub use self::options::TcpOptions;
+pub use self::pool_builder::PoolBuilder;
 pub use self::runtime::Runtime;
 #[cfg(feature = "tls")]
 pub use self::tls::{TlsBuilder, TlsError, TlsManager, TlsRuntime};

@@ -97,3 +97,27 @@ fn build_and_connect_errors_name_their_cause() {
     );
     assert!(text.to_lowercase().contains("refused"), "{text}");
 }
+
+#[test]
+fn hooks_events_and_keyed_pools_are_reexported() {
+    use netpool_std::{Event, EventHandler, Hooks, KeyedBuilder, KeyedPool, TcpManager};
+
+    struct NoSetup;
+    impl Hooks for NoSetup {
+        type Manager = TcpManager;
+    }
+    fn takes_handler(_: impl EventHandler) {}
+    takes_handler(|_: &Event<'_>| {});
+    let server = EchoServer::start().unwrap();
+    let keyed: KeyedPool<String, TcpManager> = KeyedBuilder::new()
+        .max_size(1)
+        .build(|addr: &String| TcpManager::new(addr.clone()))
+        .unwrap();
+    let conn = keyed.get_blocking(&server.addr().to_string()).unwrap();
+    drop(conn);
+    let pool = netpool_std::core::Pool::builder()
+        .hooks(NoSetup)
+        .build(TcpManager::new(server.addr().to_string()))
+        .unwrap();
+    drop(pool.get_blocking().unwrap());
+}

@@ -111,14 +111,16 @@ pub use crate::maintain::spawn_maintenance;
 pub use crate::runtime::Tokio;
 #[cfg(unix)]
 pub use crate::tcp::UnixManager;
-pub use crate::tcp::{Pool, TcpManager, tcp};
+pub use crate::tcp::{Pool, TcpManager, builder, tcp};
 pub use netpool_std::net::{BuildError, IntoAddress, NetError, TcpBuilder, TcpOptions};
 
 /// The core crate, for what this crate does not re-export (writing your own manager,
 /// say).
 pub use netpool_core as core;
 pub use netpool_core::{
-    Builder, Config, LastConnectError, Manager, Meta, Pooled, QueueStrategy, Stats, WeakPool,
+    BoxError, Builder, Check, CloseReason, Config, ConnectFailure, Event, EventHandler, Hooks,
+    KeyedBuilder, KeyedPool, KeyedStats, LastConnectError, Manager, Meta, NoHooks, Pooled,
+    QueueStrategy, Stats, TimedOut, WeakKeyedPool, WeakPool,
 };
 
 /// The error of [`Pool::get`](netpool_core::Pool::get) and the other checkouts:

@@ -37,4 +37,11 @@ impl Runtime for Tokio {
     fn start_maintenance<M: Manager>(pool: &Pool<M>) -> Result<(), BuildError> {
         crate::spawn_maintenance(pool).map(drop)
     }
+
+    fn can_start_maintenance() -> Result<(), BuildError> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(_) => Ok(()),
+            Err(_) => Err(BuildError::NoRuntime { runtime: "tokio" }),
+        }
+    }
 }

@@ -39,3 +39,45 @@ async fn a_pool_needs_only_this_crate() {
         .unwrap();
     assert_eq!(pool.stats().max_size, 2);
 }
+
+/// Hooks, events and keyed pools are reachable through this crate too.
+#[tokio::test]
+async fn hooks_events_and_keyed_pools_need_only_this_crate() {
+    use netpool_tokio::{Event, EventHandler, Hooks, KeyedBuilder, KeyedPool, TcpManager};
+
+    struct Hello;
+    impl Hooks for Hello {
+        type Manager = TcpManager;
+        async fn on_connect(
+            &self,
+            conn: &mut tokio::net::TcpStream,
+        ) -> Result<(), netpool_tokio::NetError> {
+            conn.write_all(b"hi").await.expect("the echo server is up");
+            Ok(())
+        }
+    }
+    fn takes_handler(_: impl EventHandler) {}
+    takes_handler(|_: &Event<'_>| {});
+
+    let server = EchoServer::start().unwrap();
+    let addr = server.addr().to_string();
+    let keyed: KeyedPool<String, TcpManager> = KeyedPool::builder()
+        .max_size(1)
+        .build(|addr: &String| TcpManager::new(addr.clone()))
+        .unwrap();
+    let _: fn() -> KeyedBuilder = KeyedBuilder::new;
+    let mut conn = keyed.get(&addr).await.unwrap();
+    conn.write_all(b"k").await.unwrap();
+    let mut reply = [0];
+    conn.read_exact(&mut reply).await.unwrap();
+    assert_eq!(&reply, b"k");
+
+    let pool = netpool_core::Pool::builder()
+        .hooks(Hello)
+        .build(TcpManager::new(addr))
+        .unwrap();
+    let mut conn = pool.get().await.unwrap();
+    let mut reply = [0; 2];
+    conn.read_exact(&mut reply).await.unwrap();
+    assert_eq!(&reply, b"hi");
+}

@@ -137,6 +137,7 @@ impl<R: Runtime> TcpBuilder<R> {
     /// maintenance cannot start ([`BuildError::NoRuntime`], [`BuildError::Spawn`]).
     pub fn build(self) -> Result<Pool<TcpManager<R>>, BuildError> {
         let (manager, core) = self.into_manager()?;
+        R::can_start_maintenance()?;
         let pool = core.build(manager)?;
         R::start_maintenance(&pool)?;
         Ok(pool)

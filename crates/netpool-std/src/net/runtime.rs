@@ -49,4 +49,15 @@ pub trait Runtime: 'static {
     ///
     /// [`BuildError::NoRuntime`] or [`BuildError::Spawn`] when it cannot start.
     fn start_maintenance<M: Manager>(pool: &Pool<M>) -> Result<(), BuildError>;
+
+    /// Whether [`start_maintenance`](Runtime::start_maintenance) can work here (inside a
+    /// tokio runtime, say), checked by the builders before they create the pool, so a
+    /// build that cannot start maintenance creates (and closes) no pool.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::NoRuntime`] when maintenance could not start. By default, `Ok`.
+    fn can_start_maintenance() -> Result<(), BuildError> {
+        Ok(())
+    }
 }

@@ -319,6 +319,7 @@ impl<R: TlsRuntime> TlsBuilder<R> {
         let (tcp, core) = self.tcp.into_manager()?;
         let mut manager = TlsManager::from_tcp(tcp, self.config);
         manager.server_name = self.server_name;
+        R::can_start_maintenance()?;
         let pool = core.build(manager)?;
         R::start_maintenance(&pool)?;
         Ok(pool)

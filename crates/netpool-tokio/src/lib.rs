@@ -85,7 +85,7 @@
 //! * `tracing`: netpool-core's `tracing` feature: the pool logs its events (connects that
 //!   failed, the backoff, connections opened and closed, ...) under target `netpool`. For
 //!   typed events without `tracing`, see `event_handler` on the builder.
-//! * `tls` (off by default): [`tls`]`(addr, config)` and [`TlsManager`], TLS over the
+//! * `tls` (off by default): `tls(addr, config)` and `TlsManager`, TLS over the
 //!   TCP manager with rustls (its ring provider) and tokio-rustls.
 //!
 //! # Implementation

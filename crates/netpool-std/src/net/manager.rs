@@ -23,8 +23,11 @@ use crate::net::{
 /// [`TcpOptions::connect_timeout`]. New streams get `TCP_NODELAY` and keepalive.
 ///
 /// `is_valid` peeks without blocking: end of stream, a reset or pending bytes fail it.
-/// `has_broken` is always `false` (no syscall on return): after an I/O error, return the
-/// connection with [`Pooled::discard`](netpool_core::Pooled::discard).
+/// `has_broken` does the same peek (one non-blocking `recv`, nothing consumed) when a
+/// connection comes back, so one the server closed or reset while it was checked out, or
+/// one with a reply left unread, is closed instead of handed to the next caller. After an
+/// I/O error you handle, close it yourself with
+/// [`Pooled::discard`](netpool_core::Pooled::discard).
 ///
 /// # Examples
 ///
@@ -39,6 +42,28 @@ use crate::net::{
 /// assert!(!conn.nodelay()?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// A connection the server closed while it was checked out is closed when it comes back:
+///
+/// ```
+/// use netpool_core::Manager;
+/// use netpool_std::TcpManager;
+///
+/// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let manager = TcpManager::new(server.local_addr()?.to_string());
+/// let pool = netpool_core::Pool::builder().build(manager.clone())?;
+/// let mut conn = pool.get_blocking()?;
+/// assert!(!manager.has_broken(&mut conn)); // alive
+/// drop(server.accept()?); // the server closes its end
+/// # let start = std::time::Instant::now();
+/// # while !manager.has_broken(&mut conn) && start.elapsed().as_secs() < 5 {
+/// #     std::thread::sleep(std::time::Duration::from_millis(1)); // the FIN is on its way
+/// # }
+/// assert!(manager.has_broken(&mut conn)); // the peek sees the end of stream
+/// drop(conn);
+/// assert_eq!(pool.stats().closed_broken, 1); // closed, not reused
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct TcpManager<R> {
     addr: String,
     parsed: Result<Address, AddressError>,
@@ -49,8 +74,8 @@ pub struct TcpManager<R> {
 /// A [`Manager`] of Unix-domain streams of runtime `R`; each adapter names it
 /// `UnixManager`.
 ///
-/// The connect is bounded by a timeout (10 s by default); `is_valid` peeks as
-/// [`TcpManager`]'s does, and `has_broken` is `false`.
+/// The connect is bounded by a timeout (10 s by default); `is_valid` and `has_broken`
+/// peek as [`TcpManager`]'s do.
 #[cfg(unix)]
 pub struct UnixManager<R> {
     path: PathBuf,

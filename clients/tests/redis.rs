@@ -1,12 +1,12 @@
-//! netpool against a real Redis server (`NETPOOL_TEST_REDIS`, default
-//! `redis://127.0.0.1:6379`), through the `redis` crate's manager and the hand-written RESP
-//! client (as its own manager, and over netpool-tokio's and netpool-smol's TCP pools), each
-//! on tokio and on smol.
+//! netpool against a real Redis server, through the `redis` crate's manager and the
+//! hand-written RESP client (as its own manager, and over netpool-tokio's and
+//! netpool-smol's TCP pools), each on tokio and on smol.
 //!
-//! Under `CI=true` a missing server fails every test. Elsewhere, when nothing listened at
-//! the server's address as this package was built, `build.rs` marks them ignored (listed as
-//! such by `cargo test`, with the reason); a server that goes away later makes them skip,
-//! saying so on stderr.
+//! These tests kill clients (`CLIENT KILL`) and change the server's `timeout`, so they
+//! never touch the Redis on 6379: they share a `redis-server` of their own on a free
+//! loopback port (`common::own_redis`), started by the first test and stopped when the
+//! last one ends, pass, fail or panic. Under `CI=true` a missing `redis-server` fails
+//! every test; elsewhere they skip, saying so on stderr.
 //!
 //! Every test takes [`SERVER_CONFIG`]: shared by the tests that only send commands, and
 //! exclusively by the one that changes the server's `timeout`, so that no other test runs
@@ -16,12 +16,11 @@ mod common;
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use netpool_clients::redis::{RedisManager, RedisSetup, redis_url};
+use netpool_clients::redis::{RedisManager, RedisSetup};
 use netpool_clients::resp::{
     self, Client, RespError, SmolManager, SmolSetup, TokioManager, TokioSetup, Value,
 };
@@ -30,7 +29,7 @@ use redis::AsyncCommands;
 use tokio::sync::{Notify, RwLock};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
-use common::{BoxFut, bounded, server_available, smol_spawn, tokio_spawn, unique, warm};
+use common::{BoxFut, bounded, own_redis, own_redis_url, smol_spawn, tokio_spawn, unique, warm};
 
 /// Held shared by command tests, exclusively while the server's `timeout` is changed.
 static SERVER_CONFIG: RwLock<()> = RwLock::const_new(());
@@ -42,28 +41,9 @@ fn addr() -> String {
     resp::addr_from_url(&redis_url())
 }
 
-/// `PING` over a blocking socket, with short timeouts.
-fn probe() -> Result<(), String> {
-    let addr = addr();
-    let sock = addr
-        .parse()
-        .map_err(|e| format!("{addr} is not an ip:port ({e})"))?;
-    let mut s = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(2))
-        .map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(|e| e.to_string())?;
-    s.write_all(b"PING\r\n").map_err(|e| e.to_string())?;
-    let mut buf = [0u8; 7];
-    s.read_exact(&mut buf).map_err(|e| e.to_string())?;
-    if &buf == b"+PONG\r\n" {
-        Ok(())
-    } else {
-        Err(format!("PING answered {:?}", String::from_utf8_lossy(&buf)))
-    }
-}
-
-fn available() -> bool {
-    server_available("Redis", &redis_url(), probe())
+/// The URL of this binary's own redis-server (held by the running test).
+fn redis_url() -> String {
+    own_redis_url()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -451,9 +431,7 @@ const SMOL: Rt = Rt {
 
 /// Runs `test` if the server is there, holding [`SERVER_CONFIG`] shared, within [`LIMIT`].
 async fn shared(test: impl Future<Output = ()>) {
-    if !available() {
-        return;
-    }
+    let Some(_server) = own_redis() else { return };
     let _shared = SERVER_CONFIG.read().await;
     bounded(LIMIT, test).await;
 }
@@ -509,10 +487,6 @@ const TASKS: usize = 32;
 const OPS: usize = 50;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    no_redis,
-    ignore = "no Redis server was reachable when this package was built: start one at 127.0.0.1:6379 or set NETPOOL_TEST_REDIS (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 async fn redis_crate_incr_adds_up_on_tokio() {
     shared(async {
         let pool = redis_pool(&unique("netpool-test"));
@@ -524,10 +498,6 @@ async fn redis_crate_incr_adds_up_on_tokio() {
 }
 
 #[test]
-#[cfg_attr(
-    no_redis,
-    ignore = "no Redis server was reachable when this package was built: start one at 127.0.0.1:6379 or set NETPOOL_TEST_REDIS (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 fn redis_crate_incr_adds_up_on_smol() {
     smol::block_on(shared(async {
         let pool = redis_pool(&unique("netpool-test"));
@@ -536,10 +506,6 @@ fn redis_crate_incr_adds_up_on_smol() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    no_redis,
-    ignore = "no Redis server was reachable when this package was built: start one at 127.0.0.1:6379 or set NETPOOL_TEST_REDIS (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 async fn resp_incr_adds_up_on_tokio() {
     shared(async {
         incr_adds_up(TOKIO, "resp_tokio_incr", &resp_tokio_pool(), resp_tokio_op).await;
@@ -548,10 +514,6 @@ async fn resp_incr_adds_up_on_tokio() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    no_redis,
-    ignore = "no Redis server was reachable when this package was built: start one at 127.0.0.1:6379 or set NETPOOL_TEST_REDIS (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 async fn resp_over_netpool_tokio_incr_adds_up() {
     shared(async {
         let pool = adapter_tokio_pool();
@@ -561,10 +523,6 @@ async fn resp_over_netpool_tokio_incr_adds_up() {
 }
 
 #[test]
-#[cfg_attr(
-    no_redis,
-    ignore = "no Redis server was reachable when this package was built: start one at 127.0.0.1:6379 or set NETPOOL_TEST_REDIS (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 fn resp_incr_adds_up_on_smol() {
     smol::block_on(shared(async {
         incr_adds_up(SMOL, "resp_smol_incr", &resp_smol_pool(), resp_smol_op).await;
@@ -572,10 +530,6 @@ fn resp_incr_adds_up_on_smol() {
 }
 
 #[test]
-#[cfg_attr(
-    no_redis,
-    ignore = "no Redis server was reachable when this package was built: start one at 127.0.0.1:6379 or set NETPOOL_TEST_REDIS (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 fn resp_over_netpool_smol_incr_adds_up() {
     smol::block_on(shared(async {
         let pool = adapter_smol_pool();
@@ -584,10 +538,6 @@ fn resp_over_netpool_smol_incr_adds_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    no_redis,
-    ignore = "no Redis server was reachable when this package was built: start one at 127.0.0.1:6379 or set NETPOOL_TEST_REDIS (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 async fn redis_crate_set_get_round_trips() {
     shared(async {
         let prefix = unique("netpool:test:set_get");
@@ -619,10 +569,6 @@ async fn redis_crate_set_get_round_trips() {
 // Connections killed by the server (CLIENT KILL) are detected and replaced.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    no_redis,
-    ignore = "no Redis server was reachable when this package was built: start one at 127.0.0.1:6379 or set NETPOOL_TEST_REDIS (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 async fn killed_connections_are_replaced_redis_crate_tokio() {
     shared(async {
         let pool = redis_pool(&unique("netpool-test"));
@@ -632,10 +578,6 @@ async fn killed_connections_are_replaced_redis_crate_tokio() {
 }
 
 #[test]
-#[cfg_attr(
-    no_redis,
-    ignore = "no Redis server was reachable when this package was built: start one at 127.0.0.1:6379 or set NETPOOL_TEST_REDIS (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 fn killed_connections_are_replaced_redis_crate_smol() {
     smol::block_on(shared(async {
         let pool = redis_pool(&unique("netpool-test"));
@@ -644,10 +586,6 @@ fn killed_connections_are_replaced_redis_crate_smol() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    no_redis,
-    ignore = "no Redis server was reachable when this package was built: start one at 127.0.0.1:6379 or set NETPOOL_TEST_REDIS (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 async fn killed_connections_are_replaced_resp_tokio() {
     shared(async {
         killed_are_replaced(TOKIO, "kill_resp_tokio", &resp_tokio_pool(), resp_tokio_op).await;
@@ -656,10 +594,6 @@ async fn killed_connections_are_replaced_resp_tokio() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    no_redis,
-    ignore = "no Redis server was reachable when this package was built: start one at 127.0.0.1:6379 or set NETPOOL_TEST_REDIS (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 async fn killed_connections_are_replaced_resp_over_netpool_tokio() {
     shared(async {
         let pool = adapter_tokio_pool();
@@ -669,10 +603,6 @@ async fn killed_connections_are_replaced_resp_over_netpool_tokio() {
 }
 
 #[test]
-#[cfg_attr(
-    no_redis,
-    ignore = "no Redis server was reachable when this package was built: start one at 127.0.0.1:6379 or set NETPOOL_TEST_REDIS (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 fn killed_connections_are_replaced_resp_smol() {
     smol::block_on(shared(async {
         killed_are_replaced(SMOL, "kill_resp_smol", &resp_smol_pool(), resp_smol_op).await;
@@ -680,10 +610,6 @@ fn killed_connections_are_replaced_resp_smol() {
 }
 
 #[test]
-#[cfg_attr(
-    no_redis,
-    ignore = "no Redis server was reachable when this package was built: start one at 127.0.0.1:6379 or set NETPOOL_TEST_REDIS (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 fn killed_connections_are_replaced_resp_over_netpool_smol() {
     smol::block_on(shared(async {
         let pool = adapter_smol_pool();
@@ -764,14 +690,8 @@ async fn warm_ids<M: Manager>(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    no_redis,
-    ignore = "no Redis server was reachable when this package was built: start one at 127.0.0.1:6379 or set NETPOOL_TEST_REDIS (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 async fn server_idle_timeout_is_invisible_to_callers() {
-    if !available() {
-        return;
-    }
+    let Some(_server) = own_redis() else { return };
     // Exclusive: while `timeout` is 1 s, no other test's connections may sit idle.
     let _exclusive = SERVER_CONFIG.write().await;
     bounded(LIMIT, async {
@@ -870,10 +790,6 @@ async fn server_idle_timeout_is_invisible_to_callers() {
 // Garbage from the peer is an error, never a panic, and the connection is not reused.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    no_redis,
-    ignore = "no Redis server was reachable when this package was built: start one at 127.0.0.1:6379 or set NETPOOL_TEST_REDIS (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 async fn garbage_from_the_peer_is_an_error_and_closes_the_connection() {
     // A fake server on loopback: answers every read with something that is not RESP
     // (no real Redis needed).

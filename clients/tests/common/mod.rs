@@ -75,3 +75,43 @@ pub async fn warm<M: Manager>(pool: &Pool<M>, n: usize) -> Vec<Pooled<M>> {
     }
     held
 }
+
+/// The `redis-server` of this test binary's own, while a test holds it (see [`own_redis`]).
+static OWN_REDIS: std::sync::Mutex<std::sync::Weak<netpool_testkit::RedisServer>> =
+    std::sync::Mutex::new(std::sync::Weak::new());
+
+/// The `redis-server` of this test binary's own (a free loopback port, its own directory),
+/// for the tests that kill clients or change settings: never the Redis on 6379. `None`
+/// (the test skips, loudly; under `CI=true` it fails) if `redis-server` is not installed.
+///
+/// Started by the first test that asks, shared by the tests that run meanwhile (each holds
+/// the `Arc`), and stopped when the last of them drops it: when the tests end, pass, fail
+/// or panic, no server is left behind.
+pub fn own_redis() -> Option<std::sync::Arc<netpool_testkit::RedisServer>> {
+    if !netpool_testkit::RedisServer::installed() {
+        server_available(
+            "Redis",
+            "(a redis-server of the tests' own)",
+            Err("redis-server is not installed".to_owned()),
+        );
+        return None;
+    }
+    let mut slot = OWN_REDIS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(server) = slot.upgrade() {
+        return Some(server);
+    }
+    let server =
+        std::sync::Arc::new(netpool_testkit::RedisServer::start().expect("redis-server starts"));
+    *slot = std::sync::Arc::downgrade(&server);
+    Some(server)
+}
+
+/// The URL of the server [`own_redis`] started; call it while holding that server.
+pub fn own_redis_url() -> String {
+    OWN_REDIS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .upgrade()
+        .expect("a test holds its redis-server")
+        .url()
+}

@@ -1,6 +1,7 @@
 //! The keyed pool on a real Redis Cluster (3 masters, 3 replicas on 127.0.0.1:7100-7105,
-//! started by `.ci/redis-cluster.sh start` if it is not running), through the cluster
-//! client of `netpool_clients::cluster`:
+//! started by `.ci/redis-cluster.sh start` if it is not running, and then stopped again
+//! when the test ends, pass, fail or panic), through the cluster client of
+//! `netpool_clients::cluster`:
 //!
 //! 1. 10,000 keys over all shards from 64 tasks: every reply right, every master used,
 //!    none with more connections than the per-node cap;
@@ -137,8 +138,24 @@ async fn our_clients(port: u16) -> usize {
         .count()
 }
 
+/// Stops the cluster when dropped (the test passed, failed or panicked), if this test
+/// started it; a cluster that was already up (`.ci/run` starts one) is left to its owner.
+struct StopIfStarted(bool);
+
+impl Drop for StopIfStarted {
+    fn drop(&mut self) {
+        if self.0 {
+            if let Err(e) = run_script(&["stop"]) {
+                eprintln!("!!!!! could not stop the Redis Cluster this test started: {e}");
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyed_pool_on_a_redis_cluster() {
+    let already_up = run_script(&["status"]).is_ok();
+    let _stop = StopIfStarted(!already_up);
     let started = run_script(&["start"]);
     if !server_available("Redis Cluster", SEED, started) {
         return;

@@ -8,11 +8,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use netpool_std::TlsManager;
+use netpool_std::net::Tracked;
 use netpool_std::rustls::{ClientConnection, StreamOwned};
 use netpool_testkit::chaos::scenario::{Client, GetResult, Harness, Settings};
 use netpool_testkit::tls::checks::{TlsHarness, TlsSetup};
 
-type Tls = StreamOwned<ClientConnection, TcpStream>;
+type Tls = StreamOwned<ClientConnection, Tracked<TcpStream>>;
 
 netpool_testkit::tls_tests!(ThreadsTls);
 

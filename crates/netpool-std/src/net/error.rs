@@ -1,8 +1,11 @@
 //! [`NetError`], the managers' error, and [`BuildError`], the adapters' build error.
 //!
-//! As every error in netpool, each message names its cause (`could not connect to
-//! 127.0.0.1:6379: Connection refused (os error 111)`), and `source()` returns the cause
-//! too, for code that inspects it.
+//! As every error in netpool, each message names its cause, once (`TCP connect to
+//! 127.0.0.1:6379: Connection refused (os error 111)`; inside the pool's error: `could
+//! not connect: TCP connect to ...`), and `source()` returns the cause too, for code that
+//! inspects it. A connect error names the address and the phase that failed (`TCP
+//! connect`, `Unix connect`; the TLS managers add `TLS handshake`), also when it timed
+//! out (`TCP connect to 10.0.0.1:6379: timed out after 2s`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -43,10 +46,7 @@ pub enum NetError {
         host: String,
     },
     /// Every resolved address refused, timed out or failed; the error is the last one's.
-    #[error(
-        "could not connect to {addr}{}: {source}",
-        tried_note(*tried)
-    )]
+    #[error("TCP connect to {addr}{}: {source}", tried_note(*tried))]
     Connect {
         /// The last address tried.
         addr: SocketAddr,
@@ -58,7 +58,7 @@ pub enum NetError {
         source: io::Error,
     },
     /// Connecting to a Unix socket failed or timed out.
-    #[error("could not connect to {}: {source}", path.display())]
+    #[error("Unix connect to {}: {source}", path.display())]
     ConnectUnix {
         /// The socket's path.
         path: PathBuf,
@@ -89,7 +89,9 @@ fn tried_note(tried: usize) -> String {
 }
 
 impl NetError {
-    /// Whether this is a connect attempt that timed out.
+    /// Whether this is a connect attempt that timed out (the manager's own bound,
+    /// [`TcpOptions::connect_timeout`](crate::net::TcpOptions::connect_timeout), or the
+    /// operating system's).
     pub fn is_timeout(&self) -> bool {
         match self {
             Self::Connect { source, .. } | Self::ConnectUnix { source, .. } => {

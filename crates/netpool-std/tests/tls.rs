@@ -96,6 +96,17 @@ impl TlsHarness for ThreadsTls {
     fn socket(conn: &Tls) -> socket2::SockRef<'_> {
         socket2::SockRef::from(&conn.sock)
     }
+
+    fn set_config(
+        pool: &netpool_core::Pool<TlsManager>,
+        config: std::sync::Arc<netpool_testkit::tls::rustls::ClientConfig>,
+    ) {
+        pool.manager().set_config(config);
+    }
+
+    fn retire_old(pool: &netpool_core::Pool<TlsManager>) {
+        pool.retain(|conn, _| pool.manager().is_current(conn));
+    }
 }
 
 /// A blocking round trip bounded by socket timeouts (reads and writes each get

@@ -109,6 +109,17 @@ impl TlsHarness for TokioTls {
     fn socket(conn: &TlsStream<Tracked<TcpStream>>) -> socket2::SockRef<'_> {
         socket2::SockRef::from(conn.get_ref().0)
     }
+
+    fn set_config(
+        pool: &netpool_core::Pool<TlsManager>,
+        config: std::sync::Arc<netpool_testkit::tls::rustls::ClientConfig>,
+    ) {
+        pool.manager().set_config(config);
+    }
+
+    fn retire_old(pool: &netpool_core::Pool<TlsManager>) {
+        pool.retain(|conn, _| pool.manager().is_current(conn));
+    }
 }
 
 #[test]

@@ -129,3 +129,74 @@ pub enum BuildError {
     #[error("could not start the maintenance thread: {0}")]
     Spawn(#[source] io::Error),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The message as the pool prints it: `could not connect: <the manager's error>`.
+    fn printed<E: std::error::Error + 'static>(e: E) -> String {
+        netpool_core::Error::Connect(e).to_string()
+    }
+
+    #[test]
+    fn connect_errors_name_phase_address_and_cause_once() {
+        let addr: SocketAddr = "127.0.0.1:6379".parse().unwrap();
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let cause = refused.to_string();
+        let text = printed(NetError::Connect {
+            addr,
+            tried: 1,
+            source: refused,
+        });
+        assert_eq!(
+            text,
+            format!("could not connect: TCP connect to {addr}: {cause}")
+        );
+        assert_eq!(text.matches(&cause).count(), 1, "{text}");
+        assert_eq!(text.matches("connect").count(), 2, "{text}");
+
+        let os = io::Error::from_raw_os_error(111);
+        let cause = os.to_string();
+        let text = printed(NetError::Connect {
+            addr,
+            tried: 3,
+            source: os,
+        });
+        assert_eq!(
+            text,
+            format!(
+                "could not connect: TCP connect to {addr} (the last of 3 addresses tried): {cause}"
+            )
+        );
+        assert_eq!(text.matches("(os error 111)").count(), 1, "{text}");
+
+        let text = printed(NetError::ConnectUnix {
+            path: "/tmp/x.sock".into(),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        });
+        assert!(
+            text.starts_with("could not connect: Unix connect to /tmp/x.sock: "),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_variant_names_its_cause() {
+        let cause = || io::Error::other("the cause");
+        let errors = [
+            NetError::Resolve {
+                host: "db".into(),
+                source: cause(),
+            },
+            NetError::SocketOptions(cause()),
+            NetError::Io(cause()),
+        ];
+        for e in errors {
+            let text = e.to_string();
+            assert!(text.ends_with(": the cause"), "{text}");
+            let source = std::error::Error::source(&e).expect("a source");
+            assert_eq!(source.to_string(), "the cause");
+        }
+    }
+}

@@ -141,7 +141,7 @@ pub trait TlsRuntime: Runtime {
 /// ```
 pub struct TlsManager<R: Runtime> {
     tcp: TcpManager<R>,
-    config: RwLock<Arc<ClientConfig>>,
+    config: RwLock<(Arc<ClientConfig>, u64)>,
     server_name: Option<String>,
     client_auth_wait: Option<Duration>,
 }
@@ -170,7 +170,7 @@ impl<R: TlsRuntime> TlsManager<R> {
     pub fn from_tcp(tcp: TcpManager<R>, config: Arc<ClientConfig>) -> Self {
         Self {
             tcp,
-            config: RwLock::new(config),
+            config: RwLock::new((config, 0)),
             server_name: None,
             client_auth_wait: Some(CLIENT_AUTH_WAIT),
         }
@@ -213,38 +213,48 @@ impl<R: TlsRuntime> TlsManager<R> {
 
     /// The rustls client configuration that new connections use.
     pub fn config(&self) -> Arc<ClientConfig> {
-        self.config
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.current().0
     }
 
     /// Replaces the rustls client configuration while the pool runs (new roots after a
     /// CA rotation, a renewed client certificate): the connections opened from now on
-    /// use it. Connections already open keep the session they have; to retire the idle
-    /// ones at once, note the time of the swap and call
-    /// `pool.retain(|_, meta| meta.created_at >= swapped)`; checked-out ones are caught
-    /// by the same call later, or by `max_lifetime`.
+    /// use it. Connections already open keep the session they have; retire them with
+    /// [`is_current`](Self::is_current): `pool.retain(|conn, _|
+    /// pool.manager().is_current(conn))` closes the idle ones made with an older
+    /// configuration (call it again later for those that were checked out, or let
+    /// `max_lifetime` take them).
     ///
     /// # Examples
     ///
     /// ```
     /// # let server = netpool_testkit::TlsEchoServer::start()?;
     /// # let (addr, old, new) = (server.addr().to_string(), server.client_config(), server.client_config());
-    /// use std::time::Instant;
-    ///
     /// let pool = netpool_std::tls(addr, old).build()?;
     /// let first = pool.get_blocking()?;
-    /// let swapped = Instant::now();
-    /// pool.manager().set_config(new.clone());
+    /// pool.manager().set_config(new);
     /// let second = pool.get_blocking()?; // handshaken with `new`
     /// drop((first, second));
-    /// pool.retain(|_, meta| meta.created_at >= swapped); // the old connection goes
+    /// pool.retain(|conn, _| pool.manager().is_current(conn)); // the old one goes
     /// assert_eq!(pool.stats().connections, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_config(&self, config: Arc<ClientConfig>) {
-        *self.config.write().unwrap_or_else(PoisonError::into_inner) = config;
+        let mut current = self.config.write().unwrap_or_else(PoisonError::into_inner);
+        let generation = current.1.wrapping_add(1);
+        *current = (config, generation);
+    }
+
+    /// Whether `conn` was opened with the configuration in use now (not one replaced
+    /// since by [`set_config`](Self::set_config)).
+    pub fn is_current(&self, conn: &mut R::TlsStream) -> bool {
+        R::parts_mut(conn).0.tag() == self.current().1
+    }
+
+    fn current(&self) -> (Arc<ClientConfig>, u64) {
+        self.config
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The name the certificate is checked for: the one set, or the address's host
@@ -270,8 +280,9 @@ impl<R: TlsRuntime> TlsManager<R> {
         let budget = self.tcp.options().attempt_timeout();
         let left = || budget.map(|t| t.saturating_sub(start.elapsed()));
         let limit = left().map(|t| t.max(Duration::from_millis(1)));
-        let config = self.config();
-        let mut stream = R::handshake(config.clone(), server_name, Tracked::new(tcp), limit)
+        let (config, generation) = self.current();
+        let tcp = Tracked::new(tcp).with_tag(generation);
+        let mut stream = R::handshake(config.clone(), server_name, tcp, limit)
             .await
             .map_err(|e| handshake_error(addr, name.clone(), e))?;
         let wait = self

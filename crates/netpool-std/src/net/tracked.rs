@@ -35,6 +35,7 @@ use std::task::{Context, Poll, ready};
 pub struct Tracked<S> {
     inner: S,
     failure: Option<io::ErrorKind>,
+    tag: u64,
 }
 
 impl<S> Tracked<S> {
@@ -43,7 +44,20 @@ impl<S> Tracked<S> {
         Self {
             inner,
             failure: None,
+            tag: 0,
         }
+    }
+
+    /// Stamps a number on the stream: the TLS managers stamp the generation of the
+    /// `ClientConfig` it was opened with (see `TlsManager::is_current`).
+    pub fn with_tag(mut self, tag: u64) -> Self {
+        self.tag = tag;
+        self
+    }
+
+    /// The number stamped with [`with_tag`](Self::with_tag) (0 if none).
+    pub fn tag(&self) -> u64 {
+        self.tag
     }
 
     /// The first failure seen: the error's kind, `UnexpectedEof` for an end of stream,

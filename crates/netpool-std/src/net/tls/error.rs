@@ -142,3 +142,67 @@ pub(crate) fn handshake_error(addr: SocketAddr, server_name: String, e: io::Erro
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handshake_errors_name_rustls_reason_once() {
+        let addr: SocketAddr = "127.0.0.1:6380".parse().unwrap();
+        let reason = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let e = TlsError::Handshake {
+            addr,
+            server_name: "localhost".into(),
+            source: reason.clone(),
+        };
+        let text = netpool_core::Error::Connect(e).to_string();
+        assert_eq!(
+            text,
+            "could not connect: TLS handshake with 127.0.0.1:6380 (server name localhost): \
+             invalid peer certificate: UnknownIssuer"
+        );
+
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
+        let e = TlsError::Handshake {
+            addr,
+            server_name: "localhost".into(),
+            source: alert,
+        };
+        assert!(
+            e.to_string()
+                .ends_with("received fatal alert: CertificateRequired")
+        );
+        assert_eq!(e.addr(), Some(addr));
+    }
+
+    #[test]
+    fn a_rustls_error_inside_io_becomes_a_handshake_error() {
+        let addr: SocketAddr = "127.0.0.1:6380".parse().unwrap();
+        let reason = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
+        let wrapped = io::Error::new(io::ErrorKind::InvalidData, reason);
+        let e = handshake_error(addr, "localhost".into(), wrapped);
+        assert!(matches!(
+            e.rustls_error(),
+            Some(rustls::Error::InvalidCertificate(_))
+        ));
+        let text = e.to_string();
+        assert_eq!(text.matches("Expired").count(), 1, "{text}");
+
+        let timed_out = io::Error::new(io::ErrorKind::TimedOut, "timed out after 2s");
+        let e = handshake_error(addr, "localhost".into(), timed_out);
+        assert!(e.is_timeout());
+        assert_eq!(
+            e.to_string(),
+            "TLS handshake with 127.0.0.1:6380 (server name localhost): timed out after 2s"
+        );
+    }
+
+    #[test]
+    fn check_errors_name_their_cause() {
+        let e = TlsError::Protocol(rustls::Error::DecryptError);
+        assert!(e.to_string().starts_with("the TLS session failed: "), "{e}");
+        let e = TlsError::Io(io::Error::other("reset"));
+        assert_eq!(e.to_string(), "the connection failed: reset");
+    }
+}

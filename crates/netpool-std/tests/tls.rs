@@ -174,3 +174,10 @@ fn tls_ip_literal_is_the_default_server_name() {
     let mut conn = pool.get_blocking().unwrap();
     blocking_echo(&mut conn, b"by IP", Duration::from_secs(10)).unwrap();
 }
+
+#[test]
+fn tls_config_of_the_features_provider_connects() {
+    let roots = netpool_testkit::tls::test_roots().unwrap();
+    let config = netpool_std::tls_config(roots).unwrap();
+    netpool_testkit::tls::checks::connects_with(&ThreadsTls, config);
+}

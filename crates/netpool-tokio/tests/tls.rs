@@ -132,3 +132,10 @@ fn tls_types_are_send_sync_and_static() {
     owned::<netpool_core::Pooled<TlsManager>>();
     owned::<netpool_tokio::TlsBuilder<netpool_tokio::Tokio>>();
 }
+
+#[test]
+fn tls_config_of_the_features_provider_connects() {
+    let roots = netpool_testkit::tls::test_roots().unwrap();
+    let config = netpool_tokio::tls_config(roots).unwrap();
+    netpool_testkit::tls::checks::connects_with(&TokioTls::new(), config);
+}

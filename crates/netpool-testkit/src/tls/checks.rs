@@ -681,6 +681,23 @@ pub fn refused_client_certificate_backs_off<H: TlsHarness>(h: &H) {
     h.run(vec![client]);
 }
 
+/// A pool built with `config` (the adapter's `tls_config(..)`, whose provider its cargo
+/// features chose) makes a round trip with the test server. In a test binary, rustls
+/// has ring (the test servers') and, with the `tls-aws-lc-rs` feature, aws-lc-rs too:
+/// `ClientConfig::builder()` would panic there, a config that names its provider works.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn connects_with<H: TlsHarness>(h: &H, config: Arc<ClientConfig>) {
+    let server = TlsEchoServer::start().expect("a TLS server");
+    let mut setup = TlsSetup::new();
+    setup.config = config;
+    let pool = h.tls_pool(server.addr().to_string(), &setup);
+    one_echo(h, &pool, b"provider");
+    assert_eq!(server.counts().handshakes, 1);
+}
+
 /// One get and one echo; the connection's local address.
 fn one_echo<H: TlsHarness>(
     h: &H,

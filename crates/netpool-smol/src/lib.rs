@@ -122,5 +122,11 @@ pub use netpool_core::{
 pub type Error<E = NetError> = netpool_core::Error<E>;
 #[cfg(feature = "tls")]
 pub use crate::tls::{TlsManager, TlsPool, tls};
+#[cfg(feature = "tls-native-roots")]
+pub use netpool_std::net::native_roots;
+#[cfg(feature = "tls-webpki-roots")]
+pub use netpool_std::net::webpki_roots;
 #[cfg(feature = "tls")]
-pub use netpool_std::net::{TlsBuilder, TlsError, rustls};
+pub use netpool_std::net::{TlsBuilder, TlsError, Tracked, rustls};
+#[cfg(all(feature = "tls", any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
+pub use netpool_std::net::{tls_config, tls_provider};

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_rustls::client::TlsStream;
-use netpool_smol::TlsManager;
+use netpool_smol::{TlsManager, Tracked};
 use netpool_testkit::chaos::scenario::{Client, Harness, Settings};
 use netpool_testkit::tls::checks::{TlsHarness, TlsSetup};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
@@ -39,7 +39,7 @@ impl Harness for SmolTls {
     }
 
     fn echo<'a>(
-        conn: &'a mut TlsStream<TcpStream>,
+        conn: &'a mut TlsStream<Tracked<TcpStream>>,
         msg: &'a [u8],
         timeout: Duration,
     ) -> impl Future<Output = io::Result<()>> + Send + 'a {
@@ -56,7 +56,7 @@ impl Harness for SmolTls {
         netpool_std::net::timeout(Some(timeout), exchange)
     }
 
-    fn local_addr(conn: &TlsStream<TcpStream>) -> io::Result<SocketAddr> {
+    fn local_addr(conn: &TlsStream<Tracked<TcpStream>>) -> io::Result<SocketAddr> {
         conn.get_ref().0.local_addr()
     }
 }
@@ -78,21 +78,32 @@ impl TlsHarness for SmolTls {
         builder.build().expect("valid settings")
     }
 
-    async fn send(conn: &mut TlsStream<TcpStream>, msg: &[u8]) -> io::Result<()> {
+    async fn send(conn: &mut TlsStream<Tracked<TcpStream>>, msg: &[u8]) -> io::Result<()> {
         conn.write_all(msg).await?;
         conn.flush().await
     }
 
-    async fn recv(conn: &mut TlsStream<TcpStream>, buf: &mut [u8]) -> io::Result<()> {
+    async fn recv(conn: &mut TlsStream<Tracked<TcpStream>>, buf: &mut [u8]) -> io::Result<()> {
         conn.read_exact(buf).await.map(drop)
     }
 
-    fn alpn(conn: &TlsStream<TcpStream>) -> Option<Vec<u8>> {
+    fn alpn(conn: &TlsStream<Tracked<TcpStream>>) -> Option<Vec<u8>> {
         conn.get_ref().1.alpn_protocol().map(<[u8]>::to_vec)
     }
 
-    fn socket(conn: &TlsStream<TcpStream>) -> socket2::SockRef<'_> {
+    fn socket(conn: &TlsStream<Tracked<TcpStream>>) -> socket2::SockRef<'_> {
         socket2::SockRef::from(conn.get_ref().0)
+    }
+
+    fn set_config(
+        pool: &netpool_core::Pool<TlsManager>,
+        config: std::sync::Arc<netpool_testkit::tls::rustls::ClientConfig>,
+    ) {
+        pool.manager().set_config(config);
+    }
+
+    fn retire_old(pool: &netpool_core::Pool<TlsManager>) {
+        pool.retain(|conn, _| pool.manager().is_current(conn));
     }
 }
 
@@ -105,4 +116,11 @@ fn tls_types_are_send_sync_and_static() {
     shared::<netpool_smol::TlsError>();
     owned::<netpool_core::Pooled<TlsManager>>();
     owned::<netpool_smol::TlsBuilder<netpool_smol::Smol>>();
+}
+
+#[test]
+fn tls_config_of_the_features_provider_connects() {
+    let roots = netpool_testkit::tls::test_roots().unwrap();
+    let config = netpool_smol::tls_config(roots).unwrap();
+    netpool_testkit::tls::checks::connects_with(&SmolTls, config);
 }

@@ -94,9 +94,15 @@ mod tcp;
 mod tls;
 
 pub use crate::maintain::spawn_maintenance;
+#[cfg(feature = "tls-native-roots")]
+pub use crate::net::native_roots;
+#[cfg(feature = "tls-webpki-roots")]
+pub use crate::net::webpki_roots;
 pub use crate::net::{BuildError, IntoAddress, NetError, TcpBuilder, TcpOptions};
 #[cfg(feature = "tls")]
 pub use crate::net::{TlsBuilder, TlsError, rustls};
+#[cfg(all(feature = "tls", any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
+pub use crate::net::{tls_config, tls_provider};
 pub use crate::runtime::Threads;
 #[cfg(unix)]
 pub use crate::tcp::UnixManager;

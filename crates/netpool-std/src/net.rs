@@ -9,7 +9,7 @@
 //! adapters.
 //!
 //! Their messages follow netpool's convention (see netpool-core's crate docs): each names
-//! its cause (`could not connect to 127.0.0.1:6379: Connection refused (os error 111)`),
+//! its cause, once (`TCP connect to 127.0.0.1:6379: Connection refused (os error 111)`),
 //! and `source()` returns the cause too.
 
 mod address;
@@ -22,6 +22,7 @@ mod pool_builder;
 mod runtime;
 #[cfg(feature = "tls")]
 mod tls;
+mod tracked;
 
 pub use self::address::{Address, AddressError, IntoAddress};
 pub use self::builder::{TcpBuilder, maintenance_loop};
@@ -33,8 +34,15 @@ pub use self::manager::UnixManager;
 pub use self::options::TcpOptions;
 pub use self::pool_builder::PoolBuilder;
 pub use self::runtime::Runtime;
+#[cfg(feature = "tls-native-roots")]
+pub use self::tls::native_roots;
+#[cfg(feature = "tls-webpki-roots")]
+pub use self::tls::webpki_roots;
 #[cfg(feature = "tls")]
-pub use self::tls::{TlsBuilder, TlsError, TlsManager, TlsRuntime};
+pub use self::tls::{CLIENT_AUTH_WAIT, TlsBuilder, TlsError, TlsManager, TlsRuntime};
+#[cfg(all(feature = "tls", any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
+pub use self::tls::{tls_config, tls_provider};
+pub use self::tracked::Tracked;
 /// The rustls crate the TLS managers use (feature `tls`), for building a
 /// [`ClientConfig`](rustls::ClientConfig) of the same version.
 #[cfg(feature = "tls")]

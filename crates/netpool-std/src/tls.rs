@@ -11,10 +11,11 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use crate::Threads;
-use crate::net::{TlsBuilder, TlsRuntime};
+use crate::net::{TlsBuilder, TlsRuntime, Tracked};
 
 /// A [`Manager`](netpool_core::Manager) of blocking TLS streams,
-/// `rustls::StreamOwned<ClientConnection, std::net::TcpStream>`: see
+/// `rustls::StreamOwned<ClientConnection, Tracked<std::net::TcpStream>>` (a
+/// [`Tracked`] stream derefs to the `TcpStream`): see
 /// [`net::TlsManager`](crate::net::TlsManager) for its behaviour.
 ///
 /// The handshake blocks like the connect; it is bounded by what is left of the connect
@@ -68,19 +69,42 @@ pub fn tls(addr: impl crate::net::IntoAddress, config: Arc<ClientConfig>) -> Tls
 }
 
 impl TlsRuntime for Threads {
-    type TlsStream = StreamOwned<ClientConnection, TcpStream>;
+    type TlsStream = StreamOwned<ClientConnection, Tracked<TcpStream>>;
 
     fn handshake(
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
-        tcp: TcpStream,
+        tcp: Tracked<TcpStream>,
         limit: Option<Duration>,
     ) -> impl Future<Output = io::Result<Self::TlsStream>> + Send {
         ready(handshake(config, name, tcp, limit))
     }
 
-    fn parts_mut(stream: &mut Self::TlsStream) -> (&TcpStream, &mut ClientConnection) {
+    fn parts_mut(stream: &mut Self::TlsStream) -> (&Tracked<TcpStream>, &mut ClientConnection) {
         (&stream.sock, &mut stream.conn)
+    }
+
+    fn readable(tcp: &TcpStream, limit: Duration) -> impl Future<Output = io::Result<bool>> + Send {
+        ready(readable(tcp, limit))
+    }
+}
+
+/// A blocking wait for bytes (or an end of stream) on `tcp`, up to `limit`.
+fn readable(tcp: &TcpStream, limit: Duration) -> io::Result<bool> {
+    tcp.set_read_timeout(Some(limit.max(Duration::from_millis(1))))?;
+    let peeked = tcp.peek(&mut [0; 1]);
+    tcp.set_read_timeout(None)?;
+    match peeked {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -88,9 +112,9 @@ impl TlsRuntime for Threads {
 fn handshake(
     config: Arc<ClientConfig>,
     name: ServerName<'static>,
-    mut tcp: TcpStream,
+    mut tcp: Tracked<TcpStream>,
     limit: Option<Duration>,
-) -> io::Result<StreamOwned<ClientConnection, TcpStream>> {
+) -> io::Result<StreamOwned<ClientConnection, Tracked<TcpStream>>> {
     let mut conn = ClientConnection::new(config, name).map_err(io::Error::other)?;
     tcp.set_read_timeout(limit)?;
     tcp.set_write_timeout(limit)?;
@@ -120,8 +144,11 @@ fn handshake(
     })();
     if let Err(e) = done {
         // A blocking socket reports an expired timeout as WouldBlock on Unix.
-        return Err(match e.kind() {
-            io::ErrorKind::WouldBlock => io::Error::new(io::ErrorKind::TimedOut, e),
+        return Err(match (e.kind(), limit) {
+            (io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut, Some(limit)) => io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("timed out after {limit:?}"),
+            ),
             _ => e,
         });
     }

@@ -8,11 +8,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use netpool_std::TlsManager;
+use netpool_std::net::Tracked;
 use netpool_std::rustls::{ClientConnection, StreamOwned};
 use netpool_testkit::chaos::scenario::{Client, GetResult, Harness, Settings};
 use netpool_testkit::tls::checks::{TlsHarness, TlsSetup};
 
-type Tls = StreamOwned<ClientConnection, TcpStream>;
+type Tls = StreamOwned<ClientConnection, Tracked<TcpStream>>;
 
 netpool_testkit::tls_tests!(ThreadsTls);
 
@@ -95,6 +96,17 @@ impl TlsHarness for ThreadsTls {
     fn socket(conn: &Tls) -> socket2::SockRef<'_> {
         socket2::SockRef::from(&conn.sock)
     }
+
+    fn set_config(
+        pool: &netpool_core::Pool<TlsManager>,
+        config: std::sync::Arc<netpool_testkit::tls::rustls::ClientConfig>,
+    ) {
+        pool.manager().set_config(config);
+    }
+
+    fn retire_old(pool: &netpool_core::Pool<TlsManager>) {
+        pool.retain(|conn, _| pool.manager().is_current(conn));
+    }
 }
 
 /// A blocking round trip bounded by socket timeouts (reads and writes each get
@@ -161,4 +173,11 @@ fn tls_ip_literal_is_the_default_server_name() {
     );
     let mut conn = pool.get_blocking().unwrap();
     blocking_echo(&mut conn, b"by IP", Duration::from_secs(10)).unwrap();
+}
+
+#[test]
+fn tls_config_of_the_features_provider_connects() {
+    let roots = netpool_testkit::tls::test_roots().unwrap();
+    let config = netpool_std::tls_config(roots).unwrap();
+    netpool_testkit::tls::checks::connects_with(&ThreadsTls, config);
 }

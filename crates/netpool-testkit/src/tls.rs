@@ -2,6 +2,9 @@
 //! certificates generated at start-up by rcgen (nothing is fetched or read from disk).
 
 pub mod checks;
+mod redis;
+
+pub use self::redis::{TlsRedis, pem};
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -434,15 +437,18 @@ fn handshake(tls: &mut StreamOwned<ServerConnection, TcpStream>) -> io::Result<(
 
 /// The test PKI: a CA, the server certificates and a client certificate, made once per
 /// process.
-struct Pki {
-    ca: CertificateDer<'static>,
-    valid: (CertificateDer<'static>, Vec<u8>),
-    expired: (CertificateDer<'static>, Vec<u8>),
-    untrusted: (CertificateDer<'static>, Vec<u8>),
-    client: (CertificateDer<'static>, Vec<u8>),
+pub(crate) struct Pki {
+    pub(crate) ca: CertificateDer<'static>,
+    pub(crate) valid: (CertificateDer<'static>, Vec<u8>),
+    pub(crate) expired: (CertificateDer<'static>, Vec<u8>),
+    pub(crate) untrusted: (CertificateDer<'static>, Vec<u8>),
+    pub(crate) client: (CertificateDer<'static>, Vec<u8>),
+    /// A client certificate no CA signed: servers that check client certificates refuse
+    /// it.
+    pub(crate) rogue_client: (CertificateDer<'static>, Vec<u8>),
 }
 
-fn pki() -> io::Result<&'static Pki> {
+pub(crate) fn pki() -> io::Result<&'static Pki> {
     static PKI: OnceLock<Result<Pki, String>> = OnceLock::new();
     PKI.get_or_init(|| make_pki().map_err(|e| e.to_string()))
         .as_ref()
@@ -487,13 +493,19 @@ fn make_pki() -> Result<Pki, rcgen::Error> {
         .distinguished_name
         .push(DnType::CommonName, "netpool test client");
     client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let client = issue(client_params)?;
+    let client = issue(client_params.clone())?;
+    let rogue_client = {
+        let key = KeyPair::generate()?;
+        let cert = client_params.self_signed(&key)?;
+        (cert.der().clone(), key.serialize_der())
+    };
     Ok(Pki {
         ca: ca.der().clone(),
         valid,
         expired,
         untrusted,
         client,
+        rogue_client,
     })
 }
 
@@ -520,9 +532,11 @@ pub fn server_config(options: &TlsServerOptions) -> io::Result<Arc<ServerConfig>
         ServerCert::Expired => &pki.expired,
         ServerCert::Untrusted => &pki.untrusted,
     };
-    let builder = ServerConfig::builder();
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?;
     let builder = if options.client_auth {
-        let verifier = WebPkiClientVerifier::builder(Arc::new(roots()?))
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots()?), provider())
             .build()
             .map_err(io::Error::other)?;
         builder.with_client_cert_verifier(verifier)
@@ -539,20 +553,77 @@ pub fn server_config(options: &TlsServerOptions) -> io::Result<Arc<ServerConfig>
 /// A client configuration that trusts the test CA, offers the `alpn` protocols and,
 /// with `client_cert`, presents the test client certificate.
 ///
+/// Built with ring named explicitly (`builder_with_provider`): it works whatever
+/// providers rustls was built with.
+///
 /// # Panics
 ///
 /// If the test PKI could not be made (rcgen failed).
 pub fn client_config(client_cert: bool, alpn: &[&[u8]]) -> Arc<ClientConfig> {
-    let pki = pki().expect("the test PKI");
-    let builder =
-        ClientConfig::builder().with_root_certificates(roots().expect("the test CA's roots"));
-    let mut config = if client_cert {
-        builder
-            .with_client_auth_cert(vec![pki.client.0.clone()], key(&pki.client.1))
-            .expect("the test client certificate")
+    let identity = if client_cert {
+        ClientIdentity::Trusted
     } else {
-        builder.with_no_client_auth()
+        ClientIdentity::None
+    };
+    client_config_as(identity, alpn)
+}
+
+/// Which client certificate a [`client_config_as`] presents.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientIdentity {
+    /// None.
+    None,
+    /// The test client certificate, signed by the test CA.
+    Trusted,
+    /// A self-signed client certificate: a server that checks client certificates
+    /// refuses it.
+    Rogue,
+}
+
+/// A client configuration that trusts the test CA, offers the `alpn` protocols and
+/// presents the client certificate `identity` says.
+///
+/// # Panics
+///
+/// If the test PKI could not be made (rcgen failed).
+pub fn client_config_as(identity: ClientIdentity, alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    let pki = pki().expect("the test PKI");
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default versions")
+        .with_root_certificates(roots().expect("the test CA's roots"));
+    let cert =
+        |(cert, key): &(CertificateDer<'static>, Vec<u8>)| (vec![cert.clone()], self::key(key));
+    let mut config = match identity {
+        ClientIdentity::None => builder.with_no_client_auth(),
+        ClientIdentity::Trusted => {
+            let (chain, key) = cert(&pki.client);
+            builder
+                .with_client_auth_cert(chain, key)
+                .expect("the test client certificate")
+        }
+        ClientIdentity::Rogue => {
+            let (chain, key) = cert(&pki.rogue_client);
+            builder
+                .with_client_auth_cert(chain, key)
+                .expect("the rogue client certificate")
+        }
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Arc::new(config)
+}
+
+/// The test CA as a root store, for a client configuration of one's own.
+///
+/// # Errors
+///
+/// When the test PKI could not be made.
+pub fn test_roots() -> io::Result<RootCertStore> {
+    roots()
+}
+
+/// The provider of the test servers and of the test clients' configurations.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use netpool_std::net::rustls::pki_types::ServerName;
 use netpool_std::net::rustls::{ClientConfig, ClientConnection};
-use netpool_std::net::{TlsBuilder, TlsRuntime, timeout};
+use netpool_std::net::{TlsBuilder, TlsRuntime, Tracked, timeout};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -43,7 +43,7 @@ pub type TlsPool = netpool_core::Pool<TlsManager>;
 ///
 /// // config: an Arc<rustls::ClientConfig> whose roots include the server's CA
 /// let pool = netpool_tokio::tls(addr, config).max_size(16).build()?;
-/// let mut conn = pool.get().await?; // a tokio_rustls::client::TlsStream<TcpStream>
+/// let mut conn = pool.get().await?; // a tokio_rustls::client::TlsStream<Tracked<TcpStream>>
 /// conn.write_all(b"ping").await?;
 /// let mut reply = [0; 4];
 /// conn.read_exact(&mut reply).await?;
@@ -73,19 +73,29 @@ pub fn tls(
 }
 
 impl TlsRuntime for Tokio {
-    type TlsStream = TlsStream<TcpStream>;
+    type TlsStream = TlsStream<Tracked<TcpStream>>;
 
     async fn handshake(
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
-        tcp: TcpStream,
+        tcp: Tracked<TcpStream>,
         limit: Option<Duration>,
-    ) -> io::Result<TlsStream<TcpStream>> {
+    ) -> io::Result<TlsStream<Tracked<TcpStream>>> {
         timeout(limit, TlsConnector::from(config).connect(name, tcp)).await
     }
 
-    fn parts_mut(stream: &mut TlsStream<TcpStream>) -> (&TcpStream, &mut ClientConnection) {
+    fn parts_mut(
+        stream: &mut TlsStream<Tracked<TcpStream>>,
+    ) -> (&Tracked<TcpStream>, &mut ClientConnection) {
         let (tcp, conn) = stream.get_mut();
         (tcp, conn)
+    }
+
+    async fn readable(tcp: &TcpStream, limit: Duration) -> io::Result<bool> {
+        match timeout(Some(limit), tcp.peek(&mut [0; 1])).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -120,6 +120,12 @@ impl<R: Runtime> TcpBuilder<R> {
     }
 
     /// Bound on one connect, and on each attempt to one resolved address (default 10 s).
+    ///
+    /// The manager enforces it itself, so a connect that takes too long fails with
+    /// `Error::Connect` naming the address and the phase (`TCP connect to
+    /// 10.0.0.1:6379: timed out after 2s`). The pool's own `connect_timeout`, whose
+    /// `Error::ConnectTimeout` carries no detail, is set a little longer (a tenth more,
+    /// at least 100 ms), as a backstop.
     pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.options = self.options.connect_timeout(timeout);
         self.map(|b| b.connect_timeout(timeout))
@@ -157,8 +163,19 @@ impl<R: Runtime> TcpBuilder<R> {
             let attempt = options.attempt_timeout().map_or(wait, |t| t.min(wait));
             options = options.connect_timeout(Some(attempt));
         }
+        // The manager bounds each connect itself, so that its error names the address and
+        // the phase; the pool's bound, when shorter, becomes the manager's, and the pool's
+        // is set a little longer, as a backstop.
+        let mut core = self.core;
+        if let Some(pool_limit) = core.config().connect_timeout {
+            let attempt = options
+                .attempt_timeout()
+                .map_or(pool_limit, |t| t.min(pool_limit));
+            options = options.connect_timeout(Some(attempt));
+            core = core.connect_timeout(Some(backstop(attempt)));
+        }
         let manager = TcpManager::from_address(address).with_options(options);
-        Ok((manager, self.core))
+        Ok((manager, core))
     }
 
     fn map(mut self, f: impl FnOnce(Builder) -> Builder) -> Self {
@@ -175,6 +192,12 @@ impl<R: Runtime> fmt::Debug for TcpBuilder<R> {
             .field("config", self.core.config())
             .finish()
     }
+}
+
+/// The pool's connect timeout over a manager that enforces `limit` itself: a little
+/// longer, so that the manager's error (address and phase) wins the race.
+fn backstop(limit: Duration) -> Duration {
+    limit + (limit / 10).max(Duration::from_millis(100))
 }
 
 /// The maintenance every adapter runs: [`Pool::maintain`] every

@@ -1,8 +1,11 @@
 //! [`NetError`], the managers' error, and [`BuildError`], the adapters' build error.
 //!
-//! As every error in netpool, each message names its cause (`could not connect to
-//! 127.0.0.1:6379: Connection refused (os error 111)`), and `source()` returns the cause
-//! too, for code that inspects it.
+//! As every error in netpool, each message names its cause, once (`TCP connect to
+//! 127.0.0.1:6379: Connection refused (os error 111)`; inside the pool's error: `could
+//! not connect: TCP connect to ...`), and `source()` returns the cause too, for code that
+//! inspects it. A connect error names the address and the phase that failed (`TCP
+//! connect`, `Unix connect`; the TLS managers add `TLS handshake`), also when it timed
+//! out (`TCP connect to 10.0.0.1:6379: timed out after 2s`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -43,10 +46,7 @@ pub enum NetError {
         host: String,
     },
     /// Every resolved address refused, timed out or failed; the error is the last one's.
-    #[error(
-        "could not connect to {addr}{}: {source}",
-        tried_note(*tried)
-    )]
+    #[error("TCP connect to {addr}{}: {source}", tried_note(*tried))]
     Connect {
         /// The last address tried.
         addr: SocketAddr,
@@ -58,7 +58,7 @@ pub enum NetError {
         source: io::Error,
     },
     /// Connecting to a Unix socket failed or timed out.
-    #[error("could not connect to {}: {source}", path.display())]
+    #[error("Unix connect to {}: {source}", path.display())]
     ConnectUnix {
         /// The socket's path.
         path: PathBuf,
@@ -89,7 +89,9 @@ fn tried_note(tried: usize) -> String {
 }
 
 impl NetError {
-    /// Whether this is a connect attempt that timed out.
+    /// Whether this is a connect attempt that timed out (the manager's own bound,
+    /// [`TcpOptions::connect_timeout`](crate::net::TcpOptions::connect_timeout), or the
+    /// operating system's).
     pub fn is_timeout(&self) -> bool {
         match self {
             Self::Connect { source, .. } | Self::ConnectUnix { source, .. } => {
@@ -126,4 +128,75 @@ pub enum BuildError {
     /// The maintenance thread could not be started (netpool-std).
     #[error("could not start the maintenance thread: {0}")]
     Spawn(#[source] io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The message as the pool prints it: `could not connect: <the manager's error>`.
+    fn printed<E: std::error::Error + 'static>(e: E) -> String {
+        netpool_core::Error::Connect(e).to_string()
+    }
+
+    #[test]
+    fn connect_errors_name_phase_address_and_cause_once() {
+        let addr: SocketAddr = "127.0.0.1:6379".parse().unwrap();
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let cause = refused.to_string();
+        let text = printed(NetError::Connect {
+            addr,
+            tried: 1,
+            source: refused,
+        });
+        assert_eq!(
+            text,
+            format!("could not connect: TCP connect to {addr}: {cause}")
+        );
+        assert_eq!(text.matches(&cause).count(), 1, "{text}");
+        assert_eq!(text.matches("connect").count(), 2, "{text}");
+
+        let os = io::Error::from_raw_os_error(111);
+        let cause = os.to_string();
+        let text = printed(NetError::Connect {
+            addr,
+            tried: 3,
+            source: os,
+        });
+        assert_eq!(
+            text,
+            format!(
+                "could not connect: TCP connect to {addr} (the last of 3 addresses tried): {cause}"
+            )
+        );
+        assert_eq!(text.matches("(os error 111)").count(), 1, "{text}");
+
+        let text = printed(NetError::ConnectUnix {
+            path: "/tmp/x.sock".into(),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        });
+        assert!(
+            text.starts_with("could not connect: Unix connect to /tmp/x.sock: "),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_variant_names_its_cause() {
+        let cause = || io::Error::other("the cause");
+        let errors = [
+            NetError::Resolve {
+                host: "db".into(),
+                source: cause(),
+            },
+            NetError::SocketOptions(cause()),
+            NetError::Io(cause()),
+        ];
+        for e in errors {
+            let text = e.to_string();
+            assert!(text.ends_with(": the cause"), "{text}");
+            let source = std::error::Error::source(&e).expect("a source");
+            assert_eq!(source.to_string(), "the cause");
+        }
+    }
 }

@@ -31,7 +31,7 @@ pub async fn timeout<T>(
         async_io::Timer::after(limit).await;
         Err(io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("connect timed out after {limit:?}"),
+            format!("timed out after {limit:?}"),
         ))
     };
     futures_lite::future::or(fut, expire).await

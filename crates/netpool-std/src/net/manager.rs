@@ -4,8 +4,10 @@
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::net::SocketAddr;
 #[cfg(unix)]
 use std::path::{Path, PathBuf};
+use std::sync::{PoisonError, RwLock};
 #[cfg(unix)]
 use std::time::Duration;
 
@@ -28,6 +30,10 @@ use crate::net::{
 /// one with a reply left unread, is closed instead of handed to the next caller. After an
 /// I/O error you handle, close it yourself with
 /// [`Pooled::discard`](netpool_core::Pooled::discard).
+///
+/// The address can be changed while the pool runs ([`set_addr`](Self::set_addr)): the
+/// connections opened after the change go to the new address, the open ones stay until
+/// they are closed (see there for retiring them).
 ///
 /// # Examples
 ///
@@ -65,8 +71,7 @@ use crate::net::{
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct TcpManager<R> {
-    addr: String,
-    parsed: Result<Address, AddressError>,
+    target: RwLock<Target>,
     options: TcpOptions,
     runtime: PhantomData<fn() -> R>,
 }
@@ -92,8 +97,7 @@ impl<R: Runtime> TcpManager<R> {
         let addr = addr.into_address();
         let parsed = Address::parse(&addr);
         Self {
-            addr,
-            parsed,
+            target: RwLock::new(Target { addr, parsed }),
             options: TcpOptions::default(),
             runtime: PhantomData,
         }
@@ -102,11 +106,51 @@ impl<R: Runtime> TcpManager<R> {
     /// A manager for an address already checked.
     pub fn from_address(address: Address) -> Self {
         Self {
-            addr: address.to_string(),
-            parsed: Ok(address),
+            target: RwLock::new(Target {
+                addr: address.to_string(),
+                parsed: Ok(address),
+            }),
             options: TcpOptions::default(),
             runtime: PhantomData,
         }
+    }
+
+    /// Points the manager at another address while the pool runs: every connect from now
+    /// on goes there (a failover, a moved service). Connections already open are not
+    /// touched; to retire the idle ones at once, note the time of the change and call
+    /// `pool.retain(|_, meta| meta.created_at >= changed)`; checked-out ones are caught
+    /// by the same call later, or by `max_lifetime`.
+    ///
+    /// # Errors
+    ///
+    /// [`AddressError`] for an address that is not `"host:port"`; the old address is
+    /// kept then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let (old, new) = (netpool_testkit::EchoServer::start()?, netpool_testkit::EchoServer::start()?);
+    /// # let (old, new) = (old.addr(), new.addr());
+    /// use std::time::Instant;
+    ///
+    /// let pool = netpool_std::tcp(old).build()?;
+    /// let first = pool.get_blocking()?;
+    /// let changed = Instant::now();
+    /// pool.manager().set_addr(new)?;
+    /// assert_eq!(pool.get_blocking()?.peer_addr()?, new); // new connections go there
+    /// drop(first);
+    /// pool.retain(|_, meta| meta.created_at >= changed); // retire the old ones
+    /// assert_eq!(pool.stats().connections, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_addr(&self, addr: impl IntoAddress) -> Result<(), AddressError> {
+        let addr = addr.into_address();
+        let parsed = Address::parse(&addr)?;
+        *self.target.write().unwrap_or_else(PoisonError::into_inner) = Target {
+            addr,
+            parsed: Ok(parsed),
+        };
+        Ok(())
     }
 
     /// Replaces the socket options.
@@ -115,9 +159,14 @@ impl<R: Runtime> TcpManager<R> {
         self
     }
 
-    /// The address string.
-    pub fn addr(&self) -> &str {
-        &self.addr
+    /// The address string (the one set last, see [`set_addr`](Self::set_addr)).
+    pub fn addr(&self) -> String {
+        self.target().addr
+    }
+
+    /// The address, checked: `None` when it is not `"host:port"`.
+    pub fn address(&self) -> Option<Address> {
+        self.target().parsed.ok()
     }
 
     /// The socket options.
@@ -125,10 +174,19 @@ impl<R: Runtime> TcpManager<R> {
         &self.options
     }
 
-    async fn open(&self) -> Result<R::TcpStream, NetError> {
-        let address = self.parsed.as_ref().map_err(|e| NetError::Address {
-            addr: self.addr.clone(),
-            source: e.clone(),
+    fn target(&self) -> Target {
+        self.target
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Connects; the stream and the address it is connected to.
+    pub(crate) async fn open(&self) -> Result<(R::TcpStream, SocketAddr), NetError> {
+        let target = self.target();
+        let address = target.parsed.map_err(|source| NetError::Address {
+            addr: target.addr,
+            source,
         })?;
         let resolved = match address.socket_addr() {
             Some(addr) => vec![addr],
@@ -146,7 +204,7 @@ impl<R: Runtime> TcpManager<R> {
                     self.options
                         .apply(stream.sock_ref())
                         .map_err(NetError::SocketOptions)?;
-                    return Ok(stream);
+                    return Ok((stream, addr));
                 }
                 Err(source) => {
                     last = Some(NetError::Connect {
@@ -167,8 +225,8 @@ impl<R: Runtime> Manager for TcpManager<R> {
     type Connection = R::TcpStream;
     type Error = NetError;
 
-    fn connect(&self) -> impl Future<Output = Result<R::TcpStream, NetError>> + Send {
-        self.open()
+    async fn connect(&self) -> Result<R::TcpStream, NetError> {
+        self.open().await.map(|(stream, _)| stream)
     }
 
     fn is_valid(
@@ -187,21 +245,20 @@ impl<R: Runtime> Manager for TcpManager<R> {
     }
 }
 
-impl<R> Clone for TcpManager<R> {
+impl<R: Runtime> Clone for TcpManager<R> {
     fn clone(&self) -> Self {
         Self {
-            addr: self.addr.clone(),
-            parsed: self.parsed.clone(),
+            target: RwLock::new(self.target()),
             options: self.options.clone(),
             runtime: PhantomData,
         }
     }
 }
 
-impl<R> fmt::Debug for TcpManager<R> {
+impl<R: Runtime> fmt::Debug for TcpManager<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TcpManager")
-            .field("addr", &self.addr)
+            .field("addr", &self.target().addr)
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
@@ -280,6 +337,13 @@ impl<R> fmt::Debug for UnixManager<R> {
             .field("connect_timeout", &self.connect_timeout)
             .finish_non_exhaustive()
     }
+}
+
+/// The address a [`TcpManager`] connects to, swapped whole by `set_addr`.
+#[derive(Clone)]
+struct Target {
+    addr: String,
+    parsed: Result<Address, AddressError>,
 }
 
 /// [`check_alive`], switching a blocking socket to non-blocking for the one peek.

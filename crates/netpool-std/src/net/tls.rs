@@ -1,46 +1,72 @@
 //! TLS over the TCP managers (feature `tls`): [`TlsManager`], [`TlsBuilder`], [`TlsError`]
-//! and the [`TlsRuntime`] each adapter implements, with rustls.
+//! and the [`TlsRuntime`] each adapter implements, with rustls; the crypto provider and
+//! trust roots chosen by cargo features ([`tls_provider`], [`tls_config`]).
 //!
 //! # Implementation details
 //!
 //! * `connect` is the TCP manager's connect followed by the client handshake; the
 //!   handshake gets what is left of the per-attempt budget
-//!   ([`TcpOptions::connect_timeout`](crate::net::TcpOptions::connect_timeout)), and the
-//!   pool's `connect_timeout` and the caller's deadline bound the whole of it (the
-//!   blocking runtime cannot be interrupted, so it relies on the budget alone: socket
-//!   timeouts during the handshake).
-//! * `has_broken` looks only at the rustls state in memory (no syscall): a TLS error
-//!   seen, a `close_notify` or an unclean end of stream received, plaintext nobody read,
-//!   or a handshake that never finished.
-//! * `is_valid` reads, without blocking, whatever the socket holds into rustls (one
-//!   `recv` when nothing is pending, as the TCP peek), processes it, and then makes the
-//!   same checks: TLS 1.3 session tickets that arrived after the handshake are consumed
-//!   and kept, while application data, a `close_notify`, an end of stream or a reset
-//!   fail the check. Reading from the socket directly is safe under every runtime: the
-//!   async runtimes' readiness may only turn out spurious, which they handle.
+//!   ([`TcpOptions::connect_timeout`](crate::net::TcpOptions::connect_timeout)), so the
+//!   manager itself times out first and names the address and the phase (`TCP connect`,
+//!   `TLS handshake`); the `tls(..)` builders give the pool's `connect_timeout` a small
+//!   margin on top, as a backstop (the blocking runtime cannot be interrupted, so it
+//!   relies on the budget alone: socket timeouts during the handshake).
+//! * The TCP stream under the TLS stream is a [`Tracked`] stream: the first I/O error or
+//!   end of stream that a read or a write of the caller met is recorded there.
+//! * `has_broken` and `is_valid` make the same check: a recorded failure, then the
+//!   rustls state in memory (a TLS error seen, a `close_notify` or an unclean end of
+//!   stream received, plaintext nobody read, a handshake that never finished), then one
+//!   non-blocking peek at the socket as the TCP managers do. Only when bytes are pending
+//!   are they read into rustls and processed: TLS 1.3 session tickets that arrived after
+//!   the handshake are consumed and kept, while application data, a `close_notify`, an
+//!   end of stream or a reset fail the check. Reading from the socket directly is safe
+//!   under every runtime: the async runtimes' readiness may only turn out spurious,
+//!   which they handle.
+//! * With a client certificate configured and TLS 1.3 negotiated, the server's verdict
+//!   on the certificate arrives after the handshake: `connect` waits for the server's
+//!   first records (session tickets: accepted; an alert or an end of stream: refused) up
+//!   to [`TlsManager::with_client_auth_wait`], so that a refusal is a failed connect
+//!   (backoff, `Unavailable`) and not a dead connection handed out.
+//! * The `ClientConfig` and the address can be swapped while the pool runs: each connect
+//!   reads the current ones under a read lock.
+
+mod check;
+mod config;
+mod error;
 
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use netpool_core::{Builder, Manager, Pool, QueueStrategy};
-use rustls::pki_types::{InvalidDnsNameError, ServerName};
-use rustls::{ClientConfig, ClientConnection};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, ProtocolVersion};
 
-use crate::net::{
-    Address, AsSockRef, BuildError, IntoAddress, NetError, Runtime, TcpBuilder, TcpManager,
-};
+use self::check::{Refusal, await_verdict, check_alive};
+#[cfg(feature = "tls-native-roots")]
+pub use self::config::native_roots;
+#[cfg(feature = "tls-webpki-roots")]
+pub use self::config::webpki_roots;
+#[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]
+pub use self::config::{tls_config, tls_provider};
+pub use self::error::TlsError;
+use self::error::handshake_error;
+use crate::net::{BuildError, IntoAddress, Runtime, TcpBuilder, TcpManager, Tracked};
 
-/// What an adapter adds to its [`Runtime`] for TLS: its TLS client stream over its TCP
-/// stream, and the handshake that makes one.
+/// How long `connect` waits, after a TLS 1.3 handshake with a client certificate, for
+/// the server's verdict on it (default of [`TlsManager::with_client_auth_wait`]).
+pub const CLIENT_AUTH_WAIT: Duration = Duration::from_millis(250);
+
+/// What an adapter adds to its [`Runtime`] for TLS: its TLS client stream over its
+/// (tracked) TCP stream, and the handshake that makes one.
 ///
 /// Implemented by `netpool_std::Threads` (rustls's blocking `StreamOwned`),
 /// `netpool_tokio::Tokio` (tokio-rustls) and `netpool_smol::Smol` (futures-rustls).
 pub trait TlsRuntime: Runtime {
-    /// The runtime's TLS client stream over [`Runtime::TcpStream`]: the pool's connection
-    /// type.
+    /// The runtime's TLS client stream over [`Tracked`]`<`[`Runtime::TcpStream`]`>`:
+    /// the pool's connection type.
     type TlsStream: Send + 'static;
 
     /// Runs the client handshake over `tcp`, giving up after `limit` with an
@@ -56,12 +82,21 @@ pub trait TlsRuntime: Runtime {
     fn handshake(
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
-        tcp: Self::TcpStream,
+        tcp: Tracked<Self::TcpStream>,
         limit: Option<Duration>,
     ) -> impl Future<Output = io::Result<Self::TlsStream>> + Send;
 
     /// The TCP stream under a TLS stream, and its rustls state.
-    fn parts_mut(stream: &mut Self::TlsStream) -> (&Self::TcpStream, &mut ClientConnection);
+    fn parts_mut(
+        stream: &mut Self::TlsStream,
+    ) -> (&Tracked<Self::TcpStream>, &mut ClientConnection);
+
+    /// Waits until `tcp` has bytes to read (or an end of stream, or an error): `true`,
+    /// or `false` once `limit` passed first. Consumes nothing.
+    fn readable(
+        tcp: &Self::TcpStream,
+        limit: Duration,
+    ) -> impl Future<Output = io::Result<bool>> + Send;
 }
 
 /// A [`Manager`] of TLS streams over the TCP streams of runtime `R`; each adapter names
@@ -72,11 +107,19 @@ pub trait TlsRuntime: Runtime {
 /// part of the address (a DNS name or an IP address). The roots the certificate is
 /// checked against, ALPN and client certificates are the `ClientConfig`'s.
 ///
-/// `is_valid` makes no round trip: it reads what the socket holds without blocking and
-/// fails on a `close_notify`, an end of stream, a reset or unread application data.
-/// `has_broken` checks the rustls state only (no syscall), so a connection whose stream
-/// hit an error or an end of stream (one cut in the middle of a record, say) is closed
-/// when it comes back, even if the caller did not discard it.
+/// `has_broken` and `is_valid` see the socket beneath TLS as the TCP managers do: a
+/// connection whose stream hit an error or an end of stream while it was checked out
+/// (recorded by the [`Tracked`] stream under TLS), whose peer sent a `close_notify`, reset
+/// or closed it, or that holds unread application data is closed when it comes back or
+/// when it is checked, never handed out again. Session tickets are consumed, not taken
+/// for unread data.
+///
+/// A client certificate that the server refuses (under TLS 1.3 the refusal arrives after
+/// the handshake) fails the connect: see [`with_client_auth_wait`](Self::with_client_auth_wait).
+///
+/// The `ClientConfig` can be replaced while the pool runs
+/// ([`set_config`](Self::set_config)), and the address too
+/// ([`TcpManager::set_addr`] through [`tcp`](Self::tcp)).
 ///
 /// # Examples
 ///
@@ -89,7 +132,7 @@ pub trait TlsRuntime: Runtime {
 /// // config: an Arc<rustls::ClientConfig> that trusts the server's certificate
 /// let manager = TlsManager::new(addr, config).with_server_name("localhost");
 /// let pool = netpool_core::Pool::builder().max_size(4).build(manager)?;
-/// let mut conn = pool.get_blocking()?; // a rustls::StreamOwned over a TcpStream
+/// let mut conn = pool.get_blocking()?; // a rustls::StreamOwned over a Tracked<TcpStream>
 /// conn.write_all(b"ping")?;
 /// let mut reply = [0; 4];
 /// conn.read_exact(&mut reply)?;
@@ -98,8 +141,9 @@ pub trait TlsRuntime: Runtime {
 /// ```
 pub struct TlsManager<R: Runtime> {
     tcp: TcpManager<R>,
-    config: Arc<ClientConfig>,
+    config: RwLock<(Arc<ClientConfig>, u64)>,
     server_name: Option<String>,
+    client_auth_wait: Option<Duration>,
 }
 
 /// Builds a TLS pool on runtime `R`: [`TcpBuilder`]'s knobs, the TLS server name, and a
@@ -111,63 +155,7 @@ pub struct TlsBuilder<R: Runtime> {
     tcp: TcpBuilder<R>,
     config: Arc<ClientConfig>,
     server_name: Option<String>,
-}
-
-/// The error of the TLS managers of every adapter crate: their
-/// [`Manager::Error`](netpool_core::Manager::Error).
-///
-/// A pool hands it out inside [`netpool_core::Error::Connect`]; a certificate that is
-/// not trusted, has expired or is not valid for the server name is a
-/// [`Handshake`](Self::Handshake) error whose source is rustls's reason.
-#[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    /// The TCP connect failed.
-    #[error(transparent)]
-    Tcp(NetError),
-    /// The server name is neither a DNS name nor an IP address.
-    #[error("invalid TLS server name {name:?}")]
-    ServerName {
-        /// The name given.
-        name: String,
-        /// Why rustls rejected it.
-        #[source]
-        source: InvalidDnsNameError,
-    },
-    /// The handshake failed: the server's certificate was rejected, or the server sent
-    /// an alert or something that is not TLS.
-    #[error("the TLS handshake with {server_name} failed")]
-    Handshake {
-        /// The server name the certificate was checked for.
-        server_name: String,
-        /// rustls's reason.
-        #[source]
-        source: rustls::Error,
-    },
-    /// Reading or writing failed during the handshake, or the handshake timed out
-    /// (`io::ErrorKind::TimedOut`).
-    #[error("the TLS handshake with {server_name} was cut short")]
-    HandshakeIo {
-        /// The server name.
-        server_name: String,
-        /// The I/O error.
-        #[source]
-        source: io::Error,
-    },
-    /// A liveness check found that the peer closed the connection (a `close_notify` or
-    /// an end of stream).
-    #[error("the peer closed the TLS connection")]
-    Closed,
-    /// A liveness check found application data nobody asked for: the stream is out of
-    /// sync.
-    #[error("unread data is pending on an idle TLS connection")]
-    UnexpectedData,
-    /// A liveness check found the TLS session failed (a bad record, an alert).
-    #[error("the TLS session failed")]
-    Protocol(#[source] rustls::Error),
-    /// A liveness check failed (a reset, say).
-    #[error("the connection failed")]
-    Io(#[source] io::Error),
+    client_auth_wait: Option<Duration>,
 }
 
 impl<R: TlsRuntime> TlsManager<R> {
@@ -182,8 +170,9 @@ impl<R: TlsRuntime> TlsManager<R> {
     pub fn from_tcp(tcp: TcpManager<R>, config: Arc<ClientConfig>) -> Self {
         Self {
             tcp,
-            config,
+            config: RwLock::new((config, 0)),
             server_name: None,
+            client_auth_wait: Some(CLIENT_AUTH_WAIT),
         }
     }
 
@@ -195,14 +184,77 @@ impl<R: TlsRuntime> TlsManager<R> {
         self
     }
 
-    /// The TCP manager underneath.
+    /// How long `connect` waits, after a TLS 1.3 handshake in which the client offered
+    /// a certificate, for the server's verdict on it (default 250 ms, at most what is
+    /// left of the connect attempt's budget; `None`: not at all).
+    ///
+    /// Under TLS 1.3 the server checks the client certificate after the client
+    /// considers the handshake done, and its refusal (an alert such as
+    /// `CertificateRequired` or `BadCertificate`) arrives with the first read. The wait
+    /// turns that refusal into a failed connect ([`TlsError::Handshake`] with the alert
+    /// as its reason), which the pool counts for its backoff and reports as
+    /// `Error::Unavailable` while it lasts, instead of a connection that fails at its
+    /// first request. It ends as soon as the server sends anything: servers that issue
+    /// session tickets (OpenSSL's and rustls's defaults, so Redis) answer within a round
+    /// trip. A server that sends nothing after the handshake (PostgreSQL disables
+    /// session tickets, and speaks only when spoken to) makes every such connect wait
+    /// the whole time: shorten it or turn it off there. Without a client certificate,
+    /// or under TLS 1.2 (where the refusal is part of the handshake), there is no wait.
+    pub fn with_client_auth_wait(mut self, wait: Option<Duration>) -> Self {
+        self.client_auth_wait = wait;
+        self
+    }
+
+    /// The TCP manager underneath (its address can be changed with
+    /// [`TcpManager::set_addr`]).
     pub fn tcp(&self) -> &TcpManager<R> {
         &self.tcp
     }
 
-    /// The rustls client configuration.
-    pub fn config(&self) -> &Arc<ClientConfig> {
-        &self.config
+    /// The rustls client configuration that new connections use.
+    pub fn config(&self) -> Arc<ClientConfig> {
+        self.current().0
+    }
+
+    /// Replaces the rustls client configuration while the pool runs (new roots after a
+    /// CA rotation, a renewed client certificate): the connections opened from now on
+    /// use it. Connections already open keep the session they have; retire them with
+    /// [`is_current`](Self::is_current): `pool.retain(|conn, _|
+    /// pool.manager().is_current(conn))` closes the idle ones made with an older
+    /// configuration (call it again later for those that were checked out, or let
+    /// `max_lifetime` take them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = netpool_testkit::TlsEchoServer::start()?;
+    /// # let (addr, old, new) = (server.addr().to_string(), server.client_config(), server.client_config());
+    /// let pool = netpool_std::tls(addr, old).build()?;
+    /// let first = pool.get_blocking()?;
+    /// pool.manager().set_config(new);
+    /// let second = pool.get_blocking()?; // handshaken with `new`
+    /// drop((first, second));
+    /// pool.retain(|conn, _| pool.manager().is_current(conn)); // the old one goes
+    /// assert_eq!(pool.stats().connections, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_config(&self, config: Arc<ClientConfig>) {
+        let mut current = self.config.write().unwrap_or_else(PoisonError::into_inner);
+        let generation = current.1.wrapping_add(1);
+        *current = (config, generation);
+    }
+
+    /// Whether `conn` was opened with the configuration in use now (not one replaced
+    /// since by [`set_config`](Self::set_config)).
+    pub fn is_current(&self, conn: &mut R::TlsStream) -> bool {
+        R::parts_mut(conn).0.tag() == self.current().1
+    }
+
+    fn current(&self) -> (Arc<ClientConfig>, u64) {
+        self.config
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The name the certificate is checked for: the one set, or the address's host
@@ -210,15 +262,13 @@ impl<R: TlsRuntime> TlsManager<R> {
     pub fn server_name(&self) -> Option<String> {
         match &self.server_name {
             Some(name) => Some(name.clone()),
-            None => Address::parse(self.tcp.addr())
-                .ok()
-                .map(|a| a.host().to_owned()),
+            None => self.tcp.address().map(|a| a.host().to_owned()),
         }
     }
 
     async fn open(&self) -> Result<R::TlsStream, TlsError> {
         let start = Instant::now();
-        let tcp = self.tcp.connect().await.map_err(TlsError::Tcp)?;
+        let (tcp, addr) = self.tcp.open().await.map_err(TlsError::Tcp)?;
         // The address parsed (the connect succeeded), so there is a name.
         let name = self.server_name().unwrap_or_default();
         let server_name =
@@ -227,13 +277,38 @@ impl<R: TlsRuntime> TlsManager<R> {
                 source,
             })?;
         // The handshake gets what is left of one attempt's budget.
-        let limit = self.tcp.options().attempt_timeout().map(|t| {
-            t.saturating_sub(start.elapsed())
-                .max(Duration::from_millis(1))
-        });
-        R::handshake(self.config.clone(), server_name, tcp, limit)
+        let budget = self.tcp.options().attempt_timeout();
+        let left = || budget.map(|t| t.saturating_sub(start.elapsed()));
+        let limit = left().map(|t| t.max(Duration::from_millis(1)));
+        let (config, generation) = self.current();
+        let tcp = Tracked::new(tcp).with_tag(generation);
+        let mut stream = R::handshake(config.clone(), server_name, tcp, limit)
             .await
-            .map_err(|e| handshake_error(name, e))
+            .map_err(|e| handshake_error(addr, name.clone(), e))?;
+        let wait = self
+            .client_auth_wait
+            .map(|wait| left().map_or(wait, |left| wait.min(left)));
+        if let Some(wait) = wait.filter(|_| config.client_auth_cert_resolver.has_certs()) {
+            let tls13 =
+                R::parts_mut(&mut stream).1.protocol_version() == Some(ProtocolVersion::TLSv1_3);
+            if tls13 {
+                await_verdict::<R>(&mut stream, wait)
+                    .await
+                    .map_err(|refusal| match refusal {
+                        Refusal::Tls(source) => TlsError::Handshake {
+                            addr,
+                            server_name: name,
+                            source,
+                        },
+                        Refusal::Io(source) => TlsError::HandshakeIo {
+                            addr,
+                            server_name: name,
+                            source,
+                        },
+                    })?;
+            }
+        }
+        Ok(stream)
     }
 }
 
@@ -253,7 +328,7 @@ impl<R: TlsRuntime> Manager for TlsManager<R> {
     }
 
     fn has_broken(&self, conn: &mut R::TlsStream) -> bool {
-        check_state(R::parts_mut(conn).1).is_err()
+        check_alive::<R>(conn).is_err()
     }
 }
 
@@ -261,8 +336,14 @@ impl<R: Runtime> Clone for TlsManager<R> {
     fn clone(&self) -> Self {
         Self {
             tcp: self.tcp.clone(),
-            config: self.config.clone(),
+            config: RwLock::new(
+                self.config
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone(),
+            ),
             server_name: self.server_name.clone(),
+            client_auth_wait: self.client_auth_wait,
         }
     }
 }
@@ -272,6 +353,7 @@ impl<R: Runtime> fmt::Debug for TlsManager<R> {
         f.debug_struct("TlsManager")
             .field("tcp", &self.tcp)
             .field("server_name", &self.server_name)
+            .field("client_auth_wait", &self.client_auth_wait)
             .finish_non_exhaustive()
     }
 }
@@ -291,6 +373,13 @@ impl<R: TlsRuntime> TlsBuilder<R> {
         self
     }
 
+    /// How long a connect waits for the server's verdict on the client certificate; see
+    /// [`TlsManager::with_client_auth_wait`] (default 250 ms).
+    pub fn client_auth_wait(mut self, wait: Option<Duration>) -> Self {
+        self.client_auth_wait = wait;
+        self
+    }
+
     /// Replaces the pool settings with those of a core [`Builder`].
     pub fn pool_builder(self, core: Builder) -> Self {
         self.map(|b| b.pool_builder(core))
@@ -301,7 +390,11 @@ impl<R: TlsRuntime> TlsBuilder<R> {
         self.map(|b| b.tcp_options(options))
     }
 
-    /// Bound on one connect, TCP connect and TLS handshake together (default 10 s).
+    /// Bound on one connect, TCP connect and TLS handshake together (default 10 s). The
+    /// manager enforces it itself, so a connect that takes too long fails with
+    /// `Error::Connect` naming the address and the phase (`TCP connect to ...: timed out
+    /// after 2s`, `TLS handshake with ...: timed out after 1.9s`); the pool's own
+    /// `connect_timeout` is set a little longer, as a backstop.
     pub fn connect_timeout(self, timeout: Option<Duration>) -> Self {
         self.map(|b| b.connect_timeout(timeout))
     }
@@ -320,6 +413,7 @@ impl<R: TlsRuntime> TlsBuilder<R> {
         let mut manager = TlsManager::from_tcp(tcp, self.config);
         manager.server_name = self.server_name;
         R::can_start_maintenance()?;
+        manager.client_auth_wait = self.client_auth_wait;
         let pool = core.build(manager)?;
         R::start_maintenance(&pool)?;
         Ok(pool)
@@ -364,112 +458,7 @@ impl<R: TlsRuntime> TcpBuilder<R> {
             tcp: self,
             config,
             server_name: None,
+            client_auth_wait: Some(CLIENT_AUTH_WAIT),
         }
-    }
-}
-
-impl TlsError {
-    /// Whether this is a connect or a handshake that timed out.
-    pub fn is_timeout(&self) -> bool {
-        match self {
-            Self::Tcp(e) => e.is_timeout(),
-            Self::HandshakeIo { source, .. } => source.kind() == io::ErrorKind::TimedOut,
-            _ => false,
-        }
-    }
-
-    /// The rustls error behind a failed handshake or a failed check, if any.
-    pub fn rustls_error(&self) -> Option<&rustls::Error> {
-        match self {
-            Self::Handshake { source, .. } | Self::Protocol(source) => Some(source),
-            _ => None,
-        }
-    }
-}
-
-/// A rustls error inside the handshake's `io::Error` becomes [`TlsError::Handshake`], so
-/// that the error's source chain names rustls's reason.
-fn handshake_error(server_name: String, e: io::Error) -> TlsError {
-    if !e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
-        return TlsError::HandshakeIo {
-            server_name,
-            source: e,
-        };
-    }
-    let kind = e.kind();
-    match e
-        .into_inner()
-        .map(|inner| inner.downcast::<rustls::Error>())
-    {
-        Some(Ok(source)) => TlsError::Handshake {
-            server_name,
-            source: *source,
-        },
-        // Not reached (checked above); kept as an I/O error rather than unwrapped.
-        Some(Err(inner)) => TlsError::HandshakeIo {
-            server_name,
-            source: io::Error::new(kind, inner),
-        },
-        None => TlsError::HandshakeIo {
-            server_name,
-            source: kind.into(),
-        },
-    }
-}
-
-/// `is_valid`: reads what the socket holds into rustls without blocking, then checks the
-/// state.
-fn check_alive<R: TlsRuntime>(stream: &mut R::TlsStream) -> Result<(), TlsError> {
-    let (tcp, conn) = R::parts_mut(stream);
-    check_state(conn)?;
-    let socket = tcp.sock_ref();
-    if R::BLOCKING {
-        socket.set_nonblocking(true).map_err(TlsError::Io)?;
-    }
-    let drained = drain(&socket, conn);
-    if R::BLOCKING {
-        socket.set_nonblocking(false).map_err(TlsError::Io)?;
-    }
-    drained?;
-    check_state(conn)
-}
-
-/// Feeds rustls what the (non-blocking) socket holds: at most 16 reads.
-fn drain(socket: &socket2::Socket, conn: &mut ClientConnection) -> Result<(), TlsError> {
-    for _ in 0..16 {
-        match conn.read_tls(&mut &*socket) {
-            // An end of stream, or a close_notify already received.
-            Ok(0) => return Err(TlsError::Closed),
-            Ok(_) => {
-                conn.process_new_packets().map_err(TlsError::Protocol)?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // "received plaintext buffer full" among others: out of sync either way.
-            Err(e) => return Err(TlsError::Io(e)),
-        }
-    }
-    Ok(())
-}
-
-/// The in-memory checks behind `has_broken` and `is_valid`.
-fn check_state(conn: &mut ClientConnection) -> Result<(), TlsError> {
-    let state = conn.process_new_packets().map_err(TlsError::Protocol)?;
-    if state.peer_has_closed() {
-        return Err(TlsError::Closed);
-    }
-    if state.plaintext_bytes_to_read() > 0 {
-        return Err(TlsError::UnexpectedData);
-    }
-    if conn.is_handshaking() {
-        return Err(TlsError::Io(io::Error::new(
-            io::ErrorKind::NotConnected,
-            "the TLS handshake did not finish",
-        )));
-    }
-    // No plaintext buffered: an error here is an end of stream without close_notify.
-    match conn.reader().into_first_chunk() {
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(TlsError::Closed),
-        _ => Ok(()),
     }
 }

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use netpool_core::{Error, Manager, Pool, Pooled};
@@ -12,7 +13,10 @@ use rustls::{CertificateError, ClientConfig};
 
 use crate::chaos::scenario::{Client, Harness, Settings};
 use crate::eventually;
-use crate::tls::{Close, ServerCert, TlsEchoServer, TlsServerOptions, client_config};
+use crate::tls::{
+    ClientIdentity, Close, ServerCert, TlsEchoServer, TlsRedis, TlsServerOptions, client_config,
+    client_config_as,
+};
 
 /// Bound on every wait in these checks.
 const LIMIT: Duration = Duration::from_secs(10);
@@ -77,6 +81,13 @@ pub trait TlsHarness: Harness {
 
     /// The TCP socket under the TLS stream.
     fn socket(conn: &<Self::Manager as Manager>::Connection) -> socket2::SockRef<'_>;
+
+    /// Swaps the pool's `ClientConfig` (`pool.manager().set_config(config)`).
+    fn set_config(pool: &Pool<Self::Manager>, config: Arc<ClientConfig>);
+
+    /// Closes the idle connections opened with an older `ClientConfig`
+    /// (`pool.retain(|conn, _| pool.manager().is_current(conn))`).
+    fn retire_old(pool: &Pool<Self::Manager>);
 }
 
 /// 8 clients make 20 round trips each through a TLS pool of 4: at most 4 handshakes,
@@ -117,7 +128,9 @@ pub fn round_trips_reuse_connections<H: TlsHarness>(h: &H) {
 }
 
 /// A server that accepts TCP connections and never answers the handshake: `get` fails
-/// with `Error::ConnectTimeout` after about `connect_timeout` (300 ms), not a hang.
+/// after about `connect_timeout` (300 ms), not a hang, with `Error::Connect` whose
+/// message names the phase and the address (`TLS handshake with 127.0.0.1:port (server
+/// name localhost): timed out after ...`): the manager enforces the bound itself.
 ///
 /// # Panics
 ///
@@ -134,10 +147,15 @@ pub fn silent_handshake_is_connect_timeout<H: TlsHarness>(h: &H) {
     let start = Instant::now();
     let got = get_one(h, &pool);
     let took = start.elapsed();
+    let text = match &got {
+        Err(e @ Error::Connect(_)) => e.to_string(),
+        other => panic!("{:?}", other.as_ref().map(|_| ())),
+    };
     assert!(
-        matches!(got, Err(Error::ConnectTimeout)),
-        "{:?}",
-        got.map(|_| ())
+        text.starts_with(&format!(
+            "could not connect: TLS handshake with {addr} (server name localhost): timed out after"
+        )),
+        "{text}"
     );
     assert!(took >= Duration::from_millis(250), "took {took:?}");
     assert!(took < Duration::from_secs(3), "took {took:?}");
@@ -156,6 +174,7 @@ pub fn rejected_certificate<H: TlsHarness>(
     cert: ServerCert,
     server_name: Option<&str>,
     expected: impl Fn(&CertificateError) -> bool,
+    in_message: &str,
 ) {
     let options = TlsServerOptions {
         cert,
@@ -177,6 +196,12 @@ pub fn rejected_certificate<H: TlsHarness>(
         rustls::Error::InvalidCertificate(c) if expected(c) => {}
         other => panic!("unexpected reason {other:?} in {err:?}"),
     }
+    // The message names the phase, the address and rustls's reason, once.
+    let text = err.to_string();
+    let phase = format!("could not connect: TLS handshake with {} ", server.addr());
+    assert!(text.starts_with(&phase), "{text}");
+    assert!(text.contains(in_message), "{in_message:?} not in {text:?}");
+    assert_eq!(text.matches(&reason.to_string()).count(), 1, "{text}");
     assert_eq!(pool.stats().connect_errors, 1);
     assert!(
         server.wait_until(LIMIT, |c| c.failed_handshakes == 1),
@@ -217,7 +242,8 @@ pub fn closed_while_idle_is_replaced<H: TlsHarness>(h: &H, how: Close) {
 }
 
 /// Data nobody read fails the connection: plaintext already decrypted in rustls (half a
-/// reply read) is caught when it comes back, a reply still on the socket at checkout.
+/// reply read) and a reply still on the socket are both caught when the connection
+/// comes back (the return check peeks at the socket, as the TCP managers do).
 ///
 /// # Panics
 ///
@@ -241,19 +267,23 @@ pub fn unread_data_fails_the_check<H: TlsHarness>(h: &H) {
     let pool2 = pool.clone();
     let unread = Box::pin(async move {
         let mut conn = H::get(&pool2).await.expect("a connection");
+        // A round trip first: the session tickets that follow the handshake are read,
+        // so what is pending next is the echo.
+        H::echo(&mut conn, b"first", LIMIT).await.expect("an echo");
         H::send(&mut conn, b"unread").await.expect("a write");
         let pending = eventually(LIMIT, || pending(H::socket(&conn)));
         assert!(pending, "the echo arrived");
     }) as Client<()>;
-    h.run(vec![unread]);
     let before = pool.stats();
-    let again = one_echo(h, &pool, b"in sync");
+    h.run(vec![unread]);
     let stats = pool.stats();
     assert_eq!(
-        stats.closed_invalid + stats.closed_broken,
-        before.closed_invalid + before.closed_broken + 1,
-        "{stats:?}"
+        stats.closed_broken,
+        before.closed_broken + 1,
+        "closed when it came back: {stats:?}"
     );
+    let again = one_echo(h, &pool, b"in sync");
+    let stats = pool.stats();
     assert_eq!(stats.connections_created, 3, "{stats:?}");
     assert_eq!(
         one_echo(h, &pool, b"kept"),
@@ -383,6 +413,291 @@ pub fn client_certificate_is_presented<H: TlsHarness>(h: &H) {
     assert!(server.wait_until(LIMIT, |c| c.failed_handshakes == 1));
 }
 
+/// A `ClientConfig` swapped while the pool runs is used by the connections opened after
+/// the swap (they negotiate the ALPN protocol only the new one offers), while the open
+/// ones keep theirs until retired (`retain` with the manager's `is_current`).
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn config_swap_takes_effect<H: TlsHarness>(h: &H) {
+    let options = TlsServerOptions {
+        alpn: vec![b"netpool/1".to_vec(), b"netpool/2".to_vec()],
+        ..TlsServerOptions::default()
+    };
+    let server = TlsEchoServer::start_with(options).expect("a TLS server");
+    let mut setup = TlsSetup::new();
+    setup.config = client_config(false, &[b"netpool/1"]);
+    let pool = h.tls_pool(server.addr().to_string(), &setup);
+    let pool2 = pool.clone();
+    let client = Box::pin(async move {
+        let mut old = H::get(&pool2).await.expect("a connection");
+        H::echo(&mut old, b"old", LIMIT).await.expect("an echo");
+        H::set_config(&pool2, client_config(false, &[b"netpool/2"]));
+        // The old connection is checked out: the next get opens a new one.
+        let mut new = H::get(&pool2).await.expect("a connection");
+        H::echo(&mut new, b"new", LIMIT).await.expect("an echo");
+        let alpn = (H::alpn(&old), H::alpn(&new));
+        drop((old, new));
+        H::retire_old(&pool2);
+        alpn
+    }) as Client<_>;
+    let alpn: (Option<Vec<u8>>, Option<Vec<u8>>) = h.run(vec![client]).pop().expect("one client");
+    assert_eq!(alpn.0.as_deref(), Some(&b"netpool/1"[..]));
+    assert_eq!(alpn.1.as_deref(), Some(&b"netpool/2"[..]), "the new config");
+    let stats = pool.stats();
+    assert_eq!(stats.connections, 1, "the old one retired: {stats:?}");
+    let pool2 = pool.clone();
+    let client = Box::pin(async move {
+        let conn = H::get(&pool2).await.expect("a connection");
+        H::alpn(&conn)
+    }) as Client<_>;
+    assert_eq!(h.run(vec![client]), vec![Some(b"netpool/2".to_vec())]);
+}
+
+/// A TLS-only `redis-server` of the check's own, or `None` (with a loud message) when
+/// redis-server is not installed and `CI` is not `true`.
+fn tls_redis(client_auth: bool) -> Option<TlsRedis> {
+    if !crate::RedisServer::installed() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI=true and redis-server is not installed"
+        );
+        eprintln!("!!!!! SKIPPING: redis-server is not installed");
+        return None;
+    }
+    Some(TlsRedis::start(client_auth).expect("a TLS redis-server"))
+}
+
+/// One PING over `conn`: `Ok` for `+PONG`. Reads are bounded by a socket timeout (for
+/// the blocking harness) and a timer (for the async ones).
+async fn ping<H: TlsHarness>(conn: &mut <H::Manager as Manager>::Connection) -> io::Result<()> {
+    let _ = H::socket(conn).set_read_timeout(Some(LIMIT));
+    let exchange = async {
+        H::send(conn, b"*1\r\n$4\r\nPING\r\n").await?;
+        let mut reply = [0; 7];
+        H::recv(conn, &mut reply).await?;
+        if &reply != b"+PONG\r\n" {
+            return Err(io::Error::other("not +PONG"));
+        }
+        Ok(())
+    };
+    let expire = async {
+        async_io::Timer::after(LIMIT).await;
+        Err(io::Error::new(io::ErrorKind::TimedOut, "no reply"))
+    };
+    futures_lite::future::or(exchange, expire).await
+}
+
+/// What [`redis_crash_under_load`] counted.
+#[derive(Debug, Default)]
+struct CrashCounts {
+    /// 0 before the kill, 1 from the kill on, 2 after the restart.
+    phase: AtomicU8,
+    stop: AtomicBool,
+    ok_before: AtomicU64,
+    ok_after: AtomicU64,
+    dead_handouts: AtomicU64,
+    get_errors: AtomicU64,
+}
+
+/// A TLS `redis-server` killed (SIGKILL: the kernel resets its connections) while 16
+/// clients make PING requests through a pool of 8, restarted 300 ms later: at most
+/// 2 × `max_size` checkouts hand out a dead connection (the in-flight ones, and the idle
+/// ones handed out before a check: each connection dies once, and its failure, recorded
+/// by the stream under TLS, closes it when it comes back), then requests succeed again.
+///
+/// Skipped (with a message) when redis-server is not installed, unless `CI=true`.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn redis_crash_under_load<H: TlsHarness>(h: &H) {
+    let Some(mut redis) = tls_redis(false) else {
+        return;
+    };
+    let mut setup = TlsSetup::new();
+    // The defaults a user has: checkouts of connections idle under 1 s are not checked.
+    setup.settings = Settings::issue();
+    setup.settings.connect_timeout = Duration::from_secs(2);
+    let max_size = setup.settings.max_size;
+    let pool = h.tls_pool(redis.addr().to_string(), &setup);
+    let counts = Arc::new(CrashCounts::default());
+    let clients = (0..2 * max_size)
+        .map(|_| {
+            let (pool, counts) = (pool.clone(), counts.clone());
+            Box::pin(async move {
+                let started = Instant::now();
+                for _ in 0..1_000_000 {
+                    if counts.stop.load(Ordering::Relaxed) || started.elapsed() > 4 * LIMIT {
+                        break;
+                    }
+                    let phase = counts.phase.load(Ordering::SeqCst);
+                    let Ok(mut conn) = H::get(&pool).await else {
+                        counts.get_errors.fetch_add(1, Ordering::Relaxed);
+                        async_io::Timer::after(Duration::from_millis(1)).await;
+                        continue;
+                    };
+                    match ping::<H>(&mut conn).await {
+                        Ok(()) if phase == 0 => counts.ok_before.fetch_add(1, Ordering::Relaxed),
+                        Ok(()) => counts.ok_after.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => counts.dead_handouts.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            }) as Client<()>
+        })
+        .collect();
+    let controller = {
+        let counts = counts.clone();
+        std::thread::spawn(move || {
+            let stop = StopOnDrop(&counts.stop);
+            let warm = wait_for(|| counts.ok_before.load(Ordering::Relaxed) >= 200);
+            counts.phase.store(1, Ordering::SeqCst);
+            redis.server().kill();
+            // The outage the scenario is about: 300 ms down.
+            std::thread::sleep(Duration::from_millis(300));
+            let restarted = redis.server().restart();
+            counts.phase.store(2, Ordering::SeqCst);
+            let recovered = wait_for(|| counts.ok_after.load(Ordering::Relaxed) >= 200);
+            drop(stop);
+            // The server lives on until the clients are done.
+            (warm, restarted.is_ok(), recovered, redis)
+        })
+    };
+    h.run(clients);
+    let (warm, restarted, recovered, redis) = controller.join().expect("the controller");
+    let stats = pool.stats();
+    eprintln!(
+        "{counts:?}
+{stats:?}"
+    );
+    assert!(warm && restarted, "the load ran and the server restarted");
+    let dead = counts.dead_handouts.load(Ordering::Relaxed);
+    assert!(
+        dead <= 2 * max_size as u64,
+        "{dead} dead connections handed out, more than 2 x {max_size}"
+    );
+    assert!(recovered, "requests succeed after the restart: {counts:?}");
+    drop(redis);
+}
+
+/// Sets the flag when dropped, also when the controller panics.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Polls `done` every millisecond, up to [`LIMIT`].
+fn wait_for(mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while !done() {
+        if start.elapsed() > LIMIT {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+/// A TLS `redis-server` that requires client certificates, and a client whose
+/// certificate no CA it trusts signed: under TLS 1.3 the refusal (an alert) arrives
+/// after the client's handshake, and the manager waits for it, so each attempt is a
+/// failed connect whose message names the alert; the pool backs off and tells later
+/// callers `Unavailable`, with the alert as the cause, instead of handing out dead
+/// connections. A client with the right certificate is served.
+///
+/// Skipped (with a message) when redis-server is not installed, unless `CI=true`.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn refused_client_certificate_backs_off<H: TlsHarness>(h: &H) {
+    let Some(redis) = tls_redis(true) else {
+        return;
+    };
+    let mut setup = TlsSetup::new();
+    setup.config = client_config_as(ClientIdentity::Rogue, &[]);
+    setup.backoff = Some(Duration::from_millis(200));
+    let pool = h.tls_pool(redis.addr().to_string(), &setup);
+    let pool2 = pool.clone();
+    let client = Box::pin(async move {
+        let mut outcomes = Vec::new();
+        for _ in 0..30 {
+            outcomes.push(match H::get(&pool2).await {
+                Ok(mut conn) => Ok(ping::<H>(&mut conn).await.is_ok()),
+                Err(e) => Err(e),
+            });
+        }
+        outcomes
+    }) as Client<_>;
+    let outcomes: Vec<Result<bool, Error<<H::Manager as Manager>::Error>>> =
+        h.run(vec![client]).pop().expect("one client");
+    let stats = pool.stats();
+    let handed_out = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(handed_out, 0, "no connection handed out: {stats:?}");
+    let first = match &outcomes[0] {
+        Err(e @ Error::Connect(source)) => {
+            let reason = rustls_reason(source).unwrap_or_else(|| panic!("no rustls error: {e:?}"));
+            assert!(
+                matches!(reason, rustls::Error::AlertReceived(_)),
+                "{reason:?}"
+            );
+            e.to_string()
+        }
+        other => panic!("the first get: {:?}", other.as_ref().map(|_| ())),
+    };
+    assert!(first.contains("received fatal alert"), "{first}");
+    let unavailable = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Err(e @ Error::Unavailable { .. }) => Some(e.to_string()),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    assert!(!unavailable.is_empty(), "no Unavailable: {stats:?}");
+    assert!(
+        unavailable
+            .iter()
+            .all(|t| t.contains("received fatal alert")),
+        "{unavailable:?}"
+    );
+    assert!(
+        stats.connect_errors <= 10,
+        "backed off: 30 gets, {} handshakes",
+        stats.connect_errors
+    );
+
+    // The right certificate is served.
+    let mut setup = TlsSetup::new();
+    setup.config = client_config_as(ClientIdentity::Trusted, &[]);
+    let pool = h.tls_pool(redis.addr().to_string(), &setup);
+    let client = Box::pin(async move {
+        let mut conn = H::get(&pool).await.expect("a connection");
+        ping::<H>(&mut conn).await.expect("a PING");
+    }) as Client<()>;
+    h.run(vec![client]);
+}
+
+/// A pool built with `config` (the adapter's `tls_config(..)`, whose provider its cargo
+/// features chose) makes a round trip with the test server. In a test binary, rustls
+/// has ring (the test servers') and, with the `tls-aws-lc-rs` feature, aws-lc-rs too:
+/// `ClientConfig::builder()` would panic there, a config that names its provider works.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn connects_with<H: TlsHarness>(h: &H, config: Arc<ClientConfig>) {
+    let server = TlsEchoServer::start().expect("a TLS server");
+    let mut setup = TlsSetup::new();
+    setup.config = config;
+    let pool = h.tls_pool(server.addr().to_string(), &setup);
+    one_echo(h, &pool, b"provider");
+    assert_eq!(server.counts().handshakes, 1);
+}
+
 /// One get and one echo; the connection's local address.
 fn one_echo<H: TlsHarness>(
     h: &H,
@@ -464,27 +779,38 @@ macro_rules! tls_tests {
                             | $crate::tls::rustls::CertificateError::NotValidForNameContext { .. }
                     )
                 },
+                "not valid for name \"wrong.netpool.test\"",
             );
         }
 
         #[test]
         fn tls_untrusted_certificate_is_connect_error() {
             use $crate::tls::{ServerCert, checks};
-            checks::rejected_certificate(&$harness, ServerCert::Untrusted, None, |e| {
-                matches!(e, $crate::tls::rustls::CertificateError::UnknownIssuer)
-            });
+            checks::rejected_certificate(
+                &$harness,
+                ServerCert::Untrusted,
+                None,
+                |e| matches!(e, $crate::tls::rustls::CertificateError::UnknownIssuer),
+                "invalid peer certificate: UnknownIssuer",
+            );
         }
 
         #[test]
         fn tls_expired_certificate_is_connect_error() {
             use $crate::tls::{ServerCert, checks};
-            checks::rejected_certificate(&$harness, ServerCert::Expired, None, |e| {
-                matches!(
-                    e,
-                    $crate::tls::rustls::CertificateError::Expired
-                        | $crate::tls::rustls::CertificateError::ExpiredContext { .. }
-                )
-            });
+            checks::rejected_certificate(
+                &$harness,
+                ServerCert::Expired,
+                None,
+                |e| {
+                    matches!(
+                        e,
+                        $crate::tls::rustls::CertificateError::Expired
+                            | $crate::tls::rustls::CertificateError::ExpiredContext { .. }
+                    )
+                },
+                "certificate expired",
+            );
         }
 
         #[test]
@@ -522,6 +848,21 @@ macro_rules! tls_tests {
         #[test]
         fn tls_client_certificate_is_presented() {
             $crate::tls::checks::client_certificate_is_presented(&$harness);
+        }
+
+        #[test]
+        fn tls_config_swap_takes_effect() {
+            $crate::tls::checks::config_swap_takes_effect(&$harness);
+        }
+
+        #[test]
+        fn tls_redis_crash_under_load() {
+            $crate::tls::checks::redis_crash_under_load(&$harness);
+        }
+
+        #[test]
+        fn tls_refused_client_certificate_backs_off() {
+            $crate::tls::checks::refused_client_certificate_backs_off(&$harness);
         }
 
         /// The chaos suite's TLS scenario: the server restarts under load, with the

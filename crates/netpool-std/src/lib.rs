@@ -73,7 +73,10 @@
 //!   failed, the backoff, connections opened and closed, ...) under target `netpool`. For
 //!   typed events without `tracing`, see `event_handler` on the builder.
 //! * `tls` (off by default): `tls(addr, config)` and `TlsManager`, TLS over the
-//!   TCP manager with rustls (its ring provider) and its blocking `StreamOwned`.
+//!   TCP manager with rustls and its blocking `StreamOwned`.
+//! * `tls-ring` (default) / `tls-aws-lc-rs`: the crypto provider of `tls_provider()` and
+//!   `tls_config(roots)` (aws-lc-rs wins when both are on); `tls-webpki-roots`:
+//!   `webpki_roots()`; `tls-native-roots`: `native_roots()`, the platform's roots.
 //!
 //! # Implementation
 //!

@@ -51,18 +51,17 @@ pub type TlsPool = netpool_core::Pool<TlsManager>;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// A `ClientConfig` that trusts the Mozilla roots of the `webpki-roots` crate, or the
-/// platform's roots through `rustls-native-certs`:
+/// A `ClientConfig` that trusts the Mozilla roots (feature `tls-webpki-roots`) or the
+/// platform's (feature `tls-native-roots`), with the crypto provider this crate's features
+/// chose (never `ClientConfig::builder()`, which panics when the application's rustls has
+/// two providers and none installed):
 ///
-/// ```ignore
-/// use std::sync::Arc;
-/// use netpool_std::net::rustls::{ClientConfig, RootCertStore};
-///
-/// let roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-/// // or: let mut roots = RootCertStore::empty();
-/// //     roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-/// let config = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-/// let pool = netpool_std::tls("example.com:443", Arc::new(config)).build()?;
+/// ```no_run
+/// let config = netpool_std::tls_config(netpool_std::webpki_roots())?;
+/// // or: netpool_std::tls_config(netpool_std::native_roots()?)?;
+/// let pool = netpool_std::tls("example.com:443", config).build()?;
+/// # let _ = pool;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn tls(addr: impl crate::net::IntoAddress, config: Arc<ClientConfig>) -> TlsBuilder<Threads> {
     TlsBuilder::new(addr, config)

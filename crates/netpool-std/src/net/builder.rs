@@ -91,6 +91,7 @@ macro_rules! pool_knobs {
         }
     };
 }
+#[cfg_attr(not(feature = "tls"), allow(unused_imports))]
 pub(crate) use pool_knobs;
 
 impl<R: Runtime> TcpBuilder<R> {

@@ -117,9 +117,11 @@ impl<R: Runtime> TcpManager<R> {
 
     /// Points the manager at another address while the pool runs: every connect from now
     /// on goes there (a failover, a moved service). Connections already open are not
-    /// touched; to retire the idle ones at once, note the time of the change and call
-    /// `pool.retain(|_, meta| meta.created_at >= changed)`; checked-out ones are caught
-    /// by the same call later, or by `max_lifetime`.
+    /// touched; to retire the idle ones, keep those connected to the new address:
+    /// `pool.retain(|conn, _| conn.peer_addr().is_ok_and(|a| a == new))` (call it again
+    /// for those that were checked out, or let `max_lifetime` take them). Comparing
+    /// `meta.created_at` with the time of the change is not reliable: the pool stamps
+    /// connections with a coarse clock.
     ///
     /// # Errors
     ///
@@ -131,15 +133,13 @@ impl<R: Runtime> TcpManager<R> {
     /// ```
     /// # let (old, new) = (netpool_testkit::EchoServer::start()?, netpool_testkit::EchoServer::start()?);
     /// # let (old, new) = (old.addr(), new.addr());
-    /// use std::time::Instant;
-    ///
     /// let pool = netpool_std::tcp(old).build()?;
     /// let first = pool.get_blocking()?;
-    /// let changed = Instant::now();
     /// pool.manager().set_addr(new)?;
-    /// assert_eq!(pool.get_blocking()?.peer_addr()?, new); // new connections go there
-    /// drop(first);
-    /// pool.retain(|_, meta| meta.created_at >= changed); // retire the old ones
+    /// let second = pool.get_blocking()?; // new connections go there
+    /// assert_eq!(second.peer_addr()?, new);
+    /// drop((first, second));
+    /// pool.retain(|conn, _| conn.peer_addr().is_ok_and(|a| a == new)); // retire the old
     /// assert_eq!(pool.stats().connections, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

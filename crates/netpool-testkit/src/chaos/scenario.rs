@@ -1433,16 +1433,16 @@ macro_rules! chaos_tests {
             Ok(())
         }
 
-        /// Finding (adapters): `tcp(..).connect_timeout(d)` also sets the TCP manager's
-        /// own per-attempt timeout to `d`; it fires first, so a stalled connect is
-        /// reported as `Error::Connect` (an I/O timeout inside), and
-        /// `is_connect_timeout()` is false.
+        /// `tcp(..).connect_timeout(d)` makes the TCP manager enforce `d` itself (the
+        /// pool's own bound is a little longer, a backstop), so a stalled connect is
+        /// reported as `Error::Connect` with an I/O timeout inside, whose message names
+        /// the address and the phase (`TCP connect to ...: timed out after ...`).
         #[test]
         fn stalled_connect_is_connect_timeout() -> ::std::io::Result<()> {
             use $crate::chaos::scenario::{self, Outcome};
             let (outcome, took) = scenario::stalled_connect(&$harness)?;
             assert!(took < ::std::time::Duration::from_secs(1), "took {took:?}");
-            assert_eq!(outcome, Outcome::ConnectTimeout);
+            assert_eq!(outcome, Outcome::ConnectTimedOut);
             Ok(())
         }
 

@@ -60,7 +60,7 @@ pub fn tls_provider() -> Arc<CryptoProvider> {
 /// // roots: a RootCertStore with your CA, or webpki_roots() / native_roots()
 /// let config = netpool_std::net::tls_config(roots)?;
 /// let pool = netpool_std::tls(addr, config).build()?;
-/// pool.get_blocking()?;
+/// let _conn = pool.get_blocking()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[cfg(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))]

@@ -107,10 +107,11 @@ pub struct TlsManager<R: Runtime> {
 ///
 /// Made by each adapter's `tls(addr, config)` or by [`TcpBuilder::tls`].
 #[must_use = "a builder does nothing until build() is called"]
-pub struct TlsBuilder<R: Runtime> {
+pub struct TlsBuilder<R: TlsRuntime> {
     tcp: TcpBuilder<R>,
     config: Arc<ClientConfig>,
     server_name: Option<String>,
+    hooks: netpool_core::FnHooks<TlsManager<R>>,
 }
 
 /// The error of the TLS managers of every adapter crate: their
@@ -308,6 +309,35 @@ impl<R: TlsRuntime> TlsBuilder<R> {
 
     crate::net::builder::pool_knobs!();
 
+    /// Runs `f` on every new connection, after the handshake and before its first use
+    /// (see [`netpool_core::Hooks::on_connect`]): `|stream| Box::pin(async move { ... })`.
+    pub fn on_connect<F>(mut self, f: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut R::TlsStream) -> netpool_core::BoxHookFuture<'a, TlsError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks = self.hooks.on_connect(f);
+        self
+    }
+
+    /// Runs `f` on every checkout of an idle connection (see
+    /// [`netpool_core::Hooks::on_checkout`]): `|stream, meta| Box::pin(async move { ... })`.
+    pub fn on_checkout<F>(mut self, f: F) -> Self
+    where
+        F: for<'a> Fn(
+                &'a mut R::TlsStream,
+                netpool_core::Meta,
+            ) -> netpool_core::BoxHookFuture<'a, TlsError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks = self.hooks.on_checkout(f);
+        self
+    }
+
     /// Checks the settings and the address's form, creates the pool and starts its
     /// maintenance. Opens no connection: a closed port or a rejected certificate is an
     /// error at `get`, not here.
@@ -319,7 +349,7 @@ impl<R: TlsRuntime> TlsBuilder<R> {
         let (tcp, core) = self.tcp.into_manager()?;
         let mut manager = TlsManager::from_tcp(tcp, self.config);
         manager.server_name = self.server_name;
-        let pool = core.build(manager)?;
+        let pool = crate::net::builder::build_with(core, self.hooks, manager)?;
         R::start_maintenance(&pool)?;
         Ok(pool)
     }
@@ -330,7 +360,7 @@ impl<R: TlsRuntime> TlsBuilder<R> {
     }
 }
 
-impl<R: Runtime> fmt::Debug for TlsBuilder<R> {
+impl<R: TlsRuntime> fmt::Debug for TlsBuilder<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsBuilder")
             .field("tcp", &self.tcp)
@@ -363,6 +393,7 @@ impl<R: TlsRuntime> TcpBuilder<R> {
             tcp: self,
             config,
             server_name: None,
+            hooks: netpool_core::FnHooks::new(),
         }
     }
 }

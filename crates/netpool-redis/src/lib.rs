@@ -54,6 +54,11 @@ pub use crate::manager::{RedisConnection, RedisManager, RedisSetup};
 pub use netpool_core;
 pub use redis;
 
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// A pool of Redis connections: `netpool_core::Pool<RedisManager>`.
 pub type Pool = netpool_core::Pool<RedisManager>;
 

@@ -36,8 +36,12 @@ pub struct RedisBuilder {
 
 impl RedisBuilder {
     pub(crate) fn new(config: &Config) -> Result<Self, ConfigError> {
-        // Checked here so that errors show before build.
-        RedisManager::from_config(config)?;
+        // Checked here so that errors show before build; the rustls configuration may
+        // still come from `tls_config`.
+        match RedisManager::from_config(config) {
+            Ok(_) | Err(ConfigError::NoTlsConfig) => {}
+            Err(e) => return Err(e),
+        }
         let p = &config.pool;
         let mut core = Builder::new();
         if let Some(n) = p.max_size {

@@ -113,8 +113,7 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] if TLS is on without a `tls_config`, or the client name has a
-    /// space.
+    /// A [`ConfigError`] if the client name has a space.
     pub fn builder(&self) -> Result<RedisBuilder, ConfigError> {
         RedisBuilder::new(self)
     }

@@ -67,8 +67,9 @@ fn the_password_never_prints() {
 #[test]
 fn rediss_needs_a_rustls_config() {
     let c = Config::from_url("rediss://127.0.0.1:6380").unwrap();
-    assert!(matches!(c.builder(), Err(ConfigError::NoTlsConfig)));
-    assert!(c.create_pool().is_err());
+    assert!(matches!(c.manager(), Err(ConfigError::NoTlsConfig)));
+    let err = c.builder().unwrap().build().unwrap_err();
+    assert!(err.to_string().contains("no rustls ClientConfig"), "{err}");
 }
 
 #[test]

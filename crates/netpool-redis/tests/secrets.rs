@@ -71,7 +71,7 @@ async fn no_password_in_any_output() {
                 .max_size(2)
                 .wait_timeout(Some(Duration::from_secs(3)))
                 .event_handler(move |e: &netpool_core::Event<'_>| {
-                    events.lock().unwrap().push(format!("{e:?} / {e}"));
+                    events.lock().unwrap().push(format!("{e:?}"));
                 });
             let mut out = vec![
                 config.to_string(),

@@ -191,6 +191,7 @@ impl RedisManager {
             home_db,
             state: State::default(),
             readonly: false,
+            reselected: false,
         };
         if let Some(name) = &self.client_name {
             let () = redis::cmd("CLIENT")
@@ -318,6 +319,7 @@ impl Hooks for RedisSetup {
             .await?;
         conn.home_db = self.db;
         conn.state.db = None;
+        conn.reselected = self.reselect;
         if let Some(name) = &self.name {
             let () = redis::cmd("CLIENT")
                 .arg("SETNAME")
@@ -337,6 +339,7 @@ impl Hooks for RedisSetup {
             .arg(self.db)
             .query_async(&mut conn.conn)
             .await?;
+        conn.state.db = None;
         Ok(())
     }
 }
@@ -357,8 +360,9 @@ impl Hooks for RedisSetup {
 /// * it is inside `MULTI` (no `EXEC` or `DISCARD` yet) or has keys `WATCH`ed (no `EXEC`,
 ///   `DISCARD` or `UNWATCH` yet);
 /// * it sent `SUBSCRIBE`, `PSUBSCRIBE`, `SSUBSCRIBE` or `MONITOR`;
-/// * it selected another database than its own (`SELECT`), or sent `HELLO`, `AUTH`,
-///   `RESET` or `CLIENT REPLY`/`CLIENT TRACKING`.
+/// * it selected another database than its own (`SELECT`; unless a [`RedisSetup`] that
+///   selects it again on checkout is in use), or sent `HELLO`, `AUTH`, `RESET` or
+///   `CLIENT REPLY`/`CLIENT TRACKING`.
 ///
 /// Everything else comes back as it is. Commands sent through
 /// [`inner_mut`](Self::inner_mut) are not seen.
@@ -369,6 +373,9 @@ pub struct RedisConnection {
     state: State,
     /// `READONLY` was sent (a cluster replica's connection).
     pub(crate) readonly: bool,
+    /// A checkout hook selects the home database again ([`RedisSetup`]), so a `SELECT`
+    /// does not close the connection.
+    reselected: bool,
 }
 
 /// What the commands left behind.
@@ -416,7 +423,7 @@ impl RedisConnection {
             || s.multi
             || s.watching
             || s.session
-            || s.db.is_some_and(|db| db != self.home_db)
+            || (!self.reselected && s.db.is_some_and(|db| db != self.home_db))
     }
 
     /// The wrapped connection. Commands sent through it directly are not tracked: their

@@ -1,4 +1,4 @@
-//! The same Redis workload through netpool, deadpool-redis and bb8-redis: `tasks`
+//! The same Redis workload through netpool-redis, deadpool-redis and bb8-redis: `tasks`
 //! concurrent tokio tasks (1, 16, 128) each check a connection out of a pool of 16, send
 //! `GET` for a 16-byte value, and return the connection. Every pool holds the `redis`
 //! crate's `MultiplexedConnection` with the crate's default settings, pre-opened, on a
@@ -31,7 +31,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use netpool_clients::redis::{RedisManager, redis_url};
+use netpool_clients::redis::redis_url;
+use netpool_redis::RedisManager;
 use redis::AsyncConnectionConfig;
 use redis::aio::ConnectionLike;
 
@@ -166,14 +167,17 @@ fn bench_get(c: &mut Criterion, url: &str) {
             .expect("SET");
     });
 
+    // netpool-redis as its users build it: `Config::from_url(..)` and its builder.
     let netpool = |check_idle_after| {
-        let manager = RedisManager::new(url)
+        let _runtime = rt.enter(); // maintenance runs on the bench's runtime
+        netpool_redis::Config::from_url(url)
             .expect("Redis URL")
-            .connection_config(AsyncConnectionConfig::new());
-        netpool_core::Pool::builder()
+            .builder()
+            .expect("Redis config")
             .max_size(MAX_SIZE)
-            .check_idle_after(check_idle_after)
-            .build(manager)
+            .connection_config(AsyncConnectionConfig::new())
+            .pool_builder(|b| b.check_idle_after(check_idle_after))
+            .build()
             .expect("netpool config")
     };
     let netpool_default = netpool(Some(Duration::from_secs(1)));

@@ -2,8 +2,8 @@
 //! them (`redis_tokio`, `resp_tokio`, `resp_smol`, `postgres_tokio`) and tests against
 //! live servers.
 //!
-//! * [`cluster`]: a Redis Cluster client over one `KeyedPool` keyed by node address;
-//! * [`redis`]: the `redis` crate's multiplexed async connection, on tokio;
+//! * [`cluster`]: the Redis Cluster client of `netpool-redis` (re-exported);
+//! * [`redis`]: `netpool-redis`'s manager (re-exported), and the servers' URL;
 //! * [`resp`]: a hand-written RESP client and its managers on tokio and smol;
 //! * [`postgres`]: `tokio-postgres`, with a deadpool-like recycling choice;
 //! * [`workload`]: the client examples' command line, timed workload and report.
@@ -11,7 +11,7 @@
 //! The servers are `NETPOOL_TEST_REDIS` (default `redis://127.0.0.1:6379`) and
 //! `NETPOOL_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`).
 
-pub mod cluster;
+pub use netpool_redis::cluster;
 pub mod postgres;
 pub mod redis;
 pub mod resp;

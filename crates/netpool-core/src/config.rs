@@ -4,8 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::Meta;
 use crate::events::{EventHandler, Events};
-use crate::hooks::{DynHooks, Hooks, NoHooks};
+use crate::hooks::{BoxHookFuture, DynHooks, FnHooks, Hooks, NoHooks};
 use crate::{BuildError, Manager, Pool};
 
 /// The setters of the per-pool settings, shared by [`Builder`] and
@@ -330,6 +331,84 @@ impl<H: Hooks> Builder<H> {
             DynHooks::new(self.hooks),
             None,
         ))
+    }
+}
+
+/// The closure hooks: [`on_connect`](Builder::on_connect) and
+/// [`on_checkout`](Builder::on_checkout) on a builder without hooks start a [`FnHooks`];
+/// on one with closure hooks they set the other closure.
+///
+/// The manager type `M` comes from the closure's argument type or from `build(manager)`;
+/// name the argument's type (`|conn: &mut Session|`) when the closure's body needs it.
+impl Builder {
+    /// Runs `f` on every new connection before its first use (see [`Hooks::on_connect`]):
+    /// `|conn| Box::pin(async move { ... })`.
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # #[derive(Debug)] struct Session { db: u8 }
+    /// # struct Server;
+    /// # impl netpool_core::Manager for Server {
+    /// #     type Connection = Session;
+    /// #     type Error = Infallible;
+    /// #     async fn connect(&self) -> Result<Session, Infallible> { Ok(Session { db: 0 }) }
+    /// #     async fn is_valid(&self, _: &mut Session) -> Result<(), Infallible> { Ok(()) }
+    /// #     fn has_broken(&self, _: &mut Session) -> bool { false }
+    /// # }
+    /// let pool = netpool_core::Pool::builder()
+    ///     .on_connect(|conn: &mut Session| Box::pin(async move {
+    ///         conn.db = 3;
+    ///         Ok(())
+    ///     }))
+    ///     .build(Server)?;
+    /// # futures_lite::future::block_on(async {
+    /// assert_eq!(pool.get().await?.db, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// # Ok::<(), netpool_core::BuildError>(())
+    /// ```
+    pub fn on_connect<M, F>(self, f: F) -> Builder<FnHooks<M>>
+    where
+        M: Manager,
+        F: for<'a> Fn(&'a mut M::Connection) -> BoxHookFuture<'a, M::Error> + Send + Sync + 'static,
+    {
+        self.hooks(FnHooks::new().on_connect(f))
+    }
+
+    /// Runs `f` on every checkout of an idle connection (see [`Hooks::on_checkout`]):
+    /// `|conn, meta| Box::pin(async move { ... })`.
+    pub fn on_checkout<M, F>(self, f: F) -> Builder<FnHooks<M>>
+    where
+        M: Manager,
+        F: for<'a> Fn(&'a mut M::Connection, Meta) -> BoxHookFuture<'a, M::Error>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks(FnHooks::new().on_checkout(f))
+    }
+}
+
+impl<M: Manager> Builder<FnHooks<M>> {
+    /// Sets the closure run on every new connection: see [`Builder::on_connect`].
+    pub fn on_connect<F>(mut self, f: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut M::Connection) -> BoxHookFuture<'a, M::Error> + Send + Sync + 'static,
+    {
+        self.hooks = self.hooks.on_connect(f);
+        self
+    }
+
+    /// Sets the closure run on every checkout: see [`Builder::on_checkout`].
+    pub fn on_checkout<F>(mut self, f: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut M::Connection, Meta) -> BoxHookFuture<'a, M::Error>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks = self.hooks.on_checkout(f);
+        self
     }
 }
 

@@ -16,6 +16,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::clock;
@@ -140,6 +141,166 @@ pub trait Hooks: Send + Sync + 'static {
 pub struct NoHooks;
 
 type HookFuture<'a, E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send + 'a>>;
+
+/// The future a closure hook returns: a boxed `Send` future that may borrow the connection,
+/// written `Box::pin(async move { ... })`.
+///
+/// Boxed because stable Rust cannot yet require the future of an `async` closure to be
+/// `Send`; the pool boxes every hook future anyway, so this costs nothing more.
+pub type BoxHookFuture<'a, E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send + 'a>>;
+
+type ConnectFn<M> = dyn for<'a> Fn(&'a mut <M as Manager>::Connection) -> BoxHookFuture<'a, <M as Manager>::Error>
+    + Send
+    + Sync;
+type CheckoutFn<M> = dyn for<'a> Fn(&'a mut <M as Manager>::Connection, Meta) -> BoxHookFuture<'a, <M as Manager>::Error>
+    + Send
+    + Sync;
+
+/// [`Hooks`] made of closures: what [`Builder::on_connect`](crate::Builder::on_connect)
+/// and [`Builder::on_checkout`](crate::Builder::on_checkout) build, and what the adapters'
+/// builders and the client crates take.
+///
+/// Each closure gets the connection (and, on checkout, its [`Meta`]) and returns a
+/// [`BoxHookFuture`]: `|conn| Box::pin(async move { ... })`. The semantics are those of
+/// [`Hooks::on_connect`] and [`Hooks::on_checkout`]; setting an `on_checkout` closure
+/// turns [`Hooks::runs_on_checkout`] on.
+///
+/// # Examples
+///
+/// ```
+/// # use std::convert::Infallible;
+/// use netpool_core::{FnHooks, Manager, Pool};
+///
+/// # #[derive(Debug)] struct Session { db: u8 }
+/// # struct Server;
+/// # impl Manager for Server {
+/// #     type Connection = Session;
+/// #     type Error = Infallible;
+/// #     async fn connect(&self) -> Result<Session, Infallible> { Ok(Session { db: 0 }) }
+/// #     async fn is_valid(&self, _: &mut Session) -> Result<(), Infallible> { Ok(()) }
+/// #     fn has_broken(&self, _: &mut Session) -> bool { false }
+/// # }
+/// let hooks = FnHooks::<Server>::new()
+///     .on_connect(|conn| Box::pin(async move {
+///         conn.db = 3; // a real client would send SELECT here
+///         Ok(())
+///     }))
+///     .on_checkout(|conn, _meta| Box::pin(async move {
+///         conn.db = 3;
+///         Ok(())
+///     }));
+/// # futures_lite::future::block_on(async {
+/// let pool = Pool::builder().hooks(hooks).build(Server)?;
+/// let mut conn = pool.get().await?;
+/// conn.db = 7;
+/// drop(conn);
+/// assert_eq!(pool.get().await?.db, 3); // reset on checkout
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct FnHooks<M: Manager> {
+    on_connect: Option<Arc<ConnectFn<M>>>,
+    on_checkout: Option<Arc<CheckoutFn<M>>>,
+}
+
+impl<M: Manager> FnHooks<M> {
+    /// No hooks yet.
+    pub fn new() -> Self {
+        Self {
+            on_connect: None,
+            on_checkout: None,
+        }
+    }
+
+    /// Sets the closure run on every new connection (replacing an earlier one): see
+    /// [`Hooks::on_connect`].
+    #[must_use]
+    pub fn on_connect<F>(mut self, f: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut M::Connection) -> BoxHookFuture<'a, M::Error> + Send + Sync + 'static,
+    {
+        self.on_connect = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets the closure run on every checkout of an idle connection (replacing an earlier
+    /// one): see [`Hooks::on_checkout`].
+    #[must_use]
+    pub fn on_checkout<F>(mut self, f: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut M::Connection, Meta) -> BoxHookFuture<'a, M::Error>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.on_checkout = Some(Arc::new(f));
+        self
+    }
+
+    /// Whether neither closure is set.
+    pub fn is_empty(&self) -> bool {
+        self.on_connect.is_none() && self.on_checkout.is_none()
+    }
+}
+
+impl<M: Manager> Clone for FnHooks<M> {
+    fn clone(&self) -> Self {
+        Self {
+            on_connect: self.on_connect.clone(),
+            on_checkout: self.on_checkout.clone(),
+        }
+    }
+}
+
+impl<M: Manager> Default for FnHooks<M> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<M: Manager> std::fmt::Debug for FnHooks<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FnHooks")
+            .field("on_connect", &self.on_connect.is_some())
+            .field("on_checkout", &self.on_checkout.is_some())
+            .finish()
+    }
+}
+
+impl<M: Manager> Hooks for FnHooks<M> {
+    type Manager = M;
+
+    fn on_connect(
+        &self,
+        conn: &mut M::Connection,
+    ) -> impl Future<Output = Result<(), M::Error>> + Send {
+        let fut = self.on_connect.as_ref().map(|f| f(conn));
+        async move {
+            match fut {
+                Some(fut) => fut.await,
+                None => Ok(()),
+            }
+        }
+    }
+
+    fn runs_on_checkout(&self) -> bool {
+        self.on_checkout.is_some()
+    }
+
+    fn on_checkout(
+        &self,
+        conn: &mut M::Connection,
+        meta: Meta,
+    ) -> impl Future<Output = Result<(), M::Error>> + Send {
+        let fut = self.on_checkout.as_ref().map(|f| f(conn, meta));
+        async move {
+            match fut {
+                Some(fut) => fut.await,
+                None => Ok(()),
+            }
+        }
+    }
+}
 
 /// [`Hooks`] with the manager fixed and the futures boxed, so a pool can hold them.
 trait ErasedHooks<M: Manager>: Send + Sync {

@@ -124,7 +124,7 @@ pub use crate::box_error::BoxError;
 pub use crate::config::{Builder, Config, QueueStrategy};
 pub use crate::error::{BuildError, Error, LastConnectError};
 pub use crate::events::{Check, CloseReason, ConnectFailure, Event, EventHandler, TimedOut};
-pub use crate::hooks::{Hooks, NoHooks};
+pub use crate::hooks::{BoxHookFuture, FnHooks, Hooks, NoHooks};
 pub use crate::keyed::{KeyedBuilder, KeyedPool, KeyedStats, WeakKeyedPool};
 pub use crate::manager::Manager;
 pub use crate::pool::{NoManager, Pool, WeakPool};

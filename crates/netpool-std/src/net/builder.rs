@@ -5,7 +5,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use netpool_core::{Builder, Manager, Pool, QueueStrategy, WeakPool};
+use netpool_core::{BoxHookFuture, Builder, FnHooks, Manager, Meta, Pool, QueueStrategy, WeakPool};
 
 use crate::net::{Address, BuildError, IntoAddress, Runtime, TcpManager, TcpOptions};
 
@@ -18,6 +18,7 @@ pub struct TcpBuilder<R: Runtime> {
     addr: String,
     options: TcpOptions,
     core: Builder,
+    hooks: FnHooks<TcpManager<R>>,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -103,6 +104,7 @@ impl<R: Runtime> TcpBuilder<R> {
             addr: addr.into_address(),
             options: TcpOptions::default(),
             core: Builder::new(),
+            hooks: FnHooks::new(),
             runtime: PhantomData,
         }
     }
@@ -134,6 +136,35 @@ impl<R: Runtime> TcpBuilder<R> {
 
     pool_knobs!();
 
+    /// Runs `f` on every new connection before its first use (see
+    /// [`netpool_core::Hooks::on_connect`]): `|stream| Box::pin(async move { ... })`.
+    pub fn on_connect<F>(mut self, f: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut R::TcpStream) -> BoxHookFuture<'a, <TcpManager<R> as Manager>::Error>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks = self.hooks.on_connect(f);
+        self
+    }
+
+    /// Runs `f` on every checkout of an idle connection (see
+    /// [`netpool_core::Hooks::on_checkout`]): `|stream, meta| Box::pin(async move { ... })`.
+    pub fn on_checkout<F>(mut self, f: F) -> Self
+    where
+        F: for<'a> Fn(
+                &'a mut R::TcpStream,
+                Meta,
+            ) -> BoxHookFuture<'a, <TcpManager<R> as Manager>::Error>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks = self.hooks.on_checkout(f);
+        self
+    }
+
     /// Checks the settings and the address's form, creates the pool and starts its
     /// maintenance. Opens no connection: a closed port is an error at `get`, not here.
     ///
@@ -143,9 +174,10 @@ impl<R: Runtime> TcpBuilder<R> {
     /// [`BuildError::Config`] for an invalid setting, and the runtime's error when
     /// maintenance cannot start ([`BuildError::NoRuntime`], [`BuildError::Spawn`]).
     pub fn build(self) -> Result<Pool<TcpManager<R>>, BuildError> {
+        let hooks = self.hooks.clone();
         let (manager, core) = self.into_manager()?;
         R::can_start_maintenance()?;
-        let pool = core.build(manager)?;
+        let pool = build_with(core, hooks, manager)?;
         R::start_maintenance(&pool)?;
         Ok(pool)
     }
@@ -185,12 +217,26 @@ impl<R: Runtime> TcpBuilder<R> {
     }
 }
 
+/// Builds the pool, with the closure hooks if any are set.
+pub(crate) fn build_with<M: Manager>(
+    core: Builder,
+    hooks: FnHooks<M>,
+    manager: M,
+) -> Result<Pool<M>, netpool_core::BuildError> {
+    if hooks.is_empty() {
+        core.build(manager)
+    } else {
+        core.hooks(hooks).build(manager)
+    }
+}
+
 impl<R: Runtime> fmt::Debug for TcpBuilder<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TcpBuilder")
             .field("addr", &self.addr)
             .field("options", &self.options)
             .field("config", self.core.config())
+            .field("hooks", &self.hooks)
             .finish()
     }
 }

@@ -151,11 +151,12 @@ pub struct TlsManager<R: Runtime> {
 ///
 /// Made by each adapter's `tls(addr, config)` or by [`TcpBuilder::tls`].
 #[must_use = "a builder does nothing until build() is called"]
-pub struct TlsBuilder<R: Runtime> {
+pub struct TlsBuilder<R: TlsRuntime> {
     tcp: TcpBuilder<R>,
     config: Arc<ClientConfig>,
     server_name: Option<String>,
     client_auth_wait: Option<Duration>,
+    hooks: netpool_core::FnHooks<TlsManager<R>>,
 }
 
 impl<R: TlsRuntime> TlsManager<R> {
@@ -401,6 +402,35 @@ impl<R: TlsRuntime> TlsBuilder<R> {
 
     crate::net::builder::pool_knobs!();
 
+    /// Runs `f` on every new connection, after the handshake and before its first use
+    /// (see [`netpool_core::Hooks::on_connect`]): `|stream| Box::pin(async move { ... })`.
+    pub fn on_connect<F>(mut self, f: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut R::TlsStream) -> netpool_core::BoxHookFuture<'a, TlsError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks = self.hooks.on_connect(f);
+        self
+    }
+
+    /// Runs `f` on every checkout of an idle connection (see
+    /// [`netpool_core::Hooks::on_checkout`]): `|stream, meta| Box::pin(async move { ... })`.
+    pub fn on_checkout<F>(mut self, f: F) -> Self
+    where
+        F: for<'a> Fn(
+                &'a mut R::TlsStream,
+                netpool_core::Meta,
+            ) -> netpool_core::BoxHookFuture<'a, TlsError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks = self.hooks.on_checkout(f);
+        self
+    }
+
     /// Checks the settings and the address's form, creates the pool and starts its
     /// maintenance. Opens no connection: a closed port or a rejected certificate is an
     /// error at `get`, not here.
@@ -414,7 +444,7 @@ impl<R: TlsRuntime> TlsBuilder<R> {
         manager.server_name = self.server_name;
         R::can_start_maintenance()?;
         manager.client_auth_wait = self.client_auth_wait;
-        let pool = core.build(manager)?;
+        let pool = crate::net::builder::build_with(core, self.hooks, manager)?;
         R::start_maintenance(&pool)?;
         Ok(pool)
     }
@@ -425,7 +455,7 @@ impl<R: TlsRuntime> TlsBuilder<R> {
     }
 }
 
-impl<R: Runtime> fmt::Debug for TlsBuilder<R> {
+impl<R: TlsRuntime> fmt::Debug for TlsBuilder<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsBuilder")
             .field("tcp", &self.tcp)
@@ -459,6 +489,7 @@ impl<R: TlsRuntime> TcpBuilder<R> {
             config,
             server_name: None,
             client_auth_wait: Some(CLIENT_AUTH_WAIT),
+            hooks: netpool_core::FnHooks::new(),
         }
     }
 }

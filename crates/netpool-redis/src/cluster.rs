@@ -1,5 +1,5 @@
-//! A Redis Cluster client over one [`KeyedPool`] keyed by node address, with the
-//! hand-written RESP client of [`crate::resp`].
+//! A Redis Cluster client over one [`KeyedPool`] of [`RedisManager`]s keyed by node
+//! address, on the `redis` crate's connections.
 //!
 //! * Keys map to one of 16384 slots by CRC16 (XMODEM) of the key, or of its hash tag
 //!   (the part between the first `{` and the next `}`, if not empty): [`key_slot`].
@@ -9,6 +9,10 @@
 //! * `MOVED` is followed and remembered; `ASK` is followed once, with `ASKING`, and not
 //!   remembered; `TRYAGAIN` and `CLUSTERDOWN` are retried after a short pause. A command
 //!   is redirected at most [`MAX_REDIRECTS`] times.
+//! * With [`read_from_replicas`](ClusterBuilder::read_from_replicas), [`Cluster::get`]
+//!   and [`Cluster::read`] go to a replica of the key's slot (round robin, `READONLY`
+//!   pipelined with the command), falling back to the master when the slot has none or
+//!   the replica redirects.
 //! * A node that is down fails fast: its key in the pool backs off after a failed
 //!   connect, so commands for its slots get [`netpool_core::Error::Unavailable`] at once
 //!   while commands for other nodes go on. Once a replica takes over, the refreshed map
@@ -17,7 +21,7 @@
 //! # Examples
 //!
 //! ```no_run
-//! use netpool_clients::cluster::Cluster;
+//! use netpool_redis::cluster::Cluster;
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let cluster = Cluster::builder(["127.0.0.1:7100"]).max_per_node(8).build()?;
@@ -27,14 +31,14 @@
 //! # }
 //! ```
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use netpool_core::{KeyedPool, Pooled};
-use tokio_util::compat::Compat;
+use redis::{RedisError, Value};
 
-use crate::resp::{RespError, TokioManager, Value};
+use crate::{Config, CreatePoolError, Error, RedisConnection, RedisManager};
 
 /// Slots in a Redis Cluster.
 pub const SLOTS: usize = 16384;
@@ -44,10 +48,9 @@ pub const MAX_REDIRECTS: usize = 16;
 pub const REFRESH_EVERY: Duration = Duration::from_millis(100);
 
 /// A pooled connection to one node.
-type Conn = Pooled<TokioManager>;
+type Conn = Pooled<RedisManager>;
 /// The keyed pool: one pool per node address.
-type Nodes = KeyedPool<String, TokioManager>;
-type Stream = crate::resp::Client<Compat<tokio::net::TcpStream>>;
+type Nodes = KeyedPool<String, RedisManager>;
 
 /// An error from a [`Cluster`] command.
 #[non_exhaustive]
@@ -55,22 +58,22 @@ type Stream = crate::resp::Client<Compat<tokio::net::TcpStream>>;
 pub enum ClusterError {
     /// No connection to the node that serves the key (down, backing off, or the pool
     /// timed out).
-    #[error("no connection to {node}")]
+    #[error("no connection to {node}: {source}")]
     Pool {
         /// The node's address.
         node: String,
         /// Why.
         #[source]
-        source: netpool_core::Error<RespError>,
+        source: netpool_core::Error<Error>,
     },
     /// The connection failed during the command.
-    #[error("connection to {node} failed")]
+    #[error("connection to {node} failed: {source}")]
     Io {
         /// The node's address.
         node: String,
         /// Why.
         #[source]
-        source: RespError,
+        source: RedisError,
     },
     /// The server answered with an error reply.
     #[error("server error: {0}")]
@@ -102,6 +105,8 @@ pub struct ClusterBuilder {
     max_per_node: usize,
     max_total: usize,
     wait_timeout: Duration,
+    replicas: bool,
+    node: Config,
 }
 
 /// Counters of what a [`Cluster`] did.
@@ -114,6 +119,8 @@ pub struct ClusterStats {
     pub asked: u64,
     /// Slot map refreshes.
     pub refreshes: u64,
+    /// Reads sent to replicas.
+    pub replica_reads: u64,
 }
 
 /// A Redis Cluster client: see the module docs.
@@ -122,22 +129,33 @@ pub struct Cluster {
     inner: Arc<Inner>,
 }
 
+/// The nodes serving one slot range: the master, then its replicas.
+#[derive(Debug)]
+struct Serving {
+    master: Arc<str>,
+    replicas: Vec<Arc<str>>,
+}
+
 #[derive(Debug)]
 struct Inner {
     nodes: Nodes,
-    /// The node address serving each slot (`None` until known).
-    slots: RwLock<Vec<Option<Arc<str>>>>,
+    /// The nodes serving each slot (`None` until known).
+    slots: RwLock<Vec<Option<Arc<Serving>>>>,
     seeds: Vec<String>,
+    replicas: bool,
+    next_replica: AtomicUsize,
     refreshing: AtomicBool,
     last_refresh: Mutex<Option<Instant>>,
     moved: AtomicU64,
     asked: AtomicU64,
     refreshes: AtomicU64,
+    replica_reads: AtomicU64,
 }
 
 /// What one command on one node came to.
 enum Outcome {
     Done(Value),
+    Error(String),
     Moved(u16, String),
     Ask(String),
     Retry,
@@ -151,17 +169,21 @@ impl Cluster {
             max_per_node: 8,
             max_total: 64,
             wait_timeout: Duration::from_secs(5),
+            replicas: false,
+            node: Config::default(),
         }
     }
 
-    /// `GET key`.
+    /// `GET key`; from a replica with
+    /// [`read_from_replicas`](ClusterBuilder::read_from_replicas).
     ///
     /// # Errors
     ///
     /// A [`ClusterError`]; [`ClusterError::is_node_down`] for a node that is down.
     pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ClusterError> {
-        match self.command(key, &[b"GET", key]).await? {
-            Value::Bulk(v) => Ok(v),
+        match self.read(key, &[b"GET", key]).await? {
+            Value::Nil => Ok(None),
+            Value::BulkString(v) => Ok(Some(v)),
             other => Err(ClusterError::Server(format!("unexpected reply {other:?}"))),
         }
     }
@@ -173,24 +195,40 @@ impl Cluster {
     /// As [`get`](Self::get).
     pub async fn set(&self, key: &[u8], value: &[u8]) -> Result<(), ClusterError> {
         match self.command(key, &[b"SET", key, value]).await? {
-            Value::Simple(s) if s == "OK" => Ok(()),
+            Value::Okay => Ok(()),
+            Value::SimpleString(s) if s == "OK" => Ok(()),
             other => Err(ClusterError::Server(format!("unexpected reply {other:?}"))),
         }
     }
 
     /// Sends a command about `key` (its arguments, the first being the command's name)
-    /// to the node serving the key's slot, following redirections.
+    /// to the master serving the key's slot, following redirections.
     ///
     /// # Errors
     ///
     /// As [`get`](Self::get); an error reply other than a redirection is
     /// [`ClusterError::Server`].
     pub async fn command(&self, key: &[u8], args: &[&[u8]]) -> Result<Value, ClusterError> {
+        self.send(key, args, false).await
+    }
+
+    /// A read-only command about `key`: to a replica of the key's slot with
+    /// [`read_from_replicas`](ClusterBuilder::read_from_replicas), else as
+    /// [`command`](Self::command).
+    ///
+    /// # Errors
+    ///
+    /// As [`command`](Self::command).
+    pub async fn read(&self, key: &[u8], args: &[&[u8]]) -> Result<Value, ClusterError> {
+        self.send(key, args, self.inner.replicas).await
+    }
+
+    async fn send(&self, key: &[u8], args: &[&[u8]], replica: bool) -> Result<Value, ClusterError> {
         let slot = key_slot(key);
-        let mut node = self.node_for(slot).await?;
-        let mut asking = false;
+        let mut node = self.node_for(slot, replica).await?;
+        let mut mode = if node.1 { Mode::Replica } else { Mode::Plain };
         for _ in 0..MAX_REDIRECTS {
-            let outcome = match self.once(&node, args, asking).await {
+            let outcome = match self.once(&node.0, args, mode).await {
                 Ok(outcome) => outcome,
                 Err(e) => {
                     if e.is_node_down() {
@@ -199,24 +237,24 @@ impl Cluster {
                     return Err(e);
                 }
             };
-            asking = false;
+            mode = Mode::Plain;
             match outcome {
-                Outcome::Done(Value::Error(e)) => return Err(ClusterError::Server(e)),
+                Outcome::Error(text) => return Err(ClusterError::Server(text)),
                 Outcome::Done(v) => return Ok(v),
                 Outcome::Moved(moved_slot, to) => {
                     self.inner.moved.fetch_add(1, Ordering::Relaxed);
                     self.set_slot(moved_slot, &to);
                     self.refresh_soon();
-                    node = to;
+                    node = (to, false);
                 }
                 Outcome::Ask(to) => {
                     self.inner.asked.fetch_add(1, Ordering::Relaxed);
-                    asking = true;
-                    node = to;
+                    mode = Mode::Asking;
+                    node = (to, false);
                 }
                 Outcome::Retry => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
-                    node = self.node_for(slot).await?;
+                    node = self.node_for(slot, false).await?;
                 }
             }
         }
@@ -224,13 +262,20 @@ impl Cluster {
     }
 
     /// The keyed pool of node connections.
-    pub fn pool(&self) -> &KeyedPool<String, TokioManager> {
+    pub fn pool(&self) -> &KeyedPool<String, RedisManager> {
         &self.inner.nodes
     }
 
-    /// The node currently believed to serve `slot`.
+    /// The master currently believed to serve `slot`.
     pub fn node_of(&self, slot: u16) -> Option<String> {
-        self.read_slot(slot).map(|n| n.to_string())
+        self.read_slot(slot).map(|n| n.master.to_string())
+    }
+
+    /// The replicas currently believed to serve `slot`.
+    pub fn replicas_of(&self, slot: u16) -> Vec<String> {
+        self.read_slot(slot)
+            .map(|n| n.replicas.iter().map(|r| r.to_string()).collect())
+            .unwrap_or_default()
     }
 
     /// What the client did so far.
@@ -240,6 +285,7 @@ impl Cluster {
             moved: i.moved.load(Ordering::Relaxed),
             asked: i.asked.load(Ordering::Relaxed),
             refreshes: i.refreshes.load(Ordering::Relaxed),
+            replica_reads: i.replica_reads.load(Ordering::Relaxed),
         }
     }
 
@@ -253,7 +299,11 @@ impl Cluster {
         let mut candidates: Vec<String> = self.inner.seeds.clone();
         {
             let slots = read(&self.inner.slots);
-            let mut known: Vec<String> = slots.iter().flatten().map(|n| n.to_string()).collect();
+            let mut known: Vec<String> = slots
+                .iter()
+                .flatten()
+                .map(|n| n.master.to_string())
+                .collect();
             known.sort();
             known.dedup();
             candidates.extend(known);
@@ -263,14 +313,17 @@ impl Cluster {
         candidates.dedup();
         let mut last = ClusterError::NoNode(0);
         for node in candidates {
-            match self.once(&node, &[b"CLUSTER", b"SLOTS"], false).await {
-                Ok(Outcome::Done(Value::Array(Some(ranges)))) => {
+            match self.once(&node, &[b"CLUSTER", b"SLOTS"], Mode::Plain).await {
+                Ok(Outcome::Done(Value::Array(ranges))) => {
                     let map = parse_slots(&ranges);
                     if map.iter().any(Option::is_some) {
                         // Nodes that serve no slot any more (failed over, removed) are
                         // dropped from the pool with their connections.
                         for key in self.inner.nodes.keys() {
-                            if !map.iter().flatten().any(|n| **n == *key) {
+                            let serves = map.iter().flatten().any(|n| {
+                                *n.master == *key || n.replicas.iter().any(|r| **r == *key)
+                            });
+                            if !serves {
                                 self.inner.nodes.remove(&key);
                             }
                         }
@@ -286,17 +339,22 @@ impl Cluster {
         Err(last)
     }
 
-    async fn node_for(&self, slot: u16) -> Result<String, ClusterError> {
-        if let Some(node) = self.read_slot(slot) {
-            return Ok(node.to_string());
+    /// The node for `slot`, and whether it is a replica.
+    async fn node_for(&self, slot: u16, replica: bool) -> Result<(String, bool), ClusterError> {
+        if self.read_slot(slot).is_none() {
+            self.refresh().await?;
         }
-        self.refresh().await?;
-        self.read_slot(slot)
-            .map(|n| n.to_string())
-            .ok_or(ClusterError::NoNode(slot))
+        let serving = self.read_slot(slot).ok_or(ClusterError::NoNode(slot))?;
+        if replica && !serving.replicas.is_empty() {
+            let i = self.inner.next_replica.fetch_add(1, Ordering::Relaxed);
+            let node = &serving.replicas[i % serving.replicas.len()];
+            self.inner.replica_reads.fetch_add(1, Ordering::Relaxed);
+            return Ok((node.to_string(), true));
+        }
+        Ok((serving.master.to_string(), false))
     }
 
-    fn read_slot(&self, slot: u16) -> Option<Arc<str>> {
+    fn read_slot(&self, slot: u16) -> Option<Arc<Serving>> {
         read(&self.inner.slots)
             .get(usize::from(slot))
             .cloned()
@@ -305,7 +363,10 @@ impl Cluster {
 
     fn set_slot(&self, slot: u16, node: &str) {
         if let Some(entry) = write(&self.inner.slots).get_mut(usize::from(slot)) {
-            *entry = Some(node.into());
+            *entry = Some(Arc::new(Serving {
+                master: node.into(),
+                replicas: Vec::new(),
+            }));
         }
     }
 
@@ -325,39 +386,68 @@ impl Cluster {
     }
 
     /// One command on one node.
-    async fn once(
-        &self,
-        node: &str,
-        args: &[&[u8]],
-        asking: bool,
-    ) -> Result<Outcome, ClusterError> {
+    async fn once(&self, node: &str, args: &[&[u8]], mode: Mode) -> Result<Outcome, ClusterError> {
         let key = node.to_owned();
         let mut conn: Conn = match self.inner.nodes.get(&key).await {
             Ok(conn) => conn,
             Err(source) => return Err(ClusterError::Pool { node: key, source }),
         };
-        let reply = run(&mut conn, args, asking).await;
-        let value = match reply {
-            Ok(value) => value,
-            Err(source) => {
-                if source.is_fatal() {
-                    Pooled::discard(conn);
+        match run(&mut conn, args, mode).await {
+            Ok(value) => Ok(Outcome::Done(value)),
+            Err(e) => match server_error(&e) {
+                Some(text) => Ok(redirection(&text).unwrap_or(Outcome::Error(text))),
+                None => {
+                    if conn.is_dirty() {
+                        Pooled::discard(conn);
+                    }
+                    Err(ClusterError::Io {
+                        node: key,
+                        source: e,
+                    })
                 }
-                return Err(ClusterError::Io { node: key, source });
-            }
-        };
-        Ok(match value {
-            Value::Error(e) => redirection(&e).unwrap_or(Outcome::Done(Value::Error(e))),
-            v => Outcome::Done(v),
-        })
+            },
+        }
     }
 }
 
-async fn run(conn: &mut Stream, args: &[&[u8]], asking: bool) -> Result<Value, RespError> {
-    if asking {
-        conn.command(&[b"ASKING"]).await?;
+/// How a command is sent: alone, after `ASKING`, or to a replica (after `READONLY`, once
+/// per connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Plain,
+    Asking,
+    Replica,
+}
+
+async fn run(conn: &mut Conn, args: &[&[u8]], mode: Mode) -> Result<Value, RedisError> {
+    let conn: &mut RedisConnection = conn;
+    match mode {
+        Mode::Plain => {}
+        Mode::Asking => redis::cmd("ASKING").exec_async(&mut *conn).await?,
+        Mode::Replica if !conn.readonly => {
+            redis::cmd("READONLY").exec_async(&mut *conn).await?;
+            conn.readonly = true;
+        }
+        Mode::Replica => {}
     }
-    conn.command(args).await
+    let mut cmd = redis::Cmd::new();
+    for a in args {
+        cmd.arg(*a);
+    }
+    cmd.query_async(conn).await
+}
+
+/// The text of a server's error reply (`MOVED 3999 127.0.0.1:7101`), or `None` for an
+/// error of the connection.
+fn server_error(e: &RedisError) -> Option<String> {
+    if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
+        return None;
+    }
+    let code = e.code()?;
+    Some(match e.detail() {
+        Some(detail) => format!("{code} {detail}"),
+        None => code.to_owned(),
+    })
 }
 
 /// `MOVED 3999 127.0.0.1:7101`, `ASK 3999 127.0.0.1:7101`, `TRYAGAIN ...`,
@@ -378,27 +468,26 @@ fn redirection(e: &str) -> Option<Outcome> {
     }
 }
 
-/// The slot map from a `CLUSTER SLOTS` reply: `[[start, end, [host, port, id], replicas...], ...]`.
-fn parse_slots(ranges: &[Value]) -> Vec<Option<Arc<str>>> {
+/// The slot map from a `CLUSTER SLOTS` reply:
+/// `[[start, end, [host, port, id], [replica host, port, id]...], ...]`.
+fn parse_slots(ranges: &[Value]) -> Vec<Option<Arc<Serving>>> {
     let mut map = vec![None; SLOTS];
     for range in ranges {
-        let Value::Array(Some(fields)) = range else {
+        let Value::Array(fields) = range else {
             continue;
         };
-        let (
-            Some(Value::Integer(start)),
-            Some(Value::Integer(end)),
-            Some(Value::Array(Some(master))),
-        ) = (fields.first(), fields.get(1), fields.get(2))
+        let (Some(Value::Int(start)), Some(Value::Int(end))) = (fields.first(), fields.get(1))
         else {
             continue;
         };
-        let (Some(Value::Bulk(Some(host))), Some(Value::Integer(port))) =
-            (master.first(), master.get(1))
-        else {
+        let mut nodes = fields.iter().skip(2).filter_map(node_addr);
+        let Some(master) = nodes.next() else {
             continue;
         };
-        let node: Arc<str> = format!("{}:{port}", String::from_utf8_lossy(host)).into();
+        let serving = Arc::new(Serving {
+            master,
+            replicas: nodes.collect(),
+        });
         let (Ok(start), Ok(end)) = (usize::try_from(*start), usize::try_from(*end)) else {
             continue;
         };
@@ -407,10 +496,26 @@ fn parse_slots(ranges: &[Value]) -> Vec<Option<Arc<str>>> {
             .take(end.saturating_add(1).min(SLOTS))
             .skip(start)
         {
-            *slot = Some(node.clone());
+            *slot = Some(serving.clone());
         }
     }
     map
+}
+
+/// `host:port` of a `[host, port, id, ...]` entry of `CLUSTER SLOTS`.
+fn node_addr(node: &Value) -> Option<Arc<str>> {
+    let Value::Array(node) = node else {
+        return None;
+    };
+    let host = match node.first()? {
+        Value::BulkString(host) => String::from_utf8_lossy(host).into_owned(),
+        Value::SimpleString(host) => host.clone(),
+        _ => return None,
+    };
+    let Value::Int(port) = node.get(1)? else {
+        return None;
+    };
+    Some(format!("{host}:{port}").into())
 }
 
 /// The slot of `key`: CRC16 of the key, or of its hash tag, modulo 16384.
@@ -462,20 +567,40 @@ impl ClusterBuilder {
         self
     }
 
+    /// Sends reads ([`Cluster::get`], [`Cluster::read`]) to the replicas of the key's
+    /// slot, round robin (default off: everything goes to the masters). A replica may lag
+    /// behind its master.
+    pub fn read_from_replicas(mut self, on: bool) -> Self {
+        self.replicas = on;
+        self
+    }
+
+    /// The settings of every node connection: user name, password, TLS and its rustls
+    /// configuration, client name, protocol (its host, port and database are not used:
+    /// the nodes come from the cluster, and a cluster has only database 0).
+    pub fn node_config(mut self, config: Config) -> Self {
+        self.node = config;
+        self
+    }
+
     /// Creates the client (lazily: the slot map is loaded by the first command) and starts
     /// the pool's maintenance on the current tokio runtime.
     ///
     /// # Errors
     ///
-    /// An invalid pool setting.
-    pub fn build(self) -> Result<Cluster, netpool_core::BuildError> {
+    /// Node settings that cannot be used, or an invalid pool setting.
+    pub fn build(self) -> Result<Cluster, CreatePoolError> {
+        let mut template = self.node.clone();
+        template.db = 0;
+        let template = RedisManager::from_config(&template)?;
         let nodes = KeyedPool::builder()
             .max_size(self.max_per_node)
             .max_total(self.max_total)
             .wait_timeout(Some(self.wait_timeout))
             .connect_timeout(Some(Duration::from_secs(2)))
             .connect_backoff(Duration::from_millis(20), Duration::from_millis(200))
-            .build(|addr: &String| TokioManager::new(addr.clone()))?;
+            .build(move |addr: &String| node_manager(&template, addr))
+            .map_err(netpool_tokio::BuildError::from)?;
         let weak = nodes.downgrade();
         let every = nodes.maintenance_interval();
         tokio::spawn(async move {
@@ -490,14 +615,26 @@ impl ClusterBuilder {
                 nodes,
                 slots: RwLock::new(vec![None; SLOTS]),
                 seeds: self.seeds,
+                replicas: self.replicas,
+                next_replica: AtomicUsize::new(0),
                 refreshing: AtomicBool::new(false),
                 last_refresh: Mutex::new(None),
                 moved: AtomicU64::new(0),
                 asked: AtomicU64::new(0),
                 refreshes: AtomicU64::new(0),
+                replica_reads: AtomicU64::new(0),
             }),
         })
     }
+}
+
+/// The manager of one node: the template's settings at `addr` ("host:port").
+fn node_manager(template: &RedisManager, addr: &str) -> RedisManager {
+    let (host, port) = match addr.rsplit_once(':') {
+        Some((host, port)) => (host.trim_matches(['[', ']']), port.parse().unwrap_or(6379)),
+        None => (addr, 6379),
+    };
+    template.at(host, port)
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

@@ -1,0 +1,67 @@
+//! Helpers of the tests against real servers.
+
+#![allow(dead_code, unreachable_pub)] // each test file uses a different subset
+
+use std::time::Duration;
+
+use netpool_testkit::RedisServer;
+
+/// Whether this run must have the servers (`CI=true`).
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Skips loudly, or fails under `CI=true`.
+pub fn skip(what: &str) {
+    assert!(!ci(), "CI=true and {what}");
+    eprintln!("\n!!!!! SKIPPING a test: {what}; under CI=true this is a failure.");
+}
+
+/// The shared Redis at `NETPOOL_TEST_REDIS` (default `redis://127.0.0.1:6379`), if it
+/// answers (else skipped loudly, or a failure under CI).
+pub fn live_url() -> Option<String> {
+    let url =
+        std::env::var("NETPOOL_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let addr = url
+        .rsplit('@')
+        .next()
+        .unwrap_or(&url)
+        .trim_start_matches("redis://");
+    let addr = addr.split('/').next().unwrap_or(addr).to_owned();
+    let up = std::net::ToSocketAddrs::to_socket_addrs(&addr)
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok());
+    if up {
+        Some(url)
+    } else {
+        skip(&format!(
+            "no Redis server answers at {url} (set NETPOOL_TEST_REDIS)"
+        ));
+        None
+    }
+}
+
+/// A redis-server of the test's own, or `None` (skipped loudly; a failure under CI).
+pub fn own_server(args: &[&str]) -> Option<RedisServer> {
+    if !RedisServer::installed() {
+        skip("redis-server is not installed");
+        return None;
+    }
+    Some(RedisServer::start_with(args).expect("redis-server starts"))
+}
+
+/// Bounds a test: fails it if `f` has not finished within `limit`.
+pub async fn bounded<T>(limit: Duration, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(limit, f)
+        .await
+        .unwrap_or_else(|_| panic!("the test did not finish within {limit:?}"))
+}
+
+/// A key no other run uses.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("netpool-redis:test:{prefix}:{}:{nanos}", std::process::id())
+}

@@ -100,6 +100,30 @@
 //!   connections check the cap *after* pushing themselves idle and after the release's
 //!   RMW on that same word; `resize` drains idle connections after its own RMW, so one of
 //!   the two always sees the other and no connection stays idle above the cap.
+//! * Every push into the idle queue settles (trims above the cap, wakes a caller waiting
+//!   for room, drains a closed pool) after an RMW on the permit word, including the
+//!   put-back of a maintenance or `retain` pass that wrapped around to a connection it
+//!   already kept. One trimmer runs at a time (requests from others are handed to it
+//!   through one counter), so concurrent trims never close a connection too many.
+//! * A guard counts no reference to the pool: its permit keeps the pool alive (the pool
+//!   holds a strong reference to itself until it is closed and every permit is back).
+//!   The guard's release of its permit is therefore its last use of the pool, and another
+//!   thread (or the keep-alive that release hands back) may free the pool right after it,
+//!   before the releasing call has returned. As `Arc::drop` does for its count, no
+//!   reference into the pool is live across that point: the guard keeps a raw pointer
+//!   and takes a reference only for one statement before the release; the permit holds
+//!   the semaphore by a raw pointer (a reference field would be retagged and protected
+//!   while the permit is passed by value, to `mem::drop` say); and the release functions
+//!   take raw pointers and borrow only the atomic permit word for the CAS (an
+//!   `UnsafeCell`, which may be freed while borrowed, as in `Arc::drop`) or hold the
+//!   waiters' lock until they unlock it. A guard leaked with `mem::forget` never
+//!   releases its permit, so it keeps the whole pool alive (manager included).
+//! * `close` wakes every wait: waiters for a permit, for room and in the connect backoff
+//!   (for a probe's outcome or their turn), and each re-checks `closed` after every wait,
+//!   so no get opens a connection on a closed pool (nor on a removed key's pool).
+//! * In a [`KeyedPool`], a key's first get creates its pool under its shard's write
+//!   lock, calling the builder's manager factory there: the factory must not call into
+//!   the same `KeyedPool` (that would deadlock on the shard's lock).
 
 #![doc(test(attr(deny(warnings))))]
 

@@ -126,8 +126,12 @@ impl<'a, M: Manager> Visit<'a, M> {
         self.left -= 1;
         let item = self.inner.idle.visit(self.kept)?;
         if item.pass == self.pass {
-            // Wrapped around to one this pass already kept (gets took the others).
+            // Wrapped around to one this pass already kept (gets took the others). It
+            // was out of the queue for a moment: settle as every put-back does, or a
+            // caller that started waiting for room meanwhile, or a shrink that trimmed
+            // meanwhile, would miss it.
             self.inner.idle.put_visited(item, self.kept);
+            self.inner.settle();
             self.left = 0;
             return None;
         }
@@ -139,7 +143,6 @@ impl<'a, M: Manager> Visit<'a, M> {
         item.pass = self.pass;
         self.inner.idle.put_visited(item, self.kept);
         self.kept += 1;
-        self.inner.shared.sema.sync();
         self.inner.settle();
     }
 }

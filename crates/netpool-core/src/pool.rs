@@ -21,7 +21,6 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -36,7 +35,7 @@ use crate::pooled::Pooled;
 use crate::sema::{Keep, TryAcquireError};
 use crate::shared::{Deadline, Permit, Shared};
 use crate::stats::Stats;
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{Arc, AtomicUsize, Ordering, Weak};
 use crate::{Manager, Meta};
 
 mod inner;
@@ -122,7 +121,7 @@ impl<M: Manager> Pool<M> {
         manager: M,
         events: Events,
         hooks: DynHooks<M>,
-        global: Option<Arc<crate::keyed::GlobalCap>>,
+        global: Option<std::sync::Arc<crate::keyed::GlobalCap>>,
     ) -> Self {
         let idle = IdleQueue::new(config.queue_strategy, config.max_size);
         let mut shared = Shared::new(config, events);
@@ -138,7 +137,7 @@ impl<M: Manager> Pool<M> {
         });
         // The guards of checked-out connections count no references: this one keeps the
         // pool alive until it is closed and the last guard is gone.
-        inner.shared.sema.keep_alive(Keep(inner.clone()));
+        inner.shared.sema.keep_alive(Keep(Box::new(inner.clone())));
         Self { inner }
     }
 
@@ -380,7 +379,7 @@ impl<M: Manager> Pool<M> {
     /// A handle that does not keep the pool alive.
     pub fn downgrade(&self) -> WeakPool<M> {
         WeakPool {
-            inner: Arc::downgrade(&self.inner),
+            inner: crate::sync::downgrade(&self.inner),
         }
     }
 

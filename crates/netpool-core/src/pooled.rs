@@ -1,9 +1,8 @@
 //! [`Pooled`]: the checked-out guard, and [`Meta`], a connection's bookkeeping.
 
 use std::fmt;
-use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
+use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crate::Manager;
@@ -13,6 +12,7 @@ use crate::idle::Idle;
 use crate::pool::Pool;
 use crate::pool::{CloseReason, Inner};
 use crate::shared::Permit;
+use crate::sync::Arc;
 
 /// A connection checked out of a [`Pool`]; it goes back to the pool when dropped.
 ///
@@ -22,6 +22,11 @@ use crate::shared::Permit;
 ///
 /// When it is dropped, `has_broken` runs; a broken connection, or one past its
 /// `max_lifetime`, is closed and its slot freed at once.
+///
+/// A guard keeps the pool's memory alive (not the pool open: dropping the last [`Pool`]
+/// closes it), so a guard leaked with [`std::mem::forget`] leaks the whole pool, its
+/// manager included, and holds its slot for good. To keep a connection, use
+/// [`Pooled::detach`].
 ///
 /// # Examples
 ///
@@ -51,10 +56,11 @@ pub struct Pooled<M: Manager> {
     /// The pool's insides, without a reference count of its own (two atomic
     /// read-modify-writes per checkout saved): the permit this guard holds keeps them
     /// alive, since the pool frees its keep-alive only once it is closed and every permit
-    /// is back (see `Semaphore::keep_alive`). Never dropped; the guard's last use of the
-    /// pool is the release of its permit. A guard is not a handle, so dropping the last
+    /// is back (see `Semaphore::keep_alive`). A raw pointer, not an `Arc` or a reference:
+    /// the guard's last use of the pool is the release of its permit, which may free it
+    /// (see [`Pooled::inner`] and the drop). A guard is not a handle, so dropping the last
     /// `Pool` closes the pool even while guards are out.
-    pool: ManuallyDrop<Arc<Inner<M>>>,
+    pool: NonNull<Inner<M>>,
     item: Option<Idle<M::Connection>>,
     /// Set by [`Pooled::set_broken`]: close instead of returning.
     broken: bool,
@@ -79,34 +85,39 @@ impl<M: Manager> Pooled<M> {
     /// Hands `item` out: the one place a checkout is counted in its `uses`.
     /// The caller holds a permit, which the guard takes over.
     #[inline]
-    #[allow(
-        unsafe_code,
-        reason = "a reference-count-free handle: 2 of the hot path's 7 atomic RMWs"
-    )]
     pub(crate) fn new(pool: &Arc<Inner<M>>, mut item: Idle<M::Connection>) -> Self {
         item.uses = item.uses.saturating_add(1);
-        // SAFETY: `pool` is a live `Arc`, so its pointer is valid for `from_raw`. The new
-        // `Arc` owns no count and is never dropped (`ManuallyDrop`), so the count stays
-        // right; the inner value outlives it because this guard holds a permit and the
-        // pool's keep-alive is released only after every permit came back (the guard's
-        // release is its last use of the pool).
-        let pool = ManuallyDrop::new(unsafe { Arc::from_raw(Arc::as_ptr(pool)) });
         Self {
-            pool,
+            pool: NonNull::from(&**pool),
             item: Some(item),
             broken: false,
         }
     }
 
+    /// The pool. Only for uses before the guard's permit is released: the reference must
+    /// not outlive the statement that uses it in `drop`, `detach` and `discard`.
+    #[inline(always)]
+    #[allow(
+        unsafe_code,
+        reason = "a reference-count-free handle: 2 of the hot path's 7 atomic RMWs"
+    )]
+    fn inner(&self) -> &Inner<M> {
+        // SAFETY: the pointer came from a live `Arc` in `new`. The pool stays allocated
+        // while this guard holds its permit: its keep-alive (`Semaphore::keep_alive`) is
+        // dropped only once it is closed and every permit is back. The permit is released
+        // only in `drop`, `detach` and `discard`, which consume the guard and call this
+        // only before that release (no reference from it is live across the release).
+        unsafe { self.pool.as_ref() }
+    }
+
     /// Takes the connection out of the pool for good, freeing its slot.
     pub fn detach(mut this: Self) -> M::Connection {
         let item = this.take();
-        let shared = &this.pool.shared;
-        let _permit = Permit::new(&shared.sema);
-        shared.slot_freed();
-        shared
-            .events
-            .closed(&item, crate::events::CloseReason::Detached);
+        let permit = Permit::new(&this.inner().shared.sema);
+        this.inner().shared.slot_freed();
+        (this.inner().shared.events).closed(&item, crate::events::CloseReason::Detached);
+        // The guard's last use of the pool, which may free it.
+        drop(permit);
         item.conn
     }
 
@@ -118,9 +129,10 @@ impl<M: Manager> Pooled<M> {
     /// connection is down).
     pub fn discard(mut this: Self) {
         let item = this.take();
-        let inner = &*this.pool;
-        let _permit = Permit::new(&inner.shared.sema);
-        inner.close_broken(item);
+        let permit = Permit::new(&this.inner().shared.sema);
+        this.inner().close_broken(item);
+        // The guard's last use of the pool, which may free it.
+        drop(permit);
     }
 
     /// Marks the connection broken (or not): a broken one is closed when the guard is
@@ -162,8 +174,8 @@ impl<M: Manager> Pooled<M> {
     /// The connection's bookkeeping.
     pub fn meta(this: &Self) -> Meta {
         match &this.item {
-            Some(item) => Meta::from_idle(item, this.pool.shared.epoch),
-            None => Meta::from_raw(0, 0, 0, 0, this.pool.shared.epoch),
+            Some(item) => Meta::from_idle(item, this.inner().shared.epoch),
+            None => Meta::from_raw(0, 0, 0, 0, this.inner().shared.epoch),
         }
     }
 
@@ -245,27 +257,38 @@ impl<M: Manager> Drop for Pooled<M> {
     #[inline]
     fn drop(&mut self) {
         if let Some(item) = self.item.take() {
-            let inner = &**self.pool;
             // Released after the connection is back (or closed), even if has_broken
             // panics: the release is the guard's last use of the pool, which may be freed
-            // right after it (see `pool`).
-            let permit = Permit::new(&inner.shared.sema);
+            // right after it (see `pool`). So every reference into the pool below is a
+            // temporary of one statement, never live across the release (`Permit`
+            // releases through a raw pointer: see its drop).
+            let permit = Permit::new(&self.inner().shared.sema);
             if self.broken {
-                drop(inner.live(item, CloseReason::Broken));
+                drop(self.inner().live(item, CloseReason::Broken));
                 drop(permit);
             } else {
-                inner.put_back(item);
+                self.inner().put_back(item);
                 // With no flag on the permit word (no waiter, no resize, not closed),
                 // the release is all: the push happened before whatever sets a flag
                 // next. Otherwise settle first (see `Inner::settle`).
                 if let Err(permit) = permit.release_fast() {
-                    inner.settle();
+                    self.inner().settle();
                     drop(permit);
                 }
             }
         }
     }
 }
+
+// SAFETY: `pool` stands for a shared reference to the pool's insides (`Inner<M>` is `Send`
+// and `Sync`: its manager is, and its idle queue holds `Send` connections); the guard
+// otherwise owns its connection. So it may move to another thread as an `Arc<Inner<M>>`
+// and its connection may, and be shared when its connection may be.
+#[allow(unsafe_code, reason = "the raw pointer stands for a shared reference")]
+unsafe impl<M: Manager> Send for Pooled<M> where M::Connection: Send {}
+// SAFETY: as for `Send`; `&Pooled` gives `&Inner<M>` (`Sync`) and `&M::Connection`.
+#[allow(unsafe_code, reason = "the raw pointer stands for a shared reference")]
+unsafe impl<M: Manager> Sync for Pooled<M> where M::Connection: Sync {}
 
 impl<M: Manager> fmt::Debug for Pooled<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -123,9 +123,10 @@ struct List {
     holds: usize,
 }
 
-/// A strong reference to the pool that owns the semaphore, type-erased.
+/// A strong reference to the pool that owns the semaphore, type-erased (its `Arc`, boxed:
+/// loom's `Arc` cannot be coerced to `Arc<dyn ..>`).
 pub(crate) struct Keep(
-    #[allow(dead_code, reason = "held for its drop")] pub(crate) Arc<dyn Send + Sync>,
+    #[allow(dead_code, reason = "held for its drop")] pub(crate) Box<dyn Send + Sync>,
 );
 
 impl std::fmt::Debug for Keep {
@@ -197,10 +198,31 @@ impl Semaphore {
 
     /// Gives a permit back. Returns the pool's [`Keep`] if this was the last permit held
     /// after the pool closed: the caller drops it after its last use of the pool.
+    ///
+    /// Takes a raw pointer, not `&self`: once the permit is back, another thread may
+    /// close the pool and free it (the semaphore with it) while this call has not
+    /// returned yet, and a reference argument would then point to freed memory while the
+    /// call that received it still runs (the `Arc::drop` problem, rust-lang/rust#55005).
+    /// Past the release only the atomic `state` (like `Arc`'s count) or the `list` lock
+    /// being unlocked is borrowed.
+    ///
+    /// # Safety
+    ///
+    /// `this` points to a live semaphore, and the caller holds a permit of it, which this
+    /// call gives back. The caller must not use the semaphore (or the pool) afterwards but
+    /// through the returned [`Keep`].
     #[inline]
     #[must_use = "drop the Keep after the last use of the pool"]
-    pub(crate) fn release(&self) -> Option<Keep> {
-        self.inner.release()
+    #[allow(
+        unsafe_code,
+        reason = "a release that may free the semaphore: see above"
+    )]
+    pub(crate) unsafe fn release(this: *const Self) -> Option<Keep> {
+        // SAFETY: the caller holds a permit, so the semaphore is alive; the `&Arc`
+        // borrowed for `as_ptr` ends before the release.
+        let inner = unsafe { Arc::as_ptr(&(*this).inner) };
+        // SAFETY: `inner` is alive while the caller's permit is held (as above).
+        unsafe { Inner::release(inner) }
     }
 
     /// Closes the semaphore. Returns the pool's [`Keep`] if no permit was held: the
@@ -212,9 +234,18 @@ impl Semaphore {
 
     /// Gives a permit back if no flag is set (not even `HOLD`): one CAS. `false` when the
     /// caller must use [`release`](Self::release) instead, after it settled the pool.
+    ///
+    /// # Safety
+    ///
+    /// As [`release`](Self::release): after it returned `true`, the semaphore (and the
+    /// pool) may already be freed.
     #[inline]
-    pub(crate) fn release_fast(&self) -> bool {
-        self.inner.try_release(SLOW | CLOSED | HOLD)
+    #[allow(unsafe_code, reason = "a release that may free the semaphore")]
+    pub(crate) unsafe fn release_fast(this: *const Self) -> bool {
+        // SAFETY: as in `release`.
+        let inner = unsafe { Arc::as_ptr(&(*this).inner) };
+        // SAFETY: as in `release`.
+        unsafe { Inner::try_release(inner, SLOW | CLOSED | HOLD) }
     }
 
     /// Sends returns through the slow path (see [`release_fast`](Self::release_fast))
@@ -285,26 +316,38 @@ impl Inner {
 
     /// Gives a permit back: to the oldest waiter if there is one. After `close`, every
     /// release takes the lock, so that exactly one sees the last permit come back.
+    ///
+    /// # Safety
+    ///
+    /// As [`Semaphore::release`], for `this`.
     #[inline]
-    pub(crate) fn release(&self) -> Option<Keep> {
-        if self.try_release(SLOW | CLOSED) {
+    #[allow(unsafe_code, reason = "a release that may free the semaphore")]
+    unsafe fn release(this: *const Self) -> Option<Keep> {
+        // SAFETY: forwarded from the caller.
+        if unsafe { Self::try_release(this, SLOW | CLOSED) } {
             None
         } else {
-            self.release_slow()
+            // SAFETY: forwarded from the caller; nothing was released.
+            unsafe { Self::release_slow(this) }
         }
     }
 
     /// Frees a permit with one CAS unless a flag in `unless` is set; `false` then.
+    ///
+    /// # Safety
+    ///
+    /// As [`Semaphore::release`], for `this`.
     #[inline]
-    fn try_release(&self, unless: usize) -> bool {
-        let mut cur = self.state.load(Ordering::Acquire);
+    #[allow(unsafe_code, reason = "a release that may free the semaphore")]
+    unsafe fn try_release(this: *const Self, unless: usize) -> bool {
+        // SAFETY: the caller's permit keeps `this` alive until the CAS below succeeds.
+        // Only the atomic is borrowed across that CAS (as `Arc::drop` borrows its count):
+        // an `UnsafeCell`, whose memory may be freed while it is borrowed. After the CAS
+        // succeeds nothing is read.
+        let state: &AtomicUsize = unsafe { &(*this).state };
+        let mut cur = state.load(Ordering::Acquire);
         while cur & unless == 0 {
-            match self.state.compare_exchange_weak(
-                cur,
-                cur + ONE,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            match state.compare_exchange_weak(cur, cur + ONE, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return true,
                 Err(actual) => cur = actual,
             }
@@ -312,12 +355,20 @@ impl Inner {
         false
     }
 
+    /// # Safety
+    ///
+    /// As [`Semaphore::release`], for `this`.
     #[cold]
     #[inline(never)]
-    fn release_slow(&self) -> Option<Keep> {
-        let mut list = lock(&self.list);
-        let woken = self.release_locked(&mut list);
-        let keep = self.last_out(&mut list);
+    #[allow(unsafe_code, reason = "a release that may free the semaphore")]
+    unsafe fn release_slow(this: *const Self) -> Option<Keep> {
+        // SAFETY: the caller's permit keeps `this` alive while the lock is held: the
+        // permit comes back under it. `inner` is not used after the unlock, when another
+        // thread may close the pool and free it (unless this call took the `Keep`).
+        let inner = unsafe { &*this };
+        let mut list = lock(&inner.list);
+        let woken = inner.release_locked(&mut list);
+        let keep = inner.last_out(&mut list);
         drop(list);
         if let Some(waker) = woken {
             waker.wake();

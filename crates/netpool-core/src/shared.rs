@@ -24,6 +24,8 @@
 //!   first use only space out new connects; they never fail another caller.
 
 use std::future::Future;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
@@ -46,6 +48,9 @@ pub(crate) struct Shared {
     /// Held by `resize` while it changes `max_size` and the permits.
     resizing: Mutex<()>,
     closed: AtomicBool,
+    /// Trims asked for and not yet done; the caller that raises it from 0 trims for all
+    /// (see `Inner::trim_idle`).
+    pub(crate) trims: AtomicUsize,
     capacity: Event,
     capacity_waiters: AtomicUsize,
     drained: Event,
@@ -86,6 +91,11 @@ pub(crate) enum Refused {
     },
     /// The caller's deadline passed while it waited for its turn to connect.
     Timeout,
+    /// Not this caller's turn to connect, and it may not wait (maintenance): no get ran,
+    /// so nothing is counted.
+    NotYet,
+    /// The pool was closed (before or while the caller waited for its turn).
+    Closed,
 }
 
 impl Shared {
@@ -104,6 +114,7 @@ impl Shared {
             sema: Semaphore::new(config.max_size),
             resizing: Mutex::new(()),
             closed: AtomicBool::new(false),
+            trims: AtomicUsize::new(0),
             capacity: Event::new(),
             capacity_waiters: AtomicUsize::new(0),
             drained: Event::new(),
@@ -136,6 +147,8 @@ impl Shared {
         }
         let keep = self.sema.close();
         self.capacity.notify(usize::MAX);
+        // Callers waiting in the backoff (for a probe's outcome or their turn) re-check.
+        self.backoff.outcome.notify(usize::MAX);
         self.notify_if_drained();
         keep
     }
@@ -311,9 +324,13 @@ impl Shared {
         // The attempts counter when this caller started waiting for an outcome.
         let mut waited_on: Option<u64> = None;
         loop {
+            // Re-checked after every wait: `close` wakes the waits below.
+            if self.is_closed() {
+                return Err(Refused::Closed);
+            }
             let failures = backoff.failures.load(Ordering::Acquire);
             if failures == 0 {
-                backoff.throttle(deadline, wait).await?;
+                backoff.throttle(deadline, wait, &self.closed).await?;
                 return Ok(None);
             }
             // An attempt this caller waited for finished, and the server is still down.
@@ -336,7 +353,8 @@ impl Shared {
             // Wait for the probe in flight, or for the next probe's time.
             let listener = backoff.outcome.listen();
             let seen = *waited_on.get_or_insert_with(|| backoff.attempts.load(Ordering::Acquire));
-            if backoff.failures.load(Ordering::Acquire) == 0
+            if self.is_closed()
+                || backoff.failures.load(Ordering::Acquire) == 0
                 || backoff.attempts.load(Ordering::Acquire) != seen
                 || (clock::now() >= retry_at && !backoff.probing.load(Ordering::Acquire))
             {
@@ -517,14 +535,32 @@ async fn wait_until(listener: EventListener, at: Option<Instant>) -> bool {
 }
 
 /// A permit held by a `get` in progress; released on drop unless handed to a guard.
+///
+/// Holds the semaphore by a raw pointer, not a `&'a Semaphore`: the release may be a
+/// guard's last use of the pool, which another thread (or the `Keep` the release hands
+/// back) may free right after, and a reference in a permit passed by value (to
+/// `mem::drop`, or to `release_fast`) would then be an argument pointing to freed memory
+/// while that call still runs.
 #[derive(Debug)]
 pub(crate) struct Permit<'a> {
-    sema: &'a Semaphore,
+    sema: NonNull<Semaphore>,
+    _sema: PhantomData<&'a Semaphore>,
 }
+
+// SAFETY: a permit stands for a `&'a Semaphore` (which is `Send` and `Sync`) and the right
+// to release it once; the pointer is only used as that reference would be.
+#[allow(unsafe_code, reason = "the raw pointer stands for a shared reference")]
+unsafe impl Send for Permit<'_> {}
+// SAFETY: as for `Send`; `&Permit` allows nothing but `Debug`.
+#[allow(unsafe_code, reason = "the raw pointer stands for a shared reference")]
+unsafe impl Sync for Permit<'_> {}
 
 impl<'a> Permit<'a> {
     pub(crate) fn new(sema: &'a Semaphore) -> Self {
-        Self { sema }
+        Self {
+            sema: NonNull::from(sema),
+            _sema: PhantomData,
+        }
     }
 
     /// Keeps the permit held: the caller's guard now owns it.
@@ -536,8 +572,13 @@ impl<'a> Permit<'a> {
     /// caller, which settles the pool and then drops it (see
     /// [`Semaphore::release_fast`]).
     #[inline]
+    #[allow(unsafe_code, reason = "a release that may free the pool")]
     pub(crate) fn release_fast(self) -> Result<(), Self> {
-        if self.sema.release_fast() {
+        let sema = self.sema.as_ptr().cast_const();
+        // SAFETY: the pointer came from a `&'a Semaphore` and this permit is held, so
+        // the semaphore is alive; the permit is given back at most once (forgotten if it
+        // was).
+        if unsafe { Semaphore::release_fast(sema) } {
             std::mem::forget(self);
             Ok(())
         } else {
@@ -547,9 +588,12 @@ impl<'a> Permit<'a> {
 }
 
 impl Drop for Permit<'_> {
+    #[allow(unsafe_code, reason = "a release that may free the pool")]
     fn drop(&mut self) {
+        // SAFETY: as in `release_fast`; this is the permit's one release. After it, the
+        // pool is not used but through `keep`.
+        let keep = unsafe { Semaphore::release(self.sema.as_ptr().cast_const()) };
         // The last use of the pool by a guard: dropping `keep` may free it.
-        let keep = self.sema.release();
         drop(keep);
     }
 }
@@ -746,9 +790,18 @@ impl Backoff {
     }
 
     /// While new connections keep failing on first use: waits for this caller's turn to
-    /// connect, one connect per delay. Never fails a caller but by its own deadline.
-    async fn throttle(&self, deadline: &mut Deadline, wait: bool) -> Result<(), Refused> {
+    /// connect, one connect per delay. Never fails a caller but by its own deadline, or
+    /// with `Closed` once `closed` is set (`close` wakes the wait).
+    async fn throttle(
+        &self,
+        deadline: &mut Deadline,
+        wait: bool,
+        closed: &AtomicBool,
+    ) -> Result<(), Refused> {
         loop {
+            if closed.load(Ordering::SeqCst) {
+                return Err(Refused::Closed);
+            }
             let suspects = self.suspects.load(Ordering::Acquire);
             if suspects < 2 {
                 return Ok(());
@@ -767,10 +820,15 @@ impl Backoff {
                 continue;
             }
             if !wait {
-                return Err(Refused::Timeout);
+                return Err(Refused::NotYet);
             }
-            // Its turn, or its deadline if that comes first.
-            pause(deadline, Some(at), None).await?;
+            // Its turn, its deadline if that comes first, or `close` (which notifies
+            // `outcome`; so does a finished attempt: then it only re-checks).
+            let listener = self.outcome.listen();
+            if closed.load(Ordering::SeqCst) {
+                return Err(Refused::Closed);
+            }
+            pause(deadline, Some(at), Some(listener)).await?;
         }
     }
 

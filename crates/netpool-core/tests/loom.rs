@@ -235,3 +235,171 @@ fn return_racing_a_waiter_for_room() {
         });
     });
 }
+
+/// Two idle connections, X and Z: a `retain` pass keeps X; a get takes Z; the pass pops X
+/// again (it wrapped around) while a second get finds the pool at its cap and waits for
+/// room. The pass's put-back of X must wake that get, which would otherwise stay parked
+/// beside an idle connection (a deadlock for loom).
+#[test]
+fn wrapped_pass_wakes_a_waiter_for_room() {
+    loom::model(|| {
+        let pool = pool(2);
+        let (x, z) = (pool.try_get().unwrap(), pool.try_get().unwrap());
+        drop((x, z));
+        let mut held = None;
+        let mut getter = None;
+        pool.retain(|_, _| {
+            if held.is_none() {
+                // Visiting X: take Z, and start a get that finds nothing idle.
+                held = Some(pool.try_get().unwrap());
+                let other = pool.clone();
+                getter = Some(thread::spawn(move || {
+                    loom::future::block_on(other.get()).map(drop).is_ok()
+                }));
+            }
+            true
+        });
+        assert!(getter.unwrap().join().unwrap(), "the getter got X");
+        drop(held);
+        let stats = pool.stats();
+        assert_eq!((stats.connections, stats.idle, stats.waiting), (2, 2, 0));
+    });
+}
+
+/// As above, with a shrink instead of a get: a `resize(1)` whose trim runs while the pass
+/// holds X must not leave the pool above its new cap once everything is back.
+#[test]
+fn wrapped_pass_respects_a_shrink() {
+    loom::model(|| {
+        let pool = pool(2);
+        let (x, z) = (pool.try_get().unwrap(), pool.try_get().unwrap());
+        drop((x, z));
+        let mut held = None;
+        let mut resizer = None;
+        pool.retain(|_, _| {
+            if held.is_none() {
+                held = Some(pool.try_get().unwrap());
+                let other = pool.clone();
+                resizer = Some(thread::spawn(move || other.resize(1)));
+            }
+            true
+        });
+        resizer.unwrap().join().unwrap();
+        drop(held);
+        let stats = pool.stats();
+        assert_eq!(stats.max_size, 1);
+        assert_eq!(
+            (stats.connections, stats.idle),
+            (1, 1),
+            "one connection left, idle, at the new cap"
+        );
+    });
+}
+
+/// A return whose one-CAS release fails on `SLOW` (a caller queued for a permit, which
+/// then goes away) while another caller starts waiting for room: the return must wake it
+/// or the waiter must see the returned connection (else it is parked for good, which loom
+/// reports as a deadlock).
+#[test]
+fn slow_return_wakes_a_waiter_for_room() {
+    loom::model(|| {
+        let pool = pool(2);
+        let mut a = Some(pool.try_get().unwrap());
+        drop(pool.try_get().unwrap()); // a second connection, idle
+        let other = pool.clone();
+        pool.retain(|_, _| {
+            // `retain` holds the idle connection: the pool is at its cap, nothing idle.
+            let getter = {
+                let pool = other.clone();
+                thread::spawn(move || loom::future::block_on(pool.get()).is_ok())
+            };
+            let queued = {
+                let pool = other.clone();
+                thread::spawn(move || {
+                    // Queues (for a permit or for room) and goes away: sets and clears
+                    // `SLOW` around the return's release.
+                    let mut get = pin!(pool.get());
+                    if let Poll::Ready(conn) =
+                        get.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+                    {
+                        drop(conn.unwrap());
+                    }
+                })
+            };
+            drop(a.take());
+            queued.join().unwrap();
+            assert!(getter.join().unwrap(), "the getter got the returned one");
+            true
+        });
+        let stats = pool.stats();
+        assert_eq!((stats.connections, stats.waiting, stats.in_use), (2, 0, 0));
+    });
+}
+
+/// Concurrent trims (a shrink's and a return's) close exactly the connections above the
+/// new cap, not one more.
+#[test]
+fn concurrent_trims_close_no_connection_too_many() {
+    loom::model(|| {
+        let pool = pool(3);
+        let a = pool.try_get().unwrap();
+        let b = pool.try_get().unwrap();
+        drop(pool.try_get().unwrap()); // a third connection, idle
+        drop(b); // idle too
+        let returner = thread::spawn(move || drop(a));
+        pool.resize(1);
+        returner.join().unwrap();
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.max_size, stats.connections, stats.idle),
+            (1, 1, 1),
+            "two closed, one left"
+        );
+    });
+}
+
+/// A manager that records being dropped: the pool's memory goes with it.
+struct Freed(loom::sync::Arc<loom::sync::atomic::AtomicBool>);
+
+impl Manager for Freed {
+    type Connection = u32;
+    type Error = Infallible;
+
+    async fn connect(&self) -> Result<u32, Infallible> {
+        Ok(0)
+    }
+    async fn is_valid(&self, _: &mut u32) -> Result<(), Infallible> {
+        Ok(())
+    }
+    fn has_broken(&self, _: &mut u32) -> bool {
+        false
+    }
+}
+
+impl Drop for Freed {
+    fn drop(&mut self) {
+        self.0.store(true, loom::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The last `Pool` handle dropped (closing the pool) while a guard returns its connection:
+/// whichever goes last frees the pool, exactly once (loom checks that every `Arc` is freed,
+/// and frees it only once).
+#[test]
+fn last_handle_drop_races_a_guard_release() {
+    loom::model(|| {
+        let freed = loom::sync::Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let pool = Pool::builder()
+            .max_size(2)
+            .wait_timeout(None)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .build(Freed(freed.clone()))
+            .unwrap();
+        let conn = pool.try_get().unwrap();
+        let returner = thread::spawn(move || drop(conn));
+        drop(pool);
+        returner.join().unwrap();
+        assert!(freed.load(loom::sync::atomic::Ordering::SeqCst), "freed");
+    });
+}

@@ -13,7 +13,7 @@ use crate::hooks::DynHooks;
 use crate::idle::{Idle, IdleQueue};
 use crate::shared::{Deadline, Refused, Shared, Slot, WaitError, run_until};
 use crate::stats::Counters;
-use crate::sync::AtomicUsize;
+use crate::sync::{AtomicUsize, Ordering};
 
 pub(crate) struct Inner<M: Manager> {
     /// Live `Pool` handles (not guards, not weak handles); the last one closes the pool.
@@ -259,6 +259,9 @@ impl<M: Manager> Inner<M> {
                 return Err(Error::Unavailable { failures, last });
             }
             Err(Refused::Timeout) => return Err(self.wait_error(WaitError::Timeout, deadline)),
+            // Maintenance, whose turn it is not: no get waited, nothing to count.
+            Err(Refused::NotYet) => return Err(Error::Timeout),
+            Err(Refused::Closed) => return Err(Error::Closed),
         };
         let connect_at = shared
             .config
@@ -341,14 +344,22 @@ impl<M: Manager> Inner<M> {
     /// (maintenance, `retain`, `add`); a returning guard uses `put_back` and `settle`.
     pub(crate) fn push_idle(&self, item: Idle<M::Connection>) {
         self.idle.push(item);
-        self.shared.sema.sync();
         self.settle();
     }
 
     /// After a connection was pushed idle: closes idle connections above the cap, wakes a
     /// waiter for room, drains a closed pool. A returning guard calls it only when its
-    /// one-CAS release failed, i.e. with a flag on the permit word; other callers
-    /// (maintenance, `retain`, `add`) after [`Semaphore::sync`](crate::sema::Semaphore::sync).
+    /// one-CAS release failed, i.e. with a flag on the permit word; every other push
+    /// (maintenance, `retain`, `add`) calls it always.
+    ///
+    /// It starts with an RMW on the permit word ([`Semaphore::sync`](crate::sema::Semaphore::sync)), so that every
+    /// caller is ordered against a hold on that one word, whatever flag made a guard's
+    /// release fail: a hold taken after the RMW sees the push (the RMW releases it), and
+    /// one taken before is seen by the RMW (which acquires it), so the notification below
+    /// sees the waiter for room registered before that hold. (A guard whose CAS failed on
+    /// `SLOW` alone made no RMW, and without this one the wake-up would rest on SeqCst
+    /// store-to-load order between the push and the waiter count, which loom does not
+    /// model.)
     ///
     /// Why a guard whose release succeeded may skip it: `resize` stores the new cap, then
     /// takes a [`hold`](crate::sema::Semaphore::hold) (an RMW on the permit word), then
@@ -359,6 +370,7 @@ impl<M: Manager> Inner<M> {
     /// the hold, reading the new cap. (Checked before the push, a return could read the
     /// old cap, lose the race to the trim, and leave the pool idle above its cap.)
     pub(crate) fn settle(&self) {
+        self.shared.sema.sync();
         self.trim_idle();
         self.shared.notify_capacity();
         if self.shared.is_closed() {
@@ -367,12 +379,35 @@ impl<M: Manager> Inner<M> {
     }
 
     /// Closes idle connections while the pool is above its cap (after a shrink).
+    ///
+    /// One trimmer at a time: two that both saw the pool one above its cap would each
+    /// close a connection, one too many. A caller that finds a trim under way leaves its
+    /// request in `trims` and returns; the trimmer takes the requests back with an RMW on
+    /// that same counter before it stops, and trims again if any came meanwhile (their
+    /// pushes happened before their requests, so it sees them). Nobody waits for another
+    /// trimmer, so an event handler that resizes the pool from inside a trim cannot
+    /// deadlock.
     pub(crate) fn trim_idle(&self) {
-        while self.shared.over_capacity() {
-            match self.idle.pop() {
-                Some(item) => drop(self.live(item, CloseReason::Shrunk)),
-                None => break,
+        let shared = &self.shared;
+        if !shared.over_capacity() || shared.trims.fetch_add(1, Ordering::AcqRel) != 0 {
+            return;
+        }
+        // If closing a connection panics, the requests are dropped (the next trim runs).
+        let turn = TrimTurn(shared);
+        let mut seen = 1;
+        loop {
+            while shared.over_capacity() {
+                match self.idle.pop() {
+                    Some(item) => drop(self.live(item, CloseReason::Shrunk)),
+                    None => break,
+                }
             }
+            let before = shared.trims.fetch_sub(seen, Ordering::AcqRel);
+            if before == seen {
+                std::mem::forget(turn);
+                return;
+            }
+            seen = before - seen;
         }
     }
 
@@ -380,6 +415,15 @@ impl<M: Manager> Inner<M> {
         while let Some(item) = self.idle.pop() {
             drop(self.live(item, CloseReason::Closed));
         }
+    }
+}
+
+/// A trim under way; if it unwinds, the next trim may start.
+struct TrimTurn<'a>(&'a Shared);
+
+impl Drop for TrimTurn<'_> {
+    fn drop(&mut self) {
+        self.0.trims.store(0, Ordering::Release);
     }
 }
 

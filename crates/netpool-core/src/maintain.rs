@@ -141,5 +141,8 @@ impl<'a, M: Manager> Visit<'a, M> {
         self.kept += 1;
         self.inner.shared.sema.sync();
         self.inner.settle();
+        if self.inner.shared.global.is_some() {
+            self.inner.went_idle(false);
+        }
     }
 }

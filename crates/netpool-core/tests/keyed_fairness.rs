@@ -14,7 +14,13 @@ use netpool_core::{Error, KeyedPool, Pooled};
 #[test]
 fn waiters_for_room_are_served_in_arrival_order_across_keys() {
     let keys = Keys::default();
-    let pool = keys.pool(KeyedPool::builder().max_size(3).max_total(3));
+    // A bound of zero: every return while someone waits hands its room to the oldest.
+    let pool = keys.pool(
+        KeyedPool::builder()
+            .max_size(3)
+            .max_total(3)
+            .handover_after(Duration::ZERO),
+    );
     let mut held: Vec<_> = (0..3).map(|_| pool.get_blocking(&0).unwrap()).collect();
     let (_flag, waker) = Flag::new();
     // Arrivals: key 1, key 2, key 1 again, key 3.

@@ -93,7 +93,7 @@ mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub use crate::maintain::spawn_maintenance;
+pub use crate::maintain::{keyed_maintenance_loop, spawn_keyed_maintenance, spawn_maintenance};
 pub use crate::net::{BuildError, IntoAddress, NetError, TcpBuilder, TcpOptions};
 #[cfg(feature = "tls")]
 pub use crate::net::{TlsBuilder, TlsError, rustls};

@@ -7,6 +7,11 @@
 //!   one `yield_now` while holding, return): one `KeyedPool` against 100 separate
 //!   `Pool`s picked by index, each key with 4 pre-filled connections.
 //!
+//! * `keyed_saturated`: the total cap binding. 4 keys (one loopback echo server each) x 4
+//!   tokio tasks on 2 workers, `max_size(4)` per key; each cycle is a get, an 8-byte echo
+//!   and the return. `cap-binding` has `max_total(8)` (half the demand), `cap-raised`
+//!   `max_total(16)`. Connects per get are printed for both.
+//!
 //! After criterion's pass, each group's runs alternate round by round in this process and
 //! the median ratio to the plain `Pool` run is recorded (see `common::run_group`).
 //!
@@ -18,10 +23,15 @@ mod common;
 use std::hint::black_box;
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use common::{Mem, Meter, Run, run_group};
 use criterion::{Criterion, criterion_group, criterion_main};
 use netpool_benches::alloc::CountingAlloc;
 use netpool_core::{KeyedPool, Pool};
+use netpool_testkit::EchoServer;
+use netpool_tokio::TcpManager;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -189,5 +199,88 @@ fn contention(c: &mut Criterion) {
     run_group(c, "keyed_contention", &mut runs, &["100-pools"], 64_000, 10);
 }
 
-criterion_group!(benches, uncontended, contention);
+const SAT_KEYS: usize = 4;
+const SAT_TASKS_PER_KEY: usize = 4;
+
+/// A keyed pool of TCP connections to the echo servers, `max_size(4)` per key.
+fn saturated_pool(addrs: &[String], max_total: usize) -> KeyedPool<usize, TcpManager> {
+    let addrs = addrs.to_vec();
+    KeyedPool::builder()
+        .max_size(SAT_TASKS_PER_KEY)
+        .max_total(max_total)
+        .wait_timeout(Some(std::time::Duration::from_secs(30)))
+        .build(move |key: &usize| TcpManager::new(addrs[*key].clone()))
+        .expect("valid config")
+}
+
+/// Gets and connects made by the runs of one pool, for the connects-per-get figure.
+#[derive(Default)]
+struct Tallies {
+    gets: AtomicU64,
+    connects: AtomicU64,
+}
+
+fn saturated(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let servers: Vec<EchoServer> = (0..SAT_KEYS)
+        .map(|_| EchoServer::start().expect("echo server"))
+        .collect();
+    let addrs: Vec<String> = servers.iter().map(|s| s.addr().to_string()).collect();
+    let demand = SAT_KEYS * SAT_TASKS_PER_KEY;
+    let binding = Arc::new((saturated_pool(&addrs, demand / 2), Tallies::default()));
+    let raised = Arc::new((saturated_pool(&addrs, demand), Tallies::default()));
+    let rt = &rt;
+    let run = |pool: Arc<(KeyedPool<usize, TcpManager>, Tallies)>| {
+        move |iters: u64| {
+            let tasks = SAT_KEYS * SAT_TASKS_PER_KEY;
+            rt.block_on(async {
+                let before = pool.0.stats().total.connections_created;
+                let meter = Meter::start();
+                let handles: Vec<_> = (0..tasks)
+                    .map(|task| {
+                        let n = common::share(iters, tasks, task);
+                        let pool = pool.clone();
+                        tokio::spawn(async move {
+                            let key = task % SAT_KEYS;
+                            let mut buf = [0u8; 8];
+                            for _ in 0..n {
+                                let mut conn = pool.0.get(&key).await.expect("connection");
+                                conn.write_all(b"ping1234").await.expect("write");
+                                conn.read_exact(&mut buf).await.expect("read");
+                                drop(black_box(conn));
+                            }
+                            n
+                        })
+                    })
+                    .collect();
+                let sample = meter.stop_after(iters, handles).await;
+                let after = pool.0.stats().total.connections_created;
+                pool.1.gets.fetch_add(iters, Ordering::Relaxed);
+                pool.1.connects.fetch_add(after - before, Ordering::Relaxed);
+                sample
+            })
+        }
+    };
+    let p = || format!("{SAT_KEYS}keysx{SAT_TASKS_PER_KEY}tasks");
+    let mut runs: Vec<Run<'_>> = vec![
+        ("cap-raised", p(), Box::new(run(raised.clone()))),
+        ("cap-binding", p(), Box::new(run(binding.clone()))),
+    ];
+    run_group(c, "keyed_saturated", &mut runs, &["cap-raised"], 20_000, 6);
+    for (name, pool) in [("cap-raised", &raised), ("cap-binding", &binding)] {
+        let gets = pool.1.gets.load(Ordering::Relaxed);
+        let connects = pool.1.connects.load(Ordering::Relaxed);
+        println!(
+            "keyed_saturated/{name}: {connects} connects for {gets} gets = {:.4} connects per get",
+            connects as f64 / gets.max(1) as f64
+        );
+    }
+    drop(servers);
+}
+
+criterion_group!(benches, uncontended, contention, saturated);
 criterion_main!(benches);

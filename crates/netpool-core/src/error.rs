@@ -177,6 +177,9 @@ pub enum BuildError {
         /// The builder method that was given zero.
         setting: &'static str,
     },
+    /// A [`KeyedPool`](crate::KeyedPool)'s `max_total` was zero.
+    #[error("max_total must be at least 1")]
+    ZeroMaxTotal,
     /// The connect backoff's initial delay was larger than its cap.
     #[error("connect_backoff: initial delay {initial:?} exceeds the cap {max:?}")]
     BackoffInverted {
@@ -203,6 +206,7 @@ impl BuildError {
             Self::MinIdleAboveMaxSize { .. } => "min_idle",
             Self::ZeroDuration { setting } => setting,
             Self::BackoffInverted { .. } => "connect_backoff",
+            Self::ZeroMaxTotal => "max_total",
         }
     }
 }

@@ -162,6 +162,11 @@ pub enum CloseReason {
     Aborted,
     /// Not closed: taken out of the pool by [`Pooled::detach`](crate::Pooled::detach).
     Detached,
+    /// A [`KeyedPool`](crate::KeyedPool)'s total cap was reached: closed to give its room
+    /// to a caller of another key (returned while that caller waited, or the least
+    /// recently used key's idle connection evicted for it). Counted in
+    /// [`Stats::closed_handoff`](crate::Stats::closed_handoff).
+    Handoff,
 }
 
 impl From<crate::pool::CloseReason> for CloseReason {
@@ -177,6 +182,7 @@ impl From<crate::pool::CloseReason> for CloseReason {
             R::Retained => Self::Retained,
             R::Shrunk => Self::Shrunk,
             R::Closed => Self::PoolClosed,
+            R::Handoff => Self::Handoff,
         }
     }
 }

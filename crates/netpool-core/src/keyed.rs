@@ -9,18 +9,25 @@
 //!   read-locks one shard and runs the key's synchronous hot path under it, so a get whose
 //!   key has an idle connection clones nothing, allocates nothing and takes no exclusive
 //!   lock. Anything slower clones the key's `Pool` handle and goes on outside the lock.
-//! * The total cap is a [`GlobalCap`](cap::GlobalCap) shared by the keys' pools: a key's
-//!   pool takes one of its units with each slot it reserves and frees it with the slot.
-//!   When it is reached, a key that needs a connection closes the least recently used
-//!   key's oldest idle connection instead of waiting for it to time out, or queues
-//!   (first come, first served across keys); see `cap`. "Least recently used" is read
-//!   on a use clock (`tick`) that only gets that must open a connection advance, so the
-//!   hot path stamps a key with a load and a compare, not a clock read: keys used since
-//!   the last such get tie, keys unused since are older.
+//! * The total cap is a [`GlobalCap`](cap::GlobalCap) shared by the keys' pools (each
+//!   holds a [`Link`]: the cap and its own room state): a key's pool takes one of its
+//!   units with each slot it reserves and frees it with the slot. When the cap is
+//!   reached, a key that needs a connection closes the least recently used key's oldest
+//!   idle connection, or queues for room; connections that go idle meanwhile are handed
+//!   over by the policy in `cap`. A keyed get that needs a new connection passes the key's
+//!   backoff *before* it takes or waits for room, so a key known to be down fails fast and
+//!   takes nothing from healthy keys.
+//! * "Least recently used" is read on a use clock that user returns advance (only when
+//!   the returning key is not already the last one stamped, so one busy key writes
+//!   nothing shared): among keys with idle connections the order of their last returns
+//!   is exact. Maintenance putting a connection back does not count as a use.
 //! * Forgetting: [`KeyedPool::maintain`] removes a key whose pool has no connection and no
 //!   user (no get in progress, no guard out: the map holds the only reference, which a
 //!   get can only clone under the shard's read lock, so the check under the write lock is
-//!   exact), unless it is backing off after failed connects (its backoff would be lost).
+//!   exact). A key backing off after failed connects is kept (with its backoff) until no
+//!   get has used it for `connect_backoff`'s longest step, as seen by maintenance passes.
+//! * A removed key's pool is closed and kept aside until its checked-out connections are
+//!   back, so that [`KeyedStats`] still counts them (they hold room under the total cap).
 
 use std::fmt;
 use std::hash::Hash;
@@ -29,15 +36,17 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use crate::Manager;
 use crate::config::Config;
 use crate::error::Error;
-use crate::idle::IdleQueue;
-use crate::pool::{CloseReason, Fast, Pool};
+use crate::events::Events;
+use crate::hooks::DynHooks;
+use crate::idle::{Idle, IdleQueue};
+use crate::pool::{CloseReason, Fast, Inner, Pool, Verdict};
 use crate::pooled::{Meta, Pooled};
-use crate::shared::{Deadline, Permit};
+use crate::shared::{Deadline, Permit, ProbeGuard};
 use crate::stats::Stats;
-use crate::sync::{AtomicBool, AtomicU64, Ordering, lock};
+use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, lock};
+use crate::{Manager, clock};
 
 mod builder;
 mod cap;
@@ -45,7 +54,8 @@ mod map;
 
 pub use self::builder::KeyedBuilder;
 
-pub(crate) use self::cap::GlobalCap;
+pub(crate) use self::cap::{GlobalCap, KeyRoom, Link};
+use self::cap::{OnIdle, Room, fence};
 use self::map::{Hashed, Shard, find, hash_of, read, shard_index, take, write};
 
 /// A pool of connections to many servers, one [`Pool`] per key (a server address, say),
@@ -102,29 +112,37 @@ pub struct KeyedStats {
     pub max_total: usize,
     /// Open connections of all keys, counting the ones being opened.
     pub connections: usize,
-    /// Callers queued for room under the total cap.
+    /// Callers queued for room under the total cap (the sum of the keys'
+    /// [`Stats::waiting_for_room`]).
     pub waiting_for_room: usize,
-    /// The keys' [`Stats`] added up (`max_size` is the per-key cap; cumulative counters
-    /// count only the keys that still have a pool).
+    /// The keys' [`Stats`] added up (`max_size` is the per-key cap). Gauges count removed
+    /// keys' connections that are still checked out, so `total.connections` agrees with
+    /// `connections`; cumulative counters count every key the pool ever had, forgotten
+    /// and removed ones included.
     pub total: Stats,
 }
 
 struct Keyed<K, M: Manager> {
     shards: Box<[Shard<K, Entry<M>>]>,
     connect: Box<dyn Fn(&K) -> M + Send + Sync>,
+    /// Makes each key's hooks (all share the builder's).
+    hooks: Box<dyn Fn() -> DynHooks<M> + Send + Sync>,
+    events: Events,
     config: Config,
     global: Arc<GlobalCap>,
-    closed: AtomicBool,
-    /// The use clock for eviction: advanced by every get that finds nothing idle (and so
-    /// opens a connection or waits for room), so keys used since the last one share a
-    /// stamp and keys unused since have an older one.
-    tick: CachePadded<AtomicU64>,
+    closed: CachePadded<AtomicBool>,
+    /// Removed keys' pools whose checked-out connections are not all back yet.
+    retired: Mutex<Vec<Pool<M>>>,
+    /// The cumulative counters of keys no longer in the map.
+    gone: Mutex<Stats>,
 }
 
-/// A key's pool and when the key was last used (on the use clock), for eviction.
+/// A key's pool, and what maintenance needs to forget it.
 struct Entry<M: Manager> {
     pool: Pool<M>,
-    touched: AtomicU64,
+    /// The key's `gets` when maintenance last saw them change, and when (coarse clock).
+    seen_gets: AtomicU64,
+    active_at: AtomicU64,
 }
 
 /// What the hot path under the shard lock found.
@@ -249,9 +267,13 @@ where
             let map = read(shard);
             keys += map.len();
             for entry in map.values() {
-                add(&mut total, &entry.pool.stats());
+                add(&mut total, &key_stats(&entry.pool));
             }
         }
+        for pool in self.retired() {
+            add(&mut total, &key_stats(&pool));
+        }
+        add_counters(&mut total, &lock(&inner.gone));
         KeyedStats {
             keys,
             max_total: inner.global.max(),
@@ -266,7 +288,7 @@ where
     pub fn stats_for(&self, key: &K) -> Option<Stats> {
         let hash = hash_of(key);
         let shard = &self.inner.shards[shard_index(hash)];
-        find(&read(shard), hash, key).map(|entry| entry.pool.stats())
+        find(&read(shard), hash, key).map(|entry| key_stats(&entry.pool))
     }
 
     /// The keys that have a pool now.
@@ -294,15 +316,25 @@ where
     }
 
     /// Removes `key`: its pool is closed (idle connections now, checked-out ones when they
-    /// come back; its waiters get [`Error::Closed`]) and forgotten. A later get for the key
-    /// starts a new pool. Returns whether the key had a pool.
+    /// come back) and forgotten. A later get for the key starts a new pool. Returns
+    /// whether the key had a pool.
+    ///
+    /// Every caller of the key that is waiting is woken with [`Error::Closed`], wherever
+    /// it waits: for a permit, for room under the total cap, or for the outcome of a
+    /// connect attempt while the key backs off.
+    ///
+    /// The removed pool's checked-out connections still count against `max_total` until
+    /// they come back (and are closed), and in [`KeyedStats`]; they do not count against
+    /// the new pool's `max_size`: right after a `remove`, the key can have up to
+    /// `max_size` connections in its new pool beside those still out from the old one
+    /// (at most `max_size` more per `remove` whose connections are still out).
     pub fn remove(&self, key: &K) -> bool {
         let hash = hash_of(key);
         let shard = &self.inner.shards[shard_index(hash)];
         let removed = take(&mut write(shard), hash, key);
         match removed {
             Some(entry) => {
-                entry.pool.close();
+                self.inner.retire(entry.pool);
                 true
             }
             None => false,
@@ -310,13 +342,17 @@ where
     }
 
     /// Closes every key's pool, as [`Pool::close`]: gets fail with [`Error::Closed`] from
-    /// now on, callers waiting for room too.
+    /// now on, and every waiting caller is woken with it (callers waiting for room too).
+    /// No connection is opened after `close` returns.
     pub fn close(&self) {
         let inner = &*self.inner;
         inner.closed.store(true, Ordering::SeqCst);
         inner.global.close();
         for (_, pool) in self.pools() {
-            pool.close();
+            close_pool(&pool);
+        }
+        for pool in self.retired() {
+            close_pool(&pool);
         }
     }
 
@@ -335,11 +371,22 @@ where
         for (_, pool) in self.pools() {
             pool.wait_closed().await;
         }
+        for pool in self.retired() {
+            pool.wait_closed().await;
+        }
     }
 
     /// Runs one maintenance pass over every key ([`Pool::maintain`]: idle and lifetime
     /// reaping, checks, `min_idle` per key), then forgets the keys that have no
-    /// connection, no get in progress and no recent connect failure.
+    /// connection and no get in progress.
+    ///
+    /// A key whose recent connects failed (its server is down) is kept while it backs
+    /// off, so its callers keep failing fast, until no get has used it for
+    /// `connect_backoff`'s longest step (the `max` of
+    /// [`connect_backoff`](KeyedBuilder::connect_backoff)): it is forgotten by the first
+    /// pass that finds it unused that long since an earlier pass saw it used. Keys of a
+    /// server that never comes back are so forgotten once the application stops asking
+    /// for them.
     ///
     /// Call it every [`maintenance_interval`](Self::maintenance_interval), from a task
     /// holding a [`WeakKeyedPool`].
@@ -410,7 +457,7 @@ where
         {
             let map = read(shard);
             if let Some(entry) = find(&map, hash, key) {
-                return entry.step(&inner.tick);
+                return entry.step();
             }
         }
         self.first_use(shard, hash, key)
@@ -433,7 +480,28 @@ where
                 key: key.clone(),
             })
             .or_insert_with(|| inner.new_entry(key));
-        entry.step(&inner.tick)
+        entry.step()
+    }
+
+    /// The removed keys' pools still in use (the drained ones are let go, their counters
+    /// kept).
+    fn retired(&self) -> Vec<Pool<M>> {
+        let mut retired = lock(&self.inner.retired);
+        let mut gone = Vec::new();
+        retired.retain(|pool| {
+            let drained = pool.inner.shared.size.load(Ordering::SeqCst) == 0;
+            if drained {
+                gone.push(pool.stats());
+            }
+            !drained
+        });
+        let pools = retired.clone();
+        drop(retired);
+        let mut total = lock(&self.inner.gone);
+        for stats in &gone {
+            add_counters(&mut total, stats);
+        }
+        pools
     }
 
     /// Clones of every key's pool (so no lock is held while they are used).
@@ -448,52 +516,92 @@ where
 
     /// Forgets the keys whose pool is unused (see the module docs), and shrinks the maps.
     fn forget_unused(&self) {
-        for shard in self.inner.shards.iter() {
+        let inner = &*self.inner;
+        let now = clock::now();
+        let quiet = clock::nanos(inner.config.backoff_max);
+        let mut forgotten = Vec::new();
+        for shard in inner.shards.iter() {
             let mut map = write(shard);
-            map.retain(|_, entry| !entry.unused());
+            map.retain(|_, entry| {
+                let unused = entry.unused(now, quiet);
+                if unused {
+                    forgotten.push(entry.pool.stats());
+                }
+                !unused
+            });
             if map.capacity() > 4 * map.len() + 16 {
                 map.shrink_to_fit();
             }
         }
+        let mut gone = lock(&inner.gone);
+        for stats in &forgotten {
+            add_counters(&mut gone, stats);
+        }
+        drop(gone);
+        let _ = self.retired();
     }
 }
 
 impl<K, M: Manager> Keyed<K, M> {
     fn new_entry(&self, key: &K) -> Entry<M> {
+        let link = Link {
+            cap: self.global.clone(),
+            room: Arc::new(KeyRoom::new(self.global.tick())),
+        };
         let pool = Pool::from_parts(
             self.config.clone(),
             (self.connect)(key),
-            crate::events::Events::new(None),
-            crate::hooks::DynHooks::none(),
-            Some(self.global.clone()),
+            self.events.clone(),
+            (self.hooks)(),
+            Some(link),
         );
         Entry {
             pool,
-            touched: AtomicU64::new(self.tick.load(Ordering::Relaxed)),
+            seen_gets: AtomicU64::new(0),
+            active_at: AtomicU64::new(clock::now()),
         }
     }
 
-    /// Closes the oldest idle connection of the key used least recently; `false` if no
-    /// key has an idle connection.
-    fn evict_lru(&self) -> bool {
+    /// Closes a removed key's pool (waking all its callers) and keeps it aside while
+    /// connections of it are out.
+    fn retire(&self, pool: Pool<M>) {
+        close_pool(&pool);
+        if pool.inner.shared.size.load(Ordering::SeqCst) == 0 {
+            add_counters(&mut lock(&self.gone), &pool.stats());
+        } else {
+            lock(&self.retired).push(pool);
+        }
+    }
+
+    /// Closes the oldest idle connection of the key used least recently, among the keys
+    /// with idle connections and no caller of their own waiting for room, other than
+    /// `except`'s; `false` if there is none.
+    fn evict_lru(&self, except: &KeyRoom) -> bool {
         for _ in 0..3 {
             let mut best: Option<(u64, Pool<M>)> = None;
             for shard in self.shards.iter() {
                 let map = read(shard);
                 for entry in map.values() {
-                    if entry.pool.inner.idle.is_empty() {
+                    let inner = &entry.pool.inner;
+                    let Some(link) = &inner.shared.global else {
+                        continue;
+                    };
+                    if inner.idle.is_empty()
+                        || std::ptr::eq(&*link.room, except)
+                        || link.has_room_waiters()
+                    {
                         continue;
                     }
-                    let touched = entry.touched.load(Ordering::Relaxed);
-                    if best.as_ref().is_none_or(|(t, _)| touched < *t) {
-                        best = Some((touched, entry.pool.clone()));
+                    let used = link.last_used();
+                    if best.as_ref().is_none_or(|(t, _)| used < *t) {
+                        best = Some((used, entry.pool.clone()));
                     }
                 }
             }
             match best {
                 None => return false,
                 Some((_, pool)) => {
-                    if pool.evict_oldest_idle() {
+                    if pool.inner.evict_oldest_idle() {
                         return true;
                     }
                 }
@@ -504,25 +612,27 @@ impl<K, M: Manager> Keyed<K, M> {
 }
 
 impl<M: Manager> Entry<M> {
-    /// The key's hot path, under the shard's read lock. `tick` is the pool's use clock.
+    /// The key's hot path, under the shard's read lock.
     #[inline]
-    fn step(&self, tick: &AtomicU64) -> Step<M> {
-        // Stamped with the use clock, which only gets that must open a connection
-        // advance: on the hot path a load and a compare (a store only on a key's first
-        // use after such a get), so steady traffic writes nothing shared.
-        let now = tick.load(Ordering::Relaxed);
-        if self.touched.load(Ordering::Relaxed) != now {
-            self.touched.store(now, Ordering::Relaxed);
+    fn step(&self) -> Step<M> {
+        // Callers of this key wait for room: a newcomer queues behind them (the slow
+        // path), so it does not take the connection that went idle for them.
+        if self
+            .pool
+            .inner
+            .shared
+            .global
+            .as_ref()
+            .is_some_and(Link::has_room_waiters)
+        {
+            self.pool.inner.shared.counters.gets.bump();
+            return Step::Wait(self.pool.clone());
         }
         match self.pool.fast() {
             Fast::Done(conn) => Step::Done(conn),
             Fast::Closed => Step::Closed,
             Fast::NoPermit => Step::Wait(self.pool.clone()),
             Fast::Held(permit, first) => {
-                if first.is_none() {
-                    // Nothing idle: this get will open a connection (or wait for room).
-                    tick.fetch_add(1, Ordering::Relaxed);
-                }
                 // The permit is re-created on the clone (the same pool) outside the lock.
                 permit.forget();
                 Step::Finish(self.pool.clone(), first)
@@ -530,23 +640,38 @@ impl<M: Manager> Entry<M> {
         }
     }
 
-    /// No connection, nobody using the pool (only the map holds it), no backoff to keep.
-    fn unused(&self) -> bool {
+    /// No connection, nobody using the pool (only the map holds it), and no backoff to
+    /// keep: not backing off, or unused for `quiet` (see [`KeyedPool::maintain`]).
+    fn unused(&self, now: clock::Nanos, quiet: clock::Nanos) -> bool {
         let pool = &self.pool;
         let shared = &pool.inner.shared;
-        pool.inner.handles.load(Ordering::SeqCst) == 1
+        let idle = pool.inner.handles.load(Ordering::SeqCst) == 1
             && shared.size.load(Ordering::SeqCst) == 0
             && shared.waiting() == 0
-            && !shared.backing_off()
+            && shared
+                .global
+                .as_ref()
+                .is_none_or(|link| link.waiting() == 0);
+        if !idle {
+            return false;
+        }
+        if !shared.backing_off() {
+            return true;
+        }
+        let gets = shared.counters.gets.sum();
+        if self.seen_gets.swap(gets, Ordering::Relaxed) != gets {
+            self.active_at.store(now, Ordering::Relaxed);
+            return false;
+        }
+        now.saturating_sub(self.active_at.load(Ordering::Relaxed)) >= quiet
     }
 }
 
-impl<M: Manager> Pool<M> {
+impl<M: Manager> Inner<M> {
     /// Closes the idle connection used least recently (the front of a FIFO queue, the
-    /// bottom of a LIFO stack); `false` if none is idle.
+    /// bottom of a LIFO stack) to hand its room over; `false` if none is idle.
     pub(crate) fn evict_oldest_idle(&self) -> bool {
-        let inner = &*self.inner;
-        let item = match &inner.idle {
+        let item = match &self.idle {
             IdleQueue::Lifo(stack) => {
                 let mut stack = lock(stack);
                 if stack.is_empty() {
@@ -555,24 +680,155 @@ impl<M: Manager> Pool<M> {
                     Some(stack.remove(0))
                 }
             }
-            IdleQueue::Fifo { .. } => inner.idle.pop(),
+            IdleQueue::Fifo { .. } => self.idle.pop(),
         };
         match item {
             Some(item) => {
-                drop(inner.live(item, CloseReason::Idle));
+                drop(self.live(item, CloseReason::Handoff));
                 true
             }
             None => false,
         }
     }
+
+    /// A connection of this keyed pool went idle (`returned` by its user, or put back by
+    /// maintenance): stamps the key as used, and serves callers waiting for room by the
+    /// hand-over policy (see `cap`).
+    #[inline]
+    pub(crate) fn went_idle(&self, returned: bool) {
+        let Some(link) = &self.shared.global else {
+            return;
+        };
+        if returned {
+            link.stamp();
+        }
+        // Pairs with the fence of a caller that queues for room: either it sees the
+        // connection (and evicts it), or this sees it queued.
+        fence(Ordering::SeqCst);
+        if link.cap.has_waiters() {
+            self.hand_over(link, returned);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn hand_over(&self, link: &Link, returned: bool) {
+        if link.cap.on_idle(&link.room, returned) == OnIdle::HandOver {
+            self.evict_oldest_idle();
+        }
+    }
+
+    /// `obtain` for a keyed pool, with a permit held: an idle connection; else, past the
+    /// key's backoff, a new one in room under the total cap (made by evicting, or waited
+    /// for); or an error. `once`: never wait (for `try_get`).
+    pub(crate) async fn obtain_keyed(
+        &self,
+        deadline: &mut Deadline,
+        once: bool,
+    ) -> Result<Idle<M::Connection>, Error<M::Error>> {
+        let shared = &self.shared;
+        let Some(link) = &shared.global else {
+            return Err(Error::Closed);
+        };
+        // `Some(probe)` once the backoff let this caller connect.
+        let mut admitted: Option<Option<ProbeGuard<'_>>> = None;
+        let mut room = link.wait(shared);
+        loop {
+            if shared.is_closed() || link.is_closed() {
+                return Err(Error::Closed);
+            }
+            // While callers of this key wait for room, a newcomer queues behind them
+            // instead of taking the connection that went idle for them.
+            let behind = !room.is_queued() && link.has_room_waiters();
+            let item = if behind { None } else { self.idle.pop() };
+            if let Some(item) = item {
+                let verdict = self.verdict(&item);
+                if let Verdict::Go = verdict {
+                    return Ok(item);
+                }
+                if let Some(item) = self.check_out(item, verdict, deadline).await? {
+                    return Ok(item);
+                }
+                continue;
+            }
+            if !behind && shared.over_or_at_capacity() {
+                if once {
+                    return Err(Error::Timeout);
+                }
+                // The key's own cap: no room under the total cap is needed.
+                room = link.wait(shared);
+                let ready = || !self.idle.is_empty() || !shared.over_or_at_capacity();
+                if let Err(e) = shared.wait_capacity(ready, deadline).await {
+                    return Err(self.wait_error(e, deadline));
+                }
+                continue;
+            }
+            // A new connection is needed: the backoff first, so that a key known to be
+            // down fails fast and takes no room from others.
+            if admitted.is_none() {
+                let admit = shared.admit(deadline, !once);
+                let closed = link.closed();
+                let result = futures_lite::future::or(async { Some(admit.await) }, async {
+                    closed.await;
+                    None
+                })
+                .await;
+                match result {
+                    None => return Err(Error::Closed),
+                    Some(Ok(probe)) => admitted = Some(probe),
+                    Some(Err(refused)) => return Err(self.refused(refused, deadline)),
+                }
+                // It may have waited: look for an idle connection again.
+                continue;
+            }
+            if let Some(slot) = shared.reserve() {
+                let probe = admitted.take().flatten();
+                return self.open_admitted(slot, probe, deadline).await;
+            }
+            if once {
+                return Err(Error::Timeout);
+            }
+            match room.next(deadline).await {
+                Err(e) => return Err(self.wait_error(e, deadline)),
+                Ok(Room::Look) => {}
+                Ok(Room::Granted(grant)) => {
+                    // No connection is opened for a key removed, or a pool closed,
+                    // while this caller waited (the unit is handed on).
+                    if shared.is_closed() || link.is_closed() {
+                        drop(grant);
+                        return Err(Error::Closed);
+                    }
+                    if let Some(slot) = grant.into_slot(shared) {
+                        let probe = admitted.take().flatten();
+                        return self.open_admitted(slot, probe, deadline).await;
+                    }
+                }
+            }
+        }
+    }
 }
 
-/// Adds `s`'s gauges and counters to `total`.
-fn add(total: &mut Stats, s: &Stats) {
-    total.connections += s.connections;
-    total.idle += s.idle;
-    total.in_use += s.in_use;
-    total.waiting += s.waiting;
+/// Closes a key's pool and wakes its callers waiting for room or on the backoff.
+fn close_pool<M: Manager>(pool: &Pool<M>) {
+    pool.close();
+    if let Some(link) = &pool.inner.shared.global {
+        link.cap.close_key(&link.room);
+    }
+}
+
+/// A key's [`Stats`], its callers waiting for room included.
+fn key_stats<M: Manager>(pool: &Pool<M>) -> Stats {
+    let mut stats = pool.stats();
+    if let Some(link) = &pool.inner.shared.global {
+        let room = link.waiting();
+        stats.waiting += room;
+        stats.waiting_for_room = room;
+    }
+    stats
+}
+
+/// Adds `s`'s cumulative counters to `total`.
+fn add_counters(total: &mut Stats, s: &Stats) {
     total.gets += s.gets;
     total.gets_waited += s.gets_waited;
     total.gets_timed_out += s.gets_timed_out;
@@ -582,7 +838,18 @@ fn add(total: &mut Stats, s: &Stats) {
     total.closed_invalid += s.closed_invalid;
     total.closed_idle += s.closed_idle;
     total.closed_lifetime += s.closed_lifetime;
+    total.closed_handoff += s.closed_handoff;
     total.connect_errors += s.connect_errors;
+}
+
+/// Adds `s`'s gauges and counters to `total`.
+fn add(total: &mut Stats, s: &Stats) {
+    total.connections += s.connections;
+    total.idle += s.idle;
+    total.in_use += s.in_use;
+    total.waiting += s.waiting;
+    total.waiting_for_room += s.waiting_for_room;
+    add_counters(total, s);
 }
 
 impl<K, M: Manager> Clone for KeyedPool<K, M> {

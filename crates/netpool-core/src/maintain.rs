@@ -144,5 +144,8 @@ impl<'a, M: Manager> Visit<'a, M> {
         self.inner.idle.put_visited(item, self.kept);
         self.kept += 1;
         self.inner.settle();
+        if self.inner.shared.global.is_some() {
+            self.inner.went_idle(false);
+        }
     }
 }

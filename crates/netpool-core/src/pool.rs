@@ -121,7 +121,7 @@ impl<M: Manager> Pool<M> {
         manager: M,
         events: Events,
         hooks: DynHooks<M>,
-        global: Option<std::sync::Arc<crate::keyed::GlobalCap>>,
+        global: Option<crate::keyed::Link>,
     ) -> Self {
         let idle = IdleQueue::new(config.queue_strategy, config.max_size);
         let mut shared = Shared::new(config, events);

@@ -71,7 +71,7 @@ pub(crate) struct Shared {
     /// The event handler and the `tracing` glue.
     pub(crate) events: Events,
     /// The cap shared with the other keys of a [`KeyedPool`](crate::KeyedPool), if any.
-    pub(crate) global: Option<std::sync::Arc<crate::keyed::GlobalCap>>,
+    pub(crate) global: Option<crate::keyed::Link>,
 }
 
 /// Why a wait ended without success.

@@ -19,8 +19,12 @@ pub struct Stats {
     pub idle: usize,
     /// Connections checked out, being opened or being checked.
     pub in_use: usize,
-    /// Callers waiting for a connection.
+    /// Callers waiting for a connection (in a [`KeyedPool`](crate::KeyedPool), the key's
+    /// callers waiting for room under the total cap too).
     pub waiting: usize,
+    /// Of `waiting`: callers of a [`KeyedPool`](crate::KeyedPool)'s key queued for room
+    /// under the total cap (0 for a plain pool).
+    pub waiting_for_room: usize,
     /// `get`s started (all kinds).
     pub gets: u64,
     /// `get`s that had to wait.
@@ -42,6 +46,11 @@ pub struct Stats {
     pub closed_lifetime: u64,
     /// Connect attempts that failed or timed out.
     pub connect_errors: u64,
+    /// Connections of a [`KeyedPool`](crate::KeyedPool) closed to give their room under
+    /// the total cap to another key's caller (returned while it waited, or the least
+    /// recently used key's idle connection evicted for it): see
+    /// [`CloseReason::Handoff`](crate::CloseReason::Handoff).
+    pub closed_handoff: u64,
 }
 
 /// The cumulative counters, updated with relaxed atomics.
@@ -59,6 +68,7 @@ pub(crate) struct Counters {
     pub(crate) closed_idle: AtomicU64,
     pub(crate) closed_lifetime: AtomicU64,
     pub(crate) connect_errors: AtomicU64,
+    pub(crate) closed_handoff: AtomicU64,
 }
 
 impl Counters {
@@ -77,6 +87,7 @@ impl Counters {
         stats.closed_idle = self.closed_idle.load(Relaxed);
         stats.closed_lifetime = self.closed_lifetime.load(Relaxed);
         stats.connect_errors = self.connect_errors.load(Relaxed);
+        stats.closed_handoff = self.closed_handoff.load(Relaxed);
     }
 }
 

@@ -13,7 +13,13 @@ type Get<'a> = BoxFut<'a, Result<Pooled<common::Gated>, Error<common::GateError>
 #[test]
 fn a_cancelled_waiter_for_room_passes_its_turn_on() {
     let keys = Keys::default();
-    let pool = keys.pool(KeyedPool::builder().max_size(2).max_total(2));
+    // A bound of zero: every return while someone waits for room hands it over at once.
+    let pool = keys.pool(
+        KeyedPool::builder()
+            .max_size(2)
+            .max_total(2)
+            .handover_after(std::time::Duration::ZERO),
+    );
     let mut held = vec![
         pool.get_blocking(&0).unwrap(),
         pool.get_blocking(&0).unwrap(),

@@ -14,7 +14,13 @@ use netpool_core::{Error, KeyedPool, Pooled};
 #[test]
 fn waiters_for_room_are_served_in_arrival_order_across_keys() {
     let keys = Keys::default();
-    let pool = keys.pool(KeyedPool::builder().max_size(3).max_total(3));
+    // A bound of zero: every return while someone waits hands its room to the oldest.
+    let pool = keys.pool(
+        KeyedPool::builder()
+            .max_size(3)
+            .max_total(3)
+            .handover_after(Duration::ZERO),
+    );
     let mut held: Vec<_> = (0..3).map(|_| pool.get_blocking(&0).unwrap()).collect();
     let (_flag, waker) = Flag::new();
     // Arrivals: key 1, key 2, key 1 again, key 3.
@@ -82,15 +88,15 @@ fn a_waiter_is_not_starved_by_traffic_on_other_keys() {
         while cycles.load(Ordering::Relaxed) < 1000 {
             tokio::task::yield_now().await;
         }
-        // Each of several gets for key 1 is served within a bounded number of cycles.
+        // Each of several gets for key 1 is served within about the hand-over bound
+        // (10 ms): the bound here is generous for a loaded 2-core machine.
         for _ in 0..20 {
-            let before = cycles.load(Ordering::Relaxed);
+            let started = Instant::now();
             let conn = pool.get(&1).await.expect("served, not starved");
-            let after = cycles.load(Ordering::Relaxed);
             assert!(
-                after - before < 1000,
-                "served after {} cycles of other keys",
-                after - before
+                started.elapsed() < Duration::from_secs(2),
+                "served after {:?}",
+                started.elapsed()
             );
             drop(conn);
         }

@@ -1,6 +1,10 @@
-//! Maintenance as a smol task: [`spawn_maintenance`].
+//! Maintenance as a smol task: [`spawn_maintenance`], and [`spawn_keyed_maintenance`]
+//! for a [`KeyedPool`].
 
-use netpool_core::{Manager, Pool};
+use std::hash::Hash;
+
+use netpool_core::{KeyedPool, Manager, Pool};
+use netpool_std::keyed_maintenance_loop;
 use netpool_std::net::maintenance_loop;
 
 /// Spawns a task on smol's global executor that runs [`Pool::maintain`] every
@@ -31,4 +35,37 @@ use netpool_std::net::maintenance_loop;
 /// ```
 pub fn spawn_maintenance<M: Manager>(pool: &Pool<M>) -> smol::Task<()> {
     smol::spawn(maintenance_loop(pool.downgrade(), smol::Timer::after))
+}
+
+/// Spawns a task on smol's global executor that runs [`KeyedPool::maintain`] every
+/// [`KeyedPool::maintenance_interval`]: each key's reaping, checks and `min_idle`, and the
+/// forgetting of unused keys.
+///
+/// The task holds a weak handle between passes and ends after the pool is dropped or
+/// closed (within one interval). Dropping the returned [`Task`](smol::Task) cancels it:
+/// `detach()` it to let it run.
+///
+/// # Examples
+///
+/// ```
+/// # let server = netpool_testkit::EchoServer::start()?;
+/// use std::time::Duration;
+/// use netpool_smol::TcpManager;
+///
+/// let pool = netpool_core::KeyedPool::builder()
+///     .min_idle(Some(1))
+///     .build(|addr: &String| TcpManager::new(addr.clone()))?;
+/// smol::block_on(async { pool.get(&server.addr().to_string()).await.map(drop) })?;
+/// let task = netpool_smol::spawn_keyed_maintenance(&pool);
+/// assert!(server.wait_until(Duration::from_secs(10), |c| c.live == 1)); // min_idle kept
+/// drop(pool);
+/// smol::block_on(task); // the task ends with the pool
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn spawn_keyed_maintenance<K, M>(pool: &KeyedPool<K, M>) -> smol::Task<()>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    M: Manager,
+{
+    smol::spawn(keyed_maintenance_loop(pool.downgrade(), smol::Timer::after))
 }

@@ -96,7 +96,7 @@ mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub use crate::maintain::spawn_maintenance;
+pub use crate::maintain::{keyed_maintenance_loop, spawn_keyed_maintenance, spawn_maintenance};
 #[cfg(feature = "tls-native-roots")]
 pub use crate::net::native_roots;
 #[cfg(feature = "tls-webpki-roots")]

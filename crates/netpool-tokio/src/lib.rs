@@ -110,7 +110,7 @@ mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub use crate::maintain::spawn_maintenance;
+pub use crate::maintain::{spawn_keyed_maintenance, spawn_maintenance};
 pub use crate::runtime::Tokio;
 #[cfg(unix)]
 pub use crate::tcp::UnixManager;

@@ -1,6 +1,10 @@
-//! Maintenance as a tokio task: [`spawn_maintenance`].
+//! Maintenance as a tokio task: [`spawn_maintenance`], and [`spawn_keyed_maintenance`]
+//! for a [`KeyedPool`].
 
-use netpool_core::{Manager, Pool};
+use std::hash::Hash;
+
+use netpool_core::{KeyedPool, Manager, Pool};
+use netpool_std::keyed_maintenance_loop;
 use netpool_std::net::{BuildError, maintenance_loop};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
@@ -43,4 +47,52 @@ use tokio::task::JoinHandle;
 pub fn spawn_maintenance<M: Manager>(pool: &Pool<M>) -> Result<JoinHandle<()>, BuildError> {
     let handle = Handle::try_current().map_err(|_| BuildError::NoRuntime { runtime: "tokio" })?;
     Ok(handle.spawn(maintenance_loop(pool.downgrade(), async_io::Timer::after)))
+}
+
+/// Spawns a task on the current tokio runtime that runs [`KeyedPool::maintain`] every
+/// [`KeyedPool::maintenance_interval`]: each key's reaping, checks and `min_idle`, and the
+/// forgetting of unused keys.
+///
+/// The task holds a weak handle between passes and ends after the pool is dropped or
+/// closed (within one interval). It sleeps on async-io's timer, so the runtime needs no
+/// time driver.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = netpool_testkit::EchoServer::start()?;
+/// use netpool_tokio::TcpManager;
+///
+/// let pool = netpool_core::KeyedPool::builder()
+///     .min_idle(Some(2))
+///     .build(|addr: &String| TcpManager::new(addr.clone()))?;
+/// let key = server.addr().to_string();
+/// drop(pool.get(&key).await?); // the key exists now
+/// let task = netpool_tokio::spawn_keyed_maintenance(&pool)?;
+/// # let start = std::time::Instant::now();
+/// # while pool.stats_for(&key).unwrap().idle < 2 && start.elapsed().as_secs() < 10 {
+/// #     tokio::task::yield_now().await;
+/// # }
+/// assert_eq!(pool.stats_for(&key).unwrap().idle, 2); // min_idle filled
+/// drop(pool);
+/// task.await?; // the task ends with the pool
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// [`BuildError::NoRuntime`] when called outside a tokio runtime.
+pub fn spawn_keyed_maintenance<K, M>(pool: &KeyedPool<K, M>) -> Result<JoinHandle<()>, BuildError>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    M: Manager,
+{
+    let handle = Handle::try_current().map_err(|_| BuildError::NoRuntime { runtime: "tokio" })?;
+    Ok(handle.spawn(keyed_maintenance_loop(
+        pool.downgrade(),
+        async_io::Timer::after,
+    )))
 }

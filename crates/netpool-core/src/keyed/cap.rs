@@ -1,4 +1,5 @@
-//! The cap on connections shared by all keys of a [`KeyedPool`](crate::KeyedPool).
+//! The cap on connections shared by all keys of a [`KeyedPool`](crate::KeyedPool), and the
+//! hand-over policy that decides which key's caller gets room when it is reached.
 //!
 //! # Implementation details
 //!
@@ -7,34 +8,54 @@
 //!   slot and before `connect` starts, and gives it back (`release`) when the connection is
 //!   closed, so the cap holds at every instant. A unit is owned by the key pool's `Slot`
 //!   (or, in between, by a [`Grant`]) so a dropped future gives it back.
-//! * Waiters for a unit queue in `queue`, first come, first served across keys. `release`
-//!   takes the lock and hands the unit straight to the oldest waiter (`used` unchanged)
-//!   instead of freeing it, so a newcomer cannot take it; newcomers do not take free units
-//!   while anyone is queued (`waiting != 0`). A waiter re-checks under the same lock before
-//!   it queues, so a release cannot slip between its check and its queueing.
+//! * Waiters for a unit ("waiters for room") queue in `queue`, first come, first served
+//!   across keys. `release` takes the lock and hands the unit straight to the oldest waiter
+//!   (`used` unchanged) instead of freeing it, so a newcomer cannot take it; newcomers do
+//!   not take free units while anyone is queued (`waiting != 0`). A waiter re-checks under
+//!   the same lock before it queues, so a release cannot slip between its check and its
+//!   queueing.
 //! * Room is made instead of waited for: a caller that finds the cap reached while another
 //!   key has idle connections closes the least recently used key's oldest idle connection
 //!   (the `evict` hook the keyed pool installs) and takes the unit that frees. Only the
 //!   oldest waiter (or a caller when nobody is queued) evicts, so evictions serve waiters
-//!   in order. While anyone is queued, a connection returned to any key is closed rather
-//!   than kept idle, handing its unit to the oldest waiter: traffic on other keys cannot
-//!   starve it.
+//!   in order. Keys whose own callers wait for room are not evicted from.
+//! * The hand-over policy, when a connection of key K goes idle (returned, or put back by
+//!   maintenance) while callers wait for room ([`GlobalCap::on_idle`]): if the oldest waiter
+//!   is K's, or K has a caller of its own waiting (for room, for a permit or for capacity)
+//!   and the oldest waiter has not waited longer than the hand-over bound, the connection
+//!   stays with K (K's oldest waiter for room is told to look at K's idle connections);
+//!   otherwise one of K's idle connections is closed and its unit goes to the oldest
+//!   waiter. So a busy key keeps reusing its connections (no reconnect per get), and no
+//!   waiter waits much longer than the bound (`KeyedBuilder::handover_after`, capped at a
+//!   quarter of the waiter's own timeout) while other keys return connections.
+//! * Lost wake-ups: a connection is pushed idle, then (after a `SeqCst` fence) `waiting` is
+//!   read; a waiter increments `waiting` under the lock, then (after a `SeqCst` fence)
+//!   looks for idle connections to evict. One of the two sees the other.
+//! * Closing: `close` (the keyed pool's) and `close_key` (its `remove`) mark tickets
+//!   `CLOSED` and wake them; a caller that was granted a unit re-checks both flags before
+//!   it connects, so no connection is opened on a pool that is closing.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 use event_listener::Event;
 
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::fence;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::fence;
+
 use crate::shared::{Deadline, Shared, Slot, WaitError, run_until};
-use crate::sync::{AtomicUsize, Mutex, Ordering, lock};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 
 /// How many evictions a caller tries before it queues, when others take the room it made.
 const EVICT_TRIES: usize = 4;
 
-/// Closes one idle connection of some key, the least recently used; `false` if none was
-/// idle.
-pub(crate) type Evict = Box<dyn Fn() -> bool + Send + Sync>;
+/// Closes one idle connection of some key other than the given one's, the least recently
+/// used; `false` if none was idle.
+pub(crate) type Evict = Box<dyn Fn(&KeyRoom) -> bool + Send + Sync>;
 
 /// The cap shared by all keys (see the module docs).
 pub(crate) struct GlobalCap {
@@ -44,6 +65,43 @@ pub(crate) struct GlobalCap {
     waiting: CachePadded<AtomicUsize>,
     queue: Mutex<Queue>,
     evict: OnceLock<Evict>,
+    /// Set first by the keyed pool's `close`.
+    closed: AtomicBool,
+    /// The use clock for eviction: advanced by returns (see [`Link::stamp`]).
+    seq: CachePadded<AtomicU64>,
+    /// The hand-over bound.
+    handover_after: Duration,
+}
+
+/// A key's pool's link to the shared cap: the cap, and the key's own room state.
+#[derive(Clone)]
+pub(crate) struct Link {
+    pub(crate) cap: Arc<GlobalCap>,
+    pub(crate) room: Arc<KeyRoom>,
+}
+
+/// One key's state under the shared cap.
+pub(crate) struct KeyRoom {
+    /// This key's callers queued for room.
+    waiting: AtomicUsize,
+    /// The key was removed, or the pool closed: its callers get `Closed`.
+    closed: AtomicBool,
+    /// Notified when `closed` is set (wakes callers waiting on the backoff).
+    closed_event: Event,
+    /// When the key's connection was last returned, on the cap's use clock.
+    used: AtomicU64,
+}
+
+impl KeyRoom {
+    /// A new key's state, stamped `used` on the use clock.
+    pub(crate) fn new(used: u64) -> Self {
+        Self {
+            waiting: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            closed_event: Event::new(),
+            used: AtomicU64::new(used),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -60,8 +118,23 @@ const CLOSED: usize = 2;
 struct Ticket {
     /// `WAITING`, `GRANTED` (it owns a unit) or `CLOSED`; written under the queue lock.
     state: AtomicUsize,
-    /// Woken when granted, closed, or made the oldest waiter.
+    /// A connection of its own key went idle: look there before waiting on.
+    look: AtomicBool,
+    /// Woken when granted, closed, told to look, or made the oldest waiter.
     event: Event,
+    /// Its key.
+    room: Arc<KeyRoom>,
+    /// From then on, other keys' returns hand their room to it.
+    hand_at: Instant,
+}
+
+/// What to do with a connection of a key that just went idle while others wait for room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnIdle {
+    /// Keep it for the key's own callers.
+    Keep,
+    /// Close one of the key's idle connections: its unit goes to the oldest waiter.
+    HandOver,
 }
 
 /// One unit of the shared cap, owned until it becomes part of a key's slot; given back
@@ -70,14 +143,36 @@ pub(crate) struct Grant<'a> {
     cap: &'a GlobalCap,
 }
 
+/// What a wait for room ended with.
+pub(crate) enum Room<'a> {
+    /// A unit.
+    Granted(Grant<'a>),
+    /// A connection of the caller's key went idle: look for it (the caller keeps its
+    /// place in the queue).
+    Look,
+}
+
+/// A caller's wait for room, kept across its looks at its own key's idle connections:
+/// leaves the queue when dropped, handing on a unit it was granted but did not take.
+pub(crate) struct RoomWait<'a> {
+    link: &'a Link,
+    shared: &'a Shared,
+    ticket: Option<Arc<Ticket>>,
+    /// Counted in `gets_waited` already.
+    counted: bool,
+}
+
 impl GlobalCap {
-    pub(crate) fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize, handover_after: Duration) -> Self {
         Self {
             max,
             used: CachePadded::new(AtomicUsize::new(0)),
             waiting: CachePadded::new(AtomicUsize::new(0)),
             queue: Mutex::new(Queue::default()),
             evict: OnceLock::new(),
+            closed: AtomicBool::new(false),
+            seq: CachePadded::new(AtomicU64::new(0)),
+            handover_after,
         }
     }
 
@@ -100,10 +195,19 @@ impl GlobalCap {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    /// Whether anyone is queued: a returned connection then closes to hand its unit on.
+    /// Whether anyone is queued.
     #[inline]
     pub(crate) fn has_waiters(&self) -> bool {
         self.waiting.load(Ordering::SeqCst) != 0
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Advances the use clock: the new value.
+    pub(crate) fn tick(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Takes a unit if one is free and nobody is queued.
@@ -133,7 +237,7 @@ impl GlobalCap {
     pub(crate) fn release(&self) {
         let mut queue = lock(&self.queue);
         if let Some(ticket) = queue.tickets.pop_front() {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.dequeued(&ticket);
             ticket.state.store(GRANTED, Ordering::SeqCst);
             ticket.event.notify_additional(1);
             // The next waiter is now the oldest: it may evict.
@@ -145,74 +249,77 @@ impl GlobalCap {
         self.used.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Wakes every waiter with `Closed`; from now on `make_room` fails.
+    /// Wakes every waiter with `Closed`; from now on waits for room fail.
     pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
         let mut queue = lock(&self.queue);
         queue.closed = true;
         for ticket in queue.tickets.drain(..) {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.dequeued(&ticket);
             ticket.state.store(CLOSED, Ordering::SeqCst);
             ticket.event.notify(usize::MAX);
         }
     }
 
-    fn evict(&self) -> bool {
-        self.evict.get().is_some_and(|evict| evict())
+    /// Wakes the waiters of one key (removed, or its pool closed) with `Closed`, and the
+    /// key's callers waiting elsewhere (on the backoff) through its `closed_event`.
+    pub(crate) fn close_key(&self, room: &KeyRoom) {
+        room.closed.store(true, Ordering::SeqCst);
+        room.closed_event.notify(usize::MAX);
+        let mut queue = lock(&self.queue);
+        let front = queue.tickets.front().cloned();
+        queue.tickets.retain(|ticket| {
+            if std::ptr::eq(&*ticket.room, room) {
+                self.dequeued(ticket);
+                ticket.state.store(CLOSED, Ordering::SeqCst);
+                ticket.event.notify(usize::MAX);
+                false
+            } else {
+                true
+            }
+        });
+        let new_front = queue.tickets.front();
+        if let Some(next) = new_front {
+            if front.is_none_or(|f| !Arc::ptr_eq(&f, next)) {
+                next.event.notify_additional(1);
+            }
+        }
     }
 
-    /// Gets a unit: a free one, one freed by closing another key's least recently used
-    /// idle connection, or the next one released, in queue order.
-    pub(crate) async fn make_room(&self, deadline: &mut Deadline) -> Result<Grant<'_>, WaitError> {
-        for _ in 0..EVICT_TRIES {
-            if self.try_acquire() {
-                return Ok(Grant { cap: self });
-            }
-            if self.has_waiters() || !self.evict() {
-                break;
-            }
-        }
-        let ticket = Arc::new(Ticket {
-            state: AtomicUsize::new(WAITING),
-            event: Event::new(),
-        });
-        {
-            let mut queue = lock(&self.queue);
-            if queue.closed {
-                return Err(WaitError::Closed);
-            }
-            if queue.tickets.is_empty() && self.cas_acquire() {
-                return Ok(Grant { cap: self });
-            }
-            queue.tickets.push_back(ticket.clone());
-            self.waiting.fetch_add(1, Ordering::SeqCst);
-        }
-        let mut queued = Queued {
-            cap: self,
-            ticket,
-            done: false,
+    /// A ticket left the queue (lock held).
+    fn dequeued(&self, ticket: &Ticket) {
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        ticket.room.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn evict(&self, except: &KeyRoom) -> bool {
+        self.evict.get().is_some_and(|evict| evict(except))
+    }
+
+    /// The hand-over decision for a connection of `room`'s key that just went idle while
+    /// callers wait for room (see the module docs): `returned` by its user (the key is
+    /// busy), or put back by maintenance.
+    pub(crate) fn on_idle(&self, room: &KeyRoom, returned: bool) -> OnIdle {
+        let queue = lock(&self.queue);
+        let Some(front) = queue.tickets.front() else {
+            return OnIdle::Keep;
         };
-        let at = deadline.at();
-        loop {
-            let listener = queued.ticket.event.listen();
-            match queued.ticket.state.load(Ordering::SeqCst) {
-                GRANTED => {
-                    queued.done = true;
-                    return Ok(Grant { cap: self });
-                }
-                CLOSED => {
-                    queued.done = true;
-                    return Err(WaitError::Closed);
-                }
-                _ => {}
+        let own = queue.tickets.iter().find(|t| std::ptr::eq(&*t.room, room));
+        let overdue = Instant::now() >= front.hand_at;
+        if let Some(own) = own {
+            // The key's own oldest waiter for room: the front, or the front can wait.
+            if std::ptr::eq(&**own, &**front) || !overdue || !returned {
+                own.look.store(true, Ordering::SeqCst);
+                own.event.notify_additional(1);
+                return OnIdle::Keep;
             }
-            // The oldest waiter makes room; its unit comes back through `release`.
-            if queued.is_front() && self.evict() {
-                continue;
-            }
-            if run_until(at, listener).await.is_none() {
-                return Err(WaitError::Timeout);
-            }
+            return OnIdle::HandOver;
         }
+        if returned && !overdue {
+            // A busy key keeps its connection while the oldest waiter can wait.
+            return OnIdle::Keep;
+        }
+        OnIdle::HandOver
     }
 }
 
@@ -223,6 +330,235 @@ impl std::fmt::Debug for GlobalCap {
             .field("used", &self.used())
             .field("waiting", &self.waiting())
             .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("cap", &self.cap)
+            .field("waiting", &self.waiting())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Link {
+    /// Takes a unit if one is free and nobody is queued.
+    #[inline]
+    pub(crate) fn try_acquire(&self) -> bool {
+        self.cap.try_acquire()
+    }
+
+    /// A connection of this key was closed.
+    #[inline]
+    pub(crate) fn release(&self) {
+        self.cap.release();
+    }
+
+    /// Whether the key was removed or the keyed pool closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.cap.is_closed() || self.room.closed.load(Ordering::SeqCst)
+    }
+
+    /// This key's callers queued for room.
+    pub(crate) fn waiting(&self) -> usize {
+        self.room.waiting.load(Ordering::Relaxed)
+    }
+
+    /// When the key was last used (returned a connection), on the use clock.
+    pub(crate) fn last_used(&self) -> u64 {
+        self.room.used.load(Ordering::Relaxed)
+    }
+
+    /// Whether callers of this key wait for room (its idle connections are theirs).
+    pub(crate) fn has_room_waiters(&self) -> bool {
+        self.room.waiting.load(Ordering::SeqCst) != 0
+    }
+
+    /// Stamps the key as used now: the use clock advances only when another key was
+    /// stamped since this one, so a key used over and over writes nothing shared.
+    #[inline]
+    pub(crate) fn stamp(&self) {
+        let now = self.cap.seq.load(Ordering::Relaxed);
+        if self.room.used.load(Ordering::Relaxed) != now {
+            self.room.used.store(self.cap.tick(), Ordering::Relaxed);
+        }
+    }
+
+    /// Resolves once the key is removed or the pool closed.
+    pub(crate) async fn closed(&self) {
+        loop {
+            let listener = self.room.closed_event.listen();
+            if self.is_closed() {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// Starts a wait for room for a caller of this key (of the pool `shared`).
+    pub(crate) fn wait<'a>(&'a self, shared: &'a Shared) -> RoomWait<'a> {
+        RoomWait {
+            link: self,
+            shared,
+            ticket: None,
+            counted: false,
+        }
+    }
+}
+
+impl<'a> RoomWait<'a> {
+    /// A unit: a free one, one freed by closing another key's least recently used idle
+    /// connection, or the next one released, in queue order; or `Look` when a connection
+    /// of the caller's own key went idle.
+    pub(crate) async fn next(&mut self, deadline: &mut Deadline) -> Result<Room<'a>, WaitError> {
+        let cap = &*self.link.cap;
+        let ticket = match &self.ticket {
+            Some(ticket) => ticket.clone(),
+            None => {
+                for _ in 0..EVICT_TRIES {
+                    if cap.try_acquire() {
+                        return Ok(Room::Granted(Grant { cap }));
+                    }
+                    if cap.has_waiters() || !cap.evict(&self.link.room) {
+                        break;
+                    }
+                }
+                let at = deadline.at();
+                let now = Instant::now();
+                let bound = match at {
+                    Some(at) => self
+                        .link
+                        .cap
+                        .handover_after
+                        .min(at.saturating_duration_since(now) / 4),
+                    None => cap.handover_after,
+                };
+                let ticket = Arc::new(Ticket {
+                    state: AtomicUsize::new(WAITING),
+                    look: AtomicBool::new(false),
+                    event: Event::new(),
+                    room: self.link.room.clone(),
+                    hand_at: now.checked_add(bound).unwrap_or(now),
+                });
+                {
+                    let mut queue = lock(&cap.queue);
+                    if queue.closed || self.link.is_closed() {
+                        return Err(WaitError::Closed);
+                    }
+                    if queue.tickets.is_empty() && cap.cas_acquire() {
+                        return Ok(Room::Granted(Grant { cap }));
+                    }
+                    queue.tickets.push_back(ticket.clone());
+                    cap.waiting.fetch_add(1, Ordering::SeqCst);
+                    self.link.room.waiting.fetch_add(1, Ordering::SeqCst);
+                }
+                // Pairs with the fence of a return (see the module docs).
+                fence(Ordering::SeqCst);
+                self.ticket = Some(ticket);
+                // Queued: the caller looks at its own key's idle connections once more (one
+                // may have gone idle before it queued), then waits. The oldest waiter makes
+                // room from another key's idle connection at once.
+                if self.is_front() {
+                    let _ = cap.evict(&self.link.room);
+                }
+                return Ok(Room::Look);
+            }
+        };
+        let at = deadline.at();
+        let mut started: Option<Instant> = None;
+        let result = loop {
+            let listener = ticket.event.listen();
+            match ticket.state.load(Ordering::SeqCst) {
+                GRANTED => {
+                    self.ticket = None;
+                    break Ok(Room::Granted(Grant { cap }));
+                }
+                CLOSED => {
+                    self.ticket = None;
+                    break Err(WaitError::Closed);
+                }
+                _ => {}
+            }
+            if ticket.look.swap(false, Ordering::SeqCst) {
+                break Ok(Room::Look);
+            }
+            // The oldest waiter, past the hand-over bound, makes room from another key's
+            // idle connection; its unit comes back through `release`.
+            let overdue = Instant::now() >= ticket.hand_at;
+            if overdue && self.is_front() && cap.evict(&self.link.room) {
+                continue;
+            }
+            if started.is_none() {
+                started = Some(Instant::now());
+                if !self.counted {
+                    self.counted = true;
+                    self.shared.counters.gets_waited.bump();
+                }
+            }
+            // Until the deadline, or the hand-over bound (to make room then).
+            let wake = match at {
+                Some(at) if overdue || at <= ticket.hand_at => Some(at),
+                _ if overdue => None,
+                _ => Some(ticket.hand_at),
+            };
+            if run_until(wake, listener).await.is_none()
+                && at.is_some_and(|at| Instant::now() >= at)
+            {
+                break Err(WaitError::Timeout);
+            }
+        };
+        if let Some(started) = started {
+            self.shared
+                .counters
+                .wait_time_ns
+                .add(crate::clock::nanos(started.elapsed()));
+        }
+        result
+    }
+
+    fn is_front(&self) -> bool {
+        let Some(ticket) = &self.ticket else {
+            return false;
+        };
+        lock(&self.link.cap.queue)
+            .tickets
+            .front()
+            .is_some_and(|t| Arc::ptr_eq(t, ticket))
+    }
+
+    /// Whether this caller is queued for room.
+    pub(crate) fn is_queued(&self) -> bool {
+        self.ticket.is_some()
+    }
+}
+
+impl Drop for RoomWait<'_> {
+    fn drop(&mut self) {
+        let Some(ticket) = self.ticket.take() else {
+            return;
+        };
+        let cap = &*self.link.cap;
+        let granted = {
+            let mut queue = lock(&cap.queue);
+            let pos = queue.tickets.iter().position(|t| Arc::ptr_eq(t, &ticket));
+            if let Some(pos) = pos {
+                queue.tickets.remove(pos);
+                cap.dequeued(&ticket);
+                if pos == 0 {
+                    if let Some(next) = queue.tickets.front() {
+                        next.event.notify_additional(1);
+                    }
+                }
+                false
+            } else {
+                ticket.state.load(Ordering::SeqCst) == GRANTED
+            }
+        };
+        if granted {
+            // Left after being granted: the unit goes to the next waiter.
+            cap.release();
+        }
     }
 }
 
@@ -239,54 +575,5 @@ impl Grant<'_> {
 impl Drop for Grant<'_> {
     fn drop(&mut self) {
         self.cap.release();
-    }
-}
-
-/// A queued waiter: leaves the queue when dropped, handing on a unit it was granted but
-/// did not take.
-struct Queued<'a> {
-    cap: &'a GlobalCap,
-    ticket: Arc<Ticket>,
-    /// The outcome was taken (the unit now belongs to a `Grant`).
-    done: bool,
-}
-
-impl Queued<'_> {
-    fn is_front(&self) -> bool {
-        lock(&self.cap.queue)
-            .tickets
-            .front()
-            .is_some_and(|t| Arc::ptr_eq(t, &self.ticket))
-    }
-}
-
-impl Drop for Queued<'_> {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let granted = {
-            let mut queue = lock(&self.cap.queue);
-            let pos = queue
-                .tickets
-                .iter()
-                .position(|t| Arc::ptr_eq(t, &self.ticket));
-            if let Some(pos) = pos {
-                queue.tickets.remove(pos);
-                self.cap.waiting.fetch_sub(1, Ordering::SeqCst);
-                if pos == 0 {
-                    if let Some(next) = queue.tickets.front() {
-                        next.event.notify_additional(1);
-                    }
-                }
-                false
-            } else {
-                self.ticket.state.load(Ordering::SeqCst) == GRANTED
-            }
-        };
-        if granted {
-            // Cancelled after being granted: the unit goes to the next waiter.
-            self.cap.release();
-        }
     }
 }

@@ -11,7 +11,7 @@ use crate::error::{Error, LastConnectError};
 use crate::events::{Check, ConnectFailure, Event, TimedOut};
 use crate::hooks::DynHooks;
 use crate::idle::{Idle, IdleQueue};
-use crate::shared::{Deadline, Refused, Shared, Slot, WaitError, run_until};
+use crate::shared::{Deadline, ProbeGuard, Refused, Shared, Slot, WaitError, run_until};
 use crate::stats::Counters;
 use crate::sync::{AtomicUsize, Ordering};
 
@@ -41,6 +41,8 @@ pub(crate) enum CloseReason {
     Shrunk,
     /// The pool is closed (not counted).
     Closed,
+    /// Closed to give its room under a keyed pool's total cap to another key's caller.
+    Handoff,
 }
 
 /// What checkout does with an idle connection (see [`Inner::verdict`]).
@@ -93,6 +95,10 @@ impl<M: Manager> Inner<M> {
         deadline: &mut Deadline,
         once: bool,
     ) -> Result<Idle<M::Connection>, Error<M::Error>> {
+        if self.shared.global.is_some() {
+            // A keyed pool: the total cap's hand-over policy (see `crate::keyed`).
+            return Box::pin(self.obtain_keyed(deadline, once)).await;
+        }
         loop {
             if self.shared.is_closed() {
                 return Err(Error::Closed);
@@ -115,20 +121,6 @@ impl<M: Manager> Inner<M> {
             if once {
                 return Err(Error::Timeout);
             }
-            // A keyed pool with room for this key, but the cap shared by all keys reached:
-            // make room (close another key's idle connection) or queue for it.
-            if let Some(global) = &self.shared.global {
-                if !self.shared.over_or_at_capacity() {
-                    let grant = match global.make_room(deadline).await {
-                        Ok(grant) => grant,
-                        Err(e) => return Err(self.wait_error(e, deadline)),
-                    };
-                    if let Some(slot) = grant.into_slot(&self.shared) {
-                        return self.open(slot, deadline, true).await;
-                    }
-                    continue;
-                }
-            }
             let ready = || !self.idle.is_empty() || !self.shared.over_or_at_capacity();
             if let Err(e) = self.shared.wait_capacity(ready, deadline).await {
                 return Err(self.wait_error(e, deadline));
@@ -141,7 +133,7 @@ impl<M: Manager> Inner<M> {
     /// its last use for at least `check_idle_after` (every one when that is zero), hand
     /// out the rest. Reads the clock only when a time-based setting is on.
     #[inline]
-    pub(super) fn verdict(&self, item: &Idle<M::Connection>) -> Verdict {
+    pub(crate) fn verdict(&self, item: &Idle<M::Connection>) -> Verdict {
         let shared = &self.shared;
         if !shared.timed {
             return match shared.check_after {
@@ -182,7 +174,7 @@ impl<M: Manager> Inner<M> {
     }
 
     /// Carries out `verdict` for an idle connection: `Ok(None)` if it was closed.
-    pub(super) async fn check_out(
+    pub(crate) async fn check_out(
         &self,
         item: Idle<M::Connection>,
         verdict: Verdict,
@@ -252,17 +244,33 @@ impl<M: Manager> Inner<M> {
         deadline: &mut Deadline,
         wait: bool,
     ) -> Result<Idle<M::Connection>, Error<M::Error>> {
-        let shared = &self.shared;
-        let _probe = match shared.admit(deadline, wait).await {
+        let probe = match self.shared.admit(deadline, wait).await {
             Ok(probe) => probe,
-            Err(Refused::Unavailable { failures, last }) => {
-                return Err(Error::Unavailable { failures, last });
-            }
-            Err(Refused::Timeout) => return Err(self.wait_error(WaitError::Timeout, deadline)),
-            // Maintenance, whose turn it is not: no get waited, nothing to count.
-            Err(Refused::NotYet) => return Err(Error::Timeout),
-            Err(Refused::Closed) => return Err(Error::Closed),
+            Err(refused) => return Err(self.refused(refused, deadline)),
         };
+        self.open_admitted(slot, probe, deadline).await
+    }
+
+    /// The error for a caller the backoff refused.
+    pub(crate) fn refused(&self, refused: Refused, deadline: &Deadline) -> Error<M::Error> {
+        match refused {
+            Refused::Unavailable { failures, last } => Error::Unavailable { failures, last },
+            Refused::Timeout => self.wait_error(WaitError::Timeout, deadline),
+            // Maintenance, whose turn it is not: no get waited, nothing to count.
+            Refused::NotYet => Error::Timeout,
+            Refused::Closed => Error::Closed,
+        }
+    }
+
+    /// [`open`](Self::open) for a caller the backoff admitted already (holding `_probe` if
+    /// it connects as the probe).
+    pub(crate) async fn open_admitted(
+        &self,
+        slot: Slot<'_>,
+        _probe: Option<ProbeGuard<'_>>,
+        deadline: &mut Deadline,
+    ) -> Result<Idle<M::Connection>, Error<M::Error>> {
+        let shared = &self.shared;
         let connect_at = shared
             .config
             .connect_timeout
@@ -303,12 +311,6 @@ impl<M: Manager> Inner<M> {
     pub(crate) fn put_back(&self, mut item: Idle<M::Connection>) {
         let shared = &self.shared;
         // (A pool closed meanwhile is drained by `settle`, after the push.)
-        // In a keyed pool, a connection returned while other keys wait for the shared cap
-        // is closed, handing its room to the oldest of them.
-        if shared.global.as_ref().is_some_and(|g| g.has_waiters()) {
-            drop(self.live(item, CloseReason::Uncounted));
-            return;
-        }
         // The item stays in place (moving it into a `Live` guard cost a third of this
         // function); if `has_broken` panics, the unwinding drops `item` and this guard
         // frees its slot.
@@ -328,6 +330,10 @@ impl<M: Manager> Inner<M> {
         item.last_used = now;
         // The caller calls `settle` and then releases its permit.
         self.idle.push(item);
+        if shared.global.is_some() {
+            // A keyed pool: callers of other keys may wait for room (see `crate::keyed`).
+            self.went_idle(true);
+        }
     }
 
     /// Closes a connection found broken (by `has_broken`, or discarded by its user). One
@@ -345,6 +351,9 @@ impl<M: Manager> Inner<M> {
     pub(crate) fn push_idle(&self, item: Idle<M::Connection>) {
         self.idle.push(item);
         self.settle();
+        if self.shared.global.is_some() {
+            self.went_idle(false);
+        }
     }
 
     /// After a connection was pushed idle: closes idle connections above the cap, wakes a
@@ -459,6 +468,7 @@ impl<M: Manager> Drop for Live<'_, M> {
             CloseReason::Invalid => Counters::bump(&counters.closed_invalid),
             CloseReason::Idle => Counters::bump(&counters.closed_idle),
             CloseReason::Lifetime => Counters::bump(&counters.closed_lifetime),
+            CloseReason::Handoff => Counters::bump(&counters.closed_handoff),
             _ => {}
         }
         // Free the slot even if dropping the connection (or the event handler) panics.

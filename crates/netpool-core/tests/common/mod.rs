@@ -12,6 +12,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use netpool_core::Manager;
 
+pub mod net;
 pub mod recorder;
 
 /// What `connect` or `is_valid` does next.

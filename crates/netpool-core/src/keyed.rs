@@ -23,7 +23,9 @@
 //!   exact), unless it is backing off after failed connects (its backoff would be lost).
 
 use std::fmt;
+use std::future::Future;
 use std::hash::Hash;
+use std::panic::Location;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -168,8 +170,14 @@ where
     ///
     /// Cancel safe, as [`Pool::get`]: a place in the queue for room is given up (and room
     /// granted to it handed on).
-    pub async fn get(&self, key: &K) -> Result<Pooled<M>, Error<M::Error>> {
-        self.acquire(key, self.inner.config.wait_timeout).await
+    #[track_caller]
+    pub fn get<'a>(
+        &'a self,
+        key: &'a K,
+    ) -> impl Future<Output = Result<Pooled<M>, Error<M::Error>>> + Send + 'a {
+        let site = Location::caller();
+        let timeout = self.inner.config.wait_timeout;
+        async move { Ok(self.acquire(key, timeout).await?.at(site)) }
     }
 
     /// Like [`get`](Self::get), with `timeout` instead of `wait_timeout`.
@@ -181,12 +189,14 @@ where
     /// # Cancel safety
     ///
     /// Cancel safe, as [`get`](Self::get).
-    pub async fn get_timeout(
-        &self,
-        key: &K,
+    #[track_caller]
+    pub fn get_timeout<'a>(
+        &'a self,
+        key: &'a K,
         timeout: Duration,
-    ) -> Result<Pooled<M>, Error<M::Error>> {
-        self.acquire(key, Some(timeout)).await
+    ) -> impl Future<Output = Result<Pooled<M>, Error<M::Error>>> + Send + 'a {
+        let site = Location::caller();
+        async move { Ok(self.acquire(key, Some(timeout)).await?.at(site)) }
     }
 
     /// Checks a connection to `key` out without waiting, as [`Pool::try_get`].
@@ -194,7 +204,13 @@ where
     /// # Errors
     ///
     /// As [`Pool::try_get`].
+    #[track_caller]
     pub fn try_get(&self, key: &K) -> Result<Pooled<M>, Error<M::Error>> {
+        let site = Location::caller();
+        self.try_get_inner(key).map(|c| c.at(site))
+    }
+
+    fn try_get_inner(&self, key: &K) -> Result<Pooled<M>, Error<M::Error>> {
         match self.fast(key) {
             Step::Done(conn) => Ok(conn),
             Step::Closed => Err(Error::Closed),
@@ -214,8 +230,11 @@ where
     /// # Blocking
     ///
     /// Blocks the calling thread. Never call it inside an async task: use `get`.
+    #[track_caller]
     pub fn get_blocking(&self, key: &K) -> Result<Pooled<M>, Error<M::Error>> {
+        let site = Location::caller();
         self.get_blocking_timeout_inner(key, self.inner.config.wait_timeout)
+            .map(|c| c.at(site))
     }
 
     /// Like [`get_blocking`](Self::get_blocking), with `timeout` instead of
@@ -228,12 +247,15 @@ where
     /// # Blocking
     ///
     /// Blocks the calling thread. Never call it inside an async task.
+    #[track_caller]
     pub fn get_blocking_timeout(
         &self,
         key: &K,
         timeout: Duration,
     ) -> Result<Pooled<M>, Error<M::Error>> {
+        let site = Location::caller();
         self.get_blocking_timeout_inner(key, Some(timeout))
+            .map(|c| c.at(site))
     }
 
     /// A snapshot of all keys: how many there are, the total connections, and the keys'
@@ -267,6 +289,15 @@ where
         let hash = hash_of(key);
         let shard = &self.inner.shards[shard_index(hash)];
         find(&read(shard), hash, key).map(|entry| entry.pool.stats())
+    }
+
+    /// The checked-out connections to `key`, as [`Pool::holders`] (empty if the key has no
+    /// pool, or without a [`leak_threshold`](KeyedBuilder::leak_threshold)).
+    pub fn holders(&self, key: &K) -> Vec<crate::Holder> {
+        let hash = hash_of(key);
+        let shard = &self.inner.shards[shard_index(hash)];
+        let pool = find(&read(shard), hash, key).map(|entry| entry.pool.clone());
+        pool.map(|p| p.holders()).unwrap_or_default()
     }
 
     /// The keys that have a pool now.
@@ -450,7 +481,14 @@ where
     fn forget_unused(&self) {
         for shard in self.inner.shards.iter() {
             let mut map = write(shard);
-            map.retain(|_, entry| !entry.unused());
+            map.retain(|_, entry| {
+                let unused = entry.unused();
+                if unused {
+                    // Its counters since the last pass, before it goes.
+                    entry.pool.diagnose();
+                }
+                !unused
+            });
             if map.capacity() > 4 * map.len() + 16 {
                 map.shrink_to_fit();
             }
@@ -583,6 +621,13 @@ fn add(total: &mut Stats, s: &Stats) {
     total.closed_idle += s.closed_idle;
     total.closed_lifetime += s.closed_lifetime;
     total.connect_errors += s.connect_errors;
+    total.gets_unavailable += s.gets_unavailable;
+    total.closed_rejected += s.closed_rejected;
+    total.closed_retained += s.closed_retained;
+    total.closed_shrunk += s.closed_shrunk;
+    total.closed_pool_closed += s.closed_pool_closed;
+    total.closed_aborted += s.closed_aborted;
+    total.detached += s.detached;
 }
 
 impl<K, M: Manager> Clone for KeyedPool<K, M> {

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,6 +59,8 @@ pub struct Pooled<M: Manager> {
     item: Option<Idle<M::Connection>>,
     /// Set by [`Pooled::set_broken`]: close instead of returning.
     broken: bool,
+    /// Where it was checked out (see [`Pooled::site`]).
+    site: &'static Location<'static>,
 }
 
 /// A snapshot of a connection's bookkeeping, from [`Pooled::meta`] or in
@@ -95,13 +98,42 @@ impl<M: Manager> Pooled<M> {
             pool,
             item: Some(item),
             broken: false,
+            site: Location::caller(),
         }
+    }
+
+    /// Records where the guard was checked out: the entry points' `#[track_caller]`
+    /// location; with holders tracked, stamps the connection's checkout record too.
+    #[inline(always)]
+    pub(crate) fn at(mut self, site: &'static Location<'static>) -> Self {
+        self.site = site;
+        if self.pool.shared.diag.track {
+            self.track();
+        }
+        self
+    }
+
+    #[inline(never)]
+    fn track(&mut self) {
+        let diag = &self.pool.shared.diag;
+        if let Some(item) = &mut self.item {
+            let hold = item.hold.get_or_insert_with(|| diag.register(item.created));
+            hold.checked_out(self.site);
+        }
+    }
+
+    /// Where the connection was checked out: the file and line of the `get` (or
+    /// `get_blocking`, `try_get`, ...) call that returned this guard.
+    pub fn site(this: &Self) -> &'static Location<'static> {
+        this.site
     }
 
     /// Takes the connection out of the pool for good, freeing its slot.
     pub fn detach(mut this: Self) -> M::Connection {
         let item = this.take();
         let shared = &this.pool.shared;
+        returned(&item, shared);
+        crate::stats::Counters::bump(&shared.counters.detached);
         let _permit = Permit::new(&shared.sema);
         shared.slot_freed();
         shared
@@ -119,6 +151,7 @@ impl<M: Manager> Pooled<M> {
     pub fn discard(mut this: Self) {
         let item = this.take();
         let inner = &*this.pool;
+        returned(&item, &inner.shared);
         let _permit = Permit::new(&inner.shared.sema);
         inner.close_broken(item);
     }
@@ -184,6 +217,32 @@ impl<M: Manager> Pooled<M> {
     }
 }
 
+/// A checked-out connection is back (or leaves): clears its checkout record, if it has
+/// one, and reports the return of one that was held too long.
+#[inline(always)]
+fn returned<C>(item: &Idle<C>, shared: &crate::shared::Shared) {
+    if let Some(hold) = &item.hold {
+        let (since, leaked) = hold.returned();
+        if leaked || cfg!(feature = "metrics") {
+            held(shared, since, leaked);
+        }
+    }
+}
+
+/// A tracked checkout that began at `since` is over: records its use time, reports the
+/// return of a leaked one.
+#[inline(never)]
+fn held(shared: &crate::shared::Shared, since: crate::clock::Nanos, leaked: bool) {
+    let held_for = Duration::from_nanos(crate::clock::now().saturating_sub(since));
+    #[cfg(feature = "metrics")]
+    shared.diag.meter.used(held_for);
+    if leaked {
+        shared
+            .events
+            .emit(|| crate::Event::ReturnedAfterLeak { held_for });
+    }
+}
+
 impl Meta {
     pub(crate) fn from_idle<C>(item: &Idle<C>, epoch: Epoch) -> Self {
         // `created` may be a nanosecond or two past the clock (it doubles as the id).
@@ -246,6 +305,7 @@ impl<M: Manager> Drop for Pooled<M> {
     fn drop(&mut self) {
         if let Some(item) = self.item.take() {
             let inner = &**self.pool;
+            returned(&item, &inner.shared);
             // Released after the connection is back (or closed), even if has_broken
             // panics: the release is the guard's last use of the pool, which may be freed
             // right after it (see `pool`).
@@ -271,6 +331,7 @@ impl<M: Manager> fmt::Debug for Pooled<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pooled")
             .field("meta", &Self::meta(self))
+            .field("site", &self.site)
             .finish_non_exhaustive()
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::Manager;
 use crate::clock::{self, Nanos};
 use crate::error::{Error, LastConnectError};
-use crate::events::{Check, ConnectFailure, Event, TimedOut};
+use crate::events::{Check, ConnectFailure, TimedOut};
 use crate::hooks::DynHooks;
 use crate::idle::{Idle, IdleQueue};
 use crate::shared::{Deadline, Refused, Shared, Slot, WaitError, run_until};
@@ -78,9 +78,7 @@ impl<M: Manager> Inner<M> {
             WaitError::Closed => Error::Closed,
             WaitError::Timeout => {
                 Counters::bump(&self.shared.counters.gets_timed_out);
-                (self.shared.events).emit(|| Event::GetTimedOut {
-                    waited: deadline.waited(),
-                });
+                self.shared.timed_out(deadline.waited());
                 Error::Timeout
             }
         }
@@ -248,6 +246,7 @@ impl<M: Manager> Inner<M> {
         let _probe = match shared.admit(deadline, wait).await {
             Ok(probe) => probe,
             Err(Refused::Unavailable { failures, last }) => {
+                Counters::bump(&shared.counters.gets_unavailable);
                 return Err(Error::Unavailable { failures, last });
             }
             Err(Refused::Timeout) => return Err(self.wait_error(WaitError::Timeout, deadline)),
@@ -407,7 +406,11 @@ impl<M: Manager> Drop for Live<'_, M> {
             CloseReason::Invalid => Counters::bump(&counters.closed_invalid),
             CloseReason::Idle => Counters::bump(&counters.closed_idle),
             CloseReason::Lifetime => Counters::bump(&counters.closed_lifetime),
-            _ => {}
+            CloseReason::Rejected => Counters::bump(&counters.closed_rejected),
+            CloseReason::Retained => Counters::bump(&counters.closed_retained),
+            CloseReason::Shrunk => Counters::bump(&counters.closed_shrunk),
+            CloseReason::Closed => Counters::bump(&counters.closed_pool_closed),
+            CloseReason::Uncounted => Counters::bump(&counters.closed_aborted),
         }
         // Free the slot even if dropping the connection (or the event handler) panics.
         let _slot = Slot::adopt(&self.inner.shared);

@@ -3,22 +3,22 @@
 //!
 //! # Implementation details
 //!
-//! Nothing is recorded on the hot path. Maintenance samples the gauges and turns the
+//! Nothing is recorded on the hot path. The instruments are registered when the pool is
+//! built (install the recorder before building pools). Maintenance samples the gauges and turns the
 //! cumulative [`Stats`] counters into counter increments (the difference since its last
 //! sample), so after a pass the recorded counters equal `Stats`. Gauges are applied as
 //! differences too (`increment`/`decrement` by the change since the last sample), so the
 //! pools of a [`KeyedPool`](crate::KeyedPool)'s keys, which share their labels, add up
 //! instead of overwriting each other, and a forgotten key's pool takes its share back
 //! when it is dropped: the series stay one per pool name however many keys come and go.
-//! The histograms are handles registered when the pool is built (install the recorder
-//! before building pools): `wait_time` is recorded when a get that waited gets its turn,
+//! Of the histograms, `wait_time` is recorded when a get that waited gets its turn,
 //! `create_time` when a connection is opened, and `use_time` when a guard comes back,
 //! with holders tracked ([`leak_threshold`](crate::Builder::leak_threshold)) since that
 //! is what stamps the checkout time.
 
 use std::time::Duration;
 
-use metrics::{Histogram, Label, Unit};
+use metrics::{Counter, Gauge, Histogram, Label, Unit};
 
 use crate::Stats;
 use crate::sync::{Mutex, lock};
@@ -55,13 +55,17 @@ const POOL_NAME: &str = "db.client.connection.pool.name";
 /// Label of the connection state in [`COUNT`].
 const STATE: &str = "db.client.connection.state";
 
-/// A pool's labels, histogram handles, and what its last sample exported.
+/// A pool's labels, its instruments' handles, and what its last sample exported.
 pub(crate) struct Meter {
     labels: Vec<Label>,
     min_idle: f64,
     wait_time: Histogram,
     use_time: Histogram,
     create_time: Histogram,
+    /// In [`COUNTERS`]' order.
+    counters: Vec<Counter>,
+    /// In [`gauges`]' order.
+    gauges: Vec<Gauge>,
     last: Mutex<Sample>,
 }
 
@@ -72,17 +76,54 @@ struct Sample {
     gauges: [f64; 6],
 }
 
+/// The counters: name, `reason` label, and the [`Stats`] field they follow.
+const COUNTERS: [(&str, Option<&str>, fn(&Stats) -> u64); 14] = [
+    (TIMEOUTS, None, |s| s.gets_timed_out),
+    (CREATED, None, |s| s.connections_created),
+    (CONNECT_ERRORS, None, |s| s.connect_errors),
+    (UNAVAILABLE, None, |s| s.gets_unavailable),
+    (CLOSED, Some("broken"), |s| s.closed_broken),
+    (CLOSED, Some("invalid"), |s| s.closed_invalid),
+    (CLOSED, Some("idle"), |s| s.closed_idle),
+    (CLOSED, Some("lifetime"), |s| s.closed_lifetime),
+    (CLOSED, Some("rejected"), |s| s.closed_rejected),
+    (CLOSED, Some("retained"), |s| s.closed_retained),
+    (CLOSED, Some("shrunk"), |s| s.closed_shrunk),
+    (CLOSED, Some("pool_closed"), |s| s.closed_pool_closed),
+    (CLOSED, Some("aborted"), |s| s.closed_aborted),
+    (CLOSED, Some("detached"), |s| s.detached),
+];
+
 impl Meter {
+    /// Registers the pool's instruments with the recorder installed now (so every
+    /// instrument shows from the start, and sampling allocates nothing).
     pub(crate) fn new(name: Option<&str>, server: Option<&str>, min_idle: Option<usize>) -> Self {
         let mut labels = vec![Label::new(POOL_NAME, name.unwrap_or("default").to_owned())];
         if let Some(server) = server {
             labels.push(Label::new("server.address", server.to_owned()));
         }
         describe();
+        let with = |extra: Option<(&'static str, &'static str)>| {
+            let mut labels = labels.clone();
+            if let Some((k, v)) = extra {
+                labels.push(Label::new(k, v));
+            }
+            labels
+        };
+        let counters = COUNTERS
+            .iter()
+            .map(|(name, reason, _)| metrics::counter!(*name, with(reason.map(|r| ("reason", r)))))
+            .collect();
+        let gauges = gauges(&Stats::default(), 0.0, false)
+            .iter()
+            .map(|(name, state, _)| metrics::gauge!(*name, with(state.map(|s| (STATE, s)))))
+            .collect();
         Self {
             wait_time: metrics::histogram!(WAIT_TIME, labels.clone()),
             use_time: metrics::histogram!(USE_TIME, labels.clone()),
             create_time: metrics::histogram!(CREATE_TIME, labels.clone()),
+            counters,
+            gauges,
             labels,
             min_idle: min_idle.unwrap_or(0) as f64,
             last: Mutex::new(Sample::default()),
@@ -107,99 +148,21 @@ impl Meter {
     /// Maintenance's sample: the gauges, and the counters' increments since the last one.
     pub(crate) fn sample(&self, stats: &Stats, backing_off: bool) {
         let mut last = lock(&self.last);
-        let prev = &last.stats;
-        let counters: [(&str, Option<&str>, u64, u64); 14] = [
-            (TIMEOUTS, None, stats.gets_timed_out, prev.gets_timed_out),
-            (
-                CREATED,
-                None,
-                stats.connections_created,
-                prev.connections_created,
-            ),
-            (
-                CONNECT_ERRORS,
-                None,
-                stats.connect_errors,
-                prev.connect_errors,
-            ),
-            (
-                UNAVAILABLE,
-                None,
-                stats.gets_unavailable,
-                prev.gets_unavailable,
-            ),
-            (
-                CLOSED,
-                Some("broken"),
-                stats.closed_broken,
-                prev.closed_broken,
-            ),
-            (
-                CLOSED,
-                Some("invalid"),
-                stats.closed_invalid,
-                prev.closed_invalid,
-            ),
-            (CLOSED, Some("idle"), stats.closed_idle, prev.closed_idle),
-            (
-                CLOSED,
-                Some("lifetime"),
-                stats.closed_lifetime,
-                prev.closed_lifetime,
-            ),
-            (
-                CLOSED,
-                Some("rejected"),
-                stats.closed_rejected,
-                prev.closed_rejected,
-            ),
-            (
-                CLOSED,
-                Some("retained"),
-                stats.closed_retained,
-                prev.closed_retained,
-            ),
-            (
-                CLOSED,
-                Some("shrunk"),
-                stats.closed_shrunk,
-                prev.closed_shrunk,
-            ),
-            (
-                CLOSED,
-                Some("pool_closed"),
-                stats.closed_pool_closed,
-                prev.closed_pool_closed,
-            ),
-            (
-                CLOSED,
-                Some("aborted"),
-                stats.closed_aborted,
-                prev.closed_aborted,
-            ),
-            (CLOSED, Some("detached"), stats.detached, prev.detached),
-        ];
-        for (name, reason, now, before) in counters {
-            let labels = self.with(reason.map(|r| ("reason", r)));
-            // Registered even when unchanged, so every instrument shows from the start.
-            metrics::counter!(name, labels).increment(now.saturating_sub(before));
+        for ((_, _, of), counter) in COUNTERS.iter().zip(&self.counters) {
+            let delta = of(stats).saturating_sub(of(&last.stats));
+            if delta > 0 {
+                counter.increment(delta);
+            }
         }
-        let gauges = gauges(stats, self.min_idle, backing_off);
-        for ((i, (name, state, value)), before) in gauges.iter().enumerate().zip(last.gauges) {
-            let labels = self.with(state.map(|s| (STATE, s)));
-            metrics::gauge!(*name, labels).increment(value - before);
-            last.gauges[i] = *value;
+        let values = gauges(stats, self.min_idle, backing_off);
+        for (i, ((_, _, value), gauge)) in values.iter().zip(&self.gauges).enumerate() {
+            let change = value - last.gauges[i];
+            if change != 0.0 {
+                gauge.increment(change);
+                last.gauges[i] = *value;
+            }
         }
         last.stats = stats.clone();
-    }
-
-    /// The pool's labels and `extra`.
-    fn with(&self, extra: Option<(&'static str, &'static str)>) -> Vec<Label> {
-        let mut labels = self.labels.clone();
-        if let Some((k, v)) = extra {
-            labels.push(Label::new(k, v));
-        }
-        labels
     }
 }
 
@@ -223,11 +186,9 @@ impl Drop for Meter {
     /// Takes this pool's share out of the gauges (a keyed pool's forgotten key).
     fn drop(&mut self) {
         let last = lock(&self.last);
-        let names = gauges(&Stats::default(), 0.0, false);
-        for ((name, state, _), before) in names.iter().zip(last.gauges) {
+        for (gauge, before) in self.gauges.iter().zip(last.gauges) {
             if before != 0.0 {
-                let labels = self.with(state.map(|s| (STATE, s)));
-                metrics::gauge!(*name, labels).decrement(before);
+                gauge.decrement(before);
             }
         }
     }

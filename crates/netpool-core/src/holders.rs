@@ -125,7 +125,7 @@ impl<M: Manager> Pool<M> {
         self.inner.shared.diag.holders()
     }
 
-    /// The pool's state when a get last timed out (with [`Error::Timeout`]): how many
+    /// The pool's state when a get last timed out (with [`Error::Timeout`](crate::Error::Timeout)): how many
     /// connections were in use, and, when holders are tracked, the one held longest.
     ///
     /// [`Error::Timeout`](crate::Error::Timeout) carries no data (callers match it as a
@@ -224,7 +224,7 @@ impl Diag {
             .iter()
             .filter_map(|h| h.holder(now))
             .collect();
-        list.sort_by(|a, b| b.held_for.cmp(&a.held_for));
+        list.sort_by_key(|h| std::cmp::Reverse(h.held_for));
         list
     }
 

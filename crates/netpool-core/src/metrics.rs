@@ -76,8 +76,11 @@ struct Sample {
     gauges: [f64; 6],
 }
 
-/// The counters: name, `reason` label, and the [`Stats`] field they follow.
-const COUNTERS: [(&str, Option<&str>, fn(&Stats) -> u64); 14] = [
+/// A counter: its name, its `reason` label, and the [`Stats`] field it follows.
+type CounterOf = (&'static str, Option<&'static str>, fn(&Stats) -> u64);
+
+/// The counters.
+const COUNTERS: [CounterOf; 14] = [
     (TIMEOUTS, None, |s| s.gets_timed_out),
     (CREATED, None, |s| s.connections_created),
     (CONNECT_ERRORS, None, |s| s.connect_errors),

@@ -132,7 +132,8 @@ fn recorded_values_equal_stats_after_a_scripted_run() {
     assert_eq!(c("netpool.connect.errors", ""), stats.connect_errors);
     assert_eq!(c("netpool.gets.unavailable", ""), stats.gets_unavailable);
     let closed = |reason: &str| c("netpool.connection.closed", &format!("reason={reason}"));
-    let by_reason: [(&str, fn(&Stats) -> u64); 10] = [
+    type Field = fn(&Stats) -> u64;
+    let by_reason: [(&str, Field); 10] = [
         ("broken", |s| s.closed_broken),
         ("invalid", |s| s.closed_invalid),
         ("idle", |s| s.closed_idle),

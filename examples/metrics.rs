@@ -8,7 +8,7 @@
 //! ```
 //!
 //! A demo pool runs a short workload first (and keeps running maintenance), so every
-//! instrument has a value; then the endpoint serves until Ctrl-C.
+//! instrument has a value; then the endpoint serves until the process is stopped.
 
 use std::time::Duration;
 
@@ -26,18 +26,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     println!("serving http://{}/metrics", listener.local_addr()?);
     let pool = prometheus::demo(Duration::from_millis(500)).await?;
     // Maintenance samples the gauges and counters (netpool-tokio's pools run it for you).
-    let maintenance = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(pool.maintenance_interval()).await;
-                pool.maintain().await;
-            }
-        })
-    };
-    let server = tokio::spawn(prometheus::serve(listener, handle));
-    tokio::signal::ctrl_c().await?;
-    server.abort();
-    maintenance.abort();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(pool.maintenance_interval()).await;
+            pool.maintain().await;
+        }
+    });
+    // Serves until the process is stopped (Ctrl-C).
+    prometheus::serve(listener, handle).await;
     Ok(())
 }

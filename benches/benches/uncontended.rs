@@ -62,7 +62,8 @@ fn s1(c: &mut Criterion) {
     let bare = common::netpool_bare(MAX_SIZE);
     let timeouts = common::netpool_timeouts(MAX_SIZE);
     let defaults = common::netpool_defaults(MAX_SIZE);
-    for pool in [&bare, &timeouts, &defaults] {
+    let leak = common::netpool_leak(MAX_SIZE);
+    for pool in [&bare, &timeouts, &defaults, &leak] {
         fill_netpool(pool);
     }
     let deadpool = common::deadpool(MAX_SIZE);
@@ -94,7 +95,7 @@ fn s1(c: &mut Criterion) {
     let sketch = common::Sketch::new(MAX_SIZE);
     let sketch = &sketch;
 
-    let (rt, ex, bare, timeouts, defaults) = (&rt, &ex, &bare, &timeouts, &defaults);
+    let (rt, ex, bare, timeouts, defaults, leak) = (&rt, &ex, &bare, &timeouts, &defaults, &leak);
     let (deadpool, bb8, mobc, r2d2, queue, stack) = (&deadpool, &bb8, &mobc, &r2d2, &queue, &stack);
     let p = || PARAM.to_owned();
     let mut runs: Vec<Run<'_>> = vec![
@@ -140,6 +141,26 @@ fn s1(c: &mut Criterion) {
                 let meter = Meter::start();
                 for _ in 0..iters {
                     drop(black_box(bare.try_get().expect("idle connection")));
+                }
+                meter.stop(iters, Vec::new())
+            }),
+        ),
+        // Leak detection on (holders tracked): against the same runs without.
+        ("netpool-tokio-leak", p(), Box::new(async_loop!(rt, leak))),
+        (
+            "netpool-block_on-leak",
+            p(),
+            Box::new(common::block_on_loop!(
+                leak.get().await.expect("idle connection")
+            )),
+        ),
+        (
+            "netpool-get_blocking-leak",
+            p(),
+            Box::new(move |iters| {
+                let meter = Meter::start();
+                for _ in 0..iters {
+                    drop(black_box(leak.get_blocking().expect("idle connection")));
                 }
                 meter.stop(iters, Vec::new())
             }),
@@ -205,7 +226,14 @@ fn s1(c: &mut Criterion) {
         c,
         "s1_uncontended",
         &mut runs,
-        &["deadpool", "floor-sketch", "floor-concurrent_queue"],
+        &[
+            "deadpool",
+            "floor-sketch",
+            "floor-concurrent_queue",
+            "netpool-tokio",
+            "netpool-block_on",
+            "netpool-get_blocking",
+        ],
         INTERLEAVED_CYCLES,
         INTERLEAVED_ROUNDS,
     );

@@ -1,7 +1,7 @@
 //! A fixed number of get+return cycles, for `valgrind --tool=callgrind` (repeatable
 //! instruction counts) or `perf`: `hotpath <mode> <cycles>`.
 //!
-//! Modes: `block_on`, `keyed` (a `KeyedPool` with one key, under `block_on`), `get_blocking`, `try_get`, `tokio`, `tokio-timeouts`,
+//! Modes: `block_on`, `block_on-leak` and `get_blocking-leak` (leak detection on), `keyed` (a `KeyedPool` with one key, under `block_on`), `get_blocking`, `try_get`, `tokio`, `tokio-timeouts`,
 //! `tokio-defaults`, `deadpool`, `sketch` (the event-listener + ConcurrentQueue floor under `block_on`), `queue`
 //! (the ConcurrentQueue floor), `queue-rmw5` (the
 //! floor plus five atomic read-modify-writes), and `s2` (64 tasks
@@ -58,6 +58,22 @@ fn main() {
                     drop(black_box(pool.get(&key).await.expect("idle")));
                 }
             });
+        }
+        "block_on-leak" => {
+            let pool = common::netpool_leak(16);
+            fill(&pool, 16);
+            futures_lite::future::block_on(async {
+                for _ in 0..cycles {
+                    drop(black_box(pool.get().await.expect("idle")));
+                }
+            });
+        }
+        "get_blocking-leak" => {
+            let pool = common::netpool_leak(16);
+            fill(&pool, 16);
+            for _ in 0..cycles {
+                drop(black_box(pool.get_blocking().expect("idle")));
+            }
         }
         "get_blocking" => {
             let pool = common::netpool_bare(16);

@@ -115,6 +115,19 @@ pub(crate) fn netpool_bare(max_size: usize) -> netpool_core::Pool<Mem> {
         .expect("valid config")
 }
 
+/// [`netpool_bare`] with leak detection on (holders tracked, a 60 s threshold).
+#[allow(dead_code, reason = "not every bench compares leak detection")]
+pub(crate) fn netpool_leak(max_size: usize) -> netpool_core::Pool<Mem> {
+    netpool_core::Pool::builder()
+        .max_size(max_size)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_on_check_out(false)
+        .leak_threshold(Duration::from_secs(60))
+        .build(Mem)
+        .expect("valid config")
+}
+
 /// netpool with idle timeout and max lifetime on (the defaults), check on checkout off.
 pub(crate) fn netpool_timeouts(max_size: usize) -> netpool_core::Pool<Mem> {
     netpool_core::Pool::builder()

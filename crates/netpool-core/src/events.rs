@@ -19,7 +19,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -99,6 +99,24 @@ pub enum Event<'a> {
     GetTimedOut {
         /// How long it waited.
         waited: Duration,
+    },
+    /// A connection has been checked out longer than the
+    /// [`leak_threshold`](crate::Builder::leak_threshold): reported once per checkout, by
+    /// maintenance (logged at `warn` under the `tracing` feature).
+    HeldTooLong {
+        /// The connection's id.
+        id: u64,
+        /// How long it has been checked out so far.
+        held_for: Duration,
+        /// Where it was checked out: the caller of `get` (or `get_blocking`, `try_get`, ...).
+        site: &'static Location<'static>,
+    },
+    /// A connection reported by [`HeldTooLong`](Event::HeldTooLong) came back (or was
+    /// detached or discarded).
+    ReturnedAfterLeak {
+        /// How long it was checked out (to within a maintenance interval when maintenance
+        /// noticed the return).
+        held_for: Duration,
     },
     /// [`Pool::resize`](crate::Pool::resize) changed `max_size`.
     Resized {
@@ -261,6 +279,14 @@ impl TimedOut {
 pub trait EventHandler: Send + Sync + 'static {
     /// Receives one event. Called synchronously: see the trait's docs.
     fn handle(&self, event: &Event<'_>);
+
+    /// Receives one event with the name of the pool that reported it
+    /// ([`Builder::name`](crate::Builder::name)), for a handler shared by several pools.
+    /// The pool calls this method; by default it calls [`handle`](Self::handle).
+    fn handle_in(&self, pool: Option<&str>, event: &Event<'_>) {
+        let _ = pool;
+        self.handle(event);
+    }
 }
 
 impl<F> EventHandler for F
@@ -276,11 +302,16 @@ where
 #[derive(Clone, Default)]
 pub(crate) struct Events {
     handler: Option<Arc<dyn EventHandler>>,
+    /// The pool's name, given to the handler and logged.
+    pub(crate) name: Option<Arc<str>>,
 }
 
 impl Events {
     pub(crate) fn new(handler: Option<Arc<dyn EventHandler>>) -> Self {
-        Self { handler }
+        Self {
+            handler,
+            name: None,
+        }
     }
 
     pub(crate) fn is_set(&self) -> bool {
@@ -298,14 +329,15 @@ impl Events {
 
     #[cold]
     fn dispatch(&self, event: &Event<'_>) {
+        let name = self.name.as_deref();
         #[cfg(feature = "tracing")]
-        log(event);
+        log(name, event);
         if let Some(handler) = &self.handler {
             if std::thread::panicking() {
                 // A second panic while unwinding would abort the process.
-                let _ = catch_unwind(AssertUnwindSafe(|| handler.handle(event)));
+                let _ = catch_unwind(AssertUnwindSafe(|| handler.handle_in(name, event)));
             } else {
-                handler.handle(event);
+                handler.handle_in(name, event);
             }
         }
     }
@@ -422,18 +454,19 @@ impl fmt::Display for Chain<'_> {
 /// or `debug` (checks, timed-out gets, the backoff re-armed), routine opens and closes at
 /// `debug`, recovery at `info`.
 #[cfg(feature = "tracing")]
-fn log(event: &Event<'_>) {
+fn log(name: Option<&str>, event: &Event<'_>) {
     const T: &str = "netpool";
+    let pool = name.unwrap_or("default");
     match *event {
         Event::ConnectionOpened { id, took } => {
-            tracing::debug!(target: T, id, ?took, "connection opened");
+            tracing::debug!(target: T, pool, id, ?took, "connection opened");
         }
         Event::ConnectFailed {
             failure,
             error,
             took,
         } => {
-            tracing::warn!(target: T, ?failure, error = %Chain(error), ?took, "connect failed");
+            tracing::warn!(target: T, pool, ?failure, error = %Chain(error), ?took, "connect failed");
         }
         Event::ConnectionClosed {
             id,
@@ -441,17 +474,17 @@ fn log(event: &Event<'_>) {
             age,
             uses,
         } => {
-            tracing::debug!(target: T, id, ?reason, ?age, uses, "connection closed");
+            tracing::debug!(target: T, pool, id, ?reason, ?age, uses, "connection closed");
         }
         Event::CheckFailed { id, check, error } => {
-            tracing::debug!(target: T, id, ?check, error = %Chain(error), "check failed");
+            tracing::debug!(target: T, pool, id, ?check, error = %Chain(error), "check failed");
         }
         Event::BackoffEntered {
             failures,
             retry_in,
             last_error,
         } if failures <= 1 => {
-            tracing::warn!(target: T, failures, ?retry_in, last_error = %last_error, "backing off");
+            tracing::warn!(target: T, pool, failures, ?retry_in, last_error = %last_error, "backing off");
         }
         // Each further failure re-arms it: a line per probe, not a warning per probe.
         Event::BackoffEntered {
@@ -459,18 +492,32 @@ fn log(event: &Event<'_>) {
             retry_in,
             last_error,
         } => {
-            tracing::debug!(target: T, failures, ?retry_in, last_error = %last_error, "backing off");
+            tracing::debug!(target: T, pool, failures, ?retry_in, last_error = %last_error, "backing off");
         }
         Event::BackoffLeft { failures } => {
-            tracing::info!(target: T, failures, "backoff over: a new connection works");
+            tracing::info!(target: T, pool, failures, "backoff over: a new connection works");
         }
-        Event::GetTimedOut { waited } => {
-            tracing::debug!(target: T, ?waited, "get timed out");
+        // Logged with the pool's state by `Shared::timed_out`.
+        Event::GetTimedOut { .. } => {}
+        Event::HeldTooLong { id, held_for, site } => {
+            tracing::warn!(
+                target: T,
+                pool,
+                id,
+                ?held_for,
+                site = %site,
+                "connection held longer than the leak threshold by {}:{}",
+                site.file(),
+                site.line()
+            );
+        }
+        Event::ReturnedAfterLeak { held_for } => {
+            tracing::info!(target: T, pool, ?held_for, "connection held too long came back");
         }
         Event::Resized { from, to } => {
-            tracing::debug!(target: T, from, to, "pool resized");
+            tracing::debug!(target: T, pool, from, to, "pool resized");
         }
-        Event::Closed => tracing::debug!(target: T, "pool closed"),
+        Event::Closed => tracing::debug!(target: T, pool, "pool closed"),
     }
 }
 

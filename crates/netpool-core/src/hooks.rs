@@ -392,6 +392,8 @@ impl<M: Manager> Inner<M> {
         }
         slot.fill();
         shared.connect_succeeded();
+        #[cfg(feature = "metrics")]
+        shared.diag.meter.created(started.elapsed());
         // Held by a guard while the handler runs: if it panics, the connection is closed.
         let mut live = self.live(item, CloseReason::Uncounted);
         if let Some(item) = live.item() {

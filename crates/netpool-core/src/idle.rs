@@ -20,11 +20,13 @@ pub(crate) struct Idle<C> {
     pub(crate) checked: Nanos,
     /// When it reaches its jittered `max_lifetime`; `Nanos::MAX` for never.
     pub(crate) expires: Nanos,
-    /// How many times it was checked out (saturating: a `u32` keeps the record at 48
-    /// bytes beside a word-sized connection, which the hot path moves on every checkout).
+    /// How many times it was checked out (saturating: a `u32` keeps the record small
+    /// beside a word-sized connection, which the hot path moves on every checkout).
     pub(crate) uses: u32,
     /// The last maintenance or `retain` pass that visited it (see [`IdleQueue::visit`]).
     pub(crate) pass: u32,
+    /// Its checkout record, once checked out with holders tracked (see `crate::holders`).
+    pub(crate) hold: Option<std::sync::Arc<crate::holders::Hold>>,
 }
 
 impl<C> Idle<C> {
@@ -44,6 +46,7 @@ impl<C> Idle<C> {
             expires,
             uses: 0,
             pass: 0,
+            hold: None,
         }
     }
 

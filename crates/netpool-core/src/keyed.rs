@@ -30,7 +30,9 @@
 //!   back, so that [`KeyedStats`] still counts them (they hold room under the total cap).
 
 use std::fmt;
+use std::future::Future;
 use std::hash::Hash;
+use std::panic::Location;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -186,8 +188,14 @@ where
     ///
     /// Cancel safe, as [`Pool::get`]: a place in the queue for room is given up (and room
     /// granted to it handed on).
-    pub async fn get(&self, key: &K) -> Result<Pooled<M>, Error<M::Error>> {
-        self.acquire(key, self.inner.config.wait_timeout).await
+    #[track_caller]
+    pub fn get<'a>(
+        &'a self,
+        key: &'a K,
+    ) -> impl Future<Output = Result<Pooled<M>, Error<M::Error>>> + Send + 'a {
+        let site = Location::caller();
+        let timeout = self.inner.config.wait_timeout;
+        async move { Ok(self.acquire(key, timeout).await?.at(site)) }
     }
 
     /// Like [`get`](Self::get), with `timeout` instead of `wait_timeout`.
@@ -199,12 +207,14 @@ where
     /// # Cancel safety
     ///
     /// Cancel safe, as [`get`](Self::get).
-    pub async fn get_timeout(
-        &self,
-        key: &K,
+    #[track_caller]
+    pub fn get_timeout<'a>(
+        &'a self,
+        key: &'a K,
         timeout: Duration,
-    ) -> Result<Pooled<M>, Error<M::Error>> {
-        self.acquire(key, Some(timeout)).await
+    ) -> impl Future<Output = Result<Pooled<M>, Error<M::Error>>> + Send + 'a {
+        let site = Location::caller();
+        async move { Ok(self.acquire(key, Some(timeout)).await?.at(site)) }
     }
 
     /// Checks a connection to `key` out without waiting, as [`Pool::try_get`].
@@ -212,7 +222,13 @@ where
     /// # Errors
     ///
     /// As [`Pool::try_get`].
+    #[track_caller]
     pub fn try_get(&self, key: &K) -> Result<Pooled<M>, Error<M::Error>> {
+        let site = Location::caller();
+        self.try_get_inner(key).map(|c| c.at(site))
+    }
+
+    fn try_get_inner(&self, key: &K) -> Result<Pooled<M>, Error<M::Error>> {
         match self.fast(key) {
             Step::Done(conn) => Ok(conn),
             Step::Closed => Err(Error::Closed),
@@ -232,8 +248,11 @@ where
     /// # Blocking
     ///
     /// Blocks the calling thread. Never call it inside an async task: use `get`.
+    #[track_caller]
     pub fn get_blocking(&self, key: &K) -> Result<Pooled<M>, Error<M::Error>> {
+        let site = Location::caller();
         self.get_blocking_timeout_inner(key, self.inner.config.wait_timeout)
+            .map(|c| c.at(site))
     }
 
     /// Like [`get_blocking`](Self::get_blocking), with `timeout` instead of
@@ -246,12 +265,15 @@ where
     /// # Blocking
     ///
     /// Blocks the calling thread. Never call it inside an async task.
+    #[track_caller]
     pub fn get_blocking_timeout(
         &self,
         key: &K,
         timeout: Duration,
     ) -> Result<Pooled<M>, Error<M::Error>> {
+        let site = Location::caller();
         self.get_blocking_timeout_inner(key, Some(timeout))
+            .map(|c| c.at(site))
     }
 
     /// A snapshot of all keys: how many there are, the total connections, and the keys'
@@ -289,6 +311,15 @@ where
         let hash = hash_of(key);
         let shard = &self.inner.shards[shard_index(hash)];
         find(&read(shard), hash, key).map(|entry| key_stats(&entry.pool))
+    }
+
+    /// The checked-out connections to `key`, as [`Pool::holders`] (empty if the key has no
+    /// pool, or without a [`leak_threshold`](KeyedBuilder::leak_threshold)).
+    pub fn holders(&self, key: &K) -> Vec<crate::Holder> {
+        let hash = hash_of(key);
+        let shard = &self.inner.shards[shard_index(hash)];
+        let pool = find(&read(shard), hash, key).map(|entry| entry.pool.clone());
+        pool.map(|p| p.holders()).unwrap_or_default()
     }
 
     /// The keys that have a pool now.
@@ -525,6 +556,8 @@ where
             map.retain(|_, entry| {
                 let unused = entry.unused(now, quiet);
                 if unused {
+                    // Its counters since the last pass, before it goes.
+                    entry.pool.diagnose();
                     forgotten.push(entry.pool.stats());
                 }
                 !unused
@@ -840,6 +873,13 @@ fn add_counters(total: &mut Stats, s: &Stats) {
     total.closed_lifetime += s.closed_lifetime;
     total.closed_handoff += s.closed_handoff;
     total.connect_errors += s.connect_errors;
+    total.gets_unavailable += s.gets_unavailable;
+    total.closed_rejected += s.closed_rejected;
+    total.closed_retained += s.closed_retained;
+    total.closed_shrunk += s.closed_shrunk;
+    total.closed_pool_closed += s.closed_pool_closed;
+    total.closed_aborted += s.closed_aborted;
+    total.detached += s.detached;
 }
 
 /// Adds `s`'s gauges and counters to `total`.

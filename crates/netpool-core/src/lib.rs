@@ -55,11 +55,22 @@
 //! # Features
 //!
 //! * `tracing`: logs the pool's [`Event`]s with the `tracing` crate, under target
-//!   `netpool`: connect failures and entering the backoff at `warn`, recovery at `info`,
-//!   opened and closed connections, failed checks, timed-out gets, the backoff re-armed,
-//!   resize and close at `debug`. Nothing
+//!   `netpool`: connect failures, entering the backoff, timed-out gets (with the pool's
+//!   state, see [`TimeoutReport`]) and connections held past the
+//!   [`leak_threshold`](Builder::leak_threshold) at `warn`, recovery at `info`, opened
+//!   and closed connections, failed checks, the backoff re-armed, resize and close at
+//!   `debug`; each line names the pool ([`Builder::name`]). Nothing
 //!   is logged per checkout. Without a subscriber that wants them, an event costs a relaxed
 //!   load.
+//! * `metrics`: records the pool's instruments through the `metrics` facade, with
+//!   OpenTelemetry's database-client names (`db.client.connection.count`, `.max`,
+//!   `.idle.min`, `.pending_requests`, `.timeouts`, histograms `.wait_time`, `.use_time`,
+//!   `.create_time`) and netpool's own (`netpool.connection.created`,
+//!   `netpool.connection.closed` by `reason`, `netpool.connect.errors`,
+//!   `netpool.gets.unavailable`, `netpool.backoff.active`), labelled with the pool's name.
+//!   Nothing is recorded on the hot path: maintenance samples the gauges and turns
+//!   [`Stats`]' counters into increments; histograms are recorded on the slow paths. The
+//!   instruments are registered when the pool is built, so install the recorder first.
 //! * `loom`: forwards `loom` to event-listener and concurrent-queue, for the loom models in
 //!   `tests/loom.rs` (build with `RUSTFLAGS="--cfg loom"`).
 //!
@@ -132,11 +143,14 @@ mod clock;
 mod config;
 mod error;
 mod events;
+mod holders;
 mod hooks;
 mod idle;
 mod keyed;
 mod maintain;
 mod manager;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod pool;
 mod pooled;
 mod sema;
@@ -148,6 +162,7 @@ pub use crate::box_error::BoxError;
 pub use crate::config::{Builder, Config, QueueStrategy};
 pub use crate::error::{BuildError, Error, LastConnectError};
 pub use crate::events::{Check, CloseReason, ConnectFailure, Event, EventHandler, TimedOut};
+pub use crate::holders::{Holder, TimeoutReport};
 pub use crate::hooks::{BoxHookFuture, FnHooks, Hooks, NoHooks};
 pub use crate::keyed::{KeyedBuilder, KeyedPool, KeyedStats, WeakKeyedPool};
 pub use crate::manager::Manager;

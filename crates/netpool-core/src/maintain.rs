@@ -36,6 +36,7 @@ impl<M: Manager> Pool<M> {
     pub async fn maintain(&self) {
         let inner = &*self.inner;
         let shared = &inner.shared;
+        self.diagnose();
         if shared.is_closed() {
             return;
         }

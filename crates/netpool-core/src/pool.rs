@@ -20,6 +20,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -162,8 +163,14 @@ impl<M: Manager> Pool<M> {
     /// Cancel safe: dropping the future at any await point releases what it held (its
     /// place in the queue, a wake-up it received, a slot it reserved; a connection being
     /// opened or checked is closed).
-    pub async fn get(&self) -> Result<Pooled<M>, Error<M::Error>> {
-        self.acquire(self.inner.shared.config.wait_timeout).await
+    ///
+    /// # Caller
+    ///
+    /// `#[track_caller]`: the guard remembers the file and line of this call
+    /// ([`Pooled::site`]), for [`holders`](Self::holders) and the leak reports.
+    #[track_caller]
+    pub fn get(&self) -> impl Future<Output = Result<Pooled<M>, Error<M::Error>>> + Send + '_ {
+        self.acquire(self.inner.shared.config.wait_timeout, Location::caller())
     }
 
     /// Like [`get`](Self::get), with `timeout` instead of `wait_timeout`.
@@ -175,8 +182,12 @@ impl<M: Manager> Pool<M> {
     /// # Cancel safety
     ///
     /// Cancel safe, as [`get`](Self::get).
-    pub async fn get_timeout(&self, timeout: Duration) -> Result<Pooled<M>, Error<M::Error>> {
-        self.acquire(Some(timeout)).await
+    #[track_caller]
+    pub fn get_timeout(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Pooled<M>, Error<M::Error>>> + Send + '_ {
+        self.acquire(Some(timeout), Location::caller())
     }
 
     /// Checks a connection out without waiting.
@@ -191,12 +202,14 @@ impl<M: Manager> Pool<M> {
     /// [`Error::Timeout`] when no connection is free or callers are queued ahead;
     /// [`Error::Closed`], [`Error::Connect`] or [`Error::Unavailable`] as for
     /// [`get`](Self::get).
+    #[track_caller]
     pub fn try_get(&self) -> Result<Pooled<M>, Error<M::Error>> {
+        let site = Location::caller();
         match self.fast() {
-            Fast::Done(conn) => Ok(conn),
+            Fast::Done(conn) => Ok(conn.at(site)),
             Fast::Closed => Err(Error::Closed),
             Fast::NoPermit => Err(Error::Timeout),
-            Fast::Held(permit, first) => self.finish_now(permit, first),
+            Fast::Held(permit, first) => self.finish_now(permit, first).map(|c| c.at(site)),
         }
     }
 
@@ -227,8 +240,9 @@ impl<M: Manager> Pool<M> {
     /// connection. Call `get_blocking` for such a pool from a thread that has entered the
     /// runtime (`let _guard = handle.enter();`, or `spawn_blocking`), or use a manager
     /// of blocking connections (netpool-std) for threads.
+    #[track_caller]
     pub fn get_blocking(&self) -> Result<Pooled<M>, Error<M::Error>> {
-        self.blocking(self.inner.shared.config.wait_timeout)
+        self.blocking(self.inner.shared.config.wait_timeout, Location::caller())
     }
 
     /// Like [`get_blocking`](Self::get_blocking), with `timeout` instead of `wait_timeout`.
@@ -241,8 +255,9 @@ impl<M: Manager> Pool<M> {
     ///
     /// Blocks the calling thread. Never call it inside an async task, nor on a thread
     /// that drives the runtime the connections need: see [`get_blocking`](Self::get_blocking).
+    #[track_caller]
     pub fn get_blocking_timeout(&self, timeout: Duration) -> Result<Pooled<M>, Error<M::Error>> {
-        self.blocking(Some(timeout))
+        self.blocking(Some(timeout), Location::caller())
     }
 
     /// Puts a connection made elsewhere into the pool, as an idle connection.
@@ -388,14 +403,19 @@ impl<M: Manager> Pool<M> {
         &self.inner.manager
     }
 
-    async fn acquire(&self, timeout: Option<Duration>) -> Result<Pooled<M>, Error<M::Error>> {
+    async fn acquire(
+        &self,
+        timeout: Option<Duration>,
+        site: &'static Location<'static>,
+    ) -> Result<Pooled<M>, Error<M::Error>> {
         let held = match self.fast() {
-            Fast::Done(conn) => return Ok(conn),
+            Fast::Done(conn) => return Ok(conn.at(site)),
             Fast::Closed => return Err(Error::Closed),
             Fast::NoPermit => None,
             Fast::Held(permit, first) => Some((permit, first)),
         };
-        self.rest(held, Deadline::new(timeout)).await
+        let conn = self.rest(held, Deadline::new(timeout)).await?;
+        Ok(conn.at(site))
     }
 
     /// The rest of a `get` once the hot path missed: without a permit (`held` is `None`),
@@ -418,12 +438,18 @@ impl<M: Manager> Pool<M> {
 
     /// The blocking entry points: the hot path without a future, else the state machine
     /// under `block_on`.
-    fn blocking(&self, timeout: Option<Duration>) -> Result<Pooled<M>, Error<M::Error>> {
+    fn blocking(
+        &self,
+        timeout: Option<Duration>,
+        site: &'static Location<'static>,
+    ) -> Result<Pooled<M>, Error<M::Error>> {
         match self.fast() {
-            Fast::Done(conn) => Ok(conn),
+            Fast::Done(conn) => Ok(conn.at(site)),
             Fast::Closed => Err(Error::Closed),
-            Fast::NoPermit => self.rest_blocking(None, timeout),
-            Fast::Held(permit, first) => self.rest_blocking(Some((permit, first)), timeout),
+            Fast::NoPermit => self.rest_blocking(None, timeout).map(|c| c.at(site)),
+            Fast::Held(permit, first) => self
+                .rest_blocking(Some((permit, first)), timeout)
+                .map(|c| c.at(site)),
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::panic::Location;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,8 @@ pub struct Pooled<M: Manager> {
     item: Option<Idle<M::Connection>>,
     /// Set by [`Pooled::set_broken`]: close instead of returning.
     broken: bool,
+    /// Where it was checked out (see [`Pooled::site`]).
+    site: &'static Location<'static>,
 }
 
 /// A snapshot of a connection's bookkeeping, from [`Pooled::meta`] or in
@@ -91,6 +94,7 @@ impl<M: Manager> Pooled<M> {
             pool: NonNull::from(&**pool),
             item: Some(item),
             broken: false,
+            site: Location::caller(),
         }
     }
 
@@ -110,9 +114,40 @@ impl<M: Manager> Pooled<M> {
         unsafe { self.pool.as_ref() }
     }
 
+    /// Records where the guard was checked out: the entry points' `#[track_caller]`
+    /// location; with holders tracked, stamps the connection's checkout record too.
+    #[inline(always)]
+    pub(crate) fn at(mut self, site: &'static Location<'static>) -> Self {
+        self.site = site;
+        if self.inner().shared.diag.track {
+            self.track();
+        }
+        self
+    }
+
+    #[inline(never)]
+    fn track(&mut self) {
+        let site = self.site;
+        if let Some(mut item) = self.item.take() {
+            let hold = item
+                .hold
+                .get_or_insert_with(|| self.inner().shared.diag.register(item.created));
+            hold.checked_out(site);
+            self.item = Some(item);
+        }
+    }
+
+    /// Where the connection was checked out: the file and line of the `get` (or
+    /// `get_blocking`, `try_get`, ...) call that returned this guard.
+    pub fn site(this: &Self) -> &'static Location<'static> {
+        this.site
+    }
+
     /// Takes the connection out of the pool for good, freeing its slot.
     pub fn detach(mut this: Self) -> M::Connection {
         let item = this.take();
+        returned(&item, &this.inner().shared);
+        crate::stats::Counters::bump(&this.inner().shared.counters.detached);
         let permit = Permit::new(&this.inner().shared.sema);
         this.inner().shared.slot_freed();
         (this.inner().shared.events).closed(&item, crate::events::CloseReason::Detached);
@@ -129,6 +164,7 @@ impl<M: Manager> Pooled<M> {
     /// connection is down).
     pub fn discard(mut this: Self) {
         let item = this.take();
+        returned(&item, &this.inner().shared);
         let permit = Permit::new(&this.inner().shared.sema);
         this.inner().close_broken(item);
         // The guard's last use of the pool, which may free it.
@@ -196,6 +232,32 @@ impl<M: Manager> Pooled<M> {
     }
 }
 
+/// A checked-out connection is back (or leaves): clears its checkout record, if it has
+/// one, and reports the return of one that was held too long.
+#[inline(always)]
+fn returned<C>(item: &Idle<C>, shared: &crate::shared::Shared) {
+    if let Some(hold) = &item.hold {
+        let (since, leaked) = hold.returned();
+        if leaked || cfg!(feature = "metrics") {
+            held(shared, since, leaked);
+        }
+    }
+}
+
+/// A tracked checkout that began at `since` is over: records its use time, reports the
+/// return of a leaked one.
+#[inline(never)]
+fn held(shared: &crate::shared::Shared, since: crate::clock::Nanos, leaked: bool) {
+    let held_for = Duration::from_nanos(crate::clock::now().saturating_sub(since));
+    #[cfg(feature = "metrics")]
+    shared.diag.meter.used(held_for);
+    if leaked {
+        shared
+            .events
+            .emit(|| crate::Event::ReturnedAfterLeak { held_for });
+    }
+}
+
 impl Meta {
     pub(crate) fn from_idle<C>(item: &Idle<C>, epoch: Epoch) -> Self {
         // `created` may be a nanosecond or two past the clock (it doubles as the id).
@@ -257,6 +319,7 @@ impl<M: Manager> Drop for Pooled<M> {
     #[inline]
     fn drop(&mut self) {
         if let Some(item) = self.item.take() {
+            returned(&item, &self.inner().shared);
             // Released after the connection is back (or closed), even if has_broken
             // panics: the release is the guard's last use of the pool, which may be freed
             // right after it (see `pool`). So every reference into the pool below is a
@@ -294,6 +357,7 @@ impl<M: Manager> fmt::Debug for Pooled<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pooled")
             .field("meta", &Self::meta(self))
+            .field("site", &self.site)
             .finish_non_exhaustive()
     }
 }

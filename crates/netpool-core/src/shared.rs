@@ -72,6 +72,8 @@ pub(crate) struct Shared {
     pub(crate) events: Events,
     /// The cap shared with the other keys of a [`KeyedPool`](crate::KeyedPool), if any.
     pub(crate) global: Option<crate::keyed::Link>,
+    /// Hold-time diagnostics, the pool's name and its metrics (see [`crate::holders`]).
+    pub(crate) diag: crate::holders::Diag,
 }
 
 /// Why a wait ended without success.
@@ -99,7 +101,9 @@ pub(crate) enum Refused {
 }
 
 impl Shared {
-    pub(crate) fn new(config: Config, events: Events) -> Self {
+    pub(crate) fn new(config: Config, mut events: Events) -> Self {
+        let diag = crate::holders::Diag::new(&config);
+        events.name.clone_from(&diag.name);
         let check_after = if config.test_on_check_out {
             Some(config.check_idle_after.map_or(0, clock::nanos))
         } else {
@@ -129,6 +133,7 @@ impl Shared {
             config,
             events,
             global: None,
+            diag,
         }
     }
 
@@ -413,9 +418,10 @@ impl Shared {
     /// (only callers that wait pay for it): the coarse clock's tick of a few ms would
     /// read most short waits as zero.
     fn add_wait_time(&self, started: Instant) {
-        self.counters
-            .wait_time_ns
-            .add(clock::nanos(started.elapsed()));
+        let waited = started.elapsed();
+        self.counters.wait_time_ns.add(clock::nanos(waited));
+        #[cfg(feature = "metrics")]
+        self.diag.meter.waited(waited);
     }
 }
 

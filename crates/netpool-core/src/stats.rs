@@ -51,6 +51,23 @@ pub struct Stats {
     /// recently used key's idle connection evicted for it): see
     /// [`CloseReason::Handoff`](crate::CloseReason::Handoff).
     pub closed_handoff: u64,
+    /// `get`s that failed fast with [`Error::Unavailable`](crate::Error::Unavailable)
+    /// (the server is down).
+    pub gets_unavailable: u64,
+    /// Connections closed because the [`on_checkout`](crate::Hooks::on_checkout) hook
+    /// rejected them.
+    pub closed_rejected: u64,
+    /// Connections closed by [`Pool::retain`](crate::Pool::retain).
+    pub closed_retained: u64,
+    /// Connections closed because [`Pool::resize`](crate::Pool::resize) shrank the pool.
+    pub closed_shrunk: u64,
+    /// Connections closed because the pool was closed.
+    pub closed_pool_closed: u64,
+    /// Connections closed because a check or hook on them was cut short (a deadline, a
+    /// dropped future, a panic).
+    pub closed_aborted: u64,
+    /// Connections taken out of the pool with [`Pooled::detach`](crate::Pooled::detach).
+    pub detached: u64,
 }
 
 /// The cumulative counters, updated with relaxed atomics.
@@ -69,6 +86,13 @@ pub(crate) struct Counters {
     pub(crate) closed_lifetime: AtomicU64,
     pub(crate) connect_errors: AtomicU64,
     pub(crate) closed_handoff: AtomicU64,
+    pub(crate) gets_unavailable: AtomicU64,
+    pub(crate) closed_rejected: AtomicU64,
+    pub(crate) closed_retained: AtomicU64,
+    pub(crate) closed_shrunk: AtomicU64,
+    pub(crate) closed_pool_closed: AtomicU64,
+    pub(crate) closed_aborted: AtomicU64,
+    pub(crate) detached: AtomicU64,
 }
 
 impl Counters {
@@ -88,6 +112,13 @@ impl Counters {
         stats.closed_lifetime = self.closed_lifetime.load(Relaxed);
         stats.connect_errors = self.connect_errors.load(Relaxed);
         stats.closed_handoff = self.closed_handoff.load(Relaxed);
+        stats.gets_unavailable = self.gets_unavailable.load(Relaxed);
+        stats.closed_rejected = self.closed_rejected.load(Relaxed);
+        stats.closed_retained = self.closed_retained.load(Relaxed);
+        stats.closed_shrunk = self.closed_shrunk.load(Relaxed);
+        stats.closed_pool_closed = self.closed_pool_closed.load(Relaxed);
+        stats.closed_aborted = self.closed_aborted.load(Relaxed);
+        stats.detached = self.detached.load(Relaxed);
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::Manager;
 use crate::clock::{self, Nanos};
 use crate::error::{Error, LastConnectError};
-use crate::events::{Check, ConnectFailure, Event, TimedOut};
+use crate::events::{Check, ConnectFailure, TimedOut};
 use crate::hooks::DynHooks;
 use crate::idle::{Idle, IdleQueue};
 use crate::shared::{Deadline, ProbeGuard, Refused, Shared, Slot, WaitError, run_until};
@@ -80,9 +80,7 @@ impl<M: Manager> Inner<M> {
             WaitError::Closed => Error::Closed,
             WaitError::Timeout => {
                 Counters::bump(&self.shared.counters.gets_timed_out);
-                (self.shared.events).emit(|| Event::GetTimedOut {
-                    waited: deadline.waited(),
-                });
+                self.shared.timed_out(deadline.waited());
                 Error::Timeout
             }
         }
@@ -254,7 +252,10 @@ impl<M: Manager> Inner<M> {
     /// The error for a caller the backoff refused.
     pub(crate) fn refused(&self, refused: Refused, deadline: &Deadline) -> Error<M::Error> {
         match refused {
-            Refused::Unavailable { failures, last } => Error::Unavailable { failures, last },
+            Refused::Unavailable { failures, last } => {
+                Counters::bump(&self.shared.counters.gets_unavailable);
+                Error::Unavailable { failures, last }
+            }
             Refused::Timeout => self.wait_error(WaitError::Timeout, deadline),
             // Maintenance, whose turn it is not: no get waited, nothing to count.
             Refused::NotYet => Error::Timeout,
@@ -469,7 +470,11 @@ impl<M: Manager> Drop for Live<'_, M> {
             CloseReason::Idle => Counters::bump(&counters.closed_idle),
             CloseReason::Lifetime => Counters::bump(&counters.closed_lifetime),
             CloseReason::Handoff => Counters::bump(&counters.closed_handoff),
-            _ => {}
+            CloseReason::Rejected => Counters::bump(&counters.closed_rejected),
+            CloseReason::Retained => Counters::bump(&counters.closed_retained),
+            CloseReason::Shrunk => Counters::bump(&counters.closed_shrunk),
+            CloseReason::Closed => Counters::bump(&counters.closed_pool_closed),
+            CloseReason::Uncounted => Counters::bump(&counters.closed_aborted),
         }
         // Free the slot even if dropping the connection (or the event handler) panics.
         let _slot = Slot::adopt(&self.inner.shared);

@@ -1,0 +1,395 @@
+//! Hold-time diagnostics: who holds the pool's connections, for how long, and which of
+//! them were held past [`Builder::leak_threshold`](crate::Builder::leak_threshold).
+//!
+//! # Implementation details
+//!
+//! Every checkout entry point is `#[track_caller]`, and the [`Pooled`](crate::Pooled)
+//! guard keeps the caller's `Location` (a pointer to a static, free to pass). With a leak
+//! threshold set, each connection also gets a [`Hold`] record on its first checkout (one
+//! allocation per connection, never per checkout), kept in the connection's bookkeeping
+//! and listed in the pool's registry. A checkout stamps the record with the site and a
+//! coarse clock reading; a return clears it. Both are plain stores, no read-modify-write:
+//! only the guard's thread writes `since` and `site` while it holds the connection.
+//!
+//! Maintenance scans the registry: a record held longer than the threshold is reported
+//! once, as [`Event::HeldTooLong`], by storing the checkout's stamp in `reported`. The
+//! guard, on return, compares `reported` with its own stamp and reports
+//! [`Event::ReturnedAfterLeak`], storing the stamp in `acked` *before* it clears `since`
+//! (release). A guard that returned before it could see `reported` leaves `acked` behind;
+//! the next scan, seeing (acquire) that the checkout is over and not acknowledged,
+//! reports the return itself. So each reported checkout gets exactly one of each, without
+//! a fence on the hot path. Scans run under the registry's lock; their events are sent
+//! after it is released, so a handler may call [`Pool::holders`].
+//!
+//! A record whose connection is gone (only the registry holds it) is dropped by the next
+//! scan. A forgotten guard (`mem::forget`) keeps its record, and shows up as the holder.
+
+use std::fmt;
+use std::panic::Location;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_utils::atomic::AtomicCell;
+
+use crate::Manager;
+use crate::clock::{self, Nanos};
+use crate::config::Config;
+use crate::events::{Event, Events};
+use crate::pool::Pool;
+use crate::shared::Shared;
+use crate::sync::{AtomicU64, Mutex, Ordering, lock};
+
+/// A checked-out connection, as listed by [`Pool::holders`].
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    /// The connection's id (as in [`Meta::id`](crate::Meta::id) and the events).
+    pub id: u64,
+    /// Where it was checked out: the caller of `get` (or `get_blocking`, `try_get`, ...).
+    pub site: &'static Location<'static>,
+    /// How long it has been checked out (coarse clock: a few ms of resolution).
+    pub held_for: Duration,
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "connection {} held {} by {}:{}",
+            self.id,
+            Secs(self.held_for),
+            self.site.file(),
+            self.site.line()
+        )
+    }
+}
+
+/// The state of a pool when a get timed out, from [`Pool::last_timeout`] (and logged at
+/// `warn` under the `tracing` feature).
+///
+/// Its text names the cause: "no connection free in 5 s: 16 of 16 in use, oldest held
+/// 41 s by src/jobs.rs:88".
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeoutReport {
+    /// The pool's name ([`Builder::name`](crate::Builder::name)), if it has one.
+    pub pool: Option<Arc<str>>,
+    /// How long the get waited.
+    pub waited: Duration,
+    /// Connections checked out (or being opened or checked) at the time.
+    pub in_use: usize,
+    /// The pool's `max_size` at the time.
+    pub max_size: usize,
+    /// Other callers waiting at the time.
+    pub waiting: usize,
+    /// The connection checked out longest, if holders are tracked (with a
+    /// [`leak_threshold`](crate::Builder::leak_threshold)).
+    pub oldest: Option<Holder>,
+}
+
+impl fmt::Display for TimeoutReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(pool) = &self.pool {
+            write!(f, "pool {pool}: ")?;
+        }
+        write!(
+            f,
+            "no connection free in {}: {} of {} in use",
+            Secs(self.waited),
+            self.in_use,
+            self.max_size
+        )?;
+        if self.waiting > 0 {
+            write!(f, ", {} waiting", self.waiting)?;
+        }
+        match &self.oldest {
+            Some(h) => write!(
+                f,
+                ", oldest held {} by {}:{}",
+                Secs(h.held_for),
+                h.site.file(),
+                h.site.line()
+            ),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<M: Manager> Pool<M> {
+    /// Every checked-out connection, with where it was checked out and for how long,
+    /// longest held first.
+    ///
+    /// Holders are tracked only with a [`leak_threshold`](crate::Builder::leak_threshold)
+    /// (otherwise this is empty): set a large one to list holders without leak reports.
+    pub fn holders(&self) -> Vec<Holder> {
+        self.inner.shared.diag.holders()
+    }
+
+    /// The pool's state when a get last timed out (with [`Error::Timeout`](crate::Error::Timeout)): how many
+    /// connections were in use, and, when holders are tracked, the one held longest.
+    ///
+    /// [`Error::Timeout`](crate::Error::Timeout) carries no data (callers match it as a
+    /// unit variant); this is where its context is. Under the `tracing` feature the same
+    /// text is logged at `warn` when the get times out.
+    pub fn last_timeout(&self) -> Option<TimeoutReport> {
+        lock(&self.inner.shared.diag.last_timeout).clone()
+    }
+}
+
+impl<M: Manager> Pool<M> {
+    /// Maintenance's part: the leak scan, and the metrics' gauges and counters.
+    pub(crate) fn diagnose(&self) {
+        let shared = &self.inner.shared;
+        shared.diag.scan(&shared.events);
+        #[cfg(feature = "metrics")]
+        shared
+            .diag
+            .meter
+            .sample(&self.stats(), shared.backing_off());
+    }
+}
+
+/// The diagnostics a pool keeps: its name, the holders' registry, the last timeout.
+pub(crate) struct Diag {
+    /// Whether checkouts stamp a [`Hold`] record.
+    pub(crate) track: bool,
+    /// `leak_threshold` in nanoseconds.
+    threshold: Option<Nanos>,
+    pub(crate) name: Option<Arc<str>>,
+    registry: Mutex<Vec<Arc<Hold>>>,
+    last_timeout: Mutex<Option<TimeoutReport>>,
+    /// The metrics' labels and the counters already exported.
+    #[cfg(feature = "metrics")]
+    pub(crate) meter: crate::metrics::Meter,
+}
+
+/// One connection's checkout record (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Hold {
+    id: u64,
+    /// The coarse time of the current checkout (never 0); 0 while not checked out.
+    since: AtomicU64,
+    site: AtomicCell<&'static Location<'static>>,
+    /// The checkout maintenance reported as held too long (its `since`). Maintenance only.
+    reported: AtomicU64,
+    /// The reported checkout whose return was reported.
+    acked: AtomicU64,
+}
+
+impl Diag {
+    pub(crate) fn new(config: &Config) -> Self {
+        let name: Option<Arc<str>> = config.name.as_deref().map(Arc::from);
+        Self {
+            track: config.leak_threshold.is_some(),
+            threshold: config.leak_threshold.map(clock::nanos),
+            #[cfg(feature = "metrics")]
+            meter: crate::metrics::Meter::new(
+                name.as_deref(),
+                config.server_address.as_deref(),
+                config.min_idle,
+            ),
+            name,
+            registry: Mutex::new(Vec::new()),
+            last_timeout: Mutex::new(None),
+        }
+    }
+
+    /// A new record for connection `id`, listed in the registry.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn register(&self, id: u64) -> Arc<Hold> {
+        let hold = Arc::new(Hold {
+            id,
+            since: AtomicU64::new(0),
+            site: AtomicCell::new(Location::caller()),
+            reported: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+        });
+        let mut registry = lock(&self.registry);
+        // Records of closed connections go when the registry would grow.
+        if registry.len() == registry.capacity() {
+            registry.retain(|h| Arc::strong_count(h) > 1 || h.unacked().is_some());
+        }
+        registry.push(hold.clone());
+        hold
+    }
+
+    /// The checked-out connections, longest held first.
+    pub(crate) fn holders(&self) -> Vec<Holder> {
+        if !self.track {
+            return Vec::new();
+        }
+        let now = clock::now();
+        let mut list: Vec<Holder> = lock(&self.registry)
+            .iter()
+            .filter_map(|h| h.holder(now))
+            .collect();
+        list.sort_by_key(|h| std::cmp::Reverse(h.held_for));
+        list
+    }
+
+    fn oldest(&self) -> Option<Holder> {
+        if !self.track {
+            return None;
+        }
+        let now = clock::now();
+        lock(&self.registry)
+            .iter()
+            .filter_map(|h| h.holder(now))
+            .max_by_key(|h| h.held_for)
+    }
+
+    /// Maintenance's scan: reports checkouts held past the threshold and returns of
+    /// reported ones that their guards did not report; drops records of closed
+    /// connections.
+    pub(crate) fn scan(&self, events: &Events) {
+        let Some(threshold) = self.threshold else {
+            return;
+        };
+        let now = clock::now();
+        let mut found = Vec::new();
+        lock(&self.registry).retain(|h| {
+            if let Some(reported) = h.unacked() {
+                h.acked.store(reported, Ordering::Relaxed);
+                found.push(Found::Returned(now.saturating_sub(reported)));
+            }
+            let since = h.since.load(Ordering::Acquire);
+            if since != 0
+                && now.saturating_sub(since) >= threshold
+                && h.reported.load(Ordering::Relaxed) != since
+            {
+                h.reported.store(since, Ordering::Relaxed);
+                found.push(Found::Held(Holder {
+                    id: h.id,
+                    site: h.site.load(),
+                    held_for: Duration::from_nanos(now.saturating_sub(since)),
+                }));
+            }
+            Arc::strong_count(h) > 1
+        });
+        for f in found {
+            match f {
+                Found::Held(h) => events.emit(|| Event::HeldTooLong {
+                    id: h.id,
+                    held_for: h.held_for,
+                    site: h.site,
+                }),
+                Found::Returned(held) => events.emit(|| Event::ReturnedAfterLeak {
+                    held_for: Duration::from_nanos(held),
+                }),
+            }
+        }
+    }
+}
+
+/// What a scan found.
+enum Found {
+    Held(Holder),
+    Returned(Nanos),
+}
+
+impl Hold {
+    /// Stamps a checkout from `site`.
+    #[inline]
+    pub(crate) fn checked_out(&self, site: &'static Location<'static>) {
+        self.site.store(site);
+        self.since.store(clock::now().max(1), Ordering::Release);
+    }
+
+    /// Clears the checkout: returns when it began, and whether maintenance had reported it
+    /// as held too long.
+    #[inline]
+    pub(crate) fn returned(&self) -> (Nanos, bool) {
+        let since = self.since.load(Ordering::Relaxed);
+        let leaked = since != 0 && self.reported.load(Ordering::Relaxed) == since;
+        if leaked {
+            self.acked.store(since, Ordering::Relaxed);
+        }
+        self.since.store(0, Ordering::Release);
+        (since, leaked)
+    }
+
+    fn holder(&self, now: Nanos) -> Option<Holder> {
+        let since = self.since.load(Ordering::Acquire);
+        (since != 0).then(|| Holder {
+            id: self.id,
+            site: self.site.load(),
+            held_for: Duration::from_nanos(now.saturating_sub(since)),
+        })
+    }
+
+    /// A reported checkout that is over and whose return was not reported.
+    fn unacked(&self) -> Option<Nanos> {
+        let reported = self.reported.load(Ordering::Relaxed);
+        if reported == 0 || self.since.load(Ordering::Acquire) == reported {
+            return None;
+        }
+        (self.acked.load(Ordering::Relaxed) != reported).then_some(reported)
+    }
+}
+
+impl Shared {
+    /// A get timed out after `waited`: remembers the pool's state for
+    /// [`Pool::last_timeout`], reports [`Event::GetTimedOut`] and logs the state.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn timed_out(&self, waited: Duration) {
+        let report = self.timeout_report(waited);
+        #[cfg(feature = "tracing")]
+        tracing::warn!(target: "netpool", pool = self.diag.name.as_deref().unwrap_or("default"), "{report}");
+        drop(report);
+        self.events.emit(|| Event::GetTimedOut { waited });
+    }
+
+    fn timeout_report(&self, waited: Duration) -> TimeoutReport {
+        let connections = self.size.load(Ordering::Relaxed);
+        let report = TimeoutReport {
+            pool: self.diag.name.clone(),
+            waited,
+            in_use: connections,
+            max_size: self.max_size.load(Ordering::Relaxed),
+            waiting: self.waiting().saturating_sub(1),
+            oldest: self.diag.oldest(),
+        };
+        *lock(&self.diag.last_timeout) = Some(report.clone());
+        report
+    }
+}
+
+impl fmt::Debug for Diag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Diag")
+            .field("name", &self.name)
+            .field("track", &self.track)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A duration in seconds, as people read them: "41 s", "0.25 s", "5 ms".
+pub(crate) struct Secs(pub(crate) Duration);
+
+impl fmt::Display for Secs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        if d >= Duration::from_secs(10) {
+            write!(f, "{} s", d.as_secs())
+        } else if d >= Duration::from_secs(1) {
+            write!(f, "{:.1} s", d.as_secs_f64())
+        } else {
+            write!(f, "{} ms", d.as_millis())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Secs;
+    use std::time::Duration;
+
+    #[test]
+    fn seconds_read_as_people_write_them() {
+        assert_eq!(Secs(Duration::from_secs(41)).to_string(), "41 s");
+        assert_eq!(Secs(Duration::from_millis(2500)).to_string(), "2.5 s");
+        assert_eq!(Secs(Duration::from_millis(5)).to_string(), "5 ms");
+    }
+}

@@ -5,7 +5,7 @@
 //! * [`cluster`]: a Redis Cluster client over one `KeyedPool` keyed by node address;
 //! * [`redis`]: the `redis` crate's multiplexed async connection, on tokio;
 //! * [`resp`]: a hand-written RESP client and its managers on tokio and smol;
-//! * [`postgres`]: `tokio-postgres`, with a deadpool-like recycling choice;
+//! * [`postgres`]: the `netpool-postgres` crate, re-exported, and the server's URL;
 //! * [`workload`]: the client examples' command line, timed workload and report.
 //!
 //! The servers are `NETPOOL_TEST_REDIS` (default `redis://127.0.0.1:6379`) and

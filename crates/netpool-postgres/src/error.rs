@@ -21,8 +21,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// The server or the protocol said no: authentication, TLS, a failed query.
-    #[error("{0}")]
+    /// The server or the protocol said no: authentication, TLS, a failed query. The
+    /// message includes the causes (tokio-postgres's own says only `db error`).
+    #[error("{}", with_causes(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// The session's connection task has ended (the server closed it, or it broke).
     #[error("the session is closed")]
@@ -48,6 +49,21 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// `err`'s message followed by its sources' (those it does not already include).
+fn with_causes(err: &tokio_postgres::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    message
 }
 
 /// An invalid [`Config`](crate::Config): a URL or an environment variable that does not

@@ -350,7 +350,7 @@ mod tests {
         m
     }
 
-    /// Feeds `data` in pieces of every size from 1 to its length.
+    /// Feeds `data` in 3-byte pieces, so headers and bodies are split across reads.
     fn in_pieces(data: &[u8], mut feed: impl FnMut(&[u8])) {
         for chunk in data.chunks(3) {
             feed(chunk);

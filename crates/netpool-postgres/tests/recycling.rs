@@ -264,22 +264,15 @@ async fn a_transaction_left_open_never_reaches_the_next_user() {
         let app = unique("netpool_tx");
         // Fast: no round trip of its own, so only the open transaction makes one.
         let pool = pool(&app, RecyclingMethod::Fast, None);
-        let ways: [(&str, Box<dyn Fn(&str) -> String>); 4] = [
-            (
-                "BEGIN by hand",
-                Box::new(|t| format!("BEGIN; INSERT INTO {t} VALUES (1)")),
-            ),
-            (
-                "a failed transaction",
-                Box::new(|t| format!("BEGIN; INSERT INTO {t} VALUES (1); SELECT 1/0")),
-            ),
-            ("a dropped Transaction", Box::new(|_| String::new())),
-            (
-                "a cancelled query",
-                Box::new(|t| format!("BEGIN; INSERT INTO {t} VALUES (1)")),
-            ),
+        let begin = format!("BEGIN; INSERT INTO {t} VALUES (1)");
+        let failed = format!("{begin}; SELECT 1/0");
+        let ways = [
+            ("BEGIN by hand", begin.as_str()),
+            ("a failed transaction", failed.as_str()),
+            ("a dropped Transaction", ""),
+            ("a cancelled query", begin.as_str()),
         ];
-        for (i, (what, sql)) in ways.iter().enumerate() {
+        for (i, (what, sql)) in ways.into_iter().enumerate() {
             let mut client = pool.get().await.expect("get");
             match i {
                 2 => {
@@ -290,7 +283,7 @@ async fn a_transaction_left_open_never_reaches_the_next_user() {
                     drop(tx); // its ROLLBACK is queued, not awaited
                 }
                 3 => {
-                    client.batch_execute(&sql(t)).await.expect("BEGIN");
+                    client.batch_execute(sql).await.expect("BEGIN");
                     let slow = client.batch_execute("SELECT pg_sleep(0.3)");
                     assert!(
                         tokio::time::timeout(Duration::from_millis(20), slow)
@@ -299,7 +292,7 @@ async fn a_transaction_left_open_never_reaches_the_next_user() {
                     );
                 }
                 _ => {
-                    let _ = client.batch_execute(&sql(t)).await;
+                    let _ = client.batch_execute(sql).await;
                 }
             }
             drop(client);

@@ -134,11 +134,14 @@ fn run(rt: &tokio::runtime::Runtime, tasks: usize, total: u64, one: &One) -> (Du
     })
 }
 
+/// bb8's pool of tokio-postgres sessions.
+type Bb8Pool = bb8::Pool<bb8_postgres::PostgresConnectionManager<NoTls>>;
+
 struct Pools {
     netpool: netpool_postgres::Pool,
     deadpool: deadpool_postgres::Pool,
-    bb8: bb8::Pool<bb8_postgres::PostgresConnectionManager<NoTls>>,
-    bb8_notest: bb8::Pool<bb8_postgres::PostgresConnectionManager<NoTls>>,
+    bb8: Bb8Pool,
+    bb8_notest: Bb8Pool,
 }
 
 fn pools(rt: &tokio::runtime::Runtime, url: &str) -> Pools {
@@ -197,7 +200,7 @@ fn pools(rt: &tokio::runtime::Runtime, url: &str) -> Pools {
 fn select1(pools: &Pools) -> Vec<(&'static str, One)> {
     let (n, d) = (pools.netpool.clone(), pools.deadpool.clone());
     let (b, bn) = (pools.bb8.clone(), pools.bb8_notest.clone());
-    let bb8_one = |pool: bb8::Pool<_>| -> One {
+    let bb8_one = |pool: Bb8Pool| -> One {
         Arc::new(move |_| {
             let pool = pool.clone();
             Box::pin(async move {
@@ -235,7 +238,7 @@ fn select1(pools: &Pools) -> Vec<(&'static str, One)> {
 fn prepared(pools: &Pools) -> Vec<(&'static str, One)> {
     let (n, d) = (pools.netpool.clone(), pools.deadpool.clone());
     let (b, bn) = (pools.bb8.clone(), pools.bb8_notest.clone());
-    let bb8_one = |pool: bb8::Pool<_>| -> One {
+    let bb8_one = |pool: Bb8Pool| -> One {
         Arc::new(move |x: i64| {
             let pool = pool.clone();
             Box::pin(async move {

@@ -1,4 +1,4 @@
-//! PostgreSQL through netpool on tokio, with `tokio-postgres`: many tasks run a small
+//! PostgreSQL through `netpool-postgres` on tokio: many tasks run a small
 //! SELECT for a few seconds with each recycling method, then the example prints the rate
 //! and the pool's stats.
 //!
@@ -9,14 +9,14 @@
 //! ```
 //!
 //! The server is `NETPOOL_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`).
-//! With `check_idle_after(None)` the recycling check runs on every checkout, as
-//! deadpool-postgres's does, so the three methods cost what they say.
+//! `Config::builder` recycles on every checkout, as deadpool-postgres does, so the three
+//! methods cost what they say.
 
 use std::time::Duration;
 
-use netpool_clients::postgres::{PgManager, RecyclingMethod, postgres_url};
+use netpool_clients::postgres::{Config, RecyclingMethod, postgres_url};
 use netpool_clients::workload::{self, Cli, Runtime};
-use netpool_core::{Pool, Pooled};
+use netpool_core::Pooled;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,11 +28,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         RecyclingMethod::Verified,
         RecyclingMethod::Clean,
     ] {
-        let pool = Pool::builder()
-            .max_size(cli.max_size)
+        let mut config = Config::from_url(&url)?;
+        config.max_size = Some(cli.max_size);
+        config.recycling_method = method.clone();
+        let pool = config
+            .builder()
             .wait_timeout(Some(Duration::from_secs(5)))
-            .check_idle_after(None)
-            .build(PgManager::from_url(&url)?.recycling_method(method))?;
+            .build(config.manager()?)?;
         // Fail early, with the reason, if the server is not there.
         drop(pool.get().await?);
 

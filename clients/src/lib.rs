@@ -5,7 +5,7 @@
 //! * [`cluster`]: the Redis Cluster client of `netpool-redis` (re-exported);
 //! * [`redis`]: `netpool-redis`'s manager (re-exported), and the servers' URL;
 //! * [`resp`]: a hand-written RESP client and its managers on tokio and smol;
-//! * [`postgres`]: `tokio-postgres`, with a deadpool-like recycling choice;
+//! * [`postgres`]: the `netpool-postgres` crate, re-exported, and the server's URL;
 //! * [`workload`]: the client examples' command line, timed workload and report.
 //!
 //! The servers are `NETPOOL_TEST_REDIS` (default `redis://127.0.0.1:6379`) and

@@ -1,10 +1,9 @@
-//! netpool against a real PostgreSQL server (`NETPOOL_TEST_POSTGRES`, default
-//! `postgres://postgres@127.0.0.1:5432/test`) through `tokio-postgres`, on tokio.
+//! netpool-postgres against the live PostgreSQL server (`NETPOOL_TEST_POSTGRES`, default
+//! `postgres://postgres@127.0.0.1:5432/test`): many tasks, terminated backends, idle
+//! sessions the server closes, the setup hooks.
 //!
-//! Under `CI=true` a missing server fails every test. Elsewhere, when nothing listened at
-//! the server's address as this package was built, `build.rs` marks them ignored (listed as
-//! such by `cargo test`, with the reason); a server that goes away later makes them skip,
-//! saying so on stderr.
+//! Under `CI=true` a missing server fails every test; elsewhere they skip, saying so on
+//! stderr.
 //!
 //! Each test uses its own table (dropped afterwards, even when the test fails) and its
 //! own `application_name`, so that it terminates only its own sessions.
@@ -17,12 +16,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use netpool_clients::postgres::{PgManager, PgSetup, RecyclingMethod, postgres_url};
 use netpool_core::{Pool, Pooled};
+use netpool_postgres::tokio_postgres::{self, Client, NoTls};
+use netpool_postgres::{Config, PgManager, PgSetup, RecyclingMethod};
 use tokio::sync::Notify;
-use tokio_postgres::{Client, NoTls};
 
-use common::{bounded, server_available, unique, warm};
+use common::{bounded, postgres_url, server_available, unique, warm};
 
 /// A whole test's time limit.
 const LIMIT: Duration = Duration::from_secs(90);
@@ -68,15 +67,22 @@ async fn live(test: impl Future<Output = ()>) {
     }
 }
 
+/// The live server's settings, with `application_name = app`.
+fn config(app: &str, method: RecyclingMethod) -> Config {
+    let mut config = Config::from_url(&postgres_url()).expect("a valid URL");
+    config.application_name = Some(app.to_owned());
+    config.recycling_method = method;
+    config
+}
+
 /// A pool whose sessions carry `application_name = app`.
 fn pool(app: &str, method: RecyclingMethod, max_size: usize) -> Pool<PgManager> {
-    let mut config = url_config(&postgres_url());
-    config.application_name(app);
-    Pool::builder()
+    let config = config(app, method);
+    config
+        .builder()
         .max_size(max_size)
         .wait_timeout(Some(Duration::from_secs(10)))
-        .check_idle_after(Some(Duration::from_millis(50)))
-        .build(PgManager::new(config).recycling_method(method))
+        .build(config.manager().expect("a valid config"))
         .expect("a valid config")
 }
 
@@ -155,10 +161,6 @@ const TASKS: usize = 32;
 const ROWS: usize = 25;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    no_postgres,
-    ignore = "no PostgreSQL server was reachable when this package was built: start one at 127.0.0.1:5432 (trust auth, database test) or set NETPOOL_TEST_POSTGRES (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 async fn rows_written_by_many_tasks_are_all_there() {
     live(async {
         let table = Table::create("netpool_rows").await;
@@ -198,10 +200,6 @@ async fn rows_written_by_many_tasks_are_all_there() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    no_postgres,
-    ignore = "no PostgreSQL server was reachable when this package was built: start one at 127.0.0.1:5432 (trust auth, database test) or set NETPOOL_TEST_POSTGRES (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 async fn terminated_backends_are_replaced() {
     live(async {
         let table = Table::create("netpool_kill").await;
@@ -284,21 +282,11 @@ async fn terminated_backends_are_replaced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    no_postgres,
-    ignore = "no PostgreSQL server was reachable when this package was built: start one at 127.0.0.1:5432 (trust auth, database test) or set NETPOOL_TEST_POSTGRES (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 async fn verified_recycling_hides_terminated_idle_sessions() {
     live(async {
         let app = unique("netpool_verified");
-        // Verified on every checkout, so that no idle time is needed before the check.
-        let mut config = url_config(&postgres_url());
-        config.application_name(&app);
-        let pool = Pool::builder()
-            .max_size(4)
-            .check_idle_after(None)
-            .build(PgManager::new(config).recycling_method(RecyclingMethod::Verified))
-            .expect("a valid config");
+        // Verified on every checkout (Config::builder), so no idle time is needed.
+        let pool = pool(&app, RecyclingMethod::Verified, 4);
         drop(warm(&pool, 4).await);
         let terminated = terminate(&admin().await, &app).await;
         assert_eq!(terminated, 4);
@@ -317,27 +305,16 @@ async fn verified_recycling_hides_terminated_idle_sessions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    no_postgres,
-    ignore = "no PostgreSQL server was reachable when this package was built: start one at 127.0.0.1:5432 (trust auth, database test) or set NETPOOL_TEST_POSTGRES (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 async fn clean_recycling_resets_the_session() {
     live(async {
-        // One connection, checked on every checkout.
-        let mut config = url_config(&postgres_url());
-        config.application_name(unique("netpool_clean"));
-        let make = |method| {
-            Pool::builder()
-                .max_size(1)
-                .check_idle_after(None)
-                .build(PgManager::new(config.clone()).recycling_method(method))
-                .expect("a valid config")
-        };
+        // One connection, recycled on every checkout.
+        let app = unique("netpool_clean");
+        let make = |method| pool(&app, method, 1);
         for (method, survives) in [
             (RecyclingMethod::Verified, true),
             (RecyclingMethod::Clean, false),
         ] {
-            let pool = make(method);
+            let pool = make(method.clone());
             let client = pool.get().await.expect("get");
             client
                 .batch_execute(
@@ -377,23 +354,17 @@ async fn clean_recycling_resets_the_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    no_postgres,
-    ignore = "no PostgreSQL server was reachable when this package was built: start one at 127.0.0.1:5432 (trust auth, database test) or set NETPOOL_TEST_POSTGRES (then touch clients/build.rs, or pass -- --include-ignored); under CI=true it must run"
-)]
 async fn server_idle_session_timeout_is_invisible_to_callers() {
     live(async {
         let app = unique("netpool_idle");
         // The server closes these sessions after 1 s idle (PostgreSQL 14+); set per session,
         // so no server setting changes.
-        let mut config = url_config(&postgres_url());
-        config
-            .application_name(&app)
-            .options("-c idle_session_timeout=1000");
-        let pool = Pool::builder()
+        let mut config = config(&app, RecyclingMethod::Verified);
+        config.options = Some("-c idle_session_timeout=1000".to_owned());
+        let pool = config
+            .builder()
             .max_size(4)
-            .check_idle_after(Some(Duration::from_millis(100)))
-            .build(PgManager::new(config).recycling_method(RecyclingMethod::Verified))
+            .build(config.manager().expect("a valid config"))
             .expect("a valid config");
         drop(warm(&pool, 4).await);
         // Wait until the server has closed all four (after 1 s idle); poll
@@ -578,7 +549,10 @@ struct Sleeper;
 impl netpool_core::Hooks for Sleeper {
     type Manager = PgManager;
 
-    async fn on_connect(&self, client: &mut Client) -> Result<(), tokio_postgres::Error> {
-        client.batch_execute("SELECT pg_sleep(30)").await
+    async fn on_connect(
+        &self,
+        client: &mut netpool_postgres::Client,
+    ) -> Result<(), netpool_postgres::Error> {
+        Ok(client.batch_execute("SELECT pg_sleep(30)").await?)
     }
 }

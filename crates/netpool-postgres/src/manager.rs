@@ -1,0 +1,465 @@
+//! [`PgManager`]: opens tokio-postgres sessions (plain, TLS or Unix socket) and recycles
+//! them by [`RecyclingMethod`]; [`PgSetup`]: hooks that name sessions and prepare SQL
+//! statements.
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use netpool_core::{Hooks, Manager, Meta};
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::client::Client;
+use crate::config::{Config, DEFAULT_STATEMENT_CACHE_SIZE, SslMode};
+use crate::error::{ConfigError, Error};
+use crate::session::{Session, Tap, TxStatus};
+use crate::tls::{self, Connector};
+
+/// What the pool does with a session before handing it out again, as in
+/// deadpool-postgres. [`Config::builder`] runs it on every checkout.
+///
+/// Whatever the method, a transaction the previous user left open (a guard dropped
+/// after `BEGIN` or inside [`Transaction`](tokio_postgres::Transaction), a cancelled
+/// query) is rolled back first: the manager reads the transaction status the server
+/// reports after each request (tokio-postgres does not expose it), so this costs no
+/// round trip when there is nothing to roll back.
+#[non_exhaustive]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
+pub enum RecyclingMethod {
+    /// Only checks that the session is open ([`is_closed`](tokio_postgres::Client::is_closed)):
+    /// no round trip. A session the server dropped while it sat idle is noticed only if
+    /// its connection task has seen the end of the stream.
+    #[default]
+    Fast,
+    /// Also runs an empty query: one round trip that proves the session answers.
+    Verified,
+    /// Runs [`CLEAN_SQL`]: resets what `DISCARD ALL` resets, except prepared statements
+    /// and plans, so the statement cache stays valid. One round trip.
+    Clean,
+    /// Runs this SQL (a batch, in the simple query protocol). If it drops prepared
+    /// statements (`DISCARD ALL`, `DEALLOCATE`), the statement cache is emptied.
+    Custom(String),
+}
+
+/// What [`RecyclingMethod::Clean`] runs: `DISCARD ALL` without `DEALLOCATE ALL` and
+/// `DISCARD PLANS`.
+pub const CLEAN_SQL: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
+     UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES;";
+
+/// Opens tokio-postgres sessions to one server (trying its hosts in turn) and recycles
+/// them. Requires a tokio runtime: each session's connection task is spawned with
+/// `tokio::spawn`.
+///
+/// Built by [`Config::manager`] (or [`Config::create_pool`], which does everything).
+/// If you build the pool yourself, start from [`Config::builder`]: it runs the
+/// recycling on every checkout.
+#[derive(Clone)]
+pub struct PgManager {
+    inner: Arc<Inner>,
+    method: RecyclingMethod,
+}
+
+#[derive(Clone)]
+struct Inner {
+    hosts: Vec<Host>,
+    port: u16,
+    /// For TCP: user, password, dbname, options, application_name and the TLS mode.
+    pg: tokio_postgres::Config,
+    /// For Unix sockets: the same without TLS (libpq ignores sslmode there).
+    pg_plain: tokio_postgres::Config,
+    mode: SslMode,
+    tls: Option<Arc<ClientConfig>>,
+    cache_size: usize,
+}
+
+#[derive(Clone)]
+enum Host {
+    Tcp(String),
+    #[cfg_attr(
+        not(unix),
+        allow(dead_code, reason = "Unix sockets exist only on unix")
+    )]
+    Unix(String),
+}
+
+impl PgManager {
+    /// A manager for a `postgres://` URL (see [`Config::from_url`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] if the URL does not parse or its TLS settings cannot work.
+    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
+        Config::from_url(url)?.manager()
+    }
+
+    /// `config` must be resolved (no `url`).
+    pub(crate) fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        let mode = config.ssl_mode.unwrap_or_default();
+        let tls = tls::client_config(mode, config.ssl_root_cert.as_deref())?;
+        let mut pg = tokio_postgres::Config::new();
+        let user = config
+            .user
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "postgres".to_owned());
+        pg.user(user);
+        if let Some(p) = &config.password {
+            pg.password(p.expose());
+        }
+        if let Some(db) = &config.dbname {
+            pg.dbname(db);
+        }
+        if let Some(o) = &config.options {
+            pg.options(o);
+        }
+        if let Some(a) = &config.application_name {
+            pg.application_name(a);
+        }
+        let mut pg_plain = pg.clone();
+        pg_plain.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        pg.ssl_mode(match mode {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            _ => tokio_postgres::config::SslMode::Require,
+        });
+        let hosts = config
+            .host
+            .as_deref()
+            .unwrap_or("localhost")
+            .split(',')
+            .filter(|h| !h.is_empty())
+            .map(|h| {
+                if h.starts_with('/') {
+                    Host::Unix(h.to_owned())
+                } else {
+                    Host::Tcp(h.to_owned())
+                }
+            })
+            .collect::<Vec<_>>();
+        if hosts.is_empty() {
+            return Err(ConfigError::Url {
+                reason: "the host list is empty".to_owned(),
+            });
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                hosts,
+                port: config.port.unwrap_or(5432),
+                pg,
+                pg_plain,
+                mode,
+                tls,
+                cache_size: config
+                    .statement_cache_size
+                    .unwrap_or(DEFAULT_STATEMENT_CACHE_SIZE),
+            }),
+            method: config.recycling_method.clone(),
+        })
+    }
+
+    /// Sets the recycling method (default [`RecyclingMethod::Fast`]).
+    #[must_use]
+    pub fn recycling_method(mut self, method: RecyclingMethod) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// The recycling method.
+    pub fn method(&self) -> &RecyclingMethod {
+        &self.method
+    }
+
+    /// Uses this rustls configuration for TLS (your own roots, client certificates)
+    /// instead of the one the settings describe; with `sslmode=disable` it is unused.
+    #[must_use]
+    pub fn tls_config(mut self, config: Arc<ClientConfig>) -> Self {
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.tls = (inner.mode != SslMode::Disable).then_some(config);
+        self
+    }
+
+    async fn connect_host(&self, host: &Host) -> Result<Client, Error> {
+        let inner = &*self.inner;
+        let session = Arc::new(Session::new());
+        let (client, connection) = match host {
+            Host::Tcp(name) => {
+                let tcp = TcpStream::connect((name.as_str(), inner.port))
+                    .await
+                    .map_err(|source| Error::Io {
+                        addr: format!("{name}:{}", inner.port),
+                        source,
+                    })?;
+                let _ = tcp.set_nodelay(true);
+                let connector = Connector {
+                    config: inner.tls.clone(),
+                    name: ServerName::try_from(name.clone()).ok(),
+                    session: session.clone(),
+                };
+                let stream = Tap::new(Transport::Tcp(tcp), session.clone(), inner.tls.is_some());
+                let (client, connection) = inner.pg.connect_raw(stream, connector).await?;
+                (client, connection)
+            }
+            #[cfg(unix)]
+            Host::Unix(dir) => {
+                let path = format!("{dir}/.s.PGSQL.{}", inner.port);
+                let unix = tokio::net::UnixStream::connect(&path)
+                    .await
+                    .map_err(|source| Error::Io { addr: path, source })?;
+                let connector = Connector {
+                    config: None,
+                    name: None,
+                    session: session.clone(),
+                };
+                let stream = Tap::new(Transport::Unix(unix), session.clone(), false);
+                inner.pg_plain.connect_raw(stream, connector).await?
+            }
+            #[cfg(not(unix))]
+            Host::Unix(dir) => {
+                return Err(Error::Io {
+                    addr: dir.clone(),
+                    source: io::Error::new(io::ErrorKind::Unsupported, "no Unix sockets here"),
+                });
+            }
+        };
+        // The task ends when the session ends; the client then reports is_closed(), and
+        // its queries fail at once.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Client::new(client, session, inner.cache_size))
+    }
+
+    /// Ends a transaction the previous user left open; `true` if it made a round trip.
+    async fn end_transaction(client: &mut Client) -> Result<bool, Error> {
+        let mut status = client.tx_status();
+        let mut round_trip = false;
+        if status == TxStatus::Unknown {
+            // Requests still in flight (a cancelled query, a dropped Transaction's
+            // ROLLBACK): once this one is answered, so are they, and the status is known.
+            client.simple_query("").await?;
+            client.session().resync();
+            status = client.tx_status();
+            round_trip = true;
+        }
+        if status != TxStatus::Idle {
+            client.batch_execute("ROLLBACK").await?;
+            if client.tx_status() != TxStatus::Idle {
+                return Err(Error::TransactionLeftOpen);
+            }
+            round_trip = true;
+        }
+        Ok(round_trip)
+    }
+}
+
+impl Manager for PgManager {
+    type Connection = Client;
+    type Error = Error;
+
+    async fn connect(&self) -> Result<Client, Error> {
+        let mut last = None;
+        for host in &self.inner.hosts {
+            match self.connect_host(host).await {
+                Ok(client) => return Ok(client),
+                // libpq tries the next host only when this one could not be reached.
+                Err(e @ Error::Io { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or(Error::Closed))
+    }
+
+    async fn is_valid(&self, client: &mut Client) -> Result<(), Error> {
+        if client.is_closed() {
+            return Err(Error::Closed);
+        }
+        let round_trip = Self::end_transaction(client).await?;
+        match &self.method {
+            RecyclingMethod::Fast => {}
+            RecyclingMethod::Verified if round_trip => {}
+            RecyclingMethod::Verified => {
+                client.simple_query("").await?;
+            }
+            RecyclingMethod::Clean => client.batch_execute(CLEAN_SQL).await?,
+            RecyclingMethod::Custom(sql) => client.batch_execute(sql).await?,
+        }
+        client.sync_cache();
+        Ok(())
+    }
+
+    fn has_broken(&self, client: &mut Client) -> bool {
+        client.is_closed()
+    }
+}
+
+impl fmt::Debug for PgManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        let hosts: Vec<&str> = inner
+            .hosts
+            .iter()
+            .map(|h| match h {
+                Host::Tcp(h) | Host::Unix(h) => h.as_str(),
+            })
+            .collect();
+        f.debug_struct("PgManager")
+            .field("hosts", &hosts)
+            .field("port", &inner.port)
+            .field("user", &inner.pg.get_user())
+            .field("dbname", &inner.pg.get_dbname())
+            .field("ssl_mode", &inner.mode)
+            .field("method", &self.method)
+            .field("statement_cache_size", &inner.cache_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The byte stream under a session: TCP or a Unix socket.
+#[derive(Debug)]
+pub(crate) enum Transport {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(unix)]
+            Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_write(cx, data),
+            #[cfg(unix)]
+            Self::Unix(s) => Pin::new(s).poll_write(cx, data),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(unix)]
+            Self::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(unix)]
+            Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Setup hooks for [`PgManager`] sessions: on every new session, `SET application_name`
+/// (shown in `pg_stat_activity`) and `PREPARE` for each named statement (SQL-level prepared
+/// statements, run with `EXECUTE name(args)`); and, if asked for, `RESET ALL` on every
+/// checkout (undoing the `SET`s a previous user made), followed by the
+/// `application_name` again.
+///
+/// A statement that does not prepare rejects every new session: `get` returns
+/// [`Error::Connect`](netpool_core::Error::Connect) with the server's error.
+///
+/// ```no_run
+/// use netpool_postgres::{Config, PgSetup};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = Config::from_url("postgres://postgres@127.0.0.1:5432/test")?;
+/// let setup = PgSetup::new("billing")
+///     .prepare("add_one", "SELECT $1::int4 + 1")
+///     .reset_on_checkout(true);
+/// let pool = config.builder().hooks(setup).build(config.manager()?)?;
+/// let client = pool.get().await?;
+/// client.batch_execute("EXECUTE add_one(41)").await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PgSetup {
+    application_name: String,
+    statements: Vec<(String, String)>,
+    reset: bool,
+}
+
+impl PgSetup {
+    /// Hooks that set `application_name` on every new session.
+    pub fn new(application_name: impl Into<String>) -> Self {
+        Self {
+            application_name: application_name.into(),
+            statements: Vec::new(),
+            reset: false,
+        }
+    }
+
+    /// Also prepares `sql` as statement `name` (an SQL identifier) on every new session.
+    #[must_use]
+    pub fn prepare(mut self, name: impl Into<String>, sql: impl Into<String>) -> Self {
+        self.statements.push((name.into(), sql.into()));
+        self
+    }
+
+    /// Also runs `RESET ALL` (then sets `application_name` again) on every checkout: one
+    /// round trip per checkout.
+    #[must_use]
+    pub fn reset_on_checkout(mut self, reset: bool) -> Self {
+        self.reset = reset;
+        self
+    }
+
+    fn set_name(&self) -> String {
+        format!(
+            "SET application_name = '{}'",
+            self.application_name.replace('\'', "''")
+        )
+    }
+}
+
+impl Hooks for PgSetup {
+    type Manager = PgManager;
+
+    async fn on_connect(&self, client: &mut Client) -> Result<(), Error> {
+        let mut batch = self.set_name();
+        for (name, sql) in &self.statements {
+            batch.push_str(&format!(
+                "; PREPARE \"{}\" AS {sql}",
+                name.replace('"', "\"\"")
+            ));
+        }
+        Ok(client.batch_execute(&batch).await?)
+    }
+
+    fn runs_on_checkout(&self) -> bool {
+        self.reset
+    }
+
+    async fn on_checkout(&self, client: &mut Client, _meta: Meta) -> Result<(), Error> {
+        Ok(client
+            .batch_execute(&format!("RESET ALL; {}", self.set_name()))
+            .await?)
+    }
+}

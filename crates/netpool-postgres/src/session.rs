@@ -1,0 +1,412 @@
+//! What the server said about the session: the transaction status of its last
+//! `ReadyForQuery`, whether requests are still in flight, and whether the session's
+//! prepared statements were dropped (`DISCARD ALL`, `DEALLOCATE`).
+//!
+//! # Implementation details
+//!
+//! tokio-postgres does not expose the transaction status the server reports after every
+//! request, so the stream under the client ([`Tap`]) reads the message headers as they
+//! pass, in both directions, without copying or holding back any byte:
+//!
+//! * server to client: every message is a type byte and a big-endian length (counting
+//!   itself); the parser keeps the body of `ReadyForQuery` (`Z`, one status byte: `I`
+//!   idle, `T` in a transaction, `E` in a failed transaction) and the first bytes of
+//!   `CommandComplete` (`C`, the command tag), and skips the rest by length;
+//! * client to server: the startup packet (and an `SSLRequest` before it, on the plain
+//!   stream) has no type byte; after it every `Query` (`Q`) and `Sync` (`S`) asks for one
+//!   `ReadyForQuery`. `sent` counts them (the startup packet counts once), `answered`
+//!   counts the `ReadyForQuery`s.
+//!
+//! `status` is stored before `answered` is incremented (release), and read after
+//! `answered` (acquire): once `answered == sent`, `status` is the answer to the last
+//! request. The counts can drift in one known case (a `COPY FROM STDIN` sends a `Sync`
+//! the server ignores), so after a round trip made while it holds the session alone,
+//! the pool resynchronises them ([`Session::resync`]).
+//!
+//! Over TLS the tap sits above the TLS stream (it must see plaintext); the tap on the
+//! TCP stream below it only sees the `SSLRequest` and its one-byte answer, then goes
+//! passive.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The shared view of one session's protocol state.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// Requests that ask for a `ReadyForQuery` (the startup packet, `Query`, `Sync`).
+    sent: AtomicU64,
+    /// `ReadyForQuery` messages received.
+    answered: AtomicU64,
+    /// The status byte of the last `ReadyForQuery` (0 before the first).
+    status: AtomicU8,
+    /// `DISCARD ALL` / `DEALLOCATE` commands completed: the prepared statements are gone.
+    discards: AtomicU64,
+}
+
+/// The transaction status the server reported last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TxStatus {
+    /// Not in a transaction block, every request answered.
+    Idle,
+    /// In a transaction block (or a failed one), every request answered.
+    InTransaction,
+    /// Requests are in flight (or the counts drifted): ask the server.
+    Unknown,
+}
+
+impl Session {
+    pub(crate) fn new() -> Self {
+        Self {
+            // The startup packet is answered by the first ReadyForQuery.
+            sent: AtomicU64::new(1),
+            answered: AtomicU64::new(0),
+            status: AtomicU8::new(0),
+            discards: AtomicU64::new(0),
+        }
+    }
+
+    /// The transaction status, if every request has been answered.
+    pub(crate) fn status(&self) -> TxStatus {
+        // Acquire pairs with the release increment in `ready`: `status` is at least as
+        // new as the answer counted.
+        let answered = self.answered.load(Ordering::Acquire);
+        let sent = self.sent.load(Ordering::Acquire);
+        if answered != sent {
+            return TxStatus::Unknown;
+        }
+        match self.status.load(Ordering::Relaxed) {
+            b'I' => TxStatus::Idle,
+            b'T' | b'E' => TxStatus::InTransaction,
+            _ => TxStatus::Unknown,
+        }
+    }
+
+    /// How many times the session's prepared statements were dropped.
+    pub(crate) fn discards(&self) -> u64 {
+        self.discards.load(Ordering::Acquire)
+    }
+
+    /// After a round trip that the caller, holding the session alone, saw answered:
+    /// nothing is in flight, whatever the counts say.
+    pub(crate) fn resync(&self) {
+        let sent = self.sent.load(Ordering::Acquire);
+        self.answered.store(sent, Ordering::Release);
+    }
+
+    fn ready(&self, status: u8) {
+        self.status.store(status, Ordering::Relaxed);
+        self.answered.fetch_add(1, Ordering::Release);
+    }
+
+    fn request(&self) {
+        self.sent.fetch_add(1, Ordering::Release);
+    }
+
+    fn discarded(&self) {
+        self.discards.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// The server-to-client parser.
+#[derive(Debug)]
+struct ReadParser {
+    /// Bytes to pass before messages start (the one-byte answer to an `SSLRequest`).
+    skip: usize,
+    /// The header of the current message (type and length), as far as read.
+    header: [u8; 5],
+    have: usize,
+    /// Body bytes of the current message still to pass.
+    body_left: usize,
+    /// The first body bytes of a `Z` or `C` message.
+    body: [u8; 16],
+    body_have: usize,
+    kind: u8,
+}
+
+impl ReadParser {
+    fn new(skip: usize) -> Self {
+        Self {
+            skip,
+            header: [0; 5],
+            have: 0,
+            body_left: 0,
+            body: [0; 16],
+            body_have: 0,
+            kind: 0,
+        }
+    }
+
+    fn feed(&mut self, mut data: &[u8], session: &Session) {
+        while !data.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(data.len());
+                self.skip -= n;
+                data = &data[n..];
+                continue;
+            }
+            if self.body_left == 0 {
+                // Reading a header.
+                let n = (5 - self.have).min(data.len());
+                self.header[self.have..self.have + n].copy_from_slice(&data[..n]);
+                self.have += n;
+                data = &data[n..];
+                if self.have < 5 {
+                    return;
+                }
+                self.have = 0;
+                self.kind = self.header[0];
+                let len = u32::from_be_bytes([
+                    self.header[1],
+                    self.header[2],
+                    self.header[3],
+                    self.header[4],
+                ]) as usize;
+                self.body_left = len.saturating_sub(4);
+                self.body_have = 0;
+                if self.body_left == 0 {
+                    self.finish(session);
+                }
+                continue;
+            }
+            let n = self.body_left.min(data.len());
+            if matches!(self.kind, b'Z' | b'C') {
+                let keep = n.min(self.body.len() - self.body_have);
+                self.body[self.body_have..self.body_have + keep].copy_from_slice(&data[..keep]);
+                self.body_have += keep;
+            }
+            self.body_left -= n;
+            data = &data[n..];
+            if self.body_left == 0 {
+                self.finish(session);
+            }
+        }
+    }
+
+    /// A whole message has passed.
+    fn finish(&mut self, session: &Session) {
+        let body = &self.body[..self.body_have];
+        match self.kind {
+            b'Z' => session.ready(body.first().copied().unwrap_or(0)),
+            b'C' => {
+                // The tag is NUL-terminated: "DISCARD ALL", "DEALLOCATE", "DEALLOCATE ALL".
+                let tag = body.split(|&b| b == 0).next().unwrap_or_default();
+                if tag == b"DISCARD ALL" || tag.starts_with(b"DEALLOCATE") {
+                    session.discarded();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The client-to-server parser.
+#[derive(Debug)]
+struct WriteParser {
+    /// Messages without a type byte still to come (the startup packet, an `SSLRequest`).
+    untyped: usize,
+    header: [u8; 5],
+    have: usize,
+    body_left: usize,
+}
+
+impl WriteParser {
+    fn new(untyped: usize) -> Self {
+        Self {
+            untyped,
+            header: [0; 5],
+            have: 0,
+            body_left: 0,
+        }
+    }
+
+    fn feed(&mut self, mut data: &[u8], session: &Session) {
+        while !data.is_empty() {
+            if self.body_left > 0 {
+                let n = self.body_left.min(data.len());
+                self.body_left -= n;
+                data = &data[n..];
+                continue;
+            }
+            let header_len = if self.untyped > 0 { 4 } else { 5 };
+            let n = (header_len - self.have).min(data.len());
+            self.header[self.have..self.have + n].copy_from_slice(&data[..n]);
+            self.have += n;
+            data = &data[n..];
+            if self.have < header_len {
+                return;
+            }
+            self.have = 0;
+            let len_at = header_len - 4;
+            let len = u32::from_be_bytes([
+                self.header[len_at],
+                self.header[len_at + 1],
+                self.header[len_at + 2],
+                self.header[len_at + 3],
+            ]) as usize;
+            self.body_left = len.saturating_sub(4);
+            if self.untyped > 0 {
+                self.untyped -= 1;
+            } else {
+                match self.header[0] {
+                    b'Q' | b'S' => session.request(),
+                    // The Sync sent with a COPY FROM STDIN is ignored by the server (it
+                    // arrives in copy-in mode); `resync` corrects the count.
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// A stream that reads the protocol as it passes (see the module docs); a passive tap
+/// passes bytes only.
+#[derive(Debug)]
+pub(crate) struct Tap<S> {
+    inner: S,
+    session: std::sync::Arc<Session>,
+    read: ReadParser,
+    write: WriteParser,
+    passive: bool,
+}
+
+impl<S> Tap<S> {
+    /// A tap on the stream that carries the protocol from the start: `ssl_request` if an
+    /// `SSLRequest` goes first on it.
+    pub(crate) fn new(inner: S, session: std::sync::Arc<Session>, ssl_request: bool) -> Self {
+        Self {
+            inner,
+            session,
+            read: ReadParser::new(usize::from(ssl_request)),
+            write: WriteParser::new(1 + usize::from(ssl_request)),
+            passive: false,
+        }
+    }
+
+    /// Stops reading the protocol: TLS runs on top of this stream now.
+    pub(crate) fn set_passive(&mut self) {
+        self.passive = true;
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if !this.passive && matches!(poll, Poll::Ready(Ok(()))) {
+            this.read.feed(&buf.filled()[before..], &this.session);
+        }
+        poll
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write(cx, data);
+        if !this.passive {
+            if let Poll::Ready(Ok(n)) = poll {
+                this.write.feed(&data[..n], &this.session);
+            }
+        }
+        poll
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![kind];
+        m.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    fn untyped(body: &[u8]) -> Vec<u8> {
+        let mut m = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+        m.extend_from_slice(body);
+        m
+    }
+
+    /// Feeds `data` in 3-byte pieces, so headers and bodies are split across reads.
+    fn in_pieces(data: &[u8], mut feed: impl FnMut(&[u8])) {
+        for chunk in data.chunks(3) {
+            feed(chunk);
+        }
+    }
+
+    #[test]
+    fn status_follows_ready_for_query_across_split_reads() {
+        let session = Session::new();
+        let mut w = WriteParser::new(2);
+        let mut r = ReadParser::new(1);
+        let mut out = untyped(&[0x04, 0xd2, 0x16, 0x2f]); // SSLRequest
+        out.extend(untyped(b"\0\x03\0\0user\0postgres\0\0"));
+        in_pieces(&out, |d| w.feed(d, &session));
+        assert_eq!(session.status(), TxStatus::Unknown, "startup not answered");
+        let mut inp = b"N".to_vec();
+        inp.extend(msg(b'R', &[0, 0, 0, 0]));
+        inp.extend(msg(b'S', b"client_encoding\0UTF8\0"));
+        inp.extend(msg(b'Z', b"I"));
+        in_pieces(&inp, |d| r.feed(d, &session));
+        assert_eq!(session.status(), TxStatus::Idle);
+
+        in_pieces(&msg(b'Q', b"BEGIN\0"), |d| w.feed(d, &session));
+        assert_eq!(session.status(), TxStatus::Unknown, "in flight");
+        let mut inp = msg(b'C', b"BEGIN\0");
+        inp.extend(msg(b'Z', b"T"));
+        in_pieces(&inp, |d| r.feed(d, &session));
+        assert_eq!(session.status(), TxStatus::InTransaction);
+
+        let mut out = msg(b'P', b"\0SELECT 1\0\0\0");
+        out.extend(msg(b'B', &[0; 8]));
+        out.extend(msg(b'E', &[0; 5]));
+        out.extend(msg(b'S', &[]));
+        out.extend(msg(b'Q', b"DISCARD ALL\0"));
+        in_pieces(&out, |d| w.feed(d, &session));
+        let mut inp = msg(b'E', b"SERROR\0Cxx\0\0");
+        inp.extend(msg(b'Z', b"E"));
+        in_pieces(&inp, |d| r.feed(d, &session));
+        assert_eq!(session.status(), TxStatus::Unknown, "one still in flight");
+        assert_eq!(session.discards(), 0);
+        let mut inp = msg(b'C', b"DISCARD ALL\0");
+        inp.extend(msg(b'Z', b"I"));
+        in_pieces(&inp, |d| r.feed(d, &session));
+        assert_eq!(session.status(), TxStatus::Idle);
+        assert_eq!(session.discards(), 1);
+    }
+
+    #[test]
+    fn resync_forgets_requests_the_server_ignored() {
+        let session = Session::new();
+        let mut w = WriteParser::new(1);
+        w.feed(&untyped(b"\0\x03\0\0"), &session);
+        w.feed(&msg(b'S', &[]), &session);
+        ReadParser::new(0).feed(&msg(b'Z', b"I"), &session);
+        assert_eq!(session.status(), TxStatus::Unknown);
+        session.resync();
+        assert_eq!(session.status(), TxStatus::Idle);
+    }
+}

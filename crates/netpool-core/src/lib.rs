@@ -112,6 +112,7 @@ mod idle;
 mod keyed;
 mod maintain;
 mod manager;
+mod multiplex;
 mod pool;
 mod pooled;
 mod sema;
@@ -125,6 +126,10 @@ pub use crate::events::{Check, CloseReason, ConnectFailure, Event, EventHandler,
 pub use crate::hooks::{Hooks, NoHooks};
 pub use crate::keyed::{KeyedBuilder, KeyedPool, KeyedStats, WeakKeyedPool};
 pub use crate::manager::Manager;
+pub use crate::multiplex::{
+    ConnectionLoad, Lent, MAX_CONCURRENT_PER_CONNECTION, SharedBuilder, SharedPool, SharedStats,
+    WeakSharedPool,
+};
 pub use crate::pool::{NoManager, Pool, WeakPool};
 pub use crate::pooled::{Meta, Pooled};
 pub use crate::stats::Stats;

@@ -21,7 +21,8 @@
 //!   being opened, or the cap is reached by connections retired with lends still out.
 //!   It then waits for room ([`Shared::wait_capacity`]) and, if it counts on a connection
 //!   being opened, claims one of its lends (`claims`), so a burst of callers opens one
-//!   connection per `limit` callers, not one each. Whoever makes progress possible (a
+//!   connection per `limit` callers, not one each (each opener takes one lend of its
+//!   new connection, others claim the remaining `limit - 1`). Whoever makes progress possible (a
 //!   lend returned, a connection opened or retired, a connect given up) notifies after
 //!   publishing it; a woken waiter that took a lend passes the wake-up on, since one new
 //!   connection has room for many.
@@ -81,6 +82,9 @@ pub(crate) struct Entry<C> {
     /// Lends in all.
     pub(crate) lends: AtomicU64,
 }
+
+/// A connection found past its lifetime while deciding, to retire.
+type Expired<C> = Option<Arc<Entry<C>>>;
 
 /// What a caller with a permit does next (decided under the lock).
 pub(crate) enum Step<'a, M: Manager> {
@@ -163,10 +167,7 @@ where
     /// Decides, under the lock, what a caller with a permit does: the least-loaded usable
     /// connection, else a claim on one being opened, else a new connection, else wait.
     /// Gives up the caller's old claim first. Returns an expired connection to retire too.
-    pub(crate) fn decide(
-        &self,
-        claim: &mut Claim<'_, M>,
-    ) -> (Step<'_, M>, Option<Arc<Entry<M::Connection>>>) {
+    pub(crate) fn decide(&self, claim: &mut Claim<'_, M>) -> (Step<'_, M>, Expired<M::Connection>) {
         let now = clock::now();
         let mut st = lock(&self.state);
         if std::mem::take(&mut claim.held) {
@@ -193,7 +194,7 @@ where
             e.lends.fetch_add(1, Ordering::Relaxed);
             return (Step::Lend(e.clone()), expired);
         }
-        if st.opening * self.limit > st.claims {
+        if st.opening * (self.limit - 1) > st.claims {
             st.claims += 1;
             claim.held = true;
             return (Step::Claim, expired);
@@ -213,7 +214,7 @@ where
             return true;
         }
         let others = st.claims - usize::from(claimed);
-        if st.opening * self.limit > others {
+        if st.opening * (self.limit - 1) > others {
             // Room is on its way: a claimer keeps waiting, another caller claims it.
             !claimed
         } else {

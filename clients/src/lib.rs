@@ -4,6 +4,8 @@
 //!
 //! * [`cluster`]: a Redis Cluster client over one `KeyedPool` keyed by node address;
 //! * [`redis`]: the `redis` crate's multiplexed async connection, on tokio;
+//! * [`redis_shared`]: a `SharedPool` of multiplexed connections lent to many tasks at
+//!   once, with an exclusive pool for transactions, blocking commands and subscriptions;
 //! * [`resp`]: a hand-written RESP client and its managers on tokio and smol;
 //! * [`postgres`]: `tokio-postgres`, with a deadpool-like recycling choice;
 //! * [`workload`]: the client examples' command line, timed workload and report.
@@ -14,5 +16,6 @@
 pub mod cluster;
 pub mod postgres;
 pub mod redis;
+pub mod redis_shared;
 pub mod resp;
 pub mod workload;

@@ -1,138 +1,5 @@
-//! [`SharedPool`]: a pool of connections that each serve several callers at once.
-//!
-//! Some connections are multiplexed: many requests can be in flight on one of them at a
-//! time, and the client hands out cheap `Clone` handles to it (the `redis` crate's
-//! `MultiplexedConnection`, an HTTP/2 `SendRequest`, a gRPC channel). One such connection
-//! shared by every task is fast, but it is one socket (one server thread's queue, one
-//! core of a proxy) and one point of failure: when it dies, every caller fails.
-//! A [`SharedPool`] keeps up to `max_size` of them and lends each to at most
-//! [`max_concurrent_per_connection`](SharedBuilder::max_concurrent_per_connection)
-//! callers at a time:
-//!
-//! * a checkout takes the least-loaded healthy connection; while every connection is at
-//!   its limit it opens another (within `max_size`), and when that is not possible
-//!   either, it waits first come, first served;
-//! * a connection that breaks (`has_broken` when a lend comes back, a failed `is_valid`,
-//!   or [`Lent::discard`]) is retired at once: no new lends, its slot freed for a
-//!   replacement, while the other connections keep serving. Only the callers that were
-//!   using it see its errors;
-//! * what the exclusive [`Pool`](crate::Pool) offers works the same: `wait_timeout` as one
-//!   deadline for waiting and connecting, fail fast on evidence with
-//!   [`Error::Unavailable`], the connect backoff, maintenance (idle timeout, jittered
-//!   lifetime, background checks, `min_idle` connections kept open), [`Event`](crate::Event)s, and
-//!   [`Stats`] with the lends in flight per connection.
-//!
-//! ```
-//! use std::convert::Infallible;
-//! use std::sync::Arc;
-//! use std::sync::atomic::{AtomicU64, Ordering};
-//! use netpool_core::{Lent, Manager, SharedPool};
-//!
-//! /// A pretend multiplexed client: a handle that counts the requests sent through it.
-//! #[derive(Clone, Default)]
-//! struct Handle(Arc<AtomicU64>);
-//!
-//! struct Mux;
-//!
-//! impl Manager for Mux {
-//!     type Connection = Handle;
-//!     type Error = Infallible;
-//!
-//!     async fn connect(&self) -> Result<Handle, Infallible> {
-//!         Ok(Handle::default())
-//!     }
-//!     async fn is_valid(&self, _conn: &mut Handle) -> Result<(), Infallible> {
-//!         Ok(())
-//!     }
-//!     fn has_broken(&self, _conn: &mut Handle) -> bool {
-//!         false
-//!     }
-//! }
-//!
-//! # futures_lite::future::block_on(async {
-//! let pool = SharedPool::builder()
-//!     .max_size(4)
-//!     .max_concurrent_per_connection(2)
-//!     .build(Mux)?;
-//!
-//! // Two callers share the first connection; the third finds it at its limit and opens
-//! // a second one.
-//! let a = pool.get().await?;
-//! let b = pool.get().await?;
-//! let c = pool.get().await?;
-//! assert_eq!(Lent::id(&a), Lent::id(&b));
-//! assert_ne!(Lent::id(&a), Lent::id(&c));
-//! a.0.fetch_add(1, Ordering::Relaxed); // a request on the shared connection
-//! assert_eq!(b.0.load(Ordering::Relaxed), 1);
-//!
-//! let stats = pool.stats();
-//! assert_eq!(stats.pool.connections, 2);
-//! assert_eq!(stats.in_flight, 3);
-//! # drop((a, b, c));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).unwrap();
-//! ```
-//!
-//! # Shared or exclusive?
-//!
-//! Use a [`SharedPool`] when the protocol multiplexes (requests carry ids, or are answered
-//! in order on a pipeline) and callers send short requests: Redis commands without
-//! connection state, HTTP/2, gRPC. Use the exclusive [`Pool`](crate::Pool) for anything that
-//! changes or holds the connection's state: Redis blocking commands (`BLPOP`),
-//! transactions (`MULTI`/`WATCH`), subscriptions and `SELECT`; SQL sessions and
-//! transactions; protocols without multiplexing.
-//!
-//! # One shared pool per node
-//!
-//! For a cluster, keep one `SharedPool` per node in a map keyed by the node's address
-//! (each pool is cheap to clone, and its `max_size` bounds that node's connections):
-//!
-//! ```
-//! # use std::convert::Infallible;
-//! # #[derive(Clone)] struct Handle;
-//! # struct Node(String);
-//! # impl netpool_core::Manager for Node {
-//! #     type Connection = Handle;
-//! #     type Error = Infallible;
-//! #     async fn connect(&self) -> Result<Handle, Infallible> { Ok(Handle) }
-//! #     async fn is_valid(&self, _: &mut Handle) -> Result<(), Infallible> { Ok(()) }
-//! #     fn has_broken(&self, _: &mut Handle) -> bool { false }
-//! # }
-//! use std::collections::HashMap;
-//! use std::sync::RwLock;
-//! use netpool_core::SharedPool;
-//!
-//! #[derive(Default)]
-//! struct Nodes(RwLock<HashMap<String, SharedPool<Node>>>);
-//!
-//! impl Nodes {
-//!     fn pool(&self, addr: &str) -> Result<SharedPool<Node>, netpool_core::BuildError> {
-//!         if let Some(pool) = self.0.read().unwrap().get(addr) {
-//!             return Ok(pool.clone());
-//!         }
-//!         let mut nodes = self.0.write().unwrap();
-//!         if let Some(pool) = nodes.get(addr) {
-//!             return Ok(pool.clone());
-//!         }
-//!         let pool = SharedPool::builder().max_size(2).build(Node(addr.to_owned()))?;
-//!         nodes.insert(addr.to_owned(), pool.clone());
-//!         Ok(pool)
-//!     }
-//! }
-//! # futures_lite::future::block_on(async {
-//! let nodes = Nodes::default();
-//! let conn = nodes.pool("10.0.0.1:7000")?.get().await?;
-//! # drop(conn);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).unwrap();
-//! ```
-//!
-//! # Maintenance
-//!
-//! As with [`Pool`](crate::Pool), call [`SharedPool::maintain`] every
-//! [`SharedPool::maintenance_interval`] (a loop in a task of your runtime, holding a
-//! [`WeakSharedPool`]). `min_idle` is the number of connections it keeps open, busy or
-//! not: with it, a burst of callers finds connections ready and spreads over them at once.
+//! [`SharedPool`]: a pool of connections that each serve several callers at once (see
+//! its docs; the algorithm is in `inner`).
 
 mod inner;
 
@@ -162,36 +29,145 @@ pub const MAX_CONCURRENT_PER_CONNECTION: usize = 1 << 16;
 /// The bound on one check or connect in maintenance when `connect_timeout` is off.
 const MAX_MAINTENANCE_STEP: Duration = Duration::from_secs(30);
 
-/// A pool of shared (multiplexed) connections: each is lent to up to
-/// `max_concurrent_per_connection` callers at once. See the [module docs](self) for when
-/// to use it instead of [`Pool`](crate::Pool).
+/// A pool of shared (multiplexed) connections, each lent to up to
+/// `max_concurrent_per_connection` callers at once.
 ///
-/// Cheap to clone (an `Arc` inside); every clone is the same pool. Dropping the last clone
-/// closes it.
+/// Some connections are multiplexed: many requests can be in flight on one of them at a
+/// time, and the client hands out cheap `Clone` handles to it (the `redis` crate's
+/// `MultiplexedConnection`, an HTTP/2 `SendRequest`, a gRPC channel). One such connection
+/// shared by every task is fast, but it is one socket (one server thread's queue, one
+/// core of a proxy) and one point of failure: when it dies, every caller fails.
+/// A [`SharedPool`] keeps up to `max_size` of them and lends each to at most
+/// [`max_concurrent_per_connection`](SharedBuilder::max_concurrent_per_connection)
+/// callers at a time:
 ///
-/// # Examples
+/// * a checkout takes the least-loaded healthy connection; while every connection is at
+///   its limit it opens another (within `max_size`), and when that is not possible
+///   either, it waits first come, first served;
+/// * a connection that breaks (`has_broken` when a lend comes back, a failed `is_valid`,
+///   or [`Lent::discard`]) is retired at once: no new lends, its slot freed for a
+///   replacement, while the other connections keep serving. Only the callers that were
+///   using it see its errors;
+/// * what the exclusive [`Pool`](crate::Pool) offers works the same: `wait_timeout` as one
+///   deadline for waiting and connecting, fail fast on evidence with
+///   [`Error::Unavailable`], the connect backoff, maintenance (idle timeout, jittered
+///   lifetime, background checks, `min_idle` connections kept open), [`Event`](crate::Event)s, and
+///   [`Stats`] with the lends in flight per connection.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use netpool_core::{Lent, Manager, SharedPool};
+///
+/// /// A pretend multiplexed client: a handle that counts the requests sent through it.
+/// #[derive(Clone, Default)]
+/// struct Handle(Arc<AtomicU64>);
+///
+/// struct Mux;
+///
+/// impl Manager for Mux {
+///     type Connection = Handle;
+///     type Error = Infallible;
+///
+///     async fn connect(&self) -> Result<Handle, Infallible> {
+///         Ok(Handle::default())
+///     }
+///     async fn is_valid(&self, _conn: &mut Handle) -> Result<(), Infallible> {
+///         Ok(())
+///     }
+///     fn has_broken(&self, _conn: &mut Handle) -> bool {
+///         false
+///     }
+/// }
+///
+/// # futures_lite::future::block_on(async {
+/// let pool = SharedPool::builder()
+///     .max_size(4)
+///     .max_concurrent_per_connection(2)
+///     .build(Mux)?;
+///
+/// // Two callers share the first connection; the third finds it at its limit and opens
+/// // a second one.
+/// let a = pool.get().await?;
+/// let b = pool.get().await?;
+/// let c = pool.get().await?;
+/// assert_eq!(Lent::id(&a), Lent::id(&b));
+/// assert_ne!(Lent::id(&a), Lent::id(&c));
+/// a.0.fetch_add(1, Ordering::Relaxed); // a request on the shared connection
+/// assert_eq!(b.0.load(Ordering::Relaxed), 1);
+///
+/// let stats = pool.stats();
+/// assert_eq!(stats.pool.connections, 2);
+/// assert_eq!(stats.in_flight, 3);
+/// # drop((a, b, c));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+///
+/// # Shared or exclusive?
+///
+/// Use a [`SharedPool`] when the protocol multiplexes (requests carry ids, or are answered
+/// in order on a pipeline) and callers send short requests: Redis commands without
+/// connection state, HTTP/2, gRPC. Use the exclusive [`Pool`](crate::Pool) for anything that
+/// changes or holds the connection's state: Redis blocking commands (`BLPOP`),
+/// transactions (`MULTI`/`WATCH`), subscriptions and `SELECT`; SQL sessions and
+/// transactions; protocols without multiplexing.
+///
+/// # One shared pool per node
+///
+/// For a cluster, keep one `SharedPool` per node in a map keyed by the node's address
+/// (each pool is cheap to clone, and its `max_size` bounds that node's connections):
 ///
 /// ```
 /// # use std::convert::Infallible;
 /// # #[derive(Clone)] struct Handle;
-/// # struct Mux;
-/// # impl netpool_core::Manager for Mux {
+/// # struct Node(String);
+/// # impl netpool_core::Manager for Node {
 /// #     type Connection = Handle;
 /// #     type Error = Infallible;
 /// #     async fn connect(&self) -> Result<Handle, Infallible> { Ok(Handle) }
 /// #     async fn is_valid(&self, _: &mut Handle) -> Result<(), Infallible> { Ok(()) }
 /// #     fn has_broken(&self, _: &mut Handle) -> bool { false }
 /// # }
+/// use std::collections::HashMap;
+/// use std::sync::RwLock;
 /// use netpool_core::SharedPool;
+///
+/// #[derive(Default)]
+/// struct Nodes(RwLock<HashMap<String, SharedPool<Node>>>);
+///
+/// impl Nodes {
+///     fn pool(&self, addr: &str) -> Result<SharedPool<Node>, netpool_core::BuildError> {
+///         if let Some(pool) = self.0.read().unwrap().get(addr) {
+///             return Ok(pool.clone());
+///         }
+///         let mut nodes = self.0.write().unwrap();
+///         if let Some(pool) = nodes.get(addr) {
+///             return Ok(pool.clone());
+///         }
+///         let pool = SharedPool::builder().max_size(2).build(Node(addr.to_owned()))?;
+///         nodes.insert(addr.to_owned(), pool.clone());
+///         Ok(pool)
+///     }
+/// }
 /// # futures_lite::future::block_on(async {
-/// let pool = SharedPool::builder().max_size(4).build(Mux)?;
-/// let conn = pool.get().await?; // a clone of the least-loaded connection's handle
-/// assert_eq!(pool.stats().connections[0].in_flight, 1);
-/// drop(conn); // the lend goes back
-/// assert_eq!(pool.stats().connections[0].in_flight, 0);
+/// let nodes = Nodes::default();
+/// let conn = nodes.pool("10.0.0.1:7000")?.get().await?;
+/// # drop(conn);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
+///
+/// # Maintenance
+///
+/// As with [`Pool`](crate::Pool), call [`SharedPool::maintain`] every
+/// [`SharedPool::maintenance_interval`] (a loop in a task of your runtime, holding a
+/// [`WeakSharedPool`]). `min_idle` is the number of connections it keeps open, busy or
+/// not: with it, a burst of callers finds connections ready and spreads over them at once.
+///
+/// Cheap to clone (an `Arc` inside); every clone is the same pool. Dropping the last clone
+/// closes it.
 pub struct SharedPool<M: Manager>
 where
     M::Connection: Clone,

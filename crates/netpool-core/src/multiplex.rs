@@ -126,7 +126,7 @@ const MAX_MAINTENANCE_STEP: Duration = Duration::from_secs(30);
 /// # impl netpool_core::Manager for Node {
 /// #     type Connection = Handle;
 /// #     type Error = Infallible;
-/// #     async fn connect(&self) -> Result<Handle, Infallible> { Ok(Handle) }
+/// #     async fn connect(&self) -> Result<Handle, Infallible> { let _addr = &self.0; Ok(Handle) }
 /// #     async fn is_valid(&self, _: &mut Handle) -> Result<(), Infallible> { Ok(()) }
 /// #     fn has_broken(&self, _: &mut Handle) -> bool { false }
 /// # }

@@ -4,6 +4,8 @@
 //!
 //! * [`cluster`]: the Redis Cluster client of `netpool-redis` (re-exported);
 //! * [`redis`]: `netpool-redis`'s manager (re-exported), and the servers' URL;
+//! * [`redis_shared`]: a `SharedPool` of multiplexed connections lent to many tasks at
+//!   once, with an exclusive pool for transactions, blocking commands and subscriptions;
 //! * [`resp`]: a hand-written RESP client and its managers on tokio and smol;
 //! * [`postgres`]: the `netpool-postgres` crate, re-exported, and the server's URL;
 //! * [`workload`]: the client examples' command line, timed workload and report.
@@ -14,5 +16,6 @@
 pub use netpool_redis::cluster;
 pub mod postgres;
 pub mod redis;
+pub mod redis_shared;
 pub mod resp;
 pub mod workload;

@@ -188,6 +188,16 @@ pub enum BuildError {
         /// The cap given.
         max: std::time::Duration,
     },
+    /// A [`SharedPool`](crate::SharedPool)'s `max_concurrent_per_connection` was zero, or
+    /// too large (above [`MAX_CONCURRENT_PER_CONNECTION`](crate::MAX_CONCURRENT_PER_CONNECTION),
+    /// or with `max_size` times it beyond what the pool can count).
+    #[error(
+        "max_concurrent_per_connection must be between 1 and 65536, and max_size times it must fit (got {given})"
+    )]
+    MaxConcurrentPerConnection {
+        /// The `max_concurrent_per_connection` given.
+        given: usize,
+    },
 }
 
 /// What to do instead of a zero duration.
@@ -207,6 +217,7 @@ impl BuildError {
             Self::ZeroDuration { setting } => setting,
             Self::BackoffInverted { .. } => "connect_backoff",
             Self::ZeroMaxTotal => "max_total",
+            Self::MaxConcurrentPerConnection { .. } => "max_concurrent_per_connection",
         }
     }
 }

@@ -151,6 +151,7 @@ mod maintain;
 mod manager;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod multiplex;
 mod pool;
 mod pooled;
 mod sema;
@@ -166,6 +167,10 @@ pub use crate::holders::{Holder, TimeoutReport};
 pub use crate::hooks::{BoxHookFuture, FnHooks, Hooks, NoHooks};
 pub use crate::keyed::{KeyedBuilder, KeyedPool, KeyedStats, WeakKeyedPool};
 pub use crate::manager::Manager;
+pub use crate::multiplex::{
+    ConnectionLoad, Lent, MAX_CONCURRENT_PER_CONNECTION, SharedBuilder, SharedPool, SharedStats,
+    WeakSharedPool,
+};
 pub use crate::pool::{NoManager, Pool, WeakPool};
 pub use crate::pooled::{Meta, Pooled};
 pub use crate::stats::Stats;

@@ -1,0 +1,236 @@
+//! Shared connections against one shared connection: `tasks` tokio tasks (16, 128) send
+//! `GET` for a 16-byte value, either through one `redis` crate `MultiplexedConnection`
+//! cloned into every task (the fastest way to share one connection), or through a
+//! netpool `SharedPool` of multiplexed connections (a lend per GET: checkout, GET,
+//! return). On a two-worker tokio runtime; throughput in GETs per second.
+//!
+//! * `multiplexed`: one `MultiplexedConnection`, cloned;
+//! * `shared_4`: `SharedPool`, 4 connections, 32 lends each, opened before measuring;
+//! * `shared_2`: the same with 2 connections.
+//!
+//! After criterion's groups it runs each one again, interleaved round by round, for a
+//! fixed time per round, and prints the median rate, its ratio to `multiplexed`, and
+//! the fairness of the round (Jain's index over the GETs each task completed: 1.0 when
+//! every task got the same share).
+//!
+//! The server is `NETPOOL_TEST_REDIS` (default `redis://127.0.0.1:6379`).
+//!
+//! ```text
+//! cargo bench -p netpool-benches --bench redis_shared -- --warm-up-time 1 --measurement-time 3
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use netpool_clients::redis::redis_url;
+use netpool_clients::redis_shared::SharedRedisManager;
+use netpool_core::SharedPool;
+use redis::AsyncConnectionConfig;
+use redis::aio::ConnectionLike;
+
+const TASKS: [usize; 2] = [16, 128];
+const KEY: &str = "netpool:bench:redis_shared:get";
+
+fn main() {
+    let url = redis_url();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let conn = match rt.block_on(async {
+        let client = redis::Client::open(url.as_str())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let () = redis::cmd("SET")
+            .arg(KEY)
+            .arg(&[b'x'; 16][..])
+            .query_async(&mut conn)
+            .await?;
+        Ok::<_, redis::RedisError>(conn)
+    }) {
+        Ok(conn) => conn,
+        Err(e) => {
+            eprintln!(
+                "\n!!!!! redis_shared bench SKIPPED: no Redis server at {url} ({e}). Start one, \
+                 or set NETPOOL_TEST_REDIS.\n"
+            );
+            return;
+        }
+    };
+    let shared = |n: usize| {
+        let manager = SharedRedisManager::new(url.as_str())
+            .expect("Redis URL")
+            .connection_config(AsyncConnectionConfig::new());
+        let pool = SharedPool::builder()
+            .max_size(n)
+            .min_idle(Some(n))
+            .max_concurrent_per_connection(32)
+            .build(manager)
+            .expect("netpool config");
+        rt.block_on(pool.maintain());
+        assert_eq!(pool.stats().pool.connections, n);
+        pool
+    };
+    let pools: Vec<(&str, One)> = vec![
+        ("multiplexed", multiplexed_one(conn)),
+        ("shared_4", shared_one(shared(4))),
+        ("shared_2", shared_one(shared(2))),
+    ];
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20)
+        .configure_from_args();
+    let mut g = c.benchmark_group("redis_shared_get");
+    g.throughput(Throughput::Elements(1));
+    for tasks in TASKS {
+        for (name, one) in &pools {
+            g.bench_with_input(BenchmarkId::new(*name, tasks), &tasks, |b, &tasks| {
+                b.iter_custom(|iters| run(&rt, tasks, iters, one));
+            });
+        }
+    }
+    g.finish();
+    c.final_summary();
+    if !std::env::args().any(|a| a == "--test" || a == "--list") {
+        interleaved(&rt, &pools);
+    }
+}
+
+/// One GET on any connection.
+async fn get(conn: &mut impl ConnectionLike) {
+    let value: Vec<u8> = redis::cmd("GET")
+        .arg(KEY)
+        .query_async(conn)
+        .await
+        .expect("GET answered");
+    assert_eq!(value.len(), 16);
+}
+
+/// One GET through some sharing scheme.
+type One = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+fn multiplexed_one(conn: redis::aio::MultiplexedConnection) -> One {
+    Arc::new(move || {
+        let mut conn = conn.clone();
+        Box::pin(async move { get(&mut conn).await })
+    })
+}
+
+fn shared_one(pool: SharedPool<SharedRedisManager>) -> One {
+    Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move {
+            let mut conn = pool.get().await.expect("netpool get");
+            get(&mut *conn).await;
+        })
+    })
+}
+
+/// Runs `iters` GETs split over `tasks` tasks; returns the wall time.
+fn run(rt: &tokio::runtime::Runtime, tasks: usize, iters: u64, one: &One) -> Duration {
+    rt.block_on(async {
+        let start = Instant::now();
+        let handles: Vec<_> = (0..tasks as u64)
+            .map(|t| {
+                let one = one.clone();
+                let share = iters / tasks as u64 + u64::from(t < iters % tasks as u64);
+                tokio::spawn(async move {
+                    for _ in 0..share {
+                        one().await;
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await.expect("bench task");
+        }
+        start.elapsed()
+    })
+}
+
+/// `tasks` tasks send GETs until `window` has passed; returns the rate and Jain's
+/// fairness index over the GETs each task completed.
+fn timed(rt: &tokio::runtime::Runtime, tasks: usize, window: Duration, one: &One) -> (f64, f64) {
+    rt.block_on(async {
+        let stop = Arc::new(AtomicBool::new(false));
+        let start = Instant::now();
+        let handles: Vec<_> = (0..tasks)
+            .map(|_| {
+                let (one, stop) = (one.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        one().await;
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        tokio::time::sleep(window).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut counts = Vec::with_capacity(tasks);
+        for h in handles {
+            counts.push(h.await.expect("bench task") as f64);
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        let sum: f64 = counts.iter().sum();
+        let squares: f64 = counts.iter().map(|x| x * x).sum();
+        let fairness = if squares == 0.0 {
+            0.0
+        } else {
+            sum * sum / (counts.len() as f64 * squares)
+        };
+        (sum / elapsed, fairness)
+    })
+}
+
+/// Every scheme in turn, round by round (the order rotating), so that a noisy neighbour
+/// hits them all alike; prints medians.
+fn interleaved(rt: &tokio::runtime::Runtime, pools: &[(&str, One)]) {
+    const ROUNDS: usize = 7;
+    const WINDOW: Duration = Duration::from_millis(400);
+    println!(
+        "\nredis_shared_get, interleaved: median GETs/s of {ROUNDS} rounds of {WINDOW:?} \
+         (x: ratio to multiplexed; fairness: lowest Jain index of the rounds)"
+    );
+    print!("| tasks |");
+    pools.iter().for_each(|(name, _)| print!(" {name} |"));
+    print!("\n|---|");
+    pools.iter().for_each(|_| print!("---:|"));
+    println!();
+    for tasks in TASKS {
+        let mut rates = vec![Vec::with_capacity(ROUNDS); pools.len()];
+        let mut fair = vec![f64::MAX; pools.len()];
+        for round in 0..ROUNDS {
+            for k in 0..pools.len() {
+                let i = (k + round) % pools.len();
+                let (rate, fairness) = timed(rt, tasks, WINDOW, &pools[i].1);
+                rates[i].push(rate);
+                fair[i] = fair[i].min(fairness);
+            }
+        }
+        let medians: Vec<f64> = rates
+            .into_iter()
+            .map(|mut r| {
+                r.sort_by(f64::total_cmp);
+                r[r.len() / 2]
+            })
+            .collect();
+        print!("| {tasks} |");
+        for (i, m) in medians.iter().enumerate() {
+            print!(
+                " {:.1}k ({:.2}x, fairness {:.3}) |",
+                m / 1000.0,
+                m / medians[0],
+                fair[i]
+            );
+        }
+        println!();
+    }
+}

@@ -1,0 +1,561 @@
+//! The typed insides of a [`SharedPool`](crate::SharedPool): choosing a connection to
+//! lend, opening, retiring and maintaining connections.
+//!
+//! # Implementation details
+//!
+//! Everything that does not depend on the manager type is the exclusive pool's
+//! [`Shared`]: the permits (here `max_size * max_concurrent_per_connection` of them, one
+//! per lend), the connection count and its slots, the backoff and fail-fast rule, the
+//! counters, the events and the wait for room. What is new is [`State`], under one short
+//! lock: the open connections ([`Entry`]), how many are being opened, and how many
+//! callers count on the ones being opened.
+//!
+//! * A lend is taken under the lock (`load < limit` is checked and incremented there), and
+//!   given back by one atomic decrement outside it. Only increments need the lock, so
+//!   `load <= limit` holds at every instant.
+//! * Every lend holds a permit of the fair semaphore, so when every connection is at its
+//!   limit (all permits taken), callers queue first come, first served, and a returning
+//!   lend hands its permit to the oldest waiter, which then finds the lend just freed (the
+//!   decrement is published before the release).
+//! * A permit holder may still find no lend: the connections that would have room are
+//!   being opened, or the cap is reached by connections retired with lends still out.
+//!   It then waits for room ([`Shared::wait_capacity`]) and, if it counts on a connection
+//!   being opened, claims one of its lends (`claims`), so a burst of callers opens one
+//!   connection per `limit` callers, not one each (each opener takes one lend of its
+//!   new connection, others claim the remaining `limit - 1`). Whoever makes progress possible (a
+//!   lend returned, a connection opened or retired, a connect given up) notifies after
+//!   publishing it; a woken waiter that took a lend passes the wake-up on, since one new
+//!   connection has room for many.
+//! * A connection that breaks is *retired*: flagged (no new lends), removed from the
+//!   list, its slot freed at once so a replacement can be opened while its in-flight
+//!   callers finish with their own handles. The connection itself closes when the last
+//!   handle is dropped.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::Manager;
+use crate::clock::{self, Nanos};
+use crate::error::{Error, LastConnectError};
+use crate::events::{self, ConnectFailure, Event, TimedOut};
+use crate::pool::CloseReason;
+use crate::shared::{Deadline, Refused, Shared, Slot, WaitError, run_until};
+use crate::stats::Counters;
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, lock};
+
+pub(crate) struct Inner<M: Manager> {
+    /// Live `SharedPool` handles; the last one closes the pool.
+    pub(crate) handles: AtomicUsize,
+    pub(crate) shared: Shared,
+    pub(crate) manager: M,
+    /// `max_concurrent_per_connection`.
+    pub(crate) limit: usize,
+    pub(crate) state: Mutex<State<M::Connection>>,
+}
+
+/// The open connections and the ones being opened.
+pub(crate) struct State<C> {
+    pub(crate) entries: Vec<Arc<Entry<C>>>,
+    /// Connections being opened.
+    opening: usize,
+    /// Callers waiting for a lend of a connection being opened.
+    claims: usize,
+}
+
+/// One open connection and its lends.
+#[derive(Debug)]
+pub(crate) struct Entry<C> {
+    /// The pool's handle; each lend is a clone of it.
+    pub(crate) conn: C,
+    /// Its opening instant on the coarse clock, unique in the process: its id.
+    pub(crate) id: Nanos,
+    /// When it reaches its jittered `max_lifetime`.
+    expires: Nanos,
+    /// Lends out now.
+    pub(crate) load: AtomicUsize,
+    /// No new lends: it broke, expired, or the pool closed. Its slot is freed.
+    pub(crate) retired: AtomicBool,
+    /// When a lend last came back (or it was opened).
+    last_used: AtomicU64,
+    /// When `is_valid` last passed (or it was opened).
+    checked: AtomicU64,
+    /// Lends in all.
+    pub(crate) lends: AtomicU64,
+}
+
+/// A connection found past its lifetime while deciding, to retire.
+type Expired<C> = Option<Arc<Entry<C>>>;
+
+/// What a caller with a permit does next (decided under the lock).
+pub(crate) enum Step<'a, M: Manager> {
+    /// Lend this connection (its load is already counted).
+    Lend(Arc<Entry<M::Connection>>),
+    /// Open a connection in this slot.
+    Open(Slot<'a>, Opening<'a, M>),
+    /// Wait for a connection being opened (a claim on it is held).
+    Claim,
+    /// Wait for room.
+    Wait,
+}
+
+/// A connection being opened, counted in `State::opening` until dropped or finished.
+pub(crate) struct Opening<'a, M: Manager> {
+    inner: &'a Inner<M>,
+}
+
+/// A caller's claim on a lend of a connection being opened; given up when dropped.
+pub(crate) struct Claim<'a, M: Manager> {
+    inner: &'a Inner<M>,
+    pub(crate) held: bool,
+}
+
+impl<C> State<C> {
+    pub(crate) fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+            opening: 0,
+            claims: 0,
+        }
+    }
+}
+
+impl<C> Entry<C> {
+    fn new(conn: C, now: Nanos, lifetime: Option<Nanos>, load: usize) -> Self {
+        let expires = match lifetime {
+            // Jittered down by up to 5%, as the exclusive pool does, so that connections
+            // opened together do not all expire together.
+            Some(l) => now.saturating_add(l - fastrand::u64(0..=l / 20)),
+            None => Nanos::MAX,
+        };
+        let id = events::unique_stamp(now);
+        Self {
+            conn,
+            id,
+            expires,
+            load: AtomicUsize::new(load),
+            retired: AtomicBool::new(false),
+            last_used: AtomicU64::new(id),
+            checked: AtomicU64::new(id),
+            lends: AtomicU64::new(load as u64),
+        }
+    }
+
+    /// A lend came back. The stamp is stored before the decrement, so whoever sees the
+    /// load drop sees when.
+    pub(crate) fn returned(&self) {
+        self.last_used.store(clock::now(), Ordering::Relaxed);
+        self.load.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn age(&self, now: Nanos) -> Duration {
+        Duration::from_nanos(now.saturating_sub(self.id))
+    }
+}
+
+impl<M: Manager> Inner<M>
+where
+    M::Connection: Clone,
+{
+    /// Whether a connection can take a lend now (not retired, not expired, below the
+    /// limit).
+    fn usable(&self, e: &Entry<M::Connection>, now: Nanos) -> bool {
+        !e.retired.load(Ordering::SeqCst)
+            && now < e.expires
+            && e.load.load(Ordering::SeqCst) < self.limit
+    }
+
+    /// Decides, under the lock, what a caller with a permit does: the least-loaded usable
+    /// connection, else a claim on one being opened, else a new connection, else wait.
+    /// Gives up the caller's old claim first. Returns an expired connection to retire too.
+    pub(crate) fn decide(&self, claim: &mut Claim<'_, M>) -> (Step<'_, M>, Expired<M::Connection>) {
+        let now = clock::now();
+        let mut st = lock(&self.state);
+        if std::mem::take(&mut claim.held) {
+            st.claims -= 1;
+        }
+        let mut expired = None;
+        let mut best: Option<(usize, &Arc<Entry<M::Connection>>)> = None;
+        for e in &st.entries {
+            if e.retired.load(Ordering::SeqCst) {
+                continue;
+            }
+            if now >= e.expires {
+                expired.get_or_insert_with(|| e.clone());
+                continue;
+            }
+            let load = e.load.load(Ordering::SeqCst);
+            if load < self.limit && best.is_none_or(|(b, _)| load < b) {
+                best = Some((load, e));
+            }
+        }
+        if let Some((_, e)) = best {
+            // Under the lock: only lends increment, so the limit holds.
+            e.load.fetch_add(1, Ordering::SeqCst);
+            e.lends.fetch_add(1, Ordering::Relaxed);
+            return (Step::Lend(e.clone()), expired);
+        }
+        if st.opening * (self.limit - 1) > st.claims {
+            st.claims += 1;
+            claim.held = true;
+            return (Step::Claim, expired);
+        }
+        if let Some(slot) = self.shared.reserve() {
+            st.opening += 1;
+            return (Step::Open(slot, Opening { inner: self }), expired);
+        }
+        (Step::Wait, expired)
+    }
+
+    /// Whether a waiter (with a claim or not) should decide again.
+    pub(crate) fn ready(&self, claimed: bool) -> bool {
+        let now = clock::now();
+        let st = lock(&self.state);
+        if st.entries.iter().any(|e| self.usable(e, now)) {
+            return true;
+        }
+        let others = st.claims - usize::from(claimed);
+        if st.opening * (self.limit - 1) > others {
+            // Room is on its way: a claimer keeps waiting, another caller claims it.
+            !claimed
+        } else {
+            // A claimer's connection failed or was taken: decide again.
+            claimed || !self.shared.over_or_at_capacity()
+        }
+    }
+
+    /// Opens a connection in the reserved slot, as the exclusive pool does (backoff,
+    /// `connect_timeout`, the caller's deadline, evidence), and adds it with `load` lends
+    /// already taken.
+    pub(crate) async fn open(
+        &self,
+        slot: Slot<'_>,
+        opening: Opening<'_, M>,
+        deadline: &mut Deadline,
+        wait: bool,
+        load: usize,
+    ) -> Result<Arc<Entry<M::Connection>>, Error<M::Error>> {
+        let shared = &self.shared;
+        let _probe = match shared.admit(deadline, wait).await {
+            Ok(probe) => probe,
+            Err(Refused::Unavailable { failures, last }) => {
+                return Err(Error::Unavailable { failures, last });
+            }
+            Err(Refused::Timeout) => return Err(self.wait_error(WaitError::Timeout, deadline)),
+        };
+        let connect_at = shared
+            .config
+            .connect_timeout
+            .and_then(|t| Instant::now().checked_add(t));
+        let (at, evidence) = match (deadline.at(), connect_at) {
+            (Some(caller), Some(connect)) if connect <= caller => (Some(connect), true),
+            (Some(caller), _) => (Some(caller), false),
+            (None, connect) => (connect, connect.is_some()),
+        };
+        let evidence = evidence && !deadline.blocking;
+        let started = Instant::now();
+        let timed_out = |error: &(dyn std::error::Error + 'static)| {
+            (shared.events).connect_failed(ConnectFailure::TimedOut, error, started);
+            if evidence {
+                shared.connect_failed(LastConnectError::connect_timeout());
+            } else {
+                shared.connect_abandoned();
+            }
+            Err(Error::ConnectTimeout)
+        };
+        match run_until(at, self.manager.connect()).await {
+            None => timed_out(&TimedOut::CONNECT),
+            Some(Err(e)) if at.is_some_and(|at| Instant::now() >= at) => timed_out(&e),
+            Some(Err(e)) => {
+                (shared.events).connect_failed(ConnectFailure::Error, &e, started);
+                shared.connect_failed(LastConnectError::from_error(&e));
+                Err(Error::Connect(e))
+            }
+            Some(Ok(conn)) => {
+                let entry = Arc::new(Entry::new(conn, clock::now(), shared.max_lifetime, load));
+                let (id, took) = (entry.id, started.elapsed());
+                shared.events.emit(|| Event::ConnectionOpened { id, took });
+                slot.fill();
+                shared.connect_succeeded();
+                opening.finish(entry.clone());
+                if shared.is_closed() {
+                    // Closed while it connected: `close` did not see it.
+                    self.retire(&entry, CloseReason::Closed);
+                }
+                Ok(entry)
+            }
+        }
+    }
+
+    /// Stops lending `entry` and frees its slot (once); its lends out keep their handles.
+    pub(crate) fn retire(&self, entry: &Arc<Entry<M::Connection>>, reason: CloseReason) {
+        if entry.retired.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        lock(&self.state).entries.retain(|e| !Arc::ptr_eq(e, entry));
+        let counters = &self.shared.counters;
+        match reason {
+            CloseReason::Broken => Counters::bump(&counters.closed_broken),
+            CloseReason::Invalid => Counters::bump(&counters.closed_invalid),
+            CloseReason::Idle => Counters::bump(&counters.closed_idle),
+            CloseReason::Lifetime => Counters::bump(&counters.closed_lifetime),
+            _ => {}
+        }
+        // Free the slot even if the event handler panics.
+        let _slot = Slot::adopt(&self.shared);
+        let now = clock::now();
+        self.shared.events.emit(|| Event::ConnectionClosed {
+            id: entry.id,
+            reason: reason.into(),
+            age: entry.age(now),
+            uses: entry.lends.load(Ordering::Relaxed),
+        });
+    }
+
+    /// Retires every connection (the pool closed).
+    pub(crate) fn retire_all(&self) {
+        let all = std::mem::take(&mut lock(&self.state).entries);
+        for e in &all {
+            self.retire(e, CloseReason::Closed);
+        }
+    }
+
+    pub(crate) fn wait_error(&self, e: WaitError, deadline: &Deadline) -> Error<M::Error> {
+        match e {
+            WaitError::Closed => Error::Closed,
+            WaitError::Timeout => {
+                Counters::bump(&self.shared.counters.gets_timed_out);
+                (self.shared.events).emit(|| Event::GetTimedOut {
+                    waited: deadline.waited(),
+                });
+                Error::Timeout
+            }
+        }
+    }
+
+    /// With a permit held: a lend of a connection (its handle cloned), or an error.
+    /// `once`: never wait (for `try_get`).
+    pub(crate) async fn obtain(
+        &self,
+        deadline: &mut Deadline,
+        once: bool,
+    ) -> Result<(Arc<Entry<M::Connection>>, M::Connection), Error<M::Error>> {
+        let mut claim = Claim {
+            inner: self,
+            held: false,
+        };
+        let mut waited = false;
+        loop {
+            if self.shared.is_closed() {
+                return Err(Error::Closed);
+            }
+            let (step, expired) = self.decide(&mut claim);
+            if let Some(e) = expired {
+                self.retire(&e, CloseReason::Lifetime);
+            }
+            match step {
+                Step::Lend(entry) => {
+                    if waited {
+                        // One new connection has room for many: pass the wake-up on.
+                        self.shared.notify_capacity();
+                    }
+                    let lend = Lend {
+                        inner: self,
+                        entry,
+                        handed: false,
+                    };
+                    if let Some(conn) = self.check(&lend, deadline).await? {
+                        return Ok((lend.take(), conn));
+                    }
+                    // It failed its check and was retired: choose again.
+                    continue;
+                }
+                Step::Open(slot, opening) => {
+                    let entry = self.open(slot, opening, deadline, true, 1).await?;
+                    let conn = entry.conn.clone();
+                    return Ok((entry, conn));
+                }
+                Step::Claim | Step::Wait => {}
+            }
+            if once {
+                return Err(Error::Timeout);
+            }
+            let claimed = claim.held;
+            if let Err(e) = (self.shared)
+                .wait_capacity(|| self.ready(claimed), deadline)
+                .await
+            {
+                return Err(self.wait_error(e, deadline));
+            }
+            waited = true;
+        }
+    }
+
+    /// With `test_on_check_out`: runs `is_valid` on a lend of a connection that had no
+    /// lends out and sat unused at least `check_idle_after` (busy connections are proven
+    /// by their traffic). `Ok(None)` if it failed (the connection is retired).
+    async fn check(
+        &self,
+        lend: &Lend<'_, M>,
+        deadline: &mut Deadline,
+    ) -> Result<Option<M::Connection>, Error<M::Error>> {
+        let mut conn = lend.entry.conn.clone();
+        let Some(after) = self.shared.check_after else {
+            return Ok(Some(conn));
+        };
+        let e = &lend.entry;
+        let now = clock::now();
+        let since = e
+            .last_used
+            .load(Ordering::Relaxed)
+            .max(e.checked.load(Ordering::Relaxed));
+        if e.load.load(Ordering::SeqCst) > 1 || now.saturating_sub(since) < after {
+            return Ok(Some(conn));
+        }
+        let events = &self.shared.events;
+        match run_until(deadline.at(), self.manager.is_valid(&mut conn)).await {
+            None => {
+                events.check_failed(e.id, events::Check::IsValid, &TimedOut::IS_VALID);
+                Err(self.wait_error(WaitError::Timeout, deadline))
+            }
+            Some(Err(err)) => {
+                events.check_failed(e.id, events::Check::IsValid, &err);
+                if e.lends.load(Ordering::Relaxed) <= 1 {
+                    self.shared.failed_on_first_use();
+                }
+                self.retire(e, CloseReason::Invalid);
+                Ok(None)
+            }
+            Some(Ok(())) => {
+                e.checked.store(clock::now(), Ordering::Relaxed);
+                Ok(Some(conn))
+            }
+        }
+    }
+
+    /// One maintenance pass: retire connections past their lifetime, idle ones past
+    /// `idle_timeout` (above `min_idle` open), check unused ones past `check_idle_after`,
+    /// then open connections up to `min_idle`.
+    pub(crate) async fn maintain(&self, bound: Duration) {
+        let shared = &self.shared;
+        if shared.is_closed() {
+            return;
+        }
+        let min = shared.config.min_idle.unwrap_or(0);
+        let now = clock::now();
+        let snapshot: Vec<_> = lock(&self.state).entries.clone();
+        let mut open = snapshot.len();
+        for e in &snapshot {
+            if e.retired.load(Ordering::SeqCst) {
+                continue;
+            }
+            if now >= e.expires {
+                self.retire(e, CloseReason::Lifetime);
+                open -= 1;
+                continue;
+            }
+            if e.load.load(Ordering::SeqCst) != 0 {
+                continue;
+            }
+            let unused = now.saturating_sub(e.last_used.load(Ordering::Relaxed));
+            if unused >= shared.idle_timeout && open > min {
+                self.retire(e, CloseReason::Idle);
+                open -= 1;
+                continue;
+            }
+            let unchecked = unused.min(now.saturating_sub(e.checked.load(Ordering::Relaxed)));
+            if shared
+                .check_after
+                .is_some_and(|after| after > 0 && unchecked >= after)
+            {
+                let mut conn = e.conn.clone();
+                let at = Deadline::new(Some(bound)).at();
+                let events = &shared.events;
+                match run_until(at, self.manager.is_valid(&mut conn)).await {
+                    Some(Ok(())) => e.checked.store(clock::now(), Ordering::Relaxed),
+                    Some(Err(err)) => {
+                        events.check_failed(e.id, events::Check::IsValid, &err);
+                        self.retire(e, CloseReason::Invalid);
+                        open -= 1;
+                    }
+                    None => {
+                        events.check_failed(e.id, events::Check::IsValid, &TimedOut::IS_VALID);
+                        self.retire(e, CloseReason::Invalid);
+                        open -= 1;
+                    }
+                }
+            }
+        }
+        while shared.size.load(Ordering::SeqCst) < min && !shared.is_closed() {
+            let Some(slot) = shared.reserve() else { break };
+            let opening = {
+                lock(&self.state).opening += 1;
+                Opening { inner: self }
+            };
+            let mut deadline = Deadline::new(Some(bound));
+            if self
+                .open(slot, opening, &mut deadline, false, 0)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    }
+}
+
+impl<M: Manager> Opening<'_, M> {
+    /// The connection exists: add it, in the same step as it stops counting as being
+    /// opened, and wake whoever waits for room.
+    fn finish(self, entry: Arc<Entry<M::Connection>>) {
+        let inner = self.inner;
+        std::mem::forget(self);
+        {
+            let mut st = lock(&inner.state);
+            st.opening -= 1;
+            st.entries.push(entry);
+        }
+        inner.shared.notify_capacity();
+    }
+}
+
+impl<M: Manager> Drop for Opening<'_, M> {
+    fn drop(&mut self) {
+        lock(&self.inner.state).opening -= 1;
+        // Claimers of this connection decide again.
+        self.inner.shared.notify_capacity();
+    }
+}
+
+impl<M: Manager> Drop for Claim<'_, M> {
+    fn drop(&mut self) {
+        if self.held {
+            lock(&self.inner.state).claims -= 1;
+            self.inner.shared.notify_capacity();
+        }
+    }
+}
+
+/// A lend taken in `decide` and not yet handed out: given back if the checkout is
+/// dropped (during `is_valid`) or fails.
+struct Lend<'a, M: Manager> {
+    inner: &'a Inner<M>,
+    entry: Arc<Entry<M::Connection>>,
+    handed: bool,
+}
+
+impl<M: Manager> Lend<'_, M> {
+    /// Hands the lend out: the caller's guard gives it back from now on.
+    fn take(mut self) -> Arc<Entry<M::Connection>> {
+        self.handed = true;
+        self.entry.clone()
+    }
+}
+
+impl<M: Manager> Drop for Lend<'_, M> {
+    fn drop(&mut self) {
+        if !self.handed {
+            self.entry.returned();
+            self.inner.shared.notify_capacity();
+        }
+    }
+}

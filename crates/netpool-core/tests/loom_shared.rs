@@ -1,0 +1,125 @@
+//! Loom models of `SharedPool`'s lending counts through the public API: never more lends
+//! of a connection than its limit, no lost wake-up when a lend comes back, and a
+//! cancelled waiting checkout that loses nothing.
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 \
+//!     cargo test -p netpool-core --release --test loom_shared --features loom
+//! ```
+//!
+//! The models use no timeouts (loom cannot see async-io's timer thread) and no sockets.
+
+#![cfg(loom)]
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+use netpool_core::{Manager, SharedPool};
+
+/// A multiplexed handle that counts the callers using it at once.
+#[derive(Clone)]
+struct Handle(Arc<AtomicUsize>);
+
+struct Mux;
+
+impl Manager for Mux {
+    type Connection = Handle;
+    type Error = Infallible;
+
+    async fn connect(&self) -> Result<Handle, Infallible> {
+        Ok(Handle(Arc::new(AtomicUsize::new(0))))
+    }
+    async fn is_valid(&self, _: &mut Handle) -> Result<(), Infallible> {
+        Ok(())
+    }
+    fn has_broken(&self, _: &mut Handle) -> bool {
+        false
+    }
+}
+
+fn pool(max_size: usize, per: usize) -> SharedPool<Mux> {
+    SharedPool::builder()
+        .max_size(max_size)
+        .max_concurrent_per_connection(per)
+        .wait_timeout(None)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_on_check_out(false)
+        .build(Mux)
+        .unwrap()
+}
+
+/// Two callers and a held lend, one connection of two lends: at most two use it at
+/// once, both are served, and every lend comes back.
+#[test]
+fn never_more_than_the_limit() {
+    loom::model(|| {
+        let pool = pool(1, 2);
+        let held = pool.try_get().unwrap();
+        held.0.fetch_add(1, Ordering::SeqCst);
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let pool = pool.clone();
+                thread::spawn(move || {
+                    let conn = loom::future::block_on(pool.get()).unwrap();
+                    let now = conn.0.fetch_add(1, Ordering::SeqCst) + 1;
+                    assert!(now <= 2, "{now} callers on a connection of 2 lends");
+                    conn.0.fetch_sub(1, Ordering::SeqCst);
+                    drop(conn);
+                })
+            })
+            .collect();
+        held.0.fetch_sub(1, Ordering::SeqCst);
+        drop(held);
+        for t in threads {
+            t.join().unwrap();
+        }
+        let stats = pool.stats();
+        assert_eq!((stats.in_flight, stats.pool.connections), (0, 1));
+    });
+}
+
+/// A lend returned while a caller registers as a waiter is never lost.
+#[test]
+fn a_returned_lend_wakes_the_waiter() {
+    loom::model(|| {
+        let pool = pool(1, 1);
+        let held = pool.try_get().unwrap();
+        let other = pool.clone();
+        let waiter = thread::spawn(move || {
+            let conn = loom::future::block_on(other.get()).unwrap();
+            drop(conn);
+        });
+        drop(held);
+        waiter.join().unwrap();
+        assert_eq!(pool.stats().in_flight, 0);
+        assert!(pool.try_get().is_ok());
+    });
+}
+
+/// A waiting checkout dropped while the lend is handed to it passes the lend on.
+#[test]
+fn a_cancelled_waiter_loses_nothing() {
+    loom::model(|| {
+        let pool = pool(1, 1);
+        let held = pool.try_get().unwrap();
+        let other = pool.clone();
+        let waiter = thread::spawn(move || {
+            let mut fut = pin!(other.get());
+            let mut cx = Context::from_waker(Waker::noop());
+            if let Poll::Ready(conn) = fut.as_mut().poll(&mut cx) {
+                drop(conn.unwrap());
+            }
+        });
+        drop(held);
+        waiter.join().unwrap();
+        let stats = pool.stats();
+        assert_eq!((stats.in_flight, stats.pool.waiting), (0, 0));
+        assert!(pool.try_get().is_ok(), "the lend is free again");
+    });
+}

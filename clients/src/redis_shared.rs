@@ -229,7 +229,7 @@ impl RedisPools {
     /// # Errors
     ///
     /// As [`Pool::get`].
-    pub async fn exclusive(&self) -> Result<Pooled<RedisManager>, Error<RedisError>> {
+    pub async fn exclusive(&self) -> Result<Pooled<RedisManager>, Error<netpool_redis::Error>> {
         self.exclusive.get().await
     }
 

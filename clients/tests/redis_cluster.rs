@@ -14,6 +14,8 @@
 //! One test runs the three in order (they share the cluster). Under `CI=true` a cluster
 //! that cannot be started fails the test; elsewhere it is skipped, saying so.
 
+#![recursion_limit = "256"] // the cluster client's futures nest deeply
+
 mod common;
 
 use std::collections::{BTreeMap, HashMap};

@@ -714,11 +714,18 @@ impl<M: Manager> Drop for GiveBack<'_, M>
 where
     M::Connection: Clone,
 {
+    #[allow(
+        unsafe_code,
+        reason = "the semaphore's release takes a raw pointer (it may free an exclusive pool)"
+    )]
     fn drop(&mut self) {
         // The decrement is published before the permit goes to a waiter, which then
         // finds this lend free.
         self.entry.returned();
-        drop(self.pool.shared.sema.release());
+        // SAFETY: this lend holds a permit, and the `Lent` being dropped holds an `Arc` of
+        // the pool (`self.pool` borrows from it), so the semaphore stays alive across the
+        // release and after it. A shared pool sets no keep-alive: nothing is freed here.
+        drop(unsafe { crate::sema::Semaphore::release(&self.pool.shared.sema) });
         self.pool.shared.notify_capacity();
     }
 }

@@ -238,9 +238,13 @@ where
         let _probe = match shared.admit(deadline, wait).await {
             Ok(probe) => probe,
             Err(Refused::Unavailable { failures, last }) => {
+                crate::stats::Counters::bump(&shared.counters.gets_unavailable);
                 return Err(Error::Unavailable { failures, last });
             }
             Err(Refused::Timeout) => return Err(self.wait_error(WaitError::Timeout, deadline)),
+            // Maintenance, whose turn it is not: no get waited, nothing to count.
+            Err(Refused::NotYet) => return Err(Error::Timeout),
+            Err(Refused::Closed) => return Err(Error::Closed),
         };
         let connect_at = shared
             .config

@@ -20,7 +20,7 @@
 //! use netpool_clients::redis_shared::RedisPools;
 //! use redis::AsyncCommands;
 //!
-//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! let pools = RedisPools::new("redis://127.0.0.1:6379", 4, 8)?;
 //! let mut conn = pools.shared().await?; // lent: other tasks use it too
 //! let () = conn.set("greeting", "hello").await?;

@@ -336,7 +336,12 @@ impl Shared {
     pub(crate) fn timed_out(&self, waited: Duration) {
         let report = self.timeout_report(waited);
         #[cfg(feature = "tracing")]
-        tracing::warn!(target: "netpool", pool = self.diag.name.as_deref().unwrap_or("default"), "{report}");
+        tracing::warn!(
+            target: "netpool",
+            pool = self.diag.name.as_deref().unwrap_or("default"),
+            waited = ?waited,
+            "get timed out: {report}"
+        );
         drop(report);
         self.events.emit(|| Event::GetTimedOut { waited });
     }

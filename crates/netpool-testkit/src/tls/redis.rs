@@ -16,7 +16,7 @@ use crate::tls::pki;
 ///
 /// ```no_run
 /// let mut redis = netpool_testkit::tls::TlsRedis::start(false)?;
-/// let addr = redis.addr(); // TLS only
+/// let _addr = redis.addr(); // TLS only
 /// redis.server().kill(); // a crash
 /// redis.server().restart()?;
 /// # Ok::<(), std::io::Error>(())

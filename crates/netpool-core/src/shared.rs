@@ -486,6 +486,57 @@ impl Deadline {
     }
 }
 
+impl Shared {
+    /// Runs a manager's `connect` within the caller's `deadline` and `connect_timeout`,
+    /// and reports a failure to the events and to the backoff: a connect that hit
+    /// `connect_timeout` (not only the caller's own deadline) or failed is evidence about
+    /// the server (see [`Backoff`]). On success, returns the connection with the bound it
+    /// ran under and when it started; the caller reports the success.
+    pub(crate) async fn connect_bounded<C, E: std::error::Error + 'static>(
+        &self,
+        deadline: &mut Deadline,
+        connect: impl Future<Output = Result<C, E>>,
+    ) -> Result<(C, Option<Instant>, Instant), crate::error::Error<E>> {
+        use crate::error::Error;
+        use crate::events::{ConnectFailure, TimedOut};
+        let connect_at = self
+            .config
+            .connect_timeout
+            .and_then(|t| Instant::now().checked_add(t));
+        // Which bound fires first, and whether that is evidence about the server.
+        let (at, evidence) = match (deadline.at(), connect_at) {
+            (Some(caller), Some(connect)) if connect <= caller => (Some(connect), true),
+            (Some(caller), _) => (Some(caller), false),
+            (None, connect) => (connect, connect.is_some()),
+        };
+        let evidence = evidence && !deadline.blocking;
+        let started = Instant::now();
+        let timed_out = |error: &(dyn std::error::Error + 'static)| {
+            self.events
+                .connect_failed(ConnectFailure::TimedOut, error, started);
+            if evidence {
+                self.connect_failed(LastConnectError::connect_timeout());
+            } else {
+                self.connect_abandoned();
+            }
+            Err(Error::ConnectTimeout)
+        };
+        match run_until(at, connect).await {
+            None => timed_out(&TimedOut::CONNECT),
+            // A connect that gave up at the deadline (a manager with its own timeout, or a
+            // blocking connect) timed out, whatever error it returned.
+            Some(Err(e)) if at.is_some_and(|at| Instant::now() >= at) => timed_out(&e),
+            Some(Err(e)) => {
+                self.events
+                    .connect_failed(ConnectFailure::Error, &e, started);
+                self.connect_failed(LastConnectError::from_error(&e));
+                Err(Error::Connect(e))
+            }
+            Some(Ok(conn)) => Ok((conn, at, started)),
+        }
+    }
+}
+
 /// Runs `fut` until `at`; `None` if the deadline came first.
 pub(crate) async fn run_until<F: Future>(at: Option<Instant>, fut: F) -> Option<F::Output> {
     match at {

@@ -32,12 +32,12 @@
 //!   handle is dropped.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::Manager;
 use crate::clock::{self, Nanos};
-use crate::error::{Error, LastConnectError};
-use crate::events::{self, ConnectFailure, Event, TimedOut};
+use crate::error::Error;
+use crate::events::{self, Event, TimedOut};
 use crate::pool::CloseReason;
 use crate::shared::{Deadline, Refused, Shared, Slot, WaitError, run_until};
 use crate::stats::Counters;
@@ -246,48 +246,20 @@ where
             Err(Refused::NotYet) => return Err(Error::Timeout),
             Err(Refused::Closed) => return Err(Error::Closed),
         };
-        let connect_at = shared
-            .config
-            .connect_timeout
-            .and_then(|t| Instant::now().checked_add(t));
-        let (at, evidence) = match (deadline.at(), connect_at) {
-            (Some(caller), Some(connect)) if connect <= caller => (Some(connect), true),
-            (Some(caller), _) => (Some(caller), false),
-            (None, connect) => (connect, connect.is_some()),
-        };
-        let evidence = evidence && !deadline.blocking;
-        let started = Instant::now();
-        let timed_out = |error: &(dyn std::error::Error + 'static)| {
-            (shared.events).connect_failed(ConnectFailure::TimedOut, error, started);
-            if evidence {
-                shared.connect_failed(LastConnectError::connect_timeout());
-            } else {
-                shared.connect_abandoned();
-            }
-            Err(Error::ConnectTimeout)
-        };
-        match run_until(at, self.manager.connect()).await {
-            None => timed_out(&TimedOut::CONNECT),
-            Some(Err(e)) if at.is_some_and(|at| Instant::now() >= at) => timed_out(&e),
-            Some(Err(e)) => {
-                (shared.events).connect_failed(ConnectFailure::Error, &e, started);
-                shared.connect_failed(LastConnectError::from_error(&e));
-                Err(Error::Connect(e))
-            }
-            Some(Ok(conn)) => {
-                let entry = Arc::new(Entry::new(conn, clock::now(), shared.max_lifetime, load));
-                let (id, took) = (entry.id, started.elapsed());
-                shared.events.emit(|| Event::ConnectionOpened { id, took });
-                slot.fill();
-                shared.connect_succeeded();
-                opening.finish(entry.clone());
-                if shared.is_closed() {
-                    // Closed while it connected: `close` did not see it.
-                    self.retire(&entry, CloseReason::Closed);
-                }
-                Ok(entry)
-            }
+        let (conn, _, started) = shared
+            .connect_bounded(deadline, self.manager.connect())
+            .await?;
+        let entry = Arc::new(Entry::new(conn, clock::now(), shared.max_lifetime, load));
+        let (id, took) = (entry.id, started.elapsed());
+        shared.events.emit(|| Event::ConnectionOpened { id, took });
+        slot.fill();
+        shared.connect_succeeded();
+        opening.finish(entry.clone());
+        if shared.is_closed() {
+            // Closed while it connected: `close` did not see it.
+            self.retire(&entry, CloseReason::Closed);
         }
+        Ok(entry)
     }
 
     /// Stops lending `entry` and frees its slot (once); its lends out keep their handles.

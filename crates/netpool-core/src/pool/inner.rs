@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use crate::Manager;
 use crate::clock::{self, Nanos};
-use crate::error::{Error, LastConnectError};
-use crate::events::{Check, ConnectFailure, TimedOut};
+use crate::error::Error;
+use crate::events::{Check, TimedOut};
 use crate::hooks::DynHooks;
 use crate::idle::{Idle, IdleQueue};
 use crate::shared::{Deadline, ProbeGuard, Refused, Shared, Slot, WaitError, run_until};
@@ -271,40 +271,11 @@ impl<M: Manager> Inner<M> {
         _probe: Option<ProbeGuard<'_>>,
         deadline: &mut Deadline,
     ) -> Result<Idle<M::Connection>, Error<M::Error>> {
-        let shared = &self.shared;
-        let connect_at = shared
-            .config
-            .connect_timeout
-            .and_then(|t| Instant::now().checked_add(t));
-        // Which bound fires first, and whether that is evidence about the server.
-        let (at, evidence) = match (deadline.at(), connect_at) {
-            (Some(caller), Some(connect)) if connect <= caller => (Some(connect), true),
-            (Some(caller), _) => (Some(caller), false),
-            (None, connect) => (connect, connect.is_some()),
-        };
-        let evidence = evidence && !deadline.blocking;
-        let started = Instant::now();
-        let timed_out = |error: &(dyn std::error::Error + 'static)| {
-            (shared.events).connect_failed(ConnectFailure::TimedOut, error, started);
-            if evidence {
-                shared.connect_failed(LastConnectError::connect_timeout());
-            } else {
-                shared.connect_abandoned();
-            }
-            Err(Error::ConnectTimeout)
-        };
-        match run_until(at, self.manager.connect()).await {
-            None => timed_out(&TimedOut::CONNECT),
-            // A connect that gave up at the deadline (a manager with its own timeout, or a
-            // blocking connect) timed out, whatever error it returned.
-            Some(Err(e)) if at.is_some_and(|at| Instant::now() >= at) => timed_out(&e),
-            Some(Err(e)) => {
-                (shared.events).connect_failed(ConnectFailure::Error, &e, started);
-                shared.connect_failed(LastConnectError::from_error(&e));
-                Err(Error::Connect(e))
-            }
-            Some(Ok(conn)) => self.opened(slot, conn, at, started).await,
-        }
+        let (conn, at, started) = self
+            .shared
+            .connect_bounded(deadline, self.manager.connect())
+            .await?;
+        self.opened(slot, conn, at, started).await
     }
 
     /// Takes a returned connection back: pushes it idle, or closes it. The caller then

@@ -116,3 +116,36 @@ fn a_failing_closure_rejects_the_connection() {
         pool.stats()
     );
 }
+
+#[test]
+fn keyed_on_connect_runs_on_the_connections_of_every_key() {
+    let pool = netpool_core::KeyedPool::builder()
+        .max_size(2)
+        .on_connect(|conn: &mut Session| {
+            Box::pin(async move {
+                conn.db = 5;
+                conn.setup += 1;
+                Ok(())
+            })
+        })
+        .on_checkout(|conn: &mut Session, _| {
+            Box::pin(async move {
+                conn.db = 5; // reset what the last user changed
+                Ok(())
+            })
+        })
+        .build(|_key: &u8| Server::default())
+        .expect("valid settings");
+    for key in [1u8, 2, 3] {
+        let mut conn = block_on(pool.get(&key)).expect("a connection");
+        assert_eq!((conn.db, conn.setup), (5, 1), "key {key}: set up once");
+        conn.db = 9;
+        drop(conn);
+        let conn = block_on(pool.get(&key)).expect("the same connection");
+        assert_eq!(
+            (conn.db, conn.setup),
+            (5, 1),
+            "key {key}: reset on checkout"
+        );
+    }
+}

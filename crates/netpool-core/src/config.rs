@@ -4,10 +4,74 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::Meta;
 use crate::events::{EventHandler, Events};
-use crate::hooks::{BoxHookFuture, DynHooks, FnHooks, Hooks, NoHooks};
+use crate::hooks::{DynHooks, Hooks, NoHooks};
 use crate::{BuildError, Manager, Pool};
+
+/// The closure-hook setters of a builder type with a `hooks` field and a `hooks(..)`
+/// method (`Builder`, `KeyedBuilder`): `on_connect` and `on_checkout` start a [`FnHooks`]
+/// on a builder without hooks, and set the other closure on one with closure hooks. The
+/// attributes given are `on_connect`'s docs.
+macro_rules! fn_hook_setters {
+    ($builder:ident, $(#[$connect_doc:meta])*) => {
+        impl $builder {
+            $(#[$connect_doc])*
+            pub fn on_connect<M, F>(self, f: F) -> $builder<$crate::hooks::FnHooks<M>>
+            where
+                M: $crate::Manager,
+                F: for<'a> Fn(&'a mut M::Connection) -> $crate::hooks::BoxHookFuture<'a, M::Error>
+                    + Send
+                    + Sync
+                    + 'static,
+            {
+                self.hooks($crate::hooks::FnHooks::new().on_connect(f))
+            }
+
+            /// Runs `f` on every checkout of an idle connection (see
+            /// [`Hooks::on_checkout`](crate::Hooks::on_checkout)):
+            /// `|conn, meta| Box::pin(async move { ... })`.
+            pub fn on_checkout<M, F>(self, f: F) -> $builder<$crate::hooks::FnHooks<M>>
+            where
+                M: $crate::Manager,
+                F: for<'a> Fn(&'a mut M::Connection, $crate::Meta)
+                        -> $crate::hooks::BoxHookFuture<'a, M::Error>
+                    + Send
+                    + Sync
+                    + 'static,
+            {
+                self.hooks($crate::hooks::FnHooks::new().on_checkout(f))
+            }
+        }
+
+        impl<M: $crate::Manager> $builder<$crate::hooks::FnHooks<M>> {
+            /// Sets the closure run on every new connection (replacing an earlier one).
+            pub fn on_connect<F>(mut self, f: F) -> Self
+            where
+                F: for<'a> Fn(&'a mut M::Connection) -> $crate::hooks::BoxHookFuture<'a, M::Error>
+                    + Send
+                    + Sync
+                    + 'static,
+            {
+                self.hooks = self.hooks.on_connect(f);
+                self
+            }
+
+            /// Sets the closure run on every checkout (replacing an earlier one).
+            pub fn on_checkout<F>(mut self, f: F) -> Self
+            where
+                F: for<'a> Fn(&'a mut M::Connection, $crate::Meta)
+                        -> $crate::hooks::BoxHookFuture<'a, M::Error>
+                    + Send
+                    + Sync
+                    + 'static,
+            {
+                self.hooks = self.hooks.on_checkout(f);
+                self
+            }
+        }
+    };
+}
+pub(crate) use fn_hook_setters;
 
 /// The setters of the per-pool settings, shared by [`Builder`] and
 /// [`KeyedBuilder`](crate::KeyedBuilder) (whose settings apply per key): each sets one
@@ -377,15 +441,15 @@ impl<H: Hooks> Builder<H> {
     }
 }
 
-/// The closure hooks: [`on_connect`](Builder::on_connect) and
-/// [`on_checkout`](Builder::on_checkout) on a builder without hooks start a [`FnHooks`];
-/// on one with closure hooks they set the other closure.
-///
-/// The manager type `M` comes from the closure's argument type or from `build(manager)`;
-/// name the argument's type (`|conn: &mut Session|`) when the closure's body needs it.
-impl Builder {
-    /// Runs `f` on every new connection before its first use (see [`Hooks::on_connect`]):
-    /// `|conn| Box::pin(async move { ... })`.
+// The closure hooks (see `fn_hook_setters!`).
+fn_hook_setters!(
+    Builder,
+    /// Runs `f` on every new connection before its first use (see [`Hooks::on_connect`](crate::Hooks::on_connect)):
+    /// `|conn| Box::pin(async move { ... })`. On a builder without hooks it starts a
+    /// [`FnHooks`](crate::FnHooks); on one with closure hooks it sets that closure.
+    ///
+    /// The manager type `M` comes from the closure's argument type or from `build(manager)`;
+    /// name the argument's type (`|conn: &mut Session|`) when the closure's body needs it.
     ///
     /// ```
     /// # use std::convert::Infallible;
@@ -410,50 +474,7 @@ impl Builder {
     /// # }).unwrap();
     /// # Ok::<(), netpool_core::BuildError>(())
     /// ```
-    pub fn on_connect<M, F>(self, f: F) -> Builder<FnHooks<M>>
-    where
-        M: Manager,
-        F: for<'a> Fn(&'a mut M::Connection) -> BoxHookFuture<'a, M::Error> + Send + Sync + 'static,
-    {
-        self.hooks(FnHooks::new().on_connect(f))
-    }
-
-    /// Runs `f` on every checkout of an idle connection (see [`Hooks::on_checkout`]):
-    /// `|conn, meta| Box::pin(async move { ... })`.
-    pub fn on_checkout<M, F>(self, f: F) -> Builder<FnHooks<M>>
-    where
-        M: Manager,
-        F: for<'a> Fn(&'a mut M::Connection, Meta) -> BoxHookFuture<'a, M::Error>
-            + Send
-            + Sync
-            + 'static,
-    {
-        self.hooks(FnHooks::new().on_checkout(f))
-    }
-}
-
-impl<M: Manager> Builder<FnHooks<M>> {
-    /// Sets the closure run on every new connection: see [`Builder::on_connect`].
-    pub fn on_connect<F>(mut self, f: F) -> Self
-    where
-        F: for<'a> Fn(&'a mut M::Connection) -> BoxHookFuture<'a, M::Error> + Send + Sync + 'static,
-    {
-        self.hooks = self.hooks.on_connect(f);
-        self
-    }
-
-    /// Sets the closure run on every checkout: see [`Builder::on_checkout`].
-    pub fn on_checkout<F>(mut self, f: F) -> Self
-    where
-        F: for<'a> Fn(&'a mut M::Connection, Meta) -> BoxHookFuture<'a, M::Error>
-            + Send
-            + Sync
-            + 'static,
-    {
-        self.hooks = self.hooks.on_checkout(f);
-        self
-    }
-}
+);
 
 impl<H> Builder<H> {
     /// Sets the [`EventHandler`] that receives the pool's [`Event`](crate::Event)s: a

@@ -13,8 +13,7 @@ use crate::Manager;
 use crate::config::{Config, QueueStrategy};
 use crate::error::BuildError;
 use crate::events::{EventHandler, Events};
-use crate::hooks::{BoxHookFuture, DynHooks, FnHooks, Hooks, NoHooks};
-use crate::pooled::Meta;
+use crate::hooks::{DynHooks, Hooks, NoHooks};
 use crate::stats::Stats;
 use crate::sync::AtomicBool;
 #[cfg(doc)]
@@ -84,54 +83,12 @@ impl KeyedBuilder {
     }
 }
 
-impl KeyedBuilder {
+crate::config::fn_hook_setters!(
+    KeyedBuilder,
     /// Runs `f` on every new connection of any key, as
     /// [`Builder::on_connect`](crate::Builder::on_connect): `|conn| Box::pin(async move {
     /// ... })`. Shorthand for [`hooks`](Self::hooks)`(FnHooks::new().on_connect(f))`.
-    pub fn on_connect<M, F>(self, f: F) -> KeyedBuilder<FnHooks<M>>
-    where
-        M: Manager,
-        F: for<'a> Fn(&'a mut M::Connection) -> BoxHookFuture<'a, M::Error> + Send + Sync + 'static,
-    {
-        self.hooks(FnHooks::new().on_connect(f))
-    }
-
-    /// Runs `f` on every checkout of an idle connection of any key, as
-    /// [`Builder::on_checkout`](crate::Builder::on_checkout).
-    pub fn on_checkout<M, F>(self, f: F) -> KeyedBuilder<FnHooks<M>>
-    where
-        M: Manager,
-        F: for<'a> Fn(&'a mut M::Connection, Meta) -> BoxHookFuture<'a, M::Error>
-            + Send
-            + Sync
-            + 'static,
-    {
-        self.hooks(FnHooks::new().on_checkout(f))
-    }
-}
-
-impl<M: Manager> KeyedBuilder<FnHooks<M>> {
-    /// Sets the closure run on every new connection: see [`KeyedBuilder::on_connect`].
-    pub fn on_connect<F>(mut self, f: F) -> Self
-    where
-        F: for<'a> Fn(&'a mut M::Connection) -> BoxHookFuture<'a, M::Error> + Send + Sync + 'static,
-    {
-        self.hooks = self.hooks.on_connect(f);
-        self
-    }
-
-    /// Sets the closure run on every checkout: see [`KeyedBuilder::on_checkout`].
-    pub fn on_checkout<F>(mut self, f: F) -> Self
-    where
-        F: for<'a> Fn(&'a mut M::Connection, Meta) -> BoxHookFuture<'a, M::Error>
-            + Send
-            + Sync
-            + 'static,
-    {
-        self.hooks = self.hooks.on_checkout(f);
-        self
-    }
-}
+);
 
 impl<H: Hooks> KeyedBuilder<H> {
     /// Validates the settings and creates the pool, with the [`Hooks`] set by

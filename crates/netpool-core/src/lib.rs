@@ -154,6 +154,7 @@ mod metrics;
 mod multiplex;
 mod pool;
 mod pooled;
+mod refresh;
 mod sema;
 mod shared;
 mod stats;
@@ -173,4 +174,5 @@ pub use crate::multiplex::{
 };
 pub use crate::pool::{NoManager, Pool, WeakPool};
 pub use crate::pooled::{Meta, Pooled};
+pub use crate::refresh::Fault;
 pub use crate::stats::Stats;

@@ -52,6 +52,11 @@ impl<M: Manager> Pool<M> {
         while let Some(item) = pass.next() {
             let mut live = inner.live(item, CloseReason::Uncounted);
             let Some(item) = live.item() else { continue };
+            // Predates a refresh (came back while the refresh's own pass ran).
+            if shared.refresh.is_stale(item.created) {
+                live.set_reason(CloseReason::Refreshed);
+                continue;
+            }
             match inner.expired(item, now) {
                 Some(CloseReason::Idle) if inner.idle.len() >= min_idle => {
                     live.set_reason(CloseReason::Idle);

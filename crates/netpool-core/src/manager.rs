@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use crate::Fault;
+use crate::{Fault, Role};
 
 /// Opens and checks the connections of a [`Pool`](crate::Pool).
 ///
@@ -112,5 +112,22 @@ pub trait Manager: Send + Sync + 'static {
     fn classify(&self, err: &(dyn std::error::Error + 'static)) -> Fault {
         let _ = err;
         Fault::Connection
+    }
+
+    /// Asks the server behind `conn` whether it is a primary or a replica, for a
+    /// [`ReplicaSet`](crate::ReplicaSet)'s role checks (after a failover, and
+    /// periodically).
+    ///
+    /// Called with a connection checked out of the server's pool, bounded by the set's
+    /// role-check timeout (the connection is closed if the answer does not come in
+    /// time). The default answers `Ok(None)`: the manager cannot tell, and the set keeps
+    /// the roles it was given. netpool-redis sends `ROLE`; netpool-postgres asks
+    /// `pg_is_in_recovery()`.
+    fn role(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<Option<Role>, Self::Error>> + Send {
+        let _ = conn;
+        std::future::ready(Ok(None))
     }
 }

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use netpool_core::{Fault, Hooks, Manager, Meta};
+use netpool_core::{Fault, Hooks, Manager, Meta, Role};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -310,6 +310,18 @@ impl Manager for PgManager {
     /// blames the connection.
     fn classify(&self, err: &(dyn std::error::Error + 'static)) -> Fault {
         classify(err)
+    }
+
+    /// `SELECT pg_is_in_recovery()`: false is [`Role::Primary`], true [`Role::Replica`]
+    /// (a standby).
+    async fn role(&self, client: &mut Client) -> Result<Option<Role>, Error> {
+        let row = client.query_one("SELECT pg_is_in_recovery()", &[]).await?;
+        let standby: bool = row.try_get(0)?;
+        Ok(Some(if standby {
+            Role::Replica
+        } else {
+            Role::Primary
+        }))
     }
 }
 

@@ -22,7 +22,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use netpool_core::{Fault, Hooks, Manager, Meta};
+use netpool_core::{Fault, Hooks, Manager, Meta, Role};
 use netpool_tokio::rustls::ClientConfig;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisConnectionInfo, RedisFuture, Value};
@@ -261,6 +261,22 @@ impl Manager for RedisManager {
     /// other error blames the connection.
     fn classify(&self, err: &(dyn std::error::Error + 'static)) -> Fault {
         classify(err)
+    }
+
+    /// `ROLE`: `master` is [`Role::Primary`], `slave` [`Role::Replica`] (a sentinel or
+    /// an unknown answer: `None`).
+    async fn role(&self, conn: &mut RedisConnection) -> Result<Option<Role>, Error> {
+        let reply: Vec<Value> = redis::cmd("ROLE").query_async(conn).await?;
+        let name = match reply.first() {
+            Some(Value::BulkString(b)) => b.as_slice(),
+            Some(Value::SimpleString(s)) => s.as_bytes(),
+            _ => return Ok(None),
+        };
+        Ok(match name {
+            b"master" => Some(Role::Primary),
+            b"slave" | b"replica" => Some(Role::Replica),
+            _ => None,
+        })
     }
 }
 

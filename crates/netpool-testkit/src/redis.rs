@@ -147,7 +147,7 @@ impl RedisServer {
     /// sync is done.
     pub fn replica_of(primary: &Self) -> io::Result<Self> {
         let port = primary.port().to_string();
-        let mut replica = Self::start_with(&["--replicaof", "127.0.0.1", &port])?;
+        let replica = Self::start_with(&["--replicaof", "127.0.0.1", &port])?;
         // (`restart` starts it as a replica of the same primary again: same arguments.)
         replica.wait_synced(Duration::from_secs(10))?;
         Ok(replica)

@@ -270,8 +270,9 @@ where
     /// A connection to the primary, for writes.
     ///
     /// Waits for a role check under way that a failure asked for (a failover may be
-    /// going on), then checks a connection out of the primary's pool. A failed get asks
-    /// for a role check.
+    /// going on), then checks a connection out of the primary's pool. A failed get runs
+    /// a role check (unless one ran in the last 50 ms) and, if another node took over,
+    /// tries it once.
     ///
     /// # Errors
     ///
@@ -283,23 +284,33 @@ where
     pub async fn primary(&self) -> Result<Lease<K, M>, Error<M::Error>> {
         let set = &self.inner;
         set.settle_roles(true).await;
-        let node = set.roles().primary.clone();
-        node.in_flight.fetch_add(1, Ordering::AcqRel);
-        let counted = InFlight(&node);
-        match set.pool.get(&node.key).await {
-            Ok(conn) => {
-                std::mem::forget(counted);
-                Ok(Lease {
-                    conn,
-                    node,
-                    set: set.clone(),
-                    faulted: false,
-                })
-            }
-            Err(e) => {
-                drop(counted);
-                set.ask_for_check();
-                Err(e)
+        let mut retried = false;
+        loop {
+            let node = set.roles().primary.clone();
+            node.in_flight.fetch_add(1, Ordering::AcqRel);
+            let counted = InFlight(&node);
+            match set.pool.get(&node.key).await {
+                Ok(conn) => {
+                    std::mem::forget(counted);
+                    return Ok(Lease {
+                        conn,
+                        node,
+                        set: set.clone(),
+                        faulted: false,
+                    });
+                }
+                Err(e) => {
+                    drop(counted);
+                    // The primary may be gone for good (a failover): check now, and if
+                    // another node took over, try it once.
+                    set.ask_for_check();
+                    set.settle_roles(true).await;
+                    let moved = !Arc::ptr_eq(&set.roles().primary, &node);
+                    if retried || !moved {
+                        return Err(e);
+                    }
+                    retried = true;
+                }
             }
         }
     }
@@ -484,7 +495,8 @@ where
         let every = self.config.check_every.load(Ordering::Relaxed);
         let due = every != 0 && now.saturating_sub(last) >= every;
         let gap = now.saturating_sub(last) >= clock::nanos(MIN_CHECK_GAP);
-        if !(due || urgent && gap) {
+        let running = self.checking.load(Ordering::Acquire);
+        if !(due || urgent && (gap || running)) {
             return;
         }
         if self
@@ -622,6 +634,10 @@ impl<K, M: Manager> Lease<K, M> {
             Fault::Connection => {
                 this.faulted = true;
                 this.set.failed(&this.node);
+                // A primary whose connections fail may be gone: a failover may follow.
+                if Arc::ptr_eq(&this.set.roles().primary, &this.node) {
+                    this.set.ask_for_check();
+                }
             }
             Fault::Server => {
                 this.faulted = true;

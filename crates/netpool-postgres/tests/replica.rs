@@ -121,14 +121,11 @@ async fn promote_under_64_writers_moves_every_write_to_the_new_primary_within_a_
                     if stop.load(Ordering::SeqCst) || started.elapsed() > Duration::from_secs(60) {
                         break;
                     }
-                    let mut lease = match set.primary().await {
-                        Ok(lease) => lease,
-                        Err(_) => {
-                            *get_errors.lock().unwrap() += 1;
-                            // An application's retry would wait a little.
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            continue;
-                        }
+                    let Ok(mut lease) = set.primary().await else {
+                        *get_errors.lock().unwrap() += 1;
+                        // An application's retry would wait a little.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
                     };
                     let task = i32::try_from(t).unwrap_or(0);
                     let result = lease

@@ -23,7 +23,7 @@
 //! # }
 //! ```
 //!
-//! Every server is a key (`"host:port"`) of one [`KeyedPool`](netpool_core::KeyedPool)
+//! Every server is a key (`"host:port"`) of one [`KeyedPool`]
 //! of [`RedisManager`]s, whose maintenance runs on the current tokio runtime. See
 //! [`ReplicaSet`] for the routing, ejection and role-check rules.
 

@@ -126,7 +126,11 @@ impl Shared {
     /// refresh flag down when it was the last stale one.
     pub(crate) fn record_gone(&self, created: Nanos) {
         let refresh = &self.refresh;
-        refresh.open.fetch_sub(1, Ordering::SeqCst);
+        // Saturating: only connections that got a record come here, but a miscount
+        // must not wrap.
+        let _counted = refresh
+            .open
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
         if refresh.is_stale(created) {
             let left = refresh
                 .stale

@@ -80,6 +80,11 @@ impl<M: Manager> Pool<M> {
             }
             pass.keep(live.take());
         }
+        // Every connection idle (none out, none opening) and none stale after the pass:
+        // a refresh is over even if its count of stale connections was off.
+        if shared.refreshing() && inner.idle.len() == shared.size.load(Ordering::SeqCst) {
+            shared.refresh_over();
+        }
         while inner.idle.len() < min_idle && !shared.is_closed() {
             let Some(slot) = shared.reserve() else { break };
             let mut deadline = Deadline::new(Some(bound));

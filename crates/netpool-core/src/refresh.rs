@@ -15,7 +15,9 @@
 //!   ([`REFRESHING`](crate::shared::REFRESHING)) says a refresh is under way, so a return
 //!   outside a refresh pays no extra load, and the stamp is compared only while the bit is
 //!   up. The bit comes down when the stale connections counted at the refresh (those with
-//!   a record then: `open`) are all closed.
+//!   a record then: `open`) are all closed, or when a maintenance pass finds every
+//!   connection idle and none stale (should that count be off by a connection that got
+//!   its record in the instant of the refresh).
 //! * Until as many connections were opened as were stale (and while the bit is up),
 //!   connects take a turn: at most `refresh_connects` run at once, the others wait for a
 //!   turn within their own deadline, so replacing a whole pool is not a reconnect storm.
@@ -139,6 +141,13 @@ impl Shared {
                 self.set_refreshing(false);
             }
         }
+    }
+
+    /// Ends a refresh whose stale connections are all gone (maintenance saw every
+    /// connection idle and none stale), whatever the count says.
+    pub(crate) fn refresh_over(&self) {
+        self.refresh.stale.store(0, Ordering::SeqCst);
+        self.set_refreshing(false);
     }
 
     /// Starts a refresh: every connection with a record now is stale. Returns how many.
@@ -384,5 +393,73 @@ where
     /// [`Pool::resume`] for every key.
     pub fn resume(&self) {
         self.set_paused(false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use crate::shared::STALE;
+    use crate::sync::Ordering;
+    use crate::{Manager, Pool};
+
+    struct Unit;
+
+    impl Manager for Unit {
+        type Connection = ();
+        type Error = Infallible;
+
+        async fn connect(&self) -> Result<(), Infallible> {
+            Ok(())
+        }
+
+        async fn is_valid(&self, _: &mut ()) -> Result<(), Infallible> {
+            Ok(())
+        }
+
+        fn has_broken(&self, _: &mut ()) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn the_refresh_flags_come_down_once_the_old_connections_are_gone() {
+        let pool = Pool::builder()
+            .max_size(2)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_on_check_out(false)
+            .build(Unit)
+            .unwrap();
+        let shared = &pool.inner.shared;
+        let held = [pool.try_get().unwrap(), pool.try_get().unwrap()];
+        assert_eq!(shared.timed.load(Ordering::Relaxed), 0, "an untimed pool");
+        pool.refresh();
+        assert!(shared.refreshing());
+        assert_eq!(shared.timed.load(Ordering::Relaxed), STALE);
+        drop(held);
+        assert!(
+            !shared.refreshing(),
+            "the returns and checkouts pay nothing again"
+        );
+        assert_eq!(shared.timed.load(Ordering::Relaxed), 0);
+        // An empty pool's refresh raises nothing.
+        pool.refresh();
+        assert!(!shared.refreshing());
+    }
+
+    #[test]
+    fn maintenance_ends_a_refresh_whose_count_was_off() {
+        let pool = Pool::builder().max_size(2).build(Unit).unwrap();
+        let shared = &pool.inner.shared;
+        drop(pool.try_get().unwrap());
+        pool.refresh();
+        // As if a connection counted at the refresh had been made just after it.
+        shared.refresh.stale.store(1, Ordering::SeqCst);
+        shared.set_refreshing(true);
+        drop(pool.try_get().unwrap());
+        futures_lite::future::block_on(pool.maintain());
+        assert!(!shared.refreshing());
     }
 }

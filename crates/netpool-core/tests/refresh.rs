@@ -258,6 +258,40 @@ fn refresh_under_64_tasks_fails_no_get_replaces_everything_and_bounds_connects()
 }
 
 #[test]
+fn a_refresh_is_over_once_every_old_connection_is_gone() {
+    futures_lite::future::block_on(async {
+        let reasons = Arc::new(std::sync::Mutex::new(0usize));
+        let seen = reasons.clone();
+        let pool = Pool::builder()
+            .max_size(2)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_on_check_out(false)
+            .event_handler(move |e: &Event<'_>| {
+                if matches!(e, Event::ConnectionClosed { .. }) {
+                    *seen.lock().unwrap() += 1;
+                }
+            })
+            .build(Gen::default())
+            .unwrap();
+        let held = pool.get().await.unwrap();
+        pool.refresh();
+        drop(held);
+        // New connections after the refresh stay: returned, reused, not closed.
+        for _ in 0..10 {
+            drop(pool.get().await.unwrap());
+        }
+        pool.maintain().await;
+        assert_eq!(
+            *reasons.lock().unwrap(),
+            1,
+            "only the old connection was closed"
+        );
+        assert_eq!(pool.stats().idle, 1);
+    });
+}
+
+#[test]
 fn after_a_refresh_of_a_quiet_pool_maintenance_keeps_the_new_connections() {
     futures_lite::future::block_on(async {
         let manager = Gen::default();

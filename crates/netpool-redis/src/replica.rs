@@ -86,7 +86,8 @@ impl ReplicaBuilder {
     }
 
     /// The set, with the roles asked from the servers (`ROLE`): the one that says
-    /// `master` is the primary, the others replicas.
+    /// `master` is the primary, the others replicas. The replicas a primary lists in its
+    /// `ROLE` answer join the set too, so the primary's address alone is enough.
     ///
     /// # Errors
     ///
@@ -98,7 +99,12 @@ impl ReplicaBuilder {
     /// Cancel safe: nothing is kept if the future is dropped.
     pub async fn discover(self) -> Result<ReplicaSet<String, RedisManager>, ReplicaError> {
         let interval = self.check_interval;
-        let (pool, nodes) = self.pool()?;
+        let (pool, mut nodes) = self.pool()?;
+        for listed in listed_replicas(&pool, &nodes).await {
+            if !nodes.contains(&listed) {
+                nodes.push(listed);
+            }
+        }
         ReplicaSet::discover(pool, nodes)
             .await
             .map(|set| set.role_check_interval(interval))
@@ -129,7 +135,8 @@ impl ReplicaBuilder {
         let template = RedisManager::from_config(&self.node).map_err(CreatePoolError::from)?;
         let pool = KeyedPool::builder()
             .max_size(self.max_per_node)
-            .max_total(self.max_per_node.saturating_mul(self.nodes.len().max(1)))
+            // Room for replicas that discovery adds to the list.
+            .max_total(self.max_per_node.saturating_mul(self.nodes.len() + 8))
             .wait_timeout(Some(self.wait_timeout))
             .connect_timeout(Some(Duration::from_secs(2)))
             .connect_backoff(Duration::from_millis(20), Duration::from_millis(200))
@@ -142,6 +149,44 @@ impl ReplicaBuilder {
         netpool_tokio::spawn_keyed_maintenance(&pool).map_err(CreatePoolError::Build)?;
         Ok((pool, self.nodes))
     }
+}
+
+/// The replicas that the primaries among `nodes` list in their `ROLE` answers
+/// (`"ip:port"`); nodes that cannot be asked are passed over.
+async fn listed_replicas(pool: &KeyedPool<String, RedisManager>, nodes: &[String]) -> Vec<String> {
+    let mut listed = Vec::new();
+    for node in nodes {
+        let Ok(mut conn) = pool.get_timeout(node, Duration::from_secs(1)).await else {
+            continue;
+        };
+        let reply: Result<Vec<redis::Value>, _> = redis::cmd("ROLE").query_async(&mut *conn).await;
+        // ["master", offset, [[ip, port, offset], ...]]
+        let Ok(reply) = reply else { continue };
+        let Some(redis::Value::Array(replicas)) = reply.get(2) else {
+            continue;
+        };
+        for replica in replicas {
+            let redis::Value::Array(fields) = replica else {
+                continue;
+            };
+            let text = |v: Option<&redis::Value>| match v {
+                Some(redis::Value::BulkString(b)) => String::from_utf8(b.clone()).ok(),
+                Some(redis::Value::SimpleString(s)) => Some(s.clone()),
+                _ => None,
+            };
+            if let (Some(ip), Some(port)) = (text(fields.first()), text(fields.get(1))) {
+                let addr = if ip.contains(':') {
+                    format!("[{ip}]:{port}")
+                } else {
+                    format!("{ip}:{port}")
+                };
+                if split(&addr).is_some() {
+                    listed.push(addr);
+                }
+            }
+        }
+    }
+    listed
 }
 
 /// Why a [`ReplicaBuilder`] could not make a set.

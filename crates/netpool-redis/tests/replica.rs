@@ -222,6 +222,28 @@ async fn totals(tasks: Vec<tokio::task::JoinHandle<Reads>>) -> Reads {
     (all, errors)
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_from_the_primary_alone_finds_its_replicas() {
+    let Some((primary, a, b)) = servers() else {
+        return;
+    };
+    bounded(Duration::from_secs(30), async {
+        let set = ReplicaBuilder::new([addr(&primary)])
+            .discover()
+            .await
+            .unwrap();
+        assert_eq!(set.primary_key(), addr(&primary));
+        let mut replicas = set.replica_keys();
+        replicas.sort();
+        let mut expected = vec![addr(&a), addr(&b)];
+        expected.sort();
+        assert_eq!(replicas, expected);
+        let lease = set.replica().await.unwrap();
+        assert!(expected.contains(Lease::key(&lease)));
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reads_spread_over_two_replicas_within_60_40() {
     let Some((primary, a, b)) = servers() else {

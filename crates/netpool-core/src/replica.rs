@@ -210,9 +210,9 @@ where
     ///
     /// # Errors
     ///
-    /// [`Error::Unavailable`]-like failures of the probe are passed on as the error of
-    /// the last node that failed; [`Error::Closed`] if no node says it is the primary
-    /// (or the manager does not answer `role`).
+    /// [`Error::Closed`] if `nodes` is empty or no node says it is the primary (a node
+    /// that cannot be reached within the role-check timeout counts as not primary; a
+    /// manager that does not answer `role` never finds one).
     ///
     /// # Cancel safety
     ///

@@ -198,6 +198,15 @@ macro_rules! config_knobs {
             self
         }
 
+        /// How many connects may run at once while a [`refresh`](crate::Pool::refresh)
+        /// replaces the pool's connections (default 4; 0 counts as 1). Other callers that
+        /// need a connection meanwhile wait for a turn within their own deadline. Outside
+        /// a refresh, connects are not limited beyond `max_size`.
+        pub fn refresh_connects(mut self, connects: usize) -> Self {
+            self.config.refresh_connects = connects;
+            self
+        }
+
         /// The server the pool connects to, "host:port", for the `server.address` label
         /// of its metrics (default: none, no label).
         pub fn server_address(mut self, address: impl Into<String>) -> Self {
@@ -265,6 +274,9 @@ pub struct Config {
     pub name: Option<String>,
     /// The server's "host:port", for the metrics' `server.address` label (default `None`).
     pub server_address: Option<String>,
+    /// Connects that may run at once while a [`refresh`](crate::Pool::refresh) is under
+    /// way (default 4; 0 counts as 1).
+    pub refresh_connects: usize,
 }
 
 impl Default for Config {
@@ -286,6 +298,7 @@ impl Default for Config {
             leak_threshold: None,
             name: None,
             server_address: None,
+            refresh_connects: 4,
         }
     }
 }

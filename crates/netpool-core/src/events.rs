@@ -128,6 +128,16 @@ pub enum Event<'a> {
     /// The pool was closed (by [`Pool::close`](crate::Pool::close), or when its last
     /// handle was dropped).
     Closed,
+    /// [`Pool::refresh`](crate::Pool::refresh) ran (or a reported server fault refreshed
+    /// the pool): the connections open now will be replaced.
+    Refreshed {
+        /// Connections open when it started, all to be replaced.
+        stale: usize,
+    },
+    /// [`Pool::pause`](crate::Pool::pause): gets wait from now on.
+    Paused,
+    /// [`Pool::resume`](crate::Pool::resume): the waiting gets are served.
+    Resumed,
 }
 
 /// How a connect failed, in [`Event::ConnectFailed`].
@@ -185,6 +195,10 @@ pub enum CloseReason {
     /// recently used key's idle connection evicted for it). Counted in
     /// [`Stats::closed_handoff`](crate::Stats::closed_handoff).
     Handoff,
+    /// It was opened before a [`Pool::refresh`](crate::Pool::refresh) (or a server fault
+    /// reported with [`Pooled::report`](crate::Pooled::report)). Counted in
+    /// [`Stats::closed_refreshed`](crate::Stats::closed_refreshed).
+    Refreshed,
 }
 
 impl From<crate::pool::CloseReason> for CloseReason {
@@ -201,6 +215,7 @@ impl From<crate::pool::CloseReason> for CloseReason {
             R::Shrunk => Self::Shrunk,
             R::Closed => Self::PoolClosed,
             R::Handoff => Self::Handoff,
+            R::Refreshed => Self::Refreshed,
         }
     }
 }
@@ -518,6 +533,11 @@ fn log(name: Option<&str>, event: &Event<'_>) {
             tracing::debug!(target: T, pool, from, to, "pool resized");
         }
         Event::Closed => tracing::debug!(target: T, pool, "pool closed"),
+        Event::Refreshed { stale } => {
+            tracing::info!(target: T, pool, stale, "pool refreshed: replacing its connections");
+        }
+        Event::Paused => tracing::info!(target: T, pool, "pool paused"),
+        Event::Resumed => tracing::info!(target: T, pool, "pool resumed"),
     }
 }
 

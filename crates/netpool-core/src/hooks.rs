@@ -391,6 +391,7 @@ impl<M: Manager> Inner<M> {
             }
         }
         slot.fill();
+        shared.refresh.born();
         shared.connect_succeeded();
         #[cfg(feature = "metrics")]
         shared.diag.meter.created(started.elapsed());

@@ -137,6 +137,8 @@ struct Keyed<K, M: Manager> {
     retired: Mutex<Vec<Pool<M>>>,
     /// The cumulative counters of keys no longer in the map.
     gone: Mutex<Stats>,
+    /// Set by [`KeyedPool::pause`]: keys first used meanwhile start paused.
+    paused: AtomicBool,
 }
 
 /// A key's pool, and what maintenance needs to forget it.
@@ -514,6 +516,28 @@ where
         entry.step()
     }
 
+    /// `key`'s pool, if it has one.
+    pub(crate) fn pool_of(&self, key: &K) -> Option<Pool<M>> {
+        let hash = hash_of(key);
+        let shard = &self.inner.shards[shard_index(hash)];
+        let map = read(shard);
+        find(&map, hash, key).map(|entry| entry.pool.clone())
+    }
+
+    /// Pauses or resumes every key's pool; keys first used while paused start paused.
+    pub(crate) fn set_paused(&self, paused: bool) {
+        // Set before the keys are visited: a key created meanwhile (under its shard's
+        // write lock, which the visit's read lock orders) either sees it or is visited.
+        self.inner.paused.store(paused, Ordering::SeqCst);
+        for (_, pool) in self.pools() {
+            if paused {
+                pool.pause();
+            } else {
+                pool.resume();
+            }
+        }
+    }
+
     /// The removed keys' pools still in use (the drained ones are let go, their counters
     /// kept).
     fn retired(&self) -> Vec<Pool<M>> {
@@ -536,7 +560,7 @@ where
     }
 
     /// Clones of every key's pool (so no lock is held while they are used).
-    fn pools(&self) -> Vec<(K, Pool<M>)> {
+    pub(crate) fn pools(&self) -> Vec<(K, Pool<M>)> {
         let mut pools = Vec::new();
         for shard in self.inner.shards.iter() {
             let map = read(shard);
@@ -588,6 +612,9 @@ impl<K, M: Manager> Keyed<K, M> {
             (self.hooks)(),
             Some(link),
         );
+        if self.paused.load(Ordering::SeqCst) {
+            pool.pause();
+        }
         Entry {
             pool,
             seen_gets: AtomicU64::new(0),
@@ -816,7 +843,7 @@ impl<M: Manager> Inner<M> {
             }
             if let Some(slot) = shared.reserve() {
                 let probe = admitted.take().flatten();
-                return self.open_admitted(slot, probe, deadline).await;
+                return self.open_admitted(slot, probe, deadline, true).await;
             }
             if once {
                 return Err(Error::Timeout);
@@ -833,7 +860,7 @@ impl<M: Manager> Inner<M> {
                     }
                     if let Some(slot) = grant.into_slot(shared) {
                         let probe = admitted.take().flatten();
-                        return self.open_admitted(slot, probe, deadline).await;
+                        return self.open_admitted(slot, probe, deadline, true).await;
                     }
                 }
             }
@@ -877,6 +904,8 @@ fn add_counters(total: &mut Stats, s: &Stats) {
     total.closed_rejected += s.closed_rejected;
     total.closed_retained += s.closed_retained;
     total.closed_shrunk += s.closed_shrunk;
+    total.closed_refreshed += s.closed_refreshed;
+    total.refreshes += s.refreshes;
     total.closed_pool_closed += s.closed_pool_closed;
     total.closed_aborted += s.closed_aborted;
     total.detached += s.detached;

@@ -154,6 +154,8 @@ mod metrics;
 mod multiplex;
 mod pool;
 mod pooled;
+mod refresh;
+mod replica;
 mod sema;
 mod shared;
 mod stats;
@@ -173,4 +175,6 @@ pub use crate::multiplex::{
 };
 pub use crate::pool::{NoManager, Pool, WeakPool};
 pub use crate::pooled::{Meta, Pooled};
+pub use crate::refresh::Fault;
+pub use crate::replica::{Lease, NodeState, ReplicaSet, Role};
 pub use crate::stats::Stats;

@@ -52,6 +52,11 @@ impl<M: Manager> Pool<M> {
         while let Some(item) = pass.next() {
             let mut live = inner.live(item, CloseReason::Uncounted);
             let Some(item) = live.item() else { continue };
+            // Predates a refresh (came back while the refresh's own pass ran).
+            if shared.refresh.is_stale(item.created) {
+                live.set_reason(CloseReason::Refreshed);
+                continue;
+            }
             match inner.expired(item, now) {
                 Some(CloseReason::Idle) if inner.idle.len() >= min_idle => {
                     live.set_reason(CloseReason::Idle);
@@ -74,6 +79,11 @@ impl<M: Manager> Pool<M> {
                 }
             }
             pass.keep(live.take());
+        }
+        // Every connection idle (none out, none opening) and none stale after the pass:
+        // a refresh is over even if its count of stale connections was off.
+        if shared.refreshing() && inner.idle.len() == shared.size.load(Ordering::SeqCst) {
+            shared.refresh_over();
         }
         while inner.idle.len() < min_idle && !shared.is_closed() {
             let Some(slot) = shared.reserve() else { break };

@@ -2,6 +2,8 @@
 
 use std::future::Future;
 
+use crate::{Fault, Role};
+
 /// Opens and checks the connections of a [`Pool`](crate::Pool).
 ///
 /// The trait mirrors r2d2's and bb8's `ManageConnection`, so their managers port with
@@ -93,4 +95,39 @@ pub trait Manager: Send + Sync + 'static {
     /// disconnected. Implementations that do not support this kind of fast health check
     /// may simply return `false`.
     fn has_broken(&self, conn: &mut Self::Connection) -> bool;
+
+    /// Says what an error from one of this manager's connections is about: the
+    /// connection, the server, or neither (see [`Fault`]).
+    ///
+    /// Called by [`Pooled::report`](crate::Pooled::report), on the caller's thread, with
+    /// the error the caller got from the connection (an I/O error, or the protocol's own
+    /// error type: downcast it). Must be cheap and must not block or panic.
+    ///
+    /// The default blames the connection ([`Fault::Connection`]): a reported connection
+    /// is closed, as [`Pooled::discard`](crate::Pooled::discard) would. A manager whose
+    /// server can change role under its connections overrides it: netpool-redis answers
+    /// [`Fault::Server`] for `READONLY`, netpool-postgres for SQLSTATE 25006
+    /// (`read_only_sql_transaction`), so that the pool is refreshed at once after a
+    /// failover.
+    fn classify(&self, err: &(dyn std::error::Error + 'static)) -> Fault {
+        let _ = err;
+        Fault::Connection
+    }
+
+    /// Asks the server behind `conn` whether it is a primary or a replica, for a
+    /// [`ReplicaSet`](crate::ReplicaSet)'s role checks (after a failover, and
+    /// periodically).
+    ///
+    /// Called with a connection checked out of the server's pool, bounded by the set's
+    /// role-check timeout (the connection is closed if the answer does not come in
+    /// time). The default answers `Ok(None)`: the manager cannot tell, and the set keeps
+    /// the roles it was given. netpool-redis sends `ROLE`; netpool-postgres asks
+    /// `pg_is_in_recovery()`.
+    fn role(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<Option<Role>, Self::Error>> + Send {
+        let _ = conn;
+        std::future::ready(Ok(None))
+    }
 }

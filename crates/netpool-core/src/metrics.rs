@@ -80,7 +80,7 @@ struct Sample {
 type CounterOf = (&'static str, Option<&'static str>, fn(&Stats) -> u64);
 
 /// The counters.
-const COUNTERS: [CounterOf; 14] = [
+const COUNTERS: [CounterOf; 15] = [
     (TIMEOUTS, None, |s| s.gets_timed_out),
     (CREATED, None, |s| s.connections_created),
     (CONNECT_ERRORS, None, |s| s.connect_errors),
@@ -92,6 +92,7 @@ const COUNTERS: [CounterOf; 14] = [
     (CLOSED, Some("rejected"), |s| s.closed_rejected),
     (CLOSED, Some("retained"), |s| s.closed_retained),
     (CLOSED, Some("shrunk"), |s| s.closed_shrunk),
+    (CLOSED, Some("refreshed"), |s| s.closed_refreshed),
     (CLOSED, Some("pool_closed"), |s| s.closed_pool_closed),
     (CLOSED, Some("aborted"), |s| s.closed_aborted),
     (CLOSED, Some("detached"), |s| s.detached),

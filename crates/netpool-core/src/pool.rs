@@ -128,7 +128,11 @@ impl<M: Manager> Pool<M> {
         let mut shared = Shared::new(config, events);
         shared.global = global;
         // The checkout hook sends every checkout through the decision that reads the clock.
-        shared.timed |= hooks.on_checkout();
+        if hooks.on_checkout() {
+            shared
+                .timed
+                .fetch_or(crate::shared::TIMED, Ordering::Relaxed);
+        }
         let inner = Arc::new(Inner {
             handles: AtomicUsize::new(1),
             shared,
@@ -280,6 +284,7 @@ impl<M: Manager> Pool<M> {
             .events
             .emit(|| Event::ConnectionOpened { id, took });
         slot.fill();
+        inner.shared.refresh.born();
         inner.shared.connect_succeeded();
         inner.push_idle(item);
         Ok(())

@@ -105,7 +105,7 @@ impl<M: Manager> Pooled<M> {
         unsafe_code,
         reason = "a reference-count-free handle: 2 of the hot path's 7 atomic RMWs"
     )]
-    fn inner(&self) -> &Inner<M> {
+    pub(crate) fn inner(&self) -> &Inner<M> {
         // SAFETY: the pointer came from a live `Arc` in `new`. The pool stays allocated
         // while this guard holds its permit: its keep-alive (`Semaphore::keep_alive`) is
         // dropped only once it is closed and every permit is back. The permit is released
@@ -148,6 +148,7 @@ impl<M: Manager> Pooled<M> {
         let item = this.take();
         returned(&item, &this.inner().shared);
         crate::stats::Counters::bump(&this.inner().shared.counters.detached);
+        this.inner().shared.record_gone(item.created);
         let permit = Permit::new(&this.inner().shared.sema);
         this.inner().shared.slot_freed();
         (this.inner().shared.events).closed(&item, crate::events::CloseReason::Detached);

@@ -13,7 +13,8 @@
 //!   ([`Semaphore::release_fast`]) fails while it is set, and the guard settles the pool
 //!   (trims, wakes, drains) before it releases.
 //!
-//! * `SLOW` is set while the wait list is non-empty or a shrink (`debt`) is pending. While
+//! * `SLOW` is set while the wait list is non-empty, a shrink (`debt`) is pending, or the
+//!   semaphore is paused ([`Semaphore::pause`]). While
 //!   it is set, neither acquire nor release may use the fast path: acquirers queue behind
 //!   the waiters (no barging, so waiters are served first come, first served) and
 //!   releasers take the lock and hand their permit straight to the oldest waiter.
@@ -121,6 +122,9 @@ struct List {
     keep: Option<Keep>,
     /// Holds taken with [`Semaphore::hold`]: `HOLD` is set while there are any.
     holds: usize,
+    /// Set by [`Semaphore::pause`]: `SLOW` stays set (so every acquirer queues) and
+    /// released permits stay free instead of going to waiters, until `resume`.
+    paused: bool,
 }
 
 /// A strong reference to the pool that owns the semaphore, type-erased (its `Arc`, boxed:
@@ -282,6 +286,57 @@ impl Semaphore {
 
     pub(crate) fn resize(&self, total: usize) {
         self.inner.resize(total);
+    }
+
+    /// Stops handing out permits: from now on every acquirer queues (within its own
+    /// deadline) and released permits are kept free, until [`resume`](Self::resume).
+    /// Permits already held are not affected. Costs the fast paths nothing: it only keeps
+    /// `SLOW` set, which they check already.
+    pub(crate) fn pause(&self) {
+        let mut list = lock(&self.inner.list);
+        list.paused = true;
+        self.inner.update_slow(&list);
+    }
+
+    /// Ends a [`pause`](Self::pause): the free permits go to the queued waiters, oldest
+    /// first; the rest of the queue is served as permits come back, as always.
+    pub(crate) fn resume(&self) {
+        let mut list = lock(&self.inner.list);
+        if !list.paused {
+            return;
+        }
+        list.paused = false;
+        let mut woken = Vec::new();
+        while !list.queue.is_empty() && list.debt == 0 {
+            // A free permit, taken under the lock (`SLOW` is set: no fast path takes it).
+            let cur = self.inner.state.load(Ordering::Acquire);
+            if cur < ONE {
+                break;
+            }
+            if self
+                .inner
+                .state
+                .compare_exchange(cur, cur - ONE, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                continue;
+            }
+            if let Some(idx) = list.queue.pop_front() {
+                let slot = &mut list.slots[idx];
+                slot.state = SlotState::Granted;
+                woken.extend(slot.waker.take());
+            }
+        }
+        self.inner.update_slow(&list);
+        drop(list);
+        for waker in woken {
+            waker.wake();
+        }
+    }
+
+    /// Whether [`pause`](Self::pause) is in effect.
+    pub(crate) fn is_paused(&self) -> bool {
+        lock(&self.inner.list).paused
     }
 
     /// Callers queued, for stats: read under the lock.
@@ -459,7 +514,7 @@ impl Inner {
         let woken = if list.debt > 0 {
             list.debt -= 1;
             None
-        } else if let Some(idx) = list.queue.pop_front() {
+        } else if let Some(idx) = (!list.paused).then(|| list.queue.pop_front()).flatten() {
             let slot = &mut list.slots[idx];
             slot.state = SlotState::Granted;
             slot.waker.take()
@@ -557,7 +612,7 @@ impl Inner {
     /// the queue stays non-empty across most releases).
     fn update_slow(&self, list: &List) {
         let slow = self.state.load(Ordering::Acquire) & SLOW != 0;
-        if list.queue.is_empty() && list.debt == 0 {
+        if list.queue.is_empty() && list.debt == 0 && !list.paused {
             if slow {
                 self.state.fetch_and(!SLOW, Ordering::AcqRel);
             }

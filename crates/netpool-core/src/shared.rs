@@ -66,14 +66,19 @@ pub(crate) struct Shared {
     /// When `is_valid` runs at checkout: `None` never, `Some(0)` always, else after this
     /// much idle time.
     pub(crate) check_after: Option<Nanos>,
-    /// Whether any checkout decision depends on the time (so the clock must be read).
-    pub(crate) timed: bool,
+    /// Whether any checkout decision depends on the time (so the clock must be read):
+    /// [`TIMED`] when a setting (or the checkout hook) needs it, plus [`STALE`] while a
+    /// refresh is under way (checkout then also closes connections that predate it). One
+    /// relaxed load per checkout, a plain load on x86 and ARM, as the `bool` it was.
+    pub(crate) timed: AtomicU32,
     /// The event handler and the `tracing` glue.
     pub(crate) events: Events,
     /// The cap shared with the other keys of a [`KeyedPool`](crate::KeyedPool), if any.
     pub(crate) global: Option<crate::keyed::Link>,
     /// Hold-time diagnostics, the pool's name and its metrics (see [`crate::holders`]).
     pub(crate) diag: crate::holders::Diag,
+    /// Refresh bookkeeping (see [`crate::refresh`]).
+    pub(crate) refresh: crate::refresh::Refresh,
 }
 
 /// Why a wait ended without success.
@@ -125,11 +130,12 @@ impl Shared {
             counters: Counters::default(),
             passes: AtomicU32::new(0),
             backoff: Backoff::new(config.backoff_initial, config.backoff_max),
+            refresh: crate::refresh::Refresh::new(config.refresh_connects),
             epoch: Epoch::new(),
             idle_timeout: config.idle_timeout.map_or(Nanos::MAX, clock::nanos),
             max_lifetime: config.max_lifetime.map(clock::nanos),
             check_after,
-            timed,
+            timed: AtomicU32::new(if timed { TIMED } else { 0 }),
             config,
             events,
             global: None,
@@ -400,13 +406,34 @@ impl Shared {
     /// Whether recent connects failed, or new connections keep failing on first use.
     pub(crate) fn backing_off(&self) -> bool {
         self.backoff.failures.load(Ordering::Relaxed) != 0
-            || self.backoff.suspects.load(Ordering::Relaxed) >= 2
+            || self.backoff.suspects.load(Ordering::Relaxed) & SUSPECTS >= 2
     }
 
-    /// A connection came back healthy.
+    /// A connection came back healthy. Returns whether a [`refresh`](crate::Pool::refresh)
+    /// is under way (read from the same word, so a return pays nothing for it: see
+    /// [`REFRESHING`]).
     #[inline]
-    pub(crate) fn connection_proven(&self) {
-        self.backoff.proven();
+    pub(crate) fn connection_proven(&self) -> bool {
+        self.backoff.proven()
+    }
+
+    /// Raises or clears the [`REFRESHING`] flag that returns read in
+    /// [`connection_proven`](Self::connection_proven).
+    pub(crate) fn set_refreshing(&self, on: bool) {
+        if on {
+            self.timed.fetch_or(STALE, Ordering::SeqCst);
+            self.backoff.suspects.fetch_or(REFRESHING, Ordering::SeqCst);
+        } else {
+            self.backoff
+                .suspects
+                .fetch_and(!REFRESHING, Ordering::SeqCst);
+            self.timed.fetch_and(!STALE, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether the [`REFRESHING`] flag is up.
+    pub(crate) fn refreshing(&self) -> bool {
+        self.backoff.suspects.load(Ordering::SeqCst) & REFRESHING != 0
     }
 
     /// Callers queued for a permit or for room.
@@ -722,6 +749,18 @@ impl Drop for Slot<'_> {
 /// the outcome of the next attempt (within its deadline).
 const FAIL_FAST_AFTER: u32 = 3;
 
+/// A bit of [`Shared::timed`]: a setting needs the clock at checkout.
+pub(crate) const TIMED: u32 = 1;
+/// A bit of [`Shared::timed`]: a refresh is under way; checkout closes stale connections.
+pub(crate) const STALE: u32 = 2;
+
+/// The bit of [`Backoff::suspects`] that says a refresh is under way: returning
+/// connections already load that word (to forget suspicion), so they learn of a refresh
+/// without another load. The other bits count suspects.
+pub(crate) const REFRESHING: u32 = 1 << 31;
+/// The bits of [`Backoff::suspects`] that count suspects.
+const SUSPECTS: u32 = !REFRESHING;
+
 /// The connect backoff and fail-fast rule.
 ///
 /// * Evidence that the server is down is a connect attempt that failed (the manager's
@@ -825,7 +864,11 @@ impl Backoff {
             // Half-open until a connection proves itself: connects go one per delay, as
             // after first-use failures (callers wait their turn, none fails), so a server
             // that accepts and then resets does not get a burst after every "success".
-            self.suspects.fetch_max(2, Ordering::AcqRel);
+            let _always = self
+                .suspects
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                    Some(s & REFRESHING | (s & SUSPECTS).max(2))
+                });
             let at = clock::now().saturating_add(self.initial);
             self.next_connect_at.fetch_max(at, Ordering::AcqRel);
             self.attempts.fetch_add(1, Ordering::AcqRel);
@@ -836,10 +879,7 @@ impl Backoff {
 
     /// A new connection failed on its first use.
     fn suspect(&self) {
-        let suspects = self
-            .suspects
-            .fetch_add(1, Ordering::AcqRel)
-            .saturating_add(1);
+        let suspects = (self.suspects.fetch_add(1, Ordering::AcqRel) & SUSPECTS).saturating_add(1);
         if suspects >= 2 {
             let at = clock::now().saturating_add(self.delay(suspects - 1));
             self.next_connect_at.fetch_max(at, Ordering::AcqRel);
@@ -859,7 +899,7 @@ impl Backoff {
             if closed.load(Ordering::SeqCst) {
                 return Err(Refused::Closed);
             }
-            let suspects = self.suspects.load(Ordering::Acquire);
+            let suspects = self.suspects.load(Ordering::Acquire) & SUSPECTS;
             if suspects < 2 {
                 return Ok(());
             }
@@ -890,10 +930,22 @@ impl Backoff {
     }
 
     /// A connection came back healthy: the server works, forget the suspicion.
+    /// Returns whether the [`REFRESHING`] flag is up.
     #[inline]
-    fn proven(&self) {
-        if self.suspects.load(Ordering::Relaxed) != 0 {
-            self.suspects.store(0, Ordering::Release);
+    fn proven(&self) -> bool {
+        let word = self.suspects.load(Ordering::Relaxed);
+        if word != 0 {
+            return self.proven_slow(word);
         }
+        false
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn proven_slow(&self, word: u32) -> bool {
+        if word & SUSPECTS != 0 {
+            self.suspects.fetch_and(REFRESHING, Ordering::Release);
+        }
+        word & REFRESHING != 0
     }
 }

@@ -68,6 +68,11 @@ pub struct Stats {
     pub closed_aborted: u64,
     /// Connections taken out of the pool with [`Pooled::detach`](crate::Pooled::detach).
     pub detached: u64,
+    /// Connections closed because they predated a [`Pool::refresh`](crate::Pool::refresh)
+    /// (or a server fault reported with [`Pooled::report`](crate::Pooled::report)).
+    pub closed_refreshed: u64,
+    /// Refreshes: [`Pool::refresh`](crate::Pool::refresh) calls and reported server faults.
+    pub refreshes: u64,
 }
 
 /// The cumulative counters, updated with relaxed atomics.
@@ -93,6 +98,8 @@ pub(crate) struct Counters {
     pub(crate) closed_pool_closed: AtomicU64,
     pub(crate) closed_aborted: AtomicU64,
     pub(crate) detached: AtomicU64,
+    pub(crate) closed_refreshed: AtomicU64,
+    pub(crate) refreshes: AtomicU64,
 }
 
 impl Counters {
@@ -119,6 +126,8 @@ impl Counters {
         stats.closed_pool_closed = self.closed_pool_closed.load(Relaxed);
         stats.closed_aborted = self.closed_aborted.load(Relaxed);
         stats.detached = self.detached.load(Relaxed);
+        stats.closed_refreshed = self.closed_refreshed.load(Relaxed);
+        stats.refreshes = self.refreshes.load(Relaxed);
     }
 }
 

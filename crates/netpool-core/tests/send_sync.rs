@@ -6,8 +6,8 @@ use std::future::Future;
 
 use common::Gated;
 use netpool_core::{
-    BuildError, Builder, Config, Error, LastConnectError, Meta, Pool, Pooled, QueueStrategy, Stats,
-    WeakPool,
+    BuildError, Builder, Config, Error, Fault, KeyedPool, LastConnectError, Lease, Meta, NodeState,
+    Pool, Pooled, QueueStrategy, ReplicaSet, Role, Stats, WeakPool,
 };
 
 fn send<T: Send>(_: &T) {}
@@ -30,8 +30,14 @@ fn public_types() {
     send_sync_static::<BuildError>();
     send_sync_static::<LastConnectError>();
     send_sync_static::<Error<common::GateError>>();
+    send_sync_static::<Fault>();
+    send_sync_static::<Role>();
+    send_sync_static::<ReplicaSet<u32, Gated>>();
+    send_sync_static::<Lease<u32, Gated>>();
+    send_sync_static::<NodeState<u32>>();
     unpin::<Pool<Gated>>();
     unpin::<Pooled<Gated>>();
+    unpin::<Lease<u32, Gated>>();
     // An error the `?` operator can box.
     let _: Box<dyn std::error::Error + Send + Sync> = Box::new(Error::<common::GateError>::Closed);
 }
@@ -48,4 +54,15 @@ fn futures_are_send() {
     let wait_closed = pool.wait_closed();
     send_future(&wait_closed);
     send(&pool);
+}
+
+#[test]
+fn replica_set_futures_are_send() {
+    let keys = common::Keys::default();
+    let pool: KeyedPool<u32, Gated> = keys.pool(KeyedPool::builder());
+    let set = ReplicaSet::new(pool, 0, [1, 2]);
+    send_future(&set.primary());
+    send_future(&set.replica());
+    send_future(&set.check_roles());
+    send_future(&ReplicaSet::discover(set.pool().clone(), [0, 1]));
 }

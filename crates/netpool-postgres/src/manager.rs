@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use netpool_core::{Hooks, Manager, Meta};
+use netpool_core::{Fault, Hooks, Manager, Meta, Role};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -299,6 +299,49 @@ impl Manager for PgManager {
 
     fn has_broken(&self, client: &mut Client) -> bool {
         client.is_closed()
+    }
+
+    /// SQLSTATE 25006 (`read_only_sql_transaction`: a write sent to a server that a
+    /// failover made a standby) is a [`Fault::Server`]:
+    /// [`Pooled::report`](netpool_core::Pooled::report) then refreshes the pool. A closed
+    /// session or an error without a SQLSTATE (I/O, protocol) is [`Fault::Connection`];
+    /// the server's other errors are the query's own ([`Fault::None`]). Takes a
+    /// `tokio_postgres::Error`, its `DbError`, or this crate's [`Error`]; any other error
+    /// blames the connection.
+    fn classify(&self, err: &(dyn std::error::Error + 'static)) -> Fault {
+        classify(err)
+    }
+
+    /// `SELECT pg_is_in_recovery()`: false is [`Role::Primary`], true [`Role::Replica`]
+    /// (a standby).
+    async fn role(&self, client: &mut Client) -> Result<Option<Role>, Error> {
+        let row = client.query_one("SELECT pg_is_in_recovery()", &[]).await?;
+        let standby: bool = row.try_get(0)?;
+        Ok(Some(if standby {
+            Role::Replica
+        } else {
+            Role::Primary
+        }))
+    }
+}
+
+/// [`PgManager::classify`].
+fn classify(err: &(dyn std::error::Error + 'static)) -> Fault {
+    use tokio_postgres::error::{DbError, SqlState};
+    let (db, closed) = if let Some(e) = err.downcast_ref::<Error>() {
+        (e.as_db_error(), matches!(e, Error::Closed))
+    } else if let Some(e) = err.downcast_ref::<tokio_postgres::Error>() {
+        (e.as_db_error(), e.is_closed())
+    } else if let Some(e) = err.downcast_ref::<DbError>() {
+        (Some(e), false)
+    } else {
+        (None, true)
+    };
+    match db {
+        _ if closed => Fault::Connection,
+        Some(db) if *db.code() == SqlState::READ_ONLY_SQL_TRANSACTION => Fault::Server,
+        Some(_) => Fault::None,
+        None => Fault::Connection,
     }
 }
 

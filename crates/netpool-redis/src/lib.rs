@@ -29,6 +29,8 @@
 //!   subscribed, on another database or with a reply it never read is closed when it
 //!   comes back, not reused (see [`RedisConnection`]).
 //! * [`cluster`]: a Redis Cluster client over one keyed pool.
+//! * [`replica`]: a primary and its replicas (writes to the primary, reads spread, a
+//!   failover followed without a restart).
 //!
 //! # Runtimes
 //!
@@ -46,6 +48,7 @@ pub mod cluster;
 mod config;
 mod error;
 mod manager;
+pub mod replica;
 
 pub use crate::builder::RedisBuilder;
 pub use crate::config::{Config, Password, PoolConfig};

@@ -22,7 +22,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use netpool_core::{Hooks, Manager, Meta};
+use netpool_core::{Fault, Hooks, Manager, Meta, Role};
 use netpool_tokio::rustls::ClientConfig;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisConnectionInfo, RedisFuture, Value};
@@ -251,6 +251,51 @@ impl Manager for RedisManager {
 
     fn has_broken(&self, conn: &mut RedisConnection) -> bool {
         conn.is_dirty()
+    }
+
+    /// `READONLY` (a write sent to a server that a failover made a replica) is a
+    /// [`Fault::Server`]: [`Pooled::report`](netpool_core::Pooled::report) then refreshes
+    /// the pool. I/O errors and dropped connections are [`Fault::Connection`]; the
+    /// server's other replies (`WRONGTYPE`, `ERR ...`) are the request's own
+    /// ([`Fault::None`]). Takes a [`redis::RedisError`] or this crate's [`Error`]; any
+    /// other error blames the connection.
+    fn classify(&self, err: &(dyn std::error::Error + 'static)) -> Fault {
+        classify(err)
+    }
+
+    /// `ROLE`: `master` is [`Role::Primary`], `slave` [`Role::Replica`] (a sentinel or
+    /// an unknown answer: `None`).
+    async fn role(&self, conn: &mut RedisConnection) -> Result<Option<Role>, Error> {
+        let reply: Vec<Value> = redis::cmd("ROLE").query_async(conn).await?;
+        let name = match reply.first() {
+            Some(Value::BulkString(b)) => b.as_slice(),
+            Some(Value::SimpleString(s)) => s.as_bytes(),
+            _ => return Ok(None),
+        };
+        Ok(match name {
+            b"master" => Some(Role::Primary),
+            b"slave" | b"replica" => Some(Role::Replica),
+            _ => None,
+        })
+    }
+}
+
+/// [`RedisManager::classify`], for the cluster client and replica sets too.
+pub(crate) fn classify(err: &(dyn std::error::Error + 'static)) -> Fault {
+    let redis = match err.downcast_ref::<Error>() {
+        Some(Error::Redis(e)) => Some(e),
+        Some(_) => return Fault::Connection,
+        None => err.downcast_ref::<redis::RedisError>(),
+    };
+    let Some(e) = redis else {
+        return Fault::Connection;
+    };
+    if e.code() == Some("READONLY") {
+        Fault::Server
+    } else if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
+        Fault::Connection
+    } else {
+        Fault::None
     }
 }
 

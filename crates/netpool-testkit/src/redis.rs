@@ -142,6 +142,81 @@ impl RedisServer {
         Ok(line.trim_end_matches('\r').to_owned())
     }
 
+    /// Starts a `redis-server` that replicates `primary` (`--replicaof`), on a free
+    /// port, and waits (up to 10 s) until its link to the primary is up and the first
+    /// sync is done.
+    pub fn replica_of(primary: &Self) -> io::Result<Self> {
+        let port = primary.port().to_string();
+        let replica = Self::start_with(&["--replicaof", "127.0.0.1", &port])?;
+        // (`restart` starts it as a replica of the same primary again: same arguments.)
+        replica.wait_synced(Duration::from_secs(10))?;
+        Ok(replica)
+    }
+
+    /// Waits until this replica's link to its primary is up (`master_link_status:up`
+    /// in `INFO replication`).
+    pub fn wait_synced(&self, within: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            if self
+                .info_field("replication", "master_link_status")?
+                .is_some_and(|s| s == "up")
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("replica on port {} did not sync in {within:?}", self.port),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// One field of `INFO <section>` (`role`, `master_link_status`, ...), if present.
+    pub fn info_field(&self, section: &str, field: &str) -> io::Result<Option<String>> {
+        let mut conn = TcpStream::connect(self.addr())?;
+        conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let req = format!("*2\r\n$4\r\nINFO\r\n${}\r\n{section}\r\n", section.len());
+        conn.write_all(req.as_bytes())?;
+        let mut reply = Vec::new();
+        let mut buf = [0; 4096];
+        // A bulk reply: "$<len>\r\n<len bytes>\r\n".
+        let body_len = loop {
+            let n = conn.read(&mut buf)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "INFO cut short",
+                ));
+            }
+            reply.extend_from_slice(&buf[..n]);
+            if let Some(end) = reply.windows(2).position(|w| w == b"\r\n") {
+                let header = String::from_utf8_lossy(&reply[1..end]).into_owned();
+                let len: usize = header
+                    .parse()
+                    .map_err(|_| io::Error::other(format!("unexpected INFO reply {header:?}")))?;
+                break end + 2 + len;
+            }
+        };
+        while reply.len() < body_len {
+            let n = conn.read(&mut buf)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "INFO cut short",
+                ));
+            }
+            reply.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&reply);
+        Ok(text.lines().find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            (k == field).then(|| v.trim().to_owned())
+        }))
+    }
+
     fn tls_only(&self) -> bool {
         self.args
             .windows(2)
@@ -234,5 +309,39 @@ mod tests {
         let dir = server.dir().to_owned();
         drop(server);
         assert!(!dir.exists(), "its directory is removed");
+    }
+
+    #[test]
+    fn a_replica_follows_its_primary() {
+        if !RedisServer::installed() {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "CI=true and redis-server is not installed"
+            );
+            eprintln!("!!!!! SKIPPING: redis-server is not installed");
+            return;
+        }
+        let primary = RedisServer::start().expect("primary starts");
+        let replica = RedisServer::replica_of(&primary).expect("replica syncs");
+        assert_eq!(
+            replica
+                .info_field("replication", "role")
+                .unwrap()
+                .as_deref(),
+            Some("slave")
+        );
+        assert_eq!(
+            primary
+                .info_field("replication", "role")
+                .unwrap()
+                .as_deref(),
+            Some("master")
+        );
+        assert!(
+            replica
+                .command(&["SET", "k", "v"])
+                .unwrap()
+                .starts_with("-READONLY")
+        );
     }
 }

@@ -230,6 +230,7 @@ impl Parts {
             closed: CachePadded::new(AtomicBool::new(false)),
             retired: crate::sync::Mutex::new(Vec::new()),
             gone: crate::sync::Mutex::new(Stats::default()),
+            paused: crate::sync::AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&inner);
         global.set_evict(Box::new(move |except| {

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::events::{Check, TimedOut};
 use crate::hooks::DynHooks;
 use crate::idle::{Idle, IdleQueue};
-use crate::shared::{Deadline, ProbeGuard, Refused, Shared, Slot, WaitError, run_until};
+use crate::shared::{Deadline, ProbeGuard, Refused, STALE, Shared, Slot, WaitError, run_until};
 use crate::stats::Counters;
 use crate::sync::{AtomicUsize, Ordering};
 
@@ -43,6 +43,8 @@ pub(crate) enum CloseReason {
     Closed,
     /// Closed to give its room under a keyed pool's total cap to another key's caller.
     Handoff,
+    /// Predates a refresh (see `crate::refresh`).
+    Refreshed,
 }
 
 /// What checkout does with an idle connection (see [`Inner::verdict`]).
@@ -133,11 +135,16 @@ impl<M: Manager> Inner<M> {
     #[inline]
     pub(crate) fn verdict(&self, item: &Idle<M::Connection>) -> Verdict {
         let shared = &self.shared;
-        if !shared.timed {
+        let timed = shared.timed.load(Ordering::Relaxed);
+        if timed == 0 {
             return match shared.check_after {
                 None => Verdict::Go,
                 Some(_) => Verdict::Check,
             };
+        }
+        // A refresh is under way (rare): close connections that predate it.
+        if timed & STALE != 0 && shared.refresh.is_stale(item.created) {
+            return Verdict::Close(CloseReason::Refreshed);
         }
         let now = clock::now();
         if let Some(reason) = self.expired(item, now) {
@@ -246,7 +253,7 @@ impl<M: Manager> Inner<M> {
             Ok(probe) => probe,
             Err(refused) => return Err(self.refused(refused, deadline)),
         };
-        self.open_admitted(slot, probe, deadline).await
+        self.open_admitted(slot, probe, deadline, wait).await
     }
 
     /// The error for a caller the backoff refused.
@@ -270,7 +277,13 @@ impl<M: Manager> Inner<M> {
         slot: Slot<'_>,
         _probe: Option<ProbeGuard<'_>>,
         deadline: &mut Deadline,
+        wait: bool,
     ) -> Result<Idle<M::Connection>, Error<M::Error>> {
+        // While a refresh replaces the pool: one of a bounded number of connect turns.
+        let _turn = match self.shared.connect_turn(deadline, wait).await {
+            Ok(turn) => turn,
+            Err(refused) => return Err(self.refused(refused, deadline)),
+        };
         let (conn, at, started) = self
             .shared
             .connect_bounded(deadline, self.manager.connect())
@@ -293,8 +306,13 @@ impl<M: Manager> Inner<M> {
             self.close_broken(item);
             return;
         }
-        shared.connection_proven();
+        // The load that forgets suspicion also says whether a refresh is under way.
+        let refreshing = shared.connection_proven();
         let now = clock::now();
+        if refreshing && shared.refresh.is_stale(item.created) {
+            drop(self.live(item, CloseReason::Refreshed));
+            return;
+        }
         if now >= item.expires {
             drop(self.live(item, CloseReason::Lifetime));
             return;
@@ -446,7 +464,9 @@ impl<M: Manager> Drop for Live<'_, M> {
             CloseReason::Shrunk => Counters::bump(&counters.closed_shrunk),
             CloseReason::Closed => Counters::bump(&counters.closed_pool_closed),
             CloseReason::Uncounted => Counters::bump(&counters.closed_aborted),
+            CloseReason::Refreshed => Counters::bump(&counters.closed_refreshed),
         }
+        self.inner.shared.record_gone(item.created);
         // Free the slot even if dropping the connection (or the event handler) panics.
         let _slot = Slot::adopt(&self.inner.shared);
         self.inner.shared.events.closed(&item, self.reason.into());

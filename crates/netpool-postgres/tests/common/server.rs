@@ -113,6 +113,57 @@ impl PgServer {
         self.pg_ctl_start()
     }
 
+    /// A streaming standby of `primary` (`pg_basebackup -R`), started on a free port.
+    pub fn standby_of(primary: &Self) -> io::Result<Self> {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("netpool-pg-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let mut standby = Self {
+            dir,
+            port: 0,
+            options: primary.options.clone(),
+            running: false,
+        };
+        chown_to_postgres(&standby.dir)?;
+        let port = primary.port.to_string();
+        check(standby.as_postgres(&[
+            "pg_basebackup",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "postgres",
+            "-D",
+            &standby.data(),
+            "-R",
+            "-X",
+            "stream",
+            "--no-sync",
+        ])?)?;
+        // Its sockets go to its own directory.
+        append(
+            &standby.dir.join("data").join("postgresql.conf"),
+            &format!("unix_socket_directories = '{}'\n", standby.dir.display()),
+        )?;
+        let mut last = io::Error::other("the standby did not start");
+        for _ in 0..5 {
+            standby.port = free_port()?;
+            match standby.pg_ctl_start() {
+                Ok(()) => return Ok(standby),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Promotes a standby to primary (`pg_ctl promote`, waiting until it is done).
+    pub fn promote(&self) -> io::Result<()> {
+        check(self.as_postgres(&["pg_ctl", "-D", &self.data(), "-w", "promote"])?)
+    }
+
     fn data(&self) -> String {
         self.dir.join("data").display().to_string()
     }
@@ -160,7 +211,10 @@ impl PgServer {
         append(&data.join("postgresql.conf"), &conf)?;
         std::fs::write(
             data.join("pg_hba.conf"),
-            format!("local all all trust\n{host} all all 127.0.0.1/32 {method}\n"),
+            format!(
+                "local all all trust\n{host} all all 127.0.0.1/32 {method}\n\
+                 {host} replication all 127.0.0.1/32 {method}\n"
+            ),
         )?;
         chown_to_postgres(&self.dir)
     }

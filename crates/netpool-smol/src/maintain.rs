@@ -4,8 +4,7 @@
 use std::hash::Hash;
 
 use netpool_core::{KeyedPool, Manager, Pool};
-use netpool_std::keyed_maintenance_loop;
-use netpool_std::net::maintenance_loop;
+use netpool_net::{keyed_maintenance_loop, maintenance_loop};
 
 /// Spawns a task on smol's global executor that runs [`Pool::maintain`] every
 /// [`Pool::maintenance_interval`]: idle and lifetime reaping, background checks,
@@ -15,7 +14,7 @@ use netpool_std::net::maintenance_loop;
 /// closed (within one interval). Dropping the returned [`Task`](smol::Task) cancels it:
 /// `detach()` it to let it run. [`tcp`](crate::tcp) spawns and detaches it for you. To run
 /// maintenance on an executor of your own, spawn
-/// [`netpool_std::net::maintenance_loop`]`(pool.downgrade(), smol::Timer::after)` there.
+/// [`netpool_net::maintenance_loop`]`(pool.downgrade(), smol::Timer::after)` there.
 ///
 /// # Examples
 ///

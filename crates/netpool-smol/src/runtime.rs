@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use netpool_core::{Manager, Pool};
-use netpool_std::net::{BuildError, Runtime, timeout};
+use netpool_net::{BuildError, Runtime, timeout};
 use smol::net::TcpStream;
 #[cfg(unix)]
 use smol::net::unix::UnixStream;

@@ -1,20 +1,20 @@
 //! The smol managers, the [`Pool`] alias and [`tcp`].
 
-use netpool_std::net::{IntoAddress, TcpBuilder};
+use netpool_net::{IntoAddress, TcpBuilder};
 
 use crate::Smol;
 
 /// A [`Manager`](netpool_core::Manager) of smol's [`TcpStream`](smol::net::TcpStream)s
 /// (async-io based, so they work under any executor): see
-/// [`netpool_std::net::TcpManager`] for its behaviour.
+/// [`netpool_net::TcpManager`] for its behaviour.
 ///
 /// Names resolve through `smol::net::resolve`; the whole connect is bounded by the pool's
 /// `connect_timeout`, each attempt by
 /// [`TcpOptions::connect_timeout`](crate::TcpOptions::connect_timeout).
-pub type TcpManager = netpool_std::net::TcpManager<Smol>;
+pub type TcpManager = netpool_net::TcpManager<Smol>;
 
 /// A [`Manager`](netpool_core::Manager) of smol's Unix-domain
-/// [`UnixStream`](smol::net::unix::UnixStream)s: see [`netpool_std::net::UnixManager`].
+/// [`UnixStream`](smol::net::unix::UnixStream)s: see [`netpool_net::UnixManager`].
 ///
 /// # Examples
 ///
@@ -33,7 +33,7 @@ pub type TcpManager = netpool_std::net::TcpManager<Smol>;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[cfg(unix)]
-pub type UnixManager = netpool_std::net::UnixManager<Smol>;
+pub type UnixManager = netpool_net::UnixManager<Smol>;
 
 /// A pool of smol TCP connections: `netpool_core::Pool<TcpManager>`.
 pub type Pool = netpool_core::Pool<TcpManager>;
@@ -76,6 +76,6 @@ pub fn tcp(addr: impl IntoAddress) -> TcpBuilder<Smol> {
 ///
 /// The core's `Pool::builder()` starts nothing; with it, call
 /// [`spawn_maintenance`](crate::spawn_maintenance) yourself.
-pub fn builder() -> netpool_std::net::PoolBuilder<Smol> {
-    netpool_std::net::PoolBuilder::new()
+pub fn builder() -> netpool_net::PoolBuilder<Smol> {
+    netpool_net::PoolBuilder::new()
 }

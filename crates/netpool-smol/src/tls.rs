@@ -1,25 +1,19 @@
 //! The smol TLS manager (feature `tls`): [`TlsManager`], [`TlsPool`] and [`tls`], over
 //! futures-rustls.
 
-use std::io;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures_rustls::TlsConnector;
-use futures_rustls::client::TlsStream;
-use netpool_std::net::rustls::pki_types::ServerName;
-use netpool_std::net::rustls::{ClientConfig, ClientConnection};
-use netpool_std::net::{TlsBuilder, TlsRuntime, Tracked, timeout};
-use smol::net::TcpStream;
+use netpool_net::rustls::ClientConfig;
+use netpool_net::{IntoAddress, TlsBuilder};
 
 use crate::Smol;
 
 /// A [`Manager`](netpool_core::Manager) of `futures_rustls::client::TlsStream`s over
-/// smol's [`TcpStream`](smol::net::TcpStream)s: see [`netpool_std::net::TlsManager`] for its behaviour.
+/// smol's [`TcpStream`](smol::net::TcpStream)s: see [`netpool_net::TlsManager`] for its behaviour.
 ///
 /// The handshake is part of `connect`: the pool's `connect_timeout` and the caller's
 /// deadline bound the TCP connect and the handshake together.
-pub type TlsManager = netpool_std::net::TlsManager<Smol>;
+pub type TlsManager = netpool_net::TlsManager<Smol>;
 
 /// A pool of smol TLS connections: `netpool_core::Pool<TlsManager>`.
 pub type TlsPool = netpool_core::Pool<TlsManager>;
@@ -64,37 +58,8 @@ pub type TlsPool = netpool_core::Pool<TlsManager>;
 /// # let _ = pool;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn tls(
-    addr: impl netpool_std::net::IntoAddress,
-    config: Arc<ClientConfig>,
-) -> TlsBuilder<Smol> {
+pub fn tls(addr: impl IntoAddress, config: Arc<ClientConfig>) -> TlsBuilder<Smol> {
     TlsBuilder::new(addr, config)
 }
 
-impl TlsRuntime for Smol {
-    type TlsStream = TlsStream<Tracked<TcpStream>>;
-
-    async fn handshake(
-        config: Arc<ClientConfig>,
-        name: ServerName<'static>,
-        tcp: Tracked<TcpStream>,
-        limit: Option<Duration>,
-    ) -> io::Result<TlsStream<Tracked<TcpStream>>> {
-        timeout(limit, TlsConnector::from(config).connect(name, tcp)).await
-    }
-
-    fn parts_mut(
-        stream: &mut TlsStream<Tracked<TcpStream>>,
-    ) -> (&Tracked<TcpStream>, &mut ClientConnection) {
-        let (tcp, conn) = stream.get_mut();
-        (tcp, conn)
-    }
-
-    async fn readable(tcp: &TcpStream, limit: Duration) -> io::Result<bool> {
-        match timeout(Some(limit), tcp.peek(&mut [0; 1])).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-}
+netpool_net::async_tls_runtime!(Smol, smol::net::TcpStream, futures_rustls);

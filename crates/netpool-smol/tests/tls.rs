@@ -53,7 +53,7 @@ impl Harness for SmolTls {
             }
             Ok(())
         };
-        netpool_std::net::timeout(Some(timeout), exchange)
+        netpool_smol::net::timeout(Some(timeout), exchange)
     }
 
     fn local_addr(conn: &TlsStream<Tracked<TcpStream>>) -> io::Result<SocketAddr> {

@@ -1,14 +1,13 @@
 //! Maintenance on a named thread: [`spawn_maintenance`], and [`spawn_keyed_maintenance`]
 //! for a [`KeyedPool`].
 
-use std::future::{Future, ready};
+use std::future::{Future, Ready, ready};
 use std::hash::Hash;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use netpool_core::{KeyedPool, Manager, Pool, WeakKeyedPool};
-
-use crate::net::{BuildError, maintenance_loop};
+use netpool_core::{KeyedPool, Manager, Pool};
+use netpool_net::{BuildError, keyed_maintenance_loop, maintenance_loop};
 
 /// Starts a thread named `netpool-maintenance` that runs
 /// [`Pool::maintain`] every [`Pool::maintenance_interval`]: idle and lifetime reaping,
@@ -40,16 +39,7 @@ use crate::net::{BuildError, maintenance_loop};
 /// [`BuildError::Spawn`] when the thread cannot be started.
 pub fn spawn_maintenance<M: Manager>(pool: &Pool<M>) -> Result<JoinHandle<()>, BuildError> {
     let weak = pool.downgrade();
-    std::thread::Builder::new()
-        .name("netpool-maintenance".into())
-        .spawn(move || {
-            let sleep = |interval| {
-                std::thread::sleep(interval);
-                ready(())
-            };
-            futures_lite::future::block_on(maintenance_loop(weak, sleep));
-        })
-        .map_err(BuildError::Spawn)
+    spawn_thread("netpool-maintenance", move || maintenance_loop(weak, sleep))
 }
 
 /// Starts a thread named `netpool-keyed-maintenance` that runs [`KeyedPool::maintain`]
@@ -86,36 +76,24 @@ where
     M: Manager,
 {
     let weak = pool.downgrade();
+    spawn_thread("netpool-keyed-maintenance", move || {
+        keyed_maintenance_loop(weak, sleep)
+    })
+}
+
+/// Runs the loop `make` returns on a new thread named `name`, to its end.
+fn spawn_thread<F: Future<Output = ()>>(
+    name: &str,
+    make: impl FnOnce() -> F + Send + 'static,
+) -> Result<JoinHandle<()>, BuildError> {
     std::thread::Builder::new()
-        .name("netpool-keyed-maintenance".into())
-        .spawn(move || {
-            let sleep = |interval| {
-                std::thread::sleep(interval);
-                ready(())
-            };
-            futures_lite::future::block_on(keyed_maintenance_loop(weak, sleep));
-        })
+        .name(name.into())
+        .spawn(move || futures_lite::future::block_on(make()))
         .map_err(BuildError::Spawn)
 }
 
-/// Runs [`KeyedPool::maintain`] every [`KeyedPool::maintenance_interval`], sleeping with
-/// `sleep`, until the pool is dropped or closed: the keyed twin of
-/// [`maintenance_loop`](crate::net::maintenance_loop), to spawn on any executor.
-pub async fn keyed_maintenance_loop<K, M, S, F>(pool: WeakKeyedPool<K, M>, mut sleep: S)
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    M: Manager,
-    S: FnMut(Duration) -> F,
-    F: Future,
-{
-    loop {
-        let Some(strong) = pool.upgrade() else { return };
-        if strong.is_closed() {
-            return;
-        }
-        strong.maintain().await;
-        let interval = strong.maintenance_interval();
-        drop(strong);
-        sleep(interval).await;
-    }
+/// The maintenance thread's sleep between passes.
+fn sleep(interval: Duration) -> Ready<()> {
+    std::thread::sleep(interval);
+    ready(())
 }

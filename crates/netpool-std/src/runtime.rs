@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use netpool_core::{Manager, Pool};
 
-use crate::net::{BuildError, Runtime};
+use netpool_net::{BuildError, Runtime};
 
 /// The [`Runtime`] of netpool-std: blocking sockets, maintenance on a thread.
 #[derive(Debug, Clone, Copy, Default)]

@@ -1,10 +1,10 @@
 //! The blocking managers, the [`Pool`] alias and [`tcp`].
 
 use crate::Threads;
-use crate::net::{IntoAddress, TcpBuilder};
+use netpool_net::{IntoAddress, TcpBuilder};
 
 /// A [`Manager`](netpool_core::Manager) of blocking [`std::net::TcpStream`]s: see
-/// [`net::TcpManager`](crate::net::TcpManager) for its behaviour.
+/// [`net::TcpManager`](netpool_net::TcpManager) for its behaviour.
 ///
 /// Its futures do their work in their first poll (they block), so use it through
 /// [`Pool::get_blocking`](netpool_core::Pool::get_blocking), from threads. The pool's
@@ -12,11 +12,11 @@ use crate::net::{IntoAddress, TcpBuilder};
 /// [`TcpOptions::connect_timeout`](crate::TcpOptions::connect_timeout), which
 /// `tcp(..).connect_timeout(..)` sets too. The liveness peek switches the stream to
 /// non-blocking for one `recv` and back.
-pub type TcpManager = crate::net::TcpManager<Threads>;
+pub type TcpManager = netpool_net::TcpManager<Threads>;
 
 /// A [`Manager`](netpool_core::Manager) of blocking Unix-domain
 /// [`UnixStream`](std::os::unix::net::UnixStream)s: see
-/// [`net::UnixManager`](crate::net::UnixManager).
+/// [`net::UnixManager`](netpool_net::UnixManager).
 ///
 /// # Examples
 ///
@@ -34,7 +34,7 @@ pub type TcpManager = crate::net::TcpManager<Threads>;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[cfg(unix)]
-pub type UnixManager = crate::net::UnixManager<Threads>;
+pub type UnixManager = netpool_net::UnixManager<Threads>;
 
 /// A pool of blocking TCP connections: `netpool_core::Pool<TcpManager>`.
 pub type Pool = netpool_core::Pool<TcpManager>;
@@ -74,6 +74,6 @@ pub fn tcp(addr: impl IntoAddress) -> TcpBuilder<Threads> {
 ///
 /// The core's `Pool::builder()` starts nothing; with it, call
 /// [`spawn_maintenance`](crate::spawn_maintenance) yourself.
-pub fn builder() -> crate::net::PoolBuilder<Threads> {
-    crate::net::PoolBuilder::new()
+pub fn builder() -> netpool_net::PoolBuilder<Threads> {
+    netpool_net::PoolBuilder::new()
 }

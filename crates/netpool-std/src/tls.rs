@@ -7,21 +7,21 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use netpool_net::rustls::pki_types::ServerName;
+use netpool_net::rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use crate::Threads;
-use crate::net::{TlsBuilder, TlsRuntime, Tracked};
+use netpool_net::{TlsBuilder, TlsRuntime, Tracked};
 
 /// A [`Manager`](netpool_core::Manager) of blocking TLS streams,
 /// `rustls::StreamOwned<ClientConnection, Tracked<std::net::TcpStream>>` (a
 /// [`Tracked`] stream derefs to the `TcpStream`): see
-/// [`net::TlsManager`](crate::net::TlsManager) for its behaviour.
+/// [`net::TlsManager`](netpool_net::TlsManager) for its behaviour.
 ///
 /// The handshake blocks like the connect; it is bounded by what is left of the connect
 /// attempt's budget ([`TcpOptions::connect_timeout`](crate::TcpOptions::connect_timeout),
 /// which `tls(..).connect_timeout(..)` sets too) through socket timeouts.
-pub type TlsManager = crate::net::TlsManager<Threads>;
+pub type TlsManager = netpool_net::TlsManager<Threads>;
 
 /// A pool of blocking TLS connections: `netpool_core::Pool<TlsManager>`.
 pub type TlsPool = netpool_core::Pool<TlsManager>;
@@ -63,7 +63,7 @@ pub type TlsPool = netpool_core::Pool<TlsManager>;
 /// # let _ = pool;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn tls(addr: impl crate::net::IntoAddress, config: Arc<ClientConfig>) -> TlsBuilder<Threads> {
+pub fn tls(addr: impl netpool_net::IntoAddress, config: Arc<ClientConfig>) -> TlsBuilder<Threads> {
     TlsBuilder::new(addr, config)
 }
 

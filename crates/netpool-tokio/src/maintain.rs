@@ -4,8 +4,7 @@
 use std::hash::Hash;
 
 use netpool_core::{KeyedPool, Manager, Pool};
-use netpool_std::keyed_maintenance_loop;
-use netpool_std::net::{BuildError, maintenance_loop};
+use netpool_net::{BuildError, keyed_maintenance_loop, maintenance_loop};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 

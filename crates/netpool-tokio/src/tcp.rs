@@ -1,20 +1,20 @@
 //! The tokio managers, the [`Pool`] alias and [`tcp`].
 
-use netpool_std::net::{IntoAddress, TcpBuilder};
+use netpool_net::{IntoAddress, TcpBuilder};
 
 use crate::Tokio;
 
 /// A [`Manager`](netpool_core::Manager) of [`tokio::net::TcpStream`]s: see
-/// [`netpool_std::net::TcpManager`] for its behaviour.
+/// [`netpool_net::TcpManager`] for its behaviour.
 ///
 /// Names resolve through `tokio::net::lookup_host`; the whole connect is bounded by the
 /// pool's `connect_timeout`, each attempt by
 /// [`TcpOptions::connect_timeout`](crate::TcpOptions::connect_timeout). Its futures need a
 /// tokio runtime with I/O enabled.
-pub type TcpManager = netpool_std::net::TcpManager<Tokio>;
+pub type TcpManager = netpool_net::TcpManager<Tokio>;
 
 /// A [`Manager`](netpool_core::Manager) of Unix-domain [`tokio::net::UnixStream`]s: see
-/// [`netpool_std::net::UnixManager`].
+/// [`netpool_net::UnixManager`].
 ///
 /// # Examples
 ///
@@ -36,7 +36,7 @@ pub type TcpManager = netpool_std::net::TcpManager<Tokio>;
 /// # }
 /// ```
 #[cfg(unix)]
-pub type UnixManager = netpool_std::net::UnixManager<Tokio>;
+pub type UnixManager = netpool_net::UnixManager<Tokio>;
 
 /// A pool of tokio TCP connections: `netpool_core::Pool<TcpManager>`.
 pub type Pool = netpool_core::Pool<TcpManager>;
@@ -79,6 +79,6 @@ pub fn tcp(addr: impl IntoAddress) -> TcpBuilder<Tokio> {
 ///
 /// The core's `Pool::builder()` starts nothing; with it, call
 /// [`spawn_maintenance`](crate::spawn_maintenance) yourself.
-pub fn builder() -> netpool_std::net::PoolBuilder<Tokio> {
-    netpool_std::net::PoolBuilder::new()
+pub fn builder() -> netpool_net::PoolBuilder<Tokio> {
+    netpool_net::PoolBuilder::new()
 }

@@ -1,25 +1,19 @@
 //! The tokio TLS manager (feature `tls`): [`TlsManager`], [`TlsPool`] and [`tls`], over
 //! tokio-rustls.
 
-use std::io;
 use std::sync::Arc;
-use std::time::Duration;
 
-use netpool_std::net::rustls::pki_types::ServerName;
-use netpool_std::net::rustls::{ClientConfig, ClientConnection};
-use netpool_std::net::{TlsBuilder, TlsRuntime, Tracked, timeout};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
+use netpool_net::rustls::ClientConfig;
+use netpool_net::{IntoAddress, TlsBuilder};
 
 use crate::Tokio;
 
 /// A [`Manager`](netpool_core::Manager) of `tokio_rustls::client::TlsStream`s over
-/// [`tokio::net::TcpStream`]s: see [`netpool_std::net::TlsManager`] for its behaviour.
+/// [`tokio::net::TcpStream`]s: see [`netpool_net::TlsManager`] for its behaviour.
 ///
 /// The handshake is part of `connect`: the pool's `connect_timeout` and the caller's
 /// deadline bound the TCP connect and the handshake together.
-pub type TlsManager = netpool_std::net::TlsManager<Tokio>;
+pub type TlsManager = netpool_net::TlsManager<Tokio>;
 
 /// A pool of tokio TLS connections: `netpool_core::Pool<TlsManager>`.
 pub type TlsPool = netpool_core::Pool<TlsManager>;
@@ -64,37 +58,8 @@ pub type TlsPool = netpool_core::Pool<TlsManager>;
 /// # let _ = pool;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn tls(
-    addr: impl netpool_std::net::IntoAddress,
-    config: Arc<ClientConfig>,
-) -> TlsBuilder<Tokio> {
+pub fn tls(addr: impl IntoAddress, config: Arc<ClientConfig>) -> TlsBuilder<Tokio> {
     TlsBuilder::new(addr, config)
 }
 
-impl TlsRuntime for Tokio {
-    type TlsStream = TlsStream<Tracked<TcpStream>>;
-
-    async fn handshake(
-        config: Arc<ClientConfig>,
-        name: ServerName<'static>,
-        tcp: Tracked<TcpStream>,
-        limit: Option<Duration>,
-    ) -> io::Result<TlsStream<Tracked<TcpStream>>> {
-        timeout(limit, TlsConnector::from(config).connect(name, tcp)).await
-    }
-
-    fn parts_mut(
-        stream: &mut TlsStream<Tracked<TcpStream>>,
-    ) -> (&Tracked<TcpStream>, &mut ClientConnection) {
-        let (tcp, conn) = stream.get_mut();
-        (tcp, conn)
-    }
-
-    async fn readable(tcp: &TcpStream, limit: Duration) -> io::Result<bool> {
-        match timeout(Some(limit), tcp.peek(&mut [0; 1])).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-}
+netpool_net::async_tls_runtime!(Tokio, tokio::net::TcpStream, tokio_rustls);

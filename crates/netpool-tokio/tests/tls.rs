@@ -67,7 +67,7 @@ impl Harness for TokioTls {
             }
             Ok(())
         };
-        netpool_std::net::timeout(Some(timeout), exchange)
+        netpool_tokio::net::timeout(Some(timeout), exchange)
     }
 
     fn local_addr(conn: &TlsStream<Tracked<TcpStream>>) -> io::Result<SocketAddr> {

@@ -73,7 +73,7 @@ impl Harness for Smol {
             }
             Ok(())
         };
-        netpool_std::net::timeout(Some(timeout), exchange)
+        netpool_smol::net::timeout(Some(timeout), exchange)
     }
 
     fn local_addr(conn: &TcpStream) -> io::Result<SocketAddr> {

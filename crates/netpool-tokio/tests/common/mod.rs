@@ -94,7 +94,7 @@ impl Harness for Tokio {
             }
             Ok(())
         };
-        netpool_std::net::timeout(Some(timeout), exchange)
+        netpool_tokio::net::timeout(Some(timeout), exchange)
     }
 
     fn local_addr(conn: &TcpStream) -> io::Result<SocketAddr> {

@@ -6,7 +6,7 @@
 //!
 //! * `connect` is the TCP manager's connect followed by the client handshake; the
 //!   handshake gets what is left of the per-attempt budget
-//!   ([`TcpOptions::connect_timeout`](crate::net::TcpOptions::connect_timeout)), so the
+//!   ([`TcpOptions::connect_timeout`](crate::TcpOptions::connect_timeout)), so the
 //!   manager itself times out first and names the address and the phase (`TCP connect`,
 //!   `TLS handshake`); the `tls(..)` builders give the pool's `connect_timeout` a small
 //!   margin on top, as a backstop (the blocking runtime cannot be interrupted, so it
@@ -53,7 +53,7 @@ pub use self::config::webpki_roots;
 pub use self::config::{tls_config, tls_provider};
 pub use self::error::TlsError;
 use self::error::handshake_error;
-use crate::net::{BuildError, IntoAddress, Runtime, TcpBuilder, TcpManager, Tracked};
+use crate::{BuildError, IntoAddress, Runtime, TcpBuilder, TcpManager, Tracked};
 
 /// How long `connect` waits, after a TLS 1.3 handshake with a client certificate, for
 /// the server's verdict on it (default of [`TlsManager::with_client_auth_wait`]).
@@ -161,7 +161,7 @@ pub struct TlsBuilder<R: TlsRuntime> {
 
 impl<R: TlsRuntime> TlsManager<R> {
     /// A manager for `addr` (`"host:port"`) with the default
-    /// [`TcpOptions`](crate::net::TcpOptions), that checks the server's certificate with
+    /// [`TcpOptions`](crate::TcpOptions), that checks the server's certificate with
     /// `config` for the host part of `addr`.
     pub fn new(addr: impl IntoAddress, config: Arc<ClientConfig>) -> Self {
         Self::from_tcp(TcpManager::new(addr), config)
@@ -387,7 +387,7 @@ impl<R: TlsRuntime> TlsBuilder<R> {
     }
 
     /// Replaces the socket options; see [`TcpBuilder::tcp_options`].
-    pub fn tcp_options(self, options: crate::net::TcpOptions) -> Self {
+    pub fn tcp_options(self, options: crate::TcpOptions) -> Self {
         self.map(|b| b.tcp_options(options))
     }
 
@@ -400,7 +400,7 @@ impl<R: TlsRuntime> TlsBuilder<R> {
         self.map(|b| b.connect_timeout(timeout))
     }
 
-    crate::net::builder::pool_knobs!();
+    crate::builder::pool_knobs!();
 
     /// Runs `f` on every new connection, after the handshake and before its first use
     /// (see [`netpool_core::Hooks::on_connect`]): `|stream| Box::pin(async move { ... })`.
@@ -444,7 +444,7 @@ impl<R: TlsRuntime> TlsBuilder<R> {
         manager.server_name = self.server_name;
         R::can_start_maintenance()?;
         manager.client_auth_wait = self.client_auth_wait;
-        let pool = crate::net::builder::build_with(core, self.hooks, manager)?;
+        let pool = crate::builder::build_with(core, self.hooks, manager)?;
         R::start_maintenance(&pool)?;
         Ok(pool)
     }

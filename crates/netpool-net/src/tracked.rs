@@ -23,7 +23,7 @@ use std::task::{Context, Poll, ready};
 ///
 /// ```
 /// use std::io::Read;
-/// use netpool_std::net::Tracked;
+/// use netpool_net::Tracked;
 ///
 /// let mut stream = Tracked::new(&b""[..]); // any Read + Write
 /// assert_eq!(stream.failure(), None);

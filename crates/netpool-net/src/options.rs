@@ -14,7 +14,7 @@ use socket2::{SockRef, TcpKeepalive};
 ///
 /// ```
 /// use std::time::Duration;
-/// use netpool_std::net::TcpOptions;
+/// use netpool_net::TcpOptions;
 ///
 /// let options = TcpOptions::new()
 ///     .keepalive(Some(Duration::from_secs(30)))

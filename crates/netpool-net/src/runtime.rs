@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::net::{AsSockRef, BuildError};
+use crate::{AsSockRef, BuildError};
 use netpool_core::{Manager, Pool};
 
-/// What an adapter crate plugs into the generic [`TcpManager`](crate::net::TcpManager),
-/// [`UnixManager`](crate::net::UnixManager) and [`TcpBuilder`](crate::net::TcpBuilder):
+/// What an adapter crate plugs into the generic [`TcpManager`](crate::TcpManager),
+/// [`UnixManager`](crate::UnixManager) and [`TcpBuilder`](crate::TcpBuilder):
 /// its streams, how it resolves, connects and spawns maintenance.
 ///
 /// Implemented by `netpool_std::Threads`, `netpool_tokio::Tokio` and `netpool_smol::Smol`;
@@ -43,7 +43,7 @@ pub trait Runtime: 'static {
         limit: Option<Duration>,
     ) -> impl Future<Output = io::Result<Self::UnixStream>> + Send;
 
-    /// Starts [`maintenance_loop`](crate::net::maintenance_loop) for `pool` on the runtime.
+    /// Starts [`maintenance_loop`](crate::maintenance_loop) for `pool` on the runtime.
     ///
     /// # Errors
     ///

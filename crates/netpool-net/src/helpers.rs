@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use socket2::SockRef;
 
-use crate::net::NetError;
+use crate::NetError;
 
 /// Bounds an I/O future by `limit` with an `async-io` timer, which works under any
 /// runtime (a tokio runtime needs no time driver for it).

@@ -24,9 +24,9 @@ use rustls::{ClientConfig, RootCertStore};
 /// # Examples
 ///
 /// ```
-/// use netpool_std::net::{rustls::ClientConfig, tls_provider};
+/// use netpool_net::{rustls::ClientConfig, tls_provider};
 ///
-/// let roots = netpool_std::net::rustls::RootCertStore::empty(); // add your CA here
+/// let roots = netpool_net::rustls::RootCertStore::empty(); // add your CA here
 /// let config = ClientConfig::builder_with_provider(tls_provider())
 ///     .with_safe_default_protocol_versions()?
 ///     .with_root_certificates(roots)
@@ -58,7 +58,7 @@ pub fn tls_provider() -> Arc<CryptoProvider> {
 /// # let addr = server.addr().to_string();
 /// # let roots = netpool_testkit::tls::test_roots()?;
 /// // roots: a RootCertStore with your CA, or webpki_roots() / native_roots()
-/// let config = netpool_std::net::tls_config(roots)?;
+/// let config = netpool_net::tls_config(roots)?;
 /// let pool = netpool_std::tls(addr, config).build()?;
 /// let _conn = pool.get_blocking()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -78,7 +78,7 @@ pub fn tls_config(roots: RootCertStore) -> Result<Arc<ClientConfig>, rustls::Err
 /// # Examples
 ///
 /// ```
-/// let config = netpool_std::net::tls_config(netpool_std::net::webpki_roots())?;
+/// let config = netpool_net::tls_config(netpool_net::webpki_roots())?;
 /// let pool = netpool_std::tls("example.com:443", config).build()?; // opens nothing yet
 /// # let _ = pool;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -104,8 +104,8 @@ pub fn webpki_roots() -> rustls::RootCertStore {
 ///
 /// ```
 /// # // A machine without a CA bundle (a bare container) has no roots to load.
-/// # let Ok(roots) = netpool_std::net::native_roots() else { return Ok(()) };
-/// let config = netpool_std::net::tls_config(roots)?; // roots = native_roots()?
+/// # let Ok(roots) = netpool_net::native_roots() else { return Ok(()) };
+/// let config = netpool_net::tls_config(roots)?; // roots = native_roots()?
 /// let pool = netpool_std::tls("example.com:443", config).build()?;
 /// # let _ = pool;
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -11,7 +11,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::net::AddressError;
+use crate::AddressError;
 
 /// The error of the TCP and Unix managers of every adapter crate: their
 /// [`Manager::Error`](netpool_core::Manager::Error).
@@ -90,7 +90,7 @@ fn tried_note(tried: usize) -> String {
 
 impl NetError {
     /// Whether this is a connect attempt that timed out (the manager's own bound,
-    /// [`TcpOptions::connect_timeout`](crate::net::TcpOptions::connect_timeout), or the
+    /// [`TcpOptions::connect_timeout`](crate::TcpOptions::connect_timeout), or the
     /// operating system's).
     pub fn is_timeout(&self) -> bool {
         match self {

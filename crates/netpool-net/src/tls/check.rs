@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConnection;
 
-use crate::net::{AsSockRef, NetError, TlsError, TlsRuntime, check_alive as peek};
+use crate::{AsSockRef, NetError, TlsError, TlsRuntime, check_alive as peek};
 
 /// `is_valid` and `has_broken`: a failure the stream saw while checked out, the rustls
 /// state, then one non-blocking peek; only when bytes are pending are they read into

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use rustls::pki_types::InvalidDnsNameError;
 
-use crate::net::NetError;
+use crate::NetError;
 
 /// The error of the TLS managers of every adapter crate: their
 /// [`Manager::Error`](netpool_core::Manager::Error).
@@ -20,7 +20,7 @@ use crate::net::NetError;
 ///
 /// A certificate that is not trusted, has expired or is not valid for the server name,
 /// and a client certificate the server refused (see
-/// [`TlsManager::with_client_auth_wait`](crate::net::TlsManager::with_client_auth_wait)),
+/// [`TlsManager::with_client_auth_wait`](crate::TlsManager::with_client_auth_wait)),
 /// are [`Handshake`](Self::Handshake) errors.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +52,7 @@ pub enum TlsError {
     },
     /// Reading or writing failed during the handshake, the server closed the connection,
     /// or the handshake timed out (`io::ErrorKind::TimedOut`, the manager's own bound:
-    /// what was left of [`TcpOptions::connect_timeout`](crate::net::TcpOptions::connect_timeout)).
+    /// what was left of [`TcpOptions::connect_timeout`](crate::TcpOptions::connect_timeout)).
     #[error("TLS handshake with {addr} (server name {server_name}): {source}")]
     HandshakeIo {
         /// The server's address.

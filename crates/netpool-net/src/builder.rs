@@ -1,13 +1,12 @@
 //! [`TcpBuilder`]: the `tcp(addr)` builder of every adapter, generic over its [`Runtime`].
 
 use std::fmt;
-use std::future::Future;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use netpool_core::{BoxHookFuture, Builder, FnHooks, Manager, Meta, Pool, QueueStrategy, WeakPool};
+use netpool_core::{BoxHookFuture, Builder, FnHooks, Manager, Meta, Pool, QueueStrategy};
 
-use crate::net::{Address, BuildError, IntoAddress, Runtime, TcpManager, TcpOptions};
+use crate::{Address, BuildError, IntoAddress, Runtime, TcpManager, TcpOptions};
 
 /// Builds a TCP pool on runtime `R`: the core [`Builder`]'s knobs, the [`TcpOptions`],
 /// and a [`build`](Self::build) that also starts maintenance.
@@ -245,62 +244,4 @@ impl<R: Runtime> fmt::Debug for TcpBuilder<R> {
 /// longer, so that the manager's error (address and phase) wins the race.
 fn backstop(limit: Duration) -> Duration {
     limit + (limit / 10).max(Duration::from_millis(100))
-}
-
-/// The maintenance every adapter runs: [`Pool::maintain`] every
-/// [`Pool::maintenance_interval`], with `sleep` between passes, until the pool is dropped
-/// or closed.
-///
-/// It holds the pool only during a pass; between passes it keeps a [`WeakPool`], so
-/// dropping the last `Pool` clone ends it at its next wake-up.
-///
-/// # Examples
-///
-/// ```
-/// # use std::convert::Infallible;
-/// # struct Counter;
-/// # impl netpool_core::Manager for Counter {
-/// #     type Connection = u64;
-/// #     type Error = Infallible;
-/// #     async fn connect(&self) -> Result<u64, Infallible> { Ok(0) }
-/// #     async fn is_valid(&self, _: &mut u64) -> Result<(), Infallible> { Ok(()) }
-/// #     fn has_broken(&self, _: &mut u64) -> bool { false }
-/// # }
-/// use std::time::Duration;
-///
-/// let pool = netpool_core::Pool::builder()
-///     .min_idle(Some(2))
-///     .maintenance_interval(Some(Duration::from_millis(10)))
-///     .build(Counter)?;
-/// let task = netpool_std::net::maintenance_loop(pool.downgrade(), async_io::Timer::after);
-/// let task = std::thread::spawn(move || futures_lite::future::block_on(task));
-/// # let start = std::time::Instant::now();
-/// # while pool.stats().idle < 2 && start.elapsed() < Duration::from_secs(10) {
-/// #     std::thread::sleep(Duration::from_millis(1));
-/// # }
-/// assert_eq!(pool.stats().idle, 2); // min_idle filled by maintenance
-/// drop(pool);
-/// task.join().unwrap(); // and it ends with the pool
-/// # Ok::<(), netpool_core::BuildError>(())
-/// ```
-///
-/// # Cancel safety
-///
-/// Cancel safe: dropping it stops maintenance after closing whatever a pass held.
-pub async fn maintenance_loop<M, S, F>(pool: WeakPool<M>, mut sleep: S)
-where
-    M: Manager,
-    S: FnMut(Duration) -> F,
-    F: Future,
-{
-    loop {
-        let Some(strong) = pool.upgrade() else { return };
-        if strong.is_closed() {
-            return;
-        }
-        strong.maintain().await;
-        let interval = strong.maintenance_interval();
-        drop(strong);
-        sleep(interval).await;
-    }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use netpool_core::Manager;
 use socket2::SockRef;
 
-use crate::net::{
+use crate::{
     Address, AddressError, AsSockRef, IntoAddress, NetError, Runtime, TcpOptions, check_alive,
 };
 

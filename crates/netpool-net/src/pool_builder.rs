@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use netpool_core::{Builder, Manager, Pool, QueueStrategy};
 
-use crate::net::builder::pool_knobs;
-use crate::net::{BuildError, Runtime};
+use crate::builder::pool_knobs;
+use crate::{BuildError, Runtime};
 
 /// Builds a pool of any [`Manager`] on runtime `R` and starts its maintenance: what
 /// `netpool_core::Pool::builder()` does, plus the task (or thread) that keeps `min_idle`
@@ -45,7 +45,7 @@ use crate::net::{BuildError, Runtime};
 /// #     std::thread::sleep(Duration::from_millis(1));
 /// # }
 /// assert_eq!(pool.stats().idle, 2); // min_idle filled by maintenance
-/// # Ok::<(), netpool_std::BuildError>(())
+/// # Ok::<(), netpool_net::BuildError>(())
 /// ```
 #[must_use = "a builder does nothing until build() is called"]
 pub struct PoolBuilder<R: Runtime> {

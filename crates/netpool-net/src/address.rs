@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 /// # Examples
 ///
 /// ```
-/// use netpool_std::net::Address;
+/// use netpool_net::Address;
 ///
 /// let a = Address::parse("localhost:6379")?;
 /// assert_eq!((a.host(), a.port()), ("localhost", 6379));
@@ -144,7 +144,7 @@ impl fmt::Display for Address {
 ///
 /// ```
 /// use std::net::{Ipv4Addr, SocketAddr};
-/// use netpool_std::net::IntoAddress;
+/// use netpool_net::IntoAddress;
 ///
 /// assert_eq!("localhost:6379".into_address(), "localhost:6379");
 /// assert_eq!(SocketAddr::from(([127, 0, 0, 1], 80)).into_address(), "127.0.0.1:80");

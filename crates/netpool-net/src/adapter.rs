@@ -56,6 +56,12 @@ macro_rules! async_tls_runtime {
                 $crate::timeout(limit, connect).await
             }
 
+            fn parts(
+                stream: &Self::TlsStream,
+            ) -> (&$crate::Tracked<$tcp>, &$crate::rustls::ClientConnection) {
+                stream.get_ref()
+            }
+
             fn parts_mut(
                 stream: &mut Self::TlsStream,
             ) -> (

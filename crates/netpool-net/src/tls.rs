@@ -87,6 +87,9 @@ pub trait TlsRuntime: Runtime {
     ) -> impl Future<Output = io::Result<Self::TlsStream>> + Send;
 
     /// The TCP stream under a TLS stream, and its rustls state.
+    fn parts(stream: &Self::TlsStream) -> (&Tracked<Self::TcpStream>, &ClientConnection);
+
+    /// The TCP stream under a TLS stream, and its rustls state, to drive.
     fn parts_mut(
         stream: &mut Self::TlsStream,
     ) -> (&Tracked<Self::TcpStream>, &mut ClientConnection);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::{Smol, echo, run};
 use netpool_core::Pooled;
 use netpool_testkit::chaos::scenario::{self, Settings};
+use netpool_testkit::harness::Tcp;
 use netpool_testkit::{EchoServer, checks};
 use smol::io::AsyncWriteExt;
 
@@ -20,7 +21,7 @@ fn a_connection_closed_by_the_server_is_replaced_on_checkout() {
         .maintenance_interval(Some(Duration::from_secs(60)))
         .build()
         .unwrap();
-    checks::closed_by_server_is_replaced(&Smol, &server, &pool);
+    checks::closed_by_server_is_replaced(&Tcp(Smol), &server, &pool);
 }
 
 #[test]
@@ -47,7 +48,7 @@ fn unexpected_pending_bytes_fail_the_check() {
 fn the_pool_rides_out_a_server_restart() -> std::io::Result<()> {
     let mut settings = Settings::issue();
     settings.wait_timeout = Duration::from_secs(5);
-    let report = scenario::restart(&Smol, &settings, Duration::from_millis(500))?;
+    let report = scenario::restart(&Tcp(Smol), &settings, Duration::from_millis(500))?;
     eprintln!("{report:#?}");
     report.assert_targets();
     Ok(())
@@ -62,7 +63,7 @@ fn maintenance_reaps_idle_and_old_connections_and_keeps_min_idle() {
         .max_lifetime(Some(Duration::from_millis(300)))
         .build()
         .unwrap();
-    checks::maintenance_reaps_and_keeps_min_idle(&Smol, &server, &pool);
+    checks::maintenance_reaps_and_keeps_min_idle(&Tcp(Smol), &server, &pool);
 }
 
 #[test]
@@ -85,5 +86,5 @@ fn killed_busy_connections_cost_one_error_each() {
         .max_size(8)
         .build()
         .unwrap();
-    checks::killed_busy_connections_cost_one_error_each(&Smol, &server, &pool);
+    checks::killed_busy_connections_cost_one_error_each(&Tcp(Smol), &server, &pool);
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use common::{Smol, run};
 use netpool_core::Error;
 use netpool_smol::{BuildError, NetError, TcpOptions};
+use netpool_testkit::harness::Tcp;
 use netpool_testkit::{Blackhole, EchoServer, checks};
 
 #[test]
@@ -17,7 +18,7 @@ fn round_trips_reuse_connections() {
         .max_size(4)
         .build()
         .unwrap();
-    checks::round_trips_reuse_connections(&Smol, &server, pool, |c| c.nodelay().unwrap());
+    checks::round_trips_reuse_connections(&Tcp(Smol), &server, pool, |c| c.nodelay().unwrap());
 }
 
 #[test]

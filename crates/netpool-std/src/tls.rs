@@ -79,6 +79,10 @@ impl TlsRuntime for Threads {
         ready(handshake(config, name, tcp, limit))
     }
 
+    fn parts(stream: &Self::TlsStream) -> (&Tracked<TcpStream>, &ClientConnection) {
+        (&stream.sock, &stream.conn)
+    }
+
     fn parts_mut(stream: &mut Self::TlsStream) -> (&Tracked<TcpStream>, &mut ClientConnection) {
         (&stream.sock, &mut stream.conn)
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{LIMIT, Threads, echo};
 use netpool_core::Pooled;
 use netpool_testkit::chaos::scenario::{self, Settings};
+use netpool_testkit::harness::Tcp;
 use netpool_testkit::{EchoServer, checks, eventually};
 
 #[test]
@@ -20,7 +21,7 @@ fn a_connection_closed_by_the_server_is_replaced_on_checkout() {
         .maintenance_interval(Some(Duration::from_secs(60)))
         .build()
         .unwrap();
-    checks::closed_by_server_is_replaced(&Threads, &server, &pool);
+    checks::closed_by_server_is_replaced(&Tcp(Threads), &server, &pool);
 }
 
 #[test]
@@ -51,7 +52,7 @@ fn the_pool_rides_out_a_server_restart() -> std::io::Result<()> {
     let mut settings = Settings::issue();
     settings.wait_timeout = Duration::from_secs(5);
     settings.connect_timeout = Duration::from_secs(1);
-    let report = scenario::restart(&Threads, &settings, Duration::from_millis(500))?;
+    let report = scenario::restart(&Tcp(Threads), &settings, Duration::from_millis(500))?;
     eprintln!("{report:#?}");
     report.assert_targets();
     Ok(())
@@ -66,7 +67,7 @@ fn maintenance_reaps_idle_and_old_connections_and_keeps_min_idle() {
         .max_lifetime(Some(Duration::from_millis(300)))
         .build()
         .unwrap();
-    checks::maintenance_reaps_and_keeps_min_idle(&Threads, &server, &pool);
+    checks::maintenance_reaps_and_keeps_min_idle(&Tcp(Threads), &server, &pool);
 }
 
 #[test]
@@ -91,5 +92,5 @@ fn killed_busy_connections_cost_one_error_each() {
         .max_size(8)
         .build()
         .unwrap();
-    checks::killed_busy_connections_cost_one_error_each(&Threads, &server, &pool);
+    checks::killed_busy_connections_cost_one_error_each(&Tcp(Threads), &server, &pool);
 }

@@ -5,15 +5,16 @@ mod common;
 use std::time::Duration;
 
 use common::{LIMIT, Tokio, echo};
+use netpool_testkit::harness::Tcp;
 use netpool_testkit::{EchoServer, checks};
 use netpool_tokio::{BuildError, NetError, TcpManager};
 
 #[test]
 fn round_trips_reuse_connections() {
     let server = EchoServer::start().unwrap();
-    let tokio = Tokio::new();
+    let tokio = Tcp(Tokio::new());
     let pool = {
-        let _runtime = tokio.enter(); // maintenance is spawned on it
+        let _runtime = tokio.0.enter(); // maintenance is spawned on it
         netpool_tokio::tcp(server.addr().to_string())
             .max_size(4)
             .build()

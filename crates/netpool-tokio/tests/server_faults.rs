@@ -8,15 +8,16 @@ use std::time::Duration;
 use common::{Tokio, echo};
 use netpool_core::Pooled;
 use netpool_testkit::chaos::scenario::{self, Settings};
+use netpool_testkit::harness::Tcp;
 use netpool_testkit::{EchoServer, checks};
 use tokio::io::AsyncWriteExt;
 
 #[test]
 fn a_connection_closed_by_the_server_is_replaced_on_checkout() {
     let server = EchoServer::start().unwrap();
-    let tokio = Tokio::new();
+    let tokio = Tcp(Tokio::new());
     let pool = {
-        let _runtime = tokio.enter(); // maintenance is spawned on it
+        let _runtime = tokio.0.enter(); // maintenance is spawned on it
         netpool_tokio::tcp(server.addr().to_string())
             .check_idle_after(Some(Duration::from_millis(1)))
             // Only the checkout may notice: maintenance stays out of the way.
@@ -50,7 +51,7 @@ async fn unexpected_pending_bytes_fail_the_check() {
 fn the_pool_rides_out_a_server_restart() -> std::io::Result<()> {
     let mut settings = Settings::issue();
     settings.wait_timeout = Duration::from_secs(5);
-    let report = scenario::restart(&Tokio::new(), &settings, Duration::from_millis(500))?;
+    let report = scenario::restart(&Tcp(Tokio::new()), &settings, Duration::from_millis(500))?;
     eprintln!("{report:#?}");
     report.assert_targets();
     Ok(())
@@ -61,9 +62,9 @@ fn the_pool_rides_out_a_server_restart() -> std::io::Result<()> {
 #[test]
 fn killed_busy_connections_cost_one_error_each() {
     let server = EchoServer::start().unwrap();
-    let tokio = Tokio::new();
+    let tokio = Tcp(Tokio::new());
     let pool = {
-        let _runtime = tokio.enter();
+        let _runtime = tokio.0.enter();
         netpool_tokio::tcp(server.addr().to_string())
             .max_size(8)
             .build()

@@ -750,11 +750,16 @@ fn pending(socket: socket2::SockRef<'_>) -> bool {
 }
 
 /// Defines the TLS `#[test]` functions for one harness: `tls_tests!(expr)` in an
-/// adapter's `tests/tls.rs`, where `expr` builds a [`TlsHarness`] (evaluated once per
-/// test). The last one is the chaos suite's TLS scenario.
+/// adapter's `tests/tls.rs`, where `expr` builds a
+/// [`harness::Tls`](crate::harness::Tls) (evaluated once per test). The last one is the chaos suite's TLS scenario.
 #[macro_export]
 macro_rules! tls_tests {
     ($harness:expr) => {
+        #[test]
+        fn tls_types_are_send_sync_and_static() {
+            $crate::harness::types_are_send_sync(&$harness);
+        }
+
         #[test]
         fn tls_round_trips_reuse_connections() {
             $crate::tls::checks::round_trips_reuse_connections(&$harness);

@@ -97,14 +97,12 @@
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod maintain;
 mod runtime;
 mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub use crate::maintain::{spawn_keyed_maintenance, spawn_maintenance};
-pub use crate::runtime::Smol;
+pub use crate::runtime::{Smol, spawn_keyed_maintenance, spawn_maintenance};
 #[cfg(unix)]
 pub use crate::tcp::UnixManager;
 pub use crate::tcp::{Pool, TcpManager, builder, tcp};

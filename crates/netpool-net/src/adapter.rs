@@ -1,13 +1,14 @@
-//! What every runtime adapter shares at its root: `pub use netpool_net::adapter::*;` in
-//! netpool-tokio, netpool-smol and netpool-std gives each the same names for the network
-//! types users meet, the core's types, and [`Error`], and `async_tls_runtime!` (feature `tls`) writes
-//! the TLS half of an async runtime whose rustls wrapper is tokio-rustls or
-//! futures-rustls.
+//! What every runtime adapter shares at its root. An adapter (netpool-tokio, netpool-smol,
+//! netpool-std) is the impl of its [`Runtime`](crate::Runtime), its maintenance
+//! (`spawn_maintenance`), and one `netpool_net::adapter!(ItsRuntime)`, which declares the
+//! runtime (a unit struct) and its items over it (`TcpManager`, `UnixManager`, `Pool`, `tcp(..)`,
+//! `builder()`, and with its feature `tls`: `TlsManager`, `TlsPool`, `tls(..)`) with the
+//! docs in the adapter's `docs/<item>.md`, and re-exports this module (the network types
+//! users meet, the core's types, and [`Error`]), the core crate as `core` and this crate
+//! as `net`.
 //!
-//! An adapter adds its own: its [`Runtime`](crate::Runtime) (a unit struct), its
-//! maintenance (`spawn_maintenance`), and the aliases over its runtime (`TcpManager`,
-//! `UnixManager`, `Pool`, `tcp(..)`, `builder()`, `TlsManager`, `TlsPool`, `tls(..)`),
-//! whose items shadow any of the same name here.
+//! `async_connect!` and `async_tls_runtime!` (feature `tls`) write the parts of a
+//! `Runtime` and a `TlsRuntime` that every async runtime writes alike.
 
 #[cfg(feature = "tls-native-roots")]
 pub use crate::native_roots;
@@ -80,6 +81,91 @@ macro_rules! async_tls_runtime {
                     Err(e) => Err(e),
                 }
             }
+        }
+    };
+}
+
+/// Declares an adapter's runtime `$runtime` (a unit struct, whose `Runtime` impl the
+/// adapter writes) and its items over it at the adapter's root, each documented by the
+/// adapter's `docs/<item>.md` (its examples are the runtime's; the struct's is
+/// `docs/runtime.md`): `TcpManager`, `UnixManager` (unix), `Pool`, `tcp(addr)`, `builder()`, and, with the
+/// adapter's feature `tls`, `TlsManager`, `TlsPool`, `tls(addr, config)`. Re-exports
+/// [`adapter`](mod@crate::adapter)'s items, the core crate as `core` and netpool-net as `net`.
+#[macro_export]
+macro_rules! adapter {
+    ($runtime:ident) => {
+        /// The network layer, generic over the runtime (the netpool-net crate): this
+        /// crate's managers and builders are its types over this crate's runtime.
+        pub use $crate as net;
+        /// The core crate, for what this crate does not re-export (writing your own
+        /// manager, say).
+        pub use $crate::__private::netpool_core as core;
+        pub use $crate::adapter::*;
+
+        #[doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/runtime.md"))]
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $runtime;
+
+        #[doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/TcpManager.md"))]
+        pub type TcpManager = $crate::TcpManager<$runtime>;
+
+        #[cfg(unix)]
+        #[doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/UnixManager.md"))]
+        pub type UnixManager = $crate::UnixManager<$runtime>;
+
+        #[doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/Pool.md"))]
+        pub type Pool = $crate::__private::netpool_core::Pool<TcpManager>;
+
+        #[doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/tcp.md"))]
+        pub fn tcp(addr: impl $crate::IntoAddress) -> $crate::TcpBuilder<$runtime> {
+            $crate::TcpBuilder::new(addr)
+        }
+
+        #[doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/builder.md"))]
+        pub fn builder() -> $crate::PoolBuilder<$runtime> {
+            $crate::PoolBuilder::new()
+        }
+
+        #[cfg(feature = "tls")]
+        #[doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/TlsManager.md"))]
+        pub type TlsManager = $crate::TlsManager<$runtime>;
+
+        #[cfg(feature = "tls")]
+        #[doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/TlsPool.md"))]
+        pub type TlsPool = $crate::__private::netpool_core::Pool<TlsManager>;
+
+        #[cfg(feature = "tls")]
+        #[doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/tls.md"))]
+        pub fn tls(
+            addr: impl $crate::IntoAddress,
+            config: ::std::sync::Arc<$crate::rustls::ClientConfig>,
+        ) -> $crate::TlsBuilder<$runtime> {
+            $crate::TlsBuilder::new(addr, config)
+        }
+    };
+}
+
+/// Writes [`Runtime::connect_tcp`](crate::Runtime::connect_tcp) and
+/// [`Runtime::connect_unix`](crate::Runtime::connect_unix) inside the `impl Runtime` of
+/// an async runtime whose streams have an async `connect` (tokio's, smol's): the
+/// stream's connect, bounded by `limit` with [`timeout`](crate::timeout) (async-io's
+/// timer).
+#[macro_export]
+macro_rules! async_connect {
+    () => {
+        async fn connect_tcp(
+            addr: ::std::net::SocketAddr,
+            limit: ::std::option::Option<::std::time::Duration>,
+        ) -> ::std::io::Result<Self::TcpStream> {
+            $crate::timeout(limit, <Self::TcpStream>::connect(addr)).await
+        }
+
+        #[cfg(unix)]
+        async fn connect_unix(
+            path: ::std::path::PathBuf,
+            limit: ::std::option::Option<::std::time::Duration>,
+        ) -> ::std::io::Result<Self::UnixStream> {
+            $crate::timeout(limit, <Self::UnixStream>::connect(path)).await
         }
     };
 }

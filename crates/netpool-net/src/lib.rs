@@ -9,8 +9,8 @@
 //! resolve a name, connect, and spawn maintenance. The runtime adapters implement it and
 //! are glue around this crate: `netpool_tokio::Tokio`, `netpool_smol::Smol` and
 //! `netpool_std::Threads` (blocking sockets on threads), each naming
-//! `TcpManager<ItsRuntime>` plain `TcpManager` and re-exporting [`adapter`] at its root.
-//! Use an adapter; depend on this crate to write one (for another runtime) or to name the
+//! `TcpManager<ItsRuntime>` plain `TcpManager` (with [`adapter!`]) and re-exporting
+//! [`adapter`](mod@adapter) at its root. Use an adapter; depend on this crate to write one (for another runtime) or to name the
 //! generic types.
 //!
 //! ```
@@ -45,6 +45,12 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod adapter;
+
+/// For the macros.
+#[doc(hidden)]
+pub mod __private {
+    pub use netpool_core;
+}
 mod address;
 mod builder;
 mod error;

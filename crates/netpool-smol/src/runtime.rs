@@ -5,19 +5,13 @@
 use std::hash::Hash;
 use std::io;
 use std::net::SocketAddr;
-#[cfg(unix)]
-use std::path::PathBuf;
-use std::time::Duration;
 
+use crate::Smol;
 use netpool_core::{KeyedPool, Manager, Pool};
-use netpool_net::{BuildError, Runtime, keyed_maintenance_loop, maintenance_loop, timeout};
+use netpool_net::{BuildError, Runtime, keyed_maintenance_loop, maintenance_loop};
 use smol::net::TcpStream;
 #[cfg(unix)]
 use smol::net::unix::UnixStream;
-
-/// The [`Runtime`] of netpool-smol: smol's streams, maintenance as a smol task.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Smol;
 
 impl Runtime for Smol {
     type TcpStream = TcpStream;
@@ -28,14 +22,7 @@ impl Runtime for Smol {
         smol::net::resolve(name).await
     }
 
-    async fn connect_tcp(addr: SocketAddr, limit: Option<Duration>) -> io::Result<TcpStream> {
-        timeout(limit, TcpStream::connect(addr)).await
-    }
-
-    #[cfg(unix)]
-    async fn connect_unix(path: PathBuf, limit: Option<Duration>) -> io::Result<UnixStream> {
-        timeout(limit, UnixStream::connect(path)).await
-    }
+    netpool_net::async_connect!();
 
     fn start_maintenance<M: Manager>(pool: &Pool<M>) -> Result<(), BuildError> {
         crate::spawn_maintenance(pool).detach();
@@ -105,3 +92,6 @@ where
 {
     smol::spawn(keyed_maintenance_loop(pool.downgrade(), smol::Timer::after))
 }
+
+#[cfg(feature = "tls")]
+netpool_net::async_tls_runtime!(Smol, TcpStream, futures_rustls);

@@ -89,21 +89,10 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod runtime;
-mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub use crate::runtime::{Threads, spawn_keyed_maintenance, spawn_maintenance};
-#[cfg(unix)]
-pub use crate::tcp::UnixManager;
-pub use crate::tcp::{Pool, TcpManager, builder, tcp};
-#[cfg(feature = "tls")]
-pub use crate::tls::{TlsManager, TlsPool, tls};
-/// The core crate, for what this crate does not re-export (writing your own manager,
-/// say).
-pub use netpool_core as core;
-/// The network layer, generic over the runtime (the netpool-net crate): this crate's
-/// managers and builders are its types over [`Threads`].
-pub use netpool_net as net;
-pub use netpool_net::adapter::*;
+pub use crate::runtime::{spawn_keyed_maintenance, spawn_maintenance};
 pub use netpool_net::keyed_maintenance_loop;
+
+netpool_net::adapter!(Threads);

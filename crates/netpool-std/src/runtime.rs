@@ -13,12 +13,9 @@ use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::Threads;
 use netpool_core::{KeyedPool, Manager, Pool};
 use netpool_net::{BuildError, Runtime, keyed_maintenance_loop, maintenance_loop};
-
-/// The [`Runtime`] of netpool-std: blocking sockets, maintenance on a thread.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Threads;
 
 impl Runtime for Threads {
     type TcpStream = TcpStream;

@@ -104,18 +104,35 @@ pub struct Tcp<E>(pub E);
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tls<E>(pub E);
 
+impl<E: Exec> Tcp<E> {
+    /// A pool of connections to `addr` from the runtime's `tcp(addr)` builder (netpool-net's
+    /// [`TcpBuilder`]), set up by `configure`, with its maintenance started.
+    ///
+    /// # Panics
+    ///
+    /// When `configure` makes invalid settings.
+    pub fn tcp_pool(
+        &self,
+        addr: String,
+        configure: impl FnOnce(TcpBuilder<E::Runtime>) -> TcpBuilder<E::Runtime>,
+    ) -> Pool<TcpManager<E::Runtime>> {
+        self.0.build(|| {
+            configure(TcpBuilder::new(addr))
+                .build()
+                .expect("valid settings")
+        })
+    }
+}
+
 impl<E: Exec> Harness for Tcp<E> {
     type Manager = TcpManager<E::Runtime>;
 
     fn pool(&self, addr: String, s: &Settings) -> Pool<Self::Manager> {
-        self.0.build(|| {
-            TcpBuilder::<E::Runtime>::new(addr)
-                .max_size(s.max_size)
+        self.tcp_pool(addr, |b| {
+            b.max_size(s.max_size)
                 .wait_timeout(Some(s.wait_timeout))
                 .connect_timeout(Some(s.connect_timeout))
                 .check_idle_after(s.check_idle_after)
-                .build()
-                .expect("valid settings")
         })
     }
 
@@ -366,4 +383,9 @@ pub fn types_are_send_sync<E: Exec>(_: &Tls<E>) {
     owned::<netpool_core::Pooled<TlsManager<E::Runtime>>>();
     owned::<TcpBuilder<E::Runtime>>();
     owned::<TlsBuilder<E::Runtime>>();
+}
+
+/// The socket under a runtime's stream (for its options).
+pub fn socket_of<S: AsSockRef>(conn: &S) -> socket2::SockRef<'_> {
+    conn.sock_ref()
 }

@@ -4,21 +4,15 @@
 use std::hash::Hash;
 use std::io;
 use std::net::SocketAddr;
-#[cfg(unix)]
-use std::path::PathBuf;
-use std::time::Duration;
 
+use crate::Tokio;
 use netpool_core::{KeyedPool, Manager, Pool};
-use netpool_net::{BuildError, Runtime, keyed_maintenance_loop, maintenance_loop, timeout};
+use netpool_net::{BuildError, Runtime, keyed_maintenance_loop, maintenance_loop};
 use tokio::net::TcpStream;
 #[cfg(unix)]
 use tokio::net::UnixStream;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
-
-/// The [`Runtime`] of netpool-tokio: tokio's streams, maintenance as a tokio task.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Tokio;
 
 impl Runtime for Tokio {
     type TcpStream = TcpStream;
@@ -29,14 +23,7 @@ impl Runtime for Tokio {
         Ok(tokio::net::lookup_host(name).await?.collect())
     }
 
-    async fn connect_tcp(addr: SocketAddr, limit: Option<Duration>) -> io::Result<TcpStream> {
-        timeout(limit, TcpStream::connect(addr)).await
-    }
-
-    #[cfg(unix)]
-    async fn connect_unix(path: PathBuf, limit: Option<Duration>) -> io::Result<UnixStream> {
-        timeout(limit, UnixStream::connect(path)).await
-    }
+    netpool_net::async_connect!();
 
     fn start_maintenance<M: Manager>(pool: &Pool<M>) -> Result<(), BuildError> {
         crate::spawn_maintenance(pool).map(drop)
@@ -137,3 +124,6 @@ where
         async_io::Timer::after,
     )))
 }
+
+#[cfg(feature = "tls")]
+netpool_net::async_tls_runtime!(Tokio, TcpStream, tokio_rustls);

@@ -9,14 +9,11 @@ use std::net::SocketAddr;
 use crate::Smol;
 use netpool_core::{KeyedPool, Manager, Pool};
 use netpool_net::{BuildError, Runtime, keyed_maintenance_loop, maintenance_loop};
-use smol::net::TcpStream;
-#[cfg(unix)]
-use smol::net::unix::UnixStream;
 
 impl Runtime for Smol {
-    type TcpStream = TcpStream;
+    type TcpStream = smol::net::TcpStream;
     #[cfg(unix)]
-    type UnixStream = UnixStream;
+    type UnixStream = smol::net::unix::UnixStream;
 
     async fn resolve(name: String) -> io::Result<Vec<SocketAddr>> {
         smol::net::resolve(name).await
@@ -94,4 +91,4 @@ where
 }
 
 #[cfg(feature = "tls")]
-netpool_net::async_tls_runtime!(Smol, TcpStream, futures_rustls);
+netpool_net::async_tls_runtime!(Smol, smol::net::TcpStream, futures_rustls);

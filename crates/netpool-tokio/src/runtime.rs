@@ -8,16 +8,13 @@ use std::net::SocketAddr;
 use crate::Tokio;
 use netpool_core::{KeyedPool, Manager, Pool};
 use netpool_net::{BuildError, Runtime, keyed_maintenance_loop, maintenance_loop};
-use tokio::net::TcpStream;
-#[cfg(unix)]
-use tokio::net::UnixStream;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 impl Runtime for Tokio {
-    type TcpStream = TcpStream;
+    type TcpStream = tokio::net::TcpStream;
     #[cfg(unix)]
-    type UnixStream = UnixStream;
+    type UnixStream = tokio::net::UnixStream;
 
     async fn resolve(name: String) -> io::Result<Vec<SocketAddr>> {
         Ok(tokio::net::lookup_host(name).await?.collect())
@@ -126,4 +123,4 @@ where
 }
 
 #[cfg(feature = "tls")]
-netpool_net::async_tls_runtime!(Tokio, TcpStream, tokio_rustls);
+netpool_net::async_tls_runtime!(Tokio, tokio::net::TcpStream, tokio_rustls);

@@ -28,20 +28,7 @@ pub fn round_trips_reuse_connections<H: Harness>(
     nodelay: impl FnOnce(&<H::Manager as Manager>::Connection) -> bool,
 ) {
     assert_eq!(server.accepted(), 0, "build() opens nothing");
-    let clients = (0..8u8)
-        .map(|t| {
-            let pool = pool.clone();
-            Box::pin(async move {
-                for i in 0..50u8 {
-                    let mut conn = H::get(&pool).await.expect("a connection");
-                    H::echo(&mut conn, &[t, i, b'\n'], LIMIT)
-                        .await
-                        .expect("an echo");
-                }
-            }) as Client<()>
-        })
-        .collect();
-    h.run(clients);
+    echo_clients(h, &pool, 8, 50);
     let stats = pool.stats();
     assert_eq!(stats.gets, 400);
     assert!(server.accepted() <= 4, "accepted {}", server.accepted());
@@ -295,4 +282,27 @@ pub fn server_restart<E: Exec>(h: &Tcp<E>) -> io::Result<RestartReport> {
         settings.connect_timeout = Duration::from_secs(1);
     }
     scenario::restart(h, &settings, Duration::from_millis(500))
+}
+
+/// `clients` clients make `rounds` echo round trips each through `pool`, one checkout
+/// per round trip, and all succeed.
+///
+/// # Panics
+///
+/// When a checkout or a round trip fails.
+pub(crate) fn echo_clients<H: Harness>(h: &H, pool: &Pool<H::Manager>, clients: u8, rounds: u8) {
+    let clients = (0..clients)
+        .map(|t| {
+            let pool = pool.clone();
+            Box::pin(async move {
+                for i in 0..rounds {
+                    let mut conn = H::get(&pool).await.expect("a connection");
+                    H::echo(&mut conn, &[t, i, b'\n'], LIMIT)
+                        .await
+                        .expect("an echo");
+                }
+            }) as Client<()>
+        })
+        .collect();
+    h.run(clients);
 }

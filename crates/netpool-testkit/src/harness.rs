@@ -389,3 +389,41 @@ pub fn types_are_send_sync<E: Exec>(_: &Tls<E>) {
 pub fn socket_of<S: AsSockRef>(conn: &S) -> socket2::SockRef<'_> {
     conn.sock_ref()
 }
+
+/// One echo round trip of `msg` on a connection of `E`'s runtime, without a bound (the
+/// tests' own helper; the scenarios use the harness's bounded `echo`).
+///
+/// # Errors
+///
+/// The exchange's error, or an `io::Error` when the reply differs.
+pub async fn echo_once<E: Exec>(conn: &mut TcpOf<E>, msg: &[u8]) -> io::Result<()> {
+    let mut reply = vec![0; msg.len()];
+    E::exchange(conn, msg, &mut reply).await?;
+    if reply != msg {
+        return Err(io::Error::other("the echo differs"));
+    }
+    Ok(())
+}
+
+/// Writes [`Exec::exchange`] and [`Exec::exchange_tls`] for the blocking runtime, inside
+/// its `impl Exec`, with [`blocking_exchange`]: `blocking_exchange!()`.
+#[macro_export]
+macro_rules! blocking_exchange {
+    () => {
+        fn exchange<'a>(
+            conn: &'a mut $crate::harness::TcpOf<Self>,
+            msg: &'a [u8],
+            reply: &'a mut [u8],
+        ) -> impl ::std::future::Future<Output = ::std::io::Result<()>> + Send + 'a {
+            $crate::harness::blocking_exchange(conn, msg, reply)
+        }
+
+        fn exchange_tls<'a>(
+            conn: &'a mut $crate::harness::TlsOf<Self>,
+            msg: &'a [u8],
+            reply: &'a mut [u8],
+        ) -> impl ::std::future::Future<Output = ::std::io::Result<()>> + Send + 'a {
+            $crate::harness::blocking_exchange(conn, msg, reply)
+        }
+    };
+}

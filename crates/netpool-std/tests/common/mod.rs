@@ -2,18 +2,12 @@
 
 #![allow(dead_code, unreachable_pub)] // each test file uses a subset
 
-use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use netpool_std::net::Tracked;
-use netpool_std::rustls::{ClientConnection, StreamOwned};
 use netpool_testkit::chaos::scenario::Client;
-use netpool_testkit::harness::{Exec, blocking_exchange, run_on_threads};
-
-/// The blocking TLS stream.
-pub type Tls = StreamOwned<ClientConnection, Tracked<TcpStream>>;
+use netpool_testkit::harness::{Exec, run_on_threads};
 
 /// Bound on every wait in these tests.
 pub const LIMIT: Duration = Duration::from_secs(10);
@@ -40,19 +34,5 @@ impl Exec for Threads {
         run_on_threads(clients)
     }
 
-    fn exchange<'a>(
-        conn: &'a mut TcpStream,
-        msg: &'a [u8],
-        reply: &'a mut [u8],
-    ) -> impl Future<Output = io::Result<()>> + Send + 'a {
-        blocking_exchange(conn, msg, reply)
-    }
-
-    fn exchange_tls<'a>(
-        conn: &'a mut Tls,
-        msg: &'a [u8],
-        reply: &'a mut [u8],
-    ) -> impl Future<Output = io::Result<()>> + Send + 'a {
-        blocking_exchange(conn, msg, reply)
-    }
+    netpool_testkit::blocking_exchange!();
 }

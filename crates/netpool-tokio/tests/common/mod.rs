@@ -6,8 +6,7 @@ use std::io;
 use std::time::Duration;
 
 use netpool_testkit::chaos::scenario::Client;
-use netpool_testkit::harness::{Exec, join_all};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use netpool_testkit::harness::{Exec, echo_once, join_all};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
@@ -16,11 +15,7 @@ pub const LIMIT: Duration = Duration::from_secs(10);
 
 /// One echo round trip of `msg`.
 pub async fn echo(conn: &mut TcpStream, msg: &[u8]) -> io::Result<()> {
-    conn.write_all(msg).await?;
-    let mut reply = vec![0; msg.len()];
-    conn.read_exact(&mut reply).await?;
-    assert_eq!(reply, msg);
-    Ok(())
+    echo_once::<Tokio>(conn, msg).await
 }
 
 /// A loopback address with nothing listening (bound, then released).

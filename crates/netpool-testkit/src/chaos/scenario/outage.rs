@@ -102,23 +102,73 @@ pub fn outage<H: Harness>(
 ) -> io::Result<OutageReport> {
     let server = EchoServer::start()?;
     let proxy = Arc::new(ChaosProxy::start(server.addr())?);
-    let pool = h.pool(proxy.addr().to_string(), settings);
+    let addr = proxy.addr().to_string();
+    let fault = Fault {
+        stop: {
+            let proxy = proxy.clone();
+            move || {
+                proxy.set_mode(Mode::Refuse)?;
+                proxy.cut_all();
+                Ok(())
+            }
+        },
+        restart: {
+            let proxy = proxy.clone();
+            move || proxy.set_mode(Mode::Pass)
+        },
+        peak: move || proxy.peak(),
+    };
+    run_outage(h, addr, settings, down_for, fault)
+}
+
+/// How an outage scenario stops and restarts its server, and reads the peak of
+/// connections it saw.
+pub(super) struct Fault<S, R, P> {
+    /// Stops the server: connections cut, connects refused.
+    pub(super) stop: S,
+    /// Brings it back.
+    pub(super) restart: R,
+    /// The most connections open at once.
+    pub(super) peak: P,
+}
+
+/// The outage scenario against the server at `addr` that `fault` stops and restarts:
+/// 32 clients through a pool from `h`, the server down for `down_for`, and what
+/// [`OutageReport`] holds measured.
+pub(super) fn run_outage<H, S, R, P>(
+    h: &H,
+    addr: String,
+    settings: &Settings,
+    down_for: Duration,
+    fault: Fault<S, R, P>,
+) -> io::Result<OutageReport>
+where
+    H: Harness,
+    S: FnOnce() -> io::Result<()> + Send + 'static,
+    R: FnOnce() -> io::Result<()> + Send + 'static,
+    P: FnOnce() -> usize,
+{
+    let pool = h.pool(addr, settings);
     let ctx = Arc::new(Ctx::new(pool.clone()));
+    let Fault {
+        stop,
+        restart,
+        peak,
+    } = fault;
 
     let controller = {
-        let (ctx, proxy, pool) = (ctx.clone(), proxy.clone(), pool.clone());
+        let (ctx, pool) = (ctx.clone(), pool.clone());
         std::thread::spawn(move || -> io::Result<Window> {
             let _stop = StopOnDrop(&ctx.stop);
             // Warm up: every connection in use, the pool contended.
             ctx.progress.wait_ok(200, Duration::from_secs(10));
             let s0 = pool.stats();
             let down = Instant::now();
-            proxy.set_mode(Mode::Refuse)?;
-            proxy.cut_all();
+            stop()?;
             // The outage itself: its length is the scenario, not a synchronisation.
             std::thread::sleep(down_for);
             let s1 = pool.stats();
-            proxy.set_mode(Mode::Pass)?;
+            restart()?;
             let up = Instant::now();
             ctx.progress.mark(up);
             let recovered = ctx.progress.wait_first_after_mark(Duration::from_secs(5));
@@ -156,7 +206,7 @@ pub fn outage<H: Harness>(
         slowest_get_error,
         waited_out,
         recovery: window.recovered.map(|t| t - window.up),
-        peak_connections: proxy.peak(),
+        peak_connections: peak(),
         stats_after,
         reacquired,
         settings: settings.clone(),

@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use netpool_core::{BoxHookFuture, Builder, FnHooks, Manager, Meta, Pool, QueueStrategy};
+use netpool_core::{Builder, FnHooks, Manager, Pool, QueueStrategy};
 
 use crate::{Address, BuildError, IntoAddress, Runtime, TcpManager, TcpOptions};
 
@@ -94,6 +94,45 @@ macro_rules! pool_knobs {
 #[cfg_attr(not(feature = "tls"), allow(unused_imports))]
 pub(crate) use pool_knobs;
 
+/// The closure hooks' setters, `on_connect` and `on_checkout`, for a builder with a
+/// `hooks: FnHooks<_>` field over connections of type `$conn` and errors of type `$err`:
+/// written once for [`TcpBuilder`] and the TLS builder.
+macro_rules! hook_setters {
+    ($conn:ty, $err:ty) => {
+        /// Runs `f` on every new connection before its first use (a TLS connection: after
+        /// its handshake; see [`netpool_core::Hooks::on_connect`]):
+        /// `|stream| Box::pin(async move { ... })`.
+        pub fn on_connect<F>(mut self, f: F) -> Self
+        where
+            F: for<'a> Fn(&'a mut $conn) -> netpool_core::BoxHookFuture<'a, $err>
+                + Send
+                + Sync
+                + 'static,
+        {
+            self.hooks = self.hooks.on_connect(f);
+            self
+        }
+
+        /// Runs `f` on every checkout of an idle connection (see
+        /// [`netpool_core::Hooks::on_checkout`]): `|stream, meta| Box::pin(async move { ... })`.
+        pub fn on_checkout<F>(mut self, f: F) -> Self
+        where
+            F: for<'a> Fn(
+                    &'a mut $conn,
+                    netpool_core::Meta,
+                ) -> netpool_core::BoxHookFuture<'a, $err>
+                + Send
+                + Sync
+                + 'static,
+        {
+            self.hooks = self.hooks.on_checkout(f);
+            self
+        }
+    };
+}
+#[cfg_attr(not(feature = "tls"), allow(unused_imports))]
+pub(crate) use hook_setters;
+
 impl<R: Runtime> TcpBuilder<R> {
     /// A builder for a pool of connections to `addr` (`"host:port"`, a socket address or
     /// a `(host, port)` pair: see [`IntoAddress`]), with the default settings of
@@ -135,34 +174,7 @@ impl<R: Runtime> TcpBuilder<R> {
 
     pool_knobs!();
 
-    /// Runs `f` on every new connection before its first use (see
-    /// [`netpool_core::Hooks::on_connect`]): `|stream| Box::pin(async move { ... })`.
-    pub fn on_connect<F>(mut self, f: F) -> Self
-    where
-        F: for<'a> Fn(&'a mut R::TcpStream) -> BoxHookFuture<'a, <TcpManager<R> as Manager>::Error>
-            + Send
-            + Sync
-            + 'static,
-    {
-        self.hooks = self.hooks.on_connect(f);
-        self
-    }
-
-    /// Runs `f` on every checkout of an idle connection (see
-    /// [`netpool_core::Hooks::on_checkout`]): `|stream, meta| Box::pin(async move { ... })`.
-    pub fn on_checkout<F>(mut self, f: F) -> Self
-    where
-        F: for<'a> Fn(
-                &'a mut R::TcpStream,
-                Meta,
-            ) -> BoxHookFuture<'a, <TcpManager<R> as Manager>::Error>
-            + Send
-            + Sync
-            + 'static,
-    {
-        self.hooks = self.hooks.on_checkout(f);
-        self
-    }
+    hook_setters!(R::TcpStream, <TcpManager<R> as Manager>::Error);
 
     /// Checks the settings and the address's form, creates the pool and starts its
     /// maintenance. Opens no connection: a closed port is an error at `get`, not here.

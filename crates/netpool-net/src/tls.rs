@@ -405,34 +405,7 @@ impl<R: TlsRuntime> TlsBuilder<R> {
 
     crate::builder::pool_knobs!();
 
-    /// Runs `f` on every new connection, after the handshake and before its first use
-    /// (see [`netpool_core::Hooks::on_connect`]): `|stream| Box::pin(async move { ... })`.
-    pub fn on_connect<F>(mut self, f: F) -> Self
-    where
-        F: for<'a> Fn(&'a mut R::TlsStream) -> netpool_core::BoxHookFuture<'a, TlsError>
-            + Send
-            + Sync
-            + 'static,
-    {
-        self.hooks = self.hooks.on_connect(f);
-        self
-    }
-
-    /// Runs `f` on every checkout of an idle connection (see
-    /// [`netpool_core::Hooks::on_checkout`]): `|stream, meta| Box::pin(async move { ... })`.
-    pub fn on_checkout<F>(mut self, f: F) -> Self
-    where
-        F: for<'a> Fn(
-                &'a mut R::TlsStream,
-                netpool_core::Meta,
-            ) -> netpool_core::BoxHookFuture<'a, TlsError>
-            + Send
-            + Sync
-            + 'static,
-    {
-        self.hooks = self.hooks.on_checkout(f);
-        self
-    }
+    crate::builder::hook_setters!(R::TlsStream, TlsError);
 
     /// Checks the settings and the address's form, creates the pool and starts its
     /// maintenance. Opens no connection: a closed port or a rejected certificate is an

@@ -156,6 +156,30 @@ impl<S: Write> Write for Tracked<S> {
     }
 }
 
+/// `poll_write` and `poll_flush`, the same for futures-io's `AsyncWrite` and tokio's: the
+/// inner stream's, with the outcome recorded.
+macro_rules! poll_write_and_flush {
+    () => {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let this = self.get_mut();
+            let written = ready!(Pin::new(&mut this.inner).poll_write(cx, buf));
+            let n = this.track(written)?;
+            this.track_write(n, buf.len());
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            let flushed = ready!(Pin::new(&mut this.inner).poll_flush(cx));
+            Poll::Ready(this.track(flushed))
+        }
+    };
+}
+
 impl<S: futures_lite::AsyncRead + Unpin> futures_lite::AsyncRead for Tracked<S> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -171,23 +195,7 @@ impl<S: futures_lite::AsyncRead + Unpin> futures_lite::AsyncRead for Tracked<S> 
 }
 
 impl<S: futures_lite::AsyncWrite + Unpin> futures_lite::AsyncWrite for Tracked<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let written = ready!(Pin::new(&mut this.inner).poll_write(cx, buf));
-        let n = this.track(written)?;
-        this.track_write(n, buf.len());
-        Poll::Ready(Ok(n))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let flushed = ready!(Pin::new(&mut this.inner).poll_flush(cx));
-        Poll::Ready(this.track(flushed))
-    }
+    poll_write_and_flush!();
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
@@ -214,17 +222,7 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Tracked<S> {
 
 #[cfg(feature = "tokio-io")]
 impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Tracked<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let written = ready!(Pin::new(&mut this.inner).poll_write(cx, buf));
-        let n = this.track(written)?;
-        this.track_write(n, buf.len());
-        Poll::Ready(Ok(n))
-    }
+    poll_write_and_flush!();
 
     fn poll_write_vectored(
         self: Pin<&mut Self>,
@@ -240,12 +238,6 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Tracked<S> {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let flushed = ready!(Pin::new(&mut this.inner).poll_flush(cx));
-        Poll::Ready(this.track(flushed))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -18,8 +18,8 @@
 mod common;
 
 use std::hint::black_box;
+use std::sync::Barrier;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Barrier};
 
 use common::{Meter, Run, Sample, claim, run_group, share};
 use concurrent_queue::ConcurrentQueue;
@@ -36,38 +36,6 @@ fn multi_thread(workers: usize) -> Runtime {
         .enable_all()
         .build()
         .expect("tokio runtime")
-}
-
-/// Runs `tasks` tokio tasks that together complete `iters` cycles, claimed from a shared
-/// counter; `$cycle` is one cycle with the task's pool clone bound to `$p`.
-macro_rules! tasks {
-    ($rt:expr, $iters:expr, $tasks:expr, $pool:expr, |$p:ident| $cycle:expr) => {{
-        let iters: u64 = $iters;
-        let counter = Arc::new(AtomicU64::new(0));
-        $rt.block_on(async {
-            let meter = Meter::start();
-            let handles: Vec<_> = (0..$tasks)
-                .map(|_| {
-                    let $p = $pool.clone();
-                    let counter = counter.clone();
-                    tokio::spawn(async move {
-                        let mut done = 0;
-                        loop {
-                            let n = claim(&counter, iters);
-                            if n == 0 {
-                                break done;
-                            }
-                            for _ in 0..n {
-                                $cycle;
-                            }
-                            done += n;
-                        }
-                    })
-                })
-                .collect();
-            meter.stop_after(iters, handles).await
-        })
-    }};
 }
 
 /// Runs `threads` threads that together complete `iters` cycles (claimed from a shared
@@ -168,7 +136,7 @@ fn s2(c: &mut Criterion) {
     macro_rules! s2_run {
         ($pool:expr) => {
             Box::new(move |iters| {
-                tasks!(rt, iters, S2_TASKS, $pool, |p| {
+                common::tasks!(rt, iters, S2_TASKS, $pool, |p| {
                     let conn = p.get().await.expect("connection");
                     tokio::task::yield_now().await;
                     drop(black_box(conn));
@@ -187,7 +155,7 @@ fn s2(c: &mut Criterion) {
             "floor-yield",
             param(),
             Box::new(move |iters| {
-                tasks!(rt, iters, S2_TASKS, (), |_unit| {
+                common::tasks!(rt, iters, S2_TASKS, (), |_unit| {
                     tokio::task::yield_now().await;
                 })
             }),

@@ -147,34 +147,12 @@ impl netpool_core::Manager for NoPeek {
 
 /// `$tasks` tasks that complete `iters` round trips between them through `$pool`.
 macro_rules! pooled_round_trips {
-    ($rt:expr, $iters:expr, $tasks:expr, $pool:expr) => {{
-        let iters: u64 = $iters;
-        let counter = Arc::new(AtomicU64::new(0));
-        $rt.block_on(async {
-            let meter = Meter::start();
-            let handles: Vec<_> = (0..$tasks)
-                .map(|_| {
-                    let pool = $pool.clone();
-                    let counter = counter.clone();
-                    tokio::spawn(async move {
-                        let mut done = 0;
-                        loop {
-                            let n = claim(&counter, iters);
-                            if n == 0 {
-                                break done;
-                            }
-                            for _ in 0..n {
-                                let mut conn = pool.get().await.expect("connection");
-                                round_trip(&mut conn).await;
-                            }
-                            done += n;
-                        }
-                    })
-                })
-                .collect();
-            meter.stop_after(iters, handles).await
+    ($rt:expr, $iters:expr, $tasks:expr, $pool:expr) => {
+        common::tasks!($rt, $iters, $tasks, $pool, |pool| {
+            let mut conn = pool.get().await.expect("connection");
+            round_trip(&mut conn).await;
         })
-    }};
+    };
 }
 
 fn tcp(c: &mut Criterion) {
@@ -227,29 +205,14 @@ fn tcp(c: &mut Criterion) {
         format!("{SIZE}x{SIZE}"),
         Box::new(move |iters| raw_round_trips(rt, streams, iters)),
     )];
-    for tasks in [SIZE, TASKS] {
-        let param = format!("{tasks}x{SIZE}");
-        runs.push((
-            "netpool",
-            param.clone(),
-            Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, netpool)),
-        ));
-        runs.push((
-            "netpool, no return peek",
-            param.clone(),
-            Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, no_peek)),
-        ));
-        runs.push((
-            "deadpool",
-            param.clone(),
-            Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, deadpool)),
-        ));
-        runs.push((
-            "bb8",
-            param,
-            Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, bb8)),
-        ));
-    }
+    common::pool_runs!(runs, SIZE, [SIZE, TASKS], |tasks, pool, iters| {
+        pooled_round_trips!(rt, iters, tasks, pool)
+    };
+        "netpool" => netpool,
+        "netpool, no return peek" => no_peek,
+        "deadpool" => deadpool,
+        "bb8" => bb8,
+    );
 
     run_group(
         c,

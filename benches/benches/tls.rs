@@ -20,9 +20,8 @@ mod common;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
-use common::{Meter, Run, Sample, claim, run_group};
+use common::{Run, Sample, run_group};
 use criterion::{Criterion, criterion_group, criterion_main};
 use netpool_benches::alloc::CountingAlloc;
 use netpool_testkit::tls::{TlsServerOptions, client_config, server_config};
@@ -163,34 +162,12 @@ impl bb8::ManageConnection for Bb8Tls {
 
 /// `$tasks` tasks that complete `iters` round trips between them through `$pool`.
 macro_rules! pooled_round_trips {
-    ($rt:expr, $iters:expr, $tasks:expr, $pool:expr) => {{
-        let iters: u64 = $iters;
-        let counter = Arc::new(AtomicU64::new(0));
-        $rt.block_on(async {
-            let meter = Meter::start();
-            let handles: Vec<_> = (0..$tasks)
-                .map(|_| {
-                    let pool = $pool.clone();
-                    let counter = counter.clone();
-                    tokio::spawn(async move {
-                        let mut done = 0;
-                        loop {
-                            let n = claim(&counter, iters);
-                            if n == 0 {
-                                break done;
-                            }
-                            for _ in 0..n {
-                                let mut conn = pool.get().await.expect("connection");
-                                round_trip(&mut *conn).await;
-                            }
-                            done += n;
-                        }
-                    })
-                })
-                .collect();
-            meter.stop_after(iters, handles).await
+    ($rt:expr, $iters:expr, $tasks:expr, $pool:expr) => {
+        common::tasks!($rt, $iters, $tasks, $pool, |pool| {
+            let mut conn = pool.get().await.expect("connection");
+            round_trip(&mut *conn).await;
         })
-    }};
+    };
 }
 
 /// 8 tasks complete `iters` requests between them, each on a new connection.
@@ -200,29 +177,9 @@ fn handshake_per_request(
     config: &Arc<ClientConfig>,
     iters: u64,
 ) -> Sample {
-    let counter = Arc::new(AtomicU64::new(0));
-    rt.block_on(async {
-        let meter = Meter::start();
-        let handles: Vec<_> = (0..SIZE)
-            .map(|_| {
-                let (counter, config) = (counter.clone(), config.clone());
-                tokio::spawn(async move {
-                    let mut done = 0;
-                    loop {
-                        let n = claim(&counter, iters);
-                        if n == 0 {
-                            break done;
-                        }
-                        for _ in 0..n {
-                            let mut conn = connect(addr, config.clone()).await.expect("connect");
-                            round_trip(&mut conn).await;
-                        }
-                        done += n;
-                    }
-                })
-            })
-            .collect();
-        meter.stop_after(iters, handles).await
+    common::tasks!(rt, iters, SIZE, config, |config| {
+        let mut conn = connect(addr, config.clone()).await.expect("connect");
+        round_trip(&mut conn).await;
     })
 }
 
@@ -269,29 +226,14 @@ fn tls(c: &mut Criterion) {
         format!("{SIZE}x{SIZE}"),
         Box::new(move |iters| handshake_per_request(rt, addr, config, iters)),
     )];
-    for tasks in [SIZE, TASKS] {
-        let param = format!("{tasks}x{SIZE}");
-        runs.push((
-            "netpool",
-            param.clone(),
-            Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, netpool)),
-        ));
-        runs.push((
-            "netpool_handwritten",
-            param.clone(),
-            Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, handwritten)),
-        ));
-        runs.push((
-            "deadpool",
-            param.clone(),
-            Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, deadpool)),
-        ));
-        runs.push((
-            "bb8",
-            param,
-            Box::new(move |iters| pooled_round_trips!(rt, iters, tasks, bb8)),
-        ));
-    }
+    common::pool_runs!(runs, SIZE, [SIZE, TASKS], |tasks, pool, iters| {
+        pooled_round_trips!(rt, iters, tasks, pool)
+    };
+        "netpool" => netpool,
+        "netpool_handwritten" => handwritten,
+        "deadpool" => deadpool,
+        "bb8" => bb8,
+    );
 
     run_group(
         c,

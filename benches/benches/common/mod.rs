@@ -441,3 +441,63 @@ macro_rules! warm_pools {
 }
 #[allow(unused_imports, reason = "not every bench warms pools this way")]
 pub(crate) use warm_pools;
+
+/// Runs `tasks` tokio tasks that together complete `iters` cycles, claimed from a shared
+/// counter; `$cycle` is one cycle with the task's pool clone bound to `$p`.
+#[allow(unused_macros, reason = "not every bench runs tokio tasks")]
+macro_rules! tasks {
+    ($rt:expr, $iters:expr, $tasks:expr, $pool:expr, |$p:ident| $cycle:expr) => {{
+        let iters: u64 = $iters;
+        let counter = ::std::sync::Arc::new(::std::sync::atomic::AtomicU64::new(0));
+        $rt.block_on(async {
+            let meter = $crate::common::Meter::start();
+            let handles: Vec<_> = (0..$tasks)
+                .map(|_| {
+                    let $p = $pool.clone();
+                    let counter = counter.clone();
+                    tokio::spawn(async move {
+                        let mut done = 0;
+                        loop {
+                            let n = $crate::common::claim(&counter, iters);
+                            if n == 0 {
+                                break done;
+                            }
+                            for _ in 0..n {
+                                $cycle;
+                            }
+                            done += n;
+                        }
+                    })
+                })
+                .collect();
+            meter.stop_after(iters, handles).await
+        })
+    }};
+}
+#[allow(unused_imports, reason = "not every bench runs tokio tasks")]
+pub(crate) use tasks;
+
+/// Adds to `$runs` one run per pool and per task count in `$tasks`, named `$name` with
+/// the parameter `<tasks>x<$size>`: `$run` (an expression of the task count bound to `$t`,
+/// the pool to `$p` and the iterations to `$i`) drives the pool.
+#[allow(
+    unused_macros,
+    reason = "not every bench compares pools per task count"
+)]
+macro_rules! pool_runs {
+    ($runs:ident, $size:expr, $tasks:expr, |$t:ident, $p:ident, $i:ident| $run:expr;
+     $($name:expr => $pool:expr),+ $(,)?) => {
+        for $t in $tasks {
+            let param = format!("{}x{}", $t, $size);
+            $(
+                let $p = $pool;
+                $runs.push(($name, param.clone(), Box::new(move |$i| $run)));
+            )+
+        }
+    };
+}
+#[allow(
+    unused_imports,
+    reason = "not every bench compares pools per task count"
+)]
+pub(crate) use pool_runs;

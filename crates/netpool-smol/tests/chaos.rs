@@ -1,7 +1,7 @@
 //! The chaos suite on smol: 32 client tasks through a pool of 8, behind a
 //! fault-injecting proxy. The scenarios live in `netpool_testkit::chaos::scenario`, the
-//! harness (how to build a smol pool, run tasks and make one request) in `common`.
+//! harness in `netpool_testkit::harness` over smol's tasks (`common`).
 
 mod common;
 
-netpool_testkit::chaos_tests!(common::Smol);
+netpool_testkit::chaos_tests!(netpool_testkit::harness::Tcp(common::Smol));

@@ -7,21 +7,11 @@ use std::time::Duration;
 
 use common::{Smol, echo, run};
 use netpool_core::Pooled;
-use netpool_testkit::chaos::scenario::{self, Settings};
-use netpool_testkit::{EchoServer, checks};
+use netpool_testkit::EchoServer;
+use netpool_testkit::harness::Tcp;
 use smol::io::AsyncWriteExt;
 
-#[test]
-fn a_connection_closed_by_the_server_is_replaced_on_checkout() {
-    let server = EchoServer::start().unwrap();
-    let pool = netpool_smol::tcp(server.addr().to_string())
-        .check_idle_after(Some(Duration::from_millis(1)))
-        // Only the checkout may notice: maintenance stays out of the way.
-        .maintenance_interval(Some(Duration::from_secs(60)))
-        .build()
-        .unwrap();
-    checks::closed_by_server_is_replaced(&Smol, &server, &pool);
-}
+netpool_testkit::tcp_tests!(Tcp(Smol));
 
 #[test]
 fn unexpected_pending_bytes_fail_the_check() {
@@ -44,28 +34,6 @@ fn unexpected_pending_bytes_fail_the_check() {
 }
 
 #[test]
-fn the_pool_rides_out_a_server_restart() -> std::io::Result<()> {
-    let mut settings = Settings::issue();
-    settings.wait_timeout = Duration::from_secs(5);
-    let report = scenario::restart(&Smol, &settings, Duration::from_millis(500))?;
-    eprintln!("{report:#?}");
-    report.assert_targets();
-    Ok(())
-}
-
-#[test]
-fn maintenance_reaps_idle_and_old_connections_and_keeps_min_idle() {
-    let server = EchoServer::start().unwrap();
-    let pool = netpool_smol::tcp(server.addr().to_string())
-        .min_idle(Some(1))
-        .idle_timeout(Some(Duration::from_millis(50)))
-        .max_lifetime(Some(Duration::from_millis(300)))
-        .build()
-        .unwrap();
-    checks::maintenance_reaps_and_keeps_min_idle(&Smol, &server, &pool);
-}
-
-#[test]
 fn the_task_ends_when_the_pool_is_dropped() {
     let pool = netpool_core::Pool::builder()
         .maintenance_interval(Some(Duration::from_millis(10)))
@@ -74,16 +42,4 @@ fn the_task_ends_when_the_pool_is_dropped() {
     let task = netpool_smol::spawn_maintenance(&pool);
     drop(pool);
     run(task);
-}
-
-/// Connections cut by the server while busy are closed when they come back (the TCP
-/// manager's `has_broken` peeks), not handed out again and again.
-#[test]
-fn killed_busy_connections_cost_one_error_each() {
-    let server = EchoServer::start().unwrap();
-    let pool = netpool_smol::tcp(server.addr().to_string())
-        .max_size(8)
-        .build()
-        .unwrap();
-    checks::killed_busy_connections_cost_one_error_each(&Smol, &server, &pool);
 }

@@ -5,20 +5,10 @@ mod common;
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
-use common::{Smol, run};
+use common::run;
 use netpool_core::Error;
 use netpool_smol::{BuildError, NetError, TcpOptions};
-use netpool_testkit::{Blackhole, EchoServer, checks};
-
-#[test]
-fn round_trips_reuse_connections() {
-    let server = EchoServer::start().unwrap();
-    let pool = netpool_smol::tcp(server.addr().to_string())
-        .max_size(4)
-        .build()
-        .unwrap();
-    checks::round_trips_reuse_connections(&Smol, &server, pool, |c| c.nodelay().unwrap());
-}
+use netpool_testkit::Blackhole;
 
 #[test]
 fn bad_addresses_are_build_errors() {

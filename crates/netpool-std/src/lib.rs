@@ -1,6 +1,5 @@
 //! netpool for plain threads: a blocking TCP pool in one line, with its maintenance on a
-//! named thread; also home of the runtime-neutral [`net`] building blocks that
-//! netpool-tokio and netpool-smol share.
+//! named thread. The managers are [`net`]'s (the netpool-net crate) over blocking sockets.
 //!
 //! ```
 //! # let server = netpool_testkit::EchoServer::start()?;
@@ -89,40 +88,11 @@
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod maintain;
-pub mod net;
 mod runtime;
-mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub use crate::maintain::{keyed_maintenance_loop, spawn_keyed_maintenance, spawn_maintenance};
-#[cfg(feature = "tls-native-roots")]
-pub use crate::net::native_roots;
-#[cfg(feature = "tls-webpki-roots")]
-pub use crate::net::webpki_roots;
-pub use crate::net::{BuildError, IntoAddress, NetError, TcpBuilder, TcpOptions};
-#[cfg(feature = "tls")]
-pub use crate::net::{TlsBuilder, TlsError, rustls};
-#[cfg(all(feature = "tls", any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
-pub use crate::net::{tls_config, tls_provider};
-pub use crate::runtime::Threads;
-#[cfg(unix)]
-pub use crate::tcp::UnixManager;
-pub use crate::tcp::{Pool, TcpManager, builder, tcp};
+pub use crate::runtime::{spawn_keyed_maintenance, spawn_maintenance};
+pub use netpool_net::keyed_maintenance_loop;
 
-/// The core crate, for what this crate does not re-export (writing your own manager,
-/// say).
-pub use netpool_core as core;
-pub use netpool_core::{
-    BoxError, Builder, Check, CloseReason, Config, ConnectFailure, Event, EventHandler, Hooks,
-    KeyedBuilder, KeyedPool, KeyedStats, LastConnectError, Manager, Meta, NoHooks, Pooled,
-    QueueStrategy, Stats, TimedOut, WeakKeyedPool, WeakPool,
-};
-
-/// The error of [`Pool::get`](netpool_core::Pool::get) and the other checkouts:
-/// [`netpool_core::Error`] over this crate's managers' [`NetError`] (name another
-/// manager's error as `Error<E>`).
-pub type Error<E = NetError> = netpool_core::Error<E>;
-#[cfg(feature = "tls")]
-pub use crate::tls::{TlsManager, TlsPool, tls};
+netpool_net::adapter!(Threads);

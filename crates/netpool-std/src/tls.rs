@@ -1,5 +1,5 @@
-//! The blocking TLS manager (feature `tls`): [`TlsManager`], [`TlsPool`] and [`tls`],
-//! over rustls's [`StreamOwned`].
+//! TLS on blocking sockets (feature `tls`): [`Threads`]' [`TlsRuntime`], over rustls's
+//! [`StreamOwned`], for `TlsManager`, `TlsPool` and `tls(..)`.
 
 use std::future::{Future, ready};
 use std::io::{self, Write};
@@ -7,65 +7,11 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use netpool_net::rustls::pki_types::ServerName;
+use netpool_net::rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use crate::Threads;
-use crate::net::{TlsBuilder, TlsRuntime, Tracked};
-
-/// A [`Manager`](netpool_core::Manager) of blocking TLS streams,
-/// `rustls::StreamOwned<ClientConnection, Tracked<std::net::TcpStream>>` (a
-/// [`Tracked`] stream derefs to the `TcpStream`): see
-/// [`net::TlsManager`](crate::net::TlsManager) for its behaviour.
-///
-/// The handshake blocks like the connect; it is bounded by what is left of the connect
-/// attempt's budget ([`TcpOptions::connect_timeout`](crate::TcpOptions::connect_timeout),
-/// which `tls(..).connect_timeout(..)` sets too) through socket timeouts.
-pub type TlsManager = crate::net::TlsManager<Threads>;
-
-/// A pool of blocking TLS connections: `netpool_core::Pool<TlsManager>`.
-pub type TlsPool = netpool_core::Pool<TlsManager>;
-
-/// Starts building a [`TlsPool`] of connections to `addr` (`"host:port"`) whose server
-/// certificates are checked with `config` for the host part of `addr` (set another name
-/// with [`server_name`](TlsBuilder::server_name)), with a maintenance thread.
-///
-/// The same as `netpool_std::tcp(addr).tls(config)`. Which roots are trusted is the
-/// `ClientConfig`'s: see the examples below.
-///
-/// # Examples
-///
-/// ```
-/// # let server = netpool_testkit::TlsEchoServer::start()?;
-/// # let addr = server.addr().to_string();
-/// # let config = server.client_config();
-/// use std::io::{Read, Write};
-///
-/// // config: an Arc<rustls::ClientConfig> whose roots include the server's CA
-/// let pool = netpool_std::tls(addr, config).server_name("localhost").max_size(4).build()?;
-/// let mut conn = pool.get_blocking()?;
-/// conn.write_all(b"ping")?;
-/// let mut reply = [0; 4];
-/// conn.read_exact(&mut reply)?;
-/// assert_eq!(&reply, b"ping");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-///
-/// A `ClientConfig` that trusts the Mozilla roots (feature `tls-webpki-roots`) or the
-/// platform's (feature `tls-native-roots`), with the crypto provider this crate's features
-/// chose (never `ClientConfig::builder()`, which panics when the application's rustls has
-/// two providers and none installed):
-///
-/// ```no_run
-/// let config = netpool_std::tls_config(netpool_std::webpki_roots())?;
-/// // or: netpool_std::tls_config(netpool_std::native_roots()?)?;
-/// let pool = netpool_std::tls("example.com:443", config).build()?;
-/// # let _ = pool;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn tls(addr: impl crate::net::IntoAddress, config: Arc<ClientConfig>) -> TlsBuilder<Threads> {
-    TlsBuilder::new(addr, config)
-}
+use netpool_net::{TlsRuntime, Tracked};
 
 impl TlsRuntime for Threads {
     type TlsStream = StreamOwned<ClientConnection, Tracked<TcpStream>>;
@@ -77,6 +23,10 @@ impl TlsRuntime for Threads {
         limit: Option<Duration>,
     ) -> impl Future<Output = io::Result<Self::TlsStream>> + Send {
         ready(handshake(config, name, tcp, limit))
+    }
+
+    fn parts(stream: &Self::TlsStream) -> (&Tracked<TcpStream>, &ClientConnection) {
+        (&stream.sock, &stream.conn)
     }
 
     fn parts_mut(stream: &mut Self::TlsStream) -> (&Tracked<TcpStream>, &mut ClientConnection) {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use netpool_testkit::EchoServer;
 use netpool_testkit::chaos::{ChaosProxy, Mode};
 
-netpool_testkit::chaos_tests!(common::Threads);
+netpool_testkit::chaos_tests!(netpool_testkit::harness::Tcp(common::Threads));
 
 /// Finding (netpool-std): `wait_timeout` is one deadline for the whole get (DESIGN,
 /// semantic 0), but a blocking connect cannot be interrupted, so against a stalled server

@@ -8,20 +8,10 @@ use std::time::Duration;
 
 use common::{LIMIT, Threads, echo};
 use netpool_core::Pooled;
-use netpool_testkit::chaos::scenario::{self, Settings};
-use netpool_testkit::{EchoServer, checks, eventually};
+use netpool_testkit::harness::Tcp;
+use netpool_testkit::{EchoServer, eventually};
 
-#[test]
-fn a_connection_closed_by_the_server_is_replaced_on_checkout() {
-    let server = EchoServer::start().unwrap();
-    let pool = netpool_std::tcp(server.addr().to_string())
-        .check_idle_after(Some(Duration::from_millis(1)))
-        // Only the checkout may notice: maintenance stays out of the way.
-        .maintenance_interval(Some(Duration::from_secs(60)))
-        .build()
-        .unwrap();
-    checks::closed_by_server_is_replaced(&Threads, &server, &pool);
-}
+netpool_testkit::tcp_tests!(Tcp(Threads));
 
 #[test]
 fn unexpected_pending_bytes_fail_the_check() {
@@ -47,29 +37,6 @@ fn unexpected_pending_bytes_fail_the_check() {
 }
 
 #[test]
-fn the_pool_rides_out_a_server_restart() -> std::io::Result<()> {
-    let mut settings = Settings::issue();
-    settings.wait_timeout = Duration::from_secs(5);
-    settings.connect_timeout = Duration::from_secs(1);
-    let report = scenario::restart(&Threads, &settings, Duration::from_millis(500))?;
-    eprintln!("{report:#?}");
-    report.assert_targets();
-    Ok(())
-}
-
-#[test]
-fn maintenance_reaps_idle_and_old_connections_and_keeps_min_idle() {
-    let server = EchoServer::start().unwrap();
-    let pool = netpool_std::tcp(server.addr().to_string())
-        .min_idle(Some(1))
-        .idle_timeout(Some(Duration::from_millis(50)))
-        .max_lifetime(Some(Duration::from_millis(300)))
-        .build()
-        .unwrap();
-    checks::maintenance_reaps_and_keeps_min_idle(&Threads, &server, &pool);
-}
-
-#[test]
 fn the_thread_ends_when_the_pool_is_dropped() {
     let pool = netpool_core::Pool::builder()
         .maintenance_interval(Some(Duration::from_millis(10)))
@@ -80,16 +47,4 @@ fn the_thread_ends_when_the_pool_is_dropped() {
     drop(pool);
     assert!(eventually(LIMIT, || thread.is_finished()));
     thread.join().unwrap();
-}
-
-/// Connections cut by the server while busy are closed when they come back (the TCP
-/// manager's `has_broken` peeks), not handed out again and again.
-#[test]
-fn killed_busy_connections_cost_one_error_each() {
-    let server = EchoServer::start().unwrap();
-    let pool = netpool_std::tcp(server.addr().to_string())
-        .max_size(8)
-        .build()
-        .unwrap();
-    checks::killed_busy_connections_cost_one_error_each(&Threads, &server, &pool);
 }

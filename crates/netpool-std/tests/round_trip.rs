@@ -5,20 +5,9 @@ mod common;
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
-use common::Threads;
 use netpool_core::Error;
 use netpool_std::{BuildError, NetError};
-use netpool_testkit::{Blackhole, EchoServer, checks};
-
-#[test]
-fn round_trips_reuse_connections() {
-    let server = EchoServer::start().unwrap();
-    let pool = netpool_std::tcp(server.addr().to_string())
-        .max_size(4)
-        .build()
-        .unwrap();
-    checks::round_trips_reuse_connections(&Threads, &server, pool, |c| c.nodelay().unwrap());
-}
+use netpool_testkit::Blackhole;
 
 #[test]
 fn build_errors() {

@@ -2,11 +2,13 @@
 //! once on the chaos suite's [`Harness`]: the adapter builds the pool (each check needs
 //! its own settings) and the harness runs the clients.
 
+use std::io;
 use std::time::Duration;
 
 use netpool_core::{Manager, Pool, Pooled};
 
-use crate::chaos::scenario::{Client, Harness};
+use crate::chaos::scenario::{self, Client, Harness, RestartReport, Settings};
+use crate::harness::{Exec, Tcp};
 use crate::{EchoServer, eventually};
 
 /// Bound on every wait in these checks.
@@ -26,20 +28,7 @@ pub fn round_trips_reuse_connections<H: Harness>(
     nodelay: impl FnOnce(&<H::Manager as Manager>::Connection) -> bool,
 ) {
     assert_eq!(server.accepted(), 0, "build() opens nothing");
-    let clients = (0..8u8)
-        .map(|t| {
-            let pool = pool.clone();
-            Box::pin(async move {
-                for i in 0..50u8 {
-                    let mut conn = H::get(&pool).await.expect("a connection");
-                    H::echo(&mut conn, &[t, i, b'\n'], LIMIT)
-                        .await
-                        .expect("an echo");
-                }
-            }) as Client<()>
-        })
-        .collect();
-    h.run(clients);
+    echo_clients(h, &pool, 8, 50);
     let stats = pool.stats();
     assert_eq!(stats.gets, 400);
     assert!(server.accepted() <= 4, "accepted {}", server.accepted());
@@ -217,4 +206,103 @@ pub fn killed_busy_connections_cost_one_error_each<H: Harness>(
     let stats = pool.stats();
     assert!(stats.closed_broken >= 1, "{stats:?}");
     assert!(stats.connections <= max_size);
+}
+
+/// Defines the TCP `#[test]` functions every adapter runs, for one harness:
+/// `tcp_tests!(expr)` in an adapter's fault tests, where `expr` builds a
+/// [`harness::Tcp`](crate::harness::Tcp) (evaluated once per test). The pools come from
+/// the runtime's generic `tcp(addr)` builder; the checks are this module's.
+#[macro_export]
+macro_rules! tcp_tests {
+    ($harness:expr) => {
+        #[test]
+        fn round_trips_reuse_connections() {
+            let (h, server) = ($harness, $crate::EchoServer::start().unwrap());
+            let pool = h.tcp_pool(server.addr().to_string(), |b| b.max_size(4));
+            $crate::checks::round_trips_reuse_connections(&h, &server, pool, |c| {
+                $crate::harness::socket_of(c).tcp_nodelay().unwrap()
+            });
+        }
+
+        #[test]
+        fn a_connection_closed_by_the_server_is_replaced_on_checkout() {
+            use ::std::time::Duration;
+            let (h, server) = ($harness, $crate::EchoServer::start().unwrap());
+            let pool = h.tcp_pool(server.addr().to_string(), |b| {
+                b.check_idle_after(Some(Duration::from_millis(1)))
+                    // Only the checkout may notice: maintenance stays out of the way.
+                    .maintenance_interval(Some(Duration::from_secs(60)))
+            });
+            $crate::checks::closed_by_server_is_replaced(&h, &server, &pool);
+        }
+
+        #[test]
+        fn maintenance_reaps_idle_and_old_connections_and_keeps_min_idle() {
+            use ::std::time::Duration;
+            let (h, server) = ($harness, $crate::EchoServer::start().unwrap());
+            let pool = h.tcp_pool(server.addr().to_string(), |b| {
+                b.min_idle(Some(1))
+                    .idle_timeout(Some(Duration::from_millis(50)))
+                    .max_lifetime(Some(Duration::from_millis(300)))
+            });
+            $crate::checks::maintenance_reaps_and_keeps_min_idle(&h, &server, &pool);
+        }
+
+        /// Connections cut by the server while busy are closed when they come back (the
+        /// TCP manager's `has_broken` peeks), not handed out again and again.
+        #[test]
+        fn killed_busy_connections_cost_one_error_each() {
+            let (h, server) = ($harness, $crate::EchoServer::start().unwrap());
+            let pool = h.tcp_pool(server.addr().to_string(), |b| b.max_size(8));
+            $crate::checks::killed_busy_connections_cost_one_error_each(&h, &server, &pool);
+        }
+
+        #[test]
+        fn the_pool_rides_out_a_server_restart() -> ::std::io::Result<()> {
+            let h = $harness;
+            let report = $crate::checks::server_restart(&h)?;
+            eprintln!("{report:#?}");
+            report.assert_targets();
+            Ok(())
+        }
+    };
+}
+
+/// The chaos suite's [`restart`](crate::chaos::scenario::restart) scenario as the
+/// adapters' fault tests run it: 500 ms down, a 5 s `wait_timeout`, and on the blocking
+/// runtime a 1 s `connect_timeout` (a blocking connect cannot be interrupted).
+///
+/// # Errors
+///
+/// When the server cannot be restarted on its port.
+pub fn server_restart<E: Exec>(h: &Tcp<E>) -> io::Result<RestartReport> {
+    let mut settings = Settings::issue();
+    settings.wait_timeout = Duration::from_secs(5);
+    if <E::Runtime as netpool_net::Runtime>::BLOCKING {
+        settings.connect_timeout = Duration::from_secs(1);
+    }
+    scenario::restart(h, &settings, Duration::from_millis(500))
+}
+
+/// `clients` clients make `rounds` echo round trips each through `pool`, one checkout
+/// per round trip, and all succeed.
+///
+/// # Panics
+///
+/// When a checkout or a round trip fails.
+pub(crate) fn echo_clients<H: Harness>(h: &H, pool: &Pool<H::Manager>, clients: u8, rounds: u8) {
+    let clients = (0..clients)
+        .map(|t| {
+            let pool = pool.clone();
+            Box::pin(async move {
+                for i in 0..rounds {
+                    let mut conn = H::get(&pool).await.expect("a connection");
+                    H::echo(&mut conn, &[t, i, b'\n'], LIMIT)
+                        .await
+                        .expect("an echo");
+                }
+            }) as Client<()>
+        })
+        .collect();
+    h.run(clients);
 }

@@ -23,6 +23,7 @@ mod blackhole;
 pub mod chaos;
 pub mod checks;
 mod echo;
+pub mod harness;
 mod redis;
 pub mod tls;
 mod wait;

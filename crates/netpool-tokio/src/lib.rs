@@ -97,46 +97,15 @@
 //!   task); outside one it returns [`BuildError::NoRuntime`] rather than panicking.
 //! * Timeouts (the pool's and the per-attempt connect timeout) and maintenance sleeps use
 //!   async-io's timer thread, so the runtime needs I/O enabled but no time driver.
-//! * [`TcpManager`] and [`UnixManager`] are [`netpool_std::net`]'s generic managers over
+//! * [`TcpManager`] and [`UnixManager`] are [`net`]'s (netpool-net's) generic managers over
 //!   this crate's runtime: the connect loop, socket options, address checks and liveness
 //!   peek are the same code as netpool-std's and netpool-smol's.
 
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod maintain;
 mod runtime;
-mod tcp;
-#[cfg(feature = "tls")]
-mod tls;
 
-pub use crate::maintain::{spawn_keyed_maintenance, spawn_maintenance};
-pub use crate::runtime::Tokio;
-#[cfg(unix)]
-pub use crate::tcp::UnixManager;
-pub use crate::tcp::{Pool, TcpManager, builder, tcp};
-pub use netpool_std::net::{BuildError, IntoAddress, NetError, TcpBuilder, TcpOptions};
+pub use crate::runtime::{spawn_keyed_maintenance, spawn_maintenance};
 
-/// The core crate, for what this crate does not re-export (writing your own manager,
-/// say).
-pub use netpool_core as core;
-pub use netpool_core::{
-    BoxError, Builder, Check, CloseReason, Config, ConnectFailure, Event, EventHandler, Hooks,
-    KeyedBuilder, KeyedPool, KeyedStats, LastConnectError, Manager, Meta, NoHooks, Pooled,
-    QueueStrategy, Stats, TimedOut, WeakKeyedPool, WeakPool,
-};
-
-/// The error of [`Pool::get`](netpool_core::Pool::get) and the other checkouts:
-/// [`netpool_core::Error`] over this crate's managers' [`NetError`] (name another
-/// manager's error as `Error<E>`).
-pub type Error<E = NetError> = netpool_core::Error<E>;
-#[cfg(feature = "tls")]
-pub use crate::tls::{TlsManager, TlsPool, tls};
-#[cfg(feature = "tls-native-roots")]
-pub use netpool_std::net::native_roots;
-#[cfg(feature = "tls-webpki-roots")]
-pub use netpool_std::net::webpki_roots;
-#[cfg(feature = "tls")]
-pub use netpool_std::net::{TlsBuilder, TlsError, Tracked, rustls};
-#[cfg(all(feature = "tls", any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
-pub use netpool_std::net::{tls_config, tls_provider};
+netpool_net::adapter!(Tokio);

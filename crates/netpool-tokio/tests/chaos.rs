@@ -1,7 +1,7 @@
 //! The chaos suite on tokio: 32 client tasks through a pool of 8, behind a
 //! fault-injecting proxy. The scenarios live in `netpool_testkit::chaos::scenario`, the
-//! harness (how to build a tokio pool, run tasks and make one request) in `common`.
+//! harness in `netpool_testkit::harness` over a tokio runtime (`common`).
 
 mod common;
 
-netpool_testkit::chaos_tests!(common::Tokio::new());
+netpool_testkit::chaos_tests!(netpool_testkit::harness::Tcp(common::Tokio::new()));

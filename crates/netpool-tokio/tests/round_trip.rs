@@ -4,23 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{LIMIT, Tokio, echo};
-use netpool_testkit::{EchoServer, checks};
+use common::{LIMIT, echo};
+use netpool_testkit::EchoServer;
 use netpool_tokio::{BuildError, NetError, TcpManager};
-
-#[test]
-fn round_trips_reuse_connections() {
-    let server = EchoServer::start().unwrap();
-    let tokio = Tokio::new();
-    let pool = {
-        let _runtime = tokio.enter(); // maintenance is spawned on it
-        netpool_tokio::tcp(server.addr().to_string())
-            .max_size(4)
-            .build()
-            .unwrap()
-    };
-    checks::round_trips_reuse_connections(&tokio, &server, pool, |c| c.nodelay().unwrap());
-}
 
 #[tokio::test]
 async fn a_dropped_pool_closes_its_connections() {

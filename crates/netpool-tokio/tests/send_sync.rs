@@ -25,7 +25,7 @@ async fn futures_are_send() {
     let pool = netpool_tokio::tcp("127.0.0.1:1").build().unwrap();
     send(&pool.get());
     send(&pool.manager().connect());
-    send(&netpool_std::net::maintenance_loop(
+    send(&netpool_tokio::net::maintenance_loop(
         pool.downgrade(),
         async_io::Timer::after,
     ));

@@ -3,29 +3,13 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Tokio, echo};
 use netpool_core::Pooled;
-use netpool_testkit::chaos::scenario::{self, Settings};
-use netpool_testkit::{EchoServer, checks};
+use netpool_testkit::EchoServer;
+use netpool_testkit::harness::Tcp;
 use tokio::io::AsyncWriteExt;
 
-#[test]
-fn a_connection_closed_by_the_server_is_replaced_on_checkout() {
-    let server = EchoServer::start().unwrap();
-    let tokio = Tokio::new();
-    let pool = {
-        let _runtime = tokio.enter(); // maintenance is spawned on it
-        netpool_tokio::tcp(server.addr().to_string())
-            .check_idle_after(Some(Duration::from_millis(1)))
-            // Only the checkout may notice: maintenance stays out of the way.
-            .maintenance_interval(Some(Duration::from_secs(60)))
-            .build()
-            .unwrap()
-    };
-    checks::closed_by_server_is_replaced(&tokio, &server, &pool);
-}
+netpool_testkit::tcp_tests!(Tcp(Tokio::new()));
 
 #[tokio::test]
 async fn unexpected_pending_bytes_fail_the_check() {
@@ -44,30 +28,4 @@ async fn unexpected_pending_bytes_fail_the_check() {
     echo(&mut conn, b"in sync").await.unwrap();
     // Caught when it came back (`has_broken` peeks), before any checkout check.
     assert_eq!(pool.stats().closed_broken, 1);
-}
-
-#[test]
-fn the_pool_rides_out_a_server_restart() -> std::io::Result<()> {
-    let mut settings = Settings::issue();
-    settings.wait_timeout = Duration::from_secs(5);
-    let report = scenario::restart(&Tokio::new(), &settings, Duration::from_millis(500))?;
-    eprintln!("{report:#?}");
-    report.assert_targets();
-    Ok(())
-}
-
-/// Connections cut by the server while busy are closed when they come back (the TCP
-/// manager's `has_broken` peeks), not handed out again and again.
-#[test]
-fn killed_busy_connections_cost_one_error_each() {
-    let server = EchoServer::start().unwrap();
-    let tokio = Tokio::new();
-    let pool = {
-        let _runtime = tokio.enter();
-        netpool_tokio::tcp(server.addr().to_string())
-            .max_size(8)
-            .build()
-            .unwrap()
-    };
-    checks::killed_busy_connections_cost_one_error_each(&tokio, &server, &pool);
 }

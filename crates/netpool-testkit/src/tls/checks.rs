@@ -101,20 +101,7 @@ pub fn round_trips_reuse_connections<H: TlsHarness>(h: &H) {
     let mut setup = TlsSetup::new();
     setup.settings.max_size = 4;
     let pool = h.tls_pool(server.addr().to_string(), &setup);
-    let clients = (0..8u8)
-        .map(|t| {
-            let pool = pool.clone();
-            Box::pin(async move {
-                for i in 0..20u8 {
-                    let mut conn = H::get(&pool).await.expect("a connection");
-                    H::echo(&mut conn, &[t, i, b'\n'], LIMIT)
-                        .await
-                        .expect("an echo");
-                }
-            }) as Client<()>
-        })
-        .collect();
-    h.run(clients);
+    crate::checks::echo_clients(h, &pool, 8, 20);
     let stats = pool.stats();
     let counts = server.counts();
     assert_eq!(stats.gets, 160);
@@ -750,20 +737,24 @@ fn pending(socket: socket2::SockRef<'_>) -> bool {
 }
 
 /// Defines the TLS `#[test]` functions for one harness: `tls_tests!(expr)` in an
-/// adapter's `tests/tls.rs`, where `expr` builds a [`TlsHarness`] (evaluated once per
-/// test). The last one is the chaos suite's TLS scenario.
+/// adapter's `tests/tls.rs`, where `expr` builds a
+/// [`harness::Tls`](crate::harness::Tls) (evaluated once per test). The last one is the chaos suite's TLS scenario.
 #[macro_export]
 macro_rules! tls_tests {
     ($harness:expr) => {
-        #[test]
-        fn tls_round_trips_reuse_connections() {
-            $crate::tls::checks::round_trips_reuse_connections(&$harness);
-        }
-
-        #[test]
-        fn tls_silent_handshake_is_connect_timeout() {
-            $crate::tls::checks::silent_handshake_is_connect_timeout(&$harness);
-        }
+        $crate::tls_tests!(@checks $harness;
+            tls_types_are_send_sync_and_static => $crate::harness::types_are_send_sync,
+            tls_round_trips_reuse_connections => $crate::tls::checks::round_trips_reuse_connections,
+            tls_silent_handshake_is_connect_timeout => $crate::tls::checks::silent_handshake_is_connect_timeout,
+            tls_unread_data_fails_the_check => $crate::tls::checks::unread_data_fails_the_check,
+            tls_session_tickets_keep_the_connection => $crate::tls::checks::session_tickets_keep_the_connection,
+            tls_cut_mid_record_is_never_reused => $crate::tls::checks::cut_mid_record_is_never_reused,
+            tls_alpn_is_negotiated => $crate::tls::checks::alpn_is_negotiated,
+            tls_client_certificate_is_presented => $crate::tls::checks::client_certificate_is_presented,
+            tls_config_swap_takes_effect => $crate::tls::checks::config_swap_takes_effect,
+            tls_redis_crash_under_load => $crate::tls::checks::redis_crash_under_load,
+            tls_refused_client_certificate_backs_off => $crate::tls::checks::refused_client_certificate_backs_off,
+        );
 
         #[test]
         fn tls_wrong_hostname_is_connect_error() {
@@ -815,54 +806,14 @@ macro_rules! tls_tests {
 
         #[test]
         fn tls_close_notify_while_idle_is_never_handed_out() {
-            use $crate::tls::{Close, checks};
-            checks::closed_while_idle_is_replaced(&$harness, Close::Notify);
+            let close = $crate::tls::Close::Notify;
+            $crate::tls::checks::closed_while_idle_is_replaced(&$harness, close);
         }
 
         #[test]
         fn tls_reset_while_idle_is_never_handed_out() {
-            use $crate::tls::{Close, checks};
-            checks::closed_while_idle_is_replaced(&$harness, Close::Reset);
-        }
-
-        #[test]
-        fn tls_unread_data_fails_the_check() {
-            $crate::tls::checks::unread_data_fails_the_check(&$harness);
-        }
-
-        #[test]
-        fn tls_session_tickets_keep_the_connection() {
-            $crate::tls::checks::session_tickets_keep_the_connection(&$harness);
-        }
-
-        #[test]
-        fn tls_cut_mid_record_is_never_reused() {
-            $crate::tls::checks::cut_mid_record_is_never_reused(&$harness);
-        }
-
-        #[test]
-        fn tls_alpn_is_negotiated() {
-            $crate::tls::checks::alpn_is_negotiated(&$harness);
-        }
-
-        #[test]
-        fn tls_client_certificate_is_presented() {
-            $crate::tls::checks::client_certificate_is_presented(&$harness);
-        }
-
-        #[test]
-        fn tls_config_swap_takes_effect() {
-            $crate::tls::checks::config_swap_takes_effect(&$harness);
-        }
-
-        #[test]
-        fn tls_redis_crash_under_load() {
-            $crate::tls::checks::redis_crash_under_load(&$harness);
-        }
-
-        #[test]
-        fn tls_refused_client_certificate_backs_off() {
-            $crate::tls::checks::refused_client_certificate_backs_off(&$harness);
+            let close = $crate::tls::Close::Reset;
+            $crate::tls::checks::closed_while_idle_is_replaced(&$harness, close);
         }
 
         /// The chaos suite's TLS scenario: the server restarts under load, with the
@@ -876,5 +827,13 @@ macro_rules! tls_tests {
             report.assert_targets();
             Ok(())
         }
+    };
+    (@checks $harness:expr; $($name:ident => $check:path,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                $check(&$harness);
+            }
+        )*
     };
 }

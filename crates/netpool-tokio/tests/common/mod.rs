@@ -2,14 +2,11 @@
 
 #![allow(dead_code, unreachable_pub)] // each test file uses a subset
 
-use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use netpool_testkit::chaos::scenario::{Client, Harness, Settings};
-use netpool_tokio::TcpManager;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use netpool_testkit::chaos::scenario::Client;
+use netpool_testkit::harness::{Exec, echo_once, join_all};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
@@ -18,11 +15,7 @@ pub const LIMIT: Duration = Duration::from_secs(10);
 
 /// One echo round trip of `msg`.
 pub async fn echo(conn: &mut TcpStream, msg: &[u8]) -> io::Result<()> {
-    conn.write_all(msg).await?;
-    let mut reply = vec![0; msg.len()];
-    conn.read_exact(&mut reply).await?;
-    assert_eq!(reply, msg);
-    Ok(())
+    echo_once::<Tokio>(conn, msg).await
 }
 
 /// A loopback address with nothing listening (bound, then released).
@@ -33,7 +26,8 @@ pub fn closed_port() -> String {
     addr.to_string()
 }
 
-/// The chaos harness: tasks on a 2-worker tokio runtime of its own.
+/// The harnesses' runtime (`Tcp(Tokio::new())`, `Tls(Tokio::new())`): tasks on a
+/// 2-worker tokio runtime of its own.
 pub struct Tokio {
     rt: Runtime,
 }
@@ -55,49 +49,21 @@ impl Tokio {
     }
 }
 
-impl Harness for Tokio {
-    type Manager = TcpManager;
-
-    fn pool(&self, addr: String, s: &Settings) -> netpool_tokio::Pool {
-        let _runtime = self.rt.enter(); // maintenance is spawned on it
-        netpool_tokio::tcp(addr)
-            .max_size(s.max_size)
-            .wait_timeout(Some(s.wait_timeout))
-            .connect_timeout(Some(s.connect_timeout))
-            .check_idle_after(s.check_idle_after)
-            .build()
-            .expect("valid settings")
-    }
+impl Exec for Tokio {
+    type Runtime = netpool_tokio::Tokio;
 
     fn run<T: Send + 'static>(&self, clients: Vec<Client<T>>) -> Vec<T> {
-        self.rt.block_on(async {
-            let tasks: Vec<_> = clients.into_iter().map(tokio::spawn).collect();
-            let mut out = Vec::with_capacity(tasks.len());
-            for task in tasks {
-                out.push(task.await.expect("a client panicked"));
-            }
-            out
-        })
+        let tasks = clients.into_iter().map(|c| self.rt.spawn(c)).collect();
+        let done = self.rt.block_on(join_all(tasks));
+        done.into_iter()
+            .map(|r| r.expect("a client panicked"))
+            .collect()
     }
 
-    fn echo<'a>(
-        conn: &'a mut TcpStream,
-        msg: &'a [u8],
-        timeout: Duration,
-    ) -> impl Future<Output = io::Result<()>> + Send + 'a {
-        let exchange = async move {
-            conn.write_all(msg).await?;
-            let mut reply = vec![0; msg.len()];
-            conn.read_exact(&mut reply).await?;
-            if reply != msg {
-                return Err(io::Error::other("the echo differs"));
-            }
-            Ok(())
-        };
-        netpool_std::net::timeout(Some(timeout), exchange)
+    fn build<T>(&self, build: impl FnOnce() -> T) -> T {
+        let _runtime = self.rt.enter(); // maintenance is spawned on it
+        build()
     }
 
-    fn local_addr(conn: &TcpStream) -> io::Result<SocketAddr> {
-        conn.local_addr()
-    }
+    netpool_testkit::async_exchange!(tokio::io);
 }

@@ -1,0 +1,259 @@
+//! [`TcpBuilder`]: the `tcp(addr)` builder of every adapter, generic over its [`Runtime`].
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use netpool_core::{Builder, FnHooks, Manager, Pool, QueueStrategy};
+
+use crate::{Address, BuildError, IntoAddress, Runtime, TcpManager, TcpOptions};
+
+/// Builds a TCP pool on runtime `R`: the core [`Builder`]'s knobs, the [`TcpOptions`],
+/// and a [`build`](Self::build) that also starts maintenance.
+///
+/// Made by each adapter's `tcp(addr)`; see there for an example.
+#[must_use = "a builder does nothing until build() is called"]
+pub struct TcpBuilder<R: Runtime> {
+    addr: String,
+    options: TcpOptions,
+    core: Builder,
+    hooks: FnHooks<TcpManager<R>>,
+    runtime: PhantomData<fn() -> R>,
+}
+
+/// The pool settings' setters, for a builder that applies them through its own
+/// `map(self, impl FnOnce(Inner) -> Inner) -> Self` to the builder it wraps: written once
+/// for [`TcpBuilder`] (over the core's `Builder`) and the TLS builder (over `TcpBuilder`).
+macro_rules! pool_knobs {
+    () => {
+        /// Hard cap on open connections, counting the ones being opened (default 10).
+        pub fn max_size(self, max_size: usize) -> Self {
+            self.map(|b| b.max_size(max_size))
+        }
+
+        /// Idle connections that maintenance keeps open (default `None`).
+        pub fn min_idle(self, min_idle: Option<usize>) -> Self {
+            self.map(|b| b.min_idle(min_idle))
+        }
+
+        /// One deadline for a whole `get` (default 30 s).
+        pub fn wait_timeout(self, timeout: Option<Duration>) -> Self {
+            self.map(|b| b.wait_timeout(timeout))
+        }
+
+        /// Connections idle longer than this are closed by maintenance (default 10 min).
+        pub fn idle_timeout(self, timeout: Option<Duration>) -> Self {
+            self.map(|b| b.idle_timeout(timeout))
+        }
+
+        /// Connections are closed once this old, less a jitter of up to 5% (default 30 min).
+        pub fn max_lifetime(self, lifetime: Option<Duration>) -> Self {
+            self.map(|b| b.max_lifetime(lifetime))
+        }
+
+        /// Whether the liveness check runs before a connection is handed out (default `true`).
+        pub fn test_on_check_out(self, test: bool) -> Self {
+            self.map(|b| b.test_on_check_out(test))
+        }
+
+        /// Check only connections idle at least this long (default 1 s; `None`: every
+        /// checkout).
+        pub fn check_idle_after(self, after: Option<Duration>) -> Self {
+            self.map(|b| b.check_idle_after(after))
+        }
+
+        /// Which idle connection goes out first (default [`QueueStrategy::Fifo`](netpool_core::QueueStrategy::Fifo)).
+        pub fn queue_strategy(self, strategy: QueueStrategy) -> Self {
+            self.map(|b| b.queue_strategy(strategy))
+        }
+
+        /// Backoff after failed connects: first delay and cap (default 10 ms and 100 ms).
+        pub fn connect_backoff(self, initial: Duration, max: Duration) -> Self {
+            self.map(|b| b.connect_backoff(initial, max))
+        }
+
+        /// Whether callers fail fast while connects keep failing (default `true`); see
+        /// [`netpool_core::Builder::fail_fast`].
+        pub fn fail_fast(self, on: bool) -> Self {
+            self.map(|b| b.fail_fast(on))
+        }
+
+        /// Sets the handler of the pool's events (see
+        /// [`netpool_core::Builder::event_handler`]): called synchronously, on the thread that
+        /// caused the event; nothing is reported per checkout.
+        pub fn event_handler(self, handler: impl netpool_core::EventHandler) -> Self {
+            self.map(|b| b.event_handler(handler))
+        }
+
+        /// How often maintenance runs (default derived from the timeouts).
+        pub fn maintenance_interval(self, interval: Option<Duration>) -> Self {
+            self.map(|b| b.maintenance_interval(interval))
+        }
+    };
+}
+#[cfg_attr(not(feature = "tls"), allow(unused_imports))]
+pub(crate) use pool_knobs;
+
+/// The closure hooks' setters, `on_connect` and `on_checkout`, for a builder with a
+/// `hooks: FnHooks<_>` field over connections of type `$conn` and errors of type `$err`:
+/// written once for [`TcpBuilder`] and the TLS builder.
+macro_rules! hook_setters {
+    ($conn:ty, $err:ty) => {
+        /// Runs `f` on every new connection before its first use (a TLS connection: after
+        /// its handshake; see [`netpool_core::Hooks::on_connect`]):
+        /// `|stream| Box::pin(async move { ... })`.
+        pub fn on_connect<F>(mut self, f: F) -> Self
+        where
+            F: for<'a> Fn(&'a mut $conn) -> netpool_core::BoxHookFuture<'a, $err>
+                + Send
+                + Sync
+                + 'static,
+        {
+            self.hooks = self.hooks.on_connect(f);
+            self
+        }
+
+        /// Runs `f` on every checkout of an idle connection (see
+        /// [`netpool_core::Hooks::on_checkout`]): `|stream, meta| Box::pin(async move { ... })`.
+        pub fn on_checkout<F>(mut self, f: F) -> Self
+        where
+            F: for<'a> Fn(
+                    &'a mut $conn,
+                    netpool_core::Meta,
+                ) -> netpool_core::BoxHookFuture<'a, $err>
+                + Send
+                + Sync
+                + 'static,
+        {
+            self.hooks = self.hooks.on_checkout(f);
+            self
+        }
+    };
+}
+#[cfg_attr(not(feature = "tls"), allow(unused_imports))]
+pub(crate) use hook_setters;
+
+impl<R: Runtime> TcpBuilder<R> {
+    /// A builder for a pool of connections to `addr` (`"host:port"`, a socket address or
+    /// a `(host, port)` pair: see [`IntoAddress`]), with the default settings of
+    /// [`netpool_core::Config`] and [`TcpOptions`].
+    pub fn new(addr: impl IntoAddress) -> Self {
+        Self {
+            addr: addr.into_address(),
+            options: TcpOptions::default(),
+            core: Builder::new(),
+            hooks: FnHooks::new(),
+            runtime: PhantomData,
+        }
+    }
+
+    /// Replaces the pool settings with those of a core [`Builder`].
+    pub fn pool_builder(mut self, core: Builder) -> Self {
+        self.core = core;
+        self
+    }
+
+    /// Replaces the socket options. The per-attempt connect timeout in them is overridden
+    /// by a later [`connect_timeout`](Self::connect_timeout).
+    pub fn tcp_options(mut self, options: TcpOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Bound on one connect, and on each attempt to one resolved address (default 10 s).
+    ///
+    /// The manager enforces it itself, so a connect that takes too long fails with
+    /// `Error::Connect` naming the address and the phase (`TCP connect to
+    /// 10.0.0.1:6379: timed out after 2s`). The pool's own `connect_timeout`, whose
+    /// `Error::ConnectTimeout` carries no detail, is set a little longer (a tenth more,
+    /// at least 100 ms), as a backstop.
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options = self.options.connect_timeout(timeout);
+        self.map(|b| b.connect_timeout(timeout))
+    }
+
+    pool_knobs!();
+
+    hook_setters!(R::TcpStream, <TcpManager<R> as Manager>::Error);
+
+    /// Checks the settings and the address's form, creates the pool and starts its
+    /// maintenance. Opens no connection: a closed port is an error at `get`, not here.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Address`] for an address that is not `"host:port"`,
+    /// [`BuildError::Config`] for an invalid setting, and the runtime's error when
+    /// maintenance cannot start ([`BuildError::NoRuntime`], [`BuildError::Spawn`]).
+    pub fn build(self) -> Result<Pool<TcpManager<R>>, BuildError> {
+        let hooks = self.hooks.clone();
+        let (manager, core) = self.into_manager()?;
+        R::can_start_maintenance()?;
+        let pool = build_with(core, hooks, manager)?;
+        R::start_maintenance(&pool)?;
+        Ok(pool)
+    }
+
+    /// The manager and the pool settings that [`build`](Self::build) uses (also for the
+    /// TLS builder, which wraps the TCP manager).
+    pub(crate) fn into_manager(self) -> Result<(TcpManager<R>, Builder), BuildError> {
+        let address = Address::parse(&self.addr).map_err(|source| BuildError::Address {
+            addr: self.addr.clone(),
+            source,
+        })?;
+        // A blocking connect cannot be interrupted by the pool's timers, so no attempt may
+        // outlast the caller's whole deadline.
+        let mut options = self.options;
+        if let Some(wait) = self.core.config().wait_timeout {
+            let attempt = options.attempt_timeout().map_or(wait, |t| t.min(wait));
+            options = options.connect_timeout(Some(attempt));
+        }
+        // The manager bounds each connect itself, so that its error names the address and
+        // the phase; the pool's bound, when shorter, becomes the manager's, and the pool's
+        // is set a little longer, as a backstop.
+        let mut core = self.core;
+        if let Some(pool_limit) = core.config().connect_timeout {
+            let attempt = options
+                .attempt_timeout()
+                .map_or(pool_limit, |t| t.min(pool_limit));
+            options = options.connect_timeout(Some(attempt));
+            core = core.connect_timeout(Some(backstop(attempt)));
+        }
+        let manager = TcpManager::from_address(address).with_options(options);
+        Ok((manager, core))
+    }
+
+    fn map(mut self, f: impl FnOnce(Builder) -> Builder) -> Self {
+        self.core = f(self.core);
+        self
+    }
+}
+
+/// Builds the pool, with the closure hooks if any are set.
+pub(crate) fn build_with<M: Manager>(
+    core: Builder,
+    hooks: FnHooks<M>,
+    manager: M,
+) -> Result<Pool<M>, netpool_core::BuildError> {
+    if hooks.is_empty() {
+        core.build(manager)
+    } else {
+        core.hooks(hooks).build(manager)
+    }
+}
+
+impl<R: Runtime> fmt::Debug for TcpBuilder<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpBuilder")
+            .field("addr", &self.addr)
+            .field("options", &self.options)
+            .field("config", self.core.config())
+            .field("hooks", &self.hooks)
+            .finish()
+    }
+}
+
+/// The pool's connect timeout over a manager that enforces `limit` itself: a little
+/// longer, so that the manager's error (address and phase) wins the race.
+fn backstop(limit: Duration) -> Duration {
+    limit + (limit / 10).max(Duration::from_millis(100))
+}

@@ -1,0 +1,126 @@
+//! [`TcpOptions`]: the socket options every TCP manager sets on a new connection.
+
+use std::io;
+use std::time::Duration;
+
+use socket2::{SockRef, TcpKeepalive};
+
+/// Socket options for new TCP connections, and the timeout of one connect attempt.
+///
+/// The defaults: `TCP_NODELAY` on, keepalive probes after 60 s idle, every 10 s, 3 of
+/// them, and 10 s per connect attempt (each resolved address is one attempt).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use netpool_net::TcpOptions;
+///
+/// let options = TcpOptions::new()
+///     .keepalive(Some(Duration::from_secs(30)))
+///     .keepalive_interval(Duration::from_secs(5))
+///     .connect_timeout(Some(Duration::from_secs(2)));
+/// assert!(options.is_nodelay());
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpOptions {
+    nodelay: bool,
+    keepalive: Option<Duration>,
+    keepalive_interval: Duration,
+    keepalive_retries: u32,
+    connect_timeout: Option<Duration>,
+}
+
+impl TcpOptions {
+    /// The default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `TCP_NODELAY`: send small writes at once instead of batching them (default on).
+    pub fn nodelay(mut self, nodelay: bool) -> Self {
+        self.nodelay = nodelay;
+        self
+    }
+
+    /// Idle time before the first keepalive probe, or `None` to turn keepalive off
+    /// (default 60 s).
+    pub fn keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.keepalive = idle;
+        self
+    }
+
+    /// Time between keepalive probes (default 10 s), where the platform supports it.
+    pub fn keepalive_interval(mut self, interval: Duration) -> Self {
+        self.keepalive_interval = interval;
+        self
+    }
+
+    /// Unanswered probes before the connection is dropped (default 3), where the platform
+    /// supports it.
+    pub fn keepalive_retries(mut self, retries: u32) -> Self {
+        self.keepalive_retries = retries;
+        self
+    }
+
+    /// Bound on one connect attempt, to one resolved address (default 10 s; `None`: the
+    /// operating system's own limit). The pool's `connect_timeout` bounds the whole
+    /// connect on top, for the async adapters.
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn is_nodelay(&self) -> bool {
+        self.nodelay
+    }
+
+    /// The bound on one connect attempt.
+    pub fn attempt_timeout(&self) -> Option<Duration> {
+        self.connect_timeout
+    }
+
+    /// Applies the options to a connected socket.
+    ///
+    /// # Errors
+    ///
+    /// The error of the first `setsockopt` that failed.
+    pub fn apply(&self, socket: SockRef<'_>) -> io::Result<()> {
+        socket.set_tcp_nodelay(self.nodelay)?;
+        match self.keepalive {
+            None => socket.set_keepalive(false),
+            Some(idle) => socket.set_tcp_keepalive(&self.tcp_keepalive(idle)),
+        }
+    }
+
+    fn tcp_keepalive(&self, idle: Duration) -> TcpKeepalive {
+        let keepalive = TcpKeepalive::new().with_time(idle);
+        #[cfg(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "macos",
+            target_os = "ios",
+            target_os = "freebsd",
+            target_os = "netbsd",
+            target_os = "windows",
+        ))]
+        let keepalive = keepalive
+            .with_interval(self.keepalive_interval)
+            .with_retries(self.keepalive_retries);
+        keepalive
+    }
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        Self {
+            nodelay: true,
+            keepalive: Some(Duration::from_secs(60)),
+            keepalive_interval: Duration::from_secs(10),
+            keepalive_retries: 3,
+            connect_timeout: Some(Duration::from_secs(10)),
+        }
+    }
+}

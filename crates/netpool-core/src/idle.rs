@@ -26,7 +26,10 @@ pub(crate) struct Idle<C> {
     /// The last maintenance or `retain` pass that visited it (see [`IdleQueue::visit`]).
     pub(crate) pass: u32,
     /// Its checkout record, once checked out with holders tracked (see `crate::holders`).
-    pub(crate) hold: Option<std::sync::Arc<crate::holders::Hold>>,
+    /// Released explicitly where a connection closes ([`Idle::release_hold`]), not by drop
+    /// glue: a record without drop glue keeps the hot path's moves and unwinding paths
+    /// as they are without tracking (a missed release only keeps a record alive).
+    pub(crate) hold: std::mem::ManuallyDrop<Option<std::sync::Arc<crate::holders::Hold>>>,
 }
 
 impl<C> Idle<C> {
@@ -46,7 +49,7 @@ impl<C> Idle<C> {
             expires,
             uses: 0,
             pass: 0,
-            hold: None,
+            hold: std::mem::ManuallyDrop::new(None),
         }
     }
 
@@ -56,6 +59,12 @@ impl<C> Idle<C> {
     #[inline]
     pub(crate) fn id(&self) -> u64 {
         self.created
+    }
+
+    /// Drops its checkout record, if any: the connection is closing (or leaving the pool).
+    #[inline]
+    pub(crate) fn release_hold(&mut self) {
+        drop(self.hold.take());
     }
 
     /// How long since it was last used or checked, whichever is later.

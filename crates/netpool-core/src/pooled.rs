@@ -85,17 +85,26 @@ pub struct Meta {
 }
 
 impl<M: Manager> Pooled<M> {
-    /// Hands `item` out: the one place a checkout is counted in its `uses`.
-    /// The caller holds a permit, which the guard takes over.
-    #[inline]
-    pub(crate) fn new(pool: &Arc<Inner<M>>, mut item: Idle<M::Connection>) -> Self {
+    /// Hands `item` out to a caller at `site`: the one place a checkout is counted in its
+    /// `uses`, and stamped in its checkout record when holders are tracked. The caller
+    /// holds a permit, which the guard takes over.
+    #[inline(always)]
+    pub(crate) fn new(
+        pool: &Arc<Inner<M>>,
+        mut item: Idle<M::Connection>,
+        site: &'static Location<'static>,
+    ) -> Self {
         item.uses = item.uses.saturating_add(1);
-        Self {
+        let mut this = Self {
             pool: NonNull::from(&**pool),
             item: Some(item),
             broken: false,
-            site: Location::caller(),
+            site,
+        };
+        if pool.shared.diag.track {
+            this.track();
         }
+        this
     }
 
     /// The pool. Only for uses before the guard's permit is released: the reference must
@@ -114,26 +123,18 @@ impl<M: Manager> Pooled<M> {
         unsafe { self.pool.as_ref() }
     }
 
-    /// Records where the guard was checked out: the entry points' `#[track_caller]`
-    /// location; with holders tracked, stamps the connection's checkout record too.
-    #[inline(always)]
-    pub(crate) fn at(mut self, site: &'static Location<'static>) -> Self {
-        self.site = site;
-        if self.inner().shared.diag.track {
-            self.track();
-        }
-        self
-    }
-
-    #[inline(never)]
+    #[inline]
     fn track(&mut self) {
-        let site = self.site;
-        if let Some(mut item) = self.item.take() {
-            let hold = item
-                .hold
-                .get_or_insert_with(|| self.inner().shared.diag.register(item.created));
-            hold.checked_out(site);
-            self.item = Some(item);
+        let Some(item) = &self.item else { return };
+        match &*item.hold {
+            Some(hold) => hold.checked_out(self.site),
+            None => {
+                let hold = self.inner().shared.diag.register(item.created);
+                hold.checked_out(self.site);
+                if let Some(item) = &mut self.item {
+                    *item.hold = Some(hold);
+                }
+            }
         }
     }
 
@@ -145,8 +146,9 @@ impl<M: Manager> Pooled<M> {
 
     /// Takes the connection out of the pool for good, freeing its slot.
     pub fn detach(mut this: Self) -> M::Connection {
-        let item = this.take();
+        let mut item = this.take();
         returned(&item, &this.inner().shared);
+        item.release_hold();
         crate::stats::Counters::bump(&this.inner().shared.counters.detached);
         let permit = Permit::new(&this.inner().shared.sema);
         this.inner().shared.slot_freed();
@@ -236,7 +238,7 @@ impl<M: Manager> Pooled<M> {
 /// one, and reports the return of one that was held too long.
 #[inline(always)]
 fn returned<C>(item: &Idle<C>, shared: &crate::shared::Shared) {
-    if let Some(hold) = &item.hold {
+    if let Some(hold) = &*item.hold {
         let (since, leaked) = hold.returned();
         if leaked || cfg!(feature = "metrics") {
             held(shared, since, leaked);

@@ -95,16 +95,17 @@ impl<M: Manager> Pooled<M> {
         site: &'static Location<'static>,
     ) -> Self {
         item.uses = item.uses.saturating_add(1);
-        let mut this = Self {
+        if pool.shared.diag.track {
+            // By value (no reference to the record escapes), so that the hot path without
+            // tracking builds the guard in place.
+            item.hold = track(&pool.shared.diag, item.hold, item.created, site);
+        }
+        Self {
             pool: NonNull::from(&**pool),
             item: Some(item),
             broken: false,
             site,
-        };
-        if pool.shared.diag.track {
-            this.track();
         }
-        this
     }
 
     /// The pool. Only for uses before the guard's permit is released: the reference must
@@ -123,21 +124,6 @@ impl<M: Manager> Pooled<M> {
         unsafe { self.pool.as_ref() }
     }
 
-    #[inline]
-    fn track(&mut self) {
-        let Some(item) = &self.item else { return };
-        match &*item.hold {
-            Some(hold) => hold.checked_out(self.site),
-            None => {
-                let hold = self.inner().shared.diag.register(item.created);
-                hold.checked_out(self.site);
-                if let Some(item) = &mut self.item {
-                    *item.hold = Some(hold);
-                }
-            }
-        }
-    }
-
     /// Where the connection was checked out: the file and line of the `get` (or
     /// `get_blocking`, `try_get`, ...) call that returned this guard.
     pub fn site(this: &Self) -> &'static Location<'static> {
@@ -146,9 +132,9 @@ impl<M: Manager> Pooled<M> {
 
     /// Takes the connection out of the pool for good, freeing its slot.
     pub fn detach(mut this: Self) -> M::Connection {
-        let mut item = this.take();
+        let item = this.take();
         returned(&item, &this.inner().shared);
-        item.release_hold();
+        (this.inner().shared.diag).release(item.hold, &this.inner().shared.events);
         crate::stats::Counters::bump(&this.inner().shared.counters.detached);
         let permit = Permit::new(&this.inner().shared.sema);
         this.inner().shared.slot_freed();
@@ -234,11 +220,42 @@ impl<M: Manager> Pooled<M> {
     }
 }
 
+/// Stamps the checkout record `number` of connection `id` (registering one if it has
+/// none) with a checkout from `site`; returns the record's number. Out of line: the hot
+/// path without tracking keeps only the flag's test.
+#[cold]
+#[inline(never)]
+fn track(
+    diag: &crate::holders::Diag,
+    number: u16,
+    id: u64,
+    site: &'static Location<'static>,
+) -> u16 {
+    let number = match number {
+        0 => diag.register(id),
+        n => n,
+    };
+    if let Some(hold) = diag.record(number) {
+        hold.checked_out(site);
+    }
+    number
+}
+
 /// A checked-out connection is back (or leaves): clears its checkout record, if it has
 /// one, and reports the return of one that was held too long.
 #[inline(always)]
 fn returned<C>(item: &Idle<C>, shared: &crate::shared::Shared) {
-    if let Some(hold) = &*item.hold {
+    if item.hold != 0 {
+        untrack(shared, item.hold);
+    }
+}
+
+/// [`returned`]'s part for a tracked connection, out of line: the hot path without
+/// tracking keeps only the number's test.
+#[cold]
+#[inline(never)]
+fn untrack(shared: &crate::shared::Shared, number: u16) {
+    if let Some(hold) = shared.diag.record(number) {
         let (since, leaked) = hold.returned();
         if leaked || cfg!(feature = "metrics") {
             held(shared, since, leaked);

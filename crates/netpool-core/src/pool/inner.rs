@@ -24,18 +24,6 @@ pub(crate) struct Inner<M: Manager> {
     pub(crate) hooks: DynHooks<M>,
 }
 
-impl<M: Manager> Drop for Inner<M> {
-    fn drop(&mut self) {
-        // Checkout records are released where connections close (`Idle::release_hold`);
-        // the ones still idle when the pool's memory goes are released here.
-        if self.shared.diag.track {
-            while let Some(mut item) = self.idle.pop() {
-                item.release_hold();
-            }
-        }
-    }
-}
-
 /// Why a connection is closed, for the counters and the events.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum CloseReason {
@@ -445,8 +433,8 @@ impl<M: Manager> Live<'_, M> {
 
 impl<M: Manager> Drop for Live<'_, M> {
     fn drop(&mut self) {
-        let Some(mut item) = self.item.take() else { return };
-        item.release_hold();
+        let Some(item) = self.item.take() else { return };
+        (self.inner.shared.diag).release(item.hold, &self.inner.shared.events);
         let counters = &self.inner.shared.counters;
         match self.reason {
             CloseReason::Broken => Counters::bump(&counters.closed_broken),

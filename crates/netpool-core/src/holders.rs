@@ -5,10 +5,12 @@
 //!
 //! Every checkout entry point is `#[track_caller]`, and the [`Pooled`](crate::Pooled)
 //! guard keeps the caller's `Location` (a pointer to a static, free to pass). With a leak
-//! threshold set, each connection also gets a [`Hold`] record on its first checkout (one
-//! allocation per connection, never per checkout), kept in the connection's bookkeeping
-//! and listed in the pool's registry. A checkout stamps the record with the site and a
-//! coarse clock reading; a return clears it. Both are plain stores, no read-modify-write:
+//! threshold set, each connection also gets a [`Hold`] record on its first checkout, from
+//! the pool's table of records (allocated 256 at a time, never per checkout), and keeps
+//! the record's number in its bookkeeping (a `u16` beside the other small fields, so the
+//! bookkeeping the hot path moves stays 48 bytes). The record goes back to the table
+//! where the connection closes. A checkout stamps the record with the site and a coarse
+//! clock reading; a return clears it. Both are plain stores, no read-modify-write:
 //! only the guard's thread writes `since` and `site` while it holds the connection.
 //!
 //! Maintenance scans the registry: a record held longer than the threshold is reported
@@ -21,12 +23,14 @@
 //! a fence on the hot path. Scans run under the registry's lock; their events are sent
 //! after it is released, so a handler may call [`Pool::holders`].
 //!
-//! A record whose connection is gone (only the registry holds it) is dropped by the next
-//! scan. A forgotten guard (`mem::forget`) keeps its record, and shows up as the holder.
+//! A record released by its closing connection reports an unacknowledged return first
+//! (under the table's lock, which scans hold too). A forgotten guard (`mem::forget`) keeps
+//! its record, and shows up as the holder. A pool with more than 65,535 connections at
+//! once leaves the ones beyond untracked.
 
 use std::fmt;
 use std::panic::Location;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crossbeam_utils::atomic::AtomicCell;
@@ -156,17 +160,67 @@ pub(crate) struct Diag {
     /// `leak_threshold` in nanoseconds.
     threshold: Option<Nanos>,
     pub(crate) name: Option<Arc<str>>,
-    registry: Mutex<Vec<Arc<Hold>>>,
+    /// The checkout records, when holders are tracked.
+    table: Option<Box<Table>>,
     last_timeout: Mutex<Option<TimeoutReport>>,
     /// The metrics' labels and the counters already exported.
     #[cfg(feature = "metrics")]
     pub(crate) meter: crate::metrics::Meter,
 }
 
+/// Records per chunk of the table.
+const CHUNK: usize = 256;
+
+/// The checkout records: numbered from 1 (0 is "none"), in chunks allocated on demand so
+/// that a record's address never changes and a lookup takes no lock.
+struct Table {
+    chunks: Box<[OnceLock<Box<[Hold]>>]>,
+    /// Allocation of numbers; also serialises scans with releases.
+    numbers: Mutex<Numbers>,
+}
+
+/// The table's numbers in use and free.
+#[derive(Default)]
+struct Numbers {
+    /// Numbers below this were handed out at some time.
+    next: usize,
+    free: Vec<u16>,
+}
+
+impl Table {
+    fn new() -> Self {
+        Self {
+            chunks: (0..=usize::from(u16::MAX) / CHUNK)
+                .map(|_| OnceLock::new())
+                .collect(),
+            numbers: Mutex::new(Numbers {
+                next: 1,
+                free: Vec::new(),
+            }),
+        }
+    }
+
+    #[inline]
+    fn get(&self, number: u16) -> Option<&Hold> {
+        let n = usize::from(number);
+        self.chunks.get(n / CHUNK)?.get()?.get(n % CHUNK)
+    }
+
+    /// The records handed out so far (free ones included), under the lock.
+    fn each(&self, numbers: &Numbers, mut f: impl FnMut(&Hold)) {
+        for n in 1..numbers.next {
+            if let Some(hold) = u16::try_from(n).ok().and_then(|n| self.get(n)) {
+                f(hold);
+            }
+        }
+    }
+}
+
 /// One connection's checkout record (see the module docs).
 #[derive(Debug)]
 pub(crate) struct Hold {
-    id: u64,
+    /// The connection's id; 0 while the record is free.
+    id: AtomicU64,
     /// The coarse time of the current checkout (never 0); 0 while not checked out.
     since: AtomicU64,
     site: AtomicCell<&'static Location<'static>>,
@@ -189,29 +243,68 @@ impl Diag {
                 config.min_idle,
             ),
             name,
-            registry: Mutex::new(Vec::new()),
+            table: config.leak_threshold.map(|_| Box::new(Table::new())),
             last_timeout: Mutex::new(None),
         }
     }
 
-    /// A new record for connection `id`, listed in the registry.
+    /// A record for connection `id`: its number, or 0 if the table is full.
     #[cold]
     #[inline(never)]
-    pub(crate) fn register(&self, id: u64) -> Arc<Hold> {
-        let hold = Arc::new(Hold {
-            id,
-            since: AtomicU64::new(0),
-            site: AtomicCell::new(Location::caller()),
-            reported: AtomicU64::new(0),
-            acked: AtomicU64::new(0),
-        });
-        let mut registry = lock(&self.registry);
-        // Records of closed connections go when the registry would grow.
-        if registry.len() == registry.capacity() {
-            registry.retain(|h| Arc::strong_count(h) > 1 || h.unacked().is_some());
+    pub(crate) fn register(&self, id: u64) -> u16 {
+        let Some(table) = &self.table else { return 0 };
+        let mut numbers = lock(&table.numbers);
+        let number = match numbers.free.pop() {
+            Some(n) => n,
+            None => {
+                let Ok(n) = u16::try_from(numbers.next) else {
+                    return 0;
+                };
+                let chunk = usize::from(n) / CHUNK;
+                if let Some(slot) = table.chunks.get(chunk) {
+                    slot.get_or_init(|| (0..CHUNK).map(|_| Hold::free()).collect());
+                }
+                numbers.next += 1;
+                n
+            }
+        };
+        if let Some(hold) = table.get(number) {
+            hold.id.store(id, Ordering::Relaxed);
+            hold.since.store(0, Ordering::Relaxed);
+            hold.reported.store(0, Ordering::Relaxed);
+            hold.acked.store(0, Ordering::Relaxed);
         }
-        registry.push(hold.clone());
-        hold
+        number
+    }
+
+    /// Record `number` (0 for none).
+    #[inline(always)]
+    pub(crate) fn record(&self, number: u16) -> Option<&Hold> {
+        if number == 0 {
+            return None;
+        }
+        self.table.as_deref()?.get(number)
+    }
+
+    /// Connection `number`'s holder closes: its record goes back to the table, after
+    /// reporting a return the guard did not see reported (as a scan would).
+    pub(crate) fn release(&self, number: u16, events: &Events) {
+        let (Some(table), Some(hold)) = (&self.table, self.record(number)) else {
+            return;
+        };
+        let returned = {
+            let mut numbers = lock(&table.numbers);
+            let returned = hold.unacked();
+            hold.id.store(0, Ordering::Relaxed);
+            hold.since.store(0, Ordering::Relaxed);
+            hold.reported.store(0, Ordering::Relaxed);
+            numbers.free.push(number);
+            returned
+        };
+        if let Some(reported) = returned {
+            let held_for = Duration::from_nanos(clock::now().saturating_sub(reported));
+            events.emit(|| Event::ReturnedAfterLeak { held_for });
+        }
     }
 
     /// The checked-out connections, longest held first.
@@ -219,11 +312,12 @@ impl Diag {
         if !self.track {
             return Vec::new();
         }
+        let Some(table) = &self.table else {
+            return Vec::new();
+        };
         let now = clock::now();
-        let mut list: Vec<Holder> = lock(&self.registry)
-            .iter()
-            .filter_map(|h| h.holder(now))
-            .collect();
+        let mut list = Vec::new();
+        table.each(&lock(&table.numbers), |h| list.extend(h.holder(now)));
         list.sort_by_key(|h| std::cmp::Reverse(h.held_for));
         list
     }
@@ -232,23 +326,29 @@ impl Diag {
         if !self.track {
             return None;
         }
+        let table = self.table.as_ref()?;
         let now = clock::now();
-        lock(&self.registry)
-            .iter()
-            .filter_map(|h| h.holder(now))
-            .max_by_key(|h| h.held_for)
+        let mut oldest: Option<Holder> = None;
+        table.each(&lock(&table.numbers), |h| {
+            if let Some(h) = h.holder(now) {
+                if oldest.is_none_or(|o| h.held_for > o.held_for) {
+                    oldest = Some(h);
+                }
+            }
+        });
+        oldest
     }
 
     /// Maintenance's scan: reports checkouts held past the threshold and returns of
     /// reported ones that their guards did not report; drops records of closed
     /// connections.
     pub(crate) fn scan(&self, events: &Events) {
-        let Some(threshold) = self.threshold else {
+        let (Some(threshold), Some(table)) = (self.threshold, &self.table) else {
             return;
         };
         let now = clock::now();
         let mut found = Vec::new();
-        lock(&self.registry).retain(|h| {
+        table.each(&lock(&table.numbers), |h| {
             if let Some(reported) = h.unacked() {
                 h.acked.store(reported, Ordering::Relaxed);
                 found.push(Found::Returned(now.saturating_sub(reported)));
@@ -260,12 +360,11 @@ impl Diag {
             {
                 h.reported.store(since, Ordering::Relaxed);
                 found.push(Found::Held(Holder {
-                    id: h.id,
+                    id: h.id.load(Ordering::Relaxed),
                     site: h.site.load(),
                     held_for: Duration::from_nanos(now.saturating_sub(since)),
                 }));
             }
-            Arc::strong_count(h) > 1
         });
         for f in found {
             match f {
@@ -309,10 +408,21 @@ impl Hold {
         (since, leaked)
     }
 
+    /// A free record.
+    fn free() -> Self {
+        Self {
+            id: AtomicU64::new(0),
+            since: AtomicU64::new(0),
+            site: AtomicCell::new(Location::caller()),
+            reported: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+        }
+    }
+
     fn holder(&self, now: Nanos) -> Option<Holder> {
         let since = self.since.load(Ordering::Acquire);
         (since != 0).then(|| Holder {
-            id: self.id,
+            id: self.id.load(Ordering::Relaxed),
             site: self.site.load(),
             held_for: Duration::from_nanos(now.saturating_sub(since)),
         })

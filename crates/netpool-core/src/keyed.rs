@@ -197,7 +197,7 @@ where
     ) -> impl Future<Output = Result<Pooled<M>, Error<M::Error>>> + Send + 'a {
         let site = Location::caller();
         let timeout = self.inner.config.wait_timeout;
-        async move { Ok(self.acquire(key, timeout).await?.at(site)) }
+        async move { self.acquire(key, timeout, site).await }
     }
 
     /// Like [`get`](Self::get), with `timeout` instead of `wait_timeout`.
@@ -216,7 +216,7 @@ where
         timeout: Duration,
     ) -> impl Future<Output = Result<Pooled<M>, Error<M::Error>>> + Send + 'a {
         let site = Location::caller();
-        async move { Ok(self.acquire(key, Some(timeout)).await?.at(site)) }
+        async move { self.acquire(key, Some(timeout), site).await }
     }
 
     /// Checks a connection to `key` out without waiting, as [`Pool::try_get`].
@@ -227,16 +227,20 @@ where
     #[track_caller]
     pub fn try_get(&self, key: &K) -> Result<Pooled<M>, Error<M::Error>> {
         let site = Location::caller();
-        self.try_get_inner(key).map(|c| c.at(site))
+        self.try_get_inner(key, site)
     }
 
-    fn try_get_inner(&self, key: &K) -> Result<Pooled<M>, Error<M::Error>> {
-        match self.fast(key) {
+    fn try_get_inner(
+        &self,
+        key: &K,
+        site: &'static Location<'static>,
+    ) -> Result<Pooled<M>, Error<M::Error>> {
+        match self.fast(key, site) {
             Step::Done(conn) => Ok(conn),
             Step::Closed => Err(Error::Closed),
             Step::Wait(_) => Err(Error::Timeout),
             Step::Finish(pool, first) => {
-                pool.finish_now(Permit::new(&pool.inner.shared.sema), first)
+                pool.finish_now(Permit::new(&pool.inner.shared.sema), first, site)
             }
         }
     }
@@ -253,8 +257,7 @@ where
     #[track_caller]
     pub fn get_blocking(&self, key: &K) -> Result<Pooled<M>, Error<M::Error>> {
         let site = Location::caller();
-        self.get_blocking_timeout_inner(key, self.inner.config.wait_timeout)
-            .map(|c| c.at(site))
+        self.get_blocking_timeout_inner(key, self.inner.config.wait_timeout, site)
     }
 
     /// Like [`get_blocking`](Self::get_blocking), with `timeout` instead of
@@ -274,8 +277,7 @@ where
         timeout: Duration,
     ) -> Result<Pooled<M>, Error<M::Error>> {
         let site = Location::caller();
-        self.get_blocking_timeout_inner(key, Some(timeout))
-            .map(|c| c.at(site))
+        self.get_blocking_timeout_inner(key, Some(timeout), site)
     }
 
     /// A snapshot of all keys: how many there are, the total connections, and the keys'
@@ -451,14 +453,15 @@ where
         &self,
         key: &K,
         timeout: Option<Duration>,
+        site: &'static Location<'static>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
-        match self.fast(key) {
+        match self.fast(key, site) {
             Step::Done(conn) => Ok(conn),
             Step::Closed => Err(Error::Closed),
-            Step::Wait(pool) => pool.rest(None, Deadline::new(timeout)).await,
+            Step::Wait(pool) => pool.rest(None, Deadline::new(timeout), site).await,
             Step::Finish(pool, first) => {
                 let permit = Permit::new(&pool.inner.shared.sema);
-                pool.rest(Some((permit, first)), Deadline::new(timeout))
+                pool.rest(Some((permit, first)), Deadline::new(timeout), site)
                     .await
             }
         }
@@ -468,14 +471,15 @@ where
         &self,
         key: &K,
         timeout: Option<Duration>,
+        site: &'static Location<'static>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
-        match self.fast(key) {
+        match self.fast(key, site) {
             Step::Done(conn) => Ok(conn),
             Step::Closed => Err(Error::Closed),
-            Step::Wait(pool) => pool.rest_blocking(None, timeout),
+            Step::Wait(pool) => pool.rest_blocking(None, timeout, site),
             Step::Finish(pool, first) => {
                 let permit = Permit::new(&pool.inner.shared.sema);
-                pool.rest_blocking(Some((permit, first)), timeout)
+                pool.rest_blocking(Some((permit, first)), timeout, site)
             }
         }
     }
@@ -483,24 +487,30 @@ where
     /// The hot path: the key's pool's synchronous fast path under its shard's read lock
     /// (the key's pool is created first if it has none).
     #[inline]
-    fn fast(&self, key: &K) -> Step<M> {
+    fn fast(&self, key: &K, site: &'static Location<'static>) -> Step<M> {
         let inner = &*self.inner;
         let hash = hash_of(key);
         let shard = &inner.shards[shard_index(hash)];
         {
             let map = read(shard);
             if let Some(entry) = find(&map, hash, key) {
-                return entry.step();
+                return entry.step(site);
             }
         }
-        self.first_use(shard, hash, key)
+        self.first_use(shard, hash, key, site)
     }
 
     /// The key has no pool: create it (under the shard's write lock), then take its hot
     /// path.
     #[cold]
     #[inline(never)]
-    fn first_use(&self, shard: &Shard<K, Entry<M>>, hash: u64, key: &K) -> Step<M> {
+    fn first_use(
+        &self,
+        shard: &Shard<K, Entry<M>>,
+        hash: u64,
+        key: &K,
+        site: &'static Location<'static>,
+    ) -> Step<M> {
         let inner = &*self.inner;
         let mut map = write(shard);
         // Checked under the write lock: `close` sets the flag, then visits every shard.
@@ -513,7 +523,7 @@ where
                 key: key.clone(),
             })
             .or_insert_with(|| inner.new_entry(key));
-        entry.step()
+        entry.step(site)
     }
 
     /// `key`'s pool, if it has one.
@@ -674,7 +684,7 @@ impl<K, M: Manager> Keyed<K, M> {
 impl<M: Manager> Entry<M> {
     /// The key's hot path, under the shard's read lock.
     #[inline]
-    fn step(&self) -> Step<M> {
+    fn step(&self, site: &'static Location<'static>) -> Step<M> {
         // Callers of this key wait for room: a newcomer queues behind them (the slow
         // path), so it does not take the connection that went idle for them.
         if self
@@ -688,7 +698,7 @@ impl<M: Manager> Entry<M> {
             self.pool.inner.shared.counters.gets.bump();
             return Step::Wait(self.pool.clone());
         }
-        match self.pool.fast() {
+        match self.pool.fast(site) {
             Fast::Done(conn) => Step::Done(conn),
             Fast::Closed => Step::Closed,
             Fast::NoPermit => Step::Wait(self.pool.clone()),

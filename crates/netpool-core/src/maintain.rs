@@ -108,7 +108,7 @@ impl<M: Manager> Pool<M> {
 /// used stay at the bottom and can reach `idle_timeout`).
 pub(crate) struct Visit<'a, M: Manager> {
     inner: &'a Inner<M>,
-    pass: u32,
+    pass: u16,
     kept: usize,
     /// At most this many more takes: the queue's length when the pass started.
     left: usize,
@@ -116,11 +116,13 @@ pub(crate) struct Visit<'a, M: Manager> {
 
 impl<'a, M: Manager> Visit<'a, M> {
     pub(crate) fn new(inner: &'a Inner<M>) -> Self {
-        let pass = inner
+        // The low 16 bits (see `Idle::pass`).
+        let pass = (inner
             .shared
             .passes
             .fetch_add(1, Ordering::Relaxed)
-            .wrapping_add(1);
+            .wrapping_add(1)
+            & 0xffff) as u16;
         Self {
             inner,
             pass,

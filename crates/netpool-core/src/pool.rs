@@ -209,11 +209,11 @@ impl<M: Manager> Pool<M> {
     #[track_caller]
     pub fn try_get(&self) -> Result<Pooled<M>, Error<M::Error>> {
         let site = Location::caller();
-        match self.fast() {
-            Fast::Done(conn) => Ok(conn.at(site)),
+        match self.fast(site) {
+            Fast::Done(conn) => Ok(conn),
             Fast::Closed => Err(Error::Closed),
             Fast::NoPermit => Err(Error::Timeout),
-            Fast::Held(permit, first) => self.finish_now(permit, first).map(|c| c.at(site)),
+            Fast::Held(permit, first) => self.finish_now(permit, first, site),
         }
     }
 
@@ -413,14 +413,13 @@ impl<M: Manager> Pool<M> {
         timeout: Option<Duration>,
         site: &'static Location<'static>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
-        let held = match self.fast() {
-            Fast::Done(conn) => return Ok(conn.at(site)),
+        let held = match self.fast(site) {
+            Fast::Done(conn) => return Ok(conn),
             Fast::Closed => return Err(Error::Closed),
             Fast::NoPermit => None,
             Fast::Held(permit, first) => Some((permit, first)),
         };
-        let conn = self.rest(held, Deadline::new(timeout)).await?;
-        Ok(conn.at(site))
+        self.rest(held, Deadline::new(timeout), site).await
     }
 
     /// The rest of a `get` once the hot path missed: without a permit (`held` is `None`),
@@ -429,6 +428,7 @@ impl<M: Manager> Pool<M> {
         &self,
         held: Option<(Permit<'_>, Option<Idle<M::Connection>>)>,
         mut deadline: Deadline,
+        site: &'static Location<'static>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
         let inner = &*self.inner;
         let (permit, first) = match held {
@@ -438,7 +438,8 @@ impl<M: Manager> Pool<M> {
                 Err(e) => return Err(inner.wait_error(e, &deadline)),
             },
         };
-        self.finish(permit, first, &mut deadline, false).await
+        self.finish(permit, first, &mut deadline, false, site)
+            .await
     }
 
     /// The blocking entry points: the hot path without a future, else the state machine
@@ -448,13 +449,11 @@ impl<M: Manager> Pool<M> {
         timeout: Option<Duration>,
         site: &'static Location<'static>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
-        match self.fast() {
-            Fast::Done(conn) => Ok(conn.at(site)),
+        match self.fast(site) {
+            Fast::Done(conn) => Ok(conn),
             Fast::Closed => Err(Error::Closed),
-            Fast::NoPermit => self.rest_blocking(None, timeout).map(|c| c.at(site)),
-            Fast::Held(permit, first) => self
-                .rest_blocking(Some((permit, first)), timeout)
-                .map(|c| c.at(site)),
+            Fast::NoPermit => self.rest_blocking(None, timeout, site),
+            Fast::Held(permit, first) => self.rest_blocking(Some((permit, first)), timeout, site),
         }
     }
 
@@ -463,9 +462,10 @@ impl<M: Manager> Pool<M> {
         &self,
         held: Option<(Permit<'_>, Option<Idle<M::Connection>>)>,
         timeout: Option<Duration>,
+        site: &'static Location<'static>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
         let wait = held.is_none();
-        let rest = self.rest(held, Deadline::blocking(timeout));
+        let rest = self.rest(held, Deadline::blocking(timeout), site);
         if wait {
             // It will wait: park with a real waker from the first poll (a no-op first
             // poll would only queue the caller with a waker that must be replaced).
@@ -482,9 +482,10 @@ impl<M: Manager> Pool<M> {
         &self,
         permit: Permit<'_>,
         first: Option<Idle<M::Connection>>,
+        site: &'static Location<'static>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
         let mut deadline = Deadline::new(None);
-        let finish = pin!(self.finish(permit, first, &mut deadline, true));
+        let finish = pin!(self.finish(permit, first, &mut deadline, true, site));
         match finish.poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(result) => result,
             Poll::Pending => Err(Error::Timeout),
@@ -493,8 +494,10 @@ impl<M: Manager> Pool<M> {
 
     /// The hot path, synchronously: a free permit (nobody waiting) and an idle connection
     /// that needs no check. Anything else goes to the state machine with what was taken.
+    /// `site`: the caller of the entry point, which the guard records (see
+    /// [`Pooled::site`]).
     #[inline(always)]
-    pub(crate) fn fast(&self) -> Fast<'_, M> {
+    pub(crate) fn fast(&self, site: &'static Location<'static>) -> Fast<'_, M> {
         let inner = &*self.inner;
         let shared = &inner.shared;
         shared.counters.gets.bump();
@@ -510,7 +513,9 @@ impl<M: Manager> Pool<M> {
         match inner.verdict(&item) {
             Verdict::Go => {
                 permit.forget();
-                Fast::Done(Pooled::new(&self.inner, item))
+                // Built in place with its site (an `at` on the way out would move the
+                // guard once more).
+                Fast::Done(Pooled::new(&self.inner, item, site))
             }
             // Rare: `finish` decides again (a clock read) rather than make `Fast`, which
             // the hot path moves around, bigger.
@@ -526,6 +531,7 @@ impl<M: Manager> Pool<M> {
         first: Option<Idle<M::Connection>>,
         deadline: &mut Deadline,
         once: bool,
+        site: &'static Location<'static>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
         let inner = &*self.inner;
         let checked = match first {
@@ -540,7 +546,7 @@ impl<M: Manager> Pool<M> {
             None => inner.obtain(deadline, once).await?,
         };
         permit.forget();
-        Ok(Pooled::new(&self.inner, item))
+        Ok(Pooled::new(&self.inner, item, site))
     }
 }
 

@@ -85,16 +85,26 @@ pub struct Meta {
 }
 
 impl<M: Manager> Pooled<M> {
-    /// Hands `item` out: the one place a checkout is counted in its `uses`.
-    /// The caller holds a permit, which the guard takes over.
-    #[inline]
-    pub(crate) fn new(pool: &Arc<Inner<M>>, mut item: Idle<M::Connection>) -> Self {
+    /// Hands `item` out to a caller at `site`: the one place a checkout is counted in its
+    /// `uses`, and stamped in its checkout record when holders are tracked. The caller
+    /// holds a permit, which the guard takes over.
+    #[inline(always)]
+    pub(crate) fn new(
+        pool: &Arc<Inner<M>>,
+        mut item: Idle<M::Connection>,
+        site: &'static Location<'static>,
+    ) -> Self {
         item.uses = item.uses.saturating_add(1);
+        if pool.shared.diag.track {
+            // By value (no reference to the record escapes), so that the hot path without
+            // tracking builds the guard in place.
+            item.hold = track(&pool.shared.diag, item.hold, item.created, site);
+        }
         Self {
             pool: NonNull::from(&**pool),
             item: Some(item),
             broken: false,
-            site: Location::caller(),
+            site,
         }
     }
 
@@ -114,29 +124,6 @@ impl<M: Manager> Pooled<M> {
         unsafe { self.pool.as_ref() }
     }
 
-    /// Records where the guard was checked out: the entry points' `#[track_caller]`
-    /// location; with holders tracked, stamps the connection's checkout record too.
-    #[inline(always)]
-    pub(crate) fn at(mut self, site: &'static Location<'static>) -> Self {
-        self.site = site;
-        if self.inner().shared.diag.track {
-            self.track();
-        }
-        self
-    }
-
-    #[inline(never)]
-    fn track(&mut self) {
-        let site = self.site;
-        if let Some(mut item) = self.item.take() {
-            let hold = item
-                .hold
-                .get_or_insert_with(|| self.inner().shared.diag.register(item.created));
-            hold.checked_out(site);
-            self.item = Some(item);
-        }
-    }
-
     /// Where the connection was checked out: the file and line of the `get` (or
     /// `get_blocking`, `try_get`, ...) call that returned this guard.
     pub fn site(this: &Self) -> &'static Location<'static> {
@@ -147,6 +134,7 @@ impl<M: Manager> Pooled<M> {
     pub fn detach(mut this: Self) -> M::Connection {
         let item = this.take();
         returned(&item, &this.inner().shared);
+        (this.inner().shared.diag).release(item.hold, &this.inner().shared.events);
         crate::stats::Counters::bump(&this.inner().shared.counters.detached);
         this.inner().shared.record_gone(item.created);
         let permit = Permit::new(&this.inner().shared.sema);
@@ -233,11 +221,42 @@ impl<M: Manager> Pooled<M> {
     }
 }
 
+/// Stamps the checkout record `number` of connection `id` (registering one if it has
+/// none) with a checkout from `site`; returns the record's number. Out of line: the hot
+/// path without tracking keeps only the flag's test.
+#[cold]
+#[inline(never)]
+fn track(
+    diag: &crate::holders::Diag,
+    number: u16,
+    id: u64,
+    site: &'static Location<'static>,
+) -> u16 {
+    let number = match number {
+        0 => diag.register(id),
+        n => n,
+    };
+    if let Some(hold) = diag.record(number) {
+        hold.checked_out(site);
+    }
+    number
+}
+
 /// A checked-out connection is back (or leaves): clears its checkout record, if it has
 /// one, and reports the return of one that was held too long.
 #[inline(always)]
 fn returned<C>(item: &Idle<C>, shared: &crate::shared::Shared) {
-    if let Some(hold) = &item.hold {
+    if item.hold != 0 {
+        untrack(shared, item.hold);
+    }
+}
+
+/// [`returned`]'s part for a tracked connection, out of line: the hot path without
+/// tracking keeps only the number's test.
+#[cold]
+#[inline(never)]
+fn untrack(shared: &crate::shared::Shared, number: u16) {
+    if let Some(hold) = shared.diag.record(number) {
         let (since, leaked) = hold.returned();
         if leaked || cfg!(feature = "metrics") {
             held(shared, since, leaked);

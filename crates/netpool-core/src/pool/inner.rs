@@ -452,6 +452,7 @@ impl<M: Manager> Live<'_, M> {
 impl<M: Manager> Drop for Live<'_, M> {
     fn drop(&mut self) {
         let Some(item) = self.item.take() else { return };
+        (self.inner.shared.diag).release(item.hold, &self.inner.shared.events);
         let counters = &self.inner.shared.counters;
         match self.reason {
             CloseReason::Broken => Counters::bump(&counters.closed_broken),

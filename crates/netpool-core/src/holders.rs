@@ -162,6 +162,9 @@ pub(crate) struct Diag {
     pub(crate) name: Option<Arc<str>>,
     /// The checkout records, when holders are tracked.
     table: Option<Box<Table>>,
+    /// The latest coarse clock reading of a tracked return or of maintenance: what a
+    /// checkout is dated with (see [`Hold::checked_out`]).
+    pub(crate) recent: AtomicU64,
     last_timeout: Mutex<Option<TimeoutReport>>,
     /// The metrics' labels and the counters already exported.
     #[cfg(feature = "metrics")]
@@ -244,6 +247,7 @@ impl Diag {
             ),
             name,
             table: config.leak_threshold.map(|_| Box::new(Table::new())),
+            recent: AtomicU64::new(clock::now()),
             last_timeout: Mutex::new(None),
         }
     }
@@ -347,6 +351,7 @@ impl Diag {
             return;
         };
         let now = clock::now();
+        self.recent.fetch_max(now, Ordering::Relaxed);
         let mut found = Vec::new();
         table.each(&lock(&table.numbers), |h| {
             if let Some(reported) = h.unacked() {
@@ -388,11 +393,11 @@ enum Found {
 }
 
 impl Hold {
-    /// Stamps a checkout from `site`.
+    /// Stamps a checkout from `site`, which began at `since`.
     #[inline]
-    pub(crate) fn checked_out(&self, site: &'static Location<'static>) {
+    pub(crate) fn checked_out(&self, site: &'static Location<'static>, since: Nanos) {
         self.site.store(site);
-        self.since.store(clock::now().max(1), Ordering::Release);
+        self.since.store(since.max(1), Ordering::Release);
     }
 
     /// Clears the checkout: returns when it began, and whether maintenance had reported it

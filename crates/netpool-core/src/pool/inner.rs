@@ -318,6 +318,11 @@ impl<M: Manager> Inner<M> {
             return;
         }
         item.last_used = now;
+        if item.hold != 0 {
+            // A tracked connection: this reading dates the pool's next checkouts (see
+            // `crate::holders`), which then need no clock reading of their own.
+            shared.diag.recent.store(now, Ordering::Relaxed);
+        }
         // The caller calls `settle` and then releases its permit.
         self.idle.push(item);
         if shared.global.is_some() {

@@ -322,12 +322,10 @@ impl Manager for PgManager {
         Box::pin(self.connect_any())
     }
 
-    fn is_valid(&self, client: &mut Client) -> impl Future<Output = Result<(), Error>> + Send {
-        async move {
-            match self.recycle_at_once(client) {
-                Some(done) => done,
-                None => Box::pin(self.recycle(client)).await,
-            }
+    async fn is_valid(&self, client: &mut Client) -> Result<(), Error> {
+        match self.recycle_at_once(client) {
+            Some(done) => done,
+            None => Box::pin(self.recycle(client)).await,
         }
     }
 

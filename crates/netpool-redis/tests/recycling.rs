@@ -23,6 +23,9 @@ use redis::AsyncCommands;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
+/// How a test pool is set up.
+type Setup = Box<dyn Fn(RedisBuilder) -> RedisBuilder>;
+
 /// The line `CLIENT LIST ID id` shows, empty if the server has no such connection.
 async fn client_line(admin: &mut redis::aio::MultiplexedConnection, id: i64) -> String {
     redis::cmd("CLIENT")
@@ -102,12 +105,7 @@ async fn each_recycling_way_shows_in_client_list() {
         let long = Duration::from_secs(60);
         let short = Duration::from_millis(10);
         let idle = Duration::from_millis(200);
-        let ways: [(
-            &str,
-            Box<dyn Fn(RedisBuilder) -> RedisBuilder>,
-            Duration,
-            &str,
-        ); 5] = [
+        let ways: [(&str, Setup, Duration, &str); 5] = [
             (
                 "default, used within check_idle_after",
                 Box::new(move |b| b.pool_builder(|p| p.check_idle_after(Some(long)))),

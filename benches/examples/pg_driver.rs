@@ -9,6 +9,9 @@
 //! a current-thread tokio runtime (deterministic under callgrind), or with
 //! `PG_DRIVER_THREADS=n` on a runtime of `n` workers (the benches use 2).
 //!
+//! It prints the size of the pool's `get` future (copied whenever a future awaiting it
+//! moves) and the rate.
+//!
 //! Run twice with different counts and subtract to remove the set-up:
 //! `valgrind --tool=callgrind target/release/examples/pg_driver netpool select1 16 2000`.
 //! The server is `NETPOOL_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`).

@@ -142,6 +142,18 @@ impl ReadParser {
 
     fn feed(&mut self, mut data: &[u8], session: &Session) {
         while !data.is_empty() {
+            if self.skip == 0 && self.body_left == 0 && self.have == 0 {
+                // The common case: a whole message in `data`, read in place.
+                if let Some((kind, body, rest)) = whole_message(data) {
+                    match kind {
+                        b'Z' => session.ready(body.first().copied().unwrap_or(0)),
+                        b'C' => command_complete(body, session),
+                        _ => {}
+                    }
+                    data = rest;
+                    continue;
+                }
+            }
             if self.skip > 0 {
                 let n = self.skip.min(data.len());
                 self.skip -= n;
@@ -191,15 +203,29 @@ impl ReadParser {
         let body = &self.body[..self.body_have];
         match self.kind {
             b'Z' => session.ready(body.first().copied().unwrap_or(0)),
-            b'C' => {
-                // The tag is NUL-terminated: "DISCARD ALL", "DEALLOCATE", "DEALLOCATE ALL".
-                let tag = body.split(|&b| b == 0).next().unwrap_or_default();
-                if tag == b"DISCARD ALL" || tag.starts_with(b"DEALLOCATE") {
-                    session.discarded();
-                }
-            }
+            b'C' => command_complete(body, session),
             _ => {}
         }
+    }
+}
+
+/// The type byte, the body and what follows of the typed message at the start of
+/// `data`, if all of it is there.
+#[inline]
+fn whole_message(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let header: &[u8; 5] = data.get(..5)?.try_into().ok()?;
+    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    let end = 5usize.checked_add(len.saturating_sub(4))?;
+    let body = data.get(5..end)?;
+    Some((header[0], body, &data[end..]))
+}
+
+/// A `CommandComplete` (whose body starts with its tag) has passed.
+fn command_complete(body: &[u8], session: &Session) {
+    // The tag is NUL-terminated: "DISCARD ALL", "DEALLOCATE", "DEALLOCATE ALL".
+    let tag = body.split(|&b| b == 0).next().unwrap_or_default();
+    if tag == b"DISCARD ALL" || tag.starts_with(b"DEALLOCATE") {
+        session.discarded();
     }
 }
 
@@ -225,6 +251,16 @@ impl WriteParser {
 
     fn feed(&mut self, mut data: &[u8], session: &Session) {
         while !data.is_empty() {
+            if self.untyped == 0 && self.body_left == 0 && self.have == 0 {
+                // The common case: a whole message in `data`, read in place.
+                if let Some((kind, _, rest)) = whole_message(data) {
+                    if matches!(kind, b'Q' | b'S') {
+                        session.request();
+                    }
+                    data = rest;
+                    continue;
+                }
+            }
             if self.body_left > 0 {
                 let n = self.body_left.min(data.len());
                 self.body_left -= n;
@@ -350,34 +386,47 @@ mod tests {
         m
     }
 
-    /// Feeds `data` in 3-byte pieces, so headers and bodies are split across reads.
-    fn in_pieces(data: &[u8], mut feed: impl FnMut(&[u8])) {
-        for chunk in data.chunks(3) {
+    /// Feeds `data` in pieces of `size` bytes, so headers and bodies are split across
+    /// reads (or, for large pieces, whole messages are read in place).
+    fn pieces(size: usize, data: &[u8], mut feed: impl FnMut(&[u8])) {
+        for chunk in data.chunks(size) {
             feed(chunk);
         }
     }
 
     #[test]
     fn status_follows_ready_for_query_across_split_reads() {
+        // 3: every header split; 7 and 11: some messages whole, some split; 4096: all whole.
+        for size in [3, 7, 11, 4096] {
+            status_follows_ready_for_query(size);
+        }
+    }
+
+    fn status_follows_ready_for_query(size: usize) {
+        let in_pieces = |data: &[u8], feed: &mut dyn FnMut(&[u8])| pieces(size, data, feed);
         let session = Session::new();
         let mut w = WriteParser::new(2);
         let mut r = ReadParser::new(1);
         let mut out = untyped(&[0x04, 0xd2, 0x16, 0x2f]); // SSLRequest
         out.extend(untyped(b"\0\x03\0\0user\0postgres\0\0"));
-        in_pieces(&out, |d| w.feed(d, &session));
-        assert_eq!(session.status(), TxStatus::Unknown, "startup not answered");
+        in_pieces(&out, &mut |d| w.feed(d, &session));
+        assert_eq!(
+            session.status(),
+            TxStatus::Unknown,
+            "startup not answered ({size})"
+        );
         let mut inp = b"N".to_vec();
         inp.extend(msg(b'R', &[0, 0, 0, 0]));
         inp.extend(msg(b'S', b"client_encoding\0UTF8\0"));
         inp.extend(msg(b'Z', b"I"));
-        in_pieces(&inp, |d| r.feed(d, &session));
+        in_pieces(&inp, &mut |d| r.feed(d, &session));
         assert_eq!(session.status(), TxStatus::Idle);
 
-        in_pieces(&msg(b'Q', b"BEGIN\0"), |d| w.feed(d, &session));
+        in_pieces(&msg(b'Q', b"BEGIN\0"), &mut |d| w.feed(d, &session));
         assert_eq!(session.status(), TxStatus::Unknown, "in flight");
         let mut inp = msg(b'C', b"BEGIN\0");
         inp.extend(msg(b'Z', b"T"));
-        in_pieces(&inp, |d| r.feed(d, &session));
+        in_pieces(&inp, &mut |d| r.feed(d, &session));
         assert_eq!(session.status(), TxStatus::InTransaction);
 
         let mut out = msg(b'P', b"\0SELECT 1\0\0\0");
@@ -385,15 +434,15 @@ mod tests {
         out.extend(msg(b'E', &[0; 5]));
         out.extend(msg(b'S', &[]));
         out.extend(msg(b'Q', b"DISCARD ALL\0"));
-        in_pieces(&out, |d| w.feed(d, &session));
+        in_pieces(&out, &mut |d| w.feed(d, &session));
         let mut inp = msg(b'E', b"SERROR\0Cxx\0\0");
         inp.extend(msg(b'Z', b"E"));
-        in_pieces(&inp, |d| r.feed(d, &session));
+        in_pieces(&inp, &mut |d| r.feed(d, &session));
         assert_eq!(session.status(), TxStatus::Unknown, "one still in flight");
         assert_eq!(session.discards(), 0);
         let mut inp = msg(b'C', b"DISCARD ALL\0");
         inp.extend(msg(b'Z', b"I"));
-        in_pieces(&inp, |d| r.feed(d, &session));
+        in_pieces(&inp, &mut |d| r.feed(d, &session));
         assert_eq!(session.status(), TxStatus::Idle);
         assert_eq!(session.discards(), 1);
     }

@@ -5,8 +5,12 @@
 //! return). On a two-worker tokio runtime; throughput in GETs per second.
 //!
 //! * `multiplexed`: one `MultiplexedConnection`, cloned;
-//! * `shared_4`: `SharedPool`, 4 connections, 32 lends each, opened before measuring;
-//! * `shared_2`: the same with 2 connections.
+//! * `shared_N`: `SharedPool`, N connections (1, 2, 4 and 8 by default; set
+//!   `NETPOOL_SHARED_CONNS`, e.g. `4` or `2,4`), `128 / N` lends each (at least 16),
+//!   opened before measuring;
+//! * `rr_N`: N `MultiplexedConnection`s taken round robin by an atomic counter, no pool:
+//!   what N connections cost the server and the client, without the pool's bookkeeping
+//!   (the ceiling for `shared_N`). Only with `NETPOOL_SHARED_RR=1`.
 //!
 //! After criterion's groups it runs each one again, interleaved round by round, for a
 //! fixed time per round, and prints the median rate, its ratio to `multiplexed`, and
@@ -22,7 +26,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
@@ -68,18 +72,38 @@ fn main() {
         let pool = SharedPool::builder()
             .max_size(n)
             .min_idle(Some(n))
-            .max_concurrent_per_connection(32)
+            .max_concurrent_per_connection(128usize.div_ceil(n).max(16))
             .build(manager)
             .expect("netpool config");
         rt.block_on(pool.maintain());
         assert_eq!(pool.stats().pool.connections, n);
         pool
     };
-    let pools: Vec<(&str, One)> = vec![
-        ("multiplexed", multiplexed_one(conn)),
-        ("shared_4", shared_one(shared(4))),
-        ("shared_2", shared_one(shared(2))),
-    ];
+    let counts: Vec<usize> = std::env::var("NETPOOL_SHARED_CONNS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 2, 4, 8]);
+    let rr = std::env::var("NETPOOL_SHARED_RR").is_ok_and(|v| v == "1");
+    let mut pools: Vec<(String, One)> = vec![("multiplexed".to_owned(), multiplexed_one(conn))];
+    for &n in &counts {
+        pools.push((format!("shared_{n}"), shared_one(shared(n))));
+        if rr {
+            let conns = rt.block_on(async {
+                let client = redis::Client::open(url.as_str()).expect("Redis URL");
+                let mut conns = Vec::with_capacity(n);
+                for _ in 0..n {
+                    conns.push(
+                        client
+                            .get_multiplexed_async_connection()
+                            .await
+                            .expect("a multiplexed connection"),
+                    );
+                }
+                conns
+            });
+            pools.push((format!("rr_{n}"), round_robin_one(conns)));
+        }
+    }
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
@@ -89,9 +113,13 @@ fn main() {
     g.throughput(Throughput::Elements(1));
     for tasks in TASKS {
         for (name, one) in &pools {
-            g.bench_with_input(BenchmarkId::new(*name, tasks), &tasks, |b, &tasks| {
-                b.iter_custom(|iters| run(&rt, tasks, iters, one));
-            });
+            g.bench_with_input(
+                BenchmarkId::new(name.as_str(), tasks),
+                &tasks,
+                |b, &tasks| {
+                    b.iter_custom(|iters| run(&rt, tasks, iters, one));
+                },
+            );
         }
     }
     g.finish();
@@ -117,6 +145,15 @@ type One = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Syn
 fn multiplexed_one(conn: redis::aio::MultiplexedConnection) -> One {
     Arc::new(move || {
         let mut conn = conn.clone();
+        Box::pin(async move { get(&mut conn).await })
+    })
+}
+
+fn round_robin_one(conns: Vec<redis::aio::MultiplexedConnection>) -> One {
+    let next = Arc::new(AtomicUsize::new(0));
+    Arc::new(move || {
+        let i = next.fetch_add(1, Ordering::Relaxed) % conns.len();
+        let mut conn = conns[i].clone();
         Box::pin(async move { get(&mut conn).await })
     })
 }
@@ -192,7 +229,7 @@ fn timed(rt: &tokio::runtime::Runtime, tasks: usize, window: Duration, one: &One
 
 /// Every scheme in turn, round by round (the order rotating), so that a noisy neighbour
 /// hits them all alike; prints medians.
-fn interleaved(rt: &tokio::runtime::Runtime, pools: &[(&str, One)]) {
+fn interleaved(rt: &tokio::runtime::Runtime, pools: &[(String, One)]) {
     const ROUNDS: usize = 7;
     const WINDOW: Duration = Duration::from_millis(400);
     println!(

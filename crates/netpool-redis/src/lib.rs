@@ -28,7 +28,12 @@
 //!   and pipelines work on it. A connection left inside `MULTI`, with `WATCH`ed keys,
 //!   subscribed, on another database or with a reply it never read is closed when it
 //!   comes back, not reused (see [`RedisConnection`]).
-//! * [`cluster`]: a Redis Cluster client over one keyed pool.
+//! * [`shared`]: [`SharedRedisManager`](shared::SharedRedisManager), for a
+//!   [`SharedPool`](netpool_core::SharedPool) of multiplexed connections that many tasks
+//!   use at once (plain commands; the exclusive pool for transactions, blocking commands
+//!   and subscriptions).
+//! * [`cluster`]: a Redis Cluster client over one keyed pool, with shared connections per
+//!   node for plain commands.
 //!
 //! # Runtimes
 //!
@@ -46,6 +51,7 @@ pub mod cluster;
 mod config;
 mod error;
 mod manager;
+pub mod shared;
 
 pub use crate::builder::RedisBuilder;
 pub use crate::config::{Config, Password, PoolConfig};

@@ -2,7 +2,10 @@
 //! its docs; the algorithm is in `inner`).
 
 mod inner;
+mod keyed;
 mod snapshot;
+
+pub use self::keyed::KeyedSharedPool;
 
 use std::fmt;
 use std::future::Future;

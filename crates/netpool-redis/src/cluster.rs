@@ -38,12 +38,11 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use netpool_core::{KeyedPool, Lent, Pooled, SharedPool};
+use netpool_core::{KeyedPool, KeyedSharedPool, Lent, Pooled, SharedPool};
 use redis::{RedisError, Value};
 
 use crate::shared::SharedRedisManager;
@@ -60,8 +59,8 @@ pub const REFRESH_EVERY: Duration = Duration::from_millis(100);
 type Conn = Pooled<RedisManager>;
 /// The keyed pool: one pool per node address.
 type Nodes = KeyedPool<String, RedisManager>;
-/// A node's shared connections.
-type SharedNode = SharedPool<SharedRedisManager>;
+/// The shared connections: one shared pool per node address.
+type SharedNodes = KeyedSharedPool<String, SharedRedisManager>;
 
 /// An error from a [`Cluster`] command.
 #[non_exhaustive]
@@ -152,12 +151,9 @@ struct Serving {
 #[derive(Debug)]
 struct Inner {
     nodes: Nodes,
-    /// Each node's shared connections, made on first use.
-    shared: RwLock<HashMap<String, SharedNode>>,
-    /// The builder of a node's shared pool (`None`: plain commands use the keyed pool).
-    shared_builder: Option<netpool_core::SharedBuilder>,
-    /// The settings of every node's connections, at no address.
-    template: RedisManager,
+    /// Each node's shared connections, made on first use (`None`: plain commands use the
+    /// keyed pool).
+    shared: Option<SharedNodes>,
     /// The nodes serving each slot (`None` until known).
     slots: RwLock<Vec<Option<Arc<Serving>>>>,
     seeds: Vec<String>,
@@ -287,27 +283,15 @@ impl Cluster {
         &self.inner.nodes
     }
 
-    /// The shared connections to `node` ("host:port"), if a plain command went there.
-    pub fn shared_pool(&self, node: &str) -> Option<SharedPool<SharedRedisManager>> {
-        read(&self.inner.shared).get(node).cloned()
+    /// The shared connections to each node (one shared pool per node address), if
+    /// [`shared_per_node`](ClusterBuilder::shared_per_node) is not 0.
+    pub fn shared_pools(&self) -> Option<&KeyedSharedPool<String, SharedRedisManager>> {
+        self.inner.shared.as_ref()
     }
 
-    /// The shared pool of `node`, made on first use; `None` when shared connections are
-    /// off.
-    fn shared_for(&self, node: &str) -> Option<SharedNode> {
-        let builder = self.inner.shared_builder.as_ref()?;
-        if let Some(pool) = read(&self.inner.shared).get(node) {
-            return Some(pool.clone());
-        }
-        let mut shared = write(&self.inner.shared);
-        if let Some(pool) = shared.get(node) {
-            return Some(pool.clone());
-        }
-        let manager = SharedRedisManager::from(node_manager(&self.inner.template, node));
-        // The settings were validated by `build`.
-        let pool = builder.clone().build(manager).ok()?;
-        shared.insert(node.to_owned(), pool.clone());
-        Some(pool)
+    /// The shared connections to `node` ("host:port"), if a plain command went there.
+    pub fn shared_pool(&self, node: &str) -> Option<SharedPool<SharedRedisManager>> {
+        self.inner.shared.as_ref()?.existing(node)
     }
 
     /// The master currently believed to serve `slot`.
@@ -371,11 +355,13 @@ impl Cluster {
                                 self.inner.nodes.remove(&key);
                             }
                         }
-                        write(&self.inner.shared).retain(|key, _| {
-                            map.iter().flatten().any(|n| {
-                                *n.master == *key || n.replicas.iter().any(|r| **r == *key)
-                            })
-                        });
+                        if let Some(shared) = &self.inner.shared {
+                            shared.retain_keys(|key| {
+                                map.iter().flatten().any(|n| {
+                                    *n.master == *key || n.replicas.iter().any(|r| **r == *key)
+                                })
+                            });
+                        }
                         *write(&self.inner.slots) = map;
                         *lock(&self.inner.last_refresh) = Some(Instant::now());
                         return Ok(());
@@ -437,7 +423,7 @@ impl Cluster {
     /// One command on one node.
     async fn once(&self, node: &str, args: &[&[u8]], mode: Mode) -> Result<Outcome, ClusterError> {
         if mode == Mode::Plain {
-            if let Some(pool) = self.shared_for(node) {
+            if let Some(pool) = self.inner.shared.as_ref().and_then(|s| s.pool(node)) {
                 let mut conn = match pool.get().await {
                     Ok(conn) => conn,
                     Err(source) => {
@@ -691,22 +677,21 @@ impl ClusterBuilder {
         let mut template = self.node.clone();
         template.db = 0;
         let template = RedisManager::from_config(&template)?;
-        let shared_builder = if self.shared_per_node == 0 {
+        let shared = if self.shared_per_node == 0 {
             None
         } else {
-            let builder = netpool_core::SharedPool::builder()
+            let builder = SharedPool::builder()
                 .max_size(self.shared_per_node)
                 .max_concurrent_per_connection(self.per_connection)
                 .wait_timeout(Some(self.wait_timeout))
                 .connect_timeout(Some(Duration::from_secs(2)))
                 .connect_backoff(Duration::from_millis(20), Duration::from_millis(200));
-            // Validate the settings now, on a pool that opens nothing.
-            let probe = builder
-                .clone()
-                .build(SharedRedisManager::from(template.clone()))
-                .map_err(netpool_tokio::BuildError::from)?;
-            drop(probe);
-            Some(builder)
+            let template = template.clone();
+            let nodes = KeyedSharedPool::new(builder, move |addr: &String| {
+                SharedRedisManager::from(node_manager(&template, addr))
+            })
+            .map_err(netpool_tokio::BuildError::from)?;
+            Some(nodes)
         };
         let nodes = KeyedPool::builder()
             .max_size(self.max_per_node)
@@ -714,18 +699,13 @@ impl ClusterBuilder {
             .wait_timeout(Some(self.wait_timeout))
             .connect_timeout(Some(Duration::from_secs(2)))
             .connect_backoff(Duration::from_millis(20), Duration::from_millis(200))
-            .build({
-                let template = template.clone();
-                move |addr: &String| node_manager(&template, addr)
-            })
+            .build(move |addr: &String| node_manager(&template, addr))
             .map_err(netpool_tokio::BuildError::from)?;
         let every = nodes.maintenance_interval();
         let cluster = Cluster {
             inner: Arc::new(Inner {
                 nodes,
-                shared: RwLock::new(HashMap::new()),
-                shared_builder,
-                template,
+                shared,
                 slots: RwLock::new(vec![None; SLOTS]),
                 seeds: self.seeds,
                 replicas: self.replicas,
@@ -744,10 +724,8 @@ impl ClusterBuilder {
                 tokio::time::sleep(every).await;
                 let Some(inner) = weak.upgrade() else { break };
                 inner.nodes.maintain().await;
-                let shared: Vec<SharedNode> = read(&inner.shared).values().cloned().collect();
-                drop(inner);
-                for pool in shared {
-                    pool.maintain().await;
+                if let Some(shared) = &inner.shared {
+                    shared.maintain().await;
                 }
             }
         });

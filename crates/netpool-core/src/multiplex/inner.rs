@@ -188,8 +188,13 @@ where
         if n == 0 {
             return (None, expired);
         }
-        // Start at a random connection, so that callers that see equal loads spread.
-        let start = if n > 1 { fastrand::usize(..n) } else { 0 };
+        // Start at a random connection, so that callers that see equal loads spread
+        // (at the first under loom, whose models must be deterministic).
+        let start = if n > 1 && !cfg!(loom) {
+            fastrand::usize(..n)
+        } else {
+            0
+        };
         loop {
             let mut best: Option<(usize, &Arc<Entry<M::Connection>>)> = None;
             for e in entries[start..].iter().chain(&entries[..start]) {

@@ -84,6 +84,7 @@ fn main() {
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 2, 4, 8]);
     let rr = std::env::var("NETPOOL_SHARED_RR").is_ok_and(|v| v == "1");
+    let admin = conn.clone();
     let mut pools: Vec<(String, One)> = vec![("multiplexed".to_owned(), multiplexed_one(conn))];
     for &n in &counts {
         pools.push((format!("shared_{n}"), shared_one(shared(n))));
@@ -125,7 +126,7 @@ fn main() {
     g.finish();
     c.final_summary();
     if !std::env::args().any(|a| a == "--test" || a == "--list") {
-        interleaved(&rt, &pools);
+        interleaved(&rt, &pools, &admin);
     }
 }
 
@@ -190,9 +191,41 @@ fn run(rt: &tokio::runtime::Runtime, tasks: usize, iters: u64, one: &One) -> Dur
     })
 }
 
-/// `tasks` tasks send GETs until `window` has passed; returns the rate and Jain's
-/// fairness index over the GETs each task completed.
-fn timed(rt: &tokio::runtime::Runtime, tasks: usize, window: Duration, one: &One) -> (f64, f64) {
+/// CPU seconds this process used so far (user and system, from `/proc/self/stat`; 0
+/// where there is none).
+fn own_cpu() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // The fields after the command name (in parentheses, which may hold spaces): utime
+    // and stime are the 12th and 13th, in clock ticks of 1/100 s.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    (ticks(11).unwrap_or(0.0) + ticks(12).unwrap_or(0.0)) / 100.0
+}
+
+/// CPU seconds the Redis server used so far (`INFO cpu`: `used_cpu_sys` + `used_cpu_user`).
+fn server_cpu(rt: &tokio::runtime::Runtime, admin: &redis::aio::MultiplexedConnection) -> f64 {
+    let mut admin = admin.clone();
+    let info: String = rt
+        .block_on(redis::cmd("INFO").arg("cpu").query_async(&mut admin))
+        .unwrap_or_default();
+    info.lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(k, _)| *k == "used_cpu_sys" || *k == "used_cpu_user")
+        .filter_map(|(_, v)| v.trim().parse::<f64>().ok())
+        .sum()
+}
+
+/// `tasks` tasks send GETs until `window` has passed; returns the rate, Jain's fairness
+/// index over the GETs each task completed, and the GETs.
+fn timed(
+    rt: &tokio::runtime::Runtime,
+    tasks: usize,
+    window: Duration,
+    one: &One,
+) -> (f64, f64, f64) {
     rt.block_on(async {
         let stop = Arc::new(AtomicBool::new(false));
         let start = Instant::now();
@@ -223,18 +256,23 @@ fn timed(rt: &tokio::runtime::Runtime, tasks: usize, window: Duration, one: &One
         } else {
             sum * sum / (counts.len() as f64 * squares)
         };
-        (sum / elapsed, fairness)
+        (sum / elapsed, fairness, sum)
     })
 }
 
 /// Every scheme in turn, round by round (the order rotating), so that a noisy neighbour
 /// hits them all alike; prints medians.
-fn interleaved(rt: &tokio::runtime::Runtime, pools: &[(String, One)]) {
+fn interleaved(
+    rt: &tokio::runtime::Runtime,
+    pools: &[(String, One)],
+    admin: &redis::aio::MultiplexedConnection,
+) {
     const ROUNDS: usize = 7;
     const WINDOW: Duration = Duration::from_millis(400);
     println!(
         "\nredis_shared_get, interleaved: median GETs/s of {ROUNDS} rounds of {WINDOW:?} \
-         (x: ratio to multiplexed; fairness: lowest Jain index of the rounds)"
+         (x: ratio to multiplexed; fairness: lowest Jain index of the rounds; cpu: CPU \
+         microseconds per GET over all rounds, this client process / the Redis server)"
     );
     print!("| tasks |");
     pools.iter().for_each(|(name, _)| print!(" {name} |"));
@@ -244,10 +282,16 @@ fn interleaved(rt: &tokio::runtime::Runtime, pools: &[(String, One)]) {
     for tasks in TASKS {
         let mut rates = vec![Vec::with_capacity(ROUNDS); pools.len()];
         let mut fair = vec![f64::MAX; pools.len()];
+        // (GETs, client CPU seconds, server CPU seconds) per scheme, over all rounds.
+        let mut cpu = vec![(0.0, 0.0, 0.0); pools.len()];
         for round in 0..ROUNDS {
             for k in 0..pools.len() {
                 let i = (k + round) % pools.len();
-                let (rate, fairness) = timed(rt, tasks, WINDOW, &pools[i].1);
+                let (own, server) = (own_cpu(), server_cpu(rt, admin));
+                let (rate, fairness, gets) = timed(rt, tasks, WINDOW, &pools[i].1);
+                cpu[i].0 += gets;
+                cpu[i].1 += own_cpu() - own;
+                cpu[i].2 += server_cpu(rt, admin) - server;
                 rates[i].push(rate);
                 fair[i] = fair[i].min(fairness);
             }
@@ -261,11 +305,14 @@ fn interleaved(rt: &tokio::runtime::Runtime, pools: &[(String, One)]) {
             .collect();
         print!("| {tasks} |");
         for (i, m) in medians.iter().enumerate() {
+            let (gets, own, server) = cpu[i];
             print!(
-                " {:.1}k ({:.2}x, fairness {:.3}) |",
+                " {:.1}k ({:.2}x, fairness {:.3}, cpu {:.2}/{:.2}) |",
                 m / 1000.0,
                 m / medians[0],
-                fair[i]
+                fair[i],
+                own * 1e6 / gets,
+                server * 1e6 / gets
             );
         }
         println!();

@@ -183,21 +183,12 @@ where
         entries: &[Arc<Entry<M::Connection>>],
         now: Nanos,
     ) -> (Found<M::Connection>, Expired<M::Connection>) {
-        let n = entries.len();
         let mut expired = None;
-        if n == 0 {
-            return (None, expired);
-        }
-        // Start at a random connection, so that callers that see equal loads spread
-        // (at the first under loom, whose models must be deterministic).
-        let start = if n > 1 && !cfg!(loom) {
-            fastrand::usize(..n)
-        } else {
-            0
-        };
         loop {
             let mut best: Option<(usize, &Arc<Entry<M::Connection>>)> = None;
-            for e in entries[start..].iter().chain(&entries[..start]) {
+            // Ties go to the oldest connection: loads change with every lend, so the
+            // least-loaded choice keeps them within one of each other anyway.
+            for e in entries {
                 if e.retired.load(Ordering::SeqCst) {
                     continue;
                 }
@@ -240,7 +231,13 @@ where
     /// opened, else a new connection, else wait. Gives up the caller's old claim first.
     /// Returns an expired connection to retire too.
     pub(crate) fn decide(&self, claim: &mut Claim<'_, M>) -> (Step<'_, M>, Expired<M::Connection>) {
-        let now = clock::now();
+        // Only lifetimes need the time here (without one, every `expires` is the end of
+        // time).
+        let now = if self.shared.max_lifetime.is_some() {
+            clock::now()
+        } else {
+            0
+        };
         let (lent, expired) = self.live.read(|entries| self.pick(entries, now));
         if let Some(e) = lent {
             if std::mem::take(&mut claim.held) {

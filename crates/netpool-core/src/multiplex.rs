@@ -488,12 +488,30 @@ where
         &self.inner.manager
     }
 
-    async fn acquire(
-        &self,
+    /// A clone of the pool's insides (for [`KeyedSharedPool`]: no handle count).
+    pub(crate) fn inner(&self) -> Arc<Inner<M>> {
+        self.inner.clone()
+    }
+
+    /// [`get`](Self::get) on the insides of a pool.
+    pub(crate) async fn acquire_on(
+        inner: &Arc<Inner<M>>,
+        once: bool,
+    ) -> Result<Lent<M>, Error<M::Error>> {
+        let deadline = Deadline::new(inner.shared.config.wait_timeout);
+        Self::acquire_in(inner, deadline, once).await
+    }
+
+    async fn acquire(&self, deadline: Deadline, once: bool) -> Result<Lent<M>, Error<M::Error>> {
+        Self::acquire_in(&self.inner, deadline, once).await
+    }
+
+    async fn acquire_in(
+        this: &Arc<Inner<M>>,
         mut deadline: Deadline,
         once: bool,
     ) -> Result<Lent<M>, Error<M::Error>> {
-        let inner = &*self.inner;
+        let inner = &**this;
         let shared = &inner.shared;
         shared.counters.gets.bump();
         let permit = match shared.sema.try_acquire() {
@@ -508,7 +526,7 @@ where
         let (entry, conn) = inner.obtain(&mut deadline, once).await?;
         permit.forget();
         Ok(Lent {
-            pool: self.inner.clone(),
+            pool: this.clone(),
             entry,
             conn: Some(conn),
             broken: false,

@@ -262,12 +262,12 @@ impl Cluster {
                     self.inner.moved.fetch_add(1, Ordering::Relaxed);
                     self.set_slot(moved_slot, &to);
                     self.refresh_soon();
-                    node = (to, false);
+                    node = (to.into(), false);
                 }
                 Outcome::Ask(to) => {
                     self.inner.asked.fetch_add(1, Ordering::Relaxed);
                     mode = Mode::Asking;
-                    node = (to, false);
+                    node = (to.into(), false);
                 }
                 Outcome::Retry => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -375,18 +375,21 @@ impl Cluster {
     }
 
     /// The node for `slot`, and whether it is a replica.
-    async fn node_for(&self, slot: u16, replica: bool) -> Result<(String, bool), ClusterError> {
-        if self.read_slot(slot).is_none() {
-            self.refresh().await?;
-        }
-        let serving = self.read_slot(slot).ok_or(ClusterError::NoNode(slot))?;
+    async fn node_for(&self, slot: u16, replica: bool) -> Result<(Arc<str>, bool), ClusterError> {
+        let serving = match self.read_slot(slot) {
+            Some(serving) => serving,
+            None => {
+                self.refresh().await?;
+                self.read_slot(slot).ok_or(ClusterError::NoNode(slot))?
+            }
+        };
         if replica && !serving.replicas.is_empty() {
             let i = self.inner.next_replica.fetch_add(1, Ordering::Relaxed);
             let node = &serving.replicas[i % serving.replicas.len()];
             self.inner.replica_reads.fetch_add(1, Ordering::Relaxed);
-            return Ok((node.to_string(), true));
+            return Ok((node.clone(), true));
         }
-        Ok((serving.master.to_string(), false))
+        Ok((serving.master.clone(), false))
     }
 
     fn read_slot(&self, slot: u16) -> Option<Arc<Serving>> {
@@ -423,8 +426,8 @@ impl Cluster {
     /// One command on one node.
     async fn once(&self, node: &str, args: &[&[u8]], mode: Mode) -> Result<Outcome, ClusterError> {
         if mode == Mode::Plain {
-            if let Some(pool) = self.inner.shared.as_ref().and_then(|s| s.pool(node)) {
-                let mut conn = match pool.get().await {
+            if let Some(shared) = &self.inner.shared {
+                let mut conn = match shared.get(node).await {
                     Ok(conn) => conn,
                     Err(source) => {
                         return Err(ClusterError::Pool {

@@ -112,9 +112,17 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        match self.pool(key) {
-            Some(pool) => pool.get().await,
-            None => Err(Error::Closed),
+        // A clone of the pool's insides, not of the pool: no handle count to bump.
+        let inner = read(&self.inner.pools)
+            .as_ref()
+            .and_then(|p| p.get(key))
+            .map(SharedPool::inner);
+        match inner {
+            Some(inner) => SharedPool::acquire_on(&inner, false).await,
+            None => match self.pool(key) {
+                Some(pool) => pool.get().await,
+                None => Err(Error::Closed),
+            },
         }
     }
 

@@ -120,7 +120,8 @@ const MAX_MAINTENANCE_STEP: Duration = Duration::from_secs(30);
 ///
 /// # One shared pool per node
 ///
-/// For a cluster, keep one `SharedPool` per node in a map keyed by the node's address
+/// For a cluster, [`KeyedSharedPool`] keeps one `SharedPool` per node, made on first
+/// use. By hand, keep one `SharedPool` per node in a map keyed by the node's address
 /// (each pool is cheap to clone, and its `max_size` bounds that node's connections):
 ///
 /// ```

@@ -8,7 +8,9 @@
 //! and unpins; a writer (always under the pool's state lock, so writes never race each
 //! other) swaps in a new list and hands the old one to the epoch collector, which drops
 //! it once every reader that could have seen it has unpinned. The lists are short (one
-//! entry per connection) and change only when a connection is opened or retired.
+//! entry per connection) and change only when a connection is opened or retired; a store
+//! flushes the collector, so that a retired connection the old list kept alive is closed
+//! promptly (when no other thread holds an old pin).
 //!
 //! Under loom, which cannot model the epoch collector, the list sits behind a mutex: the
 //! models then check the lending logic on top of it, not the reclamation.
@@ -56,6 +58,15 @@ mod imp {
             // connections are `Send` (the `Manager` trait requires it), which a `Lent`
             // dropped on another thread does as well.
             unsafe { guard.defer_destroy(old) };
+            // The old list may hold the last reference to a retired connection: hand it
+            // to the collector now and let it advance, so that the connection is closed
+            // promptly even if no checkout pins the epoch afterwards (an idle pool). A
+            // pin still held elsewhere only delays it to that thread's next pins.
+            guard.flush();
+            drop(guard);
+            for _ in 0..2 {
+                crossbeam_epoch::pin().flush();
+            }
         }
     }
 

@@ -160,6 +160,9 @@ fn round_robin_one(conns: Vec<redis::aio::MultiplexedConnection>) -> One {
 }
 
 fn shared_one(pool: SharedPool<SharedRedisManager>) -> One {
+    // An `Arc` of the pool, cloned per GET as `multiplexed` clones its connection: one
+    // reference count (a pool clone also counts its handles, for closing on the last).
+    let pool = Arc::new(pool);
     Arc::new(move || {
         let pool = pool.clone();
         Box::pin(async move {

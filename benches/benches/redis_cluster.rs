@@ -1,8 +1,11 @@
-//! The same Redis Cluster workload through netpool's cluster client (the example in
-//! `netpool_clients::cluster`: a `KeyedPool` keyed by node, 16 connections per node) and
-//! through the `redis` crate's own async cluster client (`cluster-async`, one multiplexed
-//! connection per node): `tasks` concurrent tokio tasks (16, 128) each send `GET` for keys
-//! spread over every shard. Throughput is in GETs per second, on a two-worker runtime.
+//! The same Redis Cluster workload through the `redis` crate's own async cluster client
+//! (`cluster-async`, one multiplexed connection per node) and through netpool's cluster
+//! client (`netpool_redis::cluster`): with shared connections per node for plain commands
+//! (`netpool-shared-N`: N multiplexed connections per node, the default being 2) and with
+//! exclusive connections only (`netpool-keyed`: a `KeyedPool` keyed by node, 16
+//! connections per node). `tasks` concurrent tokio tasks (16, 128) each send `GET` for
+//! keys spread over every shard. Throughput is in GETs per second, on a two-worker
+//! runtime; the interleaved table gives each client's ratio to `cluster-async`.
 //!
 //! The cluster is the one of `.ci/redis-cluster.sh` (127.0.0.1:7100-7105), started by the
 //! bench if it is not running; without `redis-server` the bench says so and measures
@@ -48,12 +51,16 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let (netpool, redis) = rt.block_on(async {
-        let cluster = Cluster::builder(["127.0.0.1:7100"])
-            .max_per_node(PER_NODE)
-            .max_total(3 * PER_NODE)
-            .build()
-            .expect("cluster client");
+    let (keyed, shared_1, shared_2, redis) = rt.block_on(async {
+        let build = |shared: usize| {
+            Cluster::builder(["127.0.0.1:7100"])
+                .max_per_node(PER_NODE)
+                .max_total(3 * PER_NODE)
+                .shared_per_node(shared)
+                .build()
+                .expect("cluster client")
+        };
+        let (cluster, shared_1, shared_2) = (build(0), build(1), build(2));
         for i in 0..KEYS {
             cluster
                 .set(key(i).as_bytes(), b"0123456789abcdef")
@@ -66,15 +73,17 @@ fn main() {
             .get_async_connection()
             .await
             .expect("redis cluster connection");
-        (cluster, conn)
+        (cluster, shared_1, shared_2, conn)
     });
-    let netpool_one: One = Arc::new(move |i| {
-        let cluster = netpool.clone();
-        Box::pin(async move {
-            let v = cluster.get(key(i).as_bytes()).await.expect("GET");
-            assert_eq!(v.map(|v| v.len()), Some(16));
+    let netpool_one = |netpool: Cluster| -> One {
+        Arc::new(move |i| {
+            let cluster = netpool.clone();
+            Box::pin(async move {
+                let v = cluster.get(key(i).as_bytes()).await.expect("GET");
+                assert_eq!(v.map(|v| v.len()), Some(16));
+            })
         })
-    });
+    };
     let redis_one: One = Arc::new(move |i| {
         let mut conn = redis.clone();
         Box::pin(async move {
@@ -87,8 +96,10 @@ fn main() {
         })
     });
     let clients = [
-        ("netpool-keyed", netpool_one),
         ("redis-cluster-async", redis_one),
+        ("netpool-shared-2", netpool_one(shared_2)),
+        ("netpool-shared-1", netpool_one(shared_1)),
+        ("netpool-keyed", netpool_one(keyed)),
     ];
 
     let mut c = Criterion::default().configure_from_args();
@@ -148,10 +159,16 @@ fn interleaved(rt: &tokio::runtime::Runtime, clients: &[(&str, One)]) {
                 rates[i].push(GETS as f64 / elapsed.as_secs_f64());
             }
         }
+        let medians: Vec<f64> = rates
+            .into_iter()
+            .map(|mut r| {
+                r.sort_by(f64::total_cmp);
+                r[r.len() / 2]
+            })
+            .collect();
         print!("| {tasks} |");
-        for mut r in rates {
-            r.sort_by(f64::total_cmp);
-            print!(" {:.1}k |", r[r.len() / 2] / 1000.0);
+        for m in &medians {
+            print!(" {:.1}k ({:.2}x) |", m / 1000.0, m / medians[0]);
         }
         println!();
     }

@@ -5,8 +5,12 @@
 //! return). On a two-worker tokio runtime; throughput in GETs per second.
 //!
 //! * `multiplexed`: one `MultiplexedConnection`, cloned;
-//! * `shared_4`: `SharedPool`, 4 connections, 32 lends each, opened before measuring;
-//! * `shared_2`: the same with 2 connections.
+//! * `shared_N`: `SharedPool`, N connections (1, 2, 4 and 8 by default; set
+//!   `NETPOOL_SHARED_CONNS`, e.g. `4` or `2,4`), `128 / N` lends each (at least 16),
+//!   opened before measuring;
+//! * `rr_N`: N `MultiplexedConnection`s taken round robin by an atomic counter, no pool:
+//!   what N connections cost the server and the client, without the pool's bookkeeping
+//!   (the ceiling for `shared_N`). Only with `NETPOOL_SHARED_RR=1`.
 //!
 //! After criterion's groups it runs each one again, interleaved round by round, for a
 //! fixed time per round, and prints the median rate, its ratio to `multiplexed`, and
@@ -22,7 +26,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
@@ -68,18 +72,39 @@ fn main() {
         let pool = SharedPool::builder()
             .max_size(n)
             .min_idle(Some(n))
-            .max_concurrent_per_connection(32)
+            .max_concurrent_per_connection(128usize.div_ceil(n).max(16))
             .build(manager)
             .expect("netpool config");
         rt.block_on(pool.maintain());
         assert_eq!(pool.stats().pool.connections, n);
         pool
     };
-    let pools: Vec<(&str, One)> = vec![
-        ("multiplexed", multiplexed_one(conn)),
-        ("shared_4", shared_one(shared(4))),
-        ("shared_2", shared_one(shared(2))),
-    ];
+    let counts: Vec<usize> = std::env::var("NETPOOL_SHARED_CONNS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 2, 4, 8]);
+    let rr = std::env::var("NETPOOL_SHARED_RR").is_ok_and(|v| v == "1");
+    let admin = conn.clone();
+    let mut pools: Vec<(String, One)> = vec![("multiplexed".to_owned(), multiplexed_one(conn))];
+    for &n in &counts {
+        pools.push((format!("shared_{n}"), shared_one(shared(n))));
+        if rr {
+            let conns = rt.block_on(async {
+                let client = redis::Client::open(url.as_str()).expect("Redis URL");
+                let mut conns = Vec::with_capacity(n);
+                for _ in 0..n {
+                    conns.push(
+                        client
+                            .get_multiplexed_async_connection()
+                            .await
+                            .expect("a multiplexed connection"),
+                    );
+                }
+                conns
+            });
+            pools.push((format!("rr_{n}"), round_robin_one(conns)));
+        }
+    }
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
@@ -89,15 +114,19 @@ fn main() {
     g.throughput(Throughput::Elements(1));
     for tasks in TASKS {
         for (name, one) in &pools {
-            g.bench_with_input(BenchmarkId::new(*name, tasks), &tasks, |b, &tasks| {
-                b.iter_custom(|iters| run(&rt, tasks, iters, one));
-            });
+            g.bench_with_input(
+                BenchmarkId::new(name.as_str(), tasks),
+                &tasks,
+                |b, &tasks| {
+                    b.iter_custom(|iters| run(&rt, tasks, iters, one));
+                },
+            );
         }
     }
     g.finish();
     c.final_summary();
     if !std::env::args().any(|a| a == "--test" || a == "--list") {
-        interleaved(&rt, &pools);
+        interleaved(&rt, &pools, &admin);
     }
 }
 
@@ -121,7 +150,19 @@ fn multiplexed_one(conn: redis::aio::MultiplexedConnection) -> One {
     })
 }
 
+fn round_robin_one(conns: Vec<redis::aio::MultiplexedConnection>) -> One {
+    let next = Arc::new(AtomicUsize::new(0));
+    Arc::new(move || {
+        let i = next.fetch_add(1, Ordering::Relaxed) % conns.len();
+        let mut conn = conns[i].clone();
+        Box::pin(async move { get(&mut conn).await })
+    })
+}
+
 fn shared_one(pool: SharedPool<SharedRedisManager>) -> One {
+    // An `Arc` of the pool, cloned per GET as `multiplexed` clones its connection: one
+    // reference count (a pool clone also counts its handles, for closing on the last).
+    let pool = Arc::new(pool);
     Arc::new(move || {
         let pool = pool.clone();
         Box::pin(async move {
@@ -153,9 +194,41 @@ fn run(rt: &tokio::runtime::Runtime, tasks: usize, iters: u64, one: &One) -> Dur
     })
 }
 
-/// `tasks` tasks send GETs until `window` has passed; returns the rate and Jain's
-/// fairness index over the GETs each task completed.
-fn timed(rt: &tokio::runtime::Runtime, tasks: usize, window: Duration, one: &One) -> (f64, f64) {
+/// CPU seconds this process used so far (user and system, from `/proc/self/stat`; 0
+/// where there is none).
+fn own_cpu() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // The fields after the command name (in parentheses, which may hold spaces): utime
+    // and stime are the 12th and 13th, in clock ticks of 1/100 s.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    (ticks(11).unwrap_or(0.0) + ticks(12).unwrap_or(0.0)) / 100.0
+}
+
+/// CPU seconds the Redis server used so far (`INFO cpu`: `used_cpu_sys` + `used_cpu_user`).
+fn server_cpu(rt: &tokio::runtime::Runtime, admin: &redis::aio::MultiplexedConnection) -> f64 {
+    let mut admin = admin.clone();
+    let info: String = rt
+        .block_on(redis::cmd("INFO").arg("cpu").query_async(&mut admin))
+        .unwrap_or_default();
+    info.lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(k, _)| *k == "used_cpu_sys" || *k == "used_cpu_user")
+        .filter_map(|(_, v)| v.trim().parse::<f64>().ok())
+        .sum()
+}
+
+/// `tasks` tasks send GETs until `window` has passed; returns the rate, Jain's fairness
+/// index over the GETs each task completed, and the GETs.
+fn timed(
+    rt: &tokio::runtime::Runtime,
+    tasks: usize,
+    window: Duration,
+    one: &One,
+) -> (f64, f64, f64) {
     rt.block_on(async {
         let stop = Arc::new(AtomicBool::new(false));
         let start = Instant::now();
@@ -186,18 +259,23 @@ fn timed(rt: &tokio::runtime::Runtime, tasks: usize, window: Duration, one: &One
         } else {
             sum * sum / (counts.len() as f64 * squares)
         };
-        (sum / elapsed, fairness)
+        (sum / elapsed, fairness, sum)
     })
 }
 
 /// Every scheme in turn, round by round (the order rotating), so that a noisy neighbour
 /// hits them all alike; prints medians.
-fn interleaved(rt: &tokio::runtime::Runtime, pools: &[(&str, One)]) {
+fn interleaved(
+    rt: &tokio::runtime::Runtime,
+    pools: &[(String, One)],
+    admin: &redis::aio::MultiplexedConnection,
+) {
     const ROUNDS: usize = 7;
     const WINDOW: Duration = Duration::from_millis(400);
     println!(
         "\nredis_shared_get, interleaved: median GETs/s of {ROUNDS} rounds of {WINDOW:?} \
-         (x: ratio to multiplexed; fairness: lowest Jain index of the rounds)"
+         (x: ratio to multiplexed; fairness: lowest Jain index of the rounds; cpu: CPU \
+         microseconds per GET over all rounds, this client process / the Redis server)"
     );
     print!("| tasks |");
     pools.iter().for_each(|(name, _)| print!(" {name} |"));
@@ -207,10 +285,16 @@ fn interleaved(rt: &tokio::runtime::Runtime, pools: &[(&str, One)]) {
     for tasks in TASKS {
         let mut rates = vec![Vec::with_capacity(ROUNDS); pools.len()];
         let mut fair = vec![f64::MAX; pools.len()];
+        // (GETs, client CPU seconds, server CPU seconds) per scheme, over all rounds.
+        let mut cpu = vec![(0.0, 0.0, 0.0); pools.len()];
         for round in 0..ROUNDS {
             for k in 0..pools.len() {
                 let i = (k + round) % pools.len();
-                let (rate, fairness) = timed(rt, tasks, WINDOW, &pools[i].1);
+                let (own, server) = (own_cpu(), server_cpu(rt, admin));
+                let (rate, fairness, gets) = timed(rt, tasks, WINDOW, &pools[i].1);
+                cpu[i].0 += gets;
+                cpu[i].1 += own_cpu() - own;
+                cpu[i].2 += server_cpu(rt, admin) - server;
                 rates[i].push(rate);
                 fair[i] = fair[i].min(fairness);
             }
@@ -224,11 +308,14 @@ fn interleaved(rt: &tokio::runtime::Runtime, pools: &[(&str, One)]) {
             .collect();
         print!("| {tasks} |");
         for (i, m) in medians.iter().enumerate() {
+            let (gets, own, server) = cpu[i];
             print!(
-                " {:.1}k ({:.2}x, fairness {:.3}) |",
+                " {:.1}k ({:.2}x, fairness {:.3}, cpu {:.2}/{:.2}) |",
                 m / 1000.0,
                 m / medians[0],
-                fair[i]
+                fair[i],
+                own * 1e6 / gets,
+                server * 1e6 / gets
             );
         }
         println!();

@@ -170,8 +170,8 @@ pub use crate::hooks::{BoxHookFuture, FnHooks, Hooks, NoHooks};
 pub use crate::keyed::{KeyedBuilder, KeyedPool, KeyedStats, WeakKeyedPool};
 pub use crate::manager::Manager;
 pub use crate::multiplex::{
-    ConnectionLoad, Lent, MAX_CONCURRENT_PER_CONNECTION, SharedBuilder, SharedPool, SharedStats,
-    WeakSharedPool,
+    ConnectionLoad, KeyedSharedPool, Lent, MAX_CONCURRENT_PER_CONNECTION, SharedBuilder,
+    SharedPool, SharedStats, WeakSharedPool,
 };
 pub use crate::pool::{NoManager, Pool, WeakPool};
 pub use crate::pooled::{Meta, Pooled};

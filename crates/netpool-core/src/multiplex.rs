@@ -2,6 +2,10 @@
 //! its docs; the algorithm is in `inner`).
 
 mod inner;
+mod keyed;
+mod snapshot;
+
+pub use self::keyed::KeyedSharedPool;
 
 use std::fmt;
 use std::future::Future;
@@ -116,7 +120,8 @@ const MAX_MAINTENANCE_STEP: Duration = Duration::from_secs(30);
 ///
 /// # One shared pool per node
 ///
-/// For a cluster, keep one `SharedPool` per node in a map keyed by the node's address
+/// For a cluster, [`KeyedSharedPool`] keeps one `SharedPool` per node, made on first
+/// use. By hand, keep one `SharedPool` per node in a map keyed by the node's address
 /// (each pool is cheap to clone, and its `max_size` bounds that node's connections):
 ///
 /// ```
@@ -403,6 +408,51 @@ where
         self.inner.shared.config.maintenance_interval()
     }
 
+    /// Changes `max_size` at run time, as [`Pool::resize`](crate::Pool::resize) does (0 is
+    /// ignored: see [`try_resize`](Self::try_resize)). Growing lets waiters open
+    /// connections at once; shrinking retires the connections above the new cap, those
+    /// with the fewest lends out first (their lends out keep their handles, and each
+    /// closes when its last lend comes back).
+    pub fn resize(&self, max_size: usize) {
+        let _ignored_zero = self.try_resize(max_size);
+    }
+
+    /// Like [`resize`](Self::resize), but refuses what the builder refuses.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::ZeroMaxSize`] for 0, [`BuildError::MaxConcurrentPerConnection`] when
+    /// `max_size * max_concurrent_per_connection` overflows; the pool is unchanged.
+    pub fn try_resize(&self, max_size: usize) -> Result<(), BuildError> {
+        let inner = &*self.inner;
+        if max_size == 0 {
+            return Err(BuildError::ZeroMaxSize);
+        }
+        let permits = permits(max_size, inner.limit)?;
+        let from = {
+            // One resize at a time: the cap and the permits change together.
+            let _st = lock(&inner.state);
+            let from = inner.shared.max_size.swap(max_size, Ordering::SeqCst);
+            inner.shared.sema.resize(permits);
+            from
+        };
+        inner.trim();
+        inner.shared.notify_capacity();
+        (inner.shared.events).emit(|| crate::Event::Resized { from, to: max_size });
+        Ok(())
+    }
+
+    /// Retires the open connections for which `keep` returns `false` (as
+    /// [`Pool::retain`](crate::Pool::retain) closes idle ones); returns how many.
+    ///
+    /// `keep` sees each open connection once, busy or not, oldest first, with a clone of
+    /// its handle and its [`Meta`](crate::Meta) (`use_count` counts its lends; `last_used`
+    /// is when a lend last came back). A retired connection takes no new lends; its lends
+    /// out keep their handles, and it closes when the last comes back.
+    pub fn retain(&self, keep: impl FnMut(&mut M::Connection, crate::Meta) -> bool) -> usize {
+        self.inner.retain(keep)
+    }
+
     /// Closes the pool: from now on gets fail with [`Error::Closed`], waiters are woken
     /// with it, and every connection is retired (each closes when its last lend comes
     /// back).
@@ -439,12 +489,30 @@ where
         &self.inner.manager
     }
 
-    async fn acquire(
-        &self,
+    /// A clone of the pool's insides (for [`KeyedSharedPool`]: no handle count).
+    pub(crate) fn inner(&self) -> Arc<Inner<M>> {
+        self.inner.clone()
+    }
+
+    /// [`get`](Self::get) on the insides of a pool.
+    pub(crate) async fn acquire_on(
+        inner: &Arc<Inner<M>>,
+        once: bool,
+    ) -> Result<Lent<M>, Error<M::Error>> {
+        let deadline = Deadline::new(inner.shared.config.wait_timeout);
+        Self::acquire_in(inner, deadline, once).await
+    }
+
+    async fn acquire(&self, deadline: Deadline, once: bool) -> Result<Lent<M>, Error<M::Error>> {
+        Self::acquire_in(&self.inner, deadline, once).await
+    }
+
+    async fn acquire_in(
+        this: &Arc<Inner<M>>,
         mut deadline: Deadline,
         once: bool,
     ) -> Result<Lent<M>, Error<M::Error>> {
-        let inner = &*self.inner;
+        let inner = &**this;
         let shared = &inner.shared;
         shared.counters.gets.bump();
         let permit = match shared.sema.try_acquire() {
@@ -459,7 +527,7 @@ where
         let (entry, conn) = inner.obtain(&mut deadline, once).await?;
         permit.forget();
         Ok(Lent {
-            pool: self.inner.clone(),
+            pool: this.clone(),
             entry,
             conn: Some(conn),
             broken: false,
@@ -597,12 +665,7 @@ impl SharedBuilder {
         if self.limit == 0 || self.limit > MAX_CONCURRENT_PER_CONNECTION {
             return Err(BuildError::MaxConcurrentPerConnection { given: self.limit });
         }
-        let permits = self
-            .config
-            .max_size
-            .checked_mul(self.limit)
-            .filter(|p| *p <= usize::MAX >> 8)
-            .ok_or(BuildError::MaxConcurrentPerConnection { given: self.limit })?;
+        let permits = permits(self.config.max_size, self.limit)?;
         let mut shared = Shared::new(self.config, self.events);
         // One permit per lend.
         shared.sema = Semaphore::new(permits);
@@ -612,11 +675,20 @@ impl SharedBuilder {
             manager,
             limit: self.limit,
             state: Mutex::new(State::new()),
+            live: snapshot::Snapshot::new(),
         });
         Ok(SharedPool { inner })
     }
 
     config_knobs!();
+}
+
+/// One permit per lend: `max_size * limit`, bounded well below `usize::MAX`.
+fn permits(max_size: usize, limit: usize) -> Result<usize, BuildError> {
+    max_size
+        .checked_mul(limit)
+        .filter(|p| *p <= usize::MAX >> 8)
+        .ok_or(BuildError::MaxConcurrentPerConnection { given: limit })
 }
 
 impl Default for SharedBuilder {

@@ -123,3 +123,54 @@ fn a_cancelled_waiter_loses_nothing() {
         assert!(pool.try_get().is_ok(), "the lend is free again");
     });
 }
+
+/// Two callers race for the free lends of two connections (one lend each), taken by the
+/// lock-free scan and CAS: each connection has at most one user at once, and both callers
+/// are served.
+#[test]
+fn racing_lends_of_two_connections_respect_the_limit() {
+    loom::model(|| {
+        let pool = pool(2, 1);
+        // Open both connections, then give the lends back.
+        let (a, b) = (pool.try_get().unwrap(), pool.try_get().unwrap());
+        drop((a, b));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let pool = pool.clone();
+                thread::spawn(move || {
+                    let conn = loom::future::block_on(pool.get()).unwrap();
+                    let now = conn.0.fetch_add(1, Ordering::SeqCst) + 1;
+                    assert_eq!(now, 1, "two callers on a connection of one lend");
+                    conn.0.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let stats = pool.stats();
+        assert_eq!((stats.in_flight, stats.pool.connections), (0, 2));
+    });
+}
+
+/// A lend taken while another caller retires the connection (`Lent::discard`): the taker
+/// ends with a lend (of the old connection, given back, or of a replacement), nothing
+/// leaks, and the pool serves again.
+#[test]
+fn a_lend_racing_a_retire_loses_nothing() {
+    loom::model(|| {
+        let pool = pool(1, 2);
+        let held = pool.try_get().unwrap();
+        let other = pool.clone();
+        let taker = thread::spawn(move || {
+            let conn = loom::future::block_on(other.get()).unwrap();
+            drop(conn);
+        });
+        netpool_core::Lent::discard(held);
+        taker.join().unwrap();
+        let stats = pool.stats();
+        assert_eq!(stats.in_flight, 0);
+        assert!(stats.pool.connections <= 1);
+        assert!(pool.try_get().is_ok(), "the pool serves again");
+    });
+}

@@ -1,5 +1,12 @@
 //! A Redis Cluster client over one [`KeyedPool`] of [`RedisManager`]s keyed by node
-//! address, on the `redis` crate's connections.
+//! address, on the `redis` crate's connections, and a [`SharedPool`] of multiplexed
+//! connections per node for plain commands.
+//!
+//! * Plain commands ([`Cluster::get`], [`Cluster::set`], [`Cluster::command`] without a
+//!   redirection in progress) go through the node's shared pool: a few multiplexed
+//!   connections ([`shared_per_node`](ClusterBuilder::shared_per_node), default 2), each
+//!   lent to many tasks at once. `ASKING` redirections and replica reads (which set a
+//!   connection's state) take an exclusive connection of the keyed pool.
 //!
 //! * Keys map to one of 16384 slots by CRC16 (XMODEM) of the key, or of its hash tag
 //!   (the part between the first `{` and the next `}`, if not empty): [`key_slot`].
@@ -35,9 +42,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use netpool_core::{KeyedPool, Pooled};
+use netpool_core::{KeyedPool, KeyedSharedPool, Lent, Pooled, SharedPool};
 use redis::{RedisError, Value};
 
+use crate::shared::SharedRedisManager;
 use crate::{Config, CreatePoolError, Error, RedisConnection, RedisManager};
 
 /// Slots in a Redis Cluster.
@@ -51,6 +59,8 @@ pub const REFRESH_EVERY: Duration = Duration::from_millis(100);
 type Conn = Pooled<RedisManager>;
 /// The keyed pool: one pool per node address.
 type Nodes = KeyedPool<String, RedisManager>;
+/// The shared connections: one shared pool per node address.
+type SharedNodes = KeyedSharedPool<String, SharedRedisManager>;
 
 /// An error from a [`Cluster`] command.
 #[non_exhaustive]
@@ -107,6 +117,8 @@ pub struct ClusterBuilder {
     wait_timeout: Duration,
     replicas: bool,
     node: Config,
+    shared_per_node: usize,
+    per_connection: usize,
 }
 
 /// Counters of what a [`Cluster`] did.
@@ -139,6 +151,9 @@ struct Serving {
 #[derive(Debug)]
 struct Inner {
     nodes: Nodes,
+    /// Each node's shared connections, made on first use (`None`: plain commands use the
+    /// keyed pool).
+    shared: Option<SharedNodes>,
     /// The nodes serving each slot (`None` until known).
     slots: RwLock<Vec<Option<Arc<Serving>>>>,
     seeds: Vec<String>,
@@ -171,6 +186,8 @@ impl Cluster {
             wait_timeout: Duration::from_secs(5),
             replicas: false,
             node: Config::default(),
+            shared_per_node: 2,
+            per_connection: 64,
         }
     }
 
@@ -245,12 +262,12 @@ impl Cluster {
                     self.inner.moved.fetch_add(1, Ordering::Relaxed);
                     self.set_slot(moved_slot, &to);
                     self.refresh_soon();
-                    node = (to, false);
+                    node = (to.into(), false);
                 }
                 Outcome::Ask(to) => {
                     self.inner.asked.fetch_add(1, Ordering::Relaxed);
                     mode = Mode::Asking;
-                    node = (to, false);
+                    node = (to.into(), false);
                 }
                 Outcome::Retry => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -264,6 +281,17 @@ impl Cluster {
     /// The keyed pool of node connections.
     pub fn pool(&self) -> &KeyedPool<String, RedisManager> {
         &self.inner.nodes
+    }
+
+    /// The shared connections to each node (one shared pool per node address), if
+    /// [`shared_per_node`](ClusterBuilder::shared_per_node) is not 0.
+    pub fn shared_pools(&self) -> Option<&KeyedSharedPool<String, SharedRedisManager>> {
+        self.inner.shared.as_ref()
+    }
+
+    /// The shared connections to `node` ("host:port"), if a plain command went there.
+    pub fn shared_pool(&self, node: &str) -> Option<SharedPool<SharedRedisManager>> {
+        self.inner.shared.as_ref()?.existing(node)
     }
 
     /// The master currently believed to serve `slot`.
@@ -327,6 +355,13 @@ impl Cluster {
                                 self.inner.nodes.remove(&key);
                             }
                         }
+                        if let Some(shared) = &self.inner.shared {
+                            shared.retain_keys(|key| {
+                                map.iter().flatten().any(|n| {
+                                    *n.master == *key || n.replicas.iter().any(|r| **r == *key)
+                                })
+                            });
+                        }
                         *write(&self.inner.slots) = map;
                         *lock(&self.inner.last_refresh) = Some(Instant::now());
                         return Ok(());
@@ -340,18 +375,21 @@ impl Cluster {
     }
 
     /// The node for `slot`, and whether it is a replica.
-    async fn node_for(&self, slot: u16, replica: bool) -> Result<(String, bool), ClusterError> {
-        if self.read_slot(slot).is_none() {
-            self.refresh().await?;
-        }
-        let serving = self.read_slot(slot).ok_or(ClusterError::NoNode(slot))?;
+    async fn node_for(&self, slot: u16, replica: bool) -> Result<(Arc<str>, bool), ClusterError> {
+        let serving = match self.read_slot(slot) {
+            Some(serving) => serving,
+            None => {
+                self.refresh().await?;
+                self.read_slot(slot).ok_or(ClusterError::NoNode(slot))?
+            }
+        };
         if replica && !serving.replicas.is_empty() {
             let i = self.inner.next_replica.fetch_add(1, Ordering::Relaxed);
             let node = &serving.replicas[i % serving.replicas.len()];
             self.inner.replica_reads.fetch_add(1, Ordering::Relaxed);
-            return Ok((node.to_string(), true));
+            return Ok((node.clone(), true));
         }
-        Ok((serving.master.to_string(), false))
+        Ok((serving.master.clone(), false))
     }
 
     fn read_slot(&self, slot: u16) -> Option<Arc<Serving>> {
@@ -387,6 +425,35 @@ impl Cluster {
 
     /// One command on one node.
     async fn once(&self, node: &str, args: &[&[u8]], mode: Mode) -> Result<Outcome, ClusterError> {
+        if mode == Mode::Plain {
+            if let Some(shared) = &self.inner.shared {
+                let mut conn = match shared.get(node).await {
+                    Ok(conn) => conn,
+                    Err(source) => {
+                        return Err(ClusterError::Pool {
+                            node: node.to_owned(),
+                            source,
+                        });
+                    }
+                };
+                let result = command(args).query_async(&mut *conn).await;
+                return match result {
+                    Ok(value) => Ok(Outcome::Done(value)),
+                    Err(e) => match server_error(&e) {
+                        Some(text) => Ok(redirection(&text).unwrap_or(Outcome::Error(text))),
+                        None => {
+                            if conn.is_broken() {
+                                Lent::discard(conn);
+                            }
+                            Err(ClusterError::Io {
+                                node: node.to_owned(),
+                                source: e,
+                            })
+                        }
+                    },
+                };
+            }
+        }
         let key = node.to_owned();
         let mut conn: Conn = match self.inner.nodes.get(&key).await {
             Ok(conn) => conn,
@@ -430,11 +497,16 @@ async fn run(conn: &mut Conn, args: &[&[u8]], mode: Mode) -> Result<Value, Redis
         }
         Mode::Replica => {}
     }
+    command(args).query_async(conn).await
+}
+
+/// The command of `args` (its name first).
+fn command(args: &[&[u8]]) -> redis::Cmd {
     let mut cmd = redis::Cmd::new();
     for a in args {
         cmd.arg(*a);
     }
-    cmd.query_async(conn).await
+    cmd
 }
 
 /// The text of a server's error reply (`MOVED 3999 127.0.0.1:7101`), or `None` for an
@@ -575,6 +647,21 @@ impl ClusterBuilder {
         self
     }
 
+    /// Shared (multiplexed) connections per node for plain commands (default 2; 0 turns
+    /// them off: every command takes an exclusive connection of the keyed pool). They
+    /// count apart from [`max_per_node`](Self::max_per_node) and
+    /// [`max_total`](Self::max_total), which bound the exclusive connections.
+    pub fn shared_per_node(mut self, n: usize) -> Self {
+        self.shared_per_node = n;
+        self
+    }
+
+    /// How many commands one shared connection carries at once (default 64).
+    pub fn max_concurrent_per_connection(mut self, n: usize) -> Self {
+        self.per_connection = n;
+        self
+    }
+
     /// The settings of every node connection: user name, password, TLS and its rustls
     /// configuration, client name, protocol (its host, port and database are not used:
     /// the nodes come from the cluster, and a cluster has only database 0).
@@ -593,6 +680,22 @@ impl ClusterBuilder {
         let mut template = self.node.clone();
         template.db = 0;
         let template = RedisManager::from_config(&template)?;
+        let shared = if self.shared_per_node == 0 {
+            None
+        } else {
+            let builder = SharedPool::builder()
+                .max_size(self.shared_per_node)
+                .max_concurrent_per_connection(self.per_connection)
+                .wait_timeout(Some(self.wait_timeout))
+                .connect_timeout(Some(Duration::from_secs(2)))
+                .connect_backoff(Duration::from_millis(20), Duration::from_millis(200));
+            let template = template.clone();
+            let nodes = KeyedSharedPool::new(builder, move |addr: &String| {
+                SharedRedisManager::from(node_manager(&template, addr))
+            })
+            .map_err(netpool_tokio::BuildError::from)?;
+            Some(nodes)
+        };
         let nodes = KeyedPool::builder()
             .max_size(self.max_per_node)
             .max_total(self.max_total)
@@ -601,18 +704,11 @@ impl ClusterBuilder {
             .connect_backoff(Duration::from_millis(20), Duration::from_millis(200))
             .build(move |addr: &String| node_manager(&template, addr))
             .map_err(netpool_tokio::BuildError::from)?;
-        let weak = nodes.downgrade();
         let every = nodes.maintenance_interval();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let Some(nodes) = weak.upgrade() else { break };
-                nodes.maintain().await;
-            }
-        });
-        Ok(Cluster {
+        let cluster = Cluster {
             inner: Arc::new(Inner {
                 nodes,
+                shared,
                 slots: RwLock::new(vec![None; SLOTS]),
                 seeds: self.seeds,
                 replicas: self.replicas,
@@ -624,7 +720,19 @@ impl ClusterBuilder {
                 refreshes: AtomicU64::new(0),
                 replica_reads: AtomicU64::new(0),
             }),
-        })
+        };
+        let weak = Arc::downgrade(&cluster.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(inner) = weak.upgrade() else { break };
+                inner.nodes.maintain().await;
+                if let Some(shared) = &inner.shared {
+                    shared.maintain().await;
+                }
+            }
+        });
+        Ok(cluster)
     }
 }
 

@@ -28,7 +28,12 @@
 //!   and pipelines work on it. A connection left inside `MULTI`, with `WATCH`ed keys,
 //!   subscribed, on another database or with a reply it never read is closed when it
 //!   comes back, not reused (see [`RedisConnection`]).
-//! * [`cluster`]: a Redis Cluster client over one keyed pool.
+//! * [`shared`]: [`SharedRedisManager`](shared::SharedRedisManager), for a
+//!   [`SharedPool`](netpool_core::SharedPool) of multiplexed connections that many tasks
+//!   use at once (plain commands; the exclusive pool for transactions, blocking commands
+//!   and subscriptions).
+//! * [`cluster`]: a Redis Cluster client over one keyed pool, with shared connections per
+//!   node for plain commands.
 //! * [`replica`]: a primary and its replicas (writes to the primary, reads spread, a
 //!   failover followed without a restart).
 //!
@@ -49,6 +54,7 @@ mod config;
 mod error;
 mod manager;
 pub mod replica;
+pub mod shared;
 
 pub use crate::builder::RedisBuilder;
 pub use crate::config::{Config, Password, PoolConfig};

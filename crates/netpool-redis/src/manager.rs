@@ -171,7 +171,7 @@ impl RedisManager {
         self.info.db()
     }
 
-    async fn open(&self) -> Result<RedisConnection, Error> {
+    pub(crate) async fn open(&self) -> Result<RedisConnection, Error> {
         let (conn, home_db) = if tokio::runtime::Handle::try_current().is_ok() {
             let stream: Box<dyn Stream> = match &self.tokio {
                 Transport::Tcp(m) => Box::new(m.connect().await.map_err(Error::Net)?),
@@ -449,6 +449,11 @@ enum Tracked {
 }
 
 impl RedisConnection {
+    /// The multiplexed connection and its `CLIENT ID`, for a shared connection.
+    pub(crate) fn into_parts(self) -> (MultiplexedConnection, i64) {
+        (self.conn, self.id)
+    }
+
     /// The server's id for this connection (`CLIENT ID`), as used by `CLIENT KILL ID`.
     pub fn id(&self) -> i64 {
         self.id

@@ -8,11 +8,18 @@
 //! per lend), the connection count and its slots, the backoff and fail-fast rule, the
 //! counters, the events and the wait for room. What is new is [`State`], under one short
 //! lock: the open connections ([`Entry`]), how many are being opened, and how many
-//! callers count on the ones being opened.
+//! callers count on the ones being opened; and `live`, a copy of the list of open
+//! connections that checkouts read without the lock ([`Snapshot`]).
 //!
-//! * A lend is taken under the lock (`load < limit` is checked and incremented there), and
-//!   given back by one atomic decrement outside it. Only increments need the lock, so
-//!   `load <= limit` holds at every instant.
+//! * A lend is taken without the lock: the checkout scans the connections' loads (atomics
+//!   in `live`, starting at a random one so that ties spread), picks the least-loaded one
+//!   below the limit and takes a lend by a CAS from the load it saw to one more, which
+//!   fails (and the scan runs again) if another lend came or went in between. A lend is
+//!   given back by one atomic decrement. Every increment is such a CAS from a value below
+//!   `limit`, so `load <= limit` holds at every instant. A lend taken of a connection
+//!   that was retired meanwhile is given back at once (retiring sets the flag before the
+//!   connection leaves the list). Only when no connection has room does the checkout take
+//!   the lock, to claim a lend of a connection being opened, open one, or wait.
 //! * Every lend holds a permit of the fair semaphore, so when every connection is at its
 //!   limit (all permits taken), callers queue first come, first served, and a returning
 //!   lend hands its permit to the oldest waiter, which then finds the lend just freed (the
@@ -34,6 +41,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::snapshot::Snapshot;
 use crate::Manager;
 use crate::clock::{self, Nanos};
 use crate::error::Error;
@@ -51,6 +59,8 @@ pub(crate) struct Inner<M: Manager> {
     /// `max_concurrent_per_connection`.
     pub(crate) limit: usize,
     pub(crate) state: Mutex<State<M::Connection>>,
+    /// `state.entries`, for checkouts to read without the lock; stored under it.
+    pub(crate) live: Snapshot<Arc<Entry<M::Connection>>>,
 }
 
 /// The open connections and the ones being opened.
@@ -83,8 +93,10 @@ pub(crate) struct Entry<C> {
     pub(crate) lends: AtomicU64,
 }
 
+/// A connection, if one was found.
+type Found<C> = Option<Arc<Entry<C>>>;
 /// A connection found past its lifetime while deciding, to retire.
-type Expired<C> = Option<Arc<Entry<C>>>;
+type Expired<C> = Found<C>;
 
 /// What a caller with a permit does next (decided under the lock).
 pub(crate) enum Step<'a, M: Manager> {
@@ -164,35 +176,86 @@ where
             && e.load.load(Ordering::SeqCst) < self.limit
     }
 
-    /// Decides, under the lock, what a caller with a permit does: the least-loaded usable
-    /// connection, else a claim on one being opened, else a new connection, else wait.
-    /// Gives up the caller's old claim first. Returns an expired connection to retire too.
+    /// Takes a lend of the least-loaded usable connection of `entries`, without a lock
+    /// (see the module docs). Returns an expired connection to retire too.
+    fn pick(
+        &self,
+        entries: &[Arc<Entry<M::Connection>>],
+        now: Nanos,
+    ) -> (Found<M::Connection>, Expired<M::Connection>) {
+        let mut expired = None;
+        loop {
+            let mut best: Option<(usize, &Arc<Entry<M::Connection>>)> = None;
+            // Ties go to the oldest connection: loads change with every lend, so the
+            // least-loaded choice keeps them within one of each other anyway.
+            for e in entries {
+                if e.retired.load(Ordering::SeqCst) {
+                    continue;
+                }
+                if now >= e.expires {
+                    expired.get_or_insert_with(|| e.clone());
+                    continue;
+                }
+                let load = e.load.load(Ordering::SeqCst);
+                if load < self.limit && best.is_none_or(|(b, _)| load < b) {
+                    best = Some((load, e));
+                    if load == 0 {
+                        break;
+                    }
+                }
+            }
+            let Some((load, e)) = best else {
+                return (None, expired);
+            };
+            // From a value below the limit to one more: the limit holds. A failure means
+            // another caller took or gave back a lend meanwhile: scan again.
+            if e.load
+                .compare_exchange(load, load + 1, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            if e.retired.load(Ordering::SeqCst) {
+                // Retired after the scan: give the lend back (without stamping a use).
+                e.load.fetch_sub(1, Ordering::SeqCst);
+                self.shared.notify_capacity();
+                continue;
+            }
+            e.lends.fetch_add(1, Ordering::Relaxed);
+            return (Some(e.clone()), expired);
+        }
+    }
+
+    /// Decides what a caller with a permit does: a lend of the least-loaded usable
+    /// connection (taken without the lock), else, under the lock, a claim on one being
+    /// opened, else a new connection, else wait. Gives up the caller's old claim first.
+    /// Returns an expired connection to retire too.
     pub(crate) fn decide(&self, claim: &mut Claim<'_, M>) -> (Step<'_, M>, Expired<M::Connection>) {
-        let now = clock::now();
+        // Only lifetimes need the time here (without one, every `expires` is the end of
+        // time).
+        let now = if self.shared.max_lifetime.is_some() {
+            clock::now()
+        } else {
+            0
+        };
+        let (lent, expired) = self.live.read(|entries| self.pick(entries, now));
+        if let Some(e) = lent {
+            if std::mem::take(&mut claim.held) {
+                lock(&self.state).claims -= 1;
+                // Someone else may take what this caller counted on.
+                self.shared.notify_capacity();
+            }
+            return (Step::Lend(e), expired);
+        }
         let mut st = lock(&self.state);
         if std::mem::take(&mut claim.held) {
             st.claims -= 1;
         }
-        let mut expired = None;
-        let mut best: Option<(usize, &Arc<Entry<M::Connection>>)> = None;
-        for e in &st.entries {
-            if e.retired.load(Ordering::SeqCst) {
-                continue;
-            }
-            if now >= e.expires {
-                expired.get_or_insert_with(|| e.clone());
-                continue;
-            }
-            let load = e.load.load(Ordering::SeqCst);
-            if load < self.limit && best.is_none_or(|(b, _)| load < b) {
-                best = Some((load, e));
-            }
-        }
-        if let Some((_, e)) = best {
-            // Under the lock: only lends increment, so the limit holds.
-            e.load.fetch_add(1, Ordering::SeqCst);
-            e.lends.fetch_add(1, Ordering::Relaxed);
-            return (Step::Lend(e.clone()), expired);
+        // Again under the lock: a connection may have been added since the snapshot.
+        let (lent, found) = self.pick(&st.entries, now);
+        let expired = found.or(expired);
+        if let Some(e) = lent {
+            return (Step::Lend(e), expired);
         }
         if st.opening * (self.limit - 1) > st.claims {
             st.claims += 1;
@@ -267,7 +330,11 @@ where
         if entry.retired.swap(true, Ordering::SeqCst) {
             return;
         }
-        lock(&self.state).entries.retain(|e| !Arc::ptr_eq(e, entry));
+        {
+            let mut st = lock(&self.state);
+            st.entries.retain(|e| !Arc::ptr_eq(e, entry));
+            self.publish(&st);
+        }
         let counters = &self.shared.counters;
         match reason {
             CloseReason::Broken => Counters::bump(&counters.closed_broken),
@@ -287,9 +354,63 @@ where
         });
     }
 
+    /// Retires connections above `max_size` (after a shrink), those with the fewest lends
+    /// out first; their lends out keep their handles.
+    pub(crate) fn trim(&self) {
+        let max = self.shared.max_size.load(Ordering::SeqCst);
+        let victims: Vec<_> = {
+            let st = lock(&self.state);
+            let excess = self.shared.size.load(Ordering::SeqCst).saturating_sub(max);
+            let mut open: Vec<_> = st
+                .entries
+                .iter()
+                .filter(|e| !e.retired.load(Ordering::SeqCst))
+                .cloned()
+                .collect();
+            open.sort_by_key(|e| e.load.load(Ordering::SeqCst));
+            open.truncate(excess);
+            open
+        };
+        for e in &victims {
+            self.retire(e, CloseReason::Shrunk);
+        }
+    }
+
+    /// Retires the open connections for which `keep` returns `false`; returns how many.
+    pub(crate) fn retain(
+        &self,
+        mut keep: impl FnMut(&mut M::Connection, crate::Meta) -> bool,
+    ) -> usize {
+        let snapshot: Vec<_> = lock(&self.state).entries.clone();
+        let mut retired = 0;
+        for e in &snapshot {
+            if e.retired.load(Ordering::SeqCst) {
+                continue;
+            }
+            let meta = crate::Meta::from_raw(
+                e.id,
+                e.id,
+                e.last_used.load(Ordering::Relaxed),
+                e.lends.load(Ordering::Relaxed),
+                self.shared.epoch,
+            );
+            let mut conn = e.conn.clone();
+            if !keep(&mut conn, meta) {
+                self.retire(e, CloseReason::Retained);
+                retired += 1;
+            }
+        }
+        retired
+    }
+
     /// Retires every connection (the pool closed).
     pub(crate) fn retire_all(&self) {
-        let all = std::mem::take(&mut lock(&self.state).entries);
+        let all = {
+            let mut st = lock(&self.state);
+            let all = std::mem::take(&mut st.entries);
+            self.publish(&st);
+            all
+        };
         for e in &all {
             self.retire(e, CloseReason::Closed);
         }
@@ -479,6 +600,13 @@ where
     }
 }
 
+impl<M: Manager> Inner<M> {
+    /// Stores the list of open connections for lock-free readers (under the lock).
+    fn publish(&self, st: &State<M::Connection>) {
+        self.live.store(st.entries.clone());
+    }
+}
+
 impl<M: Manager> Opening<'_, M> {
     /// The connection exists: add it, in the same step as it stops counting as being
     /// opened, and wake whoever waits for room.
@@ -489,6 +617,7 @@ impl<M: Manager> Opening<'_, M> {
             let mut st = lock(&inner.state);
             st.opening -= 1;
             st.entries.push(entry);
+            inner.publish(&st);
         }
         inner.shared.notify_capacity();
     }

@@ -1,0 +1,173 @@
+//! Stress tests of `SharedPool`'s lock-free checkout: the per-connection limit under
+//! connections that break and are replaced while other threads lend them, cancelled
+//! waiting checkouts under load, and the counts all coming back to zero.
+//!
+//! Every loop is bounded in rounds; the waits have generous deadlines (a lost wake-up
+//! shows as a timeout, not a hang).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use netpool_core::{Error, Lent, Manager, SharedPool};
+
+/// A multiplexed handle that counts its callers now and the most at once.
+#[derive(Clone, Default)]
+struct Handle(Arc<Load>);
+
+#[derive(Default)]
+struct Load {
+    now: AtomicUsize,
+    max: AtomicUsize,
+    broken: AtomicBool,
+}
+
+#[derive(Default)]
+struct Mux {
+    opened: Mutex<Vec<Handle>>,
+}
+
+impl Manager for Mux {
+    type Connection = Handle;
+    type Error = std::convert::Infallible;
+
+    async fn connect(&self) -> Result<Handle, Self::Error> {
+        let h = Handle::default();
+        self.opened.lock().unwrap().push(h.clone());
+        Ok(h)
+    }
+    async fn is_valid(&self, _: &mut Handle) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    fn has_broken(&self, conn: &mut Handle) -> bool {
+        conn.0.broken.load(Ordering::SeqCst)
+    }
+}
+
+fn pool(max_size: usize, per: usize) -> SharedPool<Mux> {
+    SharedPool::builder()
+        .max_size(max_size)
+        .max_concurrent_per_connection(per)
+        // Generous: a lost wake-up shows as a timeout here, on a machine shared with
+        // other builds.
+        .wait_timeout(Some(Duration::from_secs(20)))
+        .build(Mux::default())
+        .unwrap()
+}
+
+/// Uses a lend: counts the caller on its handle, checks the limit, and, every
+/// `break_every` uses, breaks or discards the connection.
+fn use_lend(conn: Lent<Mux>, per: usize, i: usize, break_every: usize) {
+    let n = conn.0.now.fetch_add(1, Ordering::SeqCst) + 1;
+    conn.0.max.fetch_max(n, Ordering::SeqCst);
+    assert!(n <= per, "{n} callers on a connection of {per} lends");
+    std::thread::yield_now();
+    conn.0.now.fetch_sub(1, Ordering::SeqCst);
+    if i % break_every == 0 {
+        if i % (2 * break_every) == 0 {
+            conn.0.broken.store(true, Ordering::SeqCst);
+        } else {
+            Lent::discard(conn);
+        }
+    }
+}
+
+#[test]
+fn the_limit_holds_while_connections_break_and_are_replaced() {
+    const THREADS: usize = 6;
+    const ROUNDS: usize = 3000;
+    const PER: usize = 3;
+    let pool = pool(3, PER);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let pool = &pool;
+            s.spawn(move || {
+                for i in 0..ROUNDS {
+                    let conn = pool.get_blocking().expect("a lend within the deadline");
+                    use_lend(conn, PER, i + t * 7, 97);
+                }
+            });
+        }
+    });
+    let opened = pool.manager().opened.lock().unwrap();
+    assert!(opened.len() > 3, "connections were replaced");
+    for h in opened.iter() {
+        assert!(h.0.max.load(Ordering::SeqCst) <= PER);
+        assert_eq!(h.0.now.load(Ordering::SeqCst), 0);
+    }
+    let stats = pool.stats();
+    assert_eq!(stats.in_flight, 0);
+    assert!(stats.pool.connections <= 3);
+    assert_eq!(stats.pool.gets, (THREADS * ROUNDS) as u64);
+    assert_eq!(stats.pool.waiting, 0);
+    assert!(
+        stats.pool.closed_broken > 0,
+        "broken connections were retired"
+    );
+}
+
+#[test]
+fn cancelled_waiting_checkouts_lose_nothing_under_load() {
+    const TASKS: usize = 48;
+    const ROUNDS: usize = 400;
+    const PER: usize = 4;
+    let pool = pool(2, PER);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let timed_out = Arc::new(AtomicUsize::new(0));
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|t| {
+                let (pool, timed_out) = (pool.clone(), timed_out.clone());
+                tokio::spawn(async move {
+                    for i in 0..ROUNDS {
+                        // Every third checkout is given up after a yield or two: it is
+                        // dropped while queued, or with a lend just handed to it.
+                        if (i + t) % 3 == 0 {
+                            let get = pool.get();
+                            tokio::select! {
+                                biased;
+                                r = get => drop(r.unwrap()),
+                                () = tokio::task::yield_now() => {
+                                    timed_out.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                            continue;
+                        }
+                        match pool.get().await {
+                            Ok(conn) => {
+                                let n = conn.0.now.fetch_add(1, Ordering::SeqCst) + 1;
+                                conn.0.max.fetch_max(n, Ordering::SeqCst);
+                                tokio::task::yield_now().await;
+                                conn.0.now.fetch_sub(1, Ordering::SeqCst);
+                                if (i + t) % 101 == 0 {
+                                    Lent::discard(conn);
+                                }
+                            }
+                            Err(Error::Timeout) => panic!("a lost wake-up: the get timed out"),
+                            Err(e) => panic!("unexpected {e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            tokio::time::timeout(Duration::from_secs(120), t)
+                .await
+                .expect("no task hangs")
+                .unwrap();
+        }
+    });
+    for h in pool.manager().opened.lock().unwrap().iter() {
+        assert!(h.0.max.load(Ordering::SeqCst) <= PER);
+    }
+    let stats = pool.stats();
+    assert_eq!((stats.in_flight, stats.pool.waiting), (0, 0));
+    // Every lend is free again: 2 connections of PER lends can be taken at once.
+    let all: Vec<_> = (0..2 * PER).map(|_| pool.try_get().unwrap()).collect();
+    assert!(pool.try_get().is_err(), "no more than 2 x {PER} lends");
+    drop(all);
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::events::{EventHandler, Events};
 use crate::hooks::{DynHooks, Hooks, NoHooks};
+pub(crate) use crate::types::QueueStrategy;
 use crate::{BuildError, Manager, Pool};
 
 /// The closure-hook setters of a builder type with a `hooks` field and a `hooks(..)`
@@ -216,19 +217,6 @@ macro_rules! config_knobs {
     };
 }
 pub(crate) use config_knobs;
-
-/// Which idle connection [`Pool::get`](crate::Pool::get) hands out first.
-#[non_exhaustive]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum QueueStrategy {
-    /// The connection that has been idle longest: spreads use over all connections, so
-    /// none of them sits idle long enough to be closed by the server. Lock-free.
-    #[default]
-    Fifo,
-    /// The connection returned most recently: keeps a small hot set and lets the rest
-    /// reach `idle_timeout`. Takes a short, uncontended lock per get and return.
-    Lifo,
-}
 
 /// The settings of a [`Pool`], as validated by [`Builder::build`].
 ///

@@ -23,8 +23,9 @@ use crate::clock;
 use crate::error::{Error, LastConnectError};
 use crate::events::{Check, ConnectFailure, Event, TimedOut};
 use crate::idle::Idle;
-use crate::pool::{CloseReason, Inner, Live};
+use crate::pool::{Inner, Live};
 use crate::shared::{Deadline, Slot, WaitError, run_until};
+use crate::types::CloseReason;
 use crate::{Manager, Meta};
 
 /// Setup code that runs on the pool's connections: on every new connection before its

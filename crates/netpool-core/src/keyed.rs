@@ -42,12 +42,14 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::events::Events;
 use crate::hooks::DynHooks;
+use crate::idle::Meta;
 use crate::idle::{Idle, IdleQueue};
-use crate::pool::{CloseReason, Fast, Inner, Pool, Verdict};
-use crate::pooled::{Meta, Pooled};
+use crate::pool::{Fast, Inner, Pool, Verdict};
+use crate::pooled::Pooled;
 use crate::shared::{Deadline, Permit, ProbeGuard};
 use crate::stats::Stats;
 use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, lock};
+use crate::types::CloseReason;
 use crate::{Manager, clock};
 
 mod builder;

@@ -160,13 +160,15 @@ mod sema;
 mod shared;
 mod stats;
 mod sync;
+mod types;
 
 pub use crate::box_error::BoxError;
-pub use crate::config::{Builder, Config, QueueStrategy};
+pub use crate::config::{Builder, Config};
 pub use crate::error::{BuildError, Error, LastConnectError};
 pub use crate::events::{Check, CloseReason, ConnectFailure, Event, EventHandler, TimedOut};
 pub use crate::holders::{Holder, TimeoutReport};
 pub use crate::hooks::{BoxHookFuture, FnHooks, Hooks, NoHooks};
+pub use crate::idle::Meta;
 pub use crate::keyed::{KeyedBuilder, KeyedPool, KeyedStats, WeakKeyedPool};
 pub use crate::manager::Manager;
 pub use crate::multiplex::{
@@ -174,7 +176,7 @@ pub use crate::multiplex::{
     WeakSharedPool,
 };
 pub use crate::pool::{NoManager, Pool, WeakPool};
-pub use crate::pooled::{Meta, Pooled};
-pub use crate::refresh::Fault;
-pub use crate::replica::{Lease, NodeState, ReplicaSet, Role};
+pub use crate::pooled::Pooled;
+pub use crate::replica::{Lease, NodeState, ReplicaSet};
 pub use crate::stats::Stats;
+pub use crate::types::{Fault, QueueStrategy, Role};

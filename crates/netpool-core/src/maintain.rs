@@ -15,9 +15,10 @@
 use crate::Manager;
 use crate::clock;
 use crate::idle::Idle;
-use crate::pool::{CloseReason, Inner, Pool};
+use crate::pool::{Inner, Pool};
 use crate::shared::Deadline;
 use crate::sync::Ordering;
+use crate::types::CloseReason;
 
 /// The bound on one check or connect in maintenance when `connect_timeout` is off.
 const MAX_MAINTENANCE_STEP: std::time::Duration = std::time::Duration::from_secs(30);

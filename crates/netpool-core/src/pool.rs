@@ -41,7 +41,8 @@ use crate::{Manager, Meta};
 
 mod inner;
 
-pub(crate) use self::inner::{CloseReason, Inner, Live, Verdict};
+pub(crate) use self::inner::{Inner, Live, Verdict};
+pub(crate) use crate::types::CloseReason;
 
 /// A pool of connections made by a [`Manager`].
 ///
@@ -438,8 +439,7 @@ impl<M: Manager> Pool<M> {
                 Err(e) => return Err(inner.wait_error(e, &deadline)),
             },
         };
-        self.finish(permit, first, &mut deadline, false, site)
-            .await
+        self.finish(permit, first, &mut deadline, false, site).await
     }
 
     /// The blocking entry points: the hot path without a future, else the state machine

@@ -31,29 +31,13 @@ use event_listener::Event as Notify;
 
 use crate::clock::{self, Nanos};
 use crate::events::Event;
-use crate::pool::{CloseReason, Inner, Pool};
+use crate::pool::{Inner, Pool};
 use crate::pooled::Pooled;
 use crate::shared::{Deadline, Refused, Shared};
 use crate::stats::Counters;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::types::{CloseReason, Fault};
 use crate::{KeyedPool, Manager};
-
-/// What an error says about where it came from: the verdict of
-/// [`Manager::classify`](crate::Manager::classify), acted on by [`Pooled::report`].
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// The connection is unusable (an I/O error, a protocol out of sync): it is closed
-    /// when its guard is dropped. Other connections are not touched.
-    Connection,
-    /// The server is no longer what the pool's connections expect (a primary demoted to a
-    /// read-only replica: Redis `READONLY`, PostgreSQL SQLSTATE 25006): the connection is
-    /// closed and the pool (or the key of a keyed pool) is [refreshed](Pool::refresh) at
-    /// once.
-    Server,
-    /// The error is the request's own (a wrong type, a constraint): nothing to do.
-    None,
-}
 
 /// A refresh's bookkeeping: the stale stamp, the stale connections left, connect turns.
 pub(crate) struct Refresh {
@@ -153,7 +137,7 @@ impl Shared {
     /// Starts a refresh: every connection with a record now is stale. Returns how many.
     fn start_refresh(&self) -> usize {
         let refresh = &self.refresh;
-        let cutoff = crate::events::unique_stamp(clock::now());
+        let cutoff = crate::clock::unique_stamp(clock::now());
         refresh.cutoff.fetch_max(cutoff, Ordering::SeqCst);
         let stale = refresh.open.load(Ordering::SeqCst);
         refresh.stale.store(stale, Ordering::SeqCst);

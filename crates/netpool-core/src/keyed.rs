@@ -53,13 +53,14 @@ use crate::types::CloseReason;
 use crate::{Manager, clock};
 
 mod builder;
-mod cap;
+pub(crate) mod cap;
 mod map;
 
 pub use self::builder::KeyedBuilder;
 
+use self::cap::room::Room;
 pub(crate) use self::cap::{GlobalCap, KeyRoom, Link};
-use self::cap::{OnIdle, Room, fence};
+use self::cap::{OnIdle, fence};
 use self::map::{Hashed, Shard, find, hash_of, read, shard_index, take, write};
 
 /// A pool of connections to many servers, one [`Pool`] per key (a server address, say),

@@ -139,6 +139,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod box_error;
+mod builder;
 mod clock;
 mod config;
 mod error;
@@ -163,7 +164,8 @@ mod sync;
 mod types;
 
 pub use crate::box_error::BoxError;
-pub use crate::config::{Builder, Config};
+pub use crate::builder::Builder;
+pub use crate::config::Config;
 pub use crate::error::{BuildError, Error, LastConnectError};
 pub use crate::events::{Check, CloseReason, ConnectFailure, Event, EventHandler, TimedOut};
 pub use crate::holders::{Holder, TimeoutReport};

@@ -9,14 +9,12 @@ use std::time::Duration;
 use crate::Manager;
 use crate::clock::Nanos;
 use crate::idle::{Idle, Meta};
-use crate::pool::Inner;
-#[cfg(doc)]
-use crate::pool::Pool;
+use crate::pool::inner::Inner;
 use crate::shared::Permit;
 use crate::sync::Arc;
 use crate::types::CloseReason;
 
-/// A connection checked out of a [`Pool`]; it goes back to the pool when dropped.
+/// A connection checked out of a [`Pool`](crate::Pool); it goes back to the pool when dropped.
 ///
 /// Derefs (mutably) to the connection. Its own operations are associated functions, like
 /// [`Arc::strong_count`](std::sync::Arc::strong_count), so they never shadow the
@@ -25,7 +23,7 @@ use crate::types::CloseReason;
 /// When it is dropped, `has_broken` runs; a broken connection, or one past its
 /// `max_lifetime`, is closed and its slot freed at once.
 ///
-/// A guard keeps the pool's memory alive (not the pool open: dropping the last [`Pool`]
+/// A guard keeps the pool's memory alive (not the pool open: dropping the last [`Pool`](crate::Pool)
 /// closes it), so a guard leaked with [`std::mem::forget`] leaks the whole pool, its
 /// manager included, and holds its slot for good. To keep a connection, use
 /// [`Pooled::detach`].

@@ -31,10 +31,13 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 use event_listener::{Event, EventListener};
 
+mod refresh;
+
 use crate::clock::{self, Epoch, Nanos};
 use crate::config::Config;
 use crate::error::LastConnectError;
 use crate::events::{self, Events};
+use crate::holders::TimeoutReport;
 use crate::sema::{Keep, Semaphore, TryAcquireError};
 use crate::stats::Counters;
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering, lock};
@@ -74,11 +77,11 @@ pub(crate) struct Shared {
     /// The event handler and the `tracing` glue.
     pub(crate) events: Events,
     /// The cap shared with the other keys of a [`KeyedPool`](crate::KeyedPool), if any.
-    pub(crate) global: Option<crate::keyed::Link>,
+    pub(crate) global: Option<crate::keyed::cap::Link>,
     /// Hold-time diagnostics, the pool's name and its metrics (see [`crate::holders`]).
     pub(crate) diag: crate::holders::Diag,
     /// Refresh bookkeeping (see [`crate::refresh`]).
-    pub(crate) refresh: crate::refresh::Refresh,
+    pub(crate) refresh: refresh::Refresh,
 }
 
 /// Why a wait ended without success.
@@ -130,7 +133,7 @@ impl Shared {
             counters: Counters::default(),
             passes: AtomicU32::new(0),
             backoff: Backoff::new(config.backoff_initial, config.backoff_max),
-            refresh: crate::refresh::Refresh::new(config.refresh_connects),
+            refresh: refresh::Refresh::new(config.refresh_connects),
             epoch: Epoch::new(),
             idle_timeout: config.idle_timeout.map_or(Nanos::MAX, clock::nanos),
             max_lifetime: config.max_lifetime.map(clock::nanos),
@@ -947,5 +950,38 @@ impl Backoff {
             self.suspects.fetch_and(REFRESHING, Ordering::Release);
         }
         word & REFRESHING != 0
+    }
+}
+
+impl Shared {
+    /// A get timed out after `waited`: remembers the pool's state for
+    /// [`Pool::last_timeout`], reports [`Event::GetTimedOut`] and logs the state.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn timed_out(&self, waited: Duration) {
+        let report = self.timeout_report(waited);
+        #[cfg(feature = "tracing")]
+        tracing::warn!(
+            target: "netpool",
+            pool = self.diag.name.as_deref().unwrap_or("default"),
+            waited = ?waited,
+            "get timed out: {report}"
+        );
+        drop(report);
+        self.events.emit(|| events::Event::GetTimedOut { waited });
+    }
+
+    fn timeout_report(&self, waited: Duration) -> TimeoutReport {
+        let connections = self.size.load(Ordering::Relaxed);
+        let report = TimeoutReport {
+            pool: self.diag.name.clone(),
+            waited,
+            in_use: connections,
+            max_size: self.max_size.load(Ordering::Relaxed),
+            waiting: self.waiting().saturating_sub(1),
+            oldest: self.diag.oldest(),
+        };
+        *lock(&self.diag.last_timeout) = Some(report.clone());
+        report
     }
 }

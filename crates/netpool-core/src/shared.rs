@@ -3,6 +3,10 @@
 //! # Implementation details
 //!
 //! Everything here is independent of the manager type, so it is compiled once.
+//! Split by concern: the deadlines of waits in `deadline`, the connect backoff in
+//! `backoff`, the permit in `permit`, a refresh's bookkeeping in `refresh`; this file
+//! keeps [`Shared`] (the connection count, the waits and wake-ups) and the methods that
+//! tie them together.
 //!
 //! * `sema` (see [`crate::sema`]) bounds the callers that hold or open a connection, and
 //!   queues waiters first come, first served.

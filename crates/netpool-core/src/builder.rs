@@ -113,7 +113,7 @@ impl<H: Hooks> Builder<H> {
 // The closure hooks (see `fn_hook_setters!`).
 fn_hook_setters!(
     Builder,
-    /// Runs `f` on every new connection before its first use (see [`Hooks::on_connect`](crate::Hooks::on_connect)):
+    /// Runs `f` on every new connection before its first use (see [`Hooks::on_connect`]):
     /// `|conn| Box::pin(async move { ... })`. On a builder without hooks it starts a
     /// [`FnHooks`](crate::FnHooks); on one with closure hooks it sets that closure.
     ///

@@ -7,7 +7,7 @@ use crate::BuildError;
 pub(crate) use crate::types::QueueStrategy;
 
 /// The closure-hook setters of a builder type with a `hooks` field and a `hooks(..)`
-/// method (`Builder`, `KeyedBuilder`): `on_connect` and `on_checkout` start a [`FnHooks`]
+/// method (`Builder`, `KeyedBuilder`): `on_connect` and `on_checkout` start a [`FnHooks`](crate::FnHooks)
 /// on a builder without hooks, and set the other closure on one with closure hooks. The
 /// attributes given are `on_connect`'s docs.
 macro_rules! fn_hook_setters {

@@ -1,5 +1,5 @@
-//! [`Hooks`](crate::Hooks): per-connection setup code that runs inside the pool, and the runner that
-//! bounds it by the caller's deadline.
+//! [`Hooks`]: per-connection setup code that runs inside the pool (the pool
+//! runs it in `pool/run_hooks.rs`, bounded by the caller's deadline).
 //!
 //! # Implementation details
 //!
@@ -10,7 +10,7 @@
 //! where the checkout decision is made, on the path that reads the clock anyway).
 //!
 //! A hook runs on a connection held by a guard (a reserved `Slot` for a new one, a `Live`
-//! for an idle one), under [`run_until`] with the same deadline as `connect` or `is_valid`:
+//! for an idle one), under `run_until` with the same deadline as `connect` or `is_valid`:
 //! a hook that fails, hangs past the deadline, panics, or whose future is dropped, leaves
 //! the connection closed and its slot freed.
 
@@ -149,14 +149,14 @@ type CheckoutFn<M> = dyn for<'a> Fn(&'a mut <M as Manager>::Connection, Meta) ->
     + Send
     + Sync;
 
-/// [`Hooks`](crate::Hooks) made of closures: what [`Builder::on_connect`](crate::Builder::on_connect)
+/// [`Hooks`] made of closures: what [`Builder::on_connect`](crate::Builder::on_connect)
 /// and [`Builder::on_checkout`](crate::Builder::on_checkout) build, and what the adapters'
 /// builders and the client crates take.
 ///
 /// Each closure gets the connection (and, on checkout, its [`Meta`]) and returns a
 /// [`BoxHookFuture`]: `|conn| Box::pin(async move { ... })`. The semantics are those of
-/// [`Hooks::on_connect`](crate::Hooks::on_connect) and [`Hooks::on_checkout`](crate::Hooks::on_checkout); setting an `on_checkout` closure
-/// turns [`Hooks::runs_on_checkout`](crate::Hooks::runs_on_checkout) on.
+/// [`Hooks::on_connect`] and [`Hooks::on_checkout`]; setting an `on_checkout` closure
+/// turns [`Hooks::runs_on_checkout`] on.
 ///
 /// # Examples
 ///
@@ -206,7 +206,7 @@ impl<M: Manager> FnHooks<M> {
     }
 
     /// Sets the closure run on every new connection (replacing an earlier one): see
-    /// [`Hooks::on_connect`](crate::Hooks::on_connect).
+    /// [`Hooks::on_connect`].
     #[must_use]
     pub fn on_connect<F>(mut self, f: F) -> Self
     where
@@ -217,7 +217,7 @@ impl<M: Manager> FnHooks<M> {
     }
 
     /// Sets the closure run on every checkout of an idle connection (replacing an earlier
-    /// one): see [`Hooks::on_checkout`](crate::Hooks::on_checkout).
+    /// one): see [`Hooks::on_checkout`].
     #[must_use]
     pub fn on_checkout<F>(mut self, f: F) -> Self
     where
@@ -295,7 +295,7 @@ impl<M: Manager> Hooks for FnHooks<M> {
     }
 }
 
-/// [`Hooks`](crate::Hooks) with the manager fixed and the futures boxed, so a pool can hold them.
+/// [`Hooks`] with the manager fixed and the futures boxed, so a pool can hold them.
 pub(crate) trait ErasedHooks<M: Manager>: Send + Sync {
     fn on_connect<'a>(&'a self, conn: &'a mut M::Connection) -> HookFuture<'a, M::Error>;
     fn on_checkout<'a>(

@@ -58,7 +58,7 @@ impl<C> Idle<C> {
         }
     }
 
-    /// Its id in events and [`Meta`](crate::Meta): unique in the process, increasing with
+    /// Its id in events and [`Meta`]: unique in the process, increasing with
     /// the opening time (it is the opening instant, bumped by a nanosecond or two if
     /// another connection was opened in the same tick of the coarse clock).
     #[inline]

@@ -9,7 +9,7 @@
 //!   read-locks one shard and runs the key's synchronous hot path under it, so a get whose
 //!   key has an idle connection clones nothing, allocates nothing and takes no exclusive
 //!   lock. Anything slower clones the key's `Pool` handle and goes on outside the lock.
-//! * The total cap is a [`GlobalCap`](cap::GlobalCap) shared by the keys' pools (each
+//! * The total cap is a [`GlobalCap`] shared by the keys' pools (each
 //!   holds a [`Link`]: the cap and its own room state): a key's pool takes one of its
 //!   units with each slot it reserves and frees it with the slot. When the cap is
 //!   reached, a key that needs a connection closes the least recently used key's oldest

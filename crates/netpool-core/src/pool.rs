@@ -639,10 +639,10 @@ impl<M: Manager> Pool<M> {
         self.inner.shared.diag.holders()
     }
 
-    /// The pool's state when a get last timed out (with [`Error::Timeout`](crate::Error::Timeout)): how many
+    /// The pool's state when a get last timed out (with [`Error::Timeout`]): how many
     /// connections were in use, and, when holders are tracked, the one held longest.
     ///
-    /// [`Error::Timeout`](crate::Error::Timeout) carries no data (callers match it as a
+    /// [`Error::Timeout`] carries no data (callers match it as a
     /// unit variant); this is where its context is. Under the `tracing` feature the same
     /// text is logged at `warn` when the get times out.
     pub fn last_timeout(&self) -> Option<TimeoutReport> {

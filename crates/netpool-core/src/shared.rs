@@ -542,7 +542,7 @@ impl Drop for Slot<'_> {
 
 impl Shared {
     /// A get timed out after `waited`: remembers the pool's state for
-    /// [`Pool::last_timeout`], reports [`Event::GetTimedOut`] and logs the state.
+    /// [`Pool::last_timeout`](crate::Pool::last_timeout), reports [`Event::GetTimedOut`](crate::Event::GetTimedOut) and logs the state.
     #[cold]
     #[inline(never)]
     pub(crate) fn timed_out(&self, waited: Duration) {

@@ -7,7 +7,7 @@
 //!   pool takes a unit (`try_acquire`, a CAS keeping `used <= max`) after reserving its own
 //!   slot and before `connect` starts, and gives it back (`release`) when the connection is
 //!   closed, so the cap holds at every instant. A unit is owned by the key pool's `Slot`
-//!   (or, in between, by a [`Grant`]) so a dropped future gives it back.
+//!   (or, in between, by a [`Grant`](room::Grant)) so a dropped future gives it back.
 //! * Waiters for a unit ("waiters for room") queue in `queue`, first come, first served
 //!   across keys. `release` takes the lock and hands the unit straight to the oldest waiter
 //!   (`used` unchanged) instead of freeing it, so a newcomer cannot take it; newcomers do

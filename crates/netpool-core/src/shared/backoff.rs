@@ -56,9 +56,9 @@ pub(super) async fn pause(
 /// the outcome of the next attempt (within its deadline).
 pub(super) const FAIL_FAST_AFTER: u32 = 3;
 
-/// A bit of [`Shared::timed`]: a setting needs the clock at checkout.
+/// A bit of [`Shared::timed`](super::Shared::timed): a setting needs the clock at checkout.
 pub(crate) const TIMED: u32 = 1;
-/// A bit of [`Shared::timed`]: a refresh is under way; checkout closes stale connections.
+/// A bit of [`Shared::timed`](super::Shared::timed): a refresh is under way; checkout closes stale connections.
 pub(crate) const STALE: u32 = 2;
 
 /// The bit of [`Backoff::suspects`] that says a refresh is under way: returning

@@ -6,6 +6,7 @@
 //! scheduler tick) on Linux, and with `Instant` elsewhere. Deadlines of waits use the
 //! precise `Instant`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Nanoseconds on the coarse clock.
@@ -66,4 +67,22 @@ pub(crate) fn instant_after(n: Nanos) -> Instant {
     let now = Instant::now();
     now.checked_add(Duration::from_nanos(n))
         .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
+}
+
+/// `now`, or the smallest later instant no connection of this process was stamped with:
+/// a connection's opening time that doubles as its id.
+pub(crate) fn unique_stamp(now: Nanos) -> Nanos {
+    // Not a synchronising atomic (only uniqueness matters), so not behind `crate::sync`.
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let mut last = LAST.load(Ordering::Relaxed);
+    // Bounded: each failed exchange means another connection took a stamp.
+    for _ in 0..1_000_000 {
+        let next = now.max(last.saturating_add(1));
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(actual) => last = actual,
+        }
+    }
+    // Unreachable in practice; still unique, since `LAST` only ever grows.
+    LAST.fetch_add(1, Ordering::Relaxed).saturating_add(1)
 }

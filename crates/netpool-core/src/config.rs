@@ -1,15 +1,13 @@
-//! [`Builder`], [`Config`] and [`QueueStrategy`]: the pool's settings and their validation.
+//! [`Config`]: the pool's settings and their validation, and the macros that write the
+//! builders' setters (the builders are in `crate::builder` and `crate::keyed`).
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::events::{EventHandler, Events};
-use crate::hooks::{DynHooks, Hooks, NoHooks};
-use crate::{BuildError, Manager, Pool};
+use crate::BuildError;
+pub(crate) use crate::types::QueueStrategy;
 
 /// The closure-hook setters of a builder type with a `hooks` field and a `hooks(..)`
-/// method (`Builder`, `KeyedBuilder`): `on_connect` and `on_checkout` start a [`FnHooks`]
+/// method (`Builder`, `KeyedBuilder`): `on_connect` and `on_checkout` start a [`FnHooks`](crate::FnHooks)
 /// on a builder without hooks, and set the other closure on one with closure hooks. The
 /// attributes given are `on_connect`'s docs.
 macro_rules! fn_hook_setters {
@@ -73,7 +71,7 @@ macro_rules! fn_hook_setters {
 }
 pub(crate) use fn_hook_setters;
 
-/// The setters of the per-pool settings, shared by [`Builder`] and
+/// The setters of the per-pool settings, shared by [`Builder`](crate::Builder) and
 /// [`KeyedBuilder`](crate::KeyedBuilder) (whose settings apply per key): each sets one
 /// field of the builder's `config`.
 macro_rules! config_knobs {
@@ -217,20 +215,7 @@ macro_rules! config_knobs {
 }
 pub(crate) use config_knobs;
 
-/// Which idle connection [`Pool::get`](crate::Pool::get) hands out first.
-#[non_exhaustive]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum QueueStrategy {
-    /// The connection that has been idle longest: spreads use over all connections, so
-    /// none of them sits idle long enough to be closed by the server. Lock-free.
-    #[default]
-    Fifo,
-    /// The connection returned most recently: keeps a small hot set and lets the rest
-    /// reach `idle_timeout`. Takes a short, uncontended lock per get and return.
-    Lifo,
-}
-
-/// The settings of a [`Pool`], as validated by [`Builder::build`].
+/// The settings of a [`Pool`](crate::Pool), as validated by [`Builder::build`](crate::Builder::build).
 ///
 /// Read them back with [`Pool::config`](crate::Pool::config).
 #[non_exhaustive]
@@ -268,7 +253,7 @@ pub struct Config {
     /// derived from the timeouts, between 10 ms and 1 s).
     pub maintenance_interval: Option<Duration>,
     /// Checkouts held longer than this are reported, and holders are tracked (default
-    /// `None`: off). See [`Builder::leak_threshold`].
+    /// `None`: off). See [`Builder::leak_threshold`](crate::Builder::leak_threshold).
     pub leak_threshold: Option<Duration>,
     /// The pool's name in logs, reports and metrics (default `None`).
     pub name: Option<String>,
@@ -360,178 +345,5 @@ impl Config {
             .min()
             .unwrap_or(Duration::from_secs(1))
             .clamp(Duration::from_millis(10), Duration::from_secs(1))
-    }
-}
-
-/// Builds a [`Pool`]: set the knobs, then call [`build`](Builder::build) with a manager.
-///
-/// # Examples
-///
-/// ```
-/// # use std::convert::Infallible;
-/// # struct Counter;
-/// # impl netpool_core::Manager for Counter {
-/// #     type Connection = u64;
-/// #     type Error = Infallible;
-/// #     async fn connect(&self) -> Result<u64, Infallible> { Ok(0) }
-/// #     async fn is_valid(&self, _: &mut u64) -> Result<(), Infallible> { Ok(()) }
-/// #     fn has_broken(&self, _: &mut u64) -> bool { false }
-/// # }
-/// use std::time::Duration;
-/// use netpool_core::{Pool, QueueStrategy};
-///
-/// let pool = Pool::builder()
-///     .max_size(16)
-///     .min_idle(Some(4))
-///     .wait_timeout(Some(Duration::from_secs(5)))
-///     .idle_timeout(Some(Duration::from_secs(30)))
-///     .queue_strategy(QueueStrategy::Lifo)
-///     .build(Counter)?;
-/// assert_eq!(pool.stats().max_size, 16);
-/// # Ok::<(), netpool_core::BuildError>(())
-/// ```
-///
-/// `H` is the type of the [`Hooks`] set with [`hooks`](Builder::hooks): [`NoHooks`] until
-/// then, so `Builder` alone names the builder that `Pool::builder()` returns.
-#[derive(Clone)]
-#[must_use = "a builder does nothing until build() is called"]
-pub struct Builder<H = NoHooks> {
-    config: Config,
-    events: Events,
-    hooks: H,
-}
-
-impl Builder {
-    /// A builder with the default settings of [`Config`].
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A builder that starts from the given settings.
-    pub fn from_config(config: Config) -> Self {
-        Self {
-            config,
-            events: Events::default(),
-            hooks: NoHooks,
-        }
-    }
-
-    /// Validates the settings and creates the pool. Opens nothing: `min_idle` is filled by
-    /// [`Pool::maintain`](crate::Pool::maintain).
-    ///
-    /// # Errors
-    ///
-    /// A [`BuildError`] naming the first invalid setting.
-    pub fn build<M: Manager>(self, manager: M) -> Result<Pool<M>, BuildError> {
-        self.config.validate()?;
-        Ok(Pool::from_parts(
-            self.config,
-            manager,
-            self.events,
-            DynHooks::none(),
-            None,
-        ))
-    }
-}
-
-impl<H: Hooks> Builder<H> {
-    /// Validates the settings and creates the pool, with the [`Hooks`] set by
-    /// [`hooks`](Builder::hooks). Opens nothing: `min_idle` is filled by
-    /// [`Pool::maintain`](crate::Pool::maintain).
-    ///
-    /// # Errors
-    ///
-    /// A [`BuildError`] naming the first invalid setting.
-    pub fn build(self, manager: H::Manager) -> Result<Pool<H::Manager>, BuildError> {
-        self.config.validate()?;
-        Ok(Pool::from_parts(
-            self.config,
-            manager,
-            self.events,
-            DynHooks::new(self.hooks),
-            None,
-        ))
-    }
-}
-
-// The closure hooks (see `fn_hook_setters!`).
-fn_hook_setters!(
-    Builder,
-    /// Runs `f` on every new connection before its first use (see [`Hooks::on_connect`](crate::Hooks::on_connect)):
-    /// `|conn| Box::pin(async move { ... })`. On a builder without hooks it starts a
-    /// [`FnHooks`](crate::FnHooks); on one with closure hooks it sets that closure.
-    ///
-    /// The manager type `M` comes from the closure's argument type or from `build(manager)`;
-    /// name the argument's type (`|conn: &mut Session|`) when the closure's body needs it.
-    ///
-    /// ```
-    /// # use std::convert::Infallible;
-    /// # #[derive(Debug)] struct Session { db: u8 }
-    /// # struct Server;
-    /// # impl netpool_core::Manager for Server {
-    /// #     type Connection = Session;
-    /// #     type Error = Infallible;
-    /// #     async fn connect(&self) -> Result<Session, Infallible> { Ok(Session { db: 0 }) }
-    /// #     async fn is_valid(&self, _: &mut Session) -> Result<(), Infallible> { Ok(()) }
-    /// #     fn has_broken(&self, _: &mut Session) -> bool { false }
-    /// # }
-    /// let pool = netpool_core::Pool::builder()
-    ///     .on_connect(|conn: &mut Session| Box::pin(async move {
-    ///         conn.db = 3;
-    ///         Ok(())
-    ///     }))
-    ///     .build(Server)?;
-    /// # futures_lite::future::block_on(async {
-    /// assert_eq!(pool.get().await?.db, 3);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// # }).unwrap();
-    /// # Ok::<(), netpool_core::BuildError>(())
-    /// ```
-);
-
-impl<H> Builder<H> {
-    /// Sets the [`EventHandler`] that receives the pool's [`Event`](crate::Event)s: a
-    /// closure `Fn(&Event<'_>)` or a type that implements the trait. It is called
-    /// synchronously, on the thread that caused the event (see [`EventHandler`]); the hot
-    /// path (an idle connection handed out and returned) reports nothing.
-    ///
-    /// With the `tracing` feature, the same events are also logged under target
-    /// `netpool`, with or without a handler.
-    pub fn event_handler(mut self, handler: impl EventHandler) -> Self {
-        self.events = Events::new(Some(Arc::new(handler)));
-        self
-    }
-
-    /// Sets the [`Hooks`]: setup code run on every new connection, and optionally on every
-    /// checkout. Fixes the manager type to `H2::Manager` for [`build`](Builder::build).
-    pub fn hooks<H2: Hooks>(self, hooks: H2) -> Builder<H2> {
-        Builder {
-            config: self.config,
-            events: self.events,
-            hooks,
-        }
-    }
-
-    /// The settings so far.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    config_knobs!();
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Self::from_config(Config::default())
-    }
-}
-
-impl<H> fmt::Debug for Builder<H> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("config", &self.config)
-            .field("event_handler", &self.events.is_set())
-            .field("hooks", &std::any::type_name::<H>())
-            .finish()
     }
 }

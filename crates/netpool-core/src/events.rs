@@ -21,9 +21,9 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub(crate) use crate::clock::unique_stamp;
 use crate::clock::{self, Nanos};
 use crate::error::LastConnectError;
 use crate::idle::Idle;
@@ -201,9 +201,9 @@ pub enum CloseReason {
     Refreshed,
 }
 
-impl From<crate::pool::CloseReason> for CloseReason {
-    fn from(reason: crate::pool::CloseReason) -> Self {
-        use crate::pool::CloseReason as R;
+impl From<crate::types::CloseReason> for CloseReason {
+    fn from(reason: crate::types::CloseReason) -> Self {
+        use crate::types::CloseReason as R;
         match reason {
             R::Uncounted => Self::Aborted,
             R::Broken => Self::Broken,
@@ -410,24 +410,6 @@ impl fmt::Debug for Events {
             .field("handler", &self.handler.is_some())
             .finish()
     }
-}
-
-/// `now`, or the smallest later instant no connection of this process was stamped with:
-/// a connection's opening time that doubles as its id.
-pub(crate) fn unique_stamp(now: Nanos) -> Nanos {
-    // Not a synchronising atomic (only uniqueness matters), so not behind `crate::sync`.
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let mut last = LAST.load(Ordering::Relaxed);
-    // Bounded: each failed exchange means another connection took a stamp.
-    for _ in 0..1_000_000 {
-        let next = now.max(last.saturating_add(1));
-        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return next,
-            Err(actual) => last = actual,
-        }
-    }
-    // Unreachable in practice; still unique, since `LAST` only ever grows.
-    LAST.fetch_add(1, Ordering::Relaxed).saturating_add(1)
 }
 
 /// Whether a `tracing` subscriber wants `netpool`'s events (the least verbose one we log

@@ -21,7 +21,7 @@
 //! the next scan, seeing (acquire) that the checkout is over and not acknowledged,
 //! reports the return itself. So each reported checkout gets exactly one of each, without
 //! a fence on the hot path. Scans run under the registry's lock; their events are sent
-//! after it is released, so a handler may call [`Pool::holders`].
+//! after it is released, so a handler may call [`Pool::holders`](crate::Pool::holders).
 //!
 //! A record released by its closing connection reports an unacknowledged return first
 //! (under the table's lock, which scans hold too). A forgotten guard (`mem::forget`) keeps
@@ -35,15 +35,12 @@ use std::time::Duration;
 
 use crossbeam_utils::atomic::AtomicCell;
 
-use crate::Manager;
 use crate::clock::{self, Nanos};
 use crate::config::Config;
 use crate::events::{Event, Events};
-use crate::pool::Pool;
-use crate::shared::Shared;
 use crate::sync::{AtomicU64, Mutex, Ordering, lock};
 
-/// A checked-out connection, as listed by [`Pool::holders`].
+/// A checked-out connection, as listed by [`Pool::holders`](crate::Pool::holders).
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Holder {
@@ -68,7 +65,7 @@ impl fmt::Display for Holder {
     }
 }
 
-/// The state of a pool when a get timed out, from [`Pool::last_timeout`] (and logged at
+/// The state of a pool when a get timed out, from [`Pool::last_timeout`](crate::Pool::last_timeout) (and logged at
 /// `warn` under the `tracing` feature).
 ///
 /// Its text names the cause: "no connection free in 5 s: 16 of 16 in use, oldest held
@@ -119,40 +116,6 @@ impl fmt::Display for TimeoutReport {
     }
 }
 
-impl<M: Manager> Pool<M> {
-    /// Every checked-out connection, with where it was checked out and for how long,
-    /// longest held first.
-    ///
-    /// Holders are tracked only with a [`leak_threshold`](crate::Builder::leak_threshold)
-    /// (otherwise this is empty): set a large one to list holders without leak reports.
-    pub fn holders(&self) -> Vec<Holder> {
-        self.inner.shared.diag.holders()
-    }
-
-    /// The pool's state when a get last timed out (with [`Error::Timeout`](crate::Error::Timeout)): how many
-    /// connections were in use, and, when holders are tracked, the one held longest.
-    ///
-    /// [`Error::Timeout`](crate::Error::Timeout) carries no data (callers match it as a
-    /// unit variant); this is where its context is. Under the `tracing` feature the same
-    /// text is logged at `warn` when the get times out.
-    pub fn last_timeout(&self) -> Option<TimeoutReport> {
-        lock(&self.inner.shared.diag.last_timeout).clone()
-    }
-}
-
-impl<M: Manager> Pool<M> {
-    /// Maintenance's part: the leak scan, and the metrics' gauges and counters.
-    pub(crate) fn diagnose(&self) {
-        let shared = &self.inner.shared;
-        shared.diag.scan(&shared.events);
-        #[cfg(feature = "metrics")]
-        shared
-            .diag
-            .meter
-            .sample(&self.stats(), shared.backing_off());
-    }
-}
-
 /// The diagnostics a pool keeps: its name, the holders' registry, the last timeout.
 pub(crate) struct Diag {
     /// Whether checkouts stamp a [`Hold`] record.
@@ -165,7 +128,7 @@ pub(crate) struct Diag {
     /// The latest coarse clock reading of a tracked return or of maintenance: what a
     /// checkout is dated with (see [`Hold::checked_out`]).
     pub(crate) recent: AtomicU64,
-    last_timeout: Mutex<Option<TimeoutReport>>,
+    pub(crate) last_timeout: Mutex<Option<TimeoutReport>>,
     /// The metrics' labels and the counters already exported.
     #[cfg(feature = "metrics")]
     pub(crate) meter: crate::metrics::Meter,
@@ -326,7 +289,7 @@ impl Diag {
         list
     }
 
-    fn oldest(&self) -> Option<Holder> {
+    pub(crate) fn oldest(&self) -> Option<Holder> {
         if !self.track {
             return None;
         }
@@ -440,39 +403,6 @@ impl Hold {
             return None;
         }
         (self.acked.load(Ordering::Relaxed) != reported).then_some(reported)
-    }
-}
-
-impl Shared {
-    /// A get timed out after `waited`: remembers the pool's state for
-    /// [`Pool::last_timeout`], reports [`Event::GetTimedOut`] and logs the state.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn timed_out(&self, waited: Duration) {
-        let report = self.timeout_report(waited);
-        #[cfg(feature = "tracing")]
-        tracing::warn!(
-            target: "netpool",
-            pool = self.diag.name.as_deref().unwrap_or("default"),
-            waited = ?waited,
-            "get timed out: {report}"
-        );
-        drop(report);
-        self.events.emit(|| Event::GetTimedOut { waited });
-    }
-
-    fn timeout_report(&self, waited: Duration) -> TimeoutReport {
-        let connections = self.size.load(Ordering::Relaxed);
-        let report = TimeoutReport {
-            pool: self.diag.name.clone(),
-            waited,
-            in_use: connections,
-            max_size: self.max_size.load(Ordering::Relaxed),
-            waiting: self.waiting().saturating_sub(1),
-            oldest: self.diag.oldest(),
-        };
-        *lock(&self.diag.last_timeout) = Some(report.clone());
-        report
     }
 }
 

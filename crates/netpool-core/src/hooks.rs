@@ -1,5 +1,5 @@
-//! [`Hooks`]: per-connection setup code that runs inside the pool, and the runner that
-//! bounds it by the caller's deadline.
+//! [`Hooks`]: per-connection setup code that runs inside the pool (the pool
+//! runs it in `pool/run_hooks.rs`, bounded by the caller's deadline).
 //!
 //! # Implementation details
 //!
@@ -10,21 +10,14 @@
 //! where the checkout decision is made, on the path that reads the clock anyway).
 //!
 //! A hook runs on a connection held by a guard (a reserved `Slot` for a new one, a `Live`
-//! for an idle one), under [`run_until`] with the same deadline as `connect` or `is_valid`:
+//! for an idle one), under `run_until` with the same deadline as `connect` or `is_valid`:
 //! a hook that fails, hangs past the deadline, panics, or whose future is dropped, leaves
 //! the connection closed and its slot freed.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
 
-use crate::clock;
-use crate::error::{Error, LastConnectError};
-use crate::events::{Check, ConnectFailure, Event, TimedOut};
-use crate::idle::Idle;
-use crate::pool::{CloseReason, Inner, Live};
-use crate::shared::{Deadline, Slot, WaitError, run_until};
 use crate::{Manager, Meta};
 
 /// Setup code that runs on the pool's connections: on every new connection before its
@@ -97,7 +90,7 @@ pub trait Hooks: Send + Sync + 'static {
     /// database, name the session, set session parameters or prepare statements.
     ///
     /// An error rejects the connection: it is closed and the attempt counts as a failed
-    /// connect (the caller that was connecting gets [`Error::Connect`] with this error,
+    /// connect (the caller that was connecting gets [`Error::Connect`](crate::Error::Connect) with this error,
     /// and the connect backoff counts it). Connections put in with
     /// [`Pool::add`](crate::Pool::add) do not pass through it.
     ///
@@ -140,7 +133,7 @@ pub trait Hooks: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NoHooks;
 
-type HookFuture<'a, E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send + 'a>>;
+pub(crate) type HookFuture<'a, E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send + 'a>>;
 
 /// The future a closure hook returns: a boxed `Send` future that may borrow the connection,
 /// written `Box::pin(async move { ... })`.
@@ -303,7 +296,7 @@ impl<M: Manager> Hooks for FnHooks<M> {
 }
 
 /// [`Hooks`] with the manager fixed and the futures boxed, so a pool can hold them.
-trait ErasedHooks<M: Manager>: Send + Sync {
+pub(crate) trait ErasedHooks<M: Manager>: Send + Sync {
     fn on_connect<'a>(&'a self, conn: &'a mut M::Connection) -> HookFuture<'a, M::Error>;
     fn on_checkout<'a>(
         &'a self,
@@ -331,8 +324,8 @@ impl<H: Hooks> ErasedHooks<H::Manager> for H {
 
 /// A pool's hooks, if any.
 pub(crate) struct DynHooks<M: Manager> {
-    hooks: Option<Box<dyn ErasedHooks<M>>>,
-    on_checkout: bool,
+    pub(crate) hooks: Option<Box<dyn ErasedHooks<M>>>,
+    pub(crate) on_checkout: bool,
 }
 
 impl<M: Manager> DynHooks<M> {
@@ -354,89 +347,5 @@ impl<M: Manager> DynHooks<M> {
     /// Whether checkouts must run the `on_checkout` hook.
     pub(crate) fn on_checkout(&self) -> bool {
         self.on_checkout
-    }
-}
-
-impl<M: Manager> Inner<M> {
-    /// A connect that started at `started` returned `conn` in the reserved `slot`: runs the
-    /// `on_connect` hook until `at`, then makes the connection count as opened.
-    pub(crate) async fn opened(
-        &self,
-        slot: Slot<'_>,
-        conn: M::Connection,
-        at: Option<Instant>,
-        started: Instant,
-    ) -> Result<Idle<M::Connection>, Error<M::Error>> {
-        let shared = &self.shared;
-        // Until `slot.fill()`, the slot guard frees the slot if the hook fails, hangs,
-        // panics or is dropped; `item` (the connection) is dropped with it.
-        let mut item = Idle::new(conn, clock::now(), shared.max_lifetime);
-        if let Some(hooks) = &self.hooks.hooks {
-            match run_until(at, hooks.on_connect(&mut item.conn)).await {
-                None => {
-                    let events = &shared.events;
-                    events.connect_failed(ConnectFailure::TimedOut, &TimedOut::ON_CONNECT, started);
-                    shared.connect_failed(LastConnectError::from_error(&TimedOut::ON_CONNECT));
-                    return Err(Error::ConnectTimeout);
-                }
-                Some(Err(e)) => {
-                    drop(item);
-                    shared
-                        .events
-                        .connect_failed(ConnectFailure::Rejected, &e, started);
-                    shared.connect_failed(LastConnectError::from_error(&e));
-                    return Err(Error::Connect(e));
-                }
-                Some(Ok(())) => {}
-            }
-        }
-        slot.fill();
-        shared.refresh.born();
-        shared.connect_succeeded();
-        #[cfg(feature = "metrics")]
-        shared.diag.meter.created(started.elapsed());
-        // Held by a guard while the handler runs: if it panics, the connection is closed.
-        let mut live = self.live(item, CloseReason::Uncounted);
-        if let Some(item) = live.item() {
-            let id = item.id();
-            shared.events.emit(|| Event::ConnectionOpened {
-                id,
-                took: started.elapsed(),
-            });
-        }
-        Ok(live.take())
-    }
-
-    /// After checkout's checks passed: runs the `on_checkout` hook (if enabled) until the
-    /// caller's deadline. `Ok(None)` if the hook rejected the connection (it is closed).
-    pub(crate) async fn checked_out(
-        &self,
-        mut live: Live<'_, M>,
-        deadline: &mut Deadline,
-    ) -> Result<Option<Idle<M::Connection>>, Error<M::Error>> {
-        let Some(hooks) = self.hooks.hooks.as_ref().filter(|_| self.hooks.on_checkout) else {
-            return Ok(Some(live.take()));
-        };
-        let at = deadline.at();
-        let epoch = self.shared.epoch;
-        let Some(item) = live.item_mut() else {
-            return Ok(None);
-        };
-        let id = item.id();
-        let meta = Meta::from_idle(item, epoch);
-        let events = &self.shared.events;
-        match run_until(at, hooks.on_checkout(&mut item.conn, meta)).await {
-            None => {
-                // Closed by `live` as aborted: its session state is unknown.
-                events.check_failed(id, Check::OnCheckout, &TimedOut::ON_CHECKOUT);
-                Err(self.wait_error(WaitError::Timeout, deadline))
-            }
-            Some(Err(e)) => {
-                events.check_failed(id, Check::OnCheckout, &e);
-                live.set_reason(CloseReason::Rejected);
-                Ok(None)
-            }
-            Some(Ok(())) => Ok(Some(live.take())),
-        }
     }
 }

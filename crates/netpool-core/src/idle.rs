@@ -1,9 +1,11 @@
 //! The idle queue and the bookkeeping kept with each connection.
 
+use std::time::{Duration, Instant};
+
 use concurrent_queue::{ConcurrentQueue, PushError};
 
 use crate::QueueStrategy;
-use crate::clock::Nanos;
+use crate::clock::{Epoch, Nanos};
 use crate::sync::{Mutex, lock};
 
 /// A connection with its bookkeeping, while idle or checked out.
@@ -43,7 +45,7 @@ impl<C> Idle<C> {
             Some(l) => now.saturating_add(l - fastrand::u64(0..=l / 20)),
             None => Nanos::MAX,
         };
-        let created = crate::events::unique_stamp(now);
+        let created = crate::clock::unique_stamp(now);
         Self {
             conn,
             created,
@@ -56,7 +58,7 @@ impl<C> Idle<C> {
         }
     }
 
-    /// Its id in events and [`Meta`](crate::Meta): unique in the process, increasing with
+    /// Its id in events and [`Meta`]: unique in the process, increasing with
     /// the opening time (it is the opening instant, bumped by a nanosecond or two if
     /// another connection was opened in the same tick of the coarse clock).
     #[inline]
@@ -166,6 +168,60 @@ impl<T> IdleQueue<T> {
             Self::Lifo(stack) => lock(stack).is_empty(),
         }
     }
+}
+
+impl Meta {
+    pub(crate) fn from_idle<C>(item: &Idle<C>, epoch: Epoch) -> Self {
+        // `created` may be a nanosecond or two past the clock (it doubles as the id).
+        let last_used = item.last_used.max(item.created);
+        Self::from_raw(
+            item.id(),
+            item.created,
+            last_used,
+            u64::from(item.uses),
+            epoch,
+        )
+    }
+
+    pub(crate) fn from_raw(
+        id: u64,
+        created: Nanos,
+        last_used: Nanos,
+        uses: u64,
+        epoch: Epoch,
+    ) -> Self {
+        Self {
+            created_at: epoch.to_instant(created),
+            last_used: epoch.to_instant(last_used),
+            use_count: uses,
+            id,
+        }
+    }
+
+    /// How long ago the connection was opened.
+    pub fn age(&self) -> Duration {
+        self.created_at.elapsed()
+    }
+
+    /// How long ago the connection was last returned (or opened).
+    pub fn idle_for(&self) -> Duration {
+        self.last_used.elapsed()
+    }
+}
+
+/// A snapshot of a connection's bookkeeping, from [`Pooled::meta`](crate::Pooled::meta) or in
+/// [`Pool::retain`](crate::Pool::retain).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    /// When the connection was opened (or added).
+    pub created_at: Instant,
+    /// When the connection was last returned to the pool (or opened).
+    pub last_used: Instant,
+    /// How many times it was checked out, this time included.
+    pub use_count: u64,
+    /// Its id, unique in the process: the `id` in its [`Event`](crate::Event)s.
+    pub id: u64,
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //!   read-locks one shard and runs the key's synchronous hot path under it, so a get whose
 //!   key has an idle connection clones nothing, allocates nothing and takes no exclusive
 //!   lock. Anything slower clones the key's `Pool` handle and goes on outside the lock.
-//! * The total cap is a [`GlobalCap`](cap::GlobalCap) shared by the keys' pools (each
+//! * The total cap is a [`GlobalCap`] shared by the keys' pools (each
 //!   holds a [`Link`]: the cap and its own room state): a key's pool takes one of its
 //!   units with each slot it reserves and frees it with the slot. When the cap is
 //!   reached, a key that needs a connection closes the least recently used key's oldest
@@ -42,22 +42,25 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::events::Events;
 use crate::hooks::DynHooks;
+use crate::idle::Meta;
 use crate::idle::{Idle, IdleQueue};
-use crate::pool::{CloseReason, Fast, Inner, Pool, Verdict};
-use crate::pooled::{Meta, Pooled};
+use crate::pool::{Fast, Inner, Pool, Verdict};
+use crate::pooled::Pooled;
 use crate::shared::{Deadline, Permit, ProbeGuard};
 use crate::stats::Stats;
 use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, lock};
+use crate::types::CloseReason;
 use crate::{Manager, clock};
 
 mod builder;
-mod cap;
+pub(crate) mod cap;
 mod map;
 
 pub use self::builder::KeyedBuilder;
 
+use self::cap::room::Room;
 pub(crate) use self::cap::{GlobalCap, KeyRoom, Link};
-use self::cap::{OnIdle, Room, fence};
+use self::cap::{OnIdle, fence};
 use self::map::{Hashed, Shard, find, hash_of, read, shard_index, take, write};
 
 /// A pool of connections to many servers, one [`Pool`] per key (a server address, say),

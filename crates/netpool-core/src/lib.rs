@@ -135,10 +135,30 @@
 //! * In a [`KeyedPool`], a key's first get creates its pool under its shard's write
 //!   lock, calling the builder's manager factory there: the factory must not call into
 //!   the same `KeyedPool` (that would deadlock on the shard's lock).
+//! * Layers: every file imports only from its own layer (from files listed before it)
+//!   or lower ones; the one circle is `keyed` and its builder. Bottom to top:
+//!   1. Leaves: `types` (close reasons, [`Fault`], [`Role`], [`QueueStrategy`]), `clock`
+//!      (the coarse clock, the stamps that double as connection ids), `error`,
+//!      `box_error`, `sync` (std or loom), `stats`, `manager`, `keyed/map`.
+//!   2. Primitives: `sema` (the permits' semaphore), `idle` (the idle queue, the
+//!      connection record and [`Meta`]), `shared/deadline` (deadlines, `run_until`),
+//!      `keyed/cap` (a keyed pool's total cap).
+//!   3. Observability and settings: `events` (the events' types and their emitter),
+//!      `hooks`, `metrics`, `config` ([`Config`], the builders' setter macros), `holders`.
+//!   4. The pool's untyped state: `shared/permit`, `shared/backoff` (the connect backoff
+//!      and its evidence), `shared/refresh`, then `shared` (the connection count, the
+//!      waits and wake-ups).
+//!   5. The pool: `pool/inner`, `keyed/cap/room` (waiting for room under the cap),
+//!      `pool/run_hooks`, `pool/visit` (maintenance's and `retain`'s pass), `pooled` (the
+//!      guard), `pool`.
+//!   6. On top: `builder` ([`Builder`]), `maintain`, `keyed` with `keyed/builder`,
+//!      `multiplex` with `multiplex/inner` ([`SharedPool`]), `refresh` (refresh, pause and
+//!      [`Pooled::report`]), `replica`.
 
 #![doc(test(attr(deny(warnings))))]
 
 mod box_error;
+mod builder;
 mod clock;
 mod config;
 mod error;
@@ -160,13 +180,16 @@ mod sema;
 mod shared;
 mod stats;
 mod sync;
+mod types;
 
 pub use crate::box_error::BoxError;
-pub use crate::config::{Builder, Config, QueueStrategy};
+pub use crate::builder::Builder;
+pub use crate::config::Config;
 pub use crate::error::{BuildError, Error, LastConnectError};
 pub use crate::events::{Check, CloseReason, ConnectFailure, Event, EventHandler, TimedOut};
 pub use crate::holders::{Holder, TimeoutReport};
 pub use crate::hooks::{BoxHookFuture, FnHooks, Hooks, NoHooks};
+pub use crate::idle::Meta;
 pub use crate::keyed::{KeyedBuilder, KeyedPool, KeyedStats, WeakKeyedPool};
 pub use crate::manager::Manager;
 pub use crate::multiplex::{
@@ -174,7 +197,7 @@ pub use crate::multiplex::{
     SharedPool, SharedStats, WeakSharedPool,
 };
 pub use crate::pool::{NoManager, Pool, WeakPool};
-pub use crate::pooled::{Meta, Pooled};
-pub use crate::refresh::Fault;
-pub use crate::replica::{Lease, NodeState, ReplicaSet, Role};
+pub use crate::pooled::Pooled;
+pub use crate::replica::{Lease, NodeState, ReplicaSet};
 pub use crate::stats::Stats;
+pub use crate::types::{Fault, QueueStrategy, Role};

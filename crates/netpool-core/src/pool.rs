@@ -26,22 +26,26 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crate::clock;
-use crate::config::{Builder, Config};
+use crate::config::Config;
 use crate::error::Error;
 use crate::events::{Event, Events};
+use crate::holders::{Holder, TimeoutReport};
 use crate::hooks::DynHooks;
 use crate::idle::{Idle, IdleQueue};
-use crate::maintain::Visit;
 use crate::pooled::Pooled;
 use crate::sema::{Keep, TryAcquireError};
 use crate::shared::{Deadline, Permit, Shared};
 use crate::stats::Stats;
-use crate::sync::{Arc, AtomicUsize, Ordering, Weak};
+use crate::sync::{Arc, AtomicUsize, Ordering, Weak, lock};
 use crate::{Manager, Meta};
 
-mod inner;
+pub(crate) mod inner;
+mod run_hooks;
+mod visit;
 
-pub(crate) use self::inner::{CloseReason, Inner, Live, Verdict};
+pub(crate) use self::inner::{Inner, Verdict};
+pub(crate) use self::visit::Visit;
+pub(crate) use crate::types::CloseReason;
 
 /// A pool of connections made by a [`Manager`].
 ///
@@ -81,14 +85,6 @@ pub struct WeakPool<M: Manager> {
     inner: Weak<Inner<M>>,
 }
 
-impl Pool<NoManager> {
-    /// A [`Builder`] with the default settings; [`Builder::build`] picks the manager type,
-    /// so `Pool::builder()` needs no type arguments.
-    pub fn builder() -> Builder {
-        Builder::new()
-    }
-}
-
 /// A placeholder manager with no values, so that `Pool::builder()` needs no type
 /// arguments. No pool of it can exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +118,7 @@ impl<M: Manager> Pool<M> {
         manager: M,
         events: Events,
         hooks: DynHooks<M>,
-        global: Option<crate::keyed::Link>,
+        global: Option<crate::keyed::cap::Link>,
     ) -> Self {
         let idle = IdleQueue::new(config.queue_strategy, config.max_size);
         let mut shared = Shared::new(config, events);
@@ -630,5 +626,39 @@ impl<M: Manager> Clone for WeakPool<M> {
 impl<M: Manager> fmt::Debug for WeakPool<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WeakPool").finish_non_exhaustive()
+    }
+}
+
+impl<M: Manager> Pool<M> {
+    /// Every checked-out connection, with where it was checked out and for how long,
+    /// longest held first.
+    ///
+    /// Holders are tracked only with a [`leak_threshold`](crate::Builder::leak_threshold)
+    /// (otherwise this is empty): set a large one to list holders without leak reports.
+    pub fn holders(&self) -> Vec<Holder> {
+        self.inner.shared.diag.holders()
+    }
+
+    /// The pool's state when a get last timed out (with [`Error::Timeout`]): how many
+    /// connections were in use, and, when holders are tracked, the one held longest.
+    ///
+    /// [`Error::Timeout`] carries no data (callers match it as a
+    /// unit variant); this is where its context is. Under the `tracing` feature the same
+    /// text is logged at `warn` when the get times out.
+    pub fn last_timeout(&self) -> Option<TimeoutReport> {
+        lock(&self.inner.shared.diag.last_timeout).clone()
+    }
+}
+
+impl<M: Manager> Pool<M> {
+    /// Maintenance's part: the leak scan, and the metrics' gauges and counters.
+    pub(crate) fn diagnose(&self) {
+        let shared = &self.inner.shared;
+        shared.diag.scan(&shared.events);
+        #[cfg(feature = "metrics")]
+        shared
+            .diag
+            .meter
+            .sample(&self.stats(), shared.backing_off());
     }
 }

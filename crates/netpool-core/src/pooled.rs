@@ -4,18 +4,17 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::ptr::NonNull;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::Manager;
-use crate::clock::{Epoch, Nanos};
-use crate::idle::Idle;
-#[cfg(doc)]
-use crate::pool::Pool;
-use crate::pool::{CloseReason, Inner};
+use crate::clock::Nanos;
+use crate::idle::{Idle, Meta};
+use crate::pool::inner::Inner;
 use crate::shared::Permit;
 use crate::sync::Arc;
+use crate::types::CloseReason;
 
-/// A connection checked out of a [`Pool`]; it goes back to the pool when dropped.
+/// A connection checked out of a [`Pool`](crate::Pool); it goes back to the pool when dropped.
 ///
 /// Derefs (mutably) to the connection. Its own operations are associated functions, like
 /// [`Arc::strong_count`](std::sync::Arc::strong_count), so they never shadow the
@@ -24,7 +23,7 @@ use crate::sync::Arc;
 /// When it is dropped, `has_broken` runs; a broken connection, or one past its
 /// `max_lifetime`, is closed and its slot freed at once.
 ///
-/// A guard keeps the pool's memory alive (not the pool open: dropping the last [`Pool`]
+/// A guard keeps the pool's memory alive (not the pool open: dropping the last [`Pool`](crate::Pool)
 /// closes it), so a guard leaked with [`std::mem::forget`] leaks the whole pool, its
 /// manager included, and holds its slot for good. To keep a connection, use
 /// [`Pooled::detach`].
@@ -67,21 +66,6 @@ pub struct Pooled<M: Manager> {
     broken: bool,
     /// Where it was checked out (see [`Pooled::site`]).
     site: &'static Location<'static>,
-}
-
-/// A snapshot of a connection's bookkeeping, from [`Pooled::meta`] or in
-/// [`Pool::retain`].
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Meta {
-    /// When the connection was opened (or added).
-    pub created_at: Instant,
-    /// When the connection was last returned to the pool (or opened).
-    pub last_used: Instant,
-    /// How many times it was checked out, this time included.
-    pub use_count: u64,
-    /// Its id, unique in the process: the `id` in its [`Event`](crate::Event)s.
-    pub id: u64,
 }
 
 impl<M: Manager> Pooled<M> {
@@ -294,45 +278,6 @@ fn held(shared: &crate::shared::Shared, since: crate::clock::Nanos, leaked: bool
         shared
             .events
             .emit(|| crate::Event::ReturnedAfterLeak { held_for });
-    }
-}
-
-impl Meta {
-    pub(crate) fn from_idle<C>(item: &Idle<C>, epoch: Epoch) -> Self {
-        // `created` may be a nanosecond or two past the clock (it doubles as the id).
-        let last_used = item.last_used.max(item.created);
-        Self::from_raw(
-            item.id(),
-            item.created,
-            last_used,
-            u64::from(item.uses),
-            epoch,
-        )
-    }
-
-    pub(crate) fn from_raw(
-        id: u64,
-        created: Nanos,
-        last_used: Nanos,
-        uses: u64,
-        epoch: Epoch,
-    ) -> Self {
-        Self {
-            created_at: epoch.to_instant(created),
-            last_used: epoch.to_instant(last_used),
-            use_count: uses,
-            id,
-        }
-    }
-
-    /// How long ago the connection was opened.
-    pub fn age(&self) -> Duration {
-        self.created_at.elapsed()
-    }
-
-    /// How long ago the connection was last returned (or opened).
-    pub fn idle_for(&self) -> Duration {
-        self.last_used.elapsed()
     }
 }
 

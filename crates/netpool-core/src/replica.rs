@@ -39,19 +39,9 @@ use event_listener::Event as Notify;
 
 use crate::clock::{self, Nanos};
 use crate::error::Error;
-use crate::refresh::Fault;
 use crate::shared::run_until;
+use crate::types::{Fault, Role};
 use crate::{KeyedPool, Manager, Pooled};
-
-/// What a server says it is, from [`Manager::role`].
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// It takes writes (Redis `ROLE` says `master`; PostgreSQL is not in recovery).
-    Primary,
-    /// It replicates a primary and refuses writes.
-    Replica,
-}
 
 /// The least time between two role checks asked for by failures.
 const MIN_CHECK_GAP: Duration = Duration::from_millis(50);

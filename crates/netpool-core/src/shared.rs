@@ -3,6 +3,10 @@
 //! # Implementation details
 //!
 //! Everything here is independent of the manager type, so it is compiled once.
+//! Split by concern: the deadlines of waits in `deadline`, the connect backoff in
+//! `backoff`, the permit in `permit`, a refresh's bookkeeping in `refresh`; this file
+//! keeps [`Shared`] (the connection count, the waits and wake-ups) and the methods that
+//! tie them together.
 //!
 //! * `sema` (see [`crate::sema`]) bounds the callers that hold or open a connection, and
 //!   queues waiters first come, first served.
@@ -24,20 +28,31 @@
 //!   first use only space out new connects; they never fail another caller.
 
 use std::future::Future;
-use std::marker::PhantomData;
-use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
-use event_listener::{Event, EventListener};
+use event_listener::Event;
+
+mod backoff;
+mod deadline;
+mod permit;
+mod refresh;
+
+use self::backoff::{Backoff, FAIL_FAST_AFTER, SUSPECTS, pause};
+pub(crate) use self::backoff::{ProbeGuard, REFRESHING, Refused, STALE, TIMED};
+use self::deadline::wait_until;
+pub(crate) use self::deadline::{Deadline, WaitError, run_until};
+pub(crate) use self::permit::{Hold, Permit};
+use self::refresh::{Refresh, Turn};
 
 use crate::clock::{self, Epoch, Nanos};
 use crate::config::Config;
 use crate::error::LastConnectError;
 use crate::events::{self, Events};
+use crate::holders::TimeoutReport;
 use crate::sema::{Keep, Semaphore, TryAcquireError};
 use crate::stats::Counters;
-use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering, lock};
+use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, Mutex, Ordering, lock};
 
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -74,35 +89,11 @@ pub(crate) struct Shared {
     /// The event handler and the `tracing` glue.
     pub(crate) events: Events,
     /// The cap shared with the other keys of a [`KeyedPool`](crate::KeyedPool), if any.
-    pub(crate) global: Option<crate::keyed::Link>,
+    pub(crate) global: Option<crate::keyed::cap::Link>,
     /// Hold-time diagnostics, the pool's name and its metrics (see [`crate::holders`]).
     pub(crate) diag: crate::holders::Diag,
     /// Refresh bookkeeping (see [`crate::refresh`]).
-    pub(crate) refresh: crate::refresh::Refresh,
-}
-
-/// Why a wait ended without success.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WaitError {
-    Timeout,
-    Closed,
-}
-
-/// Why a caller that needs a new connection may not open one.
-#[derive(Debug)]
-pub(crate) enum Refused {
-    /// Connect attempts failed (evidence that the server is down).
-    Unavailable {
-        failures: u32,
-        last: LastConnectError,
-    },
-    /// The caller's deadline passed while it waited for its turn to connect.
-    Timeout,
-    /// Not this caller's turn to connect, and it may not wait (maintenance): no get ran,
-    /// so nothing is counted.
-    NotYet,
-    /// The pool was closed (before or while the caller waited for its turn).
-    Closed,
+    pub(crate) refresh: Refresh,
 }
 
 impl Shared {
@@ -130,7 +121,7 @@ impl Shared {
             counters: Counters::default(),
             passes: AtomicU32::new(0),
             backoff: Backoff::new(config.backoff_initial, config.backoff_max),
-            refresh: crate::refresh::Refresh::new(config.refresh_connects),
+            refresh: Refresh::new(config.refresh_connects),
             epoch: Epoch::new(),
             idle_timeout: config.idle_timeout.map_or(Nanos::MAX, clock::nanos),
             max_lifetime: config.max_lifetime.map(clock::nanos),
@@ -452,67 +443,6 @@ impl Shared {
     }
 }
 
-/// One `get`'s deadline, computed the first time it is needed (the fast path never reads
-/// the clock).
-#[derive(Debug)]
-pub(crate) struct Deadline {
-    timeout: Option<Duration>,
-    at: Option<Option<Instant>>,
-    /// Driven by `get_blocking`: its thread may be the one that drives the runtime the
-    /// connect needs, so a connect that times out there is no evidence about the server.
-    pub(crate) blocking: bool,
-}
-
-impl Deadline {
-    pub(crate) fn new(timeout: Option<Duration>) -> Self {
-        Self {
-            timeout,
-            at: None,
-            blocking: false,
-        }
-    }
-
-    /// A deadline for a blocking get.
-    pub(crate) fn blocking(timeout: Option<Duration>) -> Self {
-        Self {
-            blocking: true,
-            ..Self::new(timeout)
-        }
-    }
-
-    /// How long since the deadline was first needed (about when the `get` began to wait or
-    /// connect); zero if it never was.
-    pub(crate) fn waited(&self) -> Duration {
-        match (self.timeout, self.at) {
-            (Some(timeout), Some(Some(at))) => {
-                timeout.saturating_sub(at.saturating_duration_since(Instant::now()))
-            }
-            _ => Duration::ZERO,
-        }
-    }
-
-    /// The instant the `get` gives up, `None` for never.
-    pub(crate) fn at(&mut self) -> Option<Instant> {
-        self.at_read().0
-    }
-
-    /// [`at`](Self::at), and the clock reading it was computed from if it was computed
-    /// by this call (so the caller need not read the clock again).
-    pub(crate) fn at_read(&mut self) -> (Option<Instant>, Option<Instant>) {
-        if let Some(at) = self.at {
-            return (at, None);
-        }
-        let Some(timeout) = self.timeout else {
-            self.at = Some(None);
-            return (None, None);
-        };
-        let now = Instant::now();
-        let at = now.checked_add(timeout);
-        self.at = Some(at);
-        (at, Some(now))
-    }
-}
-
 impl Shared {
     /// Runs a manager's `connect` within the caller's `deadline` and `connect_timeout`,
     /// and reports a failure to the events and to the backoff: a connect that hit
@@ -564,143 +494,9 @@ impl Shared {
     }
 }
 
-/// Runs `fut` until `at`; `None` if the deadline came first.
-pub(crate) async fn run_until<F: Future>(at: Option<Instant>, fut: F) -> Option<F::Output> {
-    match at {
-        None => Some(fut.await),
-        Some(at) => {
-            futures_lite::future::or(async { Some(fut.await) }, async {
-                sleep_until(at).await;
-                None
-            })
-            .await
-        }
-    }
-}
-
-/// Resolves at `at`, on async-io's timer thread.
-#[cfg(not(loom))]
-async fn sleep_until(at: Instant) {
-    async_io::Timer::at(at).await;
-}
-
-/// Loom models use no deadlines: a deadline never passes.
-#[cfg(loom)]
-async fn sleep_until(_at: Instant) {
-    futures_lite::future::pending::<()>().await;
-}
-
-/// Waits until the coarse instant `until` (if any), a notification on `listener` (if
-/// any) or the caller's deadline, whichever comes first: `Err(Timeout)` if it was the
-/// deadline. The backoff's waits (for a probe's outcome, for a turn to connect).
-async fn pause(
-    deadline: &mut Deadline,
-    until: Option<Nanos>,
-    listener: Option<EventListener>,
-) -> Result<(), Refused> {
-    let until = until.map(|t| clock::instant_after(t.saturating_sub(clock::now())));
-    let at = match (deadline.at(), until) {
-        (Some(d), Some(u)) => Some(d.min(u)),
-        (d, u) => d.or(u),
-    };
-    let woken = match listener {
-        Some(listener) => run_until(at, listener).await.is_some(),
-        None => run_until(at, std::future::pending::<()>()).await.is_some(),
-    };
-    if !woken && deadline.at().is_some_and(|d| Instant::now() >= d) {
-        return Err(Refused::Timeout);
-    }
-    Ok(())
-}
-
-/// Waits for `listener` until `at`; `false` if the deadline came first.
-async fn wait_until(listener: EventListener, at: Option<Instant>) -> bool {
-    run_until(at, listener).await.is_some()
-}
-
-/// A permit held by a `get` in progress; released on drop unless handed to a guard.
-///
-/// Holds the semaphore by a raw pointer, not a `&'a Semaphore`: the release may be a
-/// guard's last use of the pool, which another thread (or the `Keep` the release hands
-/// back) may free right after, and a reference in a permit passed by value (to
-/// `mem::drop`, or to `release_fast`) would then be an argument pointing to freed memory
-/// while that call still runs.
-#[derive(Debug)]
-pub(crate) struct Permit<'a> {
-    sema: NonNull<Semaphore>,
-    _sema: PhantomData<&'a Semaphore>,
-}
-
-// SAFETY: a permit stands for a `&'a Semaphore` (which is `Send` and `Sync`) and the right
-// to release it once; the pointer is only used as that reference would be.
-#[allow(unsafe_code, reason = "the raw pointer stands for a shared reference")]
-unsafe impl Send for Permit<'_> {}
-// SAFETY: as for `Send`; `&Permit` allows nothing but `Debug`.
-#[allow(unsafe_code, reason = "the raw pointer stands for a shared reference")]
-unsafe impl Sync for Permit<'_> {}
-
-impl<'a> Permit<'a> {
-    pub(crate) fn new(sema: &'a Semaphore) -> Self {
-        Self {
-            sema: NonNull::from(sema),
-            _sema: PhantomData,
-        }
-    }
-
-    /// Keeps the permit held: the caller's guard now owns it.
-    pub(crate) fn forget(self) {
-        std::mem::forget(self);
-    }
-
-    /// Gives the permit back with one CAS if no flag is set, else hands it back to the
-    /// caller, which settles the pool and then drops it (see
-    /// [`Semaphore::release_fast`]).
-    #[inline]
-    #[allow(unsafe_code, reason = "a release that may free the pool")]
-    pub(crate) fn release_fast(self) -> Result<(), Self> {
-        let sema = self.sema.as_ptr().cast_const();
-        // SAFETY: the pointer came from a `&'a Semaphore` and this permit is held, so
-        // the semaphore is alive; the permit is given back at most once (forgotten if it
-        // was).
-        if unsafe { Semaphore::release_fast(sema) } {
-            std::mem::forget(self);
-            Ok(())
-        } else {
-            Err(self)
-        }
-    }
-}
-
-impl Drop for Permit<'_> {
-    #[allow(unsafe_code, reason = "a release that may free the pool")]
-    fn drop(&mut self) {
-        // SAFETY: as in `release_fast`; this is the permit's one release. After it, the
-        // pool is not used but through `keep`.
-        let keep = unsafe { Semaphore::release(self.sema.as_ptr().cast_const()) };
-        // The last use of the pool by a guard: dropping `keep` may free it.
-        drop(keep);
-    }
-}
-
 struct CapacityWaiter<'a> {
     shared: &'a Shared,
     _hold: Hold<'a>,
-}
-
-/// A [`Semaphore::hold`], ended when dropped (also when the holder unwinds).
-pub(crate) struct Hold<'a>(&'a Semaphore);
-
-impl<'a> Hold<'a> {
-    pub(crate) fn new(sema: &'a Semaphore) -> Self {
-        sema.hold();
-        Self(sema)
-    }
-}
-
-impl Drop for Hold<'_> {
-    fn drop(&mut self) {
-        self.0.unhold();
-    }
 }
 
 impl Drop for CapacityWaiter<'_> {
@@ -744,208 +540,125 @@ impl Drop for Slot<'_> {
     }
 }
 
-/// After this many connect attempts failed in a row, a caller that would have to connect
-/// while the pool backs off fails at once with `Unavailable`; after fewer, it waits for
-/// the outcome of the next attempt (within its deadline).
-const FAIL_FAST_AFTER: u32 = 3;
+impl Shared {
+    /// A get timed out after `waited`: remembers the pool's state for
+    /// [`Pool::last_timeout`](crate::Pool::last_timeout), reports [`Event::GetTimedOut`](crate::Event::GetTimedOut) and logs the state.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn timed_out(&self, waited: Duration) {
+        let report = self.timeout_report(waited);
+        #[cfg(feature = "tracing")]
+        tracing::warn!(
+            target: "netpool",
+            pool = self.diag.name.as_deref().unwrap_or("default"),
+            waited = ?waited,
+            "get timed out: {report}"
+        );
+        drop(report);
+        self.events.emit(|| events::Event::GetTimedOut { waited });
+    }
 
-/// A bit of [`Shared::timed`]: a setting needs the clock at checkout.
-pub(crate) const TIMED: u32 = 1;
-/// A bit of [`Shared::timed`]: a refresh is under way; checkout closes stale connections.
-pub(crate) const STALE: u32 = 2;
-
-/// The bit of [`Backoff::suspects`] that says a refresh is under way: returning
-/// connections already load that word (to forget suspicion), so they learn of a refresh
-/// without another load. The other bits count suspects.
-pub(crate) const REFRESHING: u32 = 1 << 31;
-/// The bits of [`Backoff::suspects`] that count suspects.
-const SUSPECTS: u32 = !REFRESHING;
-
-/// The connect backoff and fail-fast rule.
-///
-/// * Evidence that the server is down is a connect attempt that failed (the manager's
-///   error, or `connect_timeout` firing). After one, `retry_at` is pushed out by an
-///   exponential, jittered delay; from then on one caller at a time (the *probe*) may
-///   connect once `retry_at` passed. A caller that needs to connect meanwhile waits for
-///   the outcome of the next attempt (its own, as the next probe, or another caller's):
-///   if that attempt fails it gets `Unavailable`, if it succeeds it connects. After
-///   [`FAIL_FAST_AFTER`] failures in a row, such callers fail at once instead of waiting.
-/// * A connect that succeeds after failures ends them, but the pool stays half-open (one
-///   connect per delay, callers wait their turn) until a connection comes back healthy.
-/// * A connection that fails on its first use (`has_broken`, discarded, `is_valid`) is
-///   evidence about that connection only: it never fails a caller. Two or more in a row
-///   (with no healthy return in between) *space out* new connects by the same exponential
-///   delay, and callers wait for their turn within their deadline.
-#[derive(Debug)]
-struct Backoff {
-    /// Connect attempts failed in a row.
-    failures: AtomicU32,
-    /// Finished connect attempts (success or failure), to tell a waiter that the attempt
-    /// it waited for is over.
-    attempts: AtomicU64,
-    /// Notified when an attempt finishes or a probe is abandoned.
-    outcome: Event,
-    retry_at: AtomicU64,
-    probing: AtomicBool,
-    last: Mutex<Option<LastConnectError>>,
-    /// New connections that failed on their first use since one was proven.
-    suspects: AtomicU32,
-    /// While suspects >= 2: the earliest start of the next connect.
-    next_connect_at: AtomicU64,
-    initial: Nanos,
-    max: Nanos,
-}
-
-/// The one probe after a backoff; lets the next one go when dropped.
-pub(crate) struct ProbeGuard<'a> {
-    backoff: &'a Backoff,
-}
-
-impl Drop for ProbeGuard<'_> {
-    fn drop(&mut self) {
-        self.backoff.probing.store(false, Ordering::Release);
-        // An abandoned probe (its caller's deadline, or a dropped future) lets a waiter
-        // take its place.
-        self.backoff.outcome.notify(usize::MAX);
+    fn timeout_report(&self, waited: Duration) -> TimeoutReport {
+        let connections = self.size.load(Ordering::Relaxed);
+        let report = TimeoutReport {
+            pool: self.diag.name.clone(),
+            waited,
+            in_use: connections,
+            max_size: self.max_size.load(Ordering::Relaxed),
+            waiting: self.waiting().saturating_sub(1),
+            oldest: self.diag.oldest(),
+        };
+        *lock(&self.diag.last_timeout) = Some(report.clone());
+        report
     }
 }
 
-impl Backoff {
-    fn new(initial: Duration, max: Duration) -> Self {
-        Self {
-            failures: AtomicU32::new(0),
-            attempts: AtomicU64::new(0),
-            outcome: Event::new(),
-            retry_at: AtomicU64::new(0),
-            probing: AtomicBool::new(false),
-            last: Mutex::new(None),
-            suspects: AtomicU32::new(0),
-            next_connect_at: AtomicU64::new(0),
-            initial: clock::nanos(initial),
-            max: clock::nanos(max),
+impl Shared {
+    /// A connection with a record is closed (or detached): counts it out, and brings the
+    /// refresh flag down when it was the last stale one.
+    pub(crate) fn record_gone(&self, created: Nanos) {
+        let refresh = &self.refresh;
+        // Saturating: only connections that got a record come here, but a miscount
+        // must not wrap.
+        let _counted = refresh
+            .open
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if refresh.is_stale(created) {
+            let left = refresh
+                .stale
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+            if left == Ok(1) {
+                self.set_refreshing(false);
+            }
         }
     }
 
-    /// The exponential delay after `n` events in a row (n >= 1), capped, with "equal
-    /// jitter": half fixed, half random, so probes from many pools spread out.
-    fn delay(&self, n: u32) -> Nanos {
-        let exp = n.saturating_sub(1).min(20);
-        let delay = self.initial.saturating_mul(1 << exp).min(self.max);
-        delay / 2 + fastrand::u64(0..=delay / 2)
+    /// Ends a refresh whose stale connections are all gone (maintenance saw every
+    /// connection idle and none stale), whatever the count says.
+    pub(crate) fn refresh_over(&self) {
+        self.refresh.stale.store(0, Ordering::SeqCst);
+        self.set_refreshing(false);
     }
 
-    fn unavailable(&self, failures: u32) -> Refused {
-        let last = lock(&self.last)
-            .clone()
-            .unwrap_or_else(LastConnectError::connect_timeout);
-        Refused::Unavailable { failures, last }
-    }
-
-    /// Arms the backoff after a failure: returns the failures in a row and the delay.
-    fn failed(&self, err: LastConnectError) -> (u32, Nanos) {
-        *lock(&self.last) = Some(err);
-        let failures = self
-            .failures
-            .fetch_add(1, Ordering::AcqRel)
-            .saturating_add(1);
-        let delay = self.delay(failures);
-        self.retry_at
-            .store(clock::now().saturating_add(delay), Ordering::Release);
-        self.attempts.fetch_add(1, Ordering::AcqRel);
-        self.outcome.notify(usize::MAX);
-        (failures, delay)
-    }
-
-    /// A connect succeeded: the server is reachable, callers connect again (and the end
-    /// of the backoff is reported).
-    fn succeeded(&self, events: &Events) {
-        let failures = self.failures.swap(0, Ordering::AcqRel);
-        if failures != 0 {
-            // Half-open until a connection proves itself: connects go one per delay, as
-            // after first-use failures (callers wait their turn, none fails), so a server
-            // that accepts and then resets does not get a burst after every "success".
-            let _always = self
-                .suspects
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                    Some(s & REFRESHING | (s & SUSPECTS).max(2))
-                });
-            let at = clock::now().saturating_add(self.initial);
-            self.next_connect_at.fetch_max(at, Ordering::AcqRel);
-            self.attempts.fetch_add(1, Ordering::AcqRel);
-            self.outcome.notify(usize::MAX);
-            events.backoff_left(failures);
+    /// Starts a refresh: every connection with a record now is stale. Returns how many.
+    pub(crate) fn start_refresh(&self) -> usize {
+        let refresh = &self.refresh;
+        let cutoff = crate::clock::unique_stamp(clock::now());
+        refresh.cutoff.fetch_max(cutoff, Ordering::SeqCst);
+        let stale = refresh.open.load(Ordering::SeqCst);
+        refresh.stale.store(stale, Ordering::SeqCst);
+        refresh.replacing.store(stale, Ordering::SeqCst);
+        Counters::bump(&self.counters.refreshes);
+        if stale > 0 {
+            self.set_refreshing(true);
+        } else {
+            self.set_refreshing(false);
         }
+        stale
     }
 
-    /// A new connection failed on its first use.
-    fn suspect(&self) {
-        let suspects = (self.suspects.fetch_add(1, Ordering::AcqRel) & SUSPECTS).saturating_add(1);
-        if suspects >= 2 {
-            let at = clock::now().saturating_add(self.delay(suspects - 1));
-            self.next_connect_at.fetch_max(at, Ordering::AcqRel);
-        }
-    }
-
-    /// While new connections keep failing on first use: waits for this caller's turn to
-    /// connect, one connect per delay. Never fails a caller but by its own deadline, or
-    /// with `Closed` once `closed` is set (`close` wakes the wait).
-    async fn throttle(
+    /// While a refresh is under way, waits for one of the `refresh_connects` turns to
+    /// connect (within the caller's deadline; `wait` false: not at all). `None` outside a
+    /// refresh.
+    pub(crate) async fn connect_turn(
         &self,
         deadline: &mut Deadline,
         wait: bool,
-        closed: &AtomicBool,
-    ) -> Result<(), Refused> {
+    ) -> Result<Option<Turn<'_>>, Refused> {
+        let refresh = &self.refresh;
         loop {
-            if closed.load(Ordering::SeqCst) {
+            if refresh.replacing.load(Ordering::Acquire) == 0 && !self.refreshing() {
+                return Ok(None);
+            }
+            if self.is_closed() {
                 return Err(Refused::Closed);
             }
-            let suspects = self.suspects.load(Ordering::Acquire) & SUSPECTS;
-            if suspects < 2 {
-                return Ok(());
-            }
-            let now = clock::now();
-            let at = self.next_connect_at.load(Ordering::Acquire);
-            if now >= at {
-                let next = now.saturating_add(self.delay(suspects - 1));
-                if self
-                    .next_connect_at
-                    .compare_exchange(at, next, Ordering::AcqRel, Ordering::Acquire)
+            let cur = refresh.connecting.load(Ordering::Acquire);
+            if cur < refresh.limit {
+                if refresh
+                    .connecting
+                    .compare_exchange(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
                 {
-                    return Ok(());
+                    return Ok(Some(Turn(refresh)));
                 }
                 continue;
             }
             if !wait {
                 return Err(Refused::NotYet);
             }
-            // Its turn, its deadline if that comes first, or `close` (which notifies
-            // `outcome`; so does a finished attempt: then it only re-checks).
-            let listener = self.outcome.listen();
-            if closed.load(Ordering::SeqCst) {
-                return Err(Refused::Closed);
+            let listener = refresh.turn.listen();
+            if refresh.connecting.load(Ordering::Acquire) < refresh.limit
+                || (refresh.replacing.load(Ordering::Acquire) == 0 && !self.refreshing())
+            {
+                continue;
             }
-            pause(deadline, Some(at), Some(listener)).await?;
+            if crate::shared::run_until(deadline.at(), listener)
+                .await
+                .is_none()
+            {
+                return Err(Refused::Timeout);
+            }
         }
-    }
-
-    /// A connection came back healthy: the server works, forget the suspicion.
-    /// Returns whether the [`REFRESHING`] flag is up.
-    #[inline]
-    fn proven(&self) -> bool {
-        let word = self.suspects.load(Ordering::Relaxed);
-        if word != 0 {
-            return self.proven_slow(word);
-        }
-        false
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn proven_slow(&self, word: u32) -> bool {
-        if word & SUSPECTS != 0 {
-            self.suspects.fetch_and(REFRESHING, Ordering::Release);
-        }
-        word & REFRESHING != 0
     }
 }

@@ -7,7 +7,7 @@
 //!   pool takes a unit (`try_acquire`, a CAS keeping `used <= max`) after reserving its own
 //!   slot and before `connect` starts, and gives it back (`release`) when the connection is
 //!   closed, so the cap holds at every instant. A unit is owned by the key pool's `Slot`
-//!   (or, in between, by a [`Grant`]) so a dropped future gives it back.
+//!   (or, in between, by a [`Grant`](room::Grant)) so a dropped future gives it back.
 //! * Waiters for a unit ("waiters for room") queue in `queue`, first come, first served
 //!   across keys. `release` takes the lock and hands the unit straight to the oldest waiter
 //!   (`used` unchanged) instead of freeing it, so a newcomer cannot take it; newcomers do
@@ -47,7 +47,8 @@ pub(crate) use loom::sync::atomic::fence;
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::fence;
 
-use crate::shared::{Deadline, Shared, Slot, WaitError, run_until};
+pub(crate) mod room;
+
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 
 /// How many evictions a caller tries before it queues, when others take the room it made.
@@ -135,31 +136,6 @@ pub(crate) enum OnIdle {
     Keep,
     /// Close one of the key's idle connections: its unit goes to the oldest waiter.
     HandOver,
-}
-
-/// One unit of the shared cap, owned until it becomes part of a key's slot; given back
-/// (to the oldest waiter) when dropped.
-pub(crate) struct Grant<'a> {
-    cap: &'a GlobalCap,
-}
-
-/// What a wait for room ended with.
-pub(crate) enum Room<'a> {
-    /// A unit.
-    Granted(Grant<'a>),
-    /// A connection of the caller's key went idle: look for it (the caller keeps its
-    /// place in the queue).
-    Look,
-}
-
-/// A caller's wait for room, kept across its looks at its own key's idle connections:
-/// leaves the queue when dropped, handing on a unit it was granted but did not take.
-pub(crate) struct RoomWait<'a> {
-    link: &'a Link,
-    shared: &'a Shared,
-    ticket: Option<Arc<Ticket>>,
-    /// Counted in `gets_waited` already.
-    counted: bool,
 }
 
 impl GlobalCap {
@@ -394,186 +370,5 @@ impl Link {
             }
             listener.await;
         }
-    }
-
-    /// Starts a wait for room for a caller of this key (of the pool `shared`).
-    pub(crate) fn wait<'a>(&'a self, shared: &'a Shared) -> RoomWait<'a> {
-        RoomWait {
-            link: self,
-            shared,
-            ticket: None,
-            counted: false,
-        }
-    }
-}
-
-impl<'a> RoomWait<'a> {
-    /// A unit: a free one, one freed by closing another key's least recently used idle
-    /// connection, or the next one released, in queue order; or `Look` when a connection
-    /// of the caller's own key went idle.
-    pub(crate) async fn next(&mut self, deadline: &mut Deadline) -> Result<Room<'a>, WaitError> {
-        let cap = &*self.link.cap;
-        let ticket = match &self.ticket {
-            Some(ticket) => ticket.clone(),
-            None => {
-                for _ in 0..EVICT_TRIES {
-                    if cap.try_acquire() {
-                        return Ok(Room::Granted(Grant { cap }));
-                    }
-                    if cap.has_waiters() || !cap.evict(&self.link.room) {
-                        break;
-                    }
-                }
-                let at = deadline.at();
-                let now = Instant::now();
-                let bound = match at {
-                    Some(at) => self
-                        .link
-                        .cap
-                        .handover_after
-                        .min(at.saturating_duration_since(now) / 4),
-                    None => cap.handover_after,
-                };
-                let ticket = Arc::new(Ticket {
-                    state: AtomicUsize::new(WAITING),
-                    look: AtomicBool::new(false),
-                    event: Event::new(),
-                    room: self.link.room.clone(),
-                    hand_at: now.checked_add(bound).unwrap_or(now),
-                });
-                {
-                    let mut queue = lock(&cap.queue);
-                    if queue.closed || self.link.is_closed() {
-                        return Err(WaitError::Closed);
-                    }
-                    if queue.tickets.is_empty() && cap.cas_acquire() {
-                        return Ok(Room::Granted(Grant { cap }));
-                    }
-                    queue.tickets.push_back(ticket.clone());
-                    cap.waiting.fetch_add(1, Ordering::SeqCst);
-                    self.link.room.waiting.fetch_add(1, Ordering::SeqCst);
-                }
-                // Pairs with the fence of a return (see the module docs).
-                fence(Ordering::SeqCst);
-                self.ticket = Some(ticket);
-                // Queued: the caller looks at its own key's idle connections once more (one
-                // may have gone idle before it queued), then waits. The oldest waiter makes
-                // room from another key's idle connection at once.
-                if self.is_front() {
-                    let _ = cap.evict(&self.link.room);
-                }
-                return Ok(Room::Look);
-            }
-        };
-        let at = deadline.at();
-        let mut started: Option<Instant> = None;
-        let result = loop {
-            let listener = ticket.event.listen();
-            match ticket.state.load(Ordering::SeqCst) {
-                GRANTED => {
-                    self.ticket = None;
-                    break Ok(Room::Granted(Grant { cap }));
-                }
-                CLOSED => {
-                    self.ticket = None;
-                    break Err(WaitError::Closed);
-                }
-                _ => {}
-            }
-            if ticket.look.swap(false, Ordering::SeqCst) {
-                break Ok(Room::Look);
-            }
-            // The oldest waiter, past the hand-over bound, makes room from another key's
-            // idle connection; its unit comes back through `release`.
-            let overdue = Instant::now() >= ticket.hand_at;
-            if overdue && self.is_front() && cap.evict(&self.link.room) {
-                continue;
-            }
-            if started.is_none() {
-                started = Some(Instant::now());
-                if !self.counted {
-                    self.counted = true;
-                    self.shared.counters.gets_waited.bump();
-                }
-            }
-            // Until the deadline, or the hand-over bound (to make room then).
-            let wake = match at {
-                Some(at) if overdue || at <= ticket.hand_at => Some(at),
-                _ if overdue => None,
-                _ => Some(ticket.hand_at),
-            };
-            if run_until(wake, listener).await.is_none()
-                && at.is_some_and(|at| Instant::now() >= at)
-            {
-                break Err(WaitError::Timeout);
-            }
-        };
-        if let Some(started) = started {
-            self.shared
-                .counters
-                .wait_time_ns
-                .add(crate::clock::nanos(started.elapsed()));
-        }
-        result
-    }
-
-    fn is_front(&self) -> bool {
-        let Some(ticket) = &self.ticket else {
-            return false;
-        };
-        lock(&self.link.cap.queue)
-            .tickets
-            .front()
-            .is_some_and(|t| Arc::ptr_eq(t, ticket))
-    }
-
-    /// Whether this caller is queued for room.
-    pub(crate) fn is_queued(&self) -> bool {
-        self.ticket.is_some()
-    }
-}
-
-impl Drop for RoomWait<'_> {
-    fn drop(&mut self) {
-        let Some(ticket) = self.ticket.take() else {
-            return;
-        };
-        let cap = &*self.link.cap;
-        let granted = {
-            let mut queue = lock(&cap.queue);
-            let pos = queue.tickets.iter().position(|t| Arc::ptr_eq(t, &ticket));
-            if let Some(pos) = pos {
-                queue.tickets.remove(pos);
-                cap.dequeued(&ticket);
-                if pos == 0 {
-                    if let Some(next) = queue.tickets.front() {
-                        next.event.notify_additional(1);
-                    }
-                }
-                false
-            } else {
-                ticket.state.load(Ordering::SeqCst) == GRANTED
-            }
-        };
-        if granted {
-            // Left after being granted: the unit goes to the next waiter.
-            cap.release();
-        }
-    }
-}
-
-impl Grant<'_> {
-    /// Turns the unit into a slot of `shared` (a key's pool), if that pool has room; else
-    /// the unit is handed on.
-    pub(crate) fn into_slot(self, shared: &Shared) -> Option<Slot<'_>> {
-        let slot = shared.reserve_local()?;
-        std::mem::forget(self);
-        Some(slot)
-    }
-}
-
-impl Drop for Grant<'_> {
-    fn drop(&mut self) {
-        self.cap.release();
     }
 }

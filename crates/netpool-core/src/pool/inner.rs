@@ -14,6 +14,7 @@ use crate::idle::{Idle, IdleQueue};
 use crate::shared::{Deadline, ProbeGuard, Refused, STALE, Shared, Slot, WaitError, run_until};
 use crate::stats::Counters;
 use crate::sync::{AtomicUsize, Ordering};
+use crate::types::CloseReason;
 
 pub(crate) struct Inner<M: Manager> {
     /// Live `Pool` handles (not guards, not weak handles); the last one closes the pool.
@@ -22,29 +23,6 @@ pub(crate) struct Inner<M: Manager> {
     pub(crate) manager: M,
     pub(crate) idle: IdleQueue<Idle<M::Connection>>,
     pub(crate) hooks: DynHooks<M>,
-}
-
-/// Why a connection is closed, for the counters and the events.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum CloseReason {
-    /// Not counted: a check or hook was cut short (reported as aborted).
-    Uncounted,
-    Broken,
-    Invalid,
-    Idle,
-    Lifetime,
-    /// The `on_checkout` hook failed (not counted).
-    Rejected,
-    /// By `retain` (not counted).
-    Retained,
-    /// By `resize` (not counted).
-    Shrunk,
-    /// The pool is closed (not counted).
-    Closed,
-    /// Closed to give its room under a keyed pool's total cap to another key's caller.
-    Handoff,
-    /// Predates a refresh (see `crate::refresh`).
-    Refreshed,
 }
 
 /// What checkout does with an idle connection (see [`Inner::verdict`]).

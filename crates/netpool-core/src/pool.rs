@@ -438,8 +438,7 @@ impl<M: Manager> Pool<M> {
                 Err(e) => return Err(inner.wait_error(e, &deadline)),
             },
         };
-        self.finish(permit, first, &mut deadline, false, site)
-            .await
+        self.finish(permit, first, &mut deadline, false, site).await
     }
 
     /// The blocking entry points: the hot path without a future, else the state machine

@@ -31,9 +31,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use netpool_clients::redis::redis_url;
-use netpool_clients::redis_shared::SharedRedisManager;
 use netpool_core::SharedPool;
-use redis::AsyncConnectionConfig;
+use netpool_redis::shared::SharedRedisManager;
 use redis::aio::ConnectionLike;
 
 const TASKS: [usize; 2] = [16, 128];
@@ -66,9 +65,7 @@ fn main() {
         }
     };
     let shared = |n: usize| {
-        let manager = SharedRedisManager::new(url.as_str())
-            .expect("Redis URL")
-            .connection_config(AsyncConnectionConfig::new());
+        let manager = SharedRedisManager::new(url.as_str()).expect("Redis URL");
         let pool = SharedPool::builder()
             .max_size(n)
             .min_idle(Some(n))

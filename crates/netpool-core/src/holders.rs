@@ -136,11 +136,14 @@ pub(crate) struct Diag {
 
 /// Records per chunk of the table.
 const CHUNK: usize = 256;
+/// Chunks in the table: every `u16` number has a place.
+const CHUNKS: usize = (u16::MAX as usize + 1) / CHUNK;
 
 /// The checkout records: numbered from 1 (0 is "none"), in chunks allocated on demand so
 /// that a record's address never changes and a lookup takes no lock.
 struct Table {
-    chunks: Box<[OnceLock<Box<[Hold]>>]>,
+    /// Fixed sizes, so that a lookup by a `u16` needs no bounds check.
+    chunks: [OnceLock<Box<[Hold; CHUNK]>>; CHUNKS],
     /// Allocation of numbers; also serialises scans with releases.
     numbers: Mutex<Numbers>,
 }
@@ -156,9 +159,7 @@ struct Numbers {
 impl Table {
     fn new() -> Self {
         Self {
-            chunks: (0..=usize::from(u16::MAX) / CHUNK)
-                .map(|_| OnceLock::new())
-                .collect(),
+            chunks: std::array::from_fn(|_| OnceLock::new()),
             numbers: Mutex::new(Numbers {
                 next: 1,
                 free: Vec::new(),
@@ -169,7 +170,9 @@ impl Table {
     #[inline]
     fn get(&self, number: u16) -> Option<&Hold> {
         let n = usize::from(number);
-        self.chunks.get(n / CHUNK)?.get()?.get(n % CHUNK)
+        // In range by construction: a `u16` over `CHUNK` is below `CHUNKS`.
+        let chunk = self.chunks[n / CHUNK].get()?;
+        Some(&chunk[n % CHUNK])
     }
 
     /// The records handed out so far (free ones included), under the lock.
@@ -229,7 +232,7 @@ impl Diag {
                 };
                 let chunk = usize::from(n) / CHUNK;
                 if let Some(slot) = table.chunks.get(chunk) {
-                    slot.get_or_init(|| (0..CHUNK).map(|_| Hold::free()).collect());
+                    slot.get_or_init(|| Box::new(std::array::from_fn(|_| Hold::free())));
                 }
                 numbers.next += 1;
                 n

@@ -1,5 +1,5 @@
 //! Shared Redis connections: a [`SharedPool`] of the `redis` crate's
-//! [`MultiplexedConnection`]s, each lent to many tasks at once, with an exclusive
+//! [`MultiplexedConnection`](::redis::aio::MultiplexedConnection)s, each lent to many tasks at once, with an exclusive
 //! [`Pool`] kept for what must own a connection.
 //!
 //! One `MultiplexedConnection` shared by every task is the fastest way to send small

@@ -1,8 +1,8 @@
-//! Shared Redis connections: a [`SharedPool`] of multiplexed connections, each lent to many
+//! Shared Redis connections: a [`SharedPool`](netpool_core::SharedPool) of multiplexed connections, each lent to many
 //! tasks at once, for plain commands.
 //!
 //! One `MultiplexedConnection` shared by every task is the fastest way to send small
-//! commands, but it is one socket and one point of failure. A [`SharedPool`] of
+//! commands, but it is one socket and one point of failure. A [`SharedPool`](netpool_core::SharedPool) of
 //! [`SharedRedisManager`] connections keeps several: checkouts go to the least-loaded
 //! one, and a connection that breaks (a command failed with an I/O error or a dropped
 //! connection) is retired and replaced while the others keep serving; only the commands

@@ -277,20 +277,9 @@ where
         let mut retried = false;
         loop {
             let node = set.roles().primary.clone();
-            node.in_flight.fetch_add(1, Ordering::AcqRel);
-            let counted = InFlight(&node);
-            match set.pool.get(&node.key).await {
-                Ok(conn) => {
-                    std::mem::forget(counted);
-                    return Ok(Lease {
-                        conn,
-                        node,
-                        set: set.clone(),
-                        faulted: false,
-                    });
-                }
+            match Set::lease(set, &node).await {
+                Ok(lease) => return Ok(lease),
                 Err(e) => {
-                    drop(counted);
                     // The primary may be gone for good (a failover): check now, and if
                     // another node took over, try it once.
                     set.ask_for_check();
@@ -322,20 +311,9 @@ where
         let mut tried: Vec<Arc<Node<K>>> = Vec::new();
         for _ in 0..2 {
             let Some(node) = set.pick(&tried) else { break };
-            node.in_flight.fetch_add(1, Ordering::AcqRel);
-            let counted = InFlight(&node);
-            match set.pool.get(&node.key).await {
-                Ok(conn) => {
-                    std::mem::forget(counted);
-                    return Ok(Lease {
-                        conn,
-                        node,
-                        set: set.clone(),
-                        faulted: false,
-                    });
-                }
+            match Set::lease(set, &node).await {
+                Ok(lease) => return Ok(lease),
                 Err(_) => {
-                    drop(counted);
                     set.failed(&node);
                     tried.push(node);
                 }
@@ -406,6 +384,21 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     M: Manager,
 {
+    /// A get on `node`'s pool, counted in the node's requests in flight while it runs
+    /// and, once it succeeds, for the lease's life (the lease's drop uncounts it).
+    async fn lease(this: &Arc<Self>, node: &Arc<Node<K>>) -> Result<Lease<K, M>, Error<M::Error>> {
+        node.in_flight.fetch_add(1, Ordering::AcqRel);
+        let counted = InFlight(node);
+        let conn = this.pool.get(&node.key).await?;
+        std::mem::forget(counted);
+        Ok(Lease {
+            conn,
+            node: node.clone(),
+            set: this.clone(),
+            faulted: false,
+        })
+    }
+
     fn roles(&self) -> std::sync::RwLockReadGuard<'_, Roles<K>> {
         // A panic while the roles were written leaves them whole (they are replaced in
         // one assignment): go on with them.

@@ -118,8 +118,6 @@ impl fmt::Display for TimeoutReport {
 
 /// The diagnostics a pool keeps: its name, the holders' registry, the last timeout.
 pub(crate) struct Diag {
-    /// Whether checkouts stamp a [`Hold`] record.
-    pub(crate) track: bool,
     /// `leak_threshold` in nanoseconds.
     threshold: Option<Nanos>,
     pub(crate) name: Option<Arc<str>>,
@@ -203,7 +201,6 @@ impl Diag {
     pub(crate) fn new(config: &Config) -> Self {
         let name: Option<Arc<str>> = config.name.as_deref().map(Arc::from);
         Self {
-            track: config.leak_threshold.is_some(),
             threshold: config.leak_threshold.map(clock::nanos),
             #[cfg(feature = "metrics")]
             meter: crate::metrics::Meter::new(
@@ -218,6 +215,12 @@ impl Diag {
         }
     }
 
+    /// Whether checkouts stamp a [`Hold`] record (a leak threshold is set).
+    #[inline(always)]
+    pub(crate) fn track(&self) -> bool {
+        self.table.is_some()
+    }
+
     /// A record for connection `id`: its number, or 0 if the table is full.
     #[cold]
     #[inline(never)]
@@ -230,19 +233,15 @@ impl Diag {
                 let Ok(n) = u16::try_from(numbers.next) else {
                     return 0;
                 };
-                let chunk = usize::from(n) / CHUNK;
-                if let Some(slot) = table.chunks.get(chunk) {
-                    slot.get_or_init(|| Box::new(std::array::from_fn(|_| Hold::free())));
-                }
+                table.chunks[usize::from(n) / CHUNK]
+                    .get_or_init(|| Box::new(std::array::from_fn(|_| Hold::free())));
                 numbers.next += 1;
                 n
             }
         };
+        // A free record is clear (new, or cleared by `release`): only its owner is new.
         if let Some(hold) = table.get(number) {
             hold.id.store(id, Ordering::Relaxed);
-            hold.since.store(0, Ordering::Relaxed);
-            hold.reported.store(0, Ordering::Relaxed);
-            hold.acked.store(0, Ordering::Relaxed);
         }
         number
     }
@@ -268,6 +267,7 @@ impl Diag {
             hold.id.store(0, Ordering::Relaxed);
             hold.since.store(0, Ordering::Relaxed);
             hold.reported.store(0, Ordering::Relaxed);
+            hold.acked.store(0, Ordering::Relaxed);
             numbers.free.push(number);
             returned
         };
@@ -279,9 +279,6 @@ impl Diag {
 
     /// The checked-out connections, longest held first.
     pub(crate) fn holders(&self) -> Vec<Holder> {
-        if !self.track {
-            return Vec::new();
-        }
         let Some(table) = &self.table else {
             return Vec::new();
         };
@@ -293,9 +290,6 @@ impl Diag {
     }
 
     pub(crate) fn oldest(&self) -> Option<Holder> {
-        if !self.track {
-            return None;
-        }
         let table = self.table.as_ref()?;
         let now = clock::now();
         let mut oldest: Option<Holder> = None;
@@ -413,7 +407,7 @@ impl fmt::Debug for Diag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Diag")
             .field("name", &self.name)
-            .field("track", &self.track)
+            .field("track", &self.track())
             .finish_non_exhaustive()
     }
 }

@@ -79,7 +79,7 @@ impl<M: Manager> Pooled<M> {
         site: &'static Location<'static>,
     ) -> Self {
         item.uses = item.uses.saturating_add(1);
-        if pool.shared.diag.track {
+        if pool.shared.diag.track() {
             // By value (no reference to the record escapes), so that the hot path without
             // tracking builds the guard in place.
             item.hold = track(

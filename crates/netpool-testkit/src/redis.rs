@@ -65,6 +65,21 @@ impl RedisServer {
         Err(last)
     }
 
+    /// Whether a test that starts its own `redis-server` can run: `true` when one is
+    /// installed; otherwise fails under `CI=true` and else says on stderr that the test
+    /// is skipped and returns `false`.
+    pub fn available() -> bool {
+        if Self::installed() {
+            return true;
+        }
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI=true and redis-server is not installed"
+        );
+        eprintln!("!!!!! SKIPPING: redis-server is not installed");
+        false
+    }
+
     /// Whether `redis-server` is installed (on `PATH`).
     pub fn installed() -> bool {
         Command::new("redis-server")
@@ -123,13 +138,7 @@ impl RedisServer {
     /// Sends one command over a fresh plain-TCP connection and returns the first line of
     /// the reply (`+OK`, `:1`, `-ERR …`, `$5` …). For settings and checks, not for load.
     pub fn command(&self, args: &[&str]) -> io::Result<String> {
-        let mut conn = TcpStream::connect(self.addr())?;
-        conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let mut req = format!("*{}\r\n", args.len());
-        for a in args {
-            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-        }
-        conn.write_all(req.as_bytes())?;
+        let mut conn = self.send(args)?;
         let mut reply = Vec::new();
         let mut byte = [0; 1];
         while conn.read(&mut byte)? == 1 {
@@ -174,16 +183,25 @@ impl RedisServer {
         }
     }
 
-    /// One field of `INFO <section>` (`role`, `master_link_status`, ...), if present.
-    pub fn info_field(&self, section: &str, field: &str) -> io::Result<Option<String>> {
+    /// Connects and sends one command (`args` as a RESP array); the reply is the
+    /// caller's to read (5 s read timeout).
+    fn send(&self, args: &[&str]) -> io::Result<TcpStream> {
         let mut conn = TcpStream::connect(self.addr())?;
         conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let req = format!("*2\r\n$4\r\nINFO\r\n${}\r\n{section}\r\n", section.len());
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
         conn.write_all(req.as_bytes())?;
+        Ok(conn)
+    }
+
+    /// One field of `INFO <section>` (`role`, `master_link_status`, ...), if present.
+    pub fn info_field(&self, section: &str, field: &str) -> io::Result<Option<String>> {
+        let mut conn = self.send(&["INFO", section])?;
         let mut reply = Vec::new();
         let mut buf = [0; 4096];
-        // A bulk reply: "$<len>\r\n<len bytes>\r\n".
-        let body_len = loop {
+        let mut read_more = |reply: &mut Vec<u8>| -> io::Result<()> {
             let n = conn.read(&mut buf)?;
             if n == 0 {
                 return Err(io::Error::new(
@@ -192,6 +210,11 @@ impl RedisServer {
                 ));
             }
             reply.extend_from_slice(&buf[..n]);
+            Ok(())
+        };
+        // A bulk reply: "$<len>\r\n<len bytes>\r\n".
+        let body_len = loop {
+            read_more(&mut reply)?;
             if let Some(end) = reply.windows(2).position(|w| w == b"\r\n") {
                 let header = String::from_utf8_lossy(&reply[1..end]).into_owned();
                 let len: usize = header
@@ -201,14 +224,7 @@ impl RedisServer {
             }
         };
         while reply.len() < body_len {
-            let n = conn.read(&mut buf)?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "INFO cut short",
-                ));
-            }
-            reply.extend_from_slice(&buf[..n]);
+            read_more(&mut reply)?;
         }
         let text = String::from_utf8_lossy(&reply);
         Ok(text.lines().find_map(|line| {
@@ -292,12 +308,7 @@ mod tests {
 
     #[test]
     fn starts_kills_and_restarts() {
-        if !RedisServer::installed() {
-            assert!(
-                std::env::var("CI").map_or(true, |v| v != "true"),
-                "CI=true and redis-server is not installed"
-            );
-            eprintln!("!!!!! SKIPPING: redis-server is not installed");
+        if !RedisServer::available() {
             return;
         }
         let mut server = RedisServer::start().expect("redis-server starts");
@@ -313,12 +324,7 @@ mod tests {
 
     #[test]
     fn a_replica_follows_its_primary() {
-        if !RedisServer::installed() {
-            assert!(
-                std::env::var("CI").map_or(true, |v| v != "true"),
-                "CI=true and redis-server is not installed"
-            );
-            eprintln!("!!!!! SKIPPING: redis-server is not installed");
+        if !RedisServer::available() {
             return;
         }
         let primary = RedisServer::start().expect("primary starts");

@@ -1,7 +1,7 @@
 //! A fixed number of get+return cycles, for `valgrind --tool=callgrind` (repeatable
 //! instruction counts) or `perf`: `hotpath <mode> <cycles>`.
 //!
-//! Modes: `block_on`, `block_on-leak` and `get_blocking-leak` (leak detection on), `keyed` (a `KeyedPool` with one key, under `block_on`), `get_blocking`, `try_get`, `tokio`, `tokio-timeouts`,
+//! Modes: `block_on`, `block_on-leak` and `get_blocking-leak` (leak detection on), `keyed` (a `KeyedPool` with one key, under `block_on`), `get_blocking`, `try_get`, `tokio`, `tokio-timeouts`, `tokio-leak`,
 //! `tokio-defaults`, `deadpool`, `sketch` (the event-listener + ConcurrentQueue floor under `block_on`), `queue`
 //! (the ConcurrentQueue floor), `queue-rmw5` (the
 //! floor plus five atomic read-modify-writes), and `s2` (64 tasks
@@ -89,10 +89,11 @@ fn main() {
                 drop(black_box(pool.try_get().expect("idle")));
             }
         }
-        "tokio" | "tokio-timeouts" | "tokio-defaults" => {
+        "tokio" | "tokio-timeouts" | "tokio-defaults" | "tokio-leak" => {
             let pool = match mode.as_str() {
                 "tokio" => common::netpool_bare(16),
                 "tokio-timeouts" => common::netpool_timeouts(16),
+                "tokio-leak" => common::netpool_leak(16),
                 _ => common::netpool_defaults(16),
             };
             fill(&pool, 16);

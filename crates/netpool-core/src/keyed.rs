@@ -44,7 +44,7 @@ use crate::events::Events;
 use crate::hooks::DynHooks;
 use crate::idle::Meta;
 use crate::idle::{Idle, IdleQueue};
-use crate::pool::{Fast, Inner, Pool, Verdict};
+use crate::pool::{Fast, Inner, Pool};
 use crate::pooled::Pooled;
 use crate::shared::{Deadline, Permit, ProbeGuard};
 use crate::stats::Stats;
@@ -815,11 +815,7 @@ impl<M: Manager> Inner<M> {
             let behind = !room.is_queued() && link.has_room_waiters();
             let item = if behind { None } else { self.idle.pop() };
             if let Some(item) = item {
-                let verdict = self.verdict(&item);
-                if let Verdict::Go = verdict {
-                    return Ok(item);
-                }
-                if let Some(item) = self.check_out(item, verdict, deadline).await? {
+                if let Some(item) = self.take_idle(item, deadline).await? {
                     return Ok(item);
                 }
                 continue;
@@ -934,13 +930,20 @@ fn add(total: &mut Stats, s: &Stats) {
     add_counters(total, s);
 }
 
-impl<K, M: Manager> Clone for KeyedPool<K, M> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
+/// A handle's clone: another handle to the same pool (no derive: `K` and `M` need not
+/// be `Clone`).
+macro_rules! clone_handles {
+    ($($handle:ident),*) => {$(
+        impl<K, M: Manager> Clone for $handle<K, M> {
+            fn clone(&self) -> Self {
+                Self {
+                    inner: self.inner.clone(),
+                }
+            }
         }
-    }
+    )*};
 }
+clone_handles!(KeyedPool, WeakKeyedPool);
 
 impl<K, M: Manager> fmt::Debug for KeyedPool<K, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -954,14 +957,6 @@ impl<K, M: Manager> WeakKeyedPool<K, M> {
     /// The pool, if any [`KeyedPool`] clone of it is still alive.
     pub fn upgrade(&self) -> Option<KeyedPool<K, M>> {
         self.inner.upgrade().map(|inner| KeyedPool { inner })
-    }
-}
-
-impl<K, M: Manager> Clone for WeakKeyedPool<K, M> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-        }
     }
 }
 

@@ -78,7 +78,7 @@ impl KeyedBuilder {
         K: Hash + Eq + Clone + Send + Sync + 'static,
         M: Manager,
     {
-        let parts = self.parts()?;
+        let (parts, NoHooks) = self.split()?;
         Ok(parts.build(connect, Box::new(DynHooks::none)))
     }
 }
@@ -106,14 +106,8 @@ impl<H: Hooks> KeyedBuilder<H> {
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
     {
-        let hooks = Arc::new(self.hooks);
-        let parts = Parts {
-            config: self.config,
-            max_total: self.max_total,
-            handover_after: self.handover_after,
-            events: self.events,
-        };
-        parts.validate()?;
+        let (parts, hooks) = self.split()?;
+        let hooks = Arc::new(hooks);
         Ok(parts.build(
             connect,
             Box::new(move || DynHooks::new(SharedHooks(hooks.clone()))),
@@ -181,7 +175,8 @@ impl<H> KeyedBuilder<H> {
 
     crate::config::config_knobs!();
 
-    fn parts(self) -> Result<Parts, BuildError> {
+    /// The validated settings and the hooks.
+    fn split(self) -> Result<(Parts, H), BuildError> {
         let parts = Parts {
             config: self.config,
             max_total: self.max_total,
@@ -189,7 +184,7 @@ impl<H> KeyedBuilder<H> {
             events: self.events,
         };
         parts.validate()?;
-        Ok(parts)
+        Ok((parts, self.hooks))
     }
 }
 

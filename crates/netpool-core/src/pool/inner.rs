@@ -82,13 +82,7 @@ impl<M: Manager> Inner<M> {
                 return Err(Error::Closed);
             }
             if let Some(item) = self.idle.pop() {
-                let verdict = self.verdict(&item);
-                // The common case skips building `check_out`'s future (a large state
-                // machine: it holds the check's and the hook's futures).
-                if let Verdict::Go = verdict {
-                    return Ok(item);
-                }
-                if let Some(item) = self.check_out(item, verdict, deadline).await? {
+                if let Some(item) = self.take_idle(item, deadline).await? {
                     return Ok(item);
                 }
                 continue;
@@ -154,6 +148,23 @@ impl<M: Manager> Inner<M> {
         } else {
             None
         }
+    }
+
+    /// An idle connection, popped: handed out as it is, or checked first (see
+    /// [`verdict`](Self::verdict)); `Ok(None)` if it was closed instead.
+    #[inline]
+    pub(crate) async fn take_idle(
+        &self,
+        item: Idle<M::Connection>,
+        deadline: &mut Deadline,
+    ) -> Result<Option<Idle<M::Connection>>, Error<M::Error>> {
+        let verdict = self.verdict(&item);
+        // The common case skips building `check_out`'s future (a large state machine: it
+        // holds the check's and the hook's futures).
+        if let Verdict::Go = verdict {
+            return Ok(Some(item));
+        }
+        self.check_out(item, verdict, deadline).await
     }
 
     /// Carries out `verdict` for an idle connection: `Ok(None)` if it was closed.

@@ -179,9 +179,9 @@ macro_rules! config_knobs {
         /// [`Event::HeldTooLong`](crate::Event::HeldTooLong) (logged at `warn` under the
         /// `tracing` feature) naming the file and line of its `get`, within `threshold`
         /// plus one maintenance interval; its return is reported as
-        /// [`Event::ReturnedAfterLeak`](crate::Event::ReturnedAfterLeak). Costs a coarse
-        /// clock read and a few plain stores per checkout, and one allocation per
-        /// connection; off, nothing.
+        /// [`Event::ReturnedAfterLeak`](crate::Event::ReturnedAfterLeak). Costs a few plain
+        /// stores per checkout and return (no clock reading of its own, no
+        /// read-modify-write); off, nothing.
         pub fn leak_threshold(mut self, threshold: Duration) -> Self {
             self.config.leak_threshold = Some(threshold);
             self

@@ -5,7 +5,7 @@
 //!
 //! Every checkout entry point is `#[track_caller]`, and the [`Pooled`](crate::Pooled)
 //! guard keeps the caller's `Location` (a pointer to a static, free to pass). With a leak
-//! threshold set, each connection also gets a [`Hold`] record on its first checkout, from
+//! threshold set, each connection also gets a [`Hold`] record when it opens, from
 //! the pool's table of records (allocated 256 at a time, never per checkout), and keeps
 //! the record's number in its bookkeeping (a `u16` beside the other small fields, so the
 //! bookkeeping the hot path moves stays 48 bytes). The record goes back to the table
@@ -221,10 +221,17 @@ impl Diag {
         self.table.is_some()
     }
 
+    /// A new connection `id`'s record number, if holders are tracked: 0 if they are not,
+    /// or if the table is full.
+    #[inline]
+    pub(crate) fn enroll(&self, id: u64) -> u16 {
+        if self.track() { self.register(id) } else { 0 }
+    }
+
     /// A record for connection `id`: its number, or 0 if the table is full.
     #[cold]
     #[inline(never)]
-    pub(crate) fn register(&self, id: u64) -> u16 {
+    fn register(&self, id: u64) -> u16 {
         let Some(table) = &self.table else { return 0 };
         let mut numbers = lock(&table.numbers);
         let number = match numbers.free.pop() {

@@ -30,8 +30,8 @@ pub(crate) struct Idle<C> {
     /// modulo 2^16 (a pass ends early, harmlessly, if a connection out for exactly a
     /// multiple of 65,536 passes comes back during one).
     pub(crate) pass: u16,
-    /// Its checkout record's number in the pool's table, once checked out with holders
-    /// tracked; 0 for none (see `crate::holders`). A number, not a pointer, so that the
+    /// Its checkout record's number in the pool's table, given when it opened with
+    /// holders tracked; 0 for none (see `crate::holders`). A number, not a pointer, so that the
     /// record stays 48 bytes and has no drop glue; the record goes back to the table
     /// where the connection closes.
     pub(crate) hold: u16,

@@ -273,13 +273,14 @@ impl<M: Manager> Pool<M> {
         let Some(slot) = inner.shared.reserve() else {
             return Err(conn);
         };
-        let item = Idle::new(conn, clock::now(), inner.shared.max_lifetime);
+        let mut item = Idle::new(conn, clock::now(), inner.shared.max_lifetime);
         let (id, took) = (item.id(), Duration::ZERO);
         inner
             .shared
             .events
             .emit(|| Event::ConnectionOpened { id, took });
         slot.fill();
+        item.hold = inner.shared.diag.enroll(id);
         inner.shared.refresh.born();
         inner.shared.connect_succeeded();
         inner.push_idle(item);

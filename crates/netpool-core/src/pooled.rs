@@ -79,16 +79,9 @@ impl<M: Manager> Pooled<M> {
         site: &'static Location<'static>,
     ) -> Self {
         item.uses = item.uses.saturating_add(1);
-        if pool.shared.diag.track() {
-            // By value (no reference to the record escapes), so that the hot path without
-            // tracking builds the guard in place.
-            item.hold = track(
-                &pool.shared.diag,
-                item.hold,
-                item.created,
-                item.last_used,
-                site,
-            );
+        if item.hold != 0 {
+            // A tracked connection (its record was enrolled when it opened).
+            stamp(&pool.shared.diag, item.hold, item.last_used, site);
         }
         Self {
             pool: NonNull::from(&**pool),
@@ -211,9 +204,8 @@ impl<M: Manager> Pooled<M> {
     }
 }
 
-/// Stamps the checkout record `number` of connection `id` (registering one if it has
-/// none) with a checkout from `site`; returns the record's number. Out of line: the hot
-/// path without tracking keeps only the flag's test.
+/// Stamps the checkout record `number` with a checkout from `site`. Out of line: the hot
+/// path without tracking keeps only the number's test.
 ///
 /// The checkout is dated without a clock reading of its own (a third of tracking's cost):
 /// with the latest of the connection's last return and the pool's latest tracked return
@@ -223,17 +215,12 @@ impl<M: Manager> Pooled<M> {
 /// read.
 #[cold]
 #[inline(never)]
-fn track(
+fn stamp(
     diag: &crate::holders::Diag,
     number: u16,
-    id: u64,
     last_used: Nanos,
     site: &'static Location<'static>,
-) -> u16 {
-    let number = match number {
-        0 => diag.register(id),
-        n => n,
-    };
+) {
     if let Some(hold) = diag.record(number) {
         let since = if cfg!(feature = "metrics") {
             crate::clock::now()
@@ -242,23 +229,23 @@ fn track(
         };
         hold.checked_out(site, since);
     }
-    number
 }
 
 /// A checked-out connection is back (or leaves): clears its checkout record, if it has
 /// one, and reports the return of one that was held too long.
 #[inline(always)]
-fn returned<C>(item: &Idle<C>, shared: &crate::shared::Shared) {
+pub(crate) fn returned<C>(item: &Idle<C>, shared: &crate::shared::Shared) {
     if item.hold != 0 {
         untrack(shared, item.hold);
     }
 }
 
 /// [`returned`]'s part for a tracked connection, out of line: the hot path without
-/// tracking keeps only the number's test.
+/// tracking keeps only the number's test (in `Inner::put_back` on the return path, so
+/// that the guard's drop keeps no test of its own).
 #[cold]
 #[inline(never)]
-fn untrack(shared: &crate::shared::Shared, number: u16) {
+pub(crate) fn untrack(shared: &crate::shared::Shared, number: u16) {
     if let Some(hold) = shared.diag.record(number) {
         let (since, leaked) = hold.returned();
         if leaked || cfg!(feature = "metrics") {
@@ -303,7 +290,6 @@ impl<M: Manager> Drop for Pooled<M> {
     #[inline]
     fn drop(&mut self) {
         if let Some(item) = self.item.take() {
-            returned(&item, &self.inner().shared);
             // Released after the connection is back (or closed), even if has_broken
             // panics: the release is the guard's last use of the pool, which may be freed
             // right after it (see `pool`). So every reference into the pool below is a
@@ -311,9 +297,11 @@ impl<M: Manager> Drop for Pooled<M> {
             // releases through a raw pointer: see its drop).
             let permit = Permit::new(&self.inner().shared.sema);
             if self.broken {
+                returned(&item, &self.inner().shared);
                 drop(self.inner().live(item, CloseReason::Broken));
                 drop(permit);
             } else {
+                // (`put_back` clears the checkout record, if any.)
                 self.inner().put_back(item);
                 // With no flag on the permit word (no waiter, no resize, not closed),
                 // the release is all: the push happened before whatever sets a flag

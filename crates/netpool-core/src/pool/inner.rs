@@ -292,6 +292,7 @@ impl<M: Manager> Inner<M> {
         let broken = self.manager.has_broken(&mut item.conn);
         slot.fill();
         if broken {
+            crate::pooled::returned(&item, shared);
             self.close_broken(item);
             return;
         }
@@ -299,17 +300,21 @@ impl<M: Manager> Inner<M> {
         let refreshing = shared.connection_proven();
         let now = clock::now();
         if refreshing && shared.refresh.is_stale(item.created) {
+            crate::pooled::returned(&item, shared);
             drop(self.live(item, CloseReason::Refreshed));
             return;
         }
         if now >= item.expires {
+            crate::pooled::returned(&item, shared);
             drop(self.live(item, CloseReason::Lifetime));
             return;
         }
         item.last_used = now;
         if item.hold != 0 {
-            // A tracked connection: this reading dates the pool's next checkouts (see
-            // `crate::holders`), which then need no clock reading of their own.
+            // A tracked connection: its checkout is over (before it can be popped again),
+            // and this reading dates the pool's next checkouts (see `crate::holders`),
+            // which then need no clock reading of their own.
+            crate::pooled::untrack(shared, item.hold);
             shared.diag.recent.store(now, Ordering::Relaxed);
         }
         // The caller calls `settle` and then releases its permit.

@@ -46,6 +46,7 @@ impl<M: Manager> Inner<M> {
             }
         }
         slot.fill();
+        item.hold = shared.diag.enroll(item.id());
         shared.refresh.born();
         shared.connect_succeeded();
         #[cfg(feature = "metrics")]

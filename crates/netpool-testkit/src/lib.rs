@@ -26,6 +26,7 @@ mod echo;
 pub mod harness;
 mod numbers;
 mod redis;
+mod server;
 pub mod tls;
 mod wait;
 

@@ -9,7 +9,7 @@ mod common;
 use std::task::Poll;
 use std::time::Duration;
 
-use common::{BoxFut, Flag, Gate, Gated, gated_pool, maintain, poll_once};
+use common::{BoxFut, Flag, Gate, Gated, gated_pool, gated_sized, maintain, poll_once};
 use netpool_core::{Error, Pool, Pooled};
 
 type Get<'a> = BoxFut<'a, Result<Pooled<Gated>, Error<common::GateError>>>;
@@ -63,40 +63,23 @@ fn failed_is_valid_gives_the_caller_a_fresh_connection() {
 
 #[test]
 fn checks_only_connections_idle_long_enough() {
-    let (manager, pool) = gated_pool(
-        Pool::builder()
-            .max_size(1)
-            .check_idle_after(Some(Duration::from_millis(50))),
-    );
+    let (manager, pool) = gated_sized(1, |b| b.check_idle_after(Some(Duration::from_millis(50))));
     for _ in 0..10 {
         drop(pool.get_blocking().unwrap());
     }
     assert_eq!(
-        manager
-            .counts
-            .validations
-            .load(std::sync::atomic::Ordering::SeqCst),
+        manager.counts.validations(),
         0,
         "busy connections skip the check"
     );
     std::thread::sleep(Duration::from_millis(150));
     drop(pool.get_blocking().unwrap());
-    assert_eq!(
-        manager
-            .counts
-            .validations
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(manager.counts.validations(), 1);
 }
 
 #[test]
 fn idle_timeout_closes_on_checkout_and_in_maintenance() {
-    let (_manager, pool) = gated_pool(
-        Pool::builder()
-            .max_size(2)
-            .idle_timeout(Some(Duration::from_millis(30))),
-    );
+    let (_manager, pool) = gated_sized(2, |b| b.idle_timeout(Some(Duration::from_millis(30))));
     let (a, b) = (pool.get_blocking().unwrap(), pool.get_blocking().unwrap());
     drop((a, b));
     std::thread::sleep(Duration::from_millis(120));
@@ -116,12 +99,10 @@ fn idle_timeout_closes_on_checkout_and_in_maintenance() {
 
 #[test]
 fn maintenance_never_reaps_below_min_idle_and_refills() {
-    let (_manager, pool) = gated_pool(
-        Pool::builder()
-            .max_size(4)
-            .min_idle(Some(2))
-            .idle_timeout(Some(Duration::from_millis(30))),
-    );
+    let (_manager, pool) = gated_sized(4, |b| {
+        b.min_idle(Some(2))
+            .idle_timeout(Some(Duration::from_millis(30)))
+    });
     assert_eq!(pool.stats().connections, 0, "build() opens nothing");
     maintain(&pool);
     assert_eq!(pool.stats().idle, 2, "maintain fills min_idle");
@@ -140,11 +121,7 @@ fn maintenance_never_reaps_below_min_idle_and_refills() {
 
 #[test]
 fn max_lifetime_closes_on_return_and_in_maintenance() {
-    let (_manager, pool) = gated_pool(
-        Pool::builder()
-            .max_size(2)
-            .max_lifetime(Some(Duration::from_millis(40))),
-    );
+    let (_manager, pool) = gated_sized(2, |b| b.max_lifetime(Some(Duration::from_millis(40))));
     let a = pool.get_blocking().unwrap();
     drop(pool.get_blocking().unwrap());
     std::thread::sleep(Duration::from_millis(120));
@@ -158,21 +135,11 @@ fn max_lifetime_closes_on_return_and_in_maintenance() {
 
 #[test]
 fn a_background_check_does_not_exempt_checkout() {
-    let (manager, pool) = gated_pool(
-        Pool::builder()
-            .max_size(1)
-            .check_idle_after(Some(Duration::from_millis(30))),
-    );
+    let (manager, pool) = gated_sized(1, |b| b.check_idle_after(Some(Duration::from_millis(30))));
     drop(pool.get_blocking().unwrap());
     std::thread::sleep(Duration::from_millis(100));
     maintain(&pool); // checks it in the background: fine
-    assert_eq!(
-        manager
-            .counts
-            .validations
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(manager.counts.validations(), 1);
     // The server goes away between the background check and the checkout.
     manager.set_valid(Gate::Err);
     let conn = pool
@@ -201,12 +168,10 @@ fn a_connection_marked_broken_is_closed_when_dropped() {
 fn min_idle_connections_survive_a_quiet_spell_and_are_handed_out() {
     // After a quiet spell longer than idle_timeout, maintenance keeps min_idle
     // connections; the next gets must use them, not expire them and connect afresh.
-    let (manager, pool) = gated_pool(
-        Pool::builder()
-            .max_size(4)
-            .min_idle(Some(2))
-            .idle_timeout(Some(Duration::from_millis(30))),
-    );
+    let (manager, pool) = gated_sized(4, |b| {
+        b.min_idle(Some(2))
+            .idle_timeout(Some(Duration::from_millis(30)))
+    });
     maintain(&pool);
     assert_eq!(pool.stats().idle, 2, "maintain fills min_idle");
     std::thread::sleep(Duration::from_millis(120)); // well past idle_timeout

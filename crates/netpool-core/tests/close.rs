@@ -89,24 +89,6 @@ fn close_wakes_waiters_with_closed() {
     assert_eq!(pool.stats().connections, 0);
 }
 
-/// A manager that holds a token: while the pool's insides live, the token's count is 2.
-struct Token(#[allow(dead_code, reason = "held for its reference count")] std::sync::Arc<()>);
-
-impl netpool_core::Manager for Token {
-    type Connection = u64;
-    type Error = std::convert::Infallible;
-
-    async fn connect(&self) -> Result<u64, Self::Error> {
-        Ok(0)
-    }
-    async fn is_valid(&self, _: &mut u64) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    fn has_broken(&self, _: &mut u64) -> bool {
-        false
-    }
-}
-
 /// Guards hold no reference count of their own: the pool must stay alive for them after
 /// its last handle is dropped, and be freed by the last one to come back.
 #[test]
@@ -114,7 +96,7 @@ fn the_pool_is_freed_after_its_last_handle_and_its_last_guard() {
     let token = std::sync::Arc::new(());
     let pool = Pool::builder()
         .max_size(2)
-        .build(Token(token.clone()))
+        .build(common::Holding::new(&token))
         .unwrap();
     let a = pool.get_blocking().unwrap();
     let b = pool.get_blocking().unwrap();
@@ -132,7 +114,7 @@ fn the_pool_is_freed_after_its_last_handle_and_its_last_guard() {
         2,
         "one guard still out"
     );
-    assert_eq!(*b, 0, "the last guard still reaches its connection");
+    assert_eq!(b.id, 1, "the last guard still reaches its connection");
     Pooled::discard(b);
     assert_eq!(
         std::sync::Arc::strong_count(&token),
@@ -140,7 +122,7 @@ fn the_pool_is_freed_after_its_last_handle_and_its_last_guard() {
         "the last guard freed it"
     );
 
-    let pool = Pool::builder().build(Token(token.clone())).unwrap();
+    let pool = Pool::builder().build(common::Holding::new(&token)).unwrap();
     drop(pool.get_blocking().unwrap());
     drop(pool);
     assert_eq!(
@@ -158,7 +140,7 @@ fn the_last_handle_racing_returns_frees_the_pool_once() {
     for _ in 0..200 {
         let pool = Pool::builder()
             .max_size(4)
-            .build(Token(token.clone()))
+            .build(common::Holding::new(&token))
             .unwrap();
         let guards: Vec<_> = (0..4).map(|_| pool.get_blocking().unwrap()).collect();
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(5));

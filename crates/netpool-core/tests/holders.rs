@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use netpool_core::{Event, EventHandler, Pool, Pooled};
 
-use common::{Gated, gated_pool, maintain};
+use common::{Gated, gated_pool, gated_sized, maintain};
 
 /// The leak events a handler saw, with when they came.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,11 +156,7 @@ fn the_site_is_the_line_of_the_get() {
 #[test]
 fn sixty_four_holders_are_listed_with_their_sites() {
     const TASKS: usize = 64;
-    let (_m, pool) = gated_pool(
-        Pool::builder()
-            .max_size(TASKS)
-            .leak_threshold(Duration::from_secs(60)),
-    );
+    let (_m, pool) = gated_sized(TASKS, |b| b.leak_threshold(Duration::from_secs(60)));
     let holding = Arc::new(Barrier::new(TASKS + 1));
     let release = Arc::new(Barrier::new(TASKS + 1));
     let (even_line, odd_line) = (Arc::new(Mutex::new(0)), Arc::new(Mutex::new(0)));

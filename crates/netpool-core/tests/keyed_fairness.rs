@@ -63,11 +63,7 @@ fn a_waiter_is_not_starved_by_traffic_on_other_keys() {
             .max_total(4)
             .wait_timeout(Some(Duration::from_secs(20))),
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .build()
-        .unwrap();
+    let rt = common::tokio_rt(2);
     rt.block_on(async {
         let stop = Arc::new(AtomicBool::new(false));
         let cycles = Arc::new(AtomicUsize::new(0));

@@ -111,47 +111,33 @@ fn caps_hold_per_key_and_in_total_under_load() {
             tally: t.clone(),
         })
         .unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .build()
-        .unwrap();
+    let rt = common::tokio_rt(2);
     const TASKS: usize = 32;
     const ROUNDS: usize = if cfg!(miri) { 10 } else { 300 };
     let ok = Arc::new(AtomicUsize::new(0));
-    rt.block_on(async {
-        let mut tasks = Vec::new();
-        for _ in 0..TASKS {
-            let pool = pool.clone();
-            let ok = ok.clone();
-            tasks.push(tokio::spawn(async move {
-                for _ in 0..ROUNDS {
-                    let key = fastrand::usize(0..KEYS);
-                    match pool.get(&key).await {
-                        Ok(mut conn) => {
-                            ok.fetch_add(1, Ordering::Relaxed);
-                            tokio::task::yield_now().await;
-                            if fastrand::u8(0..4) == 0 {
-                                // Churn: the slot is freed and opened again.
-                                conn.uncount();
-                                drop(Pooled::detach(conn));
-                            }
+    rt.block_on(common::each_task(TASKS, |_| {
+        let (pool, ok) = (pool.clone(), ok.clone());
+        async move {
+            for _ in 0..ROUNDS {
+                let key = fastrand::usize(0..KEYS);
+                match pool.get(&key).await {
+                    Ok(mut conn) => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                        tokio::task::yield_now().await;
+                        if fastrand::u8(0..4) == 0 {
+                            // Churn: the slot is freed and opened again.
+                            conn.uncount();
+                            drop(Pooled::detach(conn));
                         }
-                        Err(e) => assert!(
-                            e.is_connect() || e.is_unavailable(),
-                            "only connect failures: {e:?}"
-                        ),
                     }
+                    Err(e) => assert!(
+                        e.is_connect() || e.is_unavailable(),
+                        "only connect failures: {e:?}"
+                    ),
                 }
-            }));
+            }
         }
-        for task in tasks {
-            tokio::time::timeout(Duration::from_secs(60), task)
-                .await
-                .expect("bounded")
-                .unwrap();
-        }
-    });
+    }));
     let ok = ok.load(Ordering::Relaxed);
     eprintln!("{ok} of {} gets succeeded", TASKS * ROUNDS);
     assert!(ok > TASKS * ROUNDS / 10, "{ok} gets succeeded");
@@ -232,42 +218,29 @@ fn timeouts_and_cancellations_under_the_total_cap_leak_no_room() {
     for key in 0..6 {
         keys.manager(key).set_connect(Gate::Slow);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut tasks = Vec::new();
-        for _ in 0..24 {
-            let pool = pool.clone();
-            tasks.push(tokio::spawn(async move {
-                for _ in 0..200 {
-                    let key = fastrand::u32(0..6);
-                    // Short deadlines: many gets give up while queued for room.
-                    let wait = Duration::from_micros(fastrand::u64(50..2000));
-                    match tokio::time::timeout(wait, pool.get(&key)).await {
-                        Ok(Ok(conn)) => {
-                            tokio::task::yield_now().await;
-                            if fastrand::u8(0..8) == 0 {
-                                // Churn without touching the backoff (discarding new
-                                // connections twice in a row would count as a dead server).
-                                drop(Pooled::detach(conn));
-                            }
+    let rt = common::tokio_rt(2);
+    rt.block_on(common::each_task(24, |_| {
+        let pool = pool.clone();
+        async move {
+            for _ in 0..200 {
+                let key = fastrand::u32(0..6);
+                // Short deadlines: many gets give up while queued for room.
+                let wait = Duration::from_micros(fastrand::u64(50..2000));
+                match tokio::time::timeout(wait, pool.get(&key)).await {
+                    Ok(Ok(conn)) => {
+                        tokio::task::yield_now().await;
+                        if fastrand::u8(0..8) == 0 {
+                            // Churn without touching the backoff (discarding new
+                            // connections twice in a row would count as a dead server).
+                            drop(Pooled::detach(conn));
                         }
-                        Ok(Err(e)) => panic!("{e:?}"),
-                        Err(_cancelled) => {}
                     }
+                    Ok(Err(e)) => panic!("{e:?}"),
+                    Err(_cancelled) => {}
                 }
-            }));
+            }
         }
-        for t in tasks {
-            tokio::time::timeout(Duration::from_secs(60), t)
-                .await
-                .expect("bounded")
-                .unwrap();
-        }
-    });
+    }));
     let stats = pool.stats();
     assert_eq!(stats.waiting_for_room, 0);
     assert_eq!(stats.connections, keys.alive(), "{stats:?}");

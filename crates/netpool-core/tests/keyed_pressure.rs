@@ -31,13 +31,8 @@ fn assert_closes_counted(pool: &KeyedPool<usize, common::net::Tcp>) {
 /// to the key's own waiter instead of being closed and reopened.
 #[test]
 fn one_key_over_the_total_cap_keeps_pooling_on_threads() {
-    let cluster = Cluster::start(1);
-    let pool = cluster.pool(
-        KeyedPool::builder()
-            .max_size(8)
-            .max_total(4)
-            .wait_timeout(Some(Duration::from_secs(20))),
-    );
+    let (cluster, pool) =
+        Cluster::capped(1, 8, 4, |b| b.wait_timeout(Some(Duration::from_secs(20))));
     let gets = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..8 {
@@ -64,36 +59,20 @@ fn one_key_over_the_total_cap_keeps_pooling_on_threads() {
 /// 100 gets.
 #[test]
 fn four_keys_over_the_total_cap_keep_pooling_on_tokio() {
-    let cluster = Cluster::start(4);
-    let pool = cluster.pool(
-        KeyedPool::builder()
-            .max_size(4)
-            .max_total(8)
-            .wait_timeout(Some(Duration::from_secs(20))),
-    );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .build()
-        .unwrap();
+    let (cluster, pool) =
+        Cluster::capped(4, 4, 8, |b| b.wait_timeout(Some(Duration::from_secs(20))));
+    let rt = common::tokio_rt(2);
     const PER_TASK: usize = 500;
-    rt.block_on(async {
-        let tasks: Vec<_> = (0..16)
-            .map(|t| {
-                let pool = pool.clone();
-                tokio::spawn(async move {
-                    for _ in 0..PER_TASK {
-                        let conn = pool.get(&(t % 4)).await.unwrap();
-                        tokio::task::yield_now().await;
-                        drop(conn);
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
+    rt.block_on(common::each_task(16, |t| {
+        let pool = pool.clone();
+        async move {
+            for _ in 0..PER_TASK {
+                let conn = pool.get(&(t % 4)).await.unwrap();
+                tokio::task::yield_now().await;
+                drop(conn);
+            }
         }
-    });
+    }));
     let gets = 16 * PER_TASK;
     let connects = cluster.all_connects();
     assert!(
@@ -111,14 +90,10 @@ fn four_keys_over_the_total_cap_keep_pooling_on_tokio() {
 /// for room, instead of staying half-open.
 #[test]
 fn a_recovering_key_is_not_throttled_while_others_wait_for_room() {
-    let cluster = Cluster::start(5);
-    let pool = cluster.pool(
-        KeyedPool::builder()
-            .max_size(4)
-            .max_total(8)
-            .wait_timeout(Some(Duration::from_secs(20)))
-            .connect_backoff(Duration::from_millis(5), Duration::from_millis(20)),
-    );
+    let (cluster, pool) = Cluster::capped(5, 4, 8, |b| {
+        b.wait_timeout(Some(Duration::from_secs(20)))
+            .connect_backoff(Duration::from_millis(5), Duration::from_millis(20))
+    });
     let dead = 4;
     cluster.servers[dead].down();
     for _ in 0..3 {
@@ -174,13 +149,9 @@ fn a_recovering_key_is_not_throttled_while_others_wait_for_room() {
 /// key's busy connections, and its callers take no room from healthy keys.
 #[test]
 fn a_dead_key_fails_fast_and_takes_no_room_on_threads() {
-    let cluster = Cluster::start(2);
-    let pool = cluster.pool(
-        KeyedPool::builder()
-            .max_size(4)
-            .max_total(4)
-            .connect_backoff(Duration::from_millis(50), Duration::from_secs(5)),
-    );
+    let (cluster, pool) = Cluster::capped(2, 4, 4, |b| {
+        b.connect_backoff(Duration::from_millis(50), Duration::from_secs(5))
+    });
     cluster.servers[1].down();
     for _ in 0..3 {
         let err = pool.get_blocking(&1).unwrap_err();
@@ -221,19 +192,11 @@ fn a_dead_key_fails_fast_and_takes_no_room_on_threads() {
 /// Case 3 on tokio tasks.
 #[test]
 fn a_dead_key_fails_fast_on_tokio() {
-    let cluster = Cluster::start(2);
-    let pool = cluster.pool(
-        KeyedPool::builder()
-            .max_size(4)
-            .max_total(4)
-            .connect_backoff(Duration::from_millis(50), Duration::from_secs(5)),
-    );
+    let (cluster, pool) = Cluster::capped(2, 4, 4, |b| {
+        b.connect_backoff(Duration::from_millis(50), Duration::from_secs(5))
+    });
     cluster.servers[1].down();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .build()
-        .unwrap();
+    let rt = common::tokio_rt(2);
     rt.block_on(async {
         for _ in 0..3 {
             assert!(pool.get(&1).await.unwrap_err().is_connect());
@@ -243,14 +206,13 @@ fn a_dead_key_fails_fast_on_tokio() {
             busy.push(pool.get(&0).await.unwrap());
         }
         let started = Instant::now();
-        let tasks: Vec<_> = (0..8)
-            .map(|_| {
-                let pool = pool.clone();
-                tokio::spawn(async move { pool.get_timeout(&1, Duration::from_secs(5)).await })
-            })
-            .collect();
-        for t in tasks {
-            let err = t.await.unwrap().unwrap_err();
+        let results = common::each_task(8, |_| {
+            let pool = pool.clone();
+            async move { pool.get_timeout(&1, Duration::from_secs(5)).await }
+        })
+        .await;
+        for result in results {
+            let err = result.unwrap_err();
             assert!(err.is_unavailable(), "{err:?}");
         }
         assert!(started.elapsed() < Duration::from_secs(1));
@@ -298,8 +260,7 @@ fn keys_of_a_server_that_stays_down_are_forgotten() {
 /// Case 5: `remove` wakes the key's callers queued for room with `Closed` (threads).
 #[test]
 fn remove_wakes_waiters_for_room_on_threads() {
-    let cluster = Cluster::start(2);
-    let pool = cluster.pool(KeyedPool::builder().max_size(4).max_total(2));
+    let (cluster, pool) = Cluster::capped(2, 4, 2, |b| b);
     let held: Vec<_> = (0..2).map(|_| pool.get_blocking(&0).unwrap()).collect();
     std::thread::scope(|s| {
         let waiters: Vec<_> = (0..3)
@@ -325,19 +286,11 @@ fn remove_wakes_waiters_for_room_on_threads() {
 /// Case 5 on tokio tasks, with a caller waiting on the key's backoff too.
 #[test]
 fn remove_wakes_every_caller_on_tokio() {
-    let cluster = Cluster::start(3);
-    let pool = cluster.pool(
-        KeyedPool::builder()
-            .max_size(4)
-            .max_total(2)
-            .connect_backoff(Duration::from_secs(5), Duration::from_secs(10)),
-    );
+    let (cluster, pool) = Cluster::capped(3, 4, 2, |b| {
+        b.connect_backoff(Duration::from_secs(5), Duration::from_secs(10))
+    });
     cluster.servers[2].down();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .build()
-        .unwrap();
+    let rt = common::tokio_rt(2);
     rt.block_on(async {
         // Key 2 failed once: its next callers wait for the next probe (5 s away).
         assert!(pool.get(&2).await.unwrap_err().is_connect());
@@ -412,8 +365,7 @@ fn lru_is_exact_among_keys_with_idle_connections() {
 /// in total (threads).
 #[test]
 fn waits_for_room_are_counted_on_threads() {
-    let cluster = Cluster::start(4);
-    let pool = cluster.pool(KeyedPool::builder().max_size(2).max_total(1));
+    let (_cluster, pool) = Cluster::capped(4, 2, 1, |b| b);
     let held = pool.get_blocking(&0).unwrap();
     std::thread::scope(|s| {
         let waiters: Vec<_> = (1..4)
@@ -463,13 +415,9 @@ fn waits_for_room_are_counted_on_threads() {
 /// documented: the new pool's `max_size` beside the old pool's connections still out).
 #[test]
 fn connection_counts_agree_and_the_cap_after_remove_holds() {
-    let cluster = Cluster::start(2);
-    let pool = cluster.pool(
-        KeyedPool::builder()
-            .max_size(2)
-            .max_total(10)
-            .wait_timeout(Some(Duration::from_millis(200))),
-    );
+    let (_cluster, pool) = Cluster::capped(2, 2, 10, |b| {
+        b.wait_timeout(Some(Duration::from_millis(200)))
+    });
     let old: Vec<_> = (0..2).map(|_| pool.get_blocking(&0).unwrap()).collect();
     assert!(pool.remove(&0));
     let s = pool.stats();
@@ -494,8 +442,7 @@ fn connection_counts_agree_and_the_cap_after_remove_holds() {
 /// takes the idle connection's room at once instead of waiting out its timeout.
 #[test]
 fn a_return_racing_a_waiter_for_room_is_not_lost_on_threads() {
-    let cluster = Cluster::start(2);
-    let pool = cluster.pool(KeyedPool::builder().max_size(2).max_total(1));
+    let (_cluster, pool) = Cluster::capped(2, 2, 1, |b| b);
     let rounds = 300;
     let (start, end) = (Barrier::new(2), Barrier::new(2));
     let started = Instant::now();
@@ -527,14 +474,10 @@ fn a_return_racing_a_waiter_for_room_is_not_lost_on_threads() {
 /// room meanwhile.
 #[test]
 fn maintenance_putting_a_connection_back_serves_a_waiter_for_room() {
-    let cluster = Cluster::start(2);
-    let pool = cluster.pool(
-        KeyedPool::builder()
-            .max_size(2)
-            .max_total(1)
-            .test_on_check_out(true)
-            .check_idle_after(Some(Duration::from_millis(1))),
-    );
+    let (cluster, pool) = Cluster::capped(2, 2, 1, |b| {
+        b.test_on_check_out(true)
+            .check_idle_after(Some(Duration::from_millis(1)))
+    });
     drop(pool.get_blocking(&0).unwrap());
     std::thread::sleep(Duration::from_millis(20));
     *cluster.managers[0].check_for.lock().unwrap() = Duration::from_millis(300);
@@ -560,8 +503,7 @@ fn maintenance_putting_a_connection_back_serves_a_waiter_for_room() {
 /// Case 8: `close` racing a room grant opens no connection (hand polled).
 #[test]
 fn close_racing_a_room_grant_opens_nothing() {
-    let cluster = Cluster::start(2);
-    let pool = cluster.pool(KeyedPool::builder().max_size(2).max_total(1));
+    let (cluster, pool) = Cluster::capped(2, 2, 1, |b| b);
     let held = pool.get_blocking(&0).unwrap();
     let (_flag, waker) = Flag::new();
     type Get<'a> =
@@ -585,8 +527,7 @@ fn close_racing_a_room_grant_opens_nothing() {
 /// Case 8 on a tokio runtime: the waiter task runs only after the grant and the close.
 #[test]
 fn close_racing_a_room_grant_opens_nothing_on_tokio() {
-    let cluster = Cluster::start(2);
-    let pool = cluster.pool(KeyedPool::builder().max_size(2).max_total(1));
+    let (cluster, pool) = Cluster::capped(2, 2, 1, |b| b);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()

@@ -9,15 +9,23 @@
 
 #![cfg(loom)]
 
+#[path = "common/loom.rs"]
+mod common_loom;
+
 use std::convert::Infallible;
-use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use loom::thread;
-use netpool_core::{Manager, Pool};
+use common_loom::{cancel, get_and_return, join_all, release_racing, spawn_each};
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::thread::{self, JoinHandle};
+use netpool_core::{Manager, Pool, Pooled};
 
-struct Mem;
+/// A manager of in-memory connections; given a flag, it sets it when dropped (the pool's
+/// memory goes with it).
+#[derive(Default)]
+struct Mem(Option<Arc<AtomicBool>>);
 
 impl Manager for Mem {
     type Connection = u32;
@@ -41,8 +49,16 @@ fn pool(max_size: usize) -> Pool<Mem> {
         .idle_timeout(None)
         .max_lifetime(None)
         .test_on_check_out(false)
-        .build(Mem)
+        .build(Mem::default())
         .unwrap()
+}
+
+impl Drop for Mem {
+    fn drop(&mut self) {
+        if let Some(freed) = &self.0 {
+            freed.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 /// A release racing with a waiter's registration is never lost.
@@ -50,14 +66,11 @@ fn pool(max_size: usize) -> Pool<Mem> {
 fn release_wakes_the_waiter() {
     loom::model(|| {
         let pool = pool(1);
-        let held = pool.try_get().unwrap();
-        let other = pool.clone();
-        let waiter = thread::spawn(move || {
-            let conn = loom::future::block_on(other.get()).unwrap();
-            drop(conn);
-        });
-        drop(held);
-        waiter.join().unwrap();
+        release_racing(
+            &pool,
+            |p| p.try_get().unwrap(),
+            |other| get_and_return(other.get()),
+        );
         let stats = pool.stats();
         assert_eq!((stats.in_use, stats.waiting, stats.connections), (0, 0, 1));
         assert!(pool.try_get().is_ok());
@@ -69,19 +82,11 @@ fn release_wakes_the_waiter() {
 fn two_getters_one_slot() {
     loom::model(|| {
         let pool = pool(1);
-        let threads: Vec<_> = (0..2)
-            .map(|_| {
-                let pool = pool.clone();
-                thread::spawn(move || {
-                    let conn = loom::future::block_on(pool.get()).unwrap();
-                    assert!(pool.stats().connections <= 1);
-                    drop(conn);
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
+        join_all(spawn_each(&pool, 2, |pool: Pool<Mem>| {
+            let conn = loom::future::block_on(pool.get()).unwrap();
+            assert!(pool.stats().connections <= 1);
+            drop(conn);
+        }));
         assert_eq!(pool.stats().connections, 1);
         assert!(pool.try_get().is_ok());
     });
@@ -92,18 +97,7 @@ fn two_getters_one_slot() {
 fn cancelled_waiter_loses_nothing() {
     loom::model(|| {
         let pool = pool(1);
-        let held = pool.try_get().unwrap();
-        let other = pool.clone();
-        let waiter = thread::spawn(move || {
-            let mut fut = pin!(other.get());
-            let mut cx = Context::from_waker(Waker::noop());
-            if let Poll::Ready(conn) = fut.as_mut().poll(&mut cx) {
-                drop(conn.unwrap());
-            }
-            // Dropped here, granted or not.
-        });
-        drop(held);
-        waiter.join().unwrap();
+        release_racing(&pool, |p| p.try_get().unwrap(), |other| cancel(other.get()));
         let stats = pool.stats();
         assert_eq!((stats.in_use, stats.waiting), (0, 0));
         assert!(pool.try_get().is_ok(), "the permit is free again");
@@ -150,6 +144,48 @@ fn shrink_racing_a_release_then_a_waiter() {
             Poll::Pending => panic!("the waiter was stranded with a permit free"),
         }
     });
+}
+
+/// A pool of 2 at its cap with nothing idle: one connection out (`a`), the other held by
+/// a `retain` pass, during which `during` runs with a handle of the pool, `a`, and a
+/// thread whose get waits for room (its result: served).
+fn in_a_pass_at_the_cap(
+    during: impl FnOnce(&Pool<Mem>, Pooled<Mem>, JoinHandle<bool>),
+) -> Pool<Mem> {
+    let pool = pool(2);
+    let mut a = Some(pool.try_get().unwrap());
+    drop(pool.try_get().unwrap()); // a second connection, idle
+    let other = pool.clone();
+    let mut during = Some(during);
+    pool.retain(|_, _| {
+        // `retain` holds the idle connection: the pool is at its cap, nothing idle.
+        let getter = {
+            let pool = other.clone();
+            thread::spawn(move || loom::future::block_on(pool.get()).is_ok())
+        };
+        let during = during.take().expect("one idle connection");
+        during(&other, a.take().expect("one connection out"), getter);
+        true
+    });
+    pool
+}
+
+/// Two idle connections, X and Z, and a `retain` pass that keeps both; visiting X, it
+/// takes Z and calls `start` with a handle of the pool. Z's guard and what `start`
+/// returned.
+fn wrapped_pass<T>(pool: &Pool<Mem>, start: impl FnOnce(Pool<Mem>) -> T) -> (Pooled<Mem>, T) {
+    let (x, z) = (pool.try_get().unwrap(), pool.try_get().unwrap());
+    drop((x, z));
+    let mut start = Some(start);
+    let mut started = None;
+    pool.retain(|_, _| {
+        if let Some(start) = start.take() {
+            let held = pool.try_get().unwrap();
+            started = Some((held, start(pool.clone())));
+        }
+        true
+    });
+    started.expect("the pass visited X")
 }
 
 /// Checks out as many connections as the pool allows right now.
@@ -215,23 +251,13 @@ fn shrink_racing_two_returns() {
 #[test]
 fn return_racing_a_waiter_for_room() {
     loom::model(|| {
-        let pool = pool(2);
-        let mut a = Some(pool.try_get().unwrap());
-        drop(pool.try_get().unwrap()); // a second connection, idle
-        let other = pool.clone();
-        pool.retain(|_, _| {
-            let getter = {
-                let pool = other.clone();
-                thread::spawn(move || loom::future::block_on(pool.get()).is_ok())
-            };
-            let a = a.take();
+        in_a_pass_at_the_cap(|_, a, getter| {
             let returner = thread::spawn(move || drop(a));
             returner.join().unwrap();
             assert!(
                 getter.join().unwrap(),
                 "the getter got the returned connection"
             );
-            true
         });
     });
 }
@@ -244,22 +270,11 @@ fn return_racing_a_waiter_for_room() {
 fn wrapped_pass_wakes_a_waiter_for_room() {
     loom::model(|| {
         let pool = pool(2);
-        let (x, z) = (pool.try_get().unwrap(), pool.try_get().unwrap());
-        drop((x, z));
-        let mut held = None;
-        let mut getter = None;
-        pool.retain(|_, _| {
-            if held.is_none() {
-                // Visiting X: take Z, and start a get that finds nothing idle.
-                held = Some(pool.try_get().unwrap());
-                let other = pool.clone();
-                getter = Some(thread::spawn(move || {
-                    loom::future::block_on(other.get()).map(drop).is_ok()
-                }));
-            }
-            true
+        // Visiting X: take Z, and start a get that finds nothing idle.
+        let (held, getter) = wrapped_pass(&pool, |other| {
+            thread::spawn(move || loom::future::block_on(other.get()).map(drop).is_ok())
         });
-        assert!(getter.unwrap().join().unwrap(), "the getter got X");
+        assert!(getter.join().unwrap(), "the getter got X");
         drop(held);
         let stats = pool.stats();
         assert_eq!((stats.connections, stats.idle, stats.waiting), (2, 2, 0));
@@ -272,19 +287,8 @@ fn wrapped_pass_wakes_a_waiter_for_room() {
 fn wrapped_pass_respects_a_shrink() {
     loom::model(|| {
         let pool = pool(2);
-        let (x, z) = (pool.try_get().unwrap(), pool.try_get().unwrap());
-        drop((x, z));
-        let mut held = None;
-        let mut resizer = None;
-        pool.retain(|_, _| {
-            if held.is_none() {
-                held = Some(pool.try_get().unwrap());
-                let other = pool.clone();
-                resizer = Some(thread::spawn(move || other.resize(1)));
-            }
-            true
-        });
-        resizer.unwrap().join().unwrap();
+        let (held, resizer) = wrapped_pass(&pool, |other| thread::spawn(move || other.resize(1)));
+        resizer.join().unwrap();
         drop(held);
         let stats = pool.stats();
         assert_eq!(stats.max_size, 1);
@@ -303,33 +307,16 @@ fn wrapped_pass_respects_a_shrink() {
 #[test]
 fn slow_return_wakes_a_waiter_for_room() {
     loom::model(|| {
-        let pool = pool(2);
-        let mut a = Some(pool.try_get().unwrap());
-        drop(pool.try_get().unwrap()); // a second connection, idle
-        let other = pool.clone();
-        pool.retain(|_, _| {
-            // `retain` holds the idle connection: the pool is at its cap, nothing idle.
-            let getter = {
-                let pool = other.clone();
-                thread::spawn(move || loom::future::block_on(pool.get()).is_ok())
-            };
+        let pool = in_a_pass_at_the_cap(|other, a, getter| {
+            // Queues (for a permit or for room) and goes away: sets and clears `SLOW`
+            // around the return's release.
             let queued = {
                 let pool = other.clone();
-                thread::spawn(move || {
-                    // Queues (for a permit or for room) and goes away: sets and clears
-                    // `SLOW` around the return's release.
-                    let mut get = pin!(pool.get());
-                    if let Poll::Ready(conn) =
-                        get.as_mut().poll(&mut Context::from_waker(Waker::noop()))
-                    {
-                        drop(conn.unwrap());
-                    }
-                })
+                thread::spawn(move || cancel(pool.get()))
             };
-            drop(a.take());
+            drop(a);
             queued.join().unwrap();
             assert!(getter.join().unwrap(), "the getter got the returned one");
-            true
         });
         let stats = pool.stats();
         assert_eq!((stats.connections, stats.waiting, stats.in_use), (2, 0, 0));
@@ -358,48 +345,24 @@ fn concurrent_trims_close_no_connection_too_many() {
     });
 }
 
-/// A manager that records being dropped: the pool's memory goes with it.
-struct Freed(loom::sync::Arc<loom::sync::atomic::AtomicBool>);
-
-impl Manager for Freed {
-    type Connection = u32;
-    type Error = Infallible;
-
-    async fn connect(&self) -> Result<u32, Infallible> {
-        Ok(0)
-    }
-    async fn is_valid(&self, _: &mut u32) -> Result<(), Infallible> {
-        Ok(())
-    }
-    fn has_broken(&self, _: &mut u32) -> bool {
-        false
-    }
-}
-
-impl Drop for Freed {
-    fn drop(&mut self) {
-        self.0.store(true, loom::sync::atomic::Ordering::SeqCst);
-    }
-}
-
 /// The last `Pool` handle dropped (closing the pool) while a guard returns its connection:
 /// whichever goes last frees the pool, exactly once (loom checks that every `Arc` is freed,
 /// and frees it only once).
 #[test]
 fn last_handle_drop_races_a_guard_release() {
     loom::model(|| {
-        let freed = loom::sync::Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let freed = Arc::new(AtomicBool::new(false));
         let pool = Pool::builder()
             .max_size(2)
             .wait_timeout(None)
             .idle_timeout(None)
             .max_lifetime(None)
-            .build(Freed(freed.clone()))
+            .build(Mem(Some(freed.clone())))
             .unwrap();
         let conn = pool.try_get().unwrap();
         let returner = thread::spawn(move || drop(conn));
         drop(pool);
         returner.join().unwrap();
-        assert!(freed.load(loom::sync::atomic::Ordering::SeqCst), "freed");
+        assert!(freed.load(Ordering::SeqCst), "freed");
     });
 }

@@ -11,11 +11,12 @@
 
 #![cfg(loom)]
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+#[path = "common/loom.rs"]
+mod common_loom;
 
+use std::convert::Infallible;
+
+use common_loom::{cancel, get_and_return, join_all, release_racing, spawn_each};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
@@ -62,23 +63,16 @@ fn never_more_than_the_limit() {
         let pool = pool(1, 2);
         let held = pool.try_get().unwrap();
         held.0.fetch_add(1, Ordering::SeqCst);
-        let threads: Vec<_> = (0..2)
-            .map(|_| {
-                let pool = pool.clone();
-                thread::spawn(move || {
-                    let conn = loom::future::block_on(pool.get()).unwrap();
-                    let now = conn.0.fetch_add(1, Ordering::SeqCst) + 1;
-                    assert!(now <= 2, "{now} callers on a connection of 2 lends");
-                    conn.0.fetch_sub(1, Ordering::SeqCst);
-                    drop(conn);
-                })
-            })
-            .collect();
+        let threads = spawn_each(&pool, 2, |pool: SharedPool<Mux>| {
+            let conn = loom::future::block_on(pool.get()).unwrap();
+            let now = conn.0.fetch_add(1, Ordering::SeqCst) + 1;
+            assert!(now <= 2, "{now} callers on a connection of 2 lends");
+            conn.0.fetch_sub(1, Ordering::SeqCst);
+            drop(conn);
+        });
         held.0.fetch_sub(1, Ordering::SeqCst);
         drop(held);
-        for t in threads {
-            t.join().unwrap();
-        }
+        join_all(threads);
         let stats = pool.stats();
         assert_eq!((stats.in_flight, stats.pool.connections), (0, 1));
     });
@@ -89,14 +83,11 @@ fn never_more_than_the_limit() {
 fn a_returned_lend_wakes_the_waiter() {
     loom::model(|| {
         let pool = pool(1, 1);
-        let held = pool.try_get().unwrap();
-        let other = pool.clone();
-        let waiter = thread::spawn(move || {
-            let conn = loom::future::block_on(other.get()).unwrap();
-            drop(conn);
-        });
-        drop(held);
-        waiter.join().unwrap();
+        release_racing(
+            &pool,
+            |p| p.try_get().unwrap(),
+            |other| get_and_return(other.get()),
+        );
         assert_eq!(pool.stats().in_flight, 0);
         assert!(pool.try_get().is_ok());
     });
@@ -107,17 +98,7 @@ fn a_returned_lend_wakes_the_waiter() {
 fn a_cancelled_waiter_loses_nothing() {
     loom::model(|| {
         let pool = pool(1, 1);
-        let held = pool.try_get().unwrap();
-        let other = pool.clone();
-        let waiter = thread::spawn(move || {
-            let mut fut = pin!(other.get());
-            let mut cx = Context::from_waker(Waker::noop());
-            if let Poll::Ready(conn) = fut.as_mut().poll(&mut cx) {
-                drop(conn.unwrap());
-            }
-        });
-        drop(held);
-        waiter.join().unwrap();
+        release_racing(&pool, |p| p.try_get().unwrap(), |other| cancel(other.get()));
         let stats = pool.stats();
         assert_eq!((stats.in_flight, stats.pool.waiting), (0, 0));
         assert!(pool.try_get().is_ok(), "the lend is free again");
@@ -134,20 +115,12 @@ fn racing_lends_of_two_connections_respect_the_limit() {
         // Open both connections, then give the lends back.
         let (a, b) = (pool.try_get().unwrap(), pool.try_get().unwrap());
         drop((a, b));
-        let threads: Vec<_> = (0..2)
-            .map(|_| {
-                let pool = pool.clone();
-                thread::spawn(move || {
-                    let conn = loom::future::block_on(pool.get()).unwrap();
-                    let now = conn.0.fetch_add(1, Ordering::SeqCst) + 1;
-                    assert_eq!(now, 1, "two callers on a connection of one lend");
-                    conn.0.fetch_sub(1, Ordering::SeqCst);
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
+        join_all(spawn_each(&pool, 2, |pool: SharedPool<Mux>| {
+            let conn = loom::future::block_on(pool.get()).unwrap();
+            let now = conn.0.fetch_add(1, Ordering::SeqCst) + 1;
+            assert_eq!(now, 1, "two callers on a connection of one lend");
+            conn.0.fetch_sub(1, Ordering::SeqCst);
+        }));
         let stats = pool.stats();
         assert_eq!((stats.in_flight, stats.pool.connections), (0, 2));
     });
@@ -162,10 +135,7 @@ fn a_lend_racing_a_retire_loses_nothing() {
         let pool = pool(1, 2);
         let held = pool.try_get().unwrap();
         let other = pool.clone();
-        let taker = thread::spawn(move || {
-            let conn = loom::future::block_on(other.get()).unwrap();
-            drop(conn);
-        });
+        let taker = thread::spawn(move || get_and_return(other.get()));
         netpool_core::Lent::discard(held);
         taker.join().unwrap();
         let stats = pool.stats();

@@ -6,7 +6,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Flag, gated_pool, poll_once};
+use common::{Flag, gated_pool, gated_sized, poll_once};
 use netpool_core::{Error, Pool};
 
 #[test]
@@ -75,19 +75,11 @@ fn close_wakes_paused_waiters_with_closed() {
 #[test]
 fn a_two_second_pause_with_64_waiters_fails_none_and_serves_them_in_order() {
     const WAITERS: usize = 64;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::tokio_rt(4);
     rt.block_on(async {
         // One connection, so each waiter's turn is a strict sequence: the order in which
         // they get it is the order the pool serves them.
-        let (_manager, pool) = gated_pool(
-            Pool::builder()
-                .max_size(1)
-                .wait_timeout(Some(Duration::from_secs(10))),
-        );
+        let (_manager, pool) = gated_sized(1, |b| b.wait_timeout(Some(Duration::from_secs(10))));
         pool.pause();
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();

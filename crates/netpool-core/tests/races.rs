@@ -8,13 +8,12 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use common::recorder::{Rec, Recorder};
-use common::{BoxFut, Flag, Gate, Gated, Keys, gated_pool, maintain, poll_once};
-use netpool_core::{Error, KeyedPool, Manager, Pool, Pooled};
+use common::{BoxFut, Flag, Gate, Gated, Holding, Keys, gated_sized, maintain, poll_once};
+use netpool_core::{Error, KeyedPool, Pool, Pooled};
 
 const BACKOFF: Duration = Duration::from_secs(20);
 /// Far below the backoff's shortest delay (half of `BACKOFF`).
@@ -23,12 +22,10 @@ const PROMPTLY: Duration = Duration::from_secs(5);
 /// A pool whose first connect failed: the next get that must connect waits in the
 /// backoff (one failure is not enough to fail fast) for 10-20 s.
 fn backing_off() -> (Gated, Pool<Gated>) {
-    let (manager, pool) = gated_pool(
-        Pool::builder()
-            .max_size(2)
-            .wait_timeout(Some(Duration::from_secs(60)))
-            .connect_backoff(BACKOFF, BACKOFF),
-    );
+    let (manager, pool) = gated_sized(2, |b| {
+        b.wait_timeout(Some(Duration::from_secs(60)))
+            .connect_backoff(BACKOFF, BACKOFF)
+    });
     manager.set_connect(Gate::Err);
     assert!(pool.get_blocking().unwrap_err().is_connect());
     manager.set_connect(Gate::Ok);
@@ -138,13 +135,11 @@ fn removing_a_key_stops_its_get_waiting_in_the_backoff() {
 #[test]
 fn maintenance_in_the_half_open_state_counts_no_timed_out_get() {
     let recorder = Recorder::default();
-    let (manager, pool) = gated_pool(
-        Pool::builder()
-            .max_size(4)
-            .min_idle(Some(1))
+    let (manager, pool) = gated_sized(4, |b| {
+        b.min_idle(Some(1))
             .connect_backoff(BACKOFF, BACKOFF)
-            .event_handler(recorder.handler()),
-    );
+            .event_handler(recorder.handler())
+    });
     // Two new connections in a row fail on their first use: new connects are spaced out
     // (10 s or more apart) until a connection comes back healthy.
     for _ in 0..2 {
@@ -165,48 +160,27 @@ fn maintenance_in_the_half_open_state_counts_no_timed_out_get() {
     );
 }
 
-/// A manager that records being dropped (the pool's memory is freed with it).
-struct Tracked(Arc<AtomicBool>);
-
-impl Manager for Tracked {
-    type Connection = u8;
-    type Error = std::convert::Infallible;
-
-    async fn connect(&self) -> Result<u8, Self::Error> {
-        Ok(0)
-    }
-    async fn is_valid(&self, _: &mut u8) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    fn has_broken(&self, _: &mut u8) -> bool {
-        false
-    }
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
 #[test]
 fn a_forgotten_guard_keeps_the_pool_alive() {
-    let freed = Arc::new(AtomicBool::new(false));
-    let pool = Pool::builder().build(Tracked(freed.clone())).unwrap();
+    // The pool's memory is freed with its manager, which holds a count of `token`.
+    let token = Arc::new(());
+    let freed = || Arc::strong_count(&token) == 1;
+    let pool = Pool::builder().build(Holding::new(&token)).unwrap();
     let returned = pool.get_blocking().unwrap();
     std::mem::forget(pool.get_blocking().unwrap());
     drop(pool);
     drop(returned);
     assert!(
-        !freed.load(Ordering::SeqCst),
+        !freed(),
         "its permit is never returned, so the pool is never freed (as documented)"
     );
 
-    let freed = Arc::new(AtomicBool::new(false));
-    let pool = Pool::builder().build(Tracked(freed.clone())).unwrap();
+    let token = Arc::new(());
+    let freed = || Arc::strong_count(&token) == 1;
+    let pool = Pool::builder().build(Holding::new(&token)).unwrap();
     let conn = pool.get_blocking().unwrap();
     drop(pool);
-    assert!(!freed.load(Ordering::SeqCst), "a guard out keeps it");
+    assert!(!freed(), "a guard out keeps it");
     drop(conn);
-    assert!(freed.load(Ordering::SeqCst), "the last guard frees it");
+    assert!(freed(), "the last guard frees it");
 }

@@ -1,6 +1,8 @@
 //! `refresh()`: every connection replaced without failing a caller, within `max_size`,
 //! with a bounded number of connects at once; `Pooled::report` and `Manager::classify`.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -158,11 +160,7 @@ fn refresh_under_64_tasks_fails_no_get_replaces_everything_and_bounds_connects()
     const TASKS: usize = 64;
     const MAX: usize = 8;
     const TURNS: usize = 2;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::tokio_rt(4);
     rt.block_on(async {
         let manager = Gen::default();
         let pool = Pool::builder()

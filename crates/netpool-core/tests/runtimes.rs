@@ -60,11 +60,7 @@ async fn body(
 
 #[test]
 fn under_tokio() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::tokio_rt(2);
     rt.block_on(body(pool(), |f| {
         let handle = tokio::spawn(f);
         Box::pin(async move { handle.await.unwrap() })
@@ -123,11 +119,7 @@ fn blocking_from_threads() {
 #[test]
 fn async_and_blocking_share_one_pool() {
     let pool = pool();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::tokio_rt(2);
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
@@ -136,21 +128,14 @@ fn async_and_blocking_share_one_pool() {
                 }
             });
         }
-        rt.block_on(async {
-            let tasks: Vec<_> = (0..4)
-                .map(|_| {
-                    let pool = pool.clone();
-                    tokio::spawn(async move {
-                        for _ in 0..ROUNDS {
-                            drop(pool.get().await.expect("served"));
-                        }
-                    })
-                })
-                .collect();
-            for t in tasks {
-                t.await.unwrap();
+        rt.block_on(common::each_task(4, |_| {
+            let pool = pool.clone();
+            async move {
+                for _ in 0..ROUNDS {
+                    drop(pool.get().await.expect("served"));
+                }
             }
-        });
+        }));
     });
     assert!(pool.stats().connections <= 3);
 }

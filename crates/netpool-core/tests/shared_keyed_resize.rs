@@ -1,41 +1,16 @@
 //! `SharedPool::resize` and `retain`, and `KeyedSharedPool`, through the public API.
 
-use std::convert::Infallible;
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use netpool_core::{Error, KeyedSharedPool, Lent, Manager, SharedPool};
-
-/// A handle numbered by the order its connection was opened in.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Handle(usize);
-
-#[derive(Default)]
-struct Mux {
-    opened: Arc<AtomicUsize>,
-}
-
-impl Manager for Mux {
-    type Connection = Handle;
-    type Error = Infallible;
-
-    async fn connect(&self) -> Result<Handle, Infallible> {
-        Ok(Handle(self.opened.fetch_add(1, Ordering::SeqCst)))
-    }
-    async fn is_valid(&self, _: &mut Handle) -> Result<(), Infallible> {
-        Ok(())
-    }
-    fn has_broken(&self, _: &mut Handle) -> bool {
-        false
-    }
-}
+use common::mux::{Mux, mux_pool};
+use netpool_core::{Error, KeyedSharedPool, Lent, SharedPool};
 
 fn pool(max_size: usize, per: usize) -> SharedPool<Mux> {
-    SharedPool::builder()
-        .max_size(max_size)
-        .max_concurrent_per_connection(per)
-        .build(Mux::default())
-        .unwrap()
+    mux_pool(max_size, per, Some(Duration::from_secs(30)))
 }
 
 #[test]
@@ -46,8 +21,8 @@ fn shrinking_retires_the_least_loaded_connections_and_growing_makes_room() {
     assert_eq!(pool.stats().pool.connections, 3);
     let light = lends
         .iter()
-        .map(|l| l.0)
-        .find(|n| lends.iter().filter(|l| l.0 == *n).count() == 1)
+        .map(|l| l.0.serial)
+        .find(|n| lends.iter().filter(|l| l.0.serial == *n).count() == 1)
         .expect("one connection has a single lend");
     pool.resize(2);
     let stats = pool.stats();
@@ -58,7 +33,7 @@ fn shrinking_retires_the_least_loaded_connections_and_growing_makes_room() {
         "the least-loaded one went: {stats:?}"
     );
     // Its lend keeps its handle; no new lend is made of it.
-    assert!(lends.iter().any(|l| l.0 == light));
+    assert!(lends.iter().any(|l| l.0.serial == light));
     assert!(
         pool.try_get().is_err(),
         "2 connections of 2 lends: all taken"
@@ -95,7 +70,7 @@ fn retain_retires_the_connections_it_rejects() {
     // The freed slot opens a new connection when needed.
     let (c, d) = (pool.try_get().unwrap(), pool.try_get().unwrap());
     assert_ne!(Lent::id(&c), Lent::id(&d));
-    assert_eq!(pool.manager().opened.load(Ordering::SeqCst), 3);
+    assert_eq!(pool.manager().opened(), 3);
 }
 
 #[test]
@@ -118,7 +93,7 @@ fn a_keyed_shared_pool_keeps_one_pool_per_key() {
         let a1 = nodes.get("a").await.unwrap();
         let a2 = nodes.get("a").await.unwrap();
         let b1 = nodes.get("b").await.unwrap();
-        assert_ne!(a1.0, a2.0, "a's two connections");
+        assert_ne!(a1.0.serial, a2.0.serial, "a's two connections");
         let mut keys = nodes.keys();
         keys.sort();
         assert_eq!(keys, ["a", "b"]);

@@ -1,108 +1,25 @@
 //! `SharedPool`: lending counts, FIFO hand-off, cancel safety, broken connections,
 //! timeouts, fail-fast, maintenance, events and stats, through the public API.
 
+mod common;
+
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use netpool_core::{CloseReason, Error, Event, Lent, Manager, SharedPool};
-
-/// A multiplexed handle: counts the callers using it now and the most at once.
-#[derive(Clone, Default)]
-struct Handle(Arc<Load>);
-
-#[derive(Default)]
-struct Load {
-    now: AtomicUsize,
-    max: AtomicUsize,
-    broken: AtomicBool,
-    serial: usize,
-}
-
-impl Handle {
-    /// Marks one caller as using it until the returned guard is dropped.
-    fn enter(&self) -> Using<'_> {
-        let n = self.0.now.fetch_add(1, Ordering::SeqCst) + 1;
-        self.0.max.fetch_max(n, Ordering::SeqCst);
-        Using(self)
-    }
-}
-
-struct Using<'a>(&'a Handle);
-
-impl Drop for Using<'_> {
-    fn drop(&mut self) {
-        self.0.0.now.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("refused")]
-struct Refused;
-
-#[derive(Default)]
-struct Mux {
-    opened: Mutex<Vec<Handle>>,
-    fail: AtomicBool,
-    invalid: AtomicBool,
-    /// Connects wait for this many yields.
-    slow: AtomicUsize,
-}
-
-impl Manager for Mux {
-    type Connection = Handle;
-    type Error = Refused;
-
-    async fn connect(&self) -> Result<Handle, Refused> {
-        for _ in 0..self.slow.load(Ordering::SeqCst) {
-            futures_lite::future::yield_now().await;
-        }
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(Refused);
-        }
-        let mut opened = self.opened.lock().unwrap();
-        let h = Handle(Arc::new(Load {
-            serial: opened.len(),
-            ..Load::default()
-        }));
-        opened.push(h.clone());
-        Ok(h)
-    }
-    async fn is_valid(&self, _: &mut Handle) -> Result<(), Refused> {
-        if self.invalid.load(Ordering::SeqCst) {
-            Err(Refused)
-        } else {
-            Ok(())
-        }
-    }
-    fn has_broken(&self, conn: &mut Handle) -> bool {
-        conn.0.broken.load(Ordering::SeqCst)
-    }
-}
+use common::Flag;
+use common::mux::{Mux, mux_pool};
+use netpool_core::{CloseReason, Error, Event, Lent, SharedPool};
 
 fn pool(max_size: usize, per: usize) -> SharedPool<Mux> {
-    SharedPool::builder()
-        .max_size(max_size)
-        .max_concurrent_per_connection(per)
-        .wait_timeout(Some(Duration::from_secs(10)))
-        .build(Mux::default())
-        .unwrap()
+    mux_pool(max_size, per, Some(Duration::from_secs(10)))
 }
 
 fn block_on<F: Future>(f: F) -> F::Output {
     futures_lite::future::block_on(f)
-}
-
-#[derive(Default)]
-struct Flag(AtomicBool);
-
-impl Wake for Flag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
 }
 
 #[test]
@@ -140,8 +57,7 @@ fn a_returned_lend_wakes_the_oldest_waiter() {
     let a = pool.try_get().unwrap();
     let b = pool.try_get().unwrap();
     assert!(pool.try_get().unwrap_err().is_timeout());
-    let flag = Arc::new(Flag::default());
-    let waker = Waker::from(flag.clone());
+    let (flag, waker) = Flag::new();
     let mut cx = Context::from_waker(&waker);
     let mut first = pin!(pool.get());
     let mut second = pin!(pool.get());
@@ -154,10 +70,7 @@ fn a_returned_lend_wakes_the_oldest_waiter() {
     );
     assert_eq!(pool.stats().pool.waiting, 2);
     drop(a);
-    assert!(
-        flag.0.load(Ordering::SeqCst),
-        "the return woke the first waiter"
-    );
+    assert!(flag.take(), "the return woke the first waiter");
     let Poll::Ready(Ok(c)) = first.as_mut().poll(&mut cx) else {
         panic!("the first waiter is served");
     };
@@ -177,8 +90,7 @@ fn a_cancelled_waiter_passes_its_turn_on() {
     let a = pool.try_get().unwrap();
     let mut first = Box::pin(pool.get());
     let mut second = Box::pin(pool.get());
-    let flag = Arc::new(Flag::default());
-    let waker = Waker::from(flag.clone());
+    let (flag, waker) = Flag::new();
     assert!(
         first
             .as_mut()
@@ -193,7 +105,7 @@ fn a_cancelled_waiter_passes_its_turn_on() {
     );
     drop(a); // granted to `first`...
     drop(first); // ...which goes away: the turn passes to `second`
-    assert!(flag.0.load(Ordering::SeqCst));
+    assert!(flag.take());
     let Poll::Ready(Ok(b)) = second.as_mut().poll(&mut Context::from_waker(&waker)) else {
         panic!("the second waiter is served");
     };
@@ -242,11 +154,7 @@ fn async_tasks_on_a_thread_pool_are_all_served_within_the_limit() {
     const TASKS: usize = 64;
     const ROUNDS: usize = 300;
     let pool = pool(4, 8);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::tokio_rt(2);
     let served = Arc::new(AtomicUsize::new(0));
     rt.block_on(async {
         let tasks: Vec<_> = (0..TASKS)

@@ -5,54 +5,19 @@
 //! Every loop is bounded in rounds; the waits have generous deadlines (a lost wake-up
 //! shows as a timeout, not a hang).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use netpool_core::{Error, Lent, Manager, SharedPool};
-
-/// A multiplexed handle that counts its callers now and the most at once.
-#[derive(Clone, Default)]
-struct Handle(Arc<Load>);
-
-#[derive(Default)]
-struct Load {
-    now: AtomicUsize,
-    max: AtomicUsize,
-    broken: AtomicBool,
-}
-
-#[derive(Default)]
-struct Mux {
-    opened: Mutex<Vec<Handle>>,
-}
-
-impl Manager for Mux {
-    type Connection = Handle;
-    type Error = std::convert::Infallible;
-
-    async fn connect(&self) -> Result<Handle, Self::Error> {
-        let h = Handle::default();
-        self.opened.lock().unwrap().push(h.clone());
-        Ok(h)
-    }
-    async fn is_valid(&self, _: &mut Handle) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    fn has_broken(&self, conn: &mut Handle) -> bool {
-        conn.0.broken.load(Ordering::SeqCst)
-    }
-}
+use common::mux::{Mux, mux_pool};
+use netpool_core::{Error, Lent, SharedPool};
 
 fn pool(max_size: usize, per: usize) -> SharedPool<Mux> {
-    SharedPool::builder()
-        .max_size(max_size)
-        .max_concurrent_per_connection(per)
-        // Generous: a lost wake-up shows as a timeout here, on a machine shared with
-        // other builds.
-        .wait_timeout(Some(Duration::from_secs(20)))
-        .build(Mux::default())
-        .unwrap()
+    // Generous: a lost wake-up shows as a timeout here, on a machine shared with other
+    // builds.
+    mux_pool(max_size, per, Some(Duration::from_secs(20)))
 }
 
 /// Uses a lend: counts the caller on its handle, checks the limit, and, every
@@ -112,11 +77,7 @@ fn cancelled_waiting_checkouts_lose_nothing_under_load() {
     const ROUNDS: usize = 400;
     const PER: usize = 4;
     let pool = pool(2, PER);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::tokio_rt(2);
     let timed_out = Arc::new(AtomicUsize::new(0));
     rt.block_on(async {
         let tasks: Vec<_> = (0..TASKS)

@@ -34,39 +34,27 @@ fn a_pool_needs_only_this_crate() {
 /// pools are reachable through this crate.
 #[test]
 fn builder_maintains_any_manager_and_hooks_events_keyed_are_reexported() {
-    use std::convert::Infallible;
     use std::time::Duration;
 
     use netpool_smol::{Event, EventHandler, Hooks, KeyedBuilder, KeyedPool, Manager};
+    use netpool_testkit::Numbers;
 
-    struct Counter;
-    impl Manager for Counter {
-        type Connection = u64;
-        type Error = Infallible;
-        async fn connect(&self) -> Result<u64, Infallible> {
-            Ok(0)
-        }
-        async fn is_valid(&self, _: &mut u64) -> Result<(), Infallible> {
-            Ok(())
-        }
-        fn has_broken(&self, _: &mut u64) -> bool {
-            false
-        }
-    }
+    fn is_manager<M: Manager>() {}
+    is_manager::<Numbers>();
     struct NoSetup;
     impl Hooks for NoSetup {
-        type Manager = Counter;
+        type Manager = Numbers;
     }
     fn takes_handler(_: impl EventHandler) {}
     takes_handler(|_: &Event<'_>| {});
     let _: fn() -> KeyedBuilder = KeyedBuilder::new;
-    let _: Option<KeyedPool<u8, Counter>> = None;
+    let _: Option<KeyedPool<u8, Numbers>> = None;
     let _ = netpool_smol::core::Pool::builder().hooks(NoSetup);
 
     let pool = netpool_smol::builder()
         .min_idle(Some(2))
         .maintenance_interval(Some(Duration::from_millis(10)))
-        .build(Counter)
+        .build(Numbers::default())
         .unwrap();
     // Generous bound: maintenance runs every 10 ms; a loaded machine may delay it.
     assert!(

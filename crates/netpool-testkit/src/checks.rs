@@ -3,13 +3,14 @@
 //! its own settings) and the harness runs the clients.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use netpool_core::{Manager, Pool, Pooled};
+use netpool_core::{Error, Manager, Pool, Pooled};
+use netpool_net::{NetError, TcpManager, TcpOptions};
 
 use crate::chaos::scenario::{self, Client, Harness, RestartReport, Settings};
 use crate::harness::{Exec, Tcp};
-use crate::{EchoServer, eventually};
+use crate::{Blackhole, EchoServer, eventually};
 
 /// Bound on every wait in these checks.
 const LIMIT: Duration = Duration::from_secs(10);
@@ -206,6 +207,102 @@ pub fn killed_busy_connections_cost_one_error_each<H: Harness>(
     let stats = pool.stats();
     assert!(stats.closed_broken >= 1, "{stats:?}");
     assert!(stats.connections <= max_size);
+}
+
+/// A `get` of a loopback port nothing listens on fails at once with the refused connect
+/// (one address tried), and the next `get` finds the pool backing off (or fails to
+/// connect again); nothing is left open or out.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn closed_port_is_a_connect_error_fast<E: Exec>(h: &Tcp<E>) {
+    let addr = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        listener.local_addr().expect("its address")
+    };
+    let pool = h.tcp_pool(addr.to_string(), |b| b);
+    let (err, took) = one_failed_get(h, &pool);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    match &err {
+        Error::Connect(NetError::Connect {
+            source, tried: 1, ..
+        }) => assert_eq!(source.kind(), io::ErrorKind::ConnectionRefused),
+        other => panic!("expected a refused connect, got {other:?}"),
+    }
+    // Right after, the pool backs off instead of connecting again.
+    let (err, _) = one_failed_get(h, &pool);
+    assert!(err.is_unavailable() || err.is_connect(), "{err:?}");
+    let stats = pool.stats();
+    assert_eq!((stats.connections, stats.in_use), (0, 0));
+}
+
+/// A `get` for a host name that does not resolve fails (within 30 s) with a
+/// [`NetError::Resolve`] that names the host.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn unresolvable_name_is_a_clear_error<E: Exec>(h: &Tcp<E>) {
+    let pool = h.tcp_pool("netpool-test.invalid:80".to_owned(), |b| b);
+    let (err, took) = one_failed_get(h, &pool);
+    assert!(
+        took < Duration::from_secs(30),
+        "resolution failed after {took:?}"
+    );
+    match err.connect_error() {
+        Some(e @ NetError::Resolve { host, .. }) => {
+            assert_eq!(host, "netpool-test.invalid");
+            assert!(e.to_string().contains("could not resolve"), "{e}");
+        }
+        other => panic!("expected a resolve error, got {other:?}"),
+    }
+}
+
+/// A connect to a [`Blackhole`] is cut by the pool's 100 ms `connect_timeout` even when
+/// attempts may take 30 s: the manager enforces it itself, so the error names the
+/// address and the phase; nothing is left open.
+///
+/// # Panics
+///
+/// When the check fails.
+pub fn never_completing_connect_times_out<E: Exec>(h: &Tcp<E>) {
+    let hole = Blackhole::bind().expect("a blackhole");
+    let pool = h.tcp_pool(hole.addr().to_string(), |b| {
+        b.connect_timeout(Some(Duration::from_millis(100)))
+            .tcp_options(TcpOptions::new().connect_timeout(Some(Duration::from_secs(30))))
+    });
+    let (err, took) = one_failed_get(h, &pool);
+    assert!(
+        err.connect_error().is_some_and(NetError::is_timeout),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "could not connect: TCP connect to {}: timed out after 100ms",
+            hole.addr()
+        )
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(pool.stats().connections, 0);
+}
+
+/// One `get` of `pool` run on the harness, which must fail: its error and how long it
+/// took.
+fn one_failed_get<E: Exec>(
+    h: &Tcp<E>,
+    pool: &Pool<TcpManager<E::Runtime>>,
+) -> (Error<NetError>, Duration) {
+    let pool = pool.clone();
+    let get = Box::pin(async move {
+        let started = Instant::now();
+        let Err(err) = pool.get().await else {
+            panic!("the get should fail")
+        };
+        (err, started.elapsed())
+    }) as Client<_>;
+    h.run(vec![get]).pop().expect("one client")
 }
 
 /// Defines the TCP `#[test]` functions every adapter runs, for one harness:

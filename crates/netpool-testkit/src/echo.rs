@@ -1,14 +1,13 @@
 //! [`EchoServer`]: a thread-per-connection echo server on a loopback port.
 
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::wait::wait_until;
+use crate::server::{Core, Server, Service, State};
 
 /// An echo server on `127.0.0.1`, with the counts and controls that pool tests need.
 ///
@@ -42,9 +41,7 @@ use crate::wait::wait_until;
 /// ```
 #[derive(Debug)]
 pub struct EchoServer {
-    shared: Arc<Shared>,
-    addr: SocketAddr,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    server: Server<Echo>,
 }
 
 /// A snapshot of an [`EchoServer`]'s counts.
@@ -59,36 +56,16 @@ pub struct Counts {
     pub closed: u64,
 }
 
+/// The echo [`Service`]: a connection's handle is the time of its last read.
 #[derive(Debug)]
-struct Shared {
-    state: Mutex<State>,
-    changed: Condvar,
+struct Echo {
     epoch: Instant,
 }
 
-impl Shared {
-    fn close_all(&self) {
-        for conn in self.lock().conns.values() {
-            let _ = conn.stream.shutdown(Shutdown::Both);
-        }
-    }
-}
-
+/// The echo server's own settings.
 #[derive(Debug, Default)]
-struct State {
-    running: bool,
-    accepted: u64,
-    closed: u64,
-    next_id: u64,
+struct Settings {
     idle_limit: Option<Duration>,
-    conns: HashMap<u64, Conn>,
-}
-
-#[derive(Debug)]
-struct Conn {
-    stream: TcpStream,
-    last_active: Arc<AtomicU64>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl EchoServer {
@@ -98,28 +75,22 @@ impl EchoServer {
     ///
     /// The error of binding or of starting its threads.
     pub fn start() -> io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let server = Self {
-            shared: Arc::new(Shared {
-                state: Mutex::new(State::default()),
-                changed: Condvar::new(),
-                epoch: Instant::now(),
-            }),
-            addr: listener.local_addr()?,
-            threads: Mutex::new(Vec::new()),
+        let echo = Echo {
+            epoch: Instant::now(),
         };
-        server.run(listener)?;
-        Ok(server)
+        Ok(Self {
+            server: Server::start(echo)?,
+        })
     }
 
     /// The address clients connect to.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The counts, read together.
     pub fn counts(&self) -> Counts {
-        self.shared.lock().counts()
+        counts(&self.server.core.lock())
     }
 
     /// Connections accepted since the server was created.
@@ -134,63 +105,39 @@ impl EchoServer {
 
     /// Whether the server is accepting connections.
     pub fn is_running(&self) -> bool {
-        self.shared.lock().running
+        self.server.is_running()
     }
 
     /// From now on, close (shut down) connections that received nothing for `limit`;
     /// `None` stops doing so. Checked every `limit / 4` (1 ms to 20 ms).
     pub fn close_idle_after(&self, limit: Option<Duration>) {
-        self.shared.lock().idle_limit = limit;
-        self.shared.changed.notify_all();
+        self.server.core.lock().own.idle_limit = limit;
+        self.server.core.changed.notify_all();
     }
 
     /// Shuts down every open connection now; the server keeps accepting.
     pub fn close_all(&self) {
-        self.shared.close_all();
+        close_all(&self.server.core);
     }
 
     /// A handle that does what [`close_all`](Self::close_all) does, for a client task to
     /// call in the middle of a run.
     pub fn closer(&self) -> impl Fn() + Send + Sync + 'static {
-        let shared = self.shared.clone();
-        move || shared.close_all()
+        let core = self.server.core.clone();
+        move || close_all(&core)
     }
 
     /// Blocks until `done` holds for the counts or `timeout` passes; returns whether it
     /// held. Woken by every accept and close, not by polling.
     pub fn wait_until(&self, timeout: Duration, mut done: impl FnMut(Counts) -> bool) -> bool {
-        let state = self.shared.lock();
-        wait_until(state, &self.shared.changed, timeout, |s| done(s.counts())).is_some()
+        self.server.wait_until(timeout, |s| done(counts(s)))
     }
 
     /// Stops the server: closes the listener (connects are refused) and every connection,
     /// and waits for its threads. The port stays reserved for [`restart`](Self::restart)
     /// only as far as the operating system does not hand it out again.
     pub fn stop(&self) {
-        let conns = {
-            let mut state = self.shared.lock();
-            if !state.running {
-                return;
-            }
-            state.running = false;
-            let conns = std::mem::take(&mut state.conns);
-            state.closed += conns.len() as u64;
-            conns
-        };
-        self.shared.changed.notify_all();
-        // Wake the acceptor, which sees `running == false` and drops the listener.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        for (_, conn) in conns {
-            let _ = conn.stream.shutdown(Shutdown::Both);
-            if let Some(thread) = conn.thread {
-                let _ = thread.join();
-            }
-        }
-        let threads =
-            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
-        for thread in threads {
-            let _ = thread.join();
-        }
+        self.server.stop();
     }
 
     /// Starts a stopped server again on the same port.
@@ -199,146 +146,85 @@ impl EchoServer {
     ///
     /// The error of binding (`AddrInUse` if another socket took the port meanwhile).
     pub fn restart(&self) -> io::Result<()> {
-        if self.is_running() {
-            return Ok(());
-        }
-        self.run(TcpListener::bind(self.addr)?)
-    }
-
-    fn run(&self, listener: TcpListener) -> io::Result<()> {
-        self.shared.lock().running = true;
-        let acceptor = {
-            let shared = self.shared.clone();
-            std::thread::Builder::new()
-                .name("echo-accept".into())
-                .spawn(move || shared.accept_loop(&listener))?
-        };
-        let reaper = {
-            let shared = self.shared.clone();
-            std::thread::Builder::new()
-                .name("echo-reaper".into())
-                .spawn(move || shared.reap_loop())?
-        };
-        let mut threads = self.threads.lock().unwrap_or_else(PoisonError::into_inner);
-        threads.extend([acceptor, reaper]);
-        Ok(())
+        self.server.restart()
     }
 }
 
-impl Drop for EchoServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
+impl Echo {
     fn now(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
     }
+}
 
-    fn accept_loop(self: &Arc<Self>, listener: &TcpListener) {
-        loop {
-            let accepted = listener.accept();
-            let mut state = self.lock();
-            if !state.running {
-                return;
-            }
-            let Ok((stream, _)) = accepted else {
-                // Out of descriptors, say: back off a little instead of spinning.
-                drop(state);
-                std::thread::sleep(Duration::from_millis(1));
-                continue;
-            };
-            let Ok(clone) = stream.try_clone() else {
-                continue;
-            };
-            let id = state.next_id;
-            state.next_id += 1;
-            let last_active = Arc::new(AtomicU64::new(self.now()));
-            let spawned = {
-                let (shared, last_active) = (self.clone(), last_active.clone());
-                std::thread::Builder::new()
-                    .name("echo-conn".into())
-                    .spawn(move || shared.serve(id, stream, &last_active))
-            };
-            // No thread: the stream is already dropped, the client sees it closed.
-            let Ok(thread) = spawned else { continue };
-            state.conns.insert(
-                id,
-                Conn {
-                    stream: clone,
-                    last_active,
-                    thread: Some(thread),
-                },
-            );
-            state.accepted += 1;
-            drop(state);
-            self.changed.notify_all();
-        }
+impl Service for Echo {
+    type Handle = Arc<AtomicU64>;
+    type State = Settings;
+    const NAME: &'static str = "echo";
+
+    fn handle(&self) -> Arc<AtomicU64> {
+        Arc::new(AtomicU64::new(self.now()))
     }
 
-    fn serve(&self, id: u64, mut stream: TcpStream, last_active: &AtomicU64) {
+    fn serve(core: &Core<Self>, mut stream: TcpStream, last_active: &Arc<AtomicU64>) {
         let mut buf = [0u8; 16 * 1024];
         loop {
             let n = match stream.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            last_active.store(self.now(), Ordering::Relaxed);
+            last_active.store(core.service.now(), Ordering::Relaxed);
             if stream.write_all(&buf[..n]).is_err() {
                 break;
             }
         }
-        drop(stream);
-        let conn = {
-            let mut state = self.lock();
-            let conn = state.conns.remove(&id);
-            if conn.is_some() {
-                state.closed += 1;
-            }
-            conn
-        };
-        // Closes the last descriptor of the socket before anyone is told.
-        drop(conn);
-        self.changed.notify_all();
     }
 
-    fn reap_loop(&self) {
-        let mut state = self.lock();
-        while state.running {
-            let tick = match state.idle_limit {
-                None => Duration::from_millis(100),
-                Some(limit) => {
-                    let now = self.now();
-                    let limit_ns = limit.as_nanos() as u64;
-                    for conn in state.conns.values() {
-                        let idle = now.saturating_sub(conn.last_active.load(Ordering::Relaxed));
-                        if idle >= limit_ns {
-                            let _ = conn.stream.shutdown(Shutdown::Both);
-                        }
-                    }
-                    (limit / 4).clamp(Duration::from_millis(1), Duration::from_millis(20))
-                }
-            };
-            state = self
-                .changed
-                .wait_timeout(state, tick)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+    fn start_helpers(core: &Arc<Core<Self>>) -> io::Result<Vec<JoinHandle<()>>> {
+        let core = core.clone();
+        let reaper = std::thread::Builder::new()
+            .name("echo-reaper".into())
+            .spawn(move || reap_loop(&core))?;
+        Ok(vec![reaper])
     }
 }
 
-impl State {
-    fn counts(&self) -> Counts {
-        Counts {
-            accepted: self.accepted,
-            live: self.conns.len(),
-            closed: self.closed,
-        }
+/// Shuts down every open connection.
+fn close_all(core: &Core<Echo>) {
+    for conn in core.lock().conns.values() {
+        let _ = conn.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// Shuts down the connections idle for longer than the limit, while the server runs.
+fn reap_loop(core: &Core<Echo>) {
+    let mut state = core.lock();
+    while state.running {
+        let tick = match state.own.idle_limit {
+            None => Duration::from_millis(100),
+            Some(limit) => {
+                let now = core.service.now();
+                let limit_ns = limit.as_nanos() as u64;
+                for conn in state.conns.values() {
+                    let idle = now.saturating_sub(conn.handle.load(Ordering::Relaxed));
+                    if idle >= limit_ns {
+                        let _ = conn.stream.shutdown(Shutdown::Both);
+                    }
+                }
+                (limit / 4).clamp(Duration::from_millis(1), Duration::from_millis(20))
+            }
+        };
+        state = core
+            .changed
+            .wait_timeout(state, tick)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+}
+
+fn counts(state: &State<Echo>) -> Counts {
+    Counts {
+        accepted: state.accepted,
+        live: state.conns.len(),
+        closed: state.closed,
     }
 }

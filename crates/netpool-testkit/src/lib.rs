@@ -24,12 +24,15 @@ pub mod chaos;
 pub mod checks;
 mod echo;
 pub mod harness;
+mod numbers;
 mod redis;
+mod server;
 pub mod tls;
 mod wait;
 
 pub use crate::blackhole::Blackhole;
 pub use crate::echo::{Counts, EchoServer};
+pub use crate::numbers::Numbers;
 pub use crate::redis::{RedisServer, free_port};
 pub use crate::tls::TlsEchoServer;
 pub use crate::wait::eventually;

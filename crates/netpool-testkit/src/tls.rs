@@ -6,12 +6,10 @@ mod redis;
 
 pub use self::redis::{TlsRedis, pem};
 
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rcgen::{
@@ -22,7 +20,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig, ServerConnection, StreamOwned};
 
-use crate::wait::wait_until;
+use crate::server::{Core, Server, Service, State};
 
 /// The rustls crate the server and [`client_config`] use.
 pub use rustls;
@@ -110,37 +108,22 @@ pub struct TlsCounts {
 /// ```
 #[derive(Debug)]
 pub struct TlsEchoServer {
-    shared: Arc<Shared>,
-    addr: SocketAddr,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    server: Server<TlsEcho>,
 }
 
+/// The TLS echo [`Service`]: a connection's handle is the command its thread follows.
 #[derive(Debug)]
-struct Shared {
+struct TlsEcho {
     config: Arc<ServerConfig>,
-    state: Mutex<State>,
-    changed: Condvar,
     truncate: AtomicBool,
 }
 
+/// The TLS server's own counts.
 #[derive(Debug, Default)]
-struct State {
-    running: bool,
-    accepted: u64,
-    handshakes: u64,
-    failed_handshakes: u64,
+struct Handshakes {
+    done: u64,
+    failed: u64,
     client_certs: u64,
-    closed: u64,
-    peak: usize,
-    next_id: u64,
-    conns: HashMap<u64, Conn>,
-}
-
-#[derive(Debug)]
-struct Conn {
-    stream: TcpStream,
-    command: Arc<AtomicU8>,
-    thread: Option<JoinHandle<()>>,
 }
 
 const RUN: u8 = 0;
@@ -163,24 +146,18 @@ impl TlsEchoServer {
     ///
     /// The error of binding, of starting its threads, or of setting up TLS.
     pub fn start_with(options: TlsServerOptions) -> io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let server = Self {
-            shared: Arc::new(Shared {
-                config: server_config(&options)?,
-                state: Mutex::new(State::default()),
-                changed: Condvar::new(),
-                truncate: AtomicBool::new(false),
-            }),
-            addr: listener.local_addr()?,
-            threads: Mutex::new(Vec::new()),
+        let service = TlsEcho {
+            config: server_config(&options)?,
+            truncate: AtomicBool::new(false),
         };
-        server.run(listener)?;
-        Ok(server)
+        Ok(Self {
+            server: Server::start(service)?,
+        })
     }
 
     /// The address clients connect to.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// A client configuration that trusts the test CA, without a client certificate.
@@ -190,14 +167,13 @@ impl TlsEchoServer {
 
     /// The counts, read together.
     pub fn counts(&self) -> TlsCounts {
-        self.shared.lock().counts()
+        counts(&self.server.core.lock())
     }
 
     /// Blocks until `done` holds for the counts or `timeout` passes; returns whether it
     /// held. Woken by every accept, handshake and close.
     pub fn wait_until(&self, timeout: Duration, mut done: impl FnMut(TlsCounts) -> bool) -> bool {
-        let state = self.shared.lock();
-        wait_until(state, &self.shared.changed, timeout, |s| done(s.counts())).is_some()
+        self.server.wait_until(timeout, |s| done(counts(s)))
     }
 
     /// Closes every open connection now, as `how` says; the server keeps accepting.
@@ -206,8 +182,8 @@ impl TlsEchoServer {
             Close::Notify => NOTIFY,
             Close::Reset => RESET,
         };
-        for conn in self.shared.lock().conns.values() {
-            conn.command.store(command, Ordering::SeqCst);
+        for conn in self.server.core.lock().conns.values() {
+            conn.handle.store(command, Ordering::SeqCst);
             // Wakes the connection's thread from its read (it sees end of stream).
             let _ = conn.stream.shutdown(Shutdown::Read);
         }
@@ -216,36 +192,17 @@ impl TlsEchoServer {
     /// From now on, each reply is cut in the middle of its TLS record and the connection
     /// closed (`false`: replies are whole again).
     pub fn truncate_replies(&self, on: bool) {
-        self.shared.truncate.store(on, Ordering::SeqCst);
+        self.server
+            .core
+            .service
+            .truncate
+            .store(on, Ordering::SeqCst);
     }
 
     /// Stops the server: closes the listener and every connection, and waits for its
     /// threads.
     pub fn stop(&self) {
-        let conns = {
-            let mut state = self.shared.lock();
-            if !state.running {
-                return;
-            }
-            state.running = false;
-            let conns = std::mem::take(&mut state.conns);
-            state.closed += conns.len() as u64;
-            conns
-        };
-        self.shared.changed.notify_all();
-        // Wake the acceptor, which sees `running == false` and drops the listener.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        for (_, conn) in conns {
-            let _ = conn.stream.shutdown(Shutdown::Both);
-            if let Some(thread) = conn.thread {
-                let _ = thread.join();
-            }
-        }
-        let threads =
-            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
-        for thread in threads {
-            let _ = thread.join();
-        }
+        self.server.stop();
     }
 
     /// Starts a stopped server again on the same port.
@@ -254,31 +211,7 @@ impl TlsEchoServer {
     ///
     /// The error of binding (`AddrInUse` if another socket took the port meanwhile).
     pub fn restart(&self) -> io::Result<()> {
-        if self.shared.lock().running {
-            return Ok(());
-        }
-        self.run(TcpListener::bind(self.addr)?)
-    }
-
-    fn run(&self, listener: TcpListener) -> io::Result<()> {
-        self.shared.lock().running = true;
-        let acceptor = {
-            let shared = self.shared.clone();
-            std::thread::Builder::new()
-                .name("tls-echo-accept".into())
-                .spawn(move || shared.accept_loop(&listener))?
-        };
-        self.threads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(acceptor);
-        Ok(())
-    }
-}
-
-impl Drop for TlsEchoServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.server.restart()
     }
 }
 
@@ -292,70 +225,34 @@ impl Default for TlsServerOptions {
     }
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+impl Service for TlsEcho {
+    type Handle = Arc<AtomicU8>;
+    type State = Handshakes;
+    const NAME: &'static str = "tls-echo";
+
+    fn handle(&self) -> Arc<AtomicU8> {
+        Arc::new(AtomicU8::new(RUN))
     }
 
-    fn accept_loop(self: &Arc<Self>, listener: &TcpListener) {
-        loop {
-            let accepted = listener.accept();
-            let mut state = self.lock();
-            if !state.running {
-                return;
-            }
-            let Ok((stream, _)) = accepted else {
-                drop(state);
-                std::thread::sleep(Duration::from_millis(1));
-                continue;
-            };
-            let Ok(clone) = stream.try_clone() else {
-                continue;
-            };
-            let id = state.next_id;
-            state.next_id += 1;
-            let command = Arc::new(AtomicU8::new(RUN));
-            let spawned = {
-                let (shared, command) = (self.clone(), command.clone());
-                std::thread::Builder::new()
-                    .name("tls-echo-conn".into())
-                    .spawn(move || shared.serve(id, stream, &command))
-            };
-            let Ok(thread) = spawned else { continue };
-            state.conns.insert(
-                id,
-                Conn {
-                    stream: clone,
-                    command,
-                    thread: Some(thread),
-                },
-            );
-            state.accepted += 1;
-            state.peak = state.peak.max(state.conns.len());
-            drop(state);
-            self.changed.notify_all();
-        }
-    }
-
-    fn serve(&self, id: u64, stream: TcpStream, command: &AtomicU8) {
+    fn serve(core: &Core<Self>, stream: TcpStream, command: &Arc<AtomicU8>) {
         let _ = stream.set_nodelay(true);
-        let outcome = ServerConnection::new(self.config.clone()).map(|conn| {
+        let outcome = ServerConnection::new(core.service.config.clone()).map(|conn| {
             let mut tls = StreamOwned::new(conn, stream);
             let shook = handshake(&mut tls);
             {
-                let mut state = self.lock();
+                let mut state = core.lock();
                 if shook.is_ok() {
-                    state.handshakes += 1;
+                    state.own.done += 1;
                     if tls.conn.peer_certificates().is_some_and(|c| !c.is_empty()) {
-                        state.client_certs += 1;
+                        state.own.client_certs += 1;
                     }
                 } else {
-                    state.failed_handshakes += 1;
+                    state.own.failed += 1;
                 }
             }
-            self.changed.notify_all();
+            core.changed.notify_all();
             if shook.is_ok() {
-                self.echo(&mut tls, command);
+                core.service.echo(&mut tls, command);
             }
             tls
         });
@@ -373,19 +270,10 @@ impl Shared {
             }
             drop(tls);
         }
-        let conn = {
-            let mut state = self.lock();
-            let conn = state.conns.remove(&id);
-            if conn.is_some() {
-                state.closed += 1;
-            }
-            conn
-        };
-        // Closes the last descriptor of the socket before anyone is told.
-        drop(conn);
-        self.changed.notify_all();
     }
+}
 
+impl TlsEcho {
     fn echo(&self, tls: &mut StreamOwned<ServerConnection, TcpStream>, command: &AtomicU8) {
         let mut buf = [0u8; 16 * 1024];
         while command.load(Ordering::SeqCst) == RUN {
@@ -409,17 +297,15 @@ impl Shared {
     }
 }
 
-impl State {
-    fn counts(&self) -> TlsCounts {
-        TlsCounts {
-            accepted: self.accepted,
-            handshakes: self.handshakes,
-            failed_handshakes: self.failed_handshakes,
-            client_certs: self.client_certs,
-            live: self.conns.len(),
-            peak: self.peak,
-            closed: self.closed,
-        }
+fn counts(state: &State<TlsEcho>) -> TlsCounts {
+    TlsCounts {
+        accepted: state.accepted,
+        handshakes: state.own.done,
+        failed_handshakes: state.own.failed,
+        client_certs: state.own.client_certs,
+        live: state.conns.len(),
+        peak: state.peak,
+        closed: state.closed,
     }
 }
 

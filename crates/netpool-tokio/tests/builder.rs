@@ -1,30 +1,11 @@
 //! `netpool_tokio::builder()`: a pool of any manager whose `build` starts maintenance, and
 //! a build that fails outside a runtime leaves nothing behind (no pool closed, no event).
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use netpool_testkit::eventually;
-use netpool_tokio::{BuildError, Event, Manager};
-
-/// A manager of in-memory "connections".
-struct Counter;
-
-impl Manager for Counter {
-    type Connection = u64;
-    type Error = Infallible;
-
-    async fn connect(&self) -> Result<u64, Infallible> {
-        Ok(0)
-    }
-    async fn is_valid(&self, _: &mut u64) -> Result<(), Infallible> {
-        Ok(())
-    }
-    fn has_broken(&self, _: &mut u64) -> bool {
-        false
-    }
-}
+use netpool_testkit::{Numbers, eventually};
+use netpool_tokio::{BuildError, Event};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builder_starts_maintenance_for_any_manager() {
@@ -32,7 +13,7 @@ async fn builder_starts_maintenance_for_any_manager() {
         .max_size(4)
         .min_idle(Some(2))
         .maintenance_interval(Some(Duration::from_millis(10)))
-        .build(Counter)
+        .build(Numbers::default())
         .unwrap();
     let p = pool.clone();
     // Generous bound: maintenance runs every 10 ms; a loaded machine may delay it.
@@ -60,7 +41,7 @@ fn a_build_outside_a_runtime_fails_and_closes_no_pool() {
     let (seen, handler) = recorder();
     let err = netpool_tokio::builder()
         .event_handler(handler)
-        .build(Counter)
+        .build(Numbers::default())
         .unwrap_err();
     assert!(
         matches!(err, BuildError::NoRuntime { runtime: "tokio" }),

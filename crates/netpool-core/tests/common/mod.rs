@@ -12,6 +12,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use netpool_core::Manager;
 
+pub mod mux;
 pub mod net;
 pub mod recorder;
 
@@ -65,6 +66,9 @@ impl Counts {
     }
     pub fn max_alive(&self) -> usize {
         self.max_alive.load(Ordering::SeqCst)
+    }
+    pub fn validations(&self) -> usize {
+        self.validations.load(Ordering::SeqCst)
     }
 }
 
@@ -179,6 +183,34 @@ impl Manager for Gated {
     }
 }
 
+/// A [`Gated`] manager that holds a token: while the pool's insides (and so its manager)
+/// live, the token's strong count includes this one.
+#[derive(Debug)]
+pub struct Holding(pub Gated, pub Arc<()>);
+
+impl Holding {
+    pub fn new(token: &Arc<()>) -> Self {
+        Self(Gated::new(), token.clone())
+    }
+}
+
+impl Manager for Holding {
+    type Connection = Conn;
+    type Error = GateError;
+
+    async fn connect(&self) -> Result<Conn, GateError> {
+        self.0.connect().await
+    }
+
+    async fn is_valid(&self, conn: &mut Conn) -> Result<(), GateError> {
+        self.0.is_valid(conn).await
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        self.0.has_broken(conn)
+    }
+}
+
 /// A waker that records whether it was woken.
 #[derive(Debug, Default)]
 pub struct Flag(AtomicBool);
@@ -212,6 +244,14 @@ pub fn gated_pool(builder: netpool_core::Builder) -> (Gated, netpool_core::Pool<
     let manager = Gated::new();
     let pool = builder.build(manager.clone()).expect("a valid test config");
     (manager, pool)
+}
+
+/// A pool of a fresh [`Gated`] manager: `max_size` connections, and what `more` sets.
+pub fn gated_sized(
+    max_size: usize,
+    more: impl FnOnce(netpool_core::Builder) -> netpool_core::Builder,
+) -> (Gated, netpool_core::Pool<Gated>) {
+    gated_pool(more(netpool_core::Pool::builder().max_size(max_size)))
 }
 
 /// Runs one maintenance pass to completion on this thread.
@@ -253,4 +293,30 @@ impl Keys {
             .build(move |key: &u32| keys.manager(*key))
             .expect("a valid test config")
     }
+}
+
+/// A multi-threaded tokio runtime with `workers` worker threads and its drivers enabled.
+pub fn tokio_rt(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Spawns `task(i)` for each `i` in `0..n` on the current tokio runtime (its timers
+/// enabled) and awaits them all, each for at most 60 s (a task's panic or a task still
+/// running then fails the caller); their outputs in spawn order.
+pub async fn each_task<T, F>(n: usize, mut task: impl FnMut(usize) -> F) -> Vec<T>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = (0..n).map(|i| tokio::spawn(task(i))).collect();
+    let mut outputs = Vec::with_capacity(n);
+    for handle in handles {
+        let output = tokio::time::timeout(std::time::Duration::from_secs(60), handle).await;
+        outputs.push(output.expect("bounded").expect("a test task panicked"));
+    }
+    outputs
 }

@@ -151,6 +151,22 @@ impl Cluster {
         Self { servers, managers }
     }
 
+    /// `n` servers and a keyed pool over them: `max_size` per key, `max_total` in all,
+    /// and what `more` sets.
+    pub fn capped(
+        n: usize,
+        max_size: usize,
+        max_total: usize,
+        more: impl FnOnce(netpool_core::KeyedBuilder) -> netpool_core::KeyedBuilder,
+    ) -> (Self, netpool_core::KeyedPool<usize, Tcp>) {
+        let cluster = Self::start(n);
+        let builder = netpool_core::KeyedPool::builder()
+            .max_size(max_size)
+            .max_total(max_total);
+        let pool = cluster.pool(more(builder));
+        (cluster, pool)
+    }
+
     /// A keyed pool over these servers.
     pub fn pool(&self, builder: netpool_core::KeyedBuilder) -> netpool_core::KeyedPool<usize, Tcp> {
         let managers = self.managers.clone();

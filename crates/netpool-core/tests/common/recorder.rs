@@ -3,93 +3,80 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use netpool_core::{Check, CloseReason, ConnectFailure, Event};
+use netpool_core::{Check, CloseReason, ConnectFailure, Event, LastConnectError};
 
-/// An owned copy of an [`Event`] (errors as their messages).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Rec {
-    Opened {
-        id: u64,
-        took: Duration,
-    },
-    ConnectFailed {
-        failure: ConnectFailure,
-        error: String,
-        took: Duration,
-    },
-    Closed {
-        id: u64,
-        reason: CloseReason,
-        age: Duration,
-        uses: u64,
-    },
-    CheckFailed {
-        id: u64,
-        check: Check,
-        error: String,
-    },
-    BackoffEntered {
-        failures: u32,
-        retry_in: Duration,
-        last_error: String,
-    },
-    BackoffLeft {
-        failures: u32,
-    },
-    GetTimedOut {
-        waited: Duration,
-    },
-    Resized {
-        from: usize,
-        to: usize,
-    },
-    PoolClosed,
+/// Writes [`Rec`], an owned copy of [`Event`] (errors as their messages), and
+/// `Rec::of`: each row is a variant of `Rec`, its fields, and the event it copies.
+macro_rules! owned_events {
+    ($($rec:ident $({ $($field:ident: $ty:ty),* })? <= $event:ident,)*) => {
+        /// An owned copy of an [`Event`] (errors as their messages).
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Rec {
+            $($rec $({ $($field: $ty),* })?,)*
+        }
+
+        impl Rec {
+            pub fn of(event: &Event<'_>) -> Self {
+                match *event {
+                    $(Event::$event $({ $($field),* })? => Self::$rec $({ $($field: $field.own()),* })?,)*
+                    _ => unreachable!("a new event kind: add it to Rec"),
+                }
+            }
+        }
+    };
 }
 
-impl Rec {
-    pub fn of(event: &Event<'_>) -> Self {
-        match *event {
-            Event::ConnectionOpened { id, took } => Self::Opened { id, took },
-            Event::ConnectFailed {
-                failure,
-                error,
-                took,
-            } => Self::ConnectFailed {
-                failure,
-                error: error.to_string(),
-                took,
-            },
-            Event::ConnectionClosed {
-                id,
-                reason,
-                age,
-                uses,
-            } => Self::Closed {
-                id,
-                reason,
-                age,
-                uses,
-            },
-            Event::CheckFailed { id, check, error } => Self::CheckFailed {
-                id,
-                check,
-                error: error.to_string(),
-            },
-            Event::BackoffEntered {
-                failures,
-                retry_in,
-                last_error,
-            } => Self::BackoffEntered {
-                failures,
-                retry_in,
-                last_error: last_error.to_string(),
-            },
-            Event::BackoffLeft { failures } => Self::BackoffLeft { failures },
-            Event::GetTimedOut { waited } => Self::GetTimedOut { waited },
-            Event::Resized { from, to } => Self::Resized { from, to },
-            Event::Closed => Self::PoolClosed,
-            _ => unreachable!("a new event kind: add it to Rec"),
-        }
+owned_events! {
+    Opened { id: u64, took: Duration } <= ConnectionOpened,
+    ConnectFailed { failure: ConnectFailure, error: String, took: Duration } <= ConnectFailed,
+    Closed { id: u64, reason: CloseReason, age: Duration, uses: u64 } <= ConnectionClosed,
+    CheckFailed { id: u64, check: Check, error: String } <= CheckFailed,
+    BackoffEntered { failures: u32, retry_in: Duration, last_error: String } <= BackoffEntered,
+    BackoffLeft { failures: u32 } <= BackoffLeft,
+    GetTimedOut { waited: Duration } <= GetTimedOut,
+    Resized { from: usize, to: usize } <= Resized,
+    PoolClosed <= Closed,
+}
+
+/// A field of an [`Event`] as [`Rec`] keeps it: errors as their messages, the rest as
+/// they are.
+trait Own {
+    type Owned;
+    fn own(self) -> Self::Owned;
+}
+
+macro_rules! own_as_is {
+    ($($ty:ty),*) => {
+        $(impl Own for $ty {
+            type Owned = Self;
+            fn own(self) -> Self {
+                self
+            }
+        })*
+    };
+}
+
+own_as_is!(
+    u32,
+    u64,
+    usize,
+    Duration,
+    CloseReason,
+    ConnectFailure,
+    Check
+);
+
+impl Own for &(dyn std::error::Error + 'static) {
+    type Owned = String;
+    fn own(self) -> String {
+        self.to_string()
+    }
+}
+
+impl Own for &LastConnectError {
+    type Owned = String;
+    fn own(self) -> String {
+        self.to_string()
     }
 }
 

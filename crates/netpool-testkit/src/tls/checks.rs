@@ -348,14 +348,7 @@ pub fn cut_mid_record_is_never_reused<H: TlsHarness>(h: &H) {
 ///
 /// When the check fails.
 pub fn alpn_is_negotiated<H: TlsHarness>(h: &H) {
-    let options = TlsServerOptions {
-        alpn: vec![b"http/1.1".to_vec(), b"netpool/1".to_vec()],
-        ..TlsServerOptions::default()
-    };
-    let server = TlsEchoServer::start_with(options).expect("a TLS server");
-    let mut setup = TlsSetup::new();
-    setup.config = client_config(false, &[b"netpool/1"]);
-    let pool = h.tls_pool(server.addr().to_string(), &setup);
+    let (_server, pool) = alpn_pool(h, &[b"http/1.1", b"netpool/1"], b"netpool/1");
     let pool2 = pool.clone();
     let client = Box::pin(async move {
         let mut conn = H::get(&pool2).await.expect("a connection");
@@ -363,6 +356,24 @@ pub fn alpn_is_negotiated<H: TlsHarness>(h: &H) {
         H::alpn(&conn)
     }) as Client<_>;
     assert_eq!(h.run(vec![client]), vec![Some(b"netpool/1".to_vec())]);
+}
+
+/// A TLS server that accepts the ALPN `protocols`, and a pool of `h`'s connections to it
+/// whose client offers `offered` only.
+fn alpn_pool<H: TlsHarness>(
+    h: &H,
+    protocols: &[&[u8]],
+    offered: &[u8],
+) -> (TlsEchoServer, Pool<H::Manager>) {
+    let options = TlsServerOptions {
+        alpn: protocols.iter().map(|p| p.to_vec()).collect(),
+        ..TlsServerOptions::default()
+    };
+    let server = TlsEchoServer::start_with(options).expect("a TLS server");
+    let mut setup = TlsSetup::new();
+    setup.config = client_config(false, &[offered]);
+    let pool = h.tls_pool(server.addr().to_string(), &setup);
+    (server, pool)
 }
 
 /// A client certificate set in the `ClientConfig` is presented and accepted by a server
@@ -408,14 +419,7 @@ pub fn client_certificate_is_presented<H: TlsHarness>(h: &H) {
 ///
 /// When the check fails.
 pub fn config_swap_takes_effect<H: TlsHarness>(h: &H) {
-    let options = TlsServerOptions {
-        alpn: vec![b"netpool/1".to_vec(), b"netpool/2".to_vec()],
-        ..TlsServerOptions::default()
-    };
-    let server = TlsEchoServer::start_with(options).expect("a TLS server");
-    let mut setup = TlsSetup::new();
-    setup.config = client_config(false, &[b"netpool/1"]);
-    let pool = h.tls_pool(server.addr().to_string(), &setup);
+    let (_server, pool) = alpn_pool(h, &[b"netpool/1", b"netpool/2"], b"netpool/1");
     let pool2 = pool.clone();
     let client = Box::pin(async move {
         let mut old = H::get(&pool2).await.expect("a connection");

@@ -18,14 +18,6 @@ pub async fn echo(conn: &mut TcpStream, msg: &[u8]) -> io::Result<()> {
     echo_once::<Tokio>(conn, msg).await
 }
 
-/// A loopback address with nothing listening (bound, then released).
-pub fn closed_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    addr.to_string()
-}
-
 /// The harnesses' runtime (`Tcp(Tokio::new())`, `Tls(Tokio::new())`): tasks on a
 /// 2-worker tokio runtime of its own.
 pub struct Tokio {

@@ -132,16 +132,21 @@ pub(crate) struct Diag {
     pub(crate) meter: crate::metrics::Meter,
 }
 
-/// Records per chunk of the table.
+/// Records per chunk of the table's overflow.
 const CHUNK: usize = 256;
-/// Chunks in the table: every `u16` number has a place.
+/// Chunks in the overflow: every `u16` number has a place.
 const CHUNKS: usize = (u16::MAX as usize + 1) / CHUNK;
 
-/// The checkout records: numbered from 1 (0 is "none"), in chunks allocated on demand so
-/// that a record's address never changes and a lookup takes no lock.
+/// The checkout records, numbered from 1 (0 is "none"): one slice for the pool's
+/// `max_size` connections (and as many again, for connections closing while their
+/// replacements open), so that the lookup of a checkout is an index; the numbers beyond
+/// (after a `resize` up) in chunks allocated on demand. A record's address never changes
+/// and a lookup takes no lock.
 struct Table {
-    /// Fixed sizes, so that a lookup by a `u16` needs no bounds check.
-    chunks: [OnceLock<Box<[Hold; CHUNK]>>; CHUNKS],
+    first: Box<[Hold]>,
+    /// Fixed sizes, so that a lookup by a `u16` needs no bounds check; allocated on the
+    /// first number beyond `first`.
+    rest: OnceLock<Box<[OnceLock<Box<[Hold; CHUNK]>>; CHUNKS]>>,
     /// Allocation of numbers; also serialises scans with releases.
     numbers: Mutex<Numbers>,
 }
@@ -155,9 +160,14 @@ struct Numbers {
 }
 
 impl Table {
-    fn new() -> Self {
+    fn new(max_size: usize) -> Self {
+        let len = max_size
+            .saturating_mul(2)
+            .saturating_add(1)
+            .min(usize::from(u16::MAX) + 1);
         Self {
-            chunks: std::array::from_fn(|_| OnceLock::new()),
+            first: (0..len).map(|_| Hold::free()).collect(),
+            rest: OnceLock::new(),
             numbers: Mutex::new(Numbers {
                 next: 1,
                 free: Vec::new(),
@@ -167,10 +177,29 @@ impl Table {
 
     #[inline]
     fn get(&self, number: u16) -> Option<&Hold> {
+        match self.first.get(usize::from(number)) {
+            Some(hold) => Some(hold),
+            None => self.beyond(number),
+        }
+    }
+
+    #[cold]
+    fn beyond(&self, number: u16) -> Option<&Hold> {
         let n = usize::from(number);
         // In range by construction: a `u16` over `CHUNK` is below `CHUNKS`.
-        let chunk = self.chunks[n / CHUNK].get()?;
+        let chunk = self.rest.get()?[n / CHUNK].get()?;
         Some(&chunk[n % CHUNK])
+    }
+
+    /// Makes room for record `number`.
+    fn grow(&self, number: u16) {
+        let n = usize::from(number);
+        if n >= self.first.len() {
+            let rest = self
+                .rest
+                .get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+            rest[n / CHUNK].get_or_init(|| Box::new(std::array::from_fn(|_| Hold::free())));
+        }
     }
 
     /// The records handed out so far (free ones included), under the lock.
@@ -209,7 +238,9 @@ impl Diag {
                 config.min_idle,
             ),
             name,
-            table: config.leak_threshold.map(|_| Box::new(Table::new())),
+            table: config
+                .leak_threshold
+                .map(|_| Box::new(Table::new(config.max_size))),
             recent: AtomicU64::new(clock::now()),
             last_timeout: Mutex::new(None),
         }
@@ -240,8 +271,7 @@ impl Diag {
                 let Ok(n) = u16::try_from(numbers.next) else {
                     return 0;
                 };
-                table.chunks[usize::from(n) / CHUNK]
-                    .get_or_init(|| Box::new(std::array::from_fn(|_| Hold::free())));
+                table.grow(n);
                 numbers.next += 1;
                 n
             }
@@ -259,6 +289,12 @@ impl Diag {
         if number == 0 {
             return None;
         }
+        self.held(number)
+    }
+
+    /// Record `number`, which the caller found not 0 (a tracked connection's).
+    #[inline(always)]
+    pub(crate) fn held(&self, number: u16) -> Option<&Hold> {
         self.table.as_deref()?.get(number)
     }
 

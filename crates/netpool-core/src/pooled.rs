@@ -221,7 +221,7 @@ fn stamp(
     last_used: Nanos,
     site: &'static Location<'static>,
 ) {
-    if let Some(hold) = diag.record(number) {
+    if let Some(hold) = diag.held(number) {
         let since = if cfg!(feature = "metrics") {
             crate::clock::now()
         } else {
@@ -246,7 +246,7 @@ pub(crate) fn returned<C>(item: &Idle<C>, shared: &crate::shared::Shared) {
 #[cold]
 #[inline(never)]
 pub(crate) fn untrack(shared: &crate::shared::Shared, number: u16) {
-    if let Some(hold) = shared.diag.record(number) {
+    if let Some(hold) = shared.diag.held(number) {
         let (since, leaked) = hold.returned();
         if leaked || cfg!(feature = "metrics") {
             held(shared, since, leaked);

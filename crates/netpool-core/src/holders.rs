@@ -123,8 +123,8 @@ pub(crate) struct Diag {
     pub(crate) name: Option<Arc<str>>,
     /// The checkout records, when holders are tracked.
     table: Option<Box<Table>>,
-    /// The latest coarse clock reading of a tracked return or of maintenance: what a
-    /// checkout is dated with (see [`Hold::checked_out`]).
+    /// The latest coarse clock reading of a tracked open or return, or of maintenance:
+    /// what a checkout is dated with (see [`Hold::checked_out`]). Never 0.
     pub(crate) recent: AtomicU64,
     pub(crate) last_timeout: Mutex<Option<TimeoutReport>>,
     /// The metrics' labels and the counters already exported.
@@ -137,6 +137,9 @@ const CHUNK: usize = 256;
 /// Chunks in the overflow: every `u16` number has a place.
 const CHUNKS: usize = (u16::MAX as usize + 1) / CHUNK;
 
+/// A chunk of the table's overflow.
+type Chunk = Box<[Hold; CHUNK]>;
+
 /// The checkout records, numbered from 1 (0 is "none"): one slice for the pool's
 /// `max_size` connections (and as many again, for connections closing while their
 /// replacements open), so that the lookup of a checkout is an index; the numbers beyond
@@ -146,7 +149,7 @@ struct Table {
     first: Box<[Hold]>,
     /// Fixed sizes, so that a lookup by a `u16` needs no bounds check; allocated on the
     /// first number beyond `first`.
-    rest: OnceLock<Box<[OnceLock<Box<[Hold; CHUNK]>>; CHUNKS]>>,
+    rest: OnceLock<Box<[OnceLock<Chunk>; CHUNKS]>>,
     /// Allocation of numbers; also serialises scans with releases.
     numbers: Mutex<Numbers>,
 }
@@ -241,7 +244,7 @@ impl Diag {
             table: config
                 .leak_threshold
                 .map(|_| Box::new(Table::new(config.max_size))),
-            recent: AtomicU64::new(clock::now()),
+            recent: AtomicU64::new(clock::now().max(1)),
             last_timeout: Mutex::new(None),
         }
     }
@@ -256,7 +259,13 @@ impl Diag {
     /// or if the table is full.
     #[inline]
     pub(crate) fn enroll(&self, id: u64) -> u16 {
-        if self.track() { self.register(id) } else { 0 }
+        if !self.track() {
+            return 0;
+        }
+        // The id is the connection's opening time: it dates a first checkout (see
+        // `recent`).
+        self.recent.store(id.max(1), Ordering::Relaxed);
+        self.register(id)
     }
 
     /// A record for connection `id`: its number, or 0 if the table is full.
@@ -396,11 +405,11 @@ enum Found {
 }
 
 impl Hold {
-    /// Stamps a checkout from `site`, which began at `since`.
+    /// Stamps a checkout from `site`, which began at `since` (not 0).
     #[inline]
     pub(crate) fn checked_out(&self, site: &'static Location<'static>, since: Nanos) {
         self.site.store(site);
-        self.since.store(since.max(1), Ordering::Release);
+        self.since.store(since, Ordering::Release);
     }
 
     /// Clears the checkout: returns when it began, and whether maintenance had reported it

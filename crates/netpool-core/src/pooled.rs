@@ -7,7 +7,6 @@ use std::ptr::NonNull;
 use std::time::Duration;
 
 use crate::Manager;
-use crate::clock::Nanos;
 use crate::idle::{Idle, Meta};
 use crate::pool::inner::Inner;
 use crate::shared::Permit;
@@ -81,7 +80,7 @@ impl<M: Manager> Pooled<M> {
         item.uses = item.uses.saturating_add(1);
         if item.hold != 0 {
             // A tracked connection (its record was enrolled when it opened).
-            stamp(&pool.shared.diag, item.hold, item.last_used, site);
+            stamp(&pool.shared.diag, item.hold, site);
         }
         Self {
             pool: NonNull::from(&**pool),
@@ -208,24 +207,19 @@ impl<M: Manager> Pooled<M> {
 /// path without tracking keeps only the number's test.
 ///
 /// The checkout is dated without a clock reading of its own (a third of tracking's cost):
-/// with the latest of the connection's last return and the pool's latest tracked return
-/// or maintenance pass (`Diag::recent`). In a busy pool that is the time of the get to a
-/// few microseconds; after a quiet spell it may be up to one maintenance interval early.
-/// With the `metrics` feature, whose use-time histogram wants exact holds, the clock is
-/// read.
+/// with the pool's latest tracked open or return, or maintenance pass (`Diag::recent`).
+/// In a busy pool that is the time of the get to a few microseconds; after a quiet spell
+/// it may be up to one maintenance interval early. With the `metrics` feature, whose
+/// use-time histogram wants exact holds, the clock is read.
 #[cold]
 #[inline(never)]
-fn stamp(
-    diag: &crate::holders::Diag,
-    number: u16,
-    last_used: Nanos,
-    site: &'static Location<'static>,
-) {
+fn stamp(diag: &crate::holders::Diag, number: u16, site: &'static Location<'static>) {
     if let Some(hold) = diag.held(number) {
         let since = if cfg!(feature = "metrics") {
-            crate::clock::now()
+            crate::clock::now().max(1)
         } else {
-            last_used.max(diag.recent.load(crate::sync::Ordering::Relaxed))
+            // Never 0 (see `Diag::recent`).
+            diag.recent.load(crate::sync::Ordering::Relaxed)
         };
         hold.checked_out(site, since);
     }

@@ -53,6 +53,7 @@ pub mod __private {
 }
 mod address;
 mod builder;
+mod dns;
 mod error;
 mod helpers;
 mod maintain;
@@ -65,7 +66,8 @@ mod tls;
 mod tracked;
 
 pub use self::address::{Address, AddressError, IntoAddress};
-pub use self::builder::TcpBuilder;
+pub use self::builder::{CheckoutHook, ConnectHook, TcpBuilder};
+pub use self::dns::Resolver;
 pub use self::error::{BuildError, NetError};
 pub use self::helpers::{AsSockRef, check_alive, timeout};
 pub use self::maintain::{keyed_maintenance_loop, maintenance_loop};

@@ -25,6 +25,7 @@ pub mod checks;
 mod echo;
 pub mod harness;
 mod numbers;
+pub mod operations;
 mod redis;
 mod server;
 pub mod tls;

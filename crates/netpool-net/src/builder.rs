@@ -193,16 +193,14 @@ impl<R: Runtime> TcpBuilder<R> {
     /// `ETIMEDOUT`, so a request to a peer that vanished (a black-holed route) fails in
     /// bounded time instead of after the kernel's retransmissions (about 15 minutes).
     /// Default `None`. See [`TcpOptions::user_timeout`].
-    pub fn user_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.options = self.options.user_timeout(timeout);
-        self
+    pub fn user_timeout(self, timeout: Option<Duration>) -> Self {
+        self.with(|b| b.options = b.options.clone().user_timeout(timeout))
     }
 
     /// Resolves host names with `resolver` instead of the runtime's (the system's):
     /// on every connect and in the re-resolution. See [`Resolver`].
-    pub fn resolver(mut self, resolver: Resolver) -> Self {
-        self.resolver = Some(resolver);
-        self
+    pub fn resolver(self, resolver: Resolver) -> Self {
+        self.with(|b| b.resolver = Some(resolver))
     }
 
     /// Resolves the host name again every `interval` (default `None`: only at each
@@ -237,16 +235,14 @@ impl<R: Runtime> TcpBuilder<R> {
     /// # drop(pool.get_blocking()?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn resolve_interval(mut self, interval: Option<Duration>) -> Self {
-        self.resolve_interval = interval;
-        self
+    pub fn resolve_interval(self, interval: Option<Duration>) -> Self {
+        self.with(|b| b.resolve_interval = interval)
     }
 
     /// How long an address must stay out of the name's answer before the connections to
     /// it are closed (default 10 s); see [`resolve_interval`](Self::resolve_interval).
-    pub fn drain_window(mut self, window: Duration) -> Self {
-        self.drain_window = window;
-        self
+    pub fn drain_window(self, window: Duration) -> Self {
+        self.with(|b| b.drain_window = window)
     }
 
     pool_knobs!();
@@ -310,6 +306,11 @@ impl<R: Runtime> TcpBuilder<R> {
 
     fn map(mut self, f: impl FnOnce(Builder) -> Builder) -> Self {
         self.core = f(self.core);
+        self
+    }
+
+    fn with(mut self, set: impl FnOnce(&mut Self)) -> Self {
+        set(&mut self);
         self
     }
 }

@@ -54,7 +54,6 @@ type Resolving = Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send
 ///
 /// ```
 /// # let (a, b) = (netpool_testkit::EchoServer::start()?, netpool_testkit::EchoServer::start()?);
-/// use std::net::SocketAddr;
 /// use std::sync::{Arc, Mutex};
 /// use netpool_net::Resolver;
 ///
@@ -130,6 +129,7 @@ pub(crate) trait Watched: Manager {
 
 /// A manager's re-resolution: its settings, the last answer, the addresses departed and
 /// retired.
+#[derive(Debug)]
 pub(crate) struct Watch {
     /// How often the name is resolved again (`None`: never).
     pub(crate) interval: Option<Duration>,
@@ -303,15 +303,6 @@ impl Clone for Watch {
     /// The same settings, none of the state.
     fn clone(&self) -> Self {
         Self::with(self.interval, self.drain)
-    }
-}
-
-impl fmt::Debug for Watch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Watch")
-            .field("interval", &self.interval)
-            .field("drain", &self.drain)
-            .finish_non_exhaustive()
     }
 }
 

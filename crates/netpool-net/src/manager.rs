@@ -54,7 +54,7 @@ use crate::{
 /// A connection the server closed while it was checked out is closed when it comes back:
 ///
 /// ```
-/// use netpool_core::{Manager, WeakPool};
+/// use netpool_core::Manager;
 /// use netpool_std::TcpManager;
 ///
 /// let server = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -338,6 +338,8 @@ impl<R: Runtime> fmt::Debug for TcpManager<R> {
         f.debug_struct("TcpManager")
             .field("addr", &self.target().addr)
             .field("options", &self.options)
+            .field("resolver", &self.resolver)
+            .field("resolve_interval", &self.watch.interval)
             .finish_non_exhaustive()
     }
 }

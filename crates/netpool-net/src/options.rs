@@ -148,3 +148,25 @@ impl Default for TcpOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_timeout_is_set_only_when_asked() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let limit = Duration::from_millis(2500);
+        TcpOptions::new().apply(SockRef::from(&stream)).unwrap();
+        #[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+        assert_eq!(SockRef::from(&stream).tcp_user_timeout().unwrap(), None);
+        let options = TcpOptions::new().user_timeout(Some(limit));
+        options.apply(SockRef::from(&stream)).unwrap();
+        #[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+        assert_eq!(
+            SockRef::from(&stream).tcp_user_timeout().unwrap(),
+            Some(limit)
+        );
+    }
+}

@@ -5,6 +5,5 @@
 mod common;
 
 use common::Smol;
-use netpool_testkit::harness::Tcp;
 
-netpool_testkit::operations_tests!(Tcp(Smol), 64);
+netpool_testkit::operations_tests!(Smol, 64);

@@ -5,6 +5,5 @@
 mod common;
 
 use common::Threads;
-use netpool_testkit::harness::Tcp;
 
-netpool_testkit::operations_tests!(Tcp(Threads), 64);
+netpool_testkit::operations_tests!(Threads, 64);

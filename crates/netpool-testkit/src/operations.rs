@@ -1,16 +1,18 @@
 //! Checks of the operations on a running TCP pool that every adapter's tests run, written
 //! once over the [`Exec`] harness: a host name re-pointed under load (re-resolution and
-//! draining), and `TCP_USER_TIMEOUT` on new connections.
+//! draining, over TCP and TLS), and `TCP_USER_TIMEOUT` on new connections.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use netpool_net::Resolver;
+use netpool_core::Pool;
+use netpool_net::{Resolver, TlsBuilder};
 
-use crate::chaos::scenario::Client;
-use crate::harness::{Exec, Tcp, echo_once, socket_of};
-use crate::{EchoServer, eventually};
+use crate::chaos::scenario::{Client, Harness};
+use crate::harness::{Exec, Tcp, Tls, socket_of};
+use crate::{EchoServer, TlsEchoServer, eventually};
 
 /// Bound on every wait in these checks.
 const LIMIT: Duration = Duration::from_secs(10);
@@ -39,6 +41,17 @@ pub struct MoveReport {
 }
 
 impl MoveReport {
+    /// Prints the report (to stderr: `--nocapture` shows it), then
+    /// [`assert_targets`](Self::assert_targets).
+    ///
+    /// # Panics
+    ///
+    /// When a promise is not kept.
+    pub fn check(&self) {
+        eprintln!("{self:#?}");
+        self.assert_targets();
+    }
+
     /// Asserts what the pool promises: no failed checkout or round trip, and every
     /// connection off the old server within the resolve interval plus the drain window
     /// (and a margin for a loaded machine), the new server in use.
@@ -68,37 +81,95 @@ impl MoveReport {
 ///
 /// When a server cannot start.
 pub fn name_move<E: Exec>(h: &Tcp<E>, clients: usize) -> MoveReport {
-    let (old, new) = (
-        Arc::new(EchoServer::start().expect("a server")),
-        Arc::new(EchoServer::start().expect("a server")),
-    );
+    let server = Server {
+        start: EchoServer::start,
+        addr: EchoServer::addr,
+        accepted: EchoServer::accepted,
+        drained: |s, limit| s.wait_until(limit, |c| c.live == 0),
+    };
+    moved_under_load(h, clients, server, |resolver, (interval, drain), _| {
+        h.tcp_pool(NAME.into(), |b| {
+            b.max_size(8)
+                .wait_timeout(Some(LIMIT))
+                .resolver(resolver)
+                .resolve_interval(Some(interval))
+                .drain_window(drain)
+        })
+    })
+}
+
+/// [`name_move`] over TLS: the TLS manager re-resolves through the TCP manager it wraps,
+/// and its `has_broken` drains the old address too.
+///
+/// # Panics
+///
+/// When a server cannot start or the settings are invalid.
+pub fn tls_name_move<E: Exec>(h: &Tls<E>, clients: usize) -> MoveReport {
+    let server = Server {
+        start: TlsEchoServer::start,
+        addr: TlsEchoServer::addr,
+        accepted: |s: &TlsEchoServer| s.counts().accepted,
+        drained: |s, limit| s.wait_until(limit, |c| c.live == 0),
+    };
+    moved_under_load(h, clients, server, |resolver, (interval, drain), old| {
+        h.0.build(|| {
+            TlsBuilder::<E::Runtime>::new(NAME, old.client_config())
+                .server_name("localhost")
+                .max_size(8)
+                .wait_timeout(Some(LIMIT))
+                .resolver(resolver)
+                .resolve_interval(Some(interval))
+                .drain_window(drain)
+                .build()
+                .expect("valid settings")
+        })
+    })
+}
+
+/// The name the checks re-point, with a port the resolver ignores.
+const NAME: &str = "moved.test:1";
+
+/// What the move needs of an echo server (plain or TLS): start one, its address, the
+/// connections it accepted, and a wait (up to a bound) until none is open.
+struct Server<S> {
+    start: fn() -> std::io::Result<S>,
+    addr: fn(&S) -> SocketAddr,
+    accepted: fn(&S) -> u64,
+    drained: fn(&S, Duration) -> bool,
+}
+
+/// Starts two servers, builds the pool with `build` (from the resolver of the name, the
+/// resolve interval and drain window, and the old server), moves the name from the old
+/// server to the new one while `clients` clients make round trips, and reports.
+fn moved_under_load<H: Harness, S: Send + Sync + 'static>(
+    h: &H,
+    clients: usize,
+    server: Server<S>,
+    build: impl FnOnce(Resolver, (Duration, Duration), &S) -> Pool<H::Manager>,
+) -> MoveReport {
+    let start = || Arc::new((server.start)().expect("a server"));
+    let (old, new) = (start(), start());
     let (interval, drain) = (Duration::from_millis(100), Duration::from_millis(300));
-    let target = Arc::new(Mutex::new(old.addr()));
+    let target = Arc::new(Mutex::new((server.addr)(&old)));
     let table = target.clone();
     let resolver = Resolver::new(move |host, _port| match host {
         "moved.test" => Ok(vec![*table.lock().unwrap_or_else(PoisonError::into_inner)]),
         _ => Err(std::io::ErrorKind::NotFound.into()),
     });
-    let pool = h.tcp_pool("moved.test:1".into(), |b| {
-        b.max_size(8)
-            .wait_timeout(Some(LIMIT))
-            .resolver(resolver)
-            .resolve_interval(Some(interval))
-            .drain_window(drain)
-    });
+    let pool = build(resolver, (interval, drain), &old);
     let round_trips = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let control = {
-        let (old, next) = (old.clone(), new.addr());
+        let (old, next, drained) = (old.clone(), (server.addr)(&new), server.drained);
         let (round_trips, stop) = (round_trips.clone(), stop.clone());
         std::thread::spawn(move || {
             let warm = eventually(LIMIT, || round_trips.load(Ordering::SeqCst) >= 500);
             let before = round_trips.load(Ordering::SeqCst);
             *target.lock().unwrap_or_else(PoisonError::into_inner) = next;
             let moved = Instant::now();
-            let done = warm && old.wait_until(LIMIT, |c| c.live == 0);
+            let done = warm && drained(&old, LIMIT);
             let moved_in = done.then(|| moved.elapsed());
             // A few more round trips on the new server, then stop.
             let after = round_trips.load(Ordering::SeqCst);
@@ -122,8 +193,8 @@ pub fn name_move<E: Exec>(h: &Tcp<E>, clients: usize) -> MoveReport {
                     if stop.load(Ordering::SeqCst) || started.elapsed() > 3 * LIMIT {
                         break;
                     }
-                    let done = match pool.get().await {
-                        Ok(mut conn) => echo_once::<E>(&mut conn, &msg).await.is_ok(),
+                    let done = match H::get(&pool).await {
+                        Ok(mut conn) => H::echo(&mut conn, &msg, LIMIT).await.is_ok(),
                         Err(_) => false,
                     };
                     let counter = if done { &round_trips } else { &failures };
@@ -132,7 +203,7 @@ pub fn name_move<E: Exec>(h: &Tcp<E>, clients: usize) -> MoveReport {
             }) as Client<()>
         })
         .collect();
-    h.0.run(work);
+    h.run(work);
     let (moved_in, before) = control.join().expect("the control thread");
     let total = round_trips.load(Ordering::SeqCst);
     MoveReport {
@@ -142,7 +213,7 @@ pub fn name_move<E: Exec>(h: &Tcp<E>, clients: usize) -> MoveReport {
         interval,
         drain,
         moved_in,
-        accepted: (old.accepted(), new.accepted()),
+        accepted: ((server.accepted)(&old), (server.accepted)(&new)),
         after_move: total - before,
     }
 }
@@ -171,25 +242,29 @@ pub fn user_timeout_is_set<E: Exec>(h: &Tcp<E>) {
     h.0.run(vec![check]);
 }
 
-/// Defines the `#[test]` functions of the operations on a running TCP pool for one
-/// harness: `operations_tests!(expr, clients)`, where `expr` builds a
-/// [`harness::Tcp`](crate::harness::Tcp) (evaluated once per test) and `clients` is how
-/// many clients use the pool while a name moves.
+/// Defines the `#[test]` functions of the operations on a running pool for one runtime:
+/// `operations_tests!(exec, clients)`, where `exec` builds the adapter's
+/// [`Exec`](crate::harness::Exec) (evaluated once per test) and `clients` is how many
+/// clients use the pool while a name moves.
 #[macro_export]
 macro_rules! operations_tests {
-    ($harness:expr, $clients:expr) => {
+    ($exec:expr, $clients:expr) => {
         /// A name re-pointed under load moves every connection within the resolve
         /// interval plus the drain window, and no checkout fails.
         #[test]
         fn a_re_pointed_name_moves_every_connection() {
-            let report = $crate::operations::name_move(&$harness, $clients);
-            eprintln!("{report:#?}");
-            report.assert_targets();
+            $crate::operations::name_move(&$crate::harness::Tcp($exec), $clients).check();
+        }
+
+        /// The same over TLS.
+        #[test]
+        fn a_re_pointed_name_moves_every_tls_connection() {
+            $crate::operations::tls_name_move(&$crate::harness::Tls($exec), $clients).check();
         }
 
         #[test]
         fn user_timeout_is_set_on_new_connections() {
-            $crate::operations::user_timeout_is_set(&$harness);
+            $crate::operations::user_timeout_is_set(&$crate::harness::Tcp($exec));
         }
     };
 }

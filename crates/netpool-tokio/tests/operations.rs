@@ -4,6 +4,4 @@
 
 mod common;
 
-use netpool_testkit::harness::Tcp;
-
-netpool_testkit::operations_tests!(Tcp(common::Tokio::new()), 64);
+netpool_testkit::operations_tests!(common::Tokio::new(), 64);

@@ -1,5 +1,6 @@
 //! netpool's network layer, written once for every runtime: address parsing and
-//! resolution ([`IntoAddress`], [`Address`]), socket options ([`TcpOptions`]), the TCP,
+//! resolution ([`IntoAddress`], [`Address`], [`Resolver`]; re-resolution with draining:
+//! [`TcpBuilder::resolve_interval`]), socket options ([`TcpOptions`]), the TCP,
 //! Unix and TLS managers ([`TcpManager`], [`UnixManager`], `TlsManager`) and their
 //! builders ([`TcpBuilder`], `TlsBuilder`, [`PoolBuilder`]), their errors ([`NetError`],
 //! [`BuildError`], `TlsError`), the [`Tracked`] stream under TLS, and the maintenance

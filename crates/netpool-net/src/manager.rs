@@ -35,7 +35,11 @@ use crate::{
 ///
 /// The address can be changed while the pool runs ([`set_addr`](Self::set_addr)): the
 /// connections opened after the change go to the new address, the open ones stay until
-/// they are closed (see there for retiring them).
+/// they are closed (see there for retiring them). With a
+/// [resolve interval](Self::with_resolve_interval), the name is also resolved again in
+/// the background, and the connections to an address that left the answer are drained
+/// (closed when idle or when they come back) after a drain window. Names are resolved
+/// by the runtime (the system's resolver) or by a [`Resolver`] of your own.
 ///
 /// # Examples
 ///

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{bounded, own_server};
+use common::{bounded, own_server_with_password};
 use netpool_redis::{Config, Password};
 
 const OLD: &str = "Old-Secret-4471";
@@ -16,15 +16,9 @@ const NEW: &str = "New-Secret-9032";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_password_moves_every_connection_without_a_failure() {
-    let Some(server) = own_server(&[]) else {
+    let Some(server) = own_server_with_password(OLD) else {
         return;
     };
-    assert_eq!(
-        server
-            .command(&["CONFIG", "SET", "requirepass", OLD])
-            .unwrap(),
-        "+OK"
-    );
     let url = format!("redis://:{OLD}@127.0.0.1:{}", server.port());
     let pool = Config::from_url(&url)
         .unwrap()

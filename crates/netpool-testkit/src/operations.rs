@@ -3,7 +3,6 @@
 //! draining, over TCP and TLS), and `TCP_USER_TIMEOUT` on new connections.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -12,7 +11,7 @@ use netpool_net::{Resolver, TlsBuilder};
 
 use crate::chaos::scenario::{Client, Harness};
 use crate::harness::{Exec, Tcp, Tls, socket_of};
-use crate::{EchoServer, TlsEchoServer, eventually};
+use crate::{EchoServer, Load, TlsEchoServer, eventually};
 
 /// Bound on every wait in these checks.
 const LIMIT: Duration = Duration::from_secs(10);
@@ -157,64 +156,41 @@ fn moved_under_load<H: Harness, S: Send + Sync + 'static>(
         _ => Err(std::io::ErrorKind::NotFound.into()),
     });
     let pool = build(resolver, (interval, drain), &old);
-    let round_trips = Arc::new(AtomicU64::new(0));
-    let failures = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
+    let load = Load::new();
     let control = {
         let (old, next, drained) = (old.clone(), (server.addr)(&new), server.drained);
-        let (round_trips, stop) = (round_trips.clone(), stop.clone());
+        let load = load.clone();
         std::thread::spawn(move || {
-            let warm = eventually(LIMIT, || round_trips.load(Ordering::SeqCst) >= 500);
-            let before = round_trips.load(Ordering::SeqCst);
+            let warm = eventually(LIMIT, || load.ok() >= 500);
+            let before = load.ok();
             *target.lock().unwrap_or_else(PoisonError::into_inner) = next;
             let moved = Instant::now();
             let done = warm && drained(&old, LIMIT);
             let moved_in = done.then(|| moved.elapsed());
             // A few more round trips on the new server, then stop.
-            let after = round_trips.load(Ordering::SeqCst);
-            eventually(LIMIT, || round_trips.load(Ordering::SeqCst) >= after + 100);
-            stop.store(true, Ordering::SeqCst);
+            let after = load.ok();
+            eventually(LIMIT, || load.ok() >= after + 100);
+            load.stop();
             (moved_in, before)
         })
     };
-    let work = (0..clients)
-        .map(|c| {
-            let (pool, round_trips, failures, stop) = (
-                pool.clone(),
-                round_trips.clone(),
-                failures.clone(),
-                stop.clone(),
-            );
-            Box::pin(async move {
-                let msg = [u8::try_from(c % 256).unwrap_or(0), b'\n'];
-                // Bounded in count and time.
-                for _ in 0..100_000 {
-                    if stop.load(Ordering::SeqCst) || started.elapsed() > 3 * LIMIT {
-                        break;
-                    }
-                    let done = match H::get(&pool).await {
-                        Ok(mut conn) => H::echo(&mut conn, &msg, LIMIT).await.is_ok(),
-                        Err(_) => false,
-                    };
-                    let counter = if done { &round_trips } else { &failures };
-                    counter.fetch_add(1, Ordering::SeqCst);
-                }
-            }) as Client<()>
-        })
-        .collect();
+    let work = load.clients(clients, &pool, |pool| async move {
+        match H::get(&pool).await {
+            Ok(mut conn) => H::echo(&mut conn, b"moved\n", LIMIT).await.is_ok(),
+            Err(_) => false,
+        }
+    });
     h.run(work);
     let (moved_in, before) = control.join().expect("the control thread");
-    let total = round_trips.load(Ordering::SeqCst);
     MoveReport {
         clients,
-        round_trips: total,
-        failures: failures.load(Ordering::SeqCst),
+        round_trips: load.ok(),
+        failures: load.failed(),
         interval,
         drain,
         moved_in,
         accepted: ((server.accepted)(&old), (server.accepted)(&new)),
-        after_move: total - before,
+        after_move: load.ok() - before,
     }
 }
 

@@ -189,6 +189,7 @@ impl PgManager {
     /// # Examples
     ///
     /// ```no_run
+    /// # #[allow(dead_code)] // shown, not run
     /// # fn rotate(pool: &netpool_core::Pool<netpool_postgres::PgManager>) {
     /// use netpool_postgres::Password;
     ///

@@ -183,6 +183,7 @@ impl RedisManager {
     /// # Examples
     ///
     /// ```no_run
+    /// # #[allow(dead_code)] // shown, not run
     /// # async fn rotate(pool: &netpool_redis::Pool) {
     /// use netpool_redis::Password;
     ///

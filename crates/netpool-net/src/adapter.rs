@@ -14,7 +14,7 @@
 pub use crate::native_roots;
 #[cfg(feature = "tls-webpki-roots")]
 pub use crate::webpki_roots;
-pub use crate::{BuildError, IntoAddress, NetError, TcpBuilder, TcpOptions};
+pub use crate::{BuildError, IntoAddress, NetError, Resolver, TcpBuilder, TcpOptions};
 #[cfg(feature = "tls")]
 pub use crate::{TlsBuilder, TlsError, Tracked, rustls};
 #[cfg(all(feature = "tls", any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]

@@ -4,9 +4,9 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use netpool_core::{Builder, FnHooks, Manager, Pool, QueueStrategy};
+use netpool_core::{BoxHookFuture, Builder, FnHooks, Manager, Meta, Pool, QueueStrategy};
 
-use crate::{Address, BuildError, IntoAddress, Runtime, TcpManager, TcpOptions};
+use crate::{Address, BuildError, IntoAddress, Resolver, Runtime, TcpManager, TcpOptions};
 
 /// Builds a TCP pool on runtime `R`: the core [`Builder`]'s knobs, the [`TcpOptions`],
 /// and a [`build`](Self::build) that also starts maintenance.
@@ -16,6 +16,9 @@ use crate::{Address, BuildError, IntoAddress, Runtime, TcpManager, TcpOptions};
 pub struct TcpBuilder<R: Runtime> {
     addr: String,
     options: TcpOptions,
+    resolver: Option<Resolver>,
+    resolve_interval: Option<Duration>,
+    drain_window: Duration,
     core: Builder,
     hooks: FnHooks<TcpManager<R>>,
     runtime: PhantomData<fn() -> R>,
@@ -94,6 +97,31 @@ macro_rules! pool_knobs {
 #[cfg_attr(not(feature = "tls"), allow(unused_imports))]
 pub(crate) use pool_knobs;
 
+/// A closure run on every new connection of type `C` (the builders' `on_connect`):
+/// `|conn| Box::pin(async move { ... })`, failing with `E`. Every such closure is one.
+pub trait ConnectHook<C, E>:
+    for<'a> Fn(&'a mut C) -> BoxHookFuture<'a, E> + Send + Sync + 'static
+{
+}
+
+impl<C, E, F> ConnectHook<C, E> for F where
+    F: for<'a> Fn(&'a mut C) -> BoxHookFuture<'a, E> + Send + Sync + 'static
+{
+}
+
+/// A closure run on every checkout of an idle connection of type `C` (the builders'
+/// `on_checkout`): `|conn, meta| Box::pin(async move { ... })`, failing with `E`. Every
+/// such closure is one.
+pub trait CheckoutHook<C, E>:
+    for<'a> Fn(&'a mut C, Meta) -> BoxHookFuture<'a, E> + Send + Sync + 'static
+{
+}
+
+impl<C, E, F> CheckoutHook<C, E> for F where
+    F: for<'a> Fn(&'a mut C, Meta) -> BoxHookFuture<'a, E> + Send + Sync + 'static
+{
+}
+
 /// The closure hooks' setters, `on_connect` and `on_checkout`, for a builder with a
 /// `hooks: FnHooks<_>` field over connections of type `$conn` and errors of type `$err`:
 /// written once for [`TcpBuilder`] and the TLS builder.
@@ -102,29 +130,14 @@ macro_rules! hook_setters {
         /// Runs `f` on every new connection before its first use (a TLS connection: after
         /// its handshake; see [`netpool_core::Hooks::on_connect`]):
         /// `|stream| Box::pin(async move { ... })`.
-        pub fn on_connect<F>(mut self, f: F) -> Self
-        where
-            F: for<'a> Fn(&'a mut $conn) -> netpool_core::BoxHookFuture<'a, $err>
-                + Send
-                + Sync
-                + 'static,
-        {
+        pub fn on_connect(mut self, f: impl $crate::ConnectHook<$conn, $err>) -> Self {
             self.hooks = self.hooks.on_connect(f);
             self
         }
 
         /// Runs `f` on every checkout of an idle connection (see
         /// [`netpool_core::Hooks::on_checkout`]): `|stream, meta| Box::pin(async move { ... })`.
-        pub fn on_checkout<F>(mut self, f: F) -> Self
-        where
-            F: for<'a> Fn(
-                    &'a mut $conn,
-                    netpool_core::Meta,
-                ) -> netpool_core::BoxHookFuture<'a, $err>
-                + Send
-                + Sync
-                + 'static,
-        {
+        pub fn on_checkout(mut self, f: impl $crate::CheckoutHook<$conn, $err>) -> Self {
             self.hooks = self.hooks.on_checkout(f);
             self
         }
@@ -141,6 +154,9 @@ impl<R: Runtime> TcpBuilder<R> {
         Self {
             addr: addr.into_address(),
             options: TcpOptions::default(),
+            resolver: None,
+            resolve_interval: None,
+            drain_window: crate::dns::DRAIN_WINDOW,
             core: Builder::new(),
             hooks: FnHooks::new(),
             runtime: PhantomData,
@@ -172,6 +188,63 @@ impl<R: Runtime> TcpBuilder<R> {
         self.map(|b| b.connect_timeout(timeout))
     }
 
+    /// Sets `TCP_USER_TIMEOUT` on new connections (Linux, Android and Fuchsia; a no-op
+    /// elsewhere): data unacknowledged this long fails the read or write with
+    /// `ETIMEDOUT`, so a request to a peer that vanished (a black-holed route) fails in
+    /// bounded time instead of after the kernel's retransmissions (about 15 minutes).
+    /// Default `None`. See [`TcpOptions::user_timeout`].
+    pub fn user_timeout(self, timeout: Option<Duration>) -> Self {
+        self.with(|b| b.options = b.options.clone().user_timeout(timeout))
+    }
+
+    /// Resolves host names with `resolver` instead of the runtime's (the system's):
+    /// on every connect and in the re-resolution. See [`Resolver`].
+    pub fn resolver(self, resolver: Resolver) -> Self {
+        self.with(|b| b.resolver = Some(resolver))
+    }
+
+    /// Resolves the host name again every `interval` (default `None`: only at each
+    /// connect), on a task that [`build`](Self::build) starts, and drains the connections
+    /// to an address that left the answer: once it has stayed out for the
+    /// [drain window](Self::drain_window), the idle connections to it are closed and the
+    /// checked-out ones are closed when they come back. No caller fails: new connections
+    /// go to the addresses of the answer (every connect resolves). So after a name moves,
+    /// every connection is on the new address within `interval` plus the drain window
+    /// (a connection checked out then: when it comes back).
+    ///
+    /// A failed or empty resolution changes nothing (a DNS outage drains nothing); an
+    /// address back in the answer before its window ended keeps its connections (DNS
+    /// servers that rotate a subset of the addresses). An IP literal is its own answer,
+    /// so with an interval set, [`TcpManager::set_addr`] drains the old address the
+    /// same way. Costs a return one atomic load, and, while an address is being
+    /// retired, a `getpeername`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = netpool_testkit::EchoServer::start()?;
+    /// # let addr = server.addr();
+    /// use std::time::Duration;
+    /// use netpool_net::Resolver;
+    ///
+    /// let pool = netpool_std::tcp("db.internal:5432")
+    ///     # .resolver(Resolver::new(move |_, _| Ok(vec![addr])))
+    ///     .resolve_interval(Some(Duration::from_secs(5)))
+    ///     .drain_window(Duration::from_secs(30))
+    ///     .build()?;
+    /// # drop(pool.get_blocking()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resolve_interval(self, interval: Option<Duration>) -> Self {
+        self.with(|b| b.resolve_interval = interval)
+    }
+
+    /// How long an address must stay out of the name's answer before the connections to
+    /// it are closed (default 10 s); see [`resolve_interval`](Self::resolve_interval).
+    pub fn drain_window(self, window: Duration) -> Self {
+        self.with(|b| b.drain_window = window)
+    }
+
     pool_knobs!();
 
     hook_setters!(R::TcpStream, <TcpManager<R> as Manager>::Error);
@@ -190,6 +263,9 @@ impl<R: Runtime> TcpBuilder<R> {
         R::can_start_maintenance()?;
         let pool = build_with(core, hooks, manager)?;
         R::start_maintenance(&pool)?;
+        if pool.manager().resolve_interval().is_some() {
+            R::spawn(TcpManager::resolve_loop(pool.downgrade()))?;
+        }
         Ok(pool)
     }
 
@@ -218,12 +294,23 @@ impl<R: Runtime> TcpBuilder<R> {
             options = options.connect_timeout(Some(attempt));
             core = core.connect_timeout(Some(backstop(attempt)));
         }
-        let manager = TcpManager::from_address(address).with_options(options);
+        let mut manager = TcpManager::from_address(address)
+            .with_options(options)
+            .with_resolve_interval(self.resolve_interval)
+            .with_drain_window(self.drain_window);
+        if let Some(resolver) = self.resolver {
+            manager = manager.with_resolver(resolver);
+        }
         Ok((manager, core))
     }
 
     fn map(mut self, f: impl FnOnce(Builder) -> Builder) -> Self {
         self.core = f(self.core);
+        self
+    }
+
+    fn with(mut self, set: impl FnOnce(&mut Self)) -> Self {
+        set(&mut self);
         self
     }
 }
@@ -246,6 +333,9 @@ impl<R: Runtime> fmt::Debug for TcpBuilder<R> {
         f.debug_struct("TcpBuilder")
             .field("addr", &self.addr)
             .field("options", &self.options)
+            .field("resolver", &self.resolver)
+            .field("resolve_interval", &self.resolve_interval)
+            .field("drain_window", &self.drain_window)
             .field("config", self.core.config())
             .field("hooks", &self.hooks)
             .finish()

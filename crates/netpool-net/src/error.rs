@@ -78,6 +78,10 @@ pub enum NetError {
     /// A liveness check failed (a reset, say).
     #[error("the connection failed: {0}")]
     Io(#[source] io::Error),
+    /// The connection's address left the name's answer for a whole drain window (see
+    /// [`TcpManager::with_resolve_interval`](crate::TcpManager::with_resolve_interval)).
+    #[error("the connection's address left the DNS answer")]
+    Retired,
 }
 
 /// `""` for one address tried, `" (the last of 3 addresses tried)"` for more.
@@ -125,8 +129,9 @@ pub enum BuildError {
         /// The runtime's name.
         runtime: &'static str,
     },
-    /// The maintenance thread could not be started (netpool-std).
-    #[error("could not start the maintenance thread: {0}")]
+    /// A background thread (netpool-std's maintenance, the re-resolution on the blocking
+    /// runtime) could not be started.
+    #[error("could not start a background thread: {0}")]
     Spawn(#[source] io::Error),
 }
 
@@ -142,33 +147,26 @@ mod tests {
     #[test]
     fn connect_errors_name_phase_address_and_cause_once() {
         let addr: SocketAddr = "127.0.0.1:6379".parse().unwrap();
-        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-        let cause = refused.to_string();
-        let text = printed(NetError::Connect {
-            addr,
-            tried: 1,
-            source: refused,
-        });
-        assert_eq!(
-            text,
-            format!("could not connect: TCP connect to {addr}: {cause}")
-        );
-        assert_eq!(text.matches(&cause).count(), 1, "{text}");
-
-        let os = io::Error::from_raw_os_error(111);
-        let cause = os.to_string();
-        let text = printed(NetError::Connect {
-            addr,
-            tried: 3,
-            source: os,
-        });
-        assert_eq!(
-            text,
-            format!(
-                "could not connect: TCP connect to {addr} (the last of 3 addresses tried): {cause}"
-            )
-        );
-        assert_eq!(text.matches("(os error 111)").count(), 1, "{text}");
+        for (tried, source, note) in [
+            (1, io::Error::from(io::ErrorKind::ConnectionRefused), ""),
+            (
+                3,
+                io::Error::from_raw_os_error(111),
+                " (the last of 3 addresses tried)",
+            ),
+        ] {
+            let cause = source.to_string();
+            let text = printed(NetError::Connect {
+                addr,
+                tried,
+                source,
+            });
+            assert_eq!(
+                text,
+                format!("could not connect: TCP connect to {addr}{note}: {cause}")
+            );
+            assert_eq!(text.matches(&cause).count(), 1, "{text}");
+        }
 
         let text = printed(NetError::ConnectUnix {
             path: "/tmp/x.sock".into(),

@@ -1,5 +1,6 @@
 //! netpool's network layer, written once for every runtime: address parsing and
-//! resolution ([`IntoAddress`], [`Address`]), socket options ([`TcpOptions`]), the TCP,
+//! resolution ([`IntoAddress`], [`Address`], [`Resolver`]; re-resolution with draining:
+//! [`TcpBuilder::resolve_interval`]), socket options ([`TcpOptions`]), the TCP,
 //! Unix and TLS managers ([`TcpManager`], [`UnixManager`], `TlsManager`) and their
 //! builders ([`TcpBuilder`], `TlsBuilder`, [`PoolBuilder`]), their errors ([`NetError`],
 //! [`BuildError`], `TlsError`), the [`Tracked`] stream under TLS, and the maintenance
@@ -53,6 +54,7 @@ pub mod __private {
 }
 mod address;
 mod builder;
+mod dns;
 mod error;
 mod helpers;
 mod maintain;
@@ -65,7 +67,8 @@ mod tls;
 mod tracked;
 
 pub use self::address::{Address, AddressError, IntoAddress};
-pub use self::builder::TcpBuilder;
+pub use self::builder::{CheckoutHook, ConnectHook, TcpBuilder};
+pub use self::dns::Resolver;
 pub use self::error::{BuildError, NetError};
 pub use self::helpers::{AsSockRef, check_alive, timeout};
 pub use self::maintain::{keyed_maintenance_loop, maintenance_loop};

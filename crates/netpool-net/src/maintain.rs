@@ -93,7 +93,7 @@ where
 /// Runs the passes `pass` makes, sleeping with `sleep` for the interval each returns, until
 /// `pass` makes none (the pool is gone or closed). A pass holds the pool; between passes
 /// nothing does.
-async fn every_interval<P, PF, S, F>(mut pass: P, mut sleep: S)
+pub(crate) async fn every_interval<P, PF, S, F>(mut pass: P, mut sleep: S)
 where
     P: FnMut() -> Option<PF>,
     PF: Future<Output = Duration>,

@@ -3,19 +3,21 @@
 
 use std::fmt;
 use std::future::Future;
+use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 #[cfg(unix)]
 use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock};
-#[cfg(unix)]
 use std::time::Duration;
 
-use netpool_core::Manager;
+use netpool_core::{Manager, WeakPool};
 use socket2::SockRef;
 
+use crate::dns::{Watch, Watched};
 use crate::{
-    Address, AddressError, AsSockRef, IntoAddress, NetError, Runtime, TcpOptions, check_alive,
+    Address, AddressError, AsSockRef, IntoAddress, NetError, Resolver, Runtime, TcpOptions,
+    check_alive,
 };
 
 /// A [`Manager`] of TCP streams of runtime `R`; each adapter names it `TcpManager`.
@@ -33,7 +35,11 @@ use crate::{
 ///
 /// The address can be changed while the pool runs ([`set_addr`](Self::set_addr)): the
 /// connections opened after the change go to the new address, the open ones stay until
-/// they are closed (see there for retiring them).
+/// they are closed (see there for retiring them). With a
+/// [resolve interval](Self::with_resolve_interval), the name is also resolved again in
+/// the background, and the connections to an address that left the answer are drained
+/// (closed when idle or when they come back) after a drain window. Names are resolved
+/// by the runtime (the system's resolver) or by a [`Resolver`] of your own.
 ///
 /// # Examples
 ///
@@ -73,6 +79,8 @@ use crate::{
 pub struct TcpManager<R> {
     target: RwLock<Target>,
     options: TcpOptions,
+    resolver: Option<Resolver>,
+    watch: Watch,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -99,6 +107,8 @@ impl<R: Runtime> TcpManager<R> {
         Self {
             target: RwLock::new(Target { addr, parsed }),
             options: TcpOptions::default(),
+            resolver: None,
+            watch: Watch::new(),
             runtime: PhantomData,
         }
     }
@@ -111,17 +121,20 @@ impl<R: Runtime> TcpManager<R> {
                 parsed: Ok(address),
             }),
             options: TcpOptions::default(),
+            resolver: None,
+            watch: Watch::new(),
             runtime: PhantomData,
         }
     }
 
     /// Points the manager at another address while the pool runs: every connect from now
     /// on goes there (a failover, a moved service). Connections already open are not
-    /// touched; to retire the idle ones, keep those connected to the new address:
-    /// `pool.retain(|conn, _| conn.peer_addr().is_ok_and(|a| a == new))` (call it again
-    /// for those that were checked out, or let `max_lifetime` take them). Comparing
-    /// `meta.created_at` with the time of the change is not reliable: the pool stamps
-    /// connections with a coarse clock.
+    /// touched: [`Pool::refresh`](netpool_core::Pool::refresh) replaces them all without
+    /// failing a caller (idle ones now, checked-out ones when they come back). With a
+    /// [resolve interval](Self::with_resolve_interval), the old address leaves the answer
+    /// at the next re-resolution and its connections drain after the drain window, as
+    /// when a name moves. To retire only the idle ones connected elsewhere:
+    /// `pool.retain(|conn, _| conn.peer_addr().is_ok_and(|a| a == new))`.
     ///
     /// # Errors
     ///
@@ -138,9 +151,9 @@ impl<R: Runtime> TcpManager<R> {
     /// pool.manager().set_addr(new)?;
     /// let second = pool.get_blocking()?; // new connections go there
     /// assert_eq!(second.peer_addr()?, new);
+    /// pool.refresh(); // the idle ones go now, `first` when it comes back
     /// drop((first, second));
-    /// pool.retain(|conn, _| conn.peer_addr().is_ok_and(|a| a == new)); // retire the old
-    /// assert_eq!(pool.stats().connections, 1);
+    /// assert_eq!(pool.stats().connections, 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_addr(&self, addr: impl IntoAddress) -> Result<(), AddressError> {
@@ -159,6 +172,45 @@ impl<R: Runtime> TcpManager<R> {
         self
     }
 
+    /// Resolves host names with `resolver` instead of the runtime's (the system's)
+    /// resolver: on every connect, and in the re-resolution.
+    pub fn with_resolver(mut self, resolver: Resolver) -> Self {
+        self.resolver = Some(resolver);
+        self
+    }
+
+    /// Resolves the name again every `interval` (default `None`: only at connect) and
+    /// drains the connections to an address that left the answer, once it has stayed out
+    /// for the drain window ([`with_drain_window`](Self::with_drain_window)): idle ones
+    /// are closed then, checked-out ones when they come back. See
+    /// [`TcpBuilder::resolve_interval`](crate::TcpBuilder::resolve_interval), which also
+    /// starts the task that does it; with a manager built by hand, spawn
+    /// [`resolve_loop`](Self::resolve_loop) yourself.
+    pub fn with_resolve_interval(mut self, interval: Option<Duration>) -> Self {
+        self.watch = Watch::with(interval, self.watch.drain);
+        self
+    }
+
+    /// How long an address must stay out of the answer before the connections to it are
+    /// closed (default 10 s); see [`with_resolve_interval`](Self::with_resolve_interval).
+    pub fn with_drain_window(mut self, window: Duration) -> Self {
+        self.watch = Watch::with(self.watch.interval, window);
+        self
+    }
+
+    /// The re-resolution of the pool's manager, every
+    /// [resolve interval](Self::with_resolve_interval), until the pool is dropped or
+    /// closed; it holds the pool only during a pass. The `tcp(..)` builders spawn it when
+    /// a resolve interval is set; spawn it yourself for a pool built from a manager:
+    /// `tokio::spawn(TcpManager::resolve_loop(pool.downgrade()))`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping it stops the re-resolution.
+    pub fn resolve_loop(pool: WeakPool<Self>) -> impl Future<Output = ()> + Send {
+        Watch::run(pool)
+    }
+
     /// The address string (the one set last, see [`set_addr`](Self::set_addr)).
     pub fn addr(&self) -> String {
         self.target().addr
@@ -167,6 +219,12 @@ impl<R: Runtime> TcpManager<R> {
     /// The address, checked: `None` when it is not `"host:port"`.
     pub fn address(&self) -> Option<Address> {
         self.target().parsed.ok()
+    }
+
+    /// How often the name is resolved again (see
+    /// [`with_resolve_interval`](Self::with_resolve_interval)).
+    pub fn resolve_interval(&self) -> Option<Duration> {
+        self.watch.interval
     }
 
     /// The socket options.
@@ -181,6 +239,20 @@ impl<R: Runtime> TcpManager<R> {
             .clone()
     }
 
+    /// Resolves a name with the resolver set, or the runtime's.
+    async fn resolve(&self, address: &Address) -> io::Result<Vec<SocketAddr>> {
+        match &self.resolver {
+            Some(resolver) => resolver.resolve(address.host(), address.port()).await,
+            None => R::resolve(address.to_string()).await,
+        }
+    }
+
+    /// Whether `socket`'s peer address was retired by the re-resolution (one atomic load
+    /// unless some address is).
+    pub(crate) fn is_retired(&self, socket: SockRef<'_>) -> bool {
+        self.watch.is_retired(|| peer_of(socket))
+    }
+
     /// Connects; the stream and the address it is connected to.
     pub(crate) async fn open(&self) -> Result<(R::TcpStream, SocketAddr), NetError> {
         let target = self.target();
@@ -190,7 +262,8 @@ impl<R: Runtime> TcpManager<R> {
         })?;
         let resolved = match address.socket_addr() {
             Some(addr) => vec![addr],
-            None => R::resolve(address.to_string())
+            None => self
+                .resolve(&address)
                 .await
                 .map_err(|source| NetError::Resolve {
                     host: address.host().to_owned(),
@@ -229,19 +302,26 @@ impl<R: Runtime> Manager for TcpManager<R> {
         self.open().await.map(|(stream, _)| stream)
     }
 
+    /// The non-blocking peek; also fails a connection whose address the re-resolution
+    /// retired ([`NetError::Retired`]).
     fn is_valid(
         &self,
         conn: &mut R::TcpStream,
     ) -> impl Future<Output = Result<(), NetError>> + Send {
-        std::future::ready(peek::<R>(conn.sock_ref()))
+        let checked = if self.is_retired(conn.sock_ref()) {
+            Err(NetError::Retired)
+        } else {
+            peek::<R>(conn.sock_ref())
+        };
+        std::future::ready(checked)
     }
 
     /// The same non-blocking peek as `is_valid` (one `recv`, nothing consumed): a
     /// connection that died while it was checked out (the server closed or reset it, or
     /// its user left a reply unread) is closed when it comes back instead of going round
-    /// to the next caller.
+    /// to the next caller. So is one whose address the re-resolution retired.
     fn has_broken(&self, conn: &mut R::TcpStream) -> bool {
-        peek::<R>(conn.sock_ref()).is_err()
+        peek::<R>(conn.sock_ref()).is_err() || self.is_retired(conn.sock_ref())
     }
 }
 
@@ -250,6 +330,8 @@ impl<R: Runtime> Clone for TcpManager<R> {
         Self {
             target: RwLock::new(self.target()),
             options: self.options.clone(),
+            resolver: self.resolver.clone(),
+            watch: self.watch.clone(),
             runtime: PhantomData,
         }
     }
@@ -260,6 +342,8 @@ impl<R: Runtime> fmt::Debug for TcpManager<R> {
         f.debug_struct("TcpManager")
             .field("addr", &self.target().addr)
             .field("options", &self.options)
+            .field("resolver", &self.resolver)
+            .field("resolve_interval", &self.watch.interval)
             .finish_non_exhaustive()
     }
 }
@@ -344,6 +428,32 @@ impl<R> fmt::Debug for UnixManager<R> {
 struct Target {
     addr: String,
     parsed: Result<Address, AddressError>,
+}
+
+impl<R: Runtime> Watched for TcpManager<R> {
+    fn watch(&self) -> &Watch {
+        &self.watch
+    }
+
+    fn address(&self) -> Option<Address> {
+        Self::address(self)
+    }
+
+    fn resolve(
+        &self,
+        address: &Address,
+    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send {
+        Self::resolve(self, address)
+    }
+
+    fn peer(conn: &R::TcpStream) -> Option<SocketAddr> {
+        peer_of(conn.sock_ref())
+    }
+}
+
+/// The IP address a socket is connected to.
+pub(crate) fn peer_of(socket: SockRef<'_>) -> Option<SocketAddr> {
+    socket.peer_addr().ok()?.as_socket()
 }
 
 /// [`check_alive`], switching a blocking socket to non-blocking for the one peek.

@@ -50,6 +50,22 @@ pub trait Runtime: 'static {
     /// [`BuildError::NoRuntime`] or [`BuildError::Spawn`] when it cannot start.
     fn start_maintenance<M: Manager>(pool: &Pool<M>) -> Result<(), BuildError>;
 
+    /// Starts `task` in the background on the runtime: the builders' re-resolution
+    /// ([`TcpBuilder::resolve_interval`](crate::TcpBuilder::resolve_interval)). By
+    /// default, on a thread of its own (named `netpool-resolve`) with
+    /// `futures_lite::future::block_on`; the async adapters spawn a task.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Spawn`] when it cannot start.
+    fn spawn(task: impl Future<Output = ()> + Send + 'static) -> Result<(), BuildError> {
+        std::thread::Builder::new()
+            .name("netpool-resolve".into())
+            .spawn(move || futures_lite::future::block_on(task))
+            .map(drop)
+            .map_err(BuildError::Spawn)
+    }
+
     /// Whether [`start_maintenance`](Runtime::start_maintenance) can work here (inside a
     /// tokio runtime, say), checked by the builders before they create the pool, so a
     /// build that cannot start maintenance creates (and closes) no pool.

@@ -27,8 +27,8 @@
 //!   first records (session tickets: accepted; an alert or an end of stream: refused) up
 //!   to [`TlsManager::with_client_auth_wait`], so that a refusal is a failed connect
 //!   (backoff, `Unavailable`) and not a dead connection handed out.
-//! * The `ClientConfig` and the address can be swapped while the pool runs: each connect
-//!   reads the current ones under a read lock.
+//! * The `ClientConfig`, the server name and the address can be swapped while the pool
+//!   runs: each connect reads the current ones under a read lock.
 
 mod check;
 mod config;
@@ -37,10 +37,11 @@ mod error;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use netpool_core::{Builder, Manager, Pool, QueueStrategy};
+use netpool_core::{Builder, Manager, Pool, QueueStrategy, WeakPool};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, ProtocolVersion};
 
@@ -53,7 +54,10 @@ pub use self::config::webpki_roots;
 pub use self::config::{tls_config, tls_provider};
 pub use self::error::TlsError;
 use self::error::handshake_error;
-use crate::{BuildError, IntoAddress, Runtime, TcpBuilder, TcpManager, Tracked};
+use crate::dns::{Watch, Watched};
+use crate::{
+    Address, AsSockRef, BuildError, IntoAddress, NetError, Runtime, TcpBuilder, TcpManager, Tracked,
+};
 
 /// How long `connect` waits, after a TLS 1.3 handshake with a client certificate, for
 /// the server's verdict on it (default of [`TlsManager::with_client_auth_wait`]).
@@ -144,9 +148,17 @@ pub trait TlsRuntime: Runtime {
 /// ```
 pub struct TlsManager<R: Runtime> {
     tcp: TcpManager<R>,
-    config: RwLock<(Arc<ClientConfig>, u64)>,
-    server_name: Option<String>,
+    current: RwLock<Current>,
     client_auth_wait: Option<Duration>,
+}
+
+/// What a [`TlsManager`] connects with, swapped by `set_config` and `set_server_name`.
+#[derive(Clone)]
+struct Current {
+    config: Arc<ClientConfig>,
+    /// Bumped by every swap; stamped on each connection (its [`Tracked`] tag).
+    generation: u64,
+    server_name: Option<String>,
 }
 
 /// Builds a TLS pool on runtime `R`: [`TcpBuilder`]'s knobs, the TLS server name, and a
@@ -174,8 +186,11 @@ impl<R: TlsRuntime> TlsManager<R> {
     pub fn from_tcp(tcp: TcpManager<R>, config: Arc<ClientConfig>) -> Self {
         Self {
             tcp,
-            config: RwLock::new((config, 0)),
-            server_name: None,
+            current: RwLock::new(Current {
+                config,
+                generation: 0,
+                server_name: None,
+            }),
             client_auth_wait: Some(CLIENT_AUTH_WAIT),
         }
     }
@@ -184,7 +199,7 @@ impl<R: TlsRuntime> TlsManager<R> {
     /// address's host. An invalid name fails every connect with
     /// [`TlsError::ServerName`].
     pub fn with_server_name(mut self, name: impl Into<String>) -> Self {
-        self.server_name = Some(name.into());
+        self.current_mut().server_name = Some(name.into());
         self
     }
 
@@ -217,7 +232,7 @@ impl<R: TlsRuntime> TlsManager<R> {
 
     /// The rustls client configuration that new connections use.
     pub fn config(&self) -> Arc<ClientConfig> {
-        self.current().0
+        self.current().config
     }
 
     /// Replaces the rustls client configuration while the pool runs (new roots after a
@@ -243,38 +258,95 @@ impl<R: TlsRuntime> TlsManager<R> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_config(&self, config: Arc<ClientConfig>) {
-        let mut current = self.config.write().unwrap_or_else(PoisonError::into_inner);
-        let generation = current.1.wrapping_add(1);
-        *current = (config, generation);
+        self.swap(|current| current.config = config);
     }
 
-    /// Whether `conn` was opened with the configuration in use now (not one replaced
-    /// since by [`set_config`](Self::set_config)).
+    /// Checks the certificates of the connections opened from now on for `name` (`None`:
+    /// the address's host), while the pool runs: with
+    /// [`TcpManager::set_addr`] through [`tcp`](Self::tcp), for a move to a server with
+    /// another certificate. Like [`set_config`](Self::set_config), it leaves open
+    /// connections alone and makes them no longer [current](Self::is_current);
+    /// [`Pool::refresh`] replaces them without failing a caller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = netpool_testkit::TlsEchoServer::start()?;
+    /// # let (addr, config) = (server.addr().to_string(), server.client_config());
+    /// let pool = netpool_std::tls(addr, config).server_name("localhost").build()?;
+    /// let conn = pool.get_blocking()?;
+    /// pool.manager().set_server_name(Some("db.internal".into())); // not on this certificate
+    /// drop(conn);
+    /// pool.refresh();
+    /// assert!(pool.get_blocking().is_err()); // the new name is checked
+    /// assert_eq!(pool.manager().server_name().as_deref(), Some("db.internal"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_server_name(&self, name: Option<String>) {
+        self.swap(|current| current.server_name = name);
+    }
+
+    /// Whether `conn` was opened with the configuration and server name in use now (not
+    /// ones replaced since by [`set_config`](Self::set_config) or
+    /// [`set_server_name`](Self::set_server_name)).
     pub fn is_current(&self, conn: &mut R::TlsStream) -> bool {
-        R::parts_mut(conn).0.tag() == self.current().1
+        R::parts_mut(conn).0.tag() == self.current().generation
     }
 
-    fn current(&self) -> (Arc<ClientConfig>, u64) {
-        self.config
+    /// Changes what new connections use, under a new generation.
+    fn swap(&self, change: impl FnOnce(&mut Current)) {
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        change(&mut current);
+        current.generation = current.generation.wrapping_add(1);
+    }
+
+    fn current(&self) -> Current {
+        self.current
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
+    fn current_mut(&mut self) -> &mut Current {
+        self.current
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The name the certificate is checked for: the one set, or the address's host
     /// (`None` for an address that is not `"host:port"`).
     pub fn server_name(&self) -> Option<String> {
-        match &self.server_name {
+        Self::name_in(&self.current(), &self.tcp)
+    }
+
+    fn name_in(current: &Current, tcp: &TcpManager<R>) -> Option<String> {
+        match &current.server_name {
             Some(name) => Some(name.clone()),
-            None => self.tcp.address().map(|a| a.host().to_owned()),
+            None => tcp.address().map(|a| a.host().to_owned()),
         }
+    }
+
+    /// Whether the re-resolution retired the address of `conn`.
+    fn is_retired(&self, conn: &R::TlsStream) -> bool {
+        self.tcp.is_retired(R::parts(conn).0.sock_ref())
+    }
+
+    /// The re-resolution of the pool's manager: [`TcpManager::resolve_loop`] for TLS
+    /// (the `tls(..)` builders spawn it when a resolve interval is set).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping it stops the re-resolution.
+    pub fn resolve_loop(pool: WeakPool<Self>) -> impl Future<Output = ()> + Send {
+        crate::dns::Watch::run(pool)
     }
 
     async fn open(&self) -> Result<R::TlsStream, TlsError> {
         let start = Instant::now();
+        let current = self.current();
         let (tcp, addr) = self.tcp.open().await.map_err(TlsError::Tcp)?;
         // The address parsed (the connect succeeded), so there is a name.
-        let name = self.server_name().unwrap_or_default();
+        let name = Self::name_in(&current, &self.tcp).unwrap_or_default();
         let server_name =
             ServerName::try_from(name.clone()).map_err(|source| TlsError::ServerName {
                 name: name.clone(),
@@ -284,7 +356,9 @@ impl<R: TlsRuntime> TlsManager<R> {
         let budget = self.tcp.options().attempt_timeout();
         let left = || budget.map(|t| t.saturating_sub(start.elapsed()));
         let limit = left().map(|t| t.max(Duration::from_millis(1)));
-        let (config, generation) = self.current();
+        let Current {
+            config, generation, ..
+        } = current;
         let tcp = Tracked::new(tcp).with_tag(generation);
         let mut stream = R::handshake(config.clone(), server_name, tcp, limit)
             .await
@@ -328,11 +402,37 @@ impl<R: TlsRuntime> Manager for TlsManager<R> {
         &self,
         conn: &mut R::TlsStream,
     ) -> impl Future<Output = Result<(), TlsError>> + Send {
-        std::future::ready(check_alive::<R>(conn))
+        let checked = if self.is_retired(conn) {
+            Err(TlsError::Tcp(NetError::Retired))
+        } else {
+            check_alive::<R>(conn)
+        };
+        std::future::ready(checked)
     }
 
     fn has_broken(&self, conn: &mut R::TlsStream) -> bool {
-        check_alive::<R>(conn).is_err()
+        check_alive::<R>(conn).is_err() || self.is_retired(conn)
+    }
+}
+
+impl<R: TlsRuntime> Watched for TlsManager<R> {
+    fn watch(&self) -> &Watch {
+        self.tcp.watch()
+    }
+
+    fn address(&self) -> Option<Address> {
+        self.tcp.address()
+    }
+
+    fn resolve(
+        &self,
+        address: &Address,
+    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send {
+        Watched::resolve(&self.tcp, address)
+    }
+
+    fn peer(conn: &R::TlsStream) -> Option<SocketAddr> {
+        crate::manager::peer_of(R::parts(conn).0.sock_ref())
     }
 }
 
@@ -340,13 +440,12 @@ impl<R: Runtime> Clone for TlsManager<R> {
     fn clone(&self) -> Self {
         Self {
             tcp: self.tcp.clone(),
-            config: RwLock::new(
-                self.config
+            current: RwLock::new(
+                self.current
                     .read()
                     .unwrap_or_else(PoisonError::into_inner)
                     .clone(),
             ),
-            server_name: self.server_name.clone(),
             client_auth_wait: self.client_auth_wait,
         }
     }
@@ -356,7 +455,14 @@ impl<R: Runtime> fmt::Debug for TlsManager<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsManager")
             .field("tcp", &self.tcp)
-            .field("server_name", &self.server_name)
+            .field(
+                "server_name",
+                &self
+                    .current
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .server_name,
+            )
             .field("client_auth_wait", &self.client_auth_wait)
             .finish_non_exhaustive()
     }
@@ -394,6 +500,27 @@ impl<R: TlsRuntime> TlsBuilder<R> {
         self.map(|b| b.tcp_options(options))
     }
 
+    /// Sets `TCP_USER_TIMEOUT` on new connections; see [`TcpBuilder::user_timeout`].
+    pub fn user_timeout(self, timeout: Option<Duration>) -> Self {
+        self.map(|b| b.user_timeout(timeout))
+    }
+
+    /// Resolves host names with `resolver`; see [`TcpBuilder::resolver`].
+    pub fn resolver(self, resolver: crate::Resolver) -> Self {
+        self.map(|b| b.resolver(resolver))
+    }
+
+    /// Resolves the name again every `interval` and drains connections to addresses
+    /// that left the answer; see [`TcpBuilder::resolve_interval`].
+    pub fn resolve_interval(self, interval: Option<Duration>) -> Self {
+        self.map(|b| b.resolve_interval(interval))
+    }
+
+    /// The drain window of the re-resolution; see [`TcpBuilder::drain_window`].
+    pub fn drain_window(self, window: Duration) -> Self {
+        self.map(|b| b.drain_window(window))
+    }
+
     /// Bound on one connect, TCP connect and TLS handshake together (default 10 s). The
     /// manager enforces it itself, so a connect that takes too long fails with
     /// `Error::Connect` naming the address and the phase (`TCP connect to ...: timed out
@@ -417,11 +544,14 @@ impl<R: TlsRuntime> TlsBuilder<R> {
     pub fn build(self) -> Result<Pool<TlsManager<R>>, BuildError> {
         let (tcp, core) = self.tcp.into_manager()?;
         let mut manager = TlsManager::from_tcp(tcp, self.config);
-        manager.server_name = self.server_name;
+        manager.current_mut().server_name = self.server_name;
         R::can_start_maintenance()?;
         manager.client_auth_wait = self.client_auth_wait;
         let pool = crate::builder::build_with(core, self.hooks, manager)?;
         R::start_maintenance(&pool)?;
+        if pool.manager().tcp().resolve_interval().is_some() {
+            R::spawn(TlsManager::resolve_loop(pool.downgrade()))?;
+        }
         Ok(pool)
     }
 

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 
 use netpool_core::{Fault, Hooks, Manager, Meta, Role};
@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::client::Client;
-use crate::config::{Config, DEFAULT_STATEMENT_CACHE_SIZE, SslMode};
+use crate::config::{Config, DEFAULT_STATEMENT_CACHE_SIZE, Password, SslMode};
 use crate::error::{ConfigError, Error};
 use crate::session::{Session, Tap, TxStatus};
 use crate::tls::{self, Connector};
@@ -73,13 +73,16 @@ pub struct PgManager {
 struct Inner {
     hosts: Vec<Host>,
     port: u16,
-    /// For TCP: user, password, dbname, options, application_name and the TLS mode.
+    /// For TCP: user, dbname, options, application_name and the TLS mode (the password
+    /// is added at connect).
     pg: tokio_postgres::Config,
     /// For Unix sockets: the same without TLS (libpq ignores sslmode there).
     pg_plain: tokio_postgres::Config,
     mode: SslMode,
     tls: Option<Arc<ClientConfig>>,
     cache_size: usize,
+    /// The password, swapped by `set_password` (shared by clones).
+    password: Arc<RwLock<Option<Password>>>,
 }
 
 #[derive(Clone)]
@@ -113,9 +116,6 @@ impl PgManager {
             .or_else(|| std::env::var("USER").ok())
             .unwrap_or_else(|| "postgres".to_owned());
         pg.user(user);
-        if let Some(p) = &config.password {
-            pg.password(p.expose());
-        }
         if let Some(db) = &config.dbname {
             pg.dbname(db);
         }
@@ -162,6 +162,7 @@ impl PgManager {
                 cache_size: config
                     .statement_cache_size
                     .unwrap_or(DEFAULT_STATEMENT_CACHE_SIZE),
+                password: Arc::new(RwLock::new(config.password.clone())),
             }),
             method: config.recycling_method.clone(),
         })
@@ -177,6 +178,41 @@ impl PgManager {
     /// The recycling method.
     pub fn method(&self) -> &RecyclingMethod {
         &self.method
+    }
+
+    /// Replaces the password that sessions opened from now on authenticate with (a
+    /// rotated password; `None`: none), while the pool runs; clones of this manager
+    /// share it. Open sessions stay as they are:
+    /// [`Pool::refresh`](netpool_core::Pool::refresh) replaces them without failing a
+    /// caller.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[allow(dead_code)] // shown, not run
+    /// # fn rotate(pool: &netpool_core::Pool<netpool_postgres::PgManager>) {
+    /// use netpool_postgres::Password;
+    ///
+    /// pool.manager().set_password(Some(Password::new("new-secret")));
+    /// pool.refresh(); // every session re-authenticates, no caller fails
+    /// # }
+    /// ```
+    pub fn set_password(&self, password: Option<Password>) {
+        *self
+            .inner
+            .password
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = password;
+    }
+
+    /// `config` with the current password.
+    fn authenticated(&self, config: &tokio_postgres::Config) -> tokio_postgres::Config {
+        let mut config = config.clone();
+        let password = self.inner.password.read();
+        if let Some(p) = &*password.unwrap_or_else(PoisonError::into_inner) {
+            config.password(p.expose());
+        }
+        config
     }
 
     /// Uses this rustls configuration for TLS (your own roots, client certificates)
@@ -206,7 +242,8 @@ impl PgManager {
                     session: session.clone(),
                 };
                 let stream = Tap::new(Transport::Tcp(tcp), session.clone(), inner.tls.is_some());
-                let (client, connection) = inner.pg.connect_raw(stream, connector).await?;
+                let pg = self.authenticated(&inner.pg);
+                let (client, connection) = pg.connect_raw(stream, connector).await?;
                 (client, connection)
             }
             #[cfg(unix)]
@@ -221,7 +258,8 @@ impl PgManager {
                     session: session.clone(),
                 };
                 let stream = Tap::new(Transport::Unix(unix), session.clone(), false);
-                inner.pg_plain.connect_raw(stream, connector).await?
+                let pg = self.authenticated(&inner.pg_plain);
+                pg.connect_raw(stream, connector).await?
             }
             #[cfg(not(unix))]
             Host::Unix(dir) => {

@@ -20,7 +20,7 @@
 //!   command costs one length check and, for a few lengths, one case-insensitive compare.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use netpool_core::{Fault, Hooks, Manager, Meta, Role};
 use netpool_tokio::rustls::ClientConfig;
@@ -28,7 +28,7 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisConnectionInfo, RedisFuture, Value};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::{Config, ConfigError, Error};
+use crate::{Config, ConfigError, Error, Password};
 
 /// Opens [`RedisConnection`]s to one Redis server: the [`Manager`] of
 /// [`Pool`](crate::Pool).
@@ -45,7 +45,9 @@ pub struct RedisManager {
     tokio: Transport<netpool_tokio::TcpManager, netpool_tokio::TlsManager>,
     #[cfg(feature = "smol")]
     smol: Transport<netpool_smol::TcpManager, netpool_smol::TlsManager>,
-    info: RedisConnectionInfo,
+    /// Shared by the managers made from this one (`at`: a cluster's or a replica set's
+    /// nodes), so that `set_credentials` reaches them all.
+    info: Arc<RwLock<RedisConnectionInfo>>,
     config: AsyncConnectionConfig,
     client_name: Option<String>,
     addr: String,
@@ -105,7 +107,7 @@ impl RedisManager {
             tokio: Transport::Tcp(netpool_tokio::TcpManager::new("")),
             #[cfg(feature = "smol")]
             smol: Transport::Tcp(netpool_smol::TcpManager::new("")),
-            info,
+            info: Arc::new(RwLock::new(info)),
             config: AsyncConnectionConfig::new()
                 .set_connection_timeout(None)
                 .set_response_timeout(None),
@@ -168,7 +170,47 @@ impl RedisManager {
 
     /// The database every connection selects.
     pub fn db(&self) -> i64 {
-        self.info.db()
+        self.info().db()
+    }
+
+    /// Replaces the user name and the password that connections opened from now on send
+    /// in `AUTH` (a rotated password, another ACL user), while the pool runs; the
+    /// managers of a cluster's or a replica set's other nodes, made from this one, use
+    /// them too. Open connections stay authenticated as they were:
+    /// [`Pool::refresh`](netpool_core::Pool::refresh) (or `KeyedPool::refresh`) replaces
+    /// them without failing a caller.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[allow(dead_code)] // shown, not run
+    /// # async fn rotate(pool: &netpool_redis::Pool) {
+    /// use netpool_redis::Password;
+    ///
+    /// pool.manager().set_credentials(None, Some(Password::new("new-secret")));
+    /// pool.refresh(); // every connection re-authenticates, none fails
+    /// # }
+    /// ```
+    pub fn set_credentials(&self, username: Option<String>, password: Option<Password>) {
+        let mut info = self.info.write().unwrap_or_else(PoisonError::into_inner);
+        let mut fresh = RedisConnectionInfo::default()
+            .set_db(info.db())
+            .set_protocol(info.protocol());
+        if let Some(user) = username {
+            fresh = fresh.set_username(user);
+        }
+        if let Some(password) = password {
+            fresh = fresh.set_password(password.expose());
+        }
+        *info = fresh;
+    }
+
+    /// The connection settings now (credentials included).
+    fn info(&self) -> RedisConnectionInfo {
+        self.info
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub(crate) async fn open(&self) -> Result<RedisConnection, Error> {
@@ -177,11 +219,11 @@ impl RedisManager {
                 Transport::Tcp(m) => Box::new(m.connect().await.map_err(Error::Net)?),
                 Transport::Tls(m) => Box::new(m.connect().await.map_err(Error::Tls)?),
             };
+            let info = self.info();
             let (conn, driver) =
-                MultiplexedConnection::new_with_config(&self.info, stream, self.config.clone())
-                    .await?;
+                MultiplexedConnection::new_with_config(&info, stream, self.config.clone()).await?;
             tokio::spawn(driver);
-            (conn, self.info.db())
+            (conn, info.db())
         } else {
             self.open_smol().await?
         };
@@ -214,10 +256,11 @@ impl RedisManager {
             Transport::Tcp(m) => Box::new(m.connect().await.map_err(Error::Net)?.compat()),
             Transport::Tls(m) => Box::new(m.connect().await.map_err(Error::Tls)?.compat()),
         };
+        let info = self.info();
         let (conn, driver) =
-            MultiplexedConnection::new_with_config(&self.info, stream, self.config.clone()).await?;
+            MultiplexedConnection::new_with_config(&info, stream, self.config.clone()).await?;
         smol::spawn(driver).detach();
-        Ok((conn, self.info.db()))
+        Ok((conn, info.db()))
     }
 
     #[cfg(not(feature = "smol"))]
@@ -609,9 +652,9 @@ impl std::fmt::Debug for RedisManager {
         f.debug_struct("RedisManager")
             .field("addr", &self.addr)
             .field("tls", &matches!(self.tokio, Transport::Tls(_)))
-            .field("db", &self.info.db())
-            .field("username", &self.info.username())
-            .field("password", &self.info.password().map(|_| "***"))
+            .field("db", &self.db())
+            .field("username", &self.info().username())
+            .field("password", &self.info().password().map(|_| "***"))
             .field("client_name", &self.client_name)
             .finish_non_exhaustive()
     }

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{bounded, own_server};
+use common::{bounded, own_server_with_password};
 use netpool_redis::Config;
 
 const GOOD: &str = "Good-Secret-8812";
@@ -41,15 +41,9 @@ async fn no_password_in_any_output() {
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .init();
-    let Some(server) = own_server(&[]) else {
+    let Some(server) = own_server_with_password(GOOD) else {
         return;
     };
-    assert_eq!(
-        server
-            .command(&["CONFIG", "SET", "requirepass", GOOD])
-            .unwrap(),
-        "+OK"
-    );
     let port = server.port();
     let down = netpool_testkit::free_port().unwrap();
     let printed = Arc::new(Mutex::new(Vec::<String>::new()));

@@ -25,6 +25,14 @@ impl Runtime for Smol {
         crate::spawn_maintenance(pool).detach();
         Ok(())
     }
+
+    /// A detached task on smol's global executor.
+    fn spawn(
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), BuildError> {
+        smol::spawn(task).detach();
+        Ok(())
+    }
 }
 
 /// Spawns a task on smol's global executor that runs [`Pool::maintain`] every

@@ -379,6 +379,7 @@ pub fn types_are_send_sync<E: Exec>(_: &Tls<E>) {
     shared::<Pool<TlsManager<E::Runtime>>>();
     shared::<netpool_net::NetError>();
     shared::<netpool_net::TlsError>();
+    shared::<netpool_net::Resolver>();
     owned::<netpool_core::Pooled<TcpManager<E::Runtime>>>();
     owned::<netpool_core::Pooled<TlsManager<E::Runtime>>>();
     owned::<TcpBuilder<E::Runtime>>();

@@ -24,7 +24,9 @@ pub mod chaos;
 pub mod checks;
 mod echo;
 pub mod harness;
+mod load;
 mod numbers;
+pub mod operations;
 mod redis;
 mod server;
 pub mod tls;
@@ -32,6 +34,7 @@ mod wait;
 
 pub use crate::blackhole::Blackhole;
 pub use crate::echo::{Counts, EchoServer};
+pub use crate::load::Load;
 pub use crate::numbers::Numbers;
 pub use crate::redis::{RedisServer, free_port};
 pub use crate::tls::TlsEchoServer;

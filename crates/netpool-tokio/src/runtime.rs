@@ -26,6 +26,15 @@ impl Runtime for Tokio {
         crate::spawn_maintenance(pool).map(drop)
     }
 
+    /// A task on the current tokio runtime (the builders check that there is one).
+    fn spawn(
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), BuildError> {
+        Self::can_start_maintenance()?;
+        drop(tokio::spawn(task));
+        Ok(())
+    }
+
     fn can_start_maintenance() -> Result<(), BuildError> {
         match tokio::runtime::Handle::try_current() {
             Ok(_) => Ok(()),

@@ -15,6 +15,7 @@ fn public_types_are_send_and_sync() {
     send_sync::<netpool_tokio::UnixManager>();
     send_sync::<TcpBuilder<Tokio>>();
     send_sync::<TcpOptions>();
+    send_sync::<netpool_tokio::Resolver>();
     send_sync::<BuildError>();
     send_sync::<NetError>();
     send_sync::<netpool_core::Pooled<TcpManager>>();
@@ -29,6 +30,7 @@ async fn futures_are_send() {
         pool.downgrade(),
         async_io::Timer::after,
     ));
+    send(&TcpManager::resolve_loop(pool.downgrade()));
     #[cfg(unix)]
     send(&netpool_tokio::UnixManager::new("/nonexistent").connect());
 }

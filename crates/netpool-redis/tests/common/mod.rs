@@ -51,6 +51,14 @@ pub fn own_server(args: &[&str]) -> Option<RedisServer> {
     Some(RedisServer::start_with(args).expect("redis-server starts"))
 }
 
+/// [`own_server`] whose default user needs `password` (`CONFIG SET requirepass`).
+pub fn own_server_with_password(password: &str) -> Option<RedisServer> {
+    let server = own_server(&[])?;
+    let set = server.command(&["CONFIG", "SET", "requirepass", password]);
+    assert_eq!(set.unwrap(), "+OK");
+    Some(server)
+}
+
 /// Bounds a test: fails it if `f` has not finished within `limit`.
 pub async fn bounded<T>(limit: Duration, f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(limit, f)

@@ -6,12 +6,17 @@
 //! Every checkout entry point is `#[track_caller]`, and the [`Pooled`](crate::Pooled)
 //! guard keeps the caller's `Location` (a pointer to a static, free to pass). With a leak
 //! threshold set, each connection also gets a [`Hold`] record when it opens, from
-//! the pool's table of records (allocated 256 at a time, never per checkout), and keeps
-//! the record's number in its bookkeeping (a `u16` beside the other small fields, so the
+//! the pool's table of records (one slice for `max_size` connections and as many again,
+//! allocated with the pool; beyond, 256 at a time; never per checkout), and keeps the
+//! record's number in its bookkeeping (a `u16` beside the other small fields, so the
 //! bookkeeping the hot path moves stays 48 bytes). The record goes back to the table
-//! where the connection closes. A checkout stamps the record with the site and a coarse
-//! clock reading; a return clears it. Both are plain stores, no read-modify-write:
-//! only the guard's thread writes `since` and `site` while it holds the connection.
+//! where the connection closes. A checkout stamps the record with the site and the
+//! pool's latest tracked open, return or maintenance pass (`Diag::recent`: no clock
+//! reading of its own); a return clears it. Both are plain stores, no
+//! read-modify-write: only the guard's thread writes `since` and `site` while it holds
+//! the connection. The check that a connection is tracked is a test of its number, which
+//! the hot path has in hand, and the work behind it is out of line, so that pools without
+//! a threshold pay one predictable branch per checkout and one per return.
 //!
 //! Maintenance scans the registry: a record held longer than the threshold is reported
 //! once, as [`Event::HeldTooLong`], by storing the checkout's stamp in `reported`. The

@@ -312,6 +312,33 @@ impl Diag {
         self.table.as_deref()?.get(number)
     }
 
+    /// The checkout of a tracked connection, record `number` (not 0), is over: clears the
+    /// record, and reports the return of one that was held too long. Out of line: the hot
+    /// path without tracking keeps only the number's test (in `Inner::put_back` on the
+    /// return path, so that the guard's drop keeps no test of its own).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn untrack(&self, number: u16, events: &Events) {
+        if let Some(hold) = self.held(number) {
+            let (since, leaked) = hold.returned();
+            if leaked || cfg!(feature = "metrics") {
+                self.held_for(since, leaked, events);
+            }
+        }
+    }
+
+    /// A tracked checkout that began at `since` is over: records its use time, reports
+    /// the return of a leaked one.
+    #[inline(never)]
+    fn held_for(&self, since: Nanos, leaked: bool, events: &Events) {
+        let held_for = Duration::from_nanos(clock::now().saturating_sub(since));
+        #[cfg(feature = "metrics")]
+        self.meter.used(held_for);
+        if leaked {
+            events.emit(|| Event::ReturnedAfterLeak { held_for });
+        }
+    }
+
     /// Connection `number`'s holder closes: its record goes back to the table, after
     /// reporting a return the guard did not see reported (as a scan would).
     pub(crate) fn release(&self, number: u16, events: &Events) {

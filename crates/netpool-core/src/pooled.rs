@@ -4,7 +4,6 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::ptr::NonNull;
-use std::time::Duration;
 
 use crate::Manager;
 use crate::idle::{Idle, Meta};
@@ -115,7 +114,7 @@ impl<M: Manager> Pooled<M> {
     /// Takes the connection out of the pool for good, freeing its slot.
     pub fn detach(mut this: Self) -> M::Connection {
         let item = this.take();
-        returned(&item, &this.inner().shared);
+        this.inner().shared.returned(item.hold);
         (this.inner().shared.diag).release(item.hold, &this.inner().shared.events);
         crate::stats::Counters::bump(&this.inner().shared.counters.detached);
         this.inner().shared.record_gone(item.created);
@@ -135,7 +134,7 @@ impl<M: Manager> Pooled<M> {
     /// connection is down).
     pub fn discard(mut this: Self) {
         let item = this.take();
-        returned(&item, &this.inner().shared);
+        this.inner().shared.returned(item.hold);
         let permit = Permit::new(&this.inner().shared.sema);
         this.inner().close_broken(item);
         // The guard's last use of the pool, which may free it.
@@ -225,43 +224,6 @@ fn stamp(diag: &crate::holders::Diag, number: u16, site: &'static Location<'stat
     }
 }
 
-/// A checked-out connection is back (or leaves): clears its checkout record, if it has
-/// one, and reports the return of one that was held too long.
-#[inline(always)]
-pub(crate) fn returned<C>(item: &Idle<C>, shared: &crate::shared::Shared) {
-    if item.hold != 0 {
-        untrack(shared, item.hold);
-    }
-}
-
-/// [`returned`]'s part for a tracked connection, out of line: the hot path without
-/// tracking keeps only the number's test (in `Inner::put_back` on the return path, so
-/// that the guard's drop keeps no test of its own).
-#[cold]
-#[inline(never)]
-pub(crate) fn untrack(shared: &crate::shared::Shared, number: u16) {
-    if let Some(hold) = shared.diag.held(number) {
-        let (since, leaked) = hold.returned();
-        if leaked || cfg!(feature = "metrics") {
-            held(shared, since, leaked);
-        }
-    }
-}
-
-/// A tracked checkout that began at `since` is over: records its use time, reports the
-/// return of a leaked one.
-#[inline(never)]
-fn held(shared: &crate::shared::Shared, since: crate::clock::Nanos, leaked: bool) {
-    let held_for = Duration::from_nanos(crate::clock::now().saturating_sub(since));
-    #[cfg(feature = "metrics")]
-    shared.diag.meter.used(held_for);
-    if leaked {
-        shared
-            .events
-            .emit(|| crate::Event::ReturnedAfterLeak { held_for });
-    }
-}
-
 impl<M: Manager> Deref for Pooled<M> {
     type Target = M::Connection;
 
@@ -291,7 +253,7 @@ impl<M: Manager> Drop for Pooled<M> {
             // releases through a raw pointer: see its drop).
             let permit = Permit::new(&self.inner().shared.sema);
             if self.broken {
-                returned(&item, &self.inner().shared);
+                self.inner().shared.returned(item.hold);
                 drop(self.inner().live(item, CloseReason::Broken));
                 drop(permit);
             } else {

@@ -292,7 +292,7 @@ impl<M: Manager> Inner<M> {
         let broken = self.manager.has_broken(&mut item.conn);
         slot.fill();
         if broken {
-            crate::pooled::returned(&item, shared);
+            shared.returned(item.hold);
             self.close_broken(item);
             return;
         }
@@ -300,12 +300,12 @@ impl<M: Manager> Inner<M> {
         let refreshing = shared.connection_proven();
         let now = clock::now();
         if refreshing && shared.refresh.is_stale(item.created) {
-            crate::pooled::returned(&item, shared);
+            shared.returned(item.hold);
             drop(self.live(item, CloseReason::Refreshed));
             return;
         }
         if now >= item.expires {
-            crate::pooled::returned(&item, shared);
+            shared.returned(item.hold);
             drop(self.live(item, CloseReason::Lifetime));
             return;
         }
@@ -314,7 +314,7 @@ impl<M: Manager> Inner<M> {
             // A tracked connection: its checkout is over (before it can be popped again),
             // and this reading dates the pool's next checkouts (see `crate::holders`),
             // which then need no clock reading of their own.
-            crate::pooled::untrack(shared, item.hold);
+            shared.diag.untrack(item.hold, &shared.events);
             shared.diag.recent.store(now, Ordering::Relaxed);
         }
         // The caller calls `settle` and then releases its permit.

@@ -815,9 +815,7 @@ impl<M: Manager> Inner<M> {
             let behind = !room.is_queued() && link.has_room_waiters();
             let item = if behind { None } else { self.idle.pop() };
             if let Some(item) = item {
-                if let Some(item) = self.take_idle(item, deadline).await? {
-                    return Ok(item);
-                }
+                crate::pool::inner::take_idle!(self, item, deadline);
                 continue;
             }
             if !behind && shared.over_or_at_capacity() {

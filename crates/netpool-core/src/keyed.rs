@@ -156,11 +156,19 @@ struct Entry<M: Manager> {
 enum Step<M: Manager> {
     Done(Pooled<M>),
     Closed,
-    /// Wait for a permit of this pool.
-    Wait(Pool<M>),
-    /// A permit is held (re-created from the forgotten one outside the lock), with maybe
-    /// an idle connection to check.
-    Finish(Pool<M>, Option<crate::idle::Idle<M::Connection>>),
+    /// The rest of the get on this pool: `None`, wait for a permit; `Some(first)`, a
+    /// permit is held (re-created from the forgotten one outside the lock, by [`held`]),
+    /// with maybe an idle connection to check.
+    Rest(Pool<M>, Option<Option<Idle<M::Connection>>>),
+}
+
+/// The permit [`KeyedPool::fast`] took for `pool` (re-created outside the shard's lock) and
+/// the connection it found, if it took one.
+fn held<M: Manager>(
+    pool: &Pool<M>,
+    first: Option<Option<Idle<M::Connection>>>,
+) -> Option<(Permit<'_>, Option<Idle<M::Connection>>)> {
+    first.map(|first| (Permit::new(&pool.inner.shared.sema), first))
 }
 
 impl KeyedPool<(), crate::pool::NoManager> {
@@ -241,8 +249,8 @@ where
         match self.fast(key, site) {
             Step::Done(conn) => Ok(conn),
             Step::Closed => Err(Error::Closed),
-            Step::Wait(_) => Err(Error::Timeout),
-            Step::Finish(pool, first) => {
+            Step::Rest(_, None) => Err(Error::Timeout),
+            Step::Rest(pool, Some(first)) => {
                 pool.finish_now(Permit::new(&pool.inner.shared.sema), first, site)
             }
         }
@@ -461,11 +469,8 @@ where
         match self.fast(key, site) {
             Step::Done(conn) => Ok(conn),
             Step::Closed => Err(Error::Closed),
-            Step::Wait(pool) => pool.rest(None, Deadline::new(timeout), site).await,
-            Step::Finish(pool, first) => {
-                let permit = Permit::new(&pool.inner.shared.sema);
-                pool.rest(Some((permit, first)), Deadline::new(timeout), site)
-                    .await
+            Step::Rest(pool, first) => {
+                (pool.rest(held(&pool, first), Deadline::new(timeout), site)).await
             }
         }
     }
@@ -479,11 +484,7 @@ where
         match self.fast(key, site) {
             Step::Done(conn) => Ok(conn),
             Step::Closed => Err(Error::Closed),
-            Step::Wait(pool) => pool.rest_blocking(None, timeout, site),
-            Step::Finish(pool, first) => {
-                let permit = Permit::new(&pool.inner.shared.sema);
-                pool.rest_blocking(Some((permit, first)), timeout, site)
-            }
+            Step::Rest(pool, first) => pool.rest_blocking(held(&pool, first), timeout, site),
         }
     }
 
@@ -699,16 +700,16 @@ impl<M: Manager> Entry<M> {
             .is_some_and(Link::has_room_waiters)
         {
             self.pool.inner.shared.counters.gets.bump();
-            return Step::Wait(self.pool.clone());
+            return Step::Rest(self.pool.clone(), None);
         }
         match self.pool.fast(site) {
             Fast::Done(conn) => Step::Done(conn),
             Fast::Closed => Step::Closed,
-            Fast::NoPermit => Step::Wait(self.pool.clone()),
+            Fast::NoPermit => Step::Rest(self.pool.clone(), None),
             Fast::Held(permit, first) => {
                 // The permit is re-created on the clone (the same pool) outside the lock.
                 permit.forget();
-                Step::Finish(self.pool.clone(), first)
+                Step::Rest(self.pool.clone(), Some(first))
             }
         }
     }

@@ -270,7 +270,7 @@ impl Cluster {
                     node = (to.into(), false);
                 }
                 Outcome::Retry => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Box::pin(tokio::time::sleep(Duration::from_millis(20))).await;
                     node = self.node_for(slot, false).await?;
                 }
             }
@@ -379,7 +379,9 @@ impl Cluster {
         let serving = match self.read_slot(slot) {
             Some(serving) => serving,
             None => {
-                self.refresh().await?;
+                // Boxed, as every slow path here: the future of a command stays small
+                // (it is moved at every level of `async` nesting above it).
+                Box::pin(self.refresh()).await?;
                 self.read_slot(slot).ok_or(ClusterError::NoNode(slot))?
             }
         };
@@ -454,6 +456,16 @@ impl Cluster {
                 };
             }
         }
+        Box::pin(self.exclusive(node, args, mode)).await
+    }
+
+    /// One command on one node, on an exclusive connection of the keyed pool.
+    async fn exclusive(
+        &self,
+        node: &str,
+        args: &[&[u8]],
+        mode: Mode,
+    ) -> Result<Outcome, ClusterError> {
         let key = node.to_owned();
         let mut conn: Conn = match self.inner.nodes.get(&key).await {
             Ok(conn) => conn,

@@ -122,6 +122,8 @@ pub(crate) struct Entry<C> {
     pub(crate) lends: AtomicU64,
 }
 
+/// A lend taken of a connection, and a clone of its handle.
+pub(crate) type Taken<C> = (Arc<Entry<C>>, C);
 /// A connection, if one was found.
 type Found<C> = Option<Arc<Entry<C>>>;
 /// A connection found past its lifetime while deciding, to retire.
@@ -527,7 +529,7 @@ where
     /// wait, lock or check (the common case): a lend of the least-loaded connection with
     /// room, its handle cloned. `None` sends the caller to `obtain`.
     #[inline]
-    pub(crate) fn lend_now(&self) -> Option<(Arc<Entry<M::Connection>>, M::Connection)> {
+    pub(crate) fn lend_now(&self) -> Option<Taken<M::Connection>> {
         if self.hooks.on_checkout || self.shared.is_closed() {
             return None;
         }

@@ -76,6 +76,9 @@ where
     total: Option<(Arc<GlobalCap>, Arc<dyn Siblings>)>,
 }
 
+/// A connection to retire for room: when it was last used, its pool, and it.
+type Victim<M> = (u64, Arc<Inner<M>>, Arc<Entry<<M as Manager>::Connection>>);
+
 /// The keys' pools as one key's pool sees them (see [`Siblings`]).
 struct Others<K, M: Manager>
 where
@@ -350,7 +353,8 @@ where
         };
         // The victim is found under the read lock and retired after it (retiring tells
         // every pool, which takes the lock again).
-        let mut best: Option<(u64, Arc<Inner<M>>, Arc<Entry<M::Connection>>)> = None;
+        // (last used, its pool, the connection)
+        let mut best: Option<Victim<M>> = None;
         if let Some(pools) = read(&keyed.pools).as_ref() {
             for pool in pools.values() {
                 let inner = &pool.inner;

@@ -10,12 +10,12 @@ pub use self::keyed::KeyedSharedPool;
 use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use self::inner::{Entry, Inner, State};
+use self::inner::{Entry, Inner, State, Taken};
 use crate::Manager;
 use crate::clock;
 use crate::config::{Config, QueueStrategy, config_knobs, fn_hook_setters};
@@ -27,6 +27,11 @@ use crate::sema::{Semaphore, TryAcquireError};
 use crate::shared::{Deadline, Permit, Shared};
 use crate::stats::Stats;
 use crate::sync::{AtomicUsize, Mutex, Ordering, lock};
+
+/// What a checkout comes to.
+type Got<M> = Result<Lent<M>, Error<<M as Manager>::Error>>;
+/// What [`Inner::obtain`] comes to.
+type Obtained<M> = Result<Taken<<M as Manager>::Connection>, Error<<M as Manager>::Error>>;
 
 /// The most lends per connection [`SharedBuilder::max_concurrent_per_connection`] accepts.
 pub const MAX_CONCURRENT_PER_CONNECTION: usize = 1 << 16;
@@ -529,25 +534,44 @@ where
             Ok(()) => Permit::new(&shared.sema),
             Err(TryAcquireError::Closed) => return Err(Error::Closed),
             Err(_) if once => return Err(Error::Timeout),
-            Err(_) => {
-                return Box::pin(async move {
-                    let permit = match shared.wait_permit(&mut deadline).await {
-                        Ok(permit) => permit,
-                        Err(e) => return Err(inner.wait_error(e, &deadline)),
-                    };
-                    let (entry, conn) = inner.obtain(&mut deadline, once).await?;
-                    permit.forget();
-                    Ok(Lent::new(this, entry, conn))
-                })
-                .await;
-            }
+            Err(_) => return Self::waiting(this, deadline).await,
         };
         let (entry, conn) = match inner.lend_now() {
             Some(lend) => lend,
-            None => Box::pin(inner.obtain(&mut deadline, once)).await?,
+            None => Self::obtaining(inner, &mut deadline, once).await?,
         };
         permit.forget();
         Ok(Lent::new(this, entry, conn))
+    }
+
+    /// The checkout of a caller that found no permit free, boxed. Not inlined, so that
+    /// the future is built in a frame of its own, gone before it is polled (it is large:
+    /// it holds the connect path).
+    #[inline(never)]
+    fn waiting(
+        this: &Arc<Inner<M>>,
+        mut deadline: Deadline,
+    ) -> Pin<Box<impl Future<Output = Got<M>> + '_>> {
+        Box::pin(async move {
+            let inner = &**this;
+            let permit = match inner.shared.wait_permit(&mut deadline).await {
+                Ok(permit) => permit,
+                Err(e) => return Err(inner.wait_error(e, &deadline)),
+            };
+            let (entry, conn) = inner.obtain(&mut deadline, false).await?;
+            permit.forget();
+            Ok(Lent::new(this, entry, conn))
+        })
+    }
+
+    /// [`Inner::obtain`], boxed (not inlined: see [`waiting`](Self::waiting)).
+    #[inline(never)]
+    fn obtaining<'a>(
+        inner: &'a Inner<M>,
+        deadline: &'a mut Deadline,
+        once: bool,
+    ) -> Pin<Box<impl Future<Output = Obtained<M>> + 'a>> {
+        Box::pin(inner.obtain(deadline, once))
     }
 }
 

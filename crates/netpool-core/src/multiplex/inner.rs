@@ -575,7 +575,7 @@ where
         &self,
         deadline: &mut Deadline,
         once: bool,
-    ) -> Result<(Arc<Entry<M::Connection>>, M::Connection), Error<M::Error>> {
+    ) -> Result<Taken<M::Connection>, Error<M::Error>> {
         let mut claim = Claim {
             inner: self,
             held: false,

@@ -27,6 +27,10 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use netpool_clients::cluster::Cluster;
 
+use self::cpu::cpu_of;
+
+mod cpu;
+
 const TASKS: [usize; 2] = [16, 128];
 const KEYS: usize = 300;
 const PER_NODE: usize = 16;
@@ -150,20 +154,6 @@ fn run(rt: &tokio::runtime::Runtime, tasks: usize, iters: u64, one: &One) -> Dur
         }
         start.elapsed()
     })
-}
-
-/// CPU seconds used so far (user and system) by the process of `/proc/<pid>/stat`
-/// (`self` for this one); 0 where there is none.
-fn cpu_of(pid: &str) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // After the command name (in parentheses, which may hold spaces), utime and stime are
-    // the 12th and 13th fields, in ticks of 1/100 s.
-    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
-    (ticks(11).unwrap_or(0.0) + ticks(12).unwrap_or(0.0)) / 100.0
 }
 
 /// CPU seconds the cluster's six `redis-server`s used so far (their pid files are in

@@ -14,6 +14,9 @@
 //! ```text
 //! cargo bench -p netpool-benches --bench redis_cluster -- --warm-up-time 1 --measurement-time 3
 //! ```
+//!
+//! `NETPOOL_CLUSTER_PER_CONN=N` sets the lends per shared connection
+//! (`max_concurrent_per_connection`; the client's default if unset).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +26,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use netpool_clients::cluster::Cluster;
+
+use self::cpu::cpu_of;
+
+mod cpu;
 
 const TASKS: [usize; 2] = [16, 128];
 const KEYS: usize = 300;
@@ -52,13 +59,22 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let (keyed, shared_1, shared_2, redis) = rt.block_on(async {
+        // `NETPOOL_CLUSTER_PER_CONN`: the lends per shared connection (the client's
+        // default if unset).
+        let per_conn: Option<usize> = std::env::var("NETPOOL_CLUSTER_PER_CONN")
+            .ok()
+            .and_then(|v| v.parse().ok());
         let build = |shared: usize| {
-            Cluster::builder(["127.0.0.1:7100"])
+            let builder = Cluster::builder(["127.0.0.1:7100"])
                 .max_per_node(PER_NODE)
                 .max_total(3 * PER_NODE)
-                .shared_per_node(shared)
-                .build()
-                .expect("cluster client")
+                .shared_per_node(shared);
+            match per_conn {
+                Some(n) => builder.max_concurrent_per_connection(n),
+                None => builder,
+            }
+            .build()
+            .expect("cluster client")
         };
         let (cluster, shared_1, shared_2) = (build(0), build(1), build(2));
         for i in 0..KEYS {
@@ -140,11 +156,29 @@ fn run(rt: &tokio::runtime::Runtime, tasks: usize, iters: u64, one: &One) -> Dur
     })
 }
 
-/// Every client in turn, round by round (the order rotating); prints the median rates.
+/// CPU seconds the cluster's six `redis-server`s used so far (their pid files are in
+/// `.ci/redis-cluster.sh`'s directory).
+fn servers_cpu() -> f64 {
+    let dir = std::env::var("NETPOOL_CLUSTER_DIR").unwrap_or_else(|_| {
+        let tmp = std::env::var("TMPDIR").unwrap_or_else(|_| "/tmp".to_owned());
+        format!("{tmp}/netpool-redis-cluster")
+    });
+    (7100..=7105)
+        .filter_map(|port| std::fs::read_to_string(format!("{dir}/{port}/redis.pid")).ok())
+        .map(|pid| cpu_of(pid.trim()))
+        .sum()
+}
+
+/// Every client in turn, round by round (the order rotating); prints the median rates
+/// and the CPU microseconds per GET of this process and of the six servers.
 fn interleaved(rt: &tokio::runtime::Runtime, clients: &[(&str, One)]) {
     const ROUNDS: usize = 7;
     const GETS: u64 = 5000;
-    println!("\nredis_cluster_get, interleaved: median GETs/s of {ROUNDS} rounds of {GETS} GETs");
+    println!(
+        "\nredis_cluster_get, interleaved: median GETs/s of {ROUNDS} rounds of {GETS} GETs \
+         (x: ratio to the first; cpu: CPU microseconds per GET over all rounds, this client \
+         process / the six redis-servers)"
+    );
     print!("| tasks |");
     clients.iter().for_each(|(name, _)| print!(" {name} |"));
     print!("\n|---|");
@@ -152,10 +186,15 @@ fn interleaved(rt: &tokio::runtime::Runtime, clients: &[(&str, One)]) {
     println!();
     for tasks in TASKS {
         let mut rates = vec![Vec::with_capacity(ROUNDS); clients.len()];
+        // (client, servers) CPU seconds per client, over all rounds.
+        let mut cpu = vec![(0.0, 0.0); clients.len()];
         for round in 0..ROUNDS {
             for k in 0..clients.len() {
                 let i = (k + round) % clients.len();
+                let (own, servers) = (cpu_of("self"), servers_cpu());
                 let elapsed = run(rt, tasks, GETS, &clients[i].1);
+                cpu[i].0 += cpu_of("self") - own;
+                cpu[i].1 += servers_cpu() - servers;
                 rates[i].push(GETS as f64 / elapsed.as_secs_f64());
             }
         }
@@ -167,8 +206,15 @@ fn interleaved(rt: &tokio::runtime::Runtime, clients: &[(&str, One)]) {
             })
             .collect();
         print!("| {tasks} |");
-        for m in &medians {
-            print!(" {:.1}k ({:.2}x) |", m / 1000.0, m / medians[0]);
+        let gets = (ROUNDS as u64 * GETS) as f64;
+        for (m, (own, servers)) in medians.iter().zip(&cpu) {
+            print!(
+                " {:.1}k ({:.2}x, cpu {:.1}/{:.1}) |",
+                m / 1000.0,
+                m / medians[0],
+                own * 1e6 / gets,
+                servers * 1e6 / gets
+            );
         }
         println!();
     }

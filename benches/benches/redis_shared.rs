@@ -35,6 +35,8 @@ use netpool_core::SharedPool;
 use netpool_redis::shared::SharedRedisManager;
 use redis::aio::ConnectionLike;
 
+mod cpu;
+
 const TASKS: [usize; 2] = [16, 128];
 const KEY: &str = "netpool:bench:redis_shared:get";
 
@@ -191,20 +193,6 @@ fn run(rt: &tokio::runtime::Runtime, tasks: usize, iters: u64, one: &One) -> Dur
     })
 }
 
-/// CPU seconds this process used so far (user and system, from `/proc/self/stat`; 0
-/// where there is none).
-fn own_cpu() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // The fields after the command name (in parentheses, which may hold spaces): utime
-    // and stime are the 12th and 13th, in clock ticks of 1/100 s.
-    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
-    (ticks(11).unwrap_or(0.0) + ticks(12).unwrap_or(0.0)) / 100.0
-}
-
 /// CPU seconds the Redis server used so far (`INFO cpu`: `used_cpu_sys` + `used_cpu_user`).
 fn server_cpu(rt: &tokio::runtime::Runtime, admin: &redis::aio::MultiplexedConnection) -> f64 {
     let mut admin = admin.clone();
@@ -287,10 +275,10 @@ fn interleaved(
         for round in 0..ROUNDS {
             for k in 0..pools.len() {
                 let i = (k + round) % pools.len();
-                let (own, server) = (own_cpu(), server_cpu(rt, admin));
+                let (own, server) = (cpu::cpu_of("self"), server_cpu(rt, admin));
                 let (rate, fairness, gets) = timed(rt, tasks, WINDOW, &pools[i].1);
                 cpu[i].0 += gets;
-                cpu[i].1 += own_cpu() - own;
+                cpu[i].1 += cpu::cpu_of("self") - own;
                 cpu[i].2 += server_cpu(rt, admin) - server;
                 rates[i].push(rate);
                 fair[i] = fair[i].min(fairness);

@@ -10,22 +10,28 @@ pub use self::keyed::KeyedSharedPool;
 use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use self::inner::{Entry, Inner, State};
+use self::inner::{Entry, Inner, State, Taken};
 use crate::Manager;
 use crate::clock;
-use crate::config::{Config, QueueStrategy, config_knobs};
+use crate::config::{Config, QueueStrategy, config_knobs, fn_hook_setters};
 use crate::error::{BuildError, Error};
 use crate::events::{EventHandler, Events};
+use crate::hooks::{DynHooks, Hooks, NoHooks};
 use crate::pool::{CloseReason, NoManager};
 use crate::sema::{Semaphore, TryAcquireError};
 use crate::shared::{Deadline, Permit, Shared};
 use crate::stats::Stats;
 use crate::sync::{AtomicUsize, Mutex, Ordering, lock};
+
+/// What a checkout comes to.
+type Got<M> = Result<Lent<M>, Error<<M as Manager>::Error>>;
+/// What [`Inner::obtain`] comes to.
+type Obtained<M> = Result<Taken<<M as Manager>::Connection>, Error<<M as Manager>::Error>>;
 
 /// The most lends per connection [`SharedBuilder::max_concurrent_per_connection`] accepts.
 pub const MAX_CONCURRENT_PER_CONNECTION: usize = 1 << 16;
@@ -195,12 +201,19 @@ where
 /// is rarely idle); `test_on_check_out` checks only connections that had no lend out for
 /// `check_idle_after`; `queue_strategy` does not apply (the least-loaded connection is
 /// lent).
+///
+/// `H` is the type of the [`Hooks`] set with [`hooks`](Self::hooks) (or the closures of
+/// [`on_connect`](SharedBuilder::on_connect) and [`on_checkout`](SharedBuilder::on_checkout)):
+/// [`NoHooks`] until then.
 #[derive(Clone)]
 #[must_use = "a builder does nothing until build() is called"]
-pub struct SharedBuilder {
+pub struct SharedBuilder<H = NoHooks> {
     config: Config,
     events: Events,
     limit: usize,
+    /// The cap of a [`KeyedSharedPool`] across keys (`None`: no cap).
+    max_total: Option<usize>,
+    hooks: H,
 }
 
 /// A lend of a shared connection: a clone of its handle, from [`SharedPool::get`].
@@ -457,9 +470,7 @@ where
     /// with it, and every connection is retired (each closes when its last lend comes
     /// back).
     pub fn close(&self) {
-        let keep = self.inner.shared.close();
-        self.inner.retire_all();
-        drop(keep);
+        self.inner.close();
     }
 
     /// Whether [`close`](Self::close) was called.
@@ -507,6 +518,10 @@ where
         Self::acquire_in(&self.inner, deadline, once).await
     }
 
+    /// The checkout. Its common case (a permit free, a connection with room, no check
+    /// due) completes in the first poll without awaiting anything; the rest (waiting,
+    /// opening, checking) is boxed, so that the future the caller awaits (and moves, at
+    /// every level of `async` nesting above it) stays small.
     async fn acquire_in(
         this: &Arc<Inner<M>>,
         mut deadline: Deadline,
@@ -519,19 +534,44 @@ where
             Ok(()) => Permit::new(&shared.sema),
             Err(TryAcquireError::Closed) => return Err(Error::Closed),
             Err(_) if once => return Err(Error::Timeout),
-            Err(_) => match shared.wait_permit(&mut deadline).await {
+            Err(_) => return Self::waiting(this, deadline).await,
+        };
+        let (entry, conn) = match inner.lend_now() {
+            Some(lend) => lend,
+            None => Self::obtaining(inner, &mut deadline, once).await?,
+        };
+        permit.forget();
+        Ok(Lent::new(this, entry, conn))
+    }
+
+    /// The checkout of a caller that found no permit free, boxed. Not inlined, so that
+    /// the future is built in a frame of its own, gone before it is polled (it is large:
+    /// it holds the connect path).
+    #[inline(never)]
+    fn waiting(
+        this: &Arc<Inner<M>>,
+        mut deadline: Deadline,
+    ) -> Pin<Box<impl Future<Output = Got<M>> + '_>> {
+        Box::pin(async move {
+            let inner = &**this;
+            let permit = match inner.shared.wait_permit(&mut deadline).await {
                 Ok(permit) => permit,
                 Err(e) => return Err(inner.wait_error(e, &deadline)),
-            },
-        };
-        let (entry, conn) = inner.obtain(&mut deadline, once).await?;
-        permit.forget();
-        Ok(Lent {
-            pool: this.clone(),
-            entry,
-            conn: Some(conn),
-            broken: false,
+            };
+            let (entry, conn) = inner.obtain(&mut deadline, false).await?;
+            permit.forget();
+            Ok(Lent::new(this, entry, conn))
         })
+    }
+
+    /// [`Inner::obtain`], boxed (not inlined: see [`waiting`](Self::waiting)).
+    #[inline(never)]
+    fn obtaining<'a>(
+        inner: &'a Inner<M>,
+        deadline: &'a mut Deadline,
+        once: bool,
+    ) -> Pin<Box<impl Future<Output = Obtained<M>> + 'a>> {
+        Box::pin(inner.obtain(deadline, once))
     }
 }
 
@@ -627,9 +667,91 @@ impl SharedBuilder {
             config,
             events: Events::default(),
             limit: 64,
+            max_total: None,
+            hooks: NoHooks,
         }
     }
 
+    /// Validates the settings and creates the pool. Opens nothing: `min_idle` is filled
+    /// by [`SharedPool::maintain`].
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`] naming the first invalid setting.
+    pub fn build<M: Manager>(self, manager: M) -> Result<SharedPool<M>, BuildError>
+    where
+        M::Connection: Clone,
+    {
+        self.build_with(manager, DynHooks::none())
+    }
+}
+
+impl<H: Hooks> SharedBuilder<H>
+where
+    <H::Manager as Manager>::Connection: Clone,
+{
+    /// Validates the settings and creates the pool, with the [`Hooks`] set by
+    /// [`hooks`](SharedBuilder::hooks) (or the closures of
+    /// [`on_connect`](SharedBuilder::on_connect) and
+    /// [`on_checkout`](SharedBuilder::on_checkout)). Opens nothing.
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`] naming the first invalid setting.
+    pub fn build(self, manager: H::Manager) -> Result<SharedPool<H::Manager>, BuildError> {
+        let hooks = self.hooks;
+        let rest = SharedBuilder {
+            config: self.config,
+            events: self.events,
+            limit: self.limit,
+            max_total: self.max_total,
+            hooks: NoHooks,
+        };
+        rest.build_with(manager, DynHooks::new(hooks))
+    }
+}
+
+// The closure hooks (see `fn_hook_setters!`).
+fn_hook_setters!(
+    SharedBuilder,
+    /// Runs `f` on every new connection before its first lend, as
+    /// [`Builder::on_connect`](crate::Builder::on_connect) (see [`Hooks::on_connect`]):
+    /// `|conn| Box::pin(async move { ... })`. It runs on the pool's own handle, so what it
+    /// sets on the handle is in every lend's clone. On a builder without hooks it starts a
+    /// [`FnHooks`](crate::FnHooks); on one with closure hooks it sets that closure.
+    ///
+    /// [`on_checkout`](SharedBuilder::on_checkout) runs on every lend's clone of the
+    /// handle, before the caller gets it (an error retires the connection, and the `get`
+    /// goes on with another, as when `is_valid` fails).
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use std::sync::Arc;
+    /// # use std::sync::atomic::{AtomicU8, Ordering};
+    /// # #[derive(Clone, Default)] struct Handle { db: Arc<AtomicU8> }
+    /// # struct Server;
+    /// # impl netpool_core::Manager for Server {
+    /// #     type Connection = Handle;
+    /// #     type Error = Infallible;
+    /// #     async fn connect(&self) -> Result<Handle, Infallible> { Ok(Handle::default()) }
+    /// #     async fn is_valid(&self, _: &mut Handle) -> Result<(), Infallible> { Ok(()) }
+    /// #     fn has_broken(&self, _: &mut Handle) -> bool { false }
+    /// # }
+    /// let pool = netpool_core::SharedPool::builder()
+    ///     .on_connect(|conn: &mut Handle| Box::pin(async move {
+    ///         conn.db.store(3, Ordering::Relaxed);
+    ///         Ok(())
+    ///     }))
+    ///     .build(Server)?;
+    /// # futures_lite::future::block_on(async {
+    /// assert_eq!(pool.get().await?.db.load(Ordering::Relaxed), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// # Ok::<(), netpool_core::BuildError>(())
+    /// ```
+);
+
+impl<H> SharedBuilder<H> {
     /// How many callers may use one connection at a time (default 64; at most
     /// [`MAX_CONCURRENT_PER_CONNECTION`]). With HTTP/2 or gRPC, the server's
     /// `max_concurrent_streams`; with Redis, how deep one connection's pipeline may get
@@ -646,33 +768,86 @@ impl SharedBuilder {
         self
     }
 
+    /// Sets the [`Hooks`], as [`Builder::hooks`](crate::Builder::hooks) does:
+    /// `on_connect` runs on every new connection (on the pool's own handle, before its
+    /// first lend), `on_checkout`, if it asks to, on every lend's clone of the handle.
+    /// Fixes the manager type to `H2::Manager` for [`build`](SharedBuilder::build).
+    pub fn hooks<H2: Hooks>(self, hooks: H2) -> SharedBuilder<H2> {
+        SharedBuilder {
+            config: self.config,
+            events: self.events,
+            limit: self.limit,
+            max_total: self.max_total,
+            hooks,
+        }
+    }
+
+    /// Cap on the connections of all keys together, counting the ones being opened, for
+    /// a [`KeyedSharedPool`] built from this builder (default: no cap; at least 1), as
+    /// [`KeyedBuilder::max_total`](crate::KeyedBuilder::max_total) is for a
+    /// [`KeyedPool`](crate::KeyedPool). A lone [`SharedPool`] ignores it.
+    ///
+    /// When it binds, a key that needs a connection (all of its own are at their limit)
+    /// retires another key's connection that has no lend out, the one unused the longest,
+    /// and opens its own in the room that frees; if every connection has lends out, it
+    /// waits until a connection of any key closes (its `wait_timeout` still applies).
+    pub fn max_total(mut self, max_total: usize) -> Self {
+        self.max_total = Some(max_total);
+        self
+    }
+
     /// The settings so far.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
-    /// Validates the settings and creates the pool. Opens nothing: `min_idle` is filled
-    /// by [`SharedPool::maintain`].
-    ///
-    /// # Errors
-    ///
-    /// A [`BuildError`] naming the first invalid setting.
-    pub fn build<M: Manager>(self, manager: M) -> Result<SharedPool<M>, BuildError>
-    where
-        M::Connection: Clone,
-    {
+    /// Checks the settings that do not depend on the manager.
+    pub(crate) fn validate(&self) -> Result<usize, BuildError> {
         self.config.validate()?;
+        if self.max_total == Some(0) {
+            return Err(BuildError::ZeroMaxTotal);
+        }
         if self.limit == 0 || self.limit > MAX_CONCURRENT_PER_CONNECTION {
             return Err(BuildError::MaxConcurrentPerConnection { given: self.limit });
         }
-        let permits = permits(self.config.max_size, self.limit)?;
+        permits(self.config.max_size, self.limit)
+    }
+
+    /// Creates the pool with `hooks` (the settings are validated first).
+    fn build_with<M: Manager>(
+        self,
+        manager: M,
+        hooks: DynHooks<M>,
+    ) -> Result<SharedPool<M>, BuildError>
+    where
+        M::Connection: Clone,
+    {
+        self.build_in(manager, hooks, None)
+    }
+
+    /// Creates the pool with `hooks`, as one key's pool of a [`KeyedSharedPool`] if
+    /// `total` is given (the cap across keys, and the other keys' pools).
+    pub(crate) fn build_in<M: Manager>(
+        self,
+        manager: M,
+        hooks: DynHooks<M>,
+        total: Option<(crate::keyed::Link, Arc<dyn inner::Siblings>)>,
+    ) -> Result<SharedPool<M>, BuildError>
+    where
+        M::Connection: Clone,
+    {
+        let permits = self.validate()?;
         let mut shared = Shared::new(self.config, self.events);
         // One permit per lend.
         shared.sema = Semaphore::new(permits);
+        let (link, siblings) = total.unzip();
+        shared.global = link;
         let inner = Arc::new(Inner {
             handles: AtomicUsize::new(1),
             shared,
             manager,
+            hooks,
+            siblings,
             limit: self.limit,
             state: Mutex::new(State::new()),
             live: snapshot::Snapshot::new(),
@@ -697,12 +872,14 @@ impl Default for SharedBuilder {
     }
 }
 
-impl fmt::Debug for SharedBuilder {
+impl<H> fmt::Debug for SharedBuilder<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SharedBuilder")
             .field("config", &self.config)
             .field("max_concurrent_per_connection", &self.limit)
+            .field("max_total", &self.max_total)
             .field("event_handler", &self.events.is_set())
+            .field("hooks", &std::any::type_name::<H>())
             .finish()
     }
 }
@@ -711,6 +888,17 @@ impl<M: Manager> Lent<M>
 where
     M::Connection: Clone,
 {
+    /// A lend of `entry` (already counted in its load, with a permit that the caller
+    /// forgets), with `conn`, a clone of its handle.
+    fn new(pool: &Arc<Inner<M>>, entry: Arc<Entry<M::Connection>>, conn: M::Connection) -> Self {
+        Self {
+            pool: pool.clone(),
+            entry,
+            conn: Some(conn),
+            broken: false,
+        }
+    }
+
     /// Retires the connection (for everyone): use it when a request failed in a way that
     /// shows the connection is broken. The other lends of it keep their handles; no new
     /// ones are made, and a replacement can be opened at once.
@@ -793,12 +981,13 @@ where
     fn drop(&mut self) {
         // The decrement is published before the permit goes to a waiter, which then
         // finds this lend free.
-        self.entry.returned();
+        let left = self.entry.returned();
         // SAFETY: this lend holds a permit, and the `Lent` being dropped holds an `Arc` of
         // the pool (`self.pool` borrows from it), so the semaphore stays alive across the
         // release and after it. A shared pool sets no keep-alive: nothing is freed here.
         drop(unsafe { crate::sema::Semaphore::release(&self.pool.shared.sema) });
         self.pool.shared.notify_capacity();
+        self.pool.went_idle(left);
     }
 }
 

@@ -31,6 +31,7 @@
 //! # }
 //! ```
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -140,23 +141,11 @@ impl SharedRedisConnection {
     pub fn is_broken(&self) -> bool {
         self.broken.load(Ordering::Relaxed)
     }
-
-    fn note<T>(&self, result: &Result<T, RedisError>) {
-        if let Err(e) = result {
-            if e.is_unrecoverable_error() || e.is_connection_dropped() || e.is_io_error() {
-                self.broken.store(true, Ordering::Relaxed);
-            }
-        }
-    }
 }
 
 impl ConnectionLike for SharedRedisConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move {
-            let result = self.conn.send_packed_command(cmd).await;
-            self.note(&result);
-            result
-        })
+        noted(&self.broken, self.conn.send_packed_command(cmd))
     }
 
     fn req_packed_commands<'a>(
@@ -165,16 +154,32 @@ impl ConnectionLike for SharedRedisConnection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            let result = self.conn.send_packed_commands(cmd, offset, count).await;
-            self.note(&result);
-            result
-        })
+        noted(
+            &self.broken,
+            self.conn.send_packed_commands(cmd, offset, count),
+        )
     }
 
     fn get_db(&self) -> i64 {
         self.conn.get_db()
     }
+}
+
+/// Runs a command's future and flags the connection `broken` (for all its clones) if it
+/// failed in a way that means the connection must be replaced.
+fn noted<'a, T: Send + 'a>(
+    broken: &'a AtomicBool,
+    command: impl Future<Output = Result<T, RedisError>> + Send + 'a,
+) -> RedisFuture<'a, T> {
+    Box::pin(async move {
+        let result = command.await;
+        if let Err(e) = &result {
+            if e.is_unrecoverable_error() || e.is_connection_dropped() || e.is_io_error() {
+                broken.store(true, Ordering::Relaxed);
+            }
+        }
+        result
+    })
 }
 
 impl std::fmt::Debug for SharedRedisConnection {

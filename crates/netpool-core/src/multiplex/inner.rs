@@ -44,23 +44,52 @@ use std::time::Duration;
 use super::snapshot::Snapshot;
 use crate::Manager;
 use crate::clock::{self, Nanos};
-use crate::error::Error;
-use crate::events::{self, Event, TimedOut};
+use crate::error::{Error, LastConnectError};
+use crate::events::{self, ConnectFailure, Event, TimedOut};
+use crate::hooks::DynHooks;
 use crate::pool::CloseReason;
 use crate::shared::{Deadline, Refused, Shared, Slot, WaitError, run_until};
 use crate::stats::Counters;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, lock};
+
+/// How many connections of other keys a checkout retires to make room under a keyed
+/// pool's total cap before it waits.
+const EVICT_TRIES: usize = 4;
 
 pub(crate) struct Inner<M: Manager> {
     /// Live `SharedPool` handles; the last one closes the pool.
     pub(crate) handles: AtomicUsize,
     pub(crate) shared: Shared,
     pub(crate) manager: M,
+    /// The builder's hooks: `on_connect` on the pool's handle of a new connection,
+    /// `on_checkout` (if enabled) on each lend's clone.
+    pub(crate) hooks: DynHooks<M>,
+    /// The other keys' pools, for one key's pool of a [`KeyedSharedPool`] with a total
+    /// cap (`shared.global`).
+    ///
+    /// [`KeyedSharedPool`]: crate::KeyedSharedPool
+    pub(crate) siblings: Option<Arc<dyn Siblings>>,
     /// `max_concurrent_per_connection`.
     pub(crate) limit: usize,
     pub(crate) state: Mutex<State<M::Connection>>,
     /// `state.entries`, for checkouts to read without the lock; stored under it.
     pub(crate) live: Snapshot<Arc<Entry<M::Connection>>>,
+}
+
+/// What one key's pool of a [`KeyedSharedPool`](crate::KeyedSharedPool) with a total
+/// cap asks of the other keys' pools.
+pub(crate) trait Siblings: Send + Sync {
+    /// Room under the total cap was freed: wake the pools' callers waiting for room.
+    fn notify(&self);
+    /// Retires the connection with no lend out and unused the longest, of any key's pool
+    /// but the one whose state is at `except`; `false` if there was none.
+    fn evict(&self, except: *const ()) -> bool;
+    /// Whether a pool other than `except` has a connection with no lend out.
+    fn idle(&self, except: *const ()) -> bool;
+    /// Counts callers waiting for room under the total cap (`+1` or `-1`).
+    fn waiting(&self, delta: isize);
+    /// Whether callers wait for room under the total cap.
+    fn has_waiters(&self) -> bool;
 }
 
 /// The open connections and the ones being opened.
@@ -93,6 +122,8 @@ pub(crate) struct Entry<C> {
     pub(crate) lends: AtomicU64,
 }
 
+/// A lend taken of a connection, and a clone of its handle.
+pub(crate) type Taken<C> = (Arc<Entry<C>>, C);
 /// A connection, if one was found.
 type Found<C> = Option<Arc<Entry<C>>>;
 /// A connection found past its lifetime while deciding, to retire.
@@ -154,9 +185,14 @@ impl<C> Entry<C> {
 
     /// A lend came back. The stamp is stored before the decrement, so whoever sees the
     /// load drop sees when.
-    pub(crate) fn returned(&self) {
+    pub(crate) fn returned(&self) -> usize {
         self.last_used.store(clock::now(), Ordering::Relaxed);
-        self.load.fetch_sub(1, Ordering::SeqCst);
+        self.load.fetch_sub(1, Ordering::SeqCst) - 1
+    }
+
+    /// When a lend last came back (or it was opened), on the coarse clock.
+    pub(crate) fn last_used(&self) -> Nanos {
+        self.last_used.load(Ordering::Relaxed)
     }
 
     pub(crate) fn age(&self, now: Nanos) -> Duration {
@@ -281,9 +317,30 @@ where
             // Room is on its way: a claimer keeps waiting, another caller claims it.
             !claimed
         } else {
-            // A claimer's connection failed or was taken: decide again.
-            claimed || !self.shared.over_or_at_capacity()
+            // A claimer's connection failed or was taken: decide again. Under a total
+            // cap, also when another key's connection could be retired for room.
+            claimed
+                || self.has_room()
+                || (self.total_binds()
+                    && (self.siblings.as_ref()).is_some_and(|s| s.idle(self.addr())))
         }
+    }
+
+    /// Whether a connection could be opened: room in this pool and, for a key's pool of a
+    /// keyed pool with a total cap, under that cap.
+    fn has_room(&self) -> bool {
+        !self.shared.over_or_at_capacity()
+            && (self.shared.global.as_ref()).is_none_or(|g| g.cap.used() < g.cap.max())
+    }
+
+    /// This pool's address, as [`Siblings`] know it.
+    fn addr(&self) -> *const () {
+        std::ptr::from_ref(self).cast::<()>()
+    }
+
+    /// Whether this pool is below its own cap but the total cap of its keyed pool binds.
+    fn total_binds(&self) -> bool {
+        self.siblings.is_some() && !self.shared.over_or_at_capacity() && !self.has_room()
     }
 
     /// Opens a connection in the reserved slot, as the exclusive pool does (backoff,
@@ -297,6 +354,13 @@ where
         wait: bool,
         load: usize,
     ) -> Result<Arc<Entry<M::Connection>>, Error<M::Error>> {
+        // Declared before the slot (moved in below), so dropped after it: a slot given
+        // back on failure (or cancellation) is room for the other keys' callers.
+        let mut room = RoomFreed {
+            inner: self,
+            armed: true,
+        };
+        let (slot, opening) = (slot, opening);
         let shared = &self.shared;
         let _probe = match shared.admit(deadline, wait).await {
             Ok(probe) => probe,
@@ -309,13 +373,33 @@ where
             Err(Refused::NotYet) => return Err(Error::Timeout),
             Err(Refused::Closed) => return Err(Error::Closed),
         };
-        let (conn, _, started) = shared
+        let (mut conn, at, started) = shared
             .connect_bounded(deadline, self.manager.connect())
             .await?;
+        if let Some(hooks) = &self.hooks.hooks {
+            // Until `slot.fill()`, `slot` and `opening` give back what they hold if the
+            // hook fails, hangs, panics or is dropped; the connection is dropped with it.
+            match run_until(at, hooks.on_connect(&mut conn)).await {
+                None => {
+                    let events = &shared.events;
+                    events.connect_failed(ConnectFailure::TimedOut, &TimedOut::ON_CONNECT, started);
+                    shared.connect_failed(LastConnectError::from_error(&TimedOut::ON_CONNECT));
+                    return Err(Error::ConnectTimeout);
+                }
+                Some(Err(e)) => {
+                    drop(conn);
+                    (shared.events).connect_failed(ConnectFailure::Rejected, &e, started);
+                    shared.connect_failed(LastConnectError::from_error(&e));
+                    return Err(Error::Connect(e));
+                }
+                Some(Ok(())) => {}
+            }
+        }
         let entry = Arc::new(Entry::new(conn, clock::now(), shared.max_lifetime, load));
         let (id, took) = (entry.id, started.elapsed());
         shared.events.emit(|| Event::ConnectionOpened { id, took });
         slot.fill();
+        room.armed = false;
         shared.connect_succeeded();
         opening.finish(entry.clone());
         if shared.is_closed() {
@@ -343,7 +427,11 @@ where
             CloseReason::Lifetime => Counters::bump(&counters.closed_lifetime),
             _ => {}
         }
-        // Free the slot even if the event handler panics.
+        // Free the slot (and tell the other keys) even if the event handler panics.
+        let _room = RoomFreed {
+            inner: self,
+            armed: true,
+        };
         let _slot = Slot::adopt(&self.shared);
         let now = clock::now();
         self.shared.events.emit(|| Event::ConnectionClosed {
@@ -403,8 +491,16 @@ where
         retired
     }
 
+    /// Closes the pool: gets fail from now on, waiters are woken, and every connection
+    /// is retired (the pool is kept alive until that is done).
+    pub(crate) fn close(&self) {
+        let keep = self.shared.close();
+        self.retire_all();
+        drop(keep);
+    }
+
     /// Retires every connection (the pool closed).
-    pub(crate) fn retire_all(&self) {
+    fn retire_all(&self) {
         let all = {
             let mut st = lock(&self.state);
             let all = std::mem::take(&mut st.entries);
@@ -429,18 +525,64 @@ where
         }
     }
 
+    /// With a permit held: the first step of [`obtain`](Self::obtain) when it needs no
+    /// wait, lock or check (the common case): a lend of the least-loaded connection with
+    /// room, its handle cloned. `None` sends the caller to `obtain`.
+    #[inline]
+    pub(crate) fn lend_now(&self) -> Option<Taken<M::Connection>> {
+        if self.hooks.on_checkout || self.shared.is_closed() {
+            return None;
+        }
+        let now = if self.shared.max_lifetime.is_some() || self.shared.check_after.is_some() {
+            clock::now()
+        } else {
+            0
+        };
+        let (lent, expired) = self.live.read(|entries| self.pick(entries, now));
+        if let Some(e) = expired {
+            self.retire(&e, CloseReason::Lifetime);
+        }
+        let entry = lent?;
+        if self.check_due(&entry, now) {
+            // `obtain` checks it: give the lend back (no use to stamp) and let it choose.
+            let left = entry.load.fetch_sub(1, Ordering::SeqCst) - 1;
+            entry.lends.fetch_sub(1, Ordering::Relaxed);
+            self.shared.notify_capacity();
+            self.went_idle(left);
+            return None;
+        }
+        let conn = entry.conn.clone();
+        Some((entry, conn))
+    }
+
+    /// Whether a lend of `e` (just taken) must run `is_valid` first: with
+    /// `test_on_check_out`, when it was the only lend and the connection sat unused (and
+    /// unchecked) at least `check_idle_after`.
+    fn check_due(&self, e: &Entry<M::Connection>, now: Nanos) -> bool {
+        let Some(after) = self.shared.check_after else {
+            return false;
+        };
+        let since = e
+            .last_used
+            .load(Ordering::Relaxed)
+            .max(e.checked.load(Ordering::Relaxed));
+        e.load.load(Ordering::SeqCst) <= 1 && now.saturating_sub(since) >= after
+    }
+
     /// With a permit held: a lend of a connection (its handle cloned), or an error.
     /// `once`: never wait (for `try_get`).
     pub(crate) async fn obtain(
         &self,
         deadline: &mut Deadline,
         once: bool,
-    ) -> Result<(Arc<Entry<M::Connection>>, M::Connection), Error<M::Error>> {
+    ) -> Result<Taken<M::Connection>, Error<M::Error>> {
         let mut claim = Claim {
             inner: self,
             held: false,
         };
         let mut waited = false;
+        let mut evictions = 0;
+        let mut room_wait = None;
         loop {
             if self.shared.is_closed() {
                 return Err(Error::Closed);
@@ -471,7 +613,25 @@ where
                     let conn = entry.conn.clone();
                     return Ok((entry, conn));
                 }
-                Step::Claim | Step::Wait => {}
+                Step::Claim => {}
+                Step::Wait => {
+                    // The total cap of a keyed pool binds: make room by retiring another
+                    // key's connection with no lend out, a few times at most (others may
+                    // take the room first).
+                    if let Some(siblings) = self.siblings.as_ref().filter(|_| self.total_binds()) {
+                        if evictions < EVICT_TRIES {
+                            evictions += 1;
+                            if siblings.evict(self.addr()) {
+                                continue;
+                            }
+                        }
+                        // Other keys' returns tell this caller when a connection goes idle.
+                        if room_wait.is_none() {
+                            siblings.waiting(1);
+                            room_wait = Some(RoomWaiter(&**siblings));
+                        }
+                    }
+                }
             }
             if once {
                 return Err(Error::Timeout);
@@ -496,36 +656,46 @@ where
         deadline: &mut Deadline,
     ) -> Result<Option<M::Connection>, Error<M::Error>> {
         let mut conn = lend.entry.conn.clone();
-        let Some(after) = self.shared.check_after else {
+        let e = &lend.entry;
+        let events = &self.shared.events;
+        if self.check_due(e, clock::now()) {
+            match run_until(deadline.at(), self.manager.is_valid(&mut conn)).await {
+                None => {
+                    events.check_failed(e.id, events::Check::IsValid, &TimedOut::IS_VALID);
+                    return Err(self.wait_error(WaitError::Timeout, deadline));
+                }
+                Some(Err(err)) => {
+                    events.check_failed(e.id, events::Check::IsValid, &err);
+                    if e.lends.load(Ordering::Relaxed) <= 1 {
+                        self.shared.failed_on_first_use();
+                    }
+                    self.retire(e, CloseReason::Invalid);
+                    return Ok(None);
+                }
+                Some(Ok(())) => e.checked.store(clock::now(), Ordering::Relaxed),
+            }
+        }
+        let Some(hooks) = self.hooks.hooks.as_ref().filter(|_| self.hooks.on_checkout) else {
             return Ok(Some(conn));
         };
-        let e = &lend.entry;
-        let now = clock::now();
-        let since = e
-            .last_used
-            .load(Ordering::Relaxed)
-            .max(e.checked.load(Ordering::Relaxed));
-        if e.load.load(Ordering::SeqCst) > 1 || now.saturating_sub(since) < after {
-            return Ok(Some(conn));
-        }
-        let events = &self.shared.events;
-        match run_until(deadline.at(), self.manager.is_valid(&mut conn)).await {
+        let meta = crate::Meta::from_raw(
+            e.id,
+            e.id,
+            e.last_used.load(Ordering::Relaxed),
+            e.lends.load(Ordering::Relaxed).saturating_sub(1),
+            self.shared.epoch,
+        );
+        match run_until(deadline.at(), hooks.on_checkout(&mut conn, meta)).await {
             None => {
-                events.check_failed(e.id, events::Check::IsValid, &TimedOut::IS_VALID);
+                events.check_failed(e.id, events::Check::OnCheckout, &TimedOut::ON_CHECKOUT);
                 Err(self.wait_error(WaitError::Timeout, deadline))
             }
             Some(Err(err)) => {
-                events.check_failed(e.id, events::Check::IsValid, &err);
-                if e.lends.load(Ordering::Relaxed) <= 1 {
-                    self.shared.failed_on_first_use();
-                }
-                self.retire(e, CloseReason::Invalid);
+                events.check_failed(e.id, events::Check::OnCheckout, &err);
+                self.retire(e, CloseReason::Rejected);
                 Ok(None)
             }
-            Some(Ok(())) => {
-                e.checked.store(clock::now(), Ordering::Relaxed);
-                Ok(Some(conn))
-            }
+            Some(Ok(())) => Ok(Some(conn)),
         }
     }
 
@@ -601,6 +771,19 @@ where
 }
 
 impl<M: Manager> Inner<M> {
+    /// A lend came back, leaving `left` lends of its connection out: under a keyed pool's
+    /// total cap, a connection with none out is room for the other keys' waiters.
+    #[inline]
+    pub(crate) fn went_idle(&self, left: usize) {
+        if left == 0 {
+            if let Some(siblings) = &self.siblings {
+                if siblings.has_waiters() {
+                    siblings.notify();
+                }
+            }
+        }
+    }
+
     /// Stores the list of open connections for lock-free readers (under the lock).
     fn publish(&self, st: &State<M::Connection>) {
         self.live.store(st.entries.clone());
@@ -659,8 +842,35 @@ impl<M: Manager> Lend<'_, M> {
 impl<M: Manager> Drop for Lend<'_, M> {
     fn drop(&mut self) {
         if !self.handed {
-            self.entry.returned();
+            let left = self.entry.returned();
             self.inner.shared.notify_capacity();
+            self.inner.went_idle(left);
         }
+    }
+}
+
+/// Tells the other keys' pools that room under the total cap was freed, when dropped
+/// while armed (after the slot it was declared before).
+struct RoomFreed<'a, M: Manager> {
+    inner: &'a Inner<M>,
+    armed: bool,
+}
+
+impl<M: Manager> Drop for RoomFreed<'_, M> {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Some(siblings) = &self.inner.siblings {
+                siblings.notify();
+            }
+        }
+    }
+}
+
+/// A caller counted as waiting for room under a keyed pool's total cap, until dropped.
+struct RoomWaiter<'a>(&'a dyn Siblings);
+
+impl Drop for RoomWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.waiting(-1);
     }
 }

@@ -5,18 +5,26 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::Duration;
 
-use super::{Lent, SharedBuilder, SharedPool, SharedStats, permits};
+use super::inner::{Entry, Inner, Siblings};
+use super::{Lent, SharedBuilder, SharedPool, SharedStats};
 use crate::Manager;
 use crate::error::{BuildError, Error};
+use crate::hooks::DynHooks;
+use crate::keyed::{GlobalCap, KeyRoom, Link};
+use crate::sync::{AtomicUsize, Ordering};
+use crate::types::CloseReason;
 
 /// One [`SharedPool`] per key, each made on first use from the same [`SharedBuilder`]
 /// and a manager for the key: for a cluster, one pool of shared connections per node.
 ///
 /// Each key's pool has the builder's settings (`max_size` connections to that key, each
-/// lent to up to `max_concurrent_per_connection` callers). There is no cap across keys:
-/// the number of keys times `max_size` bounds the connections.
+/// lent to up to `max_concurrent_per_connection` callers). The builder's
+/// [`max_total`](SharedBuilder::max_total) caps the connections of all keys together
+/// (see there for what happens when it binds); without it, the number of keys times
+/// `max_size` bounds them.
 ///
 /// ```
 /// # use std::convert::Infallible;
@@ -63,13 +71,30 @@ where
     pools: RwLock<Option<HashMap<K, SharedPool<M>>>>,
     builder: SharedBuilder,
     factory: Factory<K, M>,
+    /// The cap on the connections of all keys (the builder's `max_total`), and what each
+    /// key's pool is told of the others.
+    total: Option<(Arc<GlobalCap>, Arc<dyn Siblings>)>,
+}
+
+/// A connection to retire for room: when it was last used, its pool, and it.
+type Victim<M> = (u64, Arc<Inner<M>>, Arc<Entry<<M as Manager>::Connection>>);
+
+/// The keys' pools as one key's pool sees them (see [`Siblings`]).
+struct Others<K, M: Manager>
+where
+    M::Connection: Clone,
+{
+    keyed: Weak<Keyed<K, M>>,
+    /// Callers waiting for room under the total cap.
+    waiting: AtomicUsize,
 }
 
 impl<K, M> KeyedSharedPool<K, M>
 where
     K: Eq + Hash + Clone + Send + Sync + 'static,
     M: Manager,
-    M::Connection: Clone,
+    // `Sync` as for any lend that crosses tasks (a `Lent` is `Send` only then).
+    M::Connection: Clone + Sync,
 {
     /// Pools with `builder`'s settings, each with the manager `factory` makes for its key.
     /// Opens nothing.
@@ -81,20 +106,27 @@ where
         builder: SharedBuilder,
         factory: impl Fn(&K) -> M + Send + Sync + 'static,
     ) -> Result<Self, BuildError> {
-        builder.config.validate()?;
-        if builder.limit == 0 || builder.limit > super::MAX_CONCURRENT_PER_CONNECTION {
-            return Err(BuildError::MaxConcurrentPerConnection {
-                given: builder.limit,
+        builder.validate()?;
+        let max_total = builder.max_total;
+        let inner = Arc::new_cyclic(|keyed: &Weak<Keyed<K, M>>| {
+            let total = max_total.map(|max| {
+                // The exclusive pool's cap: its hand-over queue is not used here (a
+                // shared pool's callers wait for room in their own pool).
+                let cap = Arc::new(GlobalCap::new(max, Duration::ZERO));
+                let others: Arc<dyn Siblings> = Arc::new(Others {
+                    keyed: keyed.clone(),
+                    waiting: AtomicUsize::new(0),
+                });
+                (cap, others)
             });
-        }
-        permits(builder.config.max_size, builder.limit)?;
-        Ok(Self {
-            inner: Arc::new(Keyed {
+            Keyed {
                 pools: RwLock::new(Some(HashMap::new())),
                 builder,
                 factory: Box::new(factory),
-            }),
-        })
+                total,
+            }
+        });
+        Ok(Self { inner })
     }
 
     /// Lends a connection to `key`, as [`SharedPool::get`] does (the key's pool is made
@@ -143,8 +175,17 @@ where
         }
         let key = key.to_owned();
         let manager = (self.inner.factory)(&key);
+        let total = (self.inner.total.as_ref()).map(|(cap, others)| {
+            let link = Link {
+                cap: cap.clone(),
+                room: Arc::new(KeyRoom::new(cap.tick())),
+            };
+            (link, others.clone())
+        });
         // The settings were validated by `new`: building cannot fail.
-        let pool = self.inner.builder.clone().build(manager).ok()?;
+        let pool = (self.inner.builder.clone())
+            .build_in(manager, DynHooks::none(), total)
+            .ok()?;
         pools.insert(key, pool.clone());
         Some(pool)
     }
@@ -200,6 +241,25 @@ where
             .as_ref()
             .map(|p| p.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The cap on the connections of all keys together
+    /// ([`SharedBuilder::max_total`]), if any.
+    pub fn max_total(&self) -> Option<usize> {
+        self.inner.total.as_ref().map(|(cap, _)| cap.max())
+    }
+
+    /// Connections of all keys together, counting the ones being opened (under
+    /// [`max_total`](Self::max_total); without it, the sum of the keys' pools').
+    pub fn connections(&self) -> usize {
+        match &self.inner.total {
+            Some((cap, _)) => cap.used(),
+            None => self
+                .pools()
+                .iter()
+                .map(|(_, p)| p.inner.shared.size.load(crate::sync::Ordering::Relaxed))
+                .sum(),
+        }
     }
 
     /// A snapshot of each key's pool.
@@ -268,6 +328,91 @@ where
             .field("keys", &keys)
             .field("builder", &self.inner.builder)
             .finish_non_exhaustive()
+    }
+}
+
+impl<K, M: Manager> Siblings for Others<K, M>
+where
+    K: Send + Sync,
+    M::Connection: Clone + Sync,
+{
+    fn notify(&self) {
+        let Some(keyed) = self.keyed.upgrade() else {
+            return;
+        };
+        if let Some(pools) = read(&keyed.pools).as_ref() {
+            for pool in pools.values() {
+                pool.inner.shared.notify_capacity();
+            }
+        }
+    }
+
+    fn evict(&self, except: *const ()) -> bool {
+        let Some(keyed) = self.keyed.upgrade() else {
+            return false;
+        };
+        // The victim is found under the read lock and retired after it (retiring tells
+        // every pool, which takes the lock again).
+        // (last used, its pool, the connection)
+        let mut best: Option<Victim<M>> = None;
+        if let Some(pools) = read(&keyed.pools).as_ref() {
+            for pool in pools.values() {
+                let inner = &pool.inner;
+                if std::ptr::eq(Arc::as_ptr(inner).cast::<()>(), except) {
+                    continue;
+                }
+                inner.live.read(|entries| {
+                    for e in entries {
+                        if e.retired.load(Ordering::SeqCst) || e.load.load(Ordering::SeqCst) != 0 {
+                            continue;
+                        }
+                        let used = e.last_used();
+                        if best.as_ref().is_none_or(|(t, _, _)| used < *t) {
+                            best = Some((used, inner.clone(), e.clone()));
+                        }
+                    }
+                });
+            }
+        }
+        match best {
+            // A lend taken meanwhile keeps its handle (as with any retired connection).
+            Some((_, inner, entry)) if entry.load.load(Ordering::SeqCst) == 0 => {
+                inner.retire(&entry, CloseReason::Handoff);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn idle(&self, except: *const ()) -> bool {
+        let Some(keyed) = self.keyed.upgrade() else {
+            return false;
+        };
+        read(&keyed.pools).as_ref().is_some_and(|pools| {
+            pools.values().any(|pool| {
+                let inner = &pool.inner;
+                !std::ptr::eq(Arc::as_ptr(inner).cast::<()>(), except)
+                    && inner.live.read(|entries| {
+                        entries.iter().any(|e| {
+                            !e.retired.load(Ordering::SeqCst) && e.load.load(Ordering::SeqCst) == 0
+                        })
+                    })
+            })
+        })
+    }
+
+    fn waiting(&self, delta: isize) {
+        if delta >= 0 {
+            self.waiting
+                .fetch_add(delta.unsigned_abs(), Ordering::SeqCst);
+        } else {
+            self.waiting
+                .fetch_sub(delta.unsigned_abs(), Ordering::SeqCst);
+        }
+    }
+
+    fn has_waiters(&self) -> bool {
+        self.waiting.load(Ordering::SeqCst) != 0
     }
 }
 

@@ -15,24 +15,18 @@
 //! cargo bench -p netpool-benches --bench redis_cluster -- --warm-up-time 1 --measurement-time 3
 //! ```
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+mod common;
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use common::live::{self, One, Split, one};
+use criterion::Criterion;
 use netpool_clients::cluster::Cluster;
 
 const TASKS: [usize; 2] = [16, 128];
 const KEYS: usize = 300;
 const PER_NODE: usize = 16;
 
-/// One GET through some client, of the key numbered by the argument.
-type One = Arc<dyn Fn(usize) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
-
-fn key(i: usize) -> String {
-    format!("netpool:bench:cluster:{}", i % KEYS)
+fn key(i: u64) -> String {
+    format!("netpool:bench:cluster:{}", i % KEYS as u64)
 }
 
 fn main() {
@@ -41,16 +35,13 @@ fn main() {
         .args([script, "start"])
         .output();
     if !started.as_ref().is_ok_and(|o| o.status.success()) {
-        eprintln!(
-            "\n!!!!! redis_cluster bench SKIPPED: could not start the cluster ({started:?})\n"
+        live::skipped(
+            "redis_cluster",
+            format!("could not start the cluster ({started:?})"),
         );
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = live::runtime();
     let (keyed, shared_1, shared_2, redis) = rt.block_on(async {
         let build = |shared: usize| {
             Cluster::builder(["127.0.0.1:7100"])
@@ -61,7 +52,7 @@ fn main() {
                 .expect("cluster client")
         };
         let (cluster, shared_1, shared_2) = (build(0), build(1), build(2));
-        for i in 0..KEYS {
+        for i in 0..KEYS as u64 {
             cluster
                 .set(key(i).as_bytes(), b"0123456789abcdef")
                 .await
@@ -76,24 +67,13 @@ fn main() {
         (cluster, shared_1, shared_2, conn)
     });
     let netpool_one = |netpool: Cluster| -> One {
-        Arc::new(move |i| {
-            let cluster = netpool.clone();
-            Box::pin(async move {
-                let v = cluster.get(key(i).as_bytes()).await.expect("GET");
-                assert_eq!(v.map(|v| v.len()), Some(16));
-            })
+        one(netpool, |cluster, i| async move {
+            let v = cluster.get(key(i).as_bytes()).await.expect("GET");
+            assert_eq!(v.map(|v| v.len()), Some(16));
         })
     };
-    let redis_one: One = Arc::new(move |i| {
-        let mut conn = redis.clone();
-        Box::pin(async move {
-            let v: Vec<u8> = redis::cmd("GET")
-                .arg(key(i))
-                .query_async(&mut conn)
-                .await
-                .expect("GET");
-            assert_eq!(v.len(), 16);
-        })
+    let redis_one = one(redis, |mut conn, i| async move {
+        live::redis_get(&mut conn, &key(i)).await;
     });
     let clients = [
         ("redis-cluster-async", redis_one),
@@ -103,41 +83,10 @@ fn main() {
     ];
 
     let mut c = Criterion::default().configure_from_args();
-    let mut g = c.benchmark_group("redis_cluster_get");
-    g.throughput(Throughput::Elements(1));
-    for tasks in TASKS {
-        for (name, one) in &clients {
-            g.bench_with_input(BenchmarkId::new(*name, tasks), &tasks, |b, &tasks| {
-                b.iter_custom(|iters| run(&rt, tasks, iters, one));
-            });
-        }
-    }
-    g.finish();
+    let param = |tasks: usize| tasks.to_string();
+    live::bench_group(&mut c, &rt, "redis_cluster_get", &TASKS, param, &clients, Split::Even);
     interleaved(&rt, &clients);
     c.final_summary();
-}
-
-/// Runs `iters` GETs split over `tasks` tasks; returns the wall time.
-fn run(rt: &tokio::runtime::Runtime, tasks: usize, iters: u64, one: &One) -> Duration {
-    rt.block_on(async {
-        let next = Arc::new(AtomicUsize::new(0));
-        let start = Instant::now();
-        let handles: Vec<_> = (0..tasks as u64)
-            .map(|t| {
-                let (one, next) = (one.clone(), next.clone());
-                let share = iters / tasks as u64 + u64::from(t < iters % tasks as u64);
-                tokio::spawn(async move {
-                    for _ in 0..share {
-                        one(next.fetch_add(1, Ordering::Relaxed)).await;
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.await.expect("bench task");
-        }
-        start.elapsed()
-    })
 }
 
 /// Every client in turn, round by round (the order rotating); prints the median rates.
@@ -145,27 +94,14 @@ fn interleaved(rt: &tokio::runtime::Runtime, clients: &[(&str, One)]) {
     const ROUNDS: usize = 7;
     const GETS: u64 = 5000;
     println!("\nredis_cluster_get, interleaved: median GETs/s of {ROUNDS} rounds of {GETS} GETs");
-    print!("| tasks |");
-    clients.iter().for_each(|(name, _)| print!(" {name} |"));
-    print!("\n|---|");
-    clients.iter().for_each(|_| print!("---:|"));
-    println!();
+    live::header("tasks", clients.iter().map(|(name, _)| name));
     for tasks in TASKS {
         let mut rates = vec![Vec::with_capacity(ROUNDS); clients.len()];
-        for round in 0..ROUNDS {
-            for k in 0..clients.len() {
-                let i = (k + round) % clients.len();
-                let elapsed = run(rt, tasks, GETS, &clients[i].1);
-                rates[i].push(GETS as f64 / elapsed.as_secs_f64());
-            }
-        }
-        let medians: Vec<f64> = rates
-            .into_iter()
-            .map(|mut r| {
-                r.sort_by(f64::total_cmp);
-                r[r.len() / 2]
-            })
-            .collect();
+        live::rotate(ROUNDS, clients.len(), |i| {
+            let (elapsed, _) = live::run(rt, tasks, GETS, Split::Even, &clients[i].1);
+            rates[i].push(GETS as f64 / elapsed.as_secs_f64());
+        });
+        let medians = live::medians(rates);
         print!("| {tasks} |");
         for m in &medians {
             print!(" {:.1}k ({:.2}x) |", m / 1000.0, m / medians[0]);

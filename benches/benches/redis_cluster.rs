@@ -84,7 +84,15 @@ fn main() {
 
     let mut c = Criterion::default().configure_from_args();
     let param = |tasks: usize| tasks.to_string();
-    live::bench_group(&mut c, &rt, "redis_cluster_get", &TASKS, param, &clients, Split::Even);
+    live::bench_group(
+        &mut c,
+        &rt,
+        "redis_cluster_get",
+        &TASKS,
+        param,
+        &clients,
+        Split::Even,
+    );
     interleaved(&rt, &clients);
     c.final_summary();
 }

@@ -90,7 +90,15 @@ fn main() {
     }
     let mut c = live::criterion();
     let param = |tasks: usize| tasks.to_string();
-    live::bench_group(&mut c, &rt, "redis_shared_get", &TASKS, param, &pools, Split::Even);
+    live::bench_group(
+        &mut c,
+        &rt,
+        "redis_shared_get",
+        &TASKS,
+        param,
+        &pools,
+        Split::Even,
+    );
     c.final_summary();
     if !live::listing() {
         interleaved(&rt, &pools, &admin);
@@ -98,7 +106,9 @@ fn main() {
 }
 
 fn multiplexed_one(conn: redis::aio::MultiplexedConnection) -> One {
-    one(conn, |mut conn, _| async move { redis_get(&mut conn, KEY).await })
+    one(conn, |mut conn, _| async move {
+        redis_get(&mut conn, KEY).await
+    })
 }
 
 fn round_robin_one(conns: Vec<redis::aio::MultiplexedConnection>) -> One {

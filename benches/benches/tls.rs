@@ -106,10 +106,11 @@ fn tls(c: &mut Criterion) {
         .max_size(SIZE)
         .build(handwritten())
         .expect("valid config");
-    let deadpool: deadpool::managed::Pool<_> = deadpool::managed::Pool::builder(Dead(handwritten()))
-        .max_size(SIZE)
-        .build()
-        .expect("valid config");
+    let deadpool: deadpool::managed::Pool<_> =
+        deadpool::managed::Pool::builder(Dead(handwritten()))
+            .max_size(SIZE)
+            .build()
+            .expect("valid config");
     let bb8 = rt.block_on(async {
         bb8::Pool::builder()
             .max_size(u32::try_from(SIZE).expect("small"))
@@ -120,8 +121,14 @@ fn tls(c: &mut Criterion) {
     // Every pool opens its 8 connections (handshakes) before the measurements.
     common::warm_pools!(rt, SIZE; netpool, netpool_handwritten, deadpool, bb8);
 
-    let (rt, config, netpool, handwritten, deadpool, bb8) =
-        (&rt, &config, &netpool, &netpool_handwritten, &deadpool, &bb8);
+    let (rt, config, netpool, handwritten, deadpool, bb8) = (
+        &rt,
+        &config,
+        &netpool,
+        &netpool_handwritten,
+        &deadpool,
+        &bb8,
+    );
     let mut runs: Vec<Run<'_>> = vec![(
         "handshake",
         format!("{SIZE}x{SIZE}"),

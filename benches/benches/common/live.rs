@@ -91,7 +91,9 @@ pub(crate) fn run(
                     while match split {
                         Split::Even => done < share,
                         Split::Claimed => left
-                            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                                n.checked_sub(1)
+                            })
                             .is_ok(),
                     } {
                         one(t + tasks as u64 * done).await;
@@ -113,7 +115,11 @@ pub(crate) fn run(
 pub(crate) fn min_over_max(counts: &[u64]) -> f64 {
     let min = counts.iter().min().copied().unwrap_or(0);
     let max = counts.iter().max().copied().unwrap_or(0);
-    if max == 0 { 1.0 } else { min as f64 / max as f64 }
+    if max == 0 {
+        1.0
+    } else {
+        min as f64 / max as f64
+    }
 }
 
 /// Benchmarks every one of `ones` in the criterion group `group`, one element per

@@ -133,7 +133,9 @@ impl Workload {
 pub(crate) fn netpool_one(pool: &netpool_postgres::Pool, workload: Workload) -> One {
     one(pool.clone(), move |pool, n| async move {
         let session = pool.get().await.expect("netpool get");
-        workload.run(&session, session.prepare_cached(PREPARED), n).await;
+        workload
+            .run(&session, session.prepare_cached(PREPARED), n)
+            .await;
     })
 }
 
@@ -141,7 +143,9 @@ pub(crate) fn netpool_one(pool: &netpool_postgres::Pool, workload: Workload) -> 
 pub(crate) fn deadpool_one(pool: &deadpool_postgres::Pool, workload: Workload) -> One {
     one(pool.clone(), move |pool, n| async move {
         let session = pool.get().await.expect("deadpool get");
-        workload.run(&session, session.prepare_cached(PREPARED), n).await;
+        workload
+            .run(&session, session.prepare_cached(PREPARED), n)
+            .await;
     })
 }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use common::echo::{connect, echo_server, round_trip};
-use common::{Bb8, Dead, Meter, Run, Sample, Unchecked, claim, run_group};
+use common::{Meter, Run, Sample, Unchecked, claim, run_group};
 use criterion::{Criterion, criterion_group, criterion_main};
 use netpool_benches::alloc::CountingAlloc;
 use tokio::net::TcpStream;
@@ -93,17 +93,8 @@ fn tcp(c: &mut Criterion) {
         .expect("valid config");
     // The peers' TCP manager: connect, no checks.
     let plain = || Unchecked(move || connect(addr));
-    let deadpool: deadpool::managed::Pool<_> = deadpool::managed::Pool::builder(Dead(plain()))
-        .max_size(SIZE)
-        .build()
-        .expect("valid config");
-    let bb8 = rt.block_on(async {
-        bb8::Pool::builder()
-            .max_size(u32::try_from(SIZE).expect("small"))
-            .build(Bb8(plain()))
-            .await
-            .expect("valid config")
-    });
+    let deadpool = common::deadpool_of(plain(), SIZE);
+    let bb8 = rt.block_on(common::bb8_of(plain(), SIZE));
     common::warm_pools!(rt, SIZE; netpool, no_peek, deadpool, bb8);
 
     let (rt, streams, netpool, no_peek, deadpool, bb8) =

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use common::echo::{echo_server, round_trip};
-use common::{Bb8, Dead, Run, Sample, Unchecked, run_group};
+use common::{Run, Sample, Unchecked, run_group};
 use criterion::{Criterion, criterion_group, criterion_main};
 use netpool_benches::alloc::CountingAlloc;
 use netpool_testkit::tls::{TlsServerOptions, client_config, server_config};
@@ -106,18 +106,8 @@ fn tls(c: &mut Criterion) {
         .max_size(SIZE)
         .build(handwritten())
         .expect("valid config");
-    let deadpool: deadpool::managed::Pool<_> =
-        deadpool::managed::Pool::builder(Dead(handwritten()))
-            .max_size(SIZE)
-            .build()
-            .expect("valid config");
-    let bb8 = rt.block_on(async {
-        bb8::Pool::builder()
-            .max_size(u32::try_from(SIZE).expect("small"))
-            .build(Bb8(handwritten()))
-            .await
-            .expect("valid config")
-    });
+    let deadpool = common::deadpool_of(handwritten(), SIZE);
+    let bb8 = rt.block_on(common::bb8_of(handwritten(), SIZE));
     // Every pool opens its 8 connections (handshakes) before the measurements.
     common::warm_pools!(rt, SIZE; netpool, netpool_handwritten, deadpool, bb8);
 

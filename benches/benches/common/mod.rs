@@ -186,7 +186,15 @@ pub(crate) fn netpool_defaults(max_size: usize) -> netpool_core::Pool<Mem> {
 
 /// deadpool with its defaults (recycle on every checkout).
 pub(crate) fn deadpool(max_size: usize) -> deadpool::managed::Pool<Dead<Mem>> {
-    deadpool::managed::Pool::builder(Dead(Mem))
+    deadpool_of(Mem, max_size)
+}
+
+/// deadpool with its defaults, of `manager`'s connections.
+pub(crate) fn deadpool_of<M: netpool_core::Manager>(
+    manager: M,
+    max_size: usize,
+) -> deadpool::managed::Pool<Dead<M>> {
+    deadpool::managed::Pool::builder(Dead(manager))
         .max_size(max_size)
         .build()
         .expect("valid config")
@@ -194,9 +202,17 @@ pub(crate) fn deadpool(max_size: usize) -> deadpool::managed::Pool<Dead<Mem>> {
 
 /// bb8 with its defaults (is_valid on every checkout). Needs a tokio runtime.
 pub(crate) async fn bb8(max_size: usize) -> bb8::Pool<Bb8<Mem>> {
+    bb8_of(Mem, max_size).await
+}
+
+/// bb8 with its defaults, of `manager`'s connections. Needs a tokio runtime.
+pub(crate) async fn bb8_of<M: netpool_core::Manager>(
+    manager: M,
+    max_size: usize,
+) -> bb8::Pool<Bb8<M>> {
     bb8::Pool::builder()
         .max_size(u32::try_from(max_size).expect("small"))
-        .build(Bb8(Mem))
+        .build(Bb8(manager))
         .await
         .expect("valid config")
 }

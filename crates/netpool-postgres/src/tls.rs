@@ -88,6 +88,22 @@ fn webpki_verifier(
         })
 }
 
+/// Writes the `ServerCertVerifier` methods named in the list, which check a TLS 1.2 or
+/// 1.3 handshake signature: each calls the `rustls::crypto` function of its name with the
+/// provider's algorithms.
+macro_rules! verify_signature {
+    ($($name:ident),+) => {$(
+        fn $name(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            $name(message, cert, dss, &self.provider.signature_verification_algorithms)
+        }
+    )+};
+}
+
 /// The `sslmode`s that check less than rustls's default verifier: the handshake
 /// signatures are always checked, the certificate as `chain` says.
 #[derive(Debug)]
@@ -119,28 +135,9 @@ impl ServerCertVerifier for Lenient {
         }
     }
 
-    // The signatures are checked as the webpki verifier checks them, with the same
-    // provider's algorithms.
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.provider.signature_verification_algorithms;
-        verify_tls12_signature(message, cert, dss, algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.provider.signature_verification_algorithms;
-        verify_tls13_signature(message, cert, dss, algorithms)
-    }
+    // The handshake signatures, checked as the webpki verifier checks them (with the
+    // same provider's algorithms).
+    verify_signature!(verify_tls12_signature, verify_tls13_signature);
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.provider

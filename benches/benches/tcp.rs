@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use common::echo::{connect, echo_server, round_trip};
-use common::{Meter, Run, Sample, Unchecked, claim, run_group};
+use common::{Meter, Sample, Unchecked, claim};
 use criterion::{Criterion, criterion_group, criterion_main};
 use netpool_benches::alloc::CountingAlloc;
 use tokio::net::TcpStream;
@@ -50,16 +50,6 @@ impl netpool_core::Manager for NoPeek {
     fn has_broken(&self, _: &mut TcpStream) -> bool {
         false
     }
-}
-
-/// `$tasks` tasks that complete `iters` round trips between them through `$pool`.
-macro_rules! pooled_round_trips {
-    ($rt:expr, $iters:expr, $tasks:expr, $pool:expr) => {
-        common::tasks!($rt, $iters, $tasks, $pool, |pool| {
-            let mut conn = pool.get().await.expect("connection");
-            round_trip(&mut *conn).await;
-        })
-    };
 }
 
 fn tcp(c: &mut Criterion) {
@@ -99,27 +89,13 @@ fn tcp(c: &mut Criterion) {
 
     let (rt, streams, netpool, no_peek, deadpool, bb8) =
         (&rt, &streams, &netpool, &no_peek, &deadpool, &bb8);
-    let mut runs: Vec<Run<'_>> = vec![(
-        "raw",
-        format!("{SIZE}x{SIZE}"),
-        Box::new(move |iters| raw_round_trips(rt, streams, iters)),
-    )];
-    common::pool_runs!(runs, SIZE, [SIZE, TASKS], |tasks, pool, iters| {
-        pooled_round_trips!(rt, iters, tasks, pool)
-    };
+    common::echo::echo_group!(
+        c, rt, "tcp_echo", SIZE, TASKS, INTERLEAVED_TRIPS, INTERLEAVED_ROUNDS;
+        "raw" => move |iters| raw_round_trips(rt, streams, iters);
         "netpool" => netpool,
         "netpool, no return peek" => no_peek,
         "deadpool" => deadpool,
         "bb8" => bb8,
-    );
-
-    run_group(
-        c,
-        "tcp_echo",
-        &mut runs,
-        &["raw", "deadpool"],
-        INTERLEAVED_TRIPS,
-        INTERLEAVED_ROUNDS,
     );
 }
 

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use common::echo::{echo_server, round_trip};
-use common::{Run, Sample, Unchecked, run_group};
+use common::{Sample, Unchecked};
 use criterion::{Criterion, criterion_group, criterion_main};
 use netpool_benches::alloc::CountingAlloc;
 use netpool_testkit::tls::{TlsServerOptions, client_config, server_config};
@@ -54,16 +54,6 @@ async fn connect(addr: SocketAddr, config: Arc<ClientConfig>) -> io::Result<TlsS
     let stream = common::echo::connect(addr).await?;
     let name = ServerName::try_from("localhost").map_err(io::Error::other)?;
     TlsConnector::from(config).connect(name, stream).await
-}
-
-/// `$tasks` tasks that complete `iters` round trips between them through `$pool`.
-macro_rules! pooled_round_trips {
-    ($rt:expr, $iters:expr, $tasks:expr, $pool:expr) => {
-        common::tasks!($rt, $iters, $tasks, $pool, |pool| {
-            let mut conn = pool.get().await.expect("connection");
-            round_trip(&mut *conn).await;
-        })
-    };
 }
 
 /// 8 tasks complete `iters` requests between them, each on a new connection.
@@ -119,27 +109,13 @@ fn tls(c: &mut Criterion) {
         &deadpool,
         &bb8,
     );
-    let mut runs: Vec<Run<'_>> = vec![(
-        "handshake",
-        format!("{SIZE}x{SIZE}"),
-        Box::new(move |iters| handshake_per_request(rt, addr, config, iters)),
-    )];
-    common::pool_runs!(runs, SIZE, [SIZE, TASKS], |tasks, pool, iters| {
-        pooled_round_trips!(rt, iters, tasks, pool)
-    };
+    common::echo::echo_group!(
+        c, rt, "tls_echo", SIZE, TASKS, INTERLEAVED_TRIPS, INTERLEAVED_ROUNDS;
+        "handshake" => move |iters| handshake_per_request(rt, addr, config, iters);
         "netpool" => netpool,
         "netpool_handwritten" => handwritten,
         "deadpool" => deadpool,
         "bb8" => bb8,
-    );
-
-    run_group(
-        c,
-        "tls_echo",
-        &mut runs,
-        &["handshake", "deadpool"],
-        INTERLEAVED_TRIPS,
-        INTERLEAVED_ROUNDS,
     );
 }
 

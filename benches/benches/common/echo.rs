@@ -79,3 +79,27 @@ pub(crate) async fn round_trip(stream: &mut (impl AsyncRead + AsyncWrite + Unpin
     stream.flush().await.expect("flush");
     stream.read_exact(&mut reply).await.expect("read");
 }
+
+/// Benchmarks the echo group `$group` and compares it interleaved (`$trips` round trips
+/// a run, `$rounds` rounds; see [`run_group`](crate::common::run_group)): first
+/// `$first`, a run of its own (`$run`, at `$size` x `$size`), then each pool with
+/// `$size` and `$tasks` tasks doing round trips through it. The ratios are to `$first`
+/// and to deadpool.
+#[allow(unused_macros, reason = "only the echo benches use it")]
+macro_rules! echo_group {
+    ($c:expr, $rt:expr, $group:literal, $size:expr, $tasks:expr, $trips:expr, $rounds:expr;
+     $first:literal => $run:expr; $($name:literal => $pool:expr),+ $(,)?) => {{
+        let mut runs: Vec<$crate::common::Run<'_>> =
+            vec![($first, format!("{}x{}", $size, $size), Box::new($run))];
+        $crate::common::pool_runs!(runs, $size, [$size, $tasks], |tasks, pool, iters| {
+            $crate::common::tasks!($rt, iters, tasks, pool, |pool| {
+                let mut conn = pool.get().await.expect("connection");
+                $crate::common::echo::round_trip(&mut *conn).await;
+            })
+        }; $($name => $pool),+);
+        let baselines = [$first, "deadpool"];
+        $crate::common::run_group($c, $group, &mut runs, &baselines, $trips, $rounds);
+    }};
+}
+#[allow(unused_imports, reason = "only the echo benches use it")]
+pub(crate) use echo_group;

@@ -108,19 +108,18 @@ pub(crate) enum Workload {
 
 impl Workload {
     /// Runs the workload on `client`, with `n` as the parameter; `prepare` gives the
-    /// prepared statement (a future, not polled by `Select1`).
-    async fn run(
-        self,
-        client: &Client,
-        prepare: impl Future<Output = Result<Statement, tokio_postgres::Error>>,
-        n: u64,
-    ) {
+    /// prepared statement (called by `Prepared` only: a future held unpolled would make
+    /// every operation's future larger, and larger futures cost copies).
+    async fn run<F>(self, client: &Client, prepare: impl FnOnce() -> F, n: u64)
+    where
+        F: Future<Output = Result<Statement, tokio_postgres::Error>>,
+    {
         match self {
             Self::Select1 => {
                 client.simple_query("SELECT 1").await.expect("SELECT 1");
             }
             Self::Prepared => {
-                let statement = prepare.await.expect("prepare");
+                let statement = prepare().await.expect("prepare");
                 let n = n as i64;
                 let row = client.query_one(&statement, &[&n]).await.expect("query");
                 assert_eq!(row.get::<_, i64>(0), n + 1);
@@ -134,7 +133,7 @@ pub(crate) fn netpool_one(pool: &netpool_postgres::Pool, workload: Workload) -> 
     one(pool.clone(), move |pool, n| async move {
         let session = pool.get().await.expect("netpool get");
         workload
-            .run(&session, session.prepare_cached(PREPARED), n)
+            .run(&session, || session.prepare_cached(PREPARED), n)
             .await;
     })
 }
@@ -144,7 +143,7 @@ pub(crate) fn deadpool_one(pool: &deadpool_postgres::Pool, workload: Workload) -
     one(pool.clone(), move |pool, n| async move {
         let session = pool.get().await.expect("deadpool get");
         workload
-            .run(&session, session.prepare_cached(PREPARED), n)
+            .run(&session, || session.prepare_cached(PREPARED), n)
             .await;
     })
 }
@@ -153,6 +152,8 @@ pub(crate) fn deadpool_one(pool: &deadpool_postgres::Pool, workload: Workload) -
 pub(crate) fn bb8_one(pool: &Bb8Pool, workload: Workload) -> One {
     one(pool.clone(), move |pool, n| async move {
         let session = pool.get().await.expect("bb8 get");
-        workload.run(&session, session.prepare(PREPARED), n).await;
+        workload
+            .run(&session, || session.prepare(PREPARED), n)
+            .await;
     })
 }

@@ -8,13 +8,11 @@
 //! ```
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use netpool_core::{Manager, Pool, Pooled};
-use netpool_examples::echo::{Args, Demo, Latencies, or_exit};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use netpool_core::{Manager, Pool};
+use netpool_examples::echo::{Args, BoxError, Demo, PAUSE, TokioEcho, or_exit};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -48,34 +46,13 @@ where
     M: Manager,
     M::Connection: AsyncRead + AsyncWrite + Unpin,
 {
-    let progress = Demo::progress(&demo, {
-        let pool = pool.clone();
-        move || pool.stats()
-    });
+    let progress = Demo::watch(&demo, &pool);
     let clients: Vec<_> = (0..demo.args.clients)
         .map(|_| {
             let (demo, pool) = (demo.clone(), pool.clone());
             tokio::spawn(async move {
-                let msg = demo.message();
-                let mut reply = vec![0; msg.len()];
-                let mut latencies = Latencies::default();
-                while demo.running() {
-                    let start = Instant::now();
-                    let result = async {
-                        let mut conn = pool.get().await?;
-                        conn.write_all(&msg).await?;
-                        conn.flush().await?; // the stream contract (TLS may buffer)
-                        if let Err(e) = conn.read_exact(&mut reply).await {
-                            Pooled::discard(conn); // out of sync: close it
-                            return Err(e.into());
-                        }
-                        Ok::<(), BoxError>(())
-                    };
-                    if !demo.record(&mut latencies, start, result.await) {
-                        tokio::time::sleep(Duration::from_millis(10)).await; // the server is down, say
-                    }
-                }
-                latencies
+                let pause = || tokio::time::sleep(PAUSE);
+                demo.client(TokioEcho(pool), pause).await
             })
         })
         .collect();

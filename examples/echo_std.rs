@@ -9,12 +9,10 @@
 
 use std::io::{Read, Write};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use netpool_core::{Manager, Pool, Pooled};
-use netpool_examples::echo::{Args, Demo, Latencies, or_exit};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use netpool_core::{Manager, Pool};
+use netpool_examples::echo::{Args, BoxError, Demo, or_exit, settle};
 
 fn main() -> Result<(), BoxError> {
     let args = Args::from_env("echo_std").unwrap_or_else(|usage| {
@@ -48,34 +46,16 @@ where
     M: Manager,
     M::Connection: Read + Write,
 {
-    let progress = Demo::progress(&demo, {
-        let pool = pool.clone();
-        move || pool.stats()
-    });
+    let progress = Demo::watch(&demo, &pool);
     let clients: Vec<_> = (0..demo.args.clients)
         .map(|_| {
             let (demo, pool) = (demo.clone(), pool.clone());
             std::thread::spawn(move || {
-                let msg = demo.message();
-                let mut reply = vec![0; msg.len()];
-                let mut latencies = Latencies::default();
-                while demo.running() {
-                    let start = Instant::now();
-                    let result = (|| {
-                        let mut conn = pool.get_blocking()?;
-                        conn.write_all(&msg)?;
-                        conn.flush()?; // the stream contract (TLS may buffer)
-                        if let Err(e) = conn.read_exact(&mut reply) {
-                            Pooled::discard(conn); // out of sync: close it
-                            return Err(e.into());
-                        }
-                        Ok::<(), BoxError>(())
-                    })();
-                    if !demo.record(&mut latencies, start, result) {
-                        std::thread::sleep(Duration::from_millis(10)); // the server is down, say
-                    }
-                }
-                latencies
+                demo.client_blocking(|msg, reply| {
+                    let mut conn = pool.get_blocking()?;
+                    let result = exchange(&mut *conn, msg, reply);
+                    settle(conn, result)
+                })
             })
         })
         .collect();
@@ -86,4 +66,11 @@ where
     let _ = progress.join();
     demo.report(latencies, &pool.stats());
     Ok(())
+}
+
+/// Sends `msg` and reads its echo into `reply`.
+fn exchange(conn: &mut (impl Read + Write), msg: &[u8], reply: &mut [u8]) -> std::io::Result<()> {
+    conn.write_all(msg)?;
+    conn.flush()?; // the stream contract (TLS may buffer)
+    conn.read_exact(reply)
 }

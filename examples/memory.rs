@@ -1,34 +1,16 @@
-//! Drives a netpool-core pool with an in-memory manager from many tasks, then prints the
-//! pool's stats. No network, no setup:
+//! Drives a netpool-core pool with an in-memory manager (`netpool_examples::memory::Mem`)
+//! from many tasks, then prints the pool's stats. No network, no setup:
 //!
 //! ```text
 //! cargo run --release --example memory -- [tasks] [max_size] [seconds]
 //! ```
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use netpool_core::{Manager, Pool};
-
-/// A connection that is just a counter of the requests it served.
-struct Mem;
-
-impl Manager for Mem {
-    type Connection = u64;
-    type Error = Infallible;
-
-    async fn connect(&self) -> Result<u64, Infallible> {
-        Ok(0)
-    }
-    async fn is_valid(&self, _conn: &mut u64) -> Result<(), Infallible> {
-        Ok(())
-    }
-    fn has_broken(&self, _conn: &mut u64) -> bool {
-        false
-    }
-}
+use netpool_core::Pool;
+use netpool_examples::memory::Mem;
 
 fn arg(n: usize, default: u64) -> u64 {
     std::env::args()
@@ -44,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pool = Pool::builder()
         .max_size(max_size)
         .wait_timeout(Some(Duration::from_secs(5)))
-        .build(Mem)?;
+        .build(Mem::default())?; // a connection is a counter; it never breaks
     let ex = Arc::new(async_executor::Executor::new());
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));

@@ -87,7 +87,11 @@ fn fill_netpool(pool: &netpool_core::Pool<common::Mem>, max_size: usize) {
     drop(held);
 }
 
-fn fill_deadpool(rt: &Runtime, pool: &deadpool::managed::Pool<common::DeadMem>, max_size: usize) {
+fn fill_deadpool(
+    rt: &Runtime,
+    pool: &deadpool::managed::Pool<common::Dead<common::Mem>>,
+    max_size: usize,
+) {
     rt.block_on(async {
         let mut held = Vec::new();
         for _ in 0..max_size {
@@ -96,7 +100,7 @@ fn fill_deadpool(rt: &Runtime, pool: &deadpool::managed::Pool<common::DeadMem>, 
     });
 }
 
-fn fill_bb8(rt: &Runtime, pool: &bb8::Pool<common::Bb8Mem>, max_size: usize) {
+fn fill_bb8(rt: &Runtime, pool: &bb8::Pool<common::Bb8<common::Mem>>, max_size: usize) {
     rt.block_on(async {
         let mut held = Vec::new();
         for _ in 0..max_size {

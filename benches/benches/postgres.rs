@@ -32,273 +32,73 @@
 //! cargo bench -p netpool-benches --bench postgres -- --warm-up-time 1 --measurement-time 3
 //! ```
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+mod common;
 
-use criterion::{BenchmarkId, Criterion, Throughput};
-use tokio_postgres::NoTls;
+use common::live::{self, One, Split};
+use common::pg::{self, MAX_SIZE, Workload};
+use criterion::Criterion;
 
-const MAX_SIZE: usize = 16;
 const TASKS: [usize; 2] = [16, 128];
-const PREPARED: &str = "SELECT $1::int8 + 1";
-
-fn url() -> String {
-    std::env::var("NETPOOL_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
 
 fn main() {
-    let url = url();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    if let Err(e) = rt.block_on(probe(&url)) {
-        eprintln!(
-            "\n!!!!! postgres bench SKIPPED: no PostgreSQL server at {url} ({e}). Start one, \
-             or set NETPOOL_TEST_POSTGRES.\n"
+    let url = pg::url();
+    let rt = live::runtime();
+    if let Err(e) = rt.block_on(pg::probe(&url)) {
+        live::skipped(
+            "postgres",
+            format!(
+                "no PostgreSQL server at {url} ({e}). Start one, or set NETPOOL_TEST_POSTGRES."
+            ),
         );
         return;
     }
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(20)
-        .configure_from_args();
+    let mut c = live::criterion();
     bench(&mut c, &rt, &url);
     c.final_summary();
 }
 
-/// `SELECT 1` on a fresh session, within 3 s.
-async fn probe(url: &str) -> Result<(), String> {
-    let config: tokio_postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
-    let connect = tokio::time::timeout(Duration::from_secs(3), config.connect(NoTls));
-    let (client, conn) = connect
-        .await
-        .map_err(|_| "connect timed out".to_owned())?
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    client
-        .simple_query("SELECT 1")
-        .await
-        .map(drop)
-        .map_err(|e| e.to_string())
-}
-
-/// One checkout + statement + return through some pool; `n` is the parameter.
-type One = Arc<dyn Fn(i64) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
-
-/// Runs `total` statements over `tasks` tasks, each claiming the next one from a shared
-/// count; returns the wall time and the fairness (fewest completed / most).
-fn run(rt: &tokio::runtime::Runtime, tasks: usize, total: u64, one: &One) -> (Duration, f64) {
-    rt.block_on(async {
-        let left = Arc::new(AtomicU64::new(total));
-        let start = Instant::now();
-        let handles: Vec<_> = (0..tasks)
-            .map(|_| {
-                let (one, left) = (one.clone(), left.clone());
-                tokio::spawn(async move {
-                    let mut done = 0u64;
-                    while left
-                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                        .is_ok()
-                    {
-                        one(done as i64).await;
-                        done += 1;
-                    }
-                    done
-                })
-            })
-            .collect();
-        let mut counts = Vec::with_capacity(tasks);
-        for h in handles {
-            counts.push(h.await.expect("bench task"));
-        }
-        let elapsed = start.elapsed();
-        let (min, max) = (
-            counts.iter().min().copied().unwrap_or(0),
-            counts.iter().max().copied().unwrap_or(0),
-        );
-        (
-            elapsed,
-            if max == 0 {
-                1.0
-            } else {
-                min as f64 / max as f64
-            },
-        )
-    })
-}
-
-/// bb8's pool of tokio-postgres sessions.
-type Bb8Pool = bb8::Pool<bb8_postgres::PostgresConnectionManager<NoTls>>;
-
+/// The pools, each with every session open.
 struct Pools {
     netpool: netpool_postgres::Pool,
     deadpool: deadpool_postgres::Pool,
-    bb8: Bb8Pool,
-    bb8_notest: Bb8Pool,
+    bb8: pg::Bb8Pool,
+    bb8_notest: pg::Bb8Pool,
 }
 
-fn pools(rt: &tokio::runtime::Runtime, url: &str) -> Pools {
-    rt.block_on(async {
-        let netpool = {
-            let mut config = netpool_postgres::Config::from_url(url).expect("URL");
-            config.max_size = Some(MAX_SIZE);
-            config.ssl_mode = Some(netpool_postgres::SslMode::Disable);
-            config.create_pool().expect("netpool-postgres pool")
-        };
-        let deadpool = {
-            let mut config = deadpool_postgres::Config::new();
-            config.url = Some(url.to_owned());
-            config.pool = Some(deadpool_postgres::PoolConfig::new(MAX_SIZE));
-            config
-                .create_pool(Some(deadpool_postgres::Runtime::Tokio1), NoTls)
-                .expect("deadpool-postgres pool")
-        };
-        let bb8 = |test| async move {
-            let config: tokio_postgres::Config = url.parse().expect("URL");
-            bb8::Pool::builder()
-                .max_size(MAX_SIZE as u32)
-                .test_on_check_out(test)
-                .build(bb8_postgres::PostgresConnectionManager::new(config, NoTls))
-                .await
-                .expect("bb8 pool")
-        };
-        let pools = Pools {
-            netpool,
-            deadpool,
-            bb8: bb8(true).await,
-            bb8_notest: bb8(false).await,
-        };
-        // Open every pool's sessions before measuring (and prepare on each).
-        let mut held_n = Vec::new();
-        let mut held_d = Vec::new();
-        for _ in 0..MAX_SIZE {
-            let c = pools.netpool.get().await.expect("netpool get");
-            c.prepare_cached(PREPARED).await.expect("prepare");
-            held_n.push(c);
-            let c = pools.deadpool.get().await.expect("deadpool get");
-            c.prepare_cached(PREPARED).await.expect("prepare");
-            held_d.push(c);
-        }
-        for pool in [&pools.bb8, &pools.bb8_notest] {
-            let mut held = Vec::new();
-            for _ in 0..MAX_SIZE {
-                held.push(pool.get().await.expect("bb8 get"));
+impl Pools {
+    fn open(rt: &tokio::runtime::Runtime, url: &str) -> Self {
+        rt.block_on(async {
+            Self {
+                netpool: pg::netpool(url).await,
+                deadpool: pg::deadpool(url).await,
+                bb8: pg::bb8(url, true).await,
+                bb8_notest: pg::bb8(url, false).await,
             }
-        }
-        drop((held_n, held_d));
-        pools
-    })
-}
-
-fn select1(pools: &Pools) -> Vec<(&'static str, One)> {
-    let (n, d) = (pools.netpool.clone(), pools.deadpool.clone());
-    let (b, bn) = (pools.bb8.clone(), pools.bb8_notest.clone());
-    let bb8_one = |pool: Bb8Pool| -> One {
-        Arc::new(move |_| {
-            let pool = pool.clone();
-            Box::pin(async move {
-                let c = pool.get().await.expect("bb8 get");
-                c.simple_query("SELECT 1").await.expect("SELECT 1");
-            })
         })
-    };
-    vec![
-        (
-            "netpool",
-            Arc::new(move |_| {
-                let pool = n.clone();
-                Box::pin(async move {
-                    let c = pool.get().await.expect("netpool get");
-                    c.simple_query("SELECT 1").await.expect("SELECT 1");
-                })
-            }),
-        ),
-        (
-            "deadpool",
-            Arc::new(move |_| {
-                let pool = d.clone();
-                Box::pin(async move {
-                    let c = pool.get().await.expect("deadpool get");
-                    c.simple_query("SELECT 1").await.expect("SELECT 1");
-                })
-            }),
-        ),
-        ("bb8", bb8_one(b)),
-        ("bb8_notest", bb8_one(bn)),
-    ]
-}
+    }
 
-fn prepared(pools: &Pools) -> Vec<(&'static str, One)> {
-    let (n, d) = (pools.netpool.clone(), pools.deadpool.clone());
-    let (b, bn) = (pools.bb8.clone(), pools.bb8_notest.clone());
-    let bb8_one = |pool: Bb8Pool| -> One {
-        Arc::new(move |x: i64| {
-            let pool = pool.clone();
-            Box::pin(async move {
-                let c = pool.get().await.expect("bb8 get");
-                let s = c.prepare(PREPARED).await.expect("prepare");
-                let row = c.query_one(&s, &[&x]).await.expect("query");
-                assert_eq!(row.get::<_, i64>(0), x + 1);
-            })
-        })
-    };
-    vec![
-        (
-            "netpool",
-            Arc::new(move |x: i64| {
-                let pool = n.clone();
-                Box::pin(async move {
-                    let c = pool.get().await.expect("netpool get");
-                    let s = c.prepare_cached(PREPARED).await.expect("prepare");
-                    let row = c.query_one(&s, &[&x]).await.expect("query");
-                    assert_eq!(row.get::<_, i64>(0), x + 1);
-                })
-            }),
-        ),
-        (
-            "deadpool",
-            Arc::new(move |x: i64| {
-                let pool = d.clone();
-                Box::pin(async move {
-                    let c = pool.get().await.expect("deadpool get");
-                    let s = c.prepare_cached(PREPARED).await.expect("prepare");
-                    let row = c.query_one(&s, &[&x]).await.expect("query");
-                    assert_eq!(row.get::<_, i64>(0), x + 1);
-                })
-            }),
-        ),
-        ("bb8", bb8_one(b)),
-        ("bb8_notest", bb8_one(bn)),
-    ]
+    /// Every pool, running `workload`.
+    fn ones(&self, workload: Workload) -> Vec<(&'static str, One)> {
+        vec![
+            ("netpool", pg::netpool_one(&self.netpool, workload)),
+            ("deadpool", pg::deadpool_one(&self.deadpool, workload)),
+            ("bb8", pg::bb8_one(&self.bb8, workload)),
+            ("bb8_notest", pg::bb8_one(&self.bb8_notest, workload)),
+        ]
+    }
 }
 
 fn bench(c: &mut Criterion, rt: &tokio::runtime::Runtime, url: &str) {
-    let pools = pools(rt, url);
+    let pools = Pools::open(rt, url);
     let workloads = [
-        ("postgres_select1", select1(&pools)),
-        ("postgres_prepared", prepared(&pools)),
+        ("postgres_select1", pools.ones(Workload::Select1)),
+        ("postgres_prepared", pools.ones(Workload::Prepared)),
     ];
     for (group, ones) in &workloads {
-        let mut g = c.benchmark_group(*group);
-        g.throughput(Throughput::Elements(1));
-        for tasks in TASKS {
-            let param = format!("{tasks}x{MAX_SIZE}");
-            for (name, one) in ones {
-                g.bench_with_input(BenchmarkId::new(*name, &param), &tasks, |b, &tasks| {
-                    b.iter_custom(|iters| run(rt, tasks, iters, one).0);
-                });
-            }
-        }
-        g.finish();
+        let param = |tasks| format!("{tasks}x{MAX_SIZE}");
+        live::bench_group(c, rt, group, &TASKS, param, ones, Split::Claimed);
     }
-    if !std::env::args().any(|a| a == "--test" || a == "--list") {
+    if !live::listing() {
         for (group, ones) in &workloads {
             interleaved(rt, group, ones);
         }
@@ -314,33 +114,21 @@ fn interleaved(rt: &tokio::runtime::Runtime, group: &str, pools: &[(&str, One)])
     println!(
         "\n{group}, interleaved: median statements/s of {ROUNDS} rounds of {TOTAL}; fairness = min over rounds"
     );
-    print!("| tasks x max_size |");
-    pools.iter().for_each(|(name, _)| print!(" {name} |"));
-    print!(" netpool / best peer |");
-    pools
-        .iter()
-        .for_each(|(name, _)| print!(" fairness {name} |"));
-    print!("\n|---|");
-    (0..pools.len() * 2 + 1).for_each(|_| print!("---:|"));
-    println!();
+    let names = pools.iter().map(|(name, _)| name.to_string());
+    let fairness_names = pools.iter().map(|(name, _)| format!("fairness {name}"));
+    let columns = names
+        .chain(["netpool / best peer".to_owned()])
+        .chain(fairness_names);
+    live::header("tasks x max_size", columns);
     for tasks in TASKS {
         let mut rates = vec![Vec::with_capacity(ROUNDS); pools.len()];
         let mut fairness = vec![1.0f64; pools.len()];
-        for round in 0..ROUNDS {
-            for k in 0..pools.len() {
-                let i = (k + round) % pools.len();
-                let (elapsed, fair) = run(rt, tasks, TOTAL, &pools[i].1);
-                rates[i].push(TOTAL as f64 / elapsed.as_secs_f64());
-                fairness[i] = fairness[i].min(fair);
-            }
-        }
-        let medians: Vec<f64> = rates
-            .into_iter()
-            .map(|mut r| {
-                r.sort_by(f64::total_cmp);
-                r[r.len() / 2]
-            })
-            .collect();
+        live::rotate(ROUNDS, pools.len(), |i| {
+            let (elapsed, counts) = live::run(rt, tasks, TOTAL, Split::Claimed, &pools[i].1);
+            rates[i].push(TOTAL as f64 / elapsed.as_secs_f64());
+            fairness[i] = fairness[i].min(live::min_over_max(&counts));
+        });
+        let medians = live::medians(rates);
         print!("| {tasks}x{MAX_SIZE} |");
         medians.iter().for_each(|m| print!(" {:.1}k |", m / 1000.0));
         let best_peer = medians[1..].iter().copied().fold(0.0, f64::max);

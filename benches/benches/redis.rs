@@ -24,17 +24,15 @@
 //! cargo bench -p netpool-benches --bench redis -- --warm-up-time 1 --measurement-time 2
 //! ```
 
-use std::future::Future;
-use std::io::{Read, Write};
-use std::pin::Pin;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::live::{self, One, Split, one, redis_get};
+use criterion::Criterion;
 use netpool_clients::redis::redis_url;
-use netpool_redis::RedisManager;
 use redis::AsyncConnectionConfig;
-use redis::aio::ConnectionLike;
 
 const MAX_SIZE: usize = 16;
 const TASKS: [usize; 3] = [1, 16, 128];
@@ -43,17 +41,13 @@ const KEY: &str = "netpool:bench:redis:get";
 fn main() {
     let url = redis_url();
     if let Err(e) = probe(&url) {
-        eprintln!(
-            "\n!!!!! redis bench SKIPPED: no Redis server at {url} ({e}). Start one, or set \
-             NETPOOL_TEST_REDIS.\n"
+        live::skipped(
+            "redis",
+            format!("no Redis server at {url} ({e}). Start one, or set NETPOOL_TEST_REDIS."),
         );
         return;
     }
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(20)
-        .configure_from_args();
+    let mut c = live::criterion();
     bench_get(&mut c, &url);
     c.final_summary();
 }
@@ -81,91 +75,32 @@ fn probe(url: &str) -> Result<(), String> {
         .ok_or_else(|| "PING was not answered PONG".to_owned())
 }
 
-/// One GET on any connection.
-async fn get(conn: &mut impl ConnectionLike) {
-    let value: Vec<u8> = redis::cmd("GET")
-        .arg(KEY)
-        .query_async(conn)
-        .await
-        .expect("GET answered");
-    assert_eq!(value.len(), 16);
-}
-
-/// One checkout + GET + return through some pool.
-type One = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
-
-/// Runs `iters` GETs split over `tasks` tasks, each calling `one`; returns the wall time.
-fn run(rt: &tokio::runtime::Runtime, tasks: usize, iters: u64, one: &One) -> Duration {
-    rt.block_on(async {
-        let start = Instant::now();
-        let handles: Vec<_> = (0..tasks as u64)
-            .map(|t| {
-                let one = one.clone();
-                let share = iters / tasks as u64 + u64::from(t < iters % tasks as u64);
-                tokio::spawn(async move {
-                    for _ in 0..share {
-                        one().await;
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.await.expect("bench task");
-        }
-        start.elapsed()
-    })
-}
-
 /// After criterion: every pool in turn, round by round (the order rotating), so that a
 /// noisy neighbour on a shared machine hits them all alike; prints the median rate.
 fn interleaved(rt: &tokio::runtime::Runtime, pools: &[(&str, One)]) {
     const ROUNDS: usize = 7;
     const GETS: u64 = 3000;
     println!("\nredis_get, interleaved: median GETs/s of {ROUNDS} rounds of {GETS} GETs");
-    print!("| tasks x max_size |");
-    pools.iter().for_each(|(name, _)| print!(" {name} |"));
-    print!("\n|---|");
-    pools.iter().for_each(|_| print!("---:|"));
-    println!();
+    live::header("tasks x max_size", pools.iter().map(|(name, _)| name));
     for tasks in TASKS {
         let mut rates = vec![Vec::with_capacity(ROUNDS); pools.len()];
-        for round in 0..ROUNDS {
-            for k in 0..pools.len() {
-                let i = (k + round) % pools.len();
-                let elapsed = run(rt, tasks, GETS, &pools[i].1);
-                rates[i].push(GETS as f64 / elapsed.as_secs_f64());
-            }
-        }
+        live::rotate(ROUNDS, pools.len(), |i| {
+            let (elapsed, _) = live::run(rt, tasks, GETS, Split::Even, &pools[i].1);
+            rates[i].push(GETS as f64 / elapsed.as_secs_f64());
+        });
         print!("| {tasks}x{MAX_SIZE} |");
-        for mut r in rates {
-            r.sort_by(f64::total_cmp);
-            print!(" {:.1}k |", r[r.len() / 2] / 1000.0);
+        for m in live::medians(rates) {
+            print!(" {:.1}k |", m / 1000.0);
         }
         println!();
     }
 }
 
 fn bench_get(c: &mut Criterion, url: &str) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = live::runtime();
 
     // The value every GET reads.
-    rt.block_on(async {
-        let client = redis::Client::open(url).expect("Redis URL");
-        let mut conn = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("Redis connection");
-        let () = redis::cmd("SET")
-            .arg(KEY)
-            .arg(&[b'x'; 16][..])
-            .query_async(&mut conn)
-            .await
-            .expect("SET");
-    });
+    rt.block_on(live::redis_set(url, KEY)).expect("SET");
 
     // netpool-redis as its users build it: `Config::from_url(..)` and its builder.
     let netpool = |check_idle_after| {
@@ -222,58 +157,29 @@ fn bench_get(c: &mut Criterion, url: &str) {
         }
     });
 
+    let netpool_one = |pool: &netpool_core::Pool<netpool_redis::RedisManager>| {
+        one(pool.clone(), |pool, _| async move {
+            redis_get(&mut *pool.get().await.expect("netpool get"), KEY).await;
+        })
+    };
+    let bb8_one = |pool: &bb8_redis::bb8::Pool<bb8_redis::RedisConnectionManager>| {
+        one(pool.clone(), |pool, _| async move {
+            redis_get(&mut *pool.get().await.expect("bb8 get"), KEY).await;
+        })
+    };
+    let deadpool_one = one(deadpool, |pool, _| async move {
+        redis_get(&mut pool.get().await.expect("deadpool get"), KEY).await;
+    });
     let pools: Vec<(&str, One)> = vec![
         ("netpool", netpool_one(&netpool_default)),
         ("netpool_ping", netpool_one(&netpool_ping)),
-        ("deadpool_redis", deadpool_one(&deadpool)),
+        ("deadpool_redis", deadpool_one),
         ("bb8_redis", bb8_one(&bb8_default)),
         ("bb8_redis_notest", bb8_one(&bb8_notest)),
     ];
-    let mut g = c.benchmark_group("redis_get");
-    g.throughput(Throughput::Elements(1));
-    for tasks in TASKS {
-        let param = format!("{tasks}x{MAX_SIZE}");
-        for (name, one) in &pools {
-            g.bench_with_input(BenchmarkId::new(*name, &param), &tasks, |b, &tasks| {
-                b.iter_custom(|iters| run(&rt, tasks, iters, one));
-            });
-        }
-    }
-    g.finish();
-    if !std::env::args().any(|a| a == "--test" || a == "--list") {
+    let param = |tasks| format!("{tasks}x{MAX_SIZE}");
+    live::bench_group(c, &rt, "redis_get", &TASKS, param, &pools, Split::Even);
+    if !live::listing() {
         interleaved(&rt, &pools);
     }
-}
-
-fn netpool_one(pool: &netpool_core::Pool<RedisManager>) -> One {
-    let pool = pool.clone();
-    Arc::new(move || {
-        let pool = pool.clone();
-        Box::pin(async move {
-            let mut conn = pool.get().await.expect("netpool get");
-            get(&mut *conn).await;
-        })
-    })
-}
-
-fn deadpool_one(pool: &deadpool_redis::Pool) -> One {
-    let pool = pool.clone();
-    Arc::new(move || {
-        let pool = pool.clone();
-        Box::pin(async move {
-            let mut conn = pool.get().await.expect("deadpool get");
-            get(&mut conn).await;
-        })
-    })
-}
-
-fn bb8_one(pool: &bb8_redis::bb8::Pool<bb8_redis::RedisConnectionManager>) -> One {
-    let pool = pool.clone();
-    Arc::new(move || {
-        let pool = pool.clone();
-        Box::pin(async move {
-            let mut conn = pool.get().await.expect("bb8 get");
-            get(&mut *conn).await;
-        })
-    })
 }

@@ -18,13 +18,10 @@
 //! `NETPOOL_CLUSTER_PER_CONN=N` sets the lends per shared connection
 //! (`max_concurrent_per_connection`; the client's default if unset).
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+mod common;
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use common::live::{self, One, Split, one};
+use criterion::Criterion;
 use netpool_clients::cluster::Cluster;
 
 use self::cpu::cpu_of;
@@ -35,11 +32,8 @@ const TASKS: [usize; 2] = [16, 128];
 const KEYS: usize = 300;
 const PER_NODE: usize = 16;
 
-/// One GET through some client, of the key numbered by the argument.
-type One = Arc<dyn Fn(usize) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
-
-fn key(i: usize) -> String {
-    format!("netpool:bench:cluster:{}", i % KEYS)
+fn key(i: u64) -> String {
+    format!("netpool:bench:cluster:{}", i % KEYS as u64)
 }
 
 fn main() {
@@ -48,16 +42,13 @@ fn main() {
         .args([script, "start"])
         .output();
     if !started.as_ref().is_ok_and(|o| o.status.success()) {
-        eprintln!(
-            "\n!!!!! redis_cluster bench SKIPPED: could not start the cluster ({started:?})\n"
+        live::skipped(
+            "redis_cluster",
+            format!("could not start the cluster ({started:?})"),
         );
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = live::runtime();
     let (keyed, shared_1, shared_2, redis) = rt.block_on(async {
         // `NETPOOL_CLUSTER_PER_CONN`: the lends per shared connection (the client's
         // default if unset).
@@ -77,7 +68,7 @@ fn main() {
             .expect("cluster client")
         };
         let (cluster, shared_1, shared_2) = (build(0), build(1), build(2));
-        for i in 0..KEYS {
+        for i in 0..KEYS as u64 {
             cluster
                 .set(key(i).as_bytes(), b"0123456789abcdef")
                 .await
@@ -92,24 +83,13 @@ fn main() {
         (cluster, shared_1, shared_2, conn)
     });
     let netpool_one = |netpool: Cluster| -> One {
-        Arc::new(move |i| {
-            let cluster = netpool.clone();
-            Box::pin(async move {
-                let v = cluster.get(key(i).as_bytes()).await.expect("GET");
-                assert_eq!(v.map(|v| v.len()), Some(16));
-            })
+        one(netpool, |cluster, i| async move {
+            let v = cluster.get(key(i).as_bytes()).await.expect("GET");
+            assert_eq!(v.map(|v| v.len()), Some(16));
         })
     };
-    let redis_one: One = Arc::new(move |i| {
-        let mut conn = redis.clone();
-        Box::pin(async move {
-            let v: Vec<u8> = redis::cmd("GET")
-                .arg(key(i))
-                .query_async(&mut conn)
-                .await
-                .expect("GET");
-            assert_eq!(v.len(), 16);
-        })
+    let redis_one = one(redis, |mut conn, i| async move {
+        live::redis_get(&mut conn, &key(i)).await;
     });
     let clients = [
         ("redis-cluster-async", redis_one),
@@ -119,41 +99,18 @@ fn main() {
     ];
 
     let mut c = Criterion::default().configure_from_args();
-    let mut g = c.benchmark_group("redis_cluster_get");
-    g.throughput(Throughput::Elements(1));
-    for tasks in TASKS {
-        for (name, one) in &clients {
-            g.bench_with_input(BenchmarkId::new(*name, tasks), &tasks, |b, &tasks| {
-                b.iter_custom(|iters| run(&rt, tasks, iters, one));
-            });
-        }
-    }
-    g.finish();
+    let param = |tasks: usize| tasks.to_string();
+    live::bench_group(
+        &mut c,
+        &rt,
+        "redis_cluster_get",
+        &TASKS,
+        param,
+        &clients,
+        Split::Even,
+    );
     interleaved(&rt, &clients);
     c.final_summary();
-}
-
-/// Runs `iters` GETs split over `tasks` tasks; returns the wall time.
-fn run(rt: &tokio::runtime::Runtime, tasks: usize, iters: u64, one: &One) -> Duration {
-    rt.block_on(async {
-        let next = Arc::new(AtomicUsize::new(0));
-        let start = Instant::now();
-        let handles: Vec<_> = (0..tasks as u64)
-            .map(|t| {
-                let (one, next) = (one.clone(), next.clone());
-                let share = iters / tasks as u64 + u64::from(t < iters % tasks as u64);
-                tokio::spawn(async move {
-                    for _ in 0..share {
-                        one(next.fetch_add(1, Ordering::Relaxed)).await;
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.await.expect("bench task");
-        }
-        start.elapsed()
-    })
 }
 
 /// CPU seconds the cluster's six `redis-server`s used so far (their pid files are in
@@ -179,32 +136,19 @@ fn interleaved(rt: &tokio::runtime::Runtime, clients: &[(&str, One)]) {
          (x: ratio to the first; cpu: CPU microseconds per GET over all rounds, this client \
          process / the six redis-servers)"
     );
-    print!("| tasks |");
-    clients.iter().for_each(|(name, _)| print!(" {name} |"));
-    print!("\n|---|");
-    clients.iter().for_each(|_| print!("---:|"));
-    println!();
+    live::header("tasks", clients.iter().map(|(name, _)| name));
     for tasks in TASKS {
         let mut rates = vec![Vec::with_capacity(ROUNDS); clients.len()];
         // (client, servers) CPU seconds per client, over all rounds.
         let mut cpu = vec![(0.0, 0.0); clients.len()];
-        for round in 0..ROUNDS {
-            for k in 0..clients.len() {
-                let i = (k + round) % clients.len();
-                let (own, servers) = (cpu_of("self"), servers_cpu());
-                let elapsed = run(rt, tasks, GETS, &clients[i].1);
-                cpu[i].0 += cpu_of("self") - own;
-                cpu[i].1 += servers_cpu() - servers;
-                rates[i].push(GETS as f64 / elapsed.as_secs_f64());
-            }
-        }
-        let medians: Vec<f64> = rates
-            .into_iter()
-            .map(|mut r| {
-                r.sort_by(f64::total_cmp);
-                r[r.len() / 2]
-            })
-            .collect();
+        live::rotate(ROUNDS, clients.len(), |i| {
+            let (own, servers) = (cpu_of("self"), servers_cpu());
+            let (elapsed, _) = live::run(rt, tasks, GETS, Split::Even, &clients[i].1);
+            cpu[i].0 += cpu_of("self") - own;
+            cpu[i].1 += servers_cpu() - servers;
+            rates[i].push(GETS as f64 / elapsed.as_secs_f64());
+        });
+        let medians = live::medians(rates);
         print!("| {tasks} |");
         let gets = (ROUNDS as u64 * GETS) as f64;
         for (m, (own, servers)) in medians.iter().zip(&cpu) {

@@ -23,17 +23,16 @@
 //! cargo bench -p netpool-benches --bench redis_shared -- --warm-up-time 1 --measurement-time 3
 //! ```
 
-use std::future::Future;
-use std::pin::Pin;
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use common::live::{self, One, Split, one, redis_get};
 use netpool_clients::redis::redis_url;
 use netpool_core::SharedPool;
 use netpool_redis::shared::SharedRedisManager;
-use redis::aio::ConnectionLike;
 
 mod cpu;
 
@@ -42,26 +41,13 @@ const KEY: &str = "netpool:bench:redis_shared:get";
 
 fn main() {
     let url = redis_url();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let conn = match rt.block_on(async {
-        let client = redis::Client::open(url.as_str())?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        let () = redis::cmd("SET")
-            .arg(KEY)
-            .arg(&[b'x'; 16][..])
-            .query_async(&mut conn)
-            .await?;
-        Ok::<_, redis::RedisError>(conn)
-    }) {
+    let rt = live::runtime();
+    let conn = match rt.block_on(live::redis_set(&url, KEY)) {
         Ok(conn) => conn,
         Err(e) => {
-            eprintln!(
-                "\n!!!!! redis_shared bench SKIPPED: no Redis server at {url} ({e}). Start one, \
-                 or set NETPOOL_TEST_REDIS.\n"
+            live::skipped(
+                "redis_shared",
+                format!("no Redis server at {url} ({e}). Start one, or set NETPOOL_TEST_REDIS."),
             );
             return;
         }
@@ -104,92 +90,43 @@ fn main() {
             pools.push((format!("rr_{n}"), round_robin_one(conns)));
         }
     }
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(20)
-        .configure_from_args();
-    let mut g = c.benchmark_group("redis_shared_get");
-    g.throughput(Throughput::Elements(1));
-    for tasks in TASKS {
-        for (name, one) in &pools {
-            g.bench_with_input(
-                BenchmarkId::new(name.as_str(), tasks),
-                &tasks,
-                |b, &tasks| {
-                    b.iter_custom(|iters| run(&rt, tasks, iters, one));
-                },
-            );
-        }
-    }
-    g.finish();
+    let mut c = live::criterion();
+    let param = |tasks: usize| tasks.to_string();
+    live::bench_group(
+        &mut c,
+        &rt,
+        "redis_shared_get",
+        &TASKS,
+        param,
+        &pools,
+        Split::Even,
+    );
     c.final_summary();
-    if !std::env::args().any(|a| a == "--test" || a == "--list") {
+    if !live::listing() {
         interleaved(&rt, &pools, &admin);
     }
 }
 
-/// One GET on any connection.
-async fn get(conn: &mut impl ConnectionLike) {
-    let value: Vec<u8> = redis::cmd("GET")
-        .arg(KEY)
-        .query_async(conn)
-        .await
-        .expect("GET answered");
-    assert_eq!(value.len(), 16);
-}
-
-/// One GET through some sharing scheme.
-type One = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
-
 fn multiplexed_one(conn: redis::aio::MultiplexedConnection) -> One {
-    Arc::new(move || {
-        let mut conn = conn.clone();
-        Box::pin(async move { get(&mut conn).await })
+    one(conn, |mut conn, _| async move {
+        redis_get(&mut conn, KEY).await
     })
 }
 
 fn round_robin_one(conns: Vec<redis::aio::MultiplexedConnection>) -> One {
     let next = Arc::new(AtomicUsize::new(0));
-    Arc::new(move || {
+    Arc::new(move |_| {
         let i = next.fetch_add(1, Ordering::Relaxed) % conns.len();
         let mut conn = conns[i].clone();
-        Box::pin(async move { get(&mut conn).await })
+        Box::pin(async move { redis_get(&mut conn, KEY).await })
     })
 }
 
 fn shared_one(pool: SharedPool<SharedRedisManager>) -> One {
     // An `Arc` of the pool, cloned per GET as `multiplexed` clones its connection: one
     // reference count (a pool clone also counts its handles, for closing on the last).
-    let pool = Arc::new(pool);
-    Arc::new(move || {
-        let pool = pool.clone();
-        Box::pin(async move {
-            let mut conn = pool.get().await.expect("netpool get");
-            get(&mut *conn).await;
-        })
-    })
-}
-
-/// Runs `iters` GETs split over `tasks` tasks; returns the wall time.
-fn run(rt: &tokio::runtime::Runtime, tasks: usize, iters: u64, one: &One) -> Duration {
-    rt.block_on(async {
-        let start = Instant::now();
-        let handles: Vec<_> = (0..tasks as u64)
-            .map(|t| {
-                let one = one.clone();
-                let share = iters / tasks as u64 + u64::from(t < iters % tasks as u64);
-                tokio::spawn(async move {
-                    for _ in 0..share {
-                        one().await;
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.await.expect("bench task");
-        }
-        start.elapsed()
+    one(Arc::new(pool), |pool, _| async move {
+        redis_get(&mut *pool.get().await.expect("netpool get"), KEY).await;
     })
 }
 
@@ -223,7 +160,7 @@ fn timed(
                 tokio::spawn(async move {
                     let mut n = 0u64;
                     while !stop.load(Ordering::Relaxed) {
-                        one().await;
+                        one(n).await;
                         n += 1;
                     }
                     n
@@ -262,35 +199,22 @@ fn interleaved(
          (x: ratio to multiplexed; fairness: lowest Jain index of the rounds; cpu: CPU \
          microseconds per GET over all rounds, this client process / the Redis server)"
     );
-    print!("| tasks |");
-    pools.iter().for_each(|(name, _)| print!(" {name} |"));
-    print!("\n|---|");
-    pools.iter().for_each(|_| print!("---:|"));
-    println!();
+    live::header("tasks", pools.iter().map(|(name, _)| name));
     for tasks in TASKS {
         let mut rates = vec![Vec::with_capacity(ROUNDS); pools.len()];
         let mut fair = vec![f64::MAX; pools.len()];
         // (GETs, client CPU seconds, server CPU seconds) per scheme, over all rounds.
         let mut cpu = vec![(0.0, 0.0, 0.0); pools.len()];
-        for round in 0..ROUNDS {
-            for k in 0..pools.len() {
-                let i = (k + round) % pools.len();
-                let (own, server) = (cpu::cpu_of("self"), server_cpu(rt, admin));
-                let (rate, fairness, gets) = timed(rt, tasks, WINDOW, &pools[i].1);
-                cpu[i].0 += gets;
-                cpu[i].1 += cpu::cpu_of("self") - own;
-                cpu[i].2 += server_cpu(rt, admin) - server;
-                rates[i].push(rate);
-                fair[i] = fair[i].min(fairness);
-            }
-        }
-        let medians: Vec<f64> = rates
-            .into_iter()
-            .map(|mut r| {
-                r.sort_by(f64::total_cmp);
-                r[r.len() / 2]
-            })
-            .collect();
+        live::rotate(ROUNDS, pools.len(), |i| {
+            let (own, server) = (cpu::cpu_of("self"), server_cpu(rt, admin));
+            let (rate, fairness, gets) = timed(rt, tasks, WINDOW, &pools[i].1);
+            cpu[i].0 += gets;
+            cpu[i].1 += cpu::cpu_of("self") - own;
+            cpu[i].2 += server_cpu(rt, admin) - server;
+            rates[i].push(rate);
+            fair[i] = fair[i].min(fairness);
+        });
+        let medians = live::medians(rates);
         print!("| {tasks} |");
         for (i, m) in medians.iter().enumerate() {
             let (gets, own, server) = cpu[i];

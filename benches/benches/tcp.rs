@@ -14,16 +14,14 @@
 mod common;
 
 use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use common::{Meter, Run, Sample, claim, run_group};
+use common::echo::{connect, echo_server, round_trip};
+use common::{Meter, Sample, Unchecked, claim};
 use criterion::{Criterion, criterion_group, criterion_main};
 use netpool_benches::alloc::CountingAlloc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
 #[global_allocator]
@@ -31,97 +29,6 @@ static ALLOC: CountingAlloc = CountingAlloc;
 
 const TASKS: usize = 64;
 const SIZE: usize = 8;
-const MSG: usize = 32;
-
-/// Starts an echo server on a loopback port, on its own one-thread runtime.
-fn echo_server() -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("echo-server".into())
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("server runtime");
-            rt.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-                tx.send(listener.local_addr().expect("addr"))
-                    .expect("send addr");
-                loop {
-                    let Ok((mut stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    tokio::spawn(async move {
-                        let _ = stream.set_nodelay(true);
-                        let mut buf = [0u8; 4096];
-                        loop {
-                            match stream.read(&mut buf).await {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => {
-                                    if stream.write_all(&buf[..n]).await.is_err() {
-                                        break;
-                                    }
-                                }
-                            }
-                        }
-                    });
-                }
-            });
-        })
-        .expect("server thread");
-    rx.recv().expect("server address")
-}
-
-async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
-}
-
-/// One request and its echo.
-async fn round_trip(stream: &mut TcpStream) {
-    let request = [7u8; MSG];
-    let mut reply = [0u8; MSG];
-    stream.write_all(&request).await.expect("write");
-    stream.read_exact(&mut reply).await.expect("read");
-}
-
-/// deadpool's TCP manager.
-struct DeadTcp(SocketAddr);
-
-impl deadpool::managed::Manager for DeadTcp {
-    type Type = TcpStream;
-    type Error = io::Error;
-
-    async fn create(&self) -> io::Result<TcpStream> {
-        connect(self.0).await
-    }
-    async fn recycle(
-        &self,
-        _: &mut TcpStream,
-        _: &deadpool::managed::Metrics,
-    ) -> deadpool::managed::RecycleResult<io::Error> {
-        Ok(())
-    }
-}
-
-/// bb8's TCP manager.
-struct Bb8Tcp(SocketAddr);
-
-impl bb8::ManageConnection for Bb8Tcp {
-    type Connection = TcpStream;
-    type Error = io::Error;
-
-    async fn connect(&self) -> io::Result<TcpStream> {
-        connect(self.0).await
-    }
-    async fn is_valid(&self, _: &mut TcpStream) -> io::Result<()> {
-        Ok(())
-    }
-    fn has_broken(&self, _: &mut TcpStream) -> bool {
-        false
-    }
-}
 
 /// netpool-tokio's TCP manager with the peek on return turned off (`has_broken` always
 /// `false`, as before it peeked): the cost of noticing connections that died while busy.
@@ -145,18 +52,8 @@ impl netpool_core::Manager for NoPeek {
     }
 }
 
-/// `$tasks` tasks that complete `iters` round trips between them through `$pool`.
-macro_rules! pooled_round_trips {
-    ($rt:expr, $iters:expr, $tasks:expr, $pool:expr) => {
-        common::tasks!($rt, $iters, $tasks, $pool, |pool| {
-            let mut conn = pool.get().await.expect("connection");
-            round_trip(&mut conn).await;
-        })
-    };
-}
-
 fn tcp(c: &mut Criterion) {
-    let addr = echo_server();
+    let addr = echo_server("echo-server", |stream| async move { Some(stream) });
     let rt: Runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -184,43 +81,21 @@ fn tcp(c: &mut Criterion) {
         .max_size(SIZE)
         .build(NoPeek(netpool_tokio::TcpManager::new(addr.to_string())))
         .expect("valid config");
-    let deadpool: deadpool::managed::Pool<DeadTcp> =
-        deadpool::managed::Pool::builder(DeadTcp(addr))
-            .max_size(SIZE)
-            .build()
-            .expect("valid config");
-    let bb8 = rt.block_on(async {
-        bb8::Pool::builder()
-            .max_size(u32::try_from(SIZE).expect("small"))
-            .build(Bb8Tcp(addr))
-            .await
-            .expect("valid config")
-    });
+    // The peers' TCP manager: connect, no checks.
+    let plain = || Unchecked(move || connect(addr));
+    let deadpool = common::deadpool_of(plain(), SIZE);
+    let bb8 = rt.block_on(common::bb8_of(plain(), SIZE));
     common::warm_pools!(rt, SIZE; netpool, no_peek, deadpool, bb8);
 
     let (rt, streams, netpool, no_peek, deadpool, bb8) =
         (&rt, &streams, &netpool, &no_peek, &deadpool, &bb8);
-    let mut runs: Vec<Run<'_>> = vec![(
-        "raw",
-        format!("{SIZE}x{SIZE}"),
-        Box::new(move |iters| raw_round_trips(rt, streams, iters)),
-    )];
-    common::pool_runs!(runs, SIZE, [SIZE, TASKS], |tasks, pool, iters| {
-        pooled_round_trips!(rt, iters, tasks, pool)
-    };
+    common::echo::echo_group!(
+        c, rt, "tcp_echo", SIZE, TASKS, INTERLEAVED_TRIPS, INTERLEAVED_ROUNDS;
+        "raw" => move |iters| raw_round_trips(rt, streams, iters);
         "netpool" => netpool,
         "netpool, no return peek" => no_peek,
         "deadpool" => deadpool,
         "bb8" => bb8,
-    );
-
-    run_group(
-        c,
-        "tcp_echo",
-        &mut runs,
-        &["raw", "deadpool"],
-        INTERLEAVED_TRIPS,
-        INTERLEAVED_ROUNDS,
     );
 }
 

@@ -21,14 +21,14 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use common::{Run, Sample, run_group};
+use common::echo::{echo_server, round_trip};
+use common::{Sample, Unchecked};
 use criterion::{Criterion, criterion_group, criterion_main};
 use netpool_benches::alloc::CountingAlloc;
 use netpool_testkit::tls::{TlsServerOptions, client_config, server_config};
 use netpool_tokio::rustls::ClientConfig;
 use netpool_tokio::rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -38,136 +38,22 @@ static ALLOC: CountingAlloc = CountingAlloc;
 
 const TASKS: usize = 64;
 const SIZE: usize = 8;
-const MSG: usize = 32;
 
 /// Starts a TLS echo server on a loopback port, on its own one-thread runtime.
 fn tls_echo_server() -> SocketAddr {
     let config = server_config(&TlsServerOptions::default()).expect("a server config");
     let acceptor = TlsAcceptor::from(config);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("tls-echo-server".into())
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("server runtime");
-            rt.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-                tx.send(listener.local_addr().expect("addr"))
-                    .expect("send addr");
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let acceptor = acceptor.clone();
-                    tokio::spawn(async move {
-                        let _ = stream.set_nodelay(true);
-                        let Ok(mut tls) = acceptor.accept(stream).await else {
-                            return;
-                        };
-                        let mut buf = [0u8; 4096];
-                        loop {
-                            match tls.read(&mut buf).await {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => {
-                                    if tls.write_all(&buf[..n]).await.is_err()
-                                        || tls.flush().await.is_err()
-                                    {
-                                        break;
-                                    }
-                                }
-                            }
-                        }
-                    });
-                }
-            });
-        })
-        .expect("server thread");
-    rx.recv().expect("server address")
+    echo_server("tls-echo-server", move |stream| {
+        let acceptor = acceptor.clone();
+        async move { acceptor.accept(stream).await.ok() }
+    })
 }
 
 /// The hand-written TLS connect the peers' managers and the no-pool run use.
 async fn connect(addr: SocketAddr, config: Arc<ClientConfig>) -> io::Result<TlsStream<TcpStream>> {
-    let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
+    let stream = common::echo::connect(addr).await?;
     let name = ServerName::try_from("localhost").map_err(io::Error::other)?;
     TlsConnector::from(config).connect(name, stream).await
-}
-
-/// One request and its echo.
-async fn round_trip(stream: &mut (impl AsyncRead + AsyncWrite + Unpin)) {
-    let request = [7u8; MSG];
-    let mut reply = [0u8; MSG];
-    stream.write_all(&request).await.expect("write");
-    stream.flush().await.expect("flush");
-    stream.read_exact(&mut reply).await.expect("read");
-}
-
-/// The same hand-written manager for netpool (no liveness checks), to tell the pool
-/// from the manager.
-struct NetTls(SocketAddr, Arc<ClientConfig>);
-
-impl netpool_core::Manager for NetTls {
-    type Connection = TlsStream<TcpStream>;
-    type Error = io::Error;
-
-    async fn connect(&self) -> io::Result<TlsStream<TcpStream>> {
-        connect(self.0, self.1.clone()).await
-    }
-    async fn is_valid(&self, _: &mut TlsStream<TcpStream>) -> io::Result<()> {
-        Ok(())
-    }
-    fn has_broken(&self, _: &mut TlsStream<TcpStream>) -> bool {
-        false
-    }
-}
-
-/// deadpool's TLS manager.
-struct DeadTls(SocketAddr, Arc<ClientConfig>);
-
-impl deadpool::managed::Manager for DeadTls {
-    type Type = TlsStream<TcpStream>;
-    type Error = io::Error;
-
-    async fn create(&self) -> io::Result<TlsStream<TcpStream>> {
-        connect(self.0, self.1.clone()).await
-    }
-    async fn recycle(
-        &self,
-        _: &mut TlsStream<TcpStream>,
-        _: &deadpool::managed::Metrics,
-    ) -> deadpool::managed::RecycleResult<io::Error> {
-        Ok(())
-    }
-}
-
-/// bb8's TLS manager.
-struct Bb8Tls(SocketAddr, Arc<ClientConfig>);
-
-impl bb8::ManageConnection for Bb8Tls {
-    type Connection = TlsStream<TcpStream>;
-    type Error = io::Error;
-
-    async fn connect(&self) -> io::Result<TlsStream<TcpStream>> {
-        connect(self.0, self.1.clone()).await
-    }
-    async fn is_valid(&self, _: &mut TlsStream<TcpStream>) -> io::Result<()> {
-        Ok(())
-    }
-    fn has_broken(&self, _: &mut TlsStream<TcpStream>) -> bool {
-        false
-    }
-}
-
-/// `$tasks` tasks that complete `iters` round trips between them through `$pool`.
-macro_rules! pooled_round_trips {
-    ($rt:expr, $iters:expr, $tasks:expr, $pool:expr) => {
-        common::tasks!($rt, $iters, $tasks, $pool, |pool| {
-            let mut conn = pool.get().await.expect("connection");
-            round_trip(&mut *conn).await;
-        })
-    };
 }
 
 /// 8 tasks complete `iters` requests between them, each on a new connection.
@@ -200,48 +86,36 @@ fn tls(c: &mut Criterion) {
             .build()
             .expect("valid config")
     });
-    let handwritten = netpool_core::Pool::builder()
-        .max_size(SIZE)
-        .build(NetTls(addr, config.clone()))
-        .expect("valid config");
-    let deadpool: deadpool::managed::Pool<DeadTls> =
-        deadpool::managed::Pool::builder(DeadTls(addr, config.clone()))
-            .max_size(SIZE)
-            .build()
-            .expect("valid config");
-    let bb8 = rt.block_on(async {
-        bb8::Pool::builder()
-            .max_size(u32::try_from(SIZE).expect("small"))
-            .build(Bb8Tls(addr, config.clone()))
-            .await
-            .expect("valid config")
-    });
-    // Every pool opens its 8 connections (handshakes) before the measurements.
-    common::warm_pools!(rt, SIZE; netpool, handwritten, deadpool, bb8);
-
-    let (rt, config, netpool, handwritten, deadpool, bb8) =
-        (&rt, &config, &netpool, &handwritten, &deadpool, &bb8);
-    let mut runs: Vec<Run<'_>> = vec![(
-        "handshake",
-        format!("{SIZE}x{SIZE}"),
-        Box::new(move |iters| handshake_per_request(rt, addr, config, iters)),
-    )];
-    common::pool_runs!(runs, SIZE, [SIZE, TASKS], |tasks, pool, iters| {
-        pooled_round_trips!(rt, iters, tasks, pool)
+    // One hand-written manager (connect, no checks) for netpool and the peers, to tell
+    // the pool from the manager.
+    let handwritten = || {
+        let config = config.clone();
+        Unchecked(move || connect(addr, config.clone()))
     };
+    let netpool_handwritten = netpool_core::Pool::builder()
+        .max_size(SIZE)
+        .build(handwritten())
+        .expect("valid config");
+    let deadpool = common::deadpool_of(handwritten(), SIZE);
+    let bb8 = rt.block_on(common::bb8_of(handwritten(), SIZE));
+    // Every pool opens its 8 connections (handshakes) before the measurements.
+    common::warm_pools!(rt, SIZE; netpool, netpool_handwritten, deadpool, bb8);
+
+    let (rt, config, netpool, handwritten, deadpool, bb8) = (
+        &rt,
+        &config,
+        &netpool,
+        &netpool_handwritten,
+        &deadpool,
+        &bb8,
+    );
+    common::echo::echo_group!(
+        c, rt, "tls_echo", SIZE, TASKS, INTERLEAVED_TRIPS, INTERLEAVED_ROUNDS;
+        "handshake" => move |iters| handshake_per_request(rt, addr, config, iters);
         "netpool" => netpool,
         "netpool_handwritten" => handwritten,
         "deadpool" => deadpool,
         "bb8" => bb8,
-    );
-
-    run_group(
-        c,
-        "tls_echo",
-        &mut runs,
-        &["handshake", "deadpool"],
-        INTERLEAVED_TRIPS,
-        INTERLEAVED_ROUNDS,
     );
 }
 

@@ -469,6 +469,34 @@ fn length(line: &[u8], max: usize) -> Result<Option<usize>, ProtocolError> {
     }
 }
 
+/// An adapter's pooled TCP stream, which a RESP [`Client`] can borrow for one exchange:
+/// tokio's through [`tokio_util::compat`], smol's as it is (it implements futures-io).
+pub trait RespStream {
+    /// The borrowed stream.
+    type Stream<'a>: AsyncRead + AsyncWrite + Unpin + Send
+    where
+        Self: 'a;
+
+    /// Borrows the stream.
+    fn stream(&mut self) -> Self::Stream<'_>;
+}
+
+impl RespStream for tokio::net::TcpStream {
+    type Stream<'a> = Compat<&'a mut Self>;
+
+    fn stream(&mut self) -> Compat<&mut Self> {
+        self.compat()
+    }
+}
+
+impl RespStream for smol::net::TcpStream {
+    type Stream<'a> = &'a mut Self;
+
+    fn stream(&mut self) -> &mut Self {
+        self
+    }
+}
+
 /// A netpool manager of RESP clients over tokio TCP streams (through
 /// [`tokio_util::compat`]).
 ///

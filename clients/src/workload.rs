@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use futures_io::{AsyncRead, AsyncWrite};
 use netpool_core::{Manager, Pool, Pooled, Stats};
 
-use crate::resp::{Client, RespError};
+use crate::redis::redis_url;
+use crate::resp::{Client, RespError, RespStream, SmolManager, TokioManager, addr_from_url};
 
 /// The examples' command line: `[tasks] [max_size] [seconds]`.
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +82,128 @@ impl Runtime {
                 smol::Timer::after(duration).await;
             }
         }
+    }
+}
+
+/// What the report calls one [`set_get`].
+const COMMANDS: &str = "commands (SET+GET)";
+
+/// How long the RESP examples' pools let a task wait for a connection.
+const WAIT: Option<Duration> = Some(Duration::from_secs(5));
+
+/// The RESP examples (`resp_tokio`, `resp_smol`) on `rt`: the [`set_get`] workload twice,
+/// to show the two ways a custom protocol sits on netpool, each with its report:
+///
+/// 1. through a manager whose connection *is* the protocol client
+///    ([`TokioManager`], [`SmolManager`]: they check connections with `PING` and know
+///    when the client broke);
+/// 2. through the adapter's plain TCP pool (`netpool_tokio::tcp`, `netpool_smol::tcp`),
+///    the client borrowing the pooled stream for each exchange ([`RespStream`]; the
+///    adapter checks idle streams with a non-blocking peek).
+///
+/// Then it deletes the keys. The server is [`redis_url`]'s.
+///
+/// # Errors
+///
+/// If a pool cannot be built, the server does not answer, or an operation failed.
+pub async fn resp_example(rt: Runtime) -> Result<(), Box<dyn std::error::Error>> {
+    let cli = Cli::from_env();
+    let addr = addr_from_url(&redis_url());
+    let name = match rt {
+        Runtime::Tokio => "tokio",
+        Runtime::Smol => "smol",
+    };
+    let prefix = format!("netpool:example:resp_{name}:{}", std::process::id());
+    let example = Example {
+        rt,
+        cli,
+        prefix,
+        name,
+    };
+    // The TCP pools are built once the first workload is done.
+    let failed = match rt {
+        Runtime::Tokio => {
+            let failed = example
+                .pooled(TokioManager::new(&addr), "TokioManager")
+                .await?;
+            let tcp = netpool_tokio::tcp(addr).max_size(cli.max_size);
+            failed + example.borrowed(tcp.wait_timeout(WAIT).build()?).await?
+        }
+        Runtime::Smol => {
+            let failed = example
+                .pooled(SmolManager::new(&addr), "SmolManager")
+                .await?;
+            let tcp = netpool_smol::tcp(addr).max_size(cli.max_size);
+            failed + example.borrowed(tcp.wait_timeout(WAIT).build()?).await?
+        }
+    };
+    all_succeeded(failed)
+}
+
+/// One run of [`resp_example`].
+struct Example {
+    rt: Runtime,
+    cli: Cli,
+    /// The keys' prefix (each task adds its number).
+    prefix: String,
+    /// The runtime's name.
+    name: &'static str,
+}
+
+impl Example {
+    /// The workload through a pool of `manager`'s protocol clients; returns the failed
+    /// operations.
+    async fn pooled<M, S>(&self, manager: M, what: &str) -> Result<u64, Box<dyn std::error::Error>>
+    where
+        M: Manager<Connection = Client<S>, Error = RespError>,
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let pool = Pool::builder()
+            .max_size(self.cli.max_size)
+            .wait_timeout(WAIT)
+            .build(manager)?;
+        pool.get().await?.ping().await?; // fail early if the server is not there
+        let key = self.prefix.clone();
+        let wait = self.rt.sleep(self.cli.duration());
+        let tally = run(self.rt, &pool, &self.cli, wait, move |mut conn, t, n| {
+            let key = format!("{key}:{t}");
+            async move {
+                let result = set_get(&mut conn, &key, n).await;
+                settle(conn, result)
+            }
+        })
+        .await;
+        let title = format!("resp_{} (resp::{what})", self.name);
+        tally.report(&title, COMMANDS, &self.cli, &pool.stats());
+        Ok(tally.errors)
+    }
+
+    /// The workload through an adapter's TCP `pool`, a client borrowing each pooled
+    /// stream; then the keys' deletion. Returns the failed operations.
+    async fn borrowed<M>(&self, pool: Pool<M>) -> Result<u64, Box<dyn std::error::Error>>
+    where
+        M: Manager<Connection: RespStream>,
+    {
+        let key = self.prefix.clone();
+        let wait = self.rt.sleep(self.cli.duration());
+        let tally = run(self.rt, &pool, &self.cli, wait, move |mut conn, t, n| {
+            let key = format!("{key}:{t}");
+            async move {
+                let result = set_get(&mut Client::new(conn.stream()), &key, n).await;
+                settle(conn, result)
+            }
+        })
+        .await;
+        let title = format!("resp_{0} (netpool_{0}::tcp)", self.name);
+        tally.report(&title, COMMANDS, &self.cli, &pool.stats());
+
+        let mut conn = pool.get().await?;
+        let mut client = Client::new(conn.stream());
+        for t in 0..self.cli.tasks {
+            let key = format!("{}:{t}", self.prefix);
+            client.command(&[b"DEL", key.as_bytes()]).await?;
+        }
+        Ok(tally.errors)
     }
 }
 

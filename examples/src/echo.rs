@@ -9,12 +9,13 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use netpool_core::Stats;
+use netpool_core::{Manager, Pool, Pooled, Stats};
 use netpool_testkit::{EchoServer, TlsEchoServer};
 use netpool_tokio::rustls::ClientConfig;
 
@@ -207,7 +208,7 @@ impl Demo {
         &self,
         latencies: &mut Latencies,
         start: Instant,
-        result: Result<(), Box<dyn std::error::Error + Send + Sync>>,
+        result: Result<(), BoxError>,
     ) -> bool {
         match result {
             Ok(()) => {
@@ -221,6 +222,42 @@ impl Demo {
                 false
             }
         }
+    }
+
+    /// One client on an async runtime: sends `request`s until the run is over, waiting
+    /// for `pause()` after a failure (the server is down, say); returns its latencies.
+    pub async fn client<P: Future>(
+        &self,
+        mut request: impl Request,
+        pause: impl Fn() -> P,
+    ) -> Latencies {
+        let msg = self.message();
+        let mut reply = vec![0; msg.len()];
+        let mut latencies = Latencies::default();
+        while self.running() {
+            let start = Instant::now();
+            let result = request.send(&msg, &mut reply).await;
+            if !self.record(&mut latencies, start, result) {
+                pause().await;
+            }
+        }
+        latencies
+    }
+
+    /// [`client`](Self::client) on a thread of its own: `request` (the message, a buffer
+    /// for the echo) blocks, and the pause after a failure sleeps the thread.
+    pub fn client_blocking(
+        &self,
+        request: impl FnMut(&[u8], &mut [u8]) -> Result<(), BoxError> + Send,
+    ) -> Latencies {
+        let pause = || async { std::thread::sleep(PAUSE) };
+        futures_lite::future::block_on(self.client(Blocking(request), pause))
+    }
+
+    /// [`progress`](Self::progress) with `pool`'s stats.
+    pub fn watch<M: Manager>(demo: &Arc<Self>, pool: &Pool<M>) -> JoinHandle<()> {
+        let pool = pool.clone();
+        Self::progress(demo, move || pool.stats())
     }
 
     /// Prints a progress line every second until the run is over, on a thread of its own.
@@ -291,6 +328,87 @@ impl Demo {
         }
         println!("{stats:#?}");
     }
+}
+
+/// One request of an echo client.
+pub trait Request: Send {
+    /// Sends `msg` and reads its echo into `reply`.
+    fn send(
+        &mut self,
+        msg: &[u8],
+        reply: &mut [u8],
+    ) -> impl Future<Output = Result<(), BoxError>> + Send;
+}
+
+/// A [`Request`] that blocks.
+struct Blocking<F>(F);
+
+impl<F: FnMut(&[u8], &mut [u8]) -> Result<(), BoxError> + Send> Request for Blocking<F> {
+    async fn send(&mut self, msg: &[u8], reply: &mut [u8]) -> Result<(), BoxError> {
+        (self.0)(msg, reply)
+    }
+}
+
+/// Defines `$name`, a pool whose connections are streams of the I/O traits in `$io`, as a
+/// [`Request`]: a connection from the pool, the message out (flushed: the stream
+/// contract, as TLS may buffer) and its echo back. A failed exchange leaves the stream
+/// out of sync, so the connection is discarded ([`settle`]).
+macro_rules! echo_request {
+    ($(#[$doc:meta])* $name:ident, $($io:ident)::+) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name<M: Manager>(pub Pool<M>);
+
+        impl<M> Request for $name<M>
+        where
+            M: Manager,
+            M::Connection: $($io::)+AsyncRead + $($io::)+AsyncWrite + Unpin,
+        {
+            async fn send(&mut self, msg: &[u8], reply: &mut [u8]) -> Result<(), BoxError> {
+                use $($io::)+{AsyncReadExt as _, AsyncWriteExt as _};
+                let mut conn = self.0.get().await?;
+                let result = async {
+                    conn.write_all(msg).await?;
+                    conn.flush().await?;
+                    conn.read_exact(reply).await?;
+                    Ok(())
+                }
+                .await;
+                settle(conn, result)
+            }
+        }
+    };
+}
+
+echo_request!(
+    /// A pool of tokio streams (netpool-tokio's) as a [`Request`].
+    TokioEcho,
+    tokio::io
+);
+echo_request!(
+    /// A pool of futures-io streams (netpool-smol's) as a [`Request`].
+    SmolEcho,
+    futures_lite::io
+);
+
+/// How long a client pauses after a failed request (the server is down, say).
+pub const PAUSE: Duration = Duration::from_millis(10);
+
+/// Any request's error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The end of one request on `conn`: `result` is its exchange. A failed exchange leaves
+/// the stream out of sync, so `conn` is discarded (closed, not returned).
+///
+/// # Errors
+///
+/// The exchange's error.
+pub fn settle<M: Manager>(conn: Pooled<M>, result: std::io::Result<()>) -> Result<(), BoxError> {
+    if let Err(e) = result {
+        Pooled::discard(conn);
+        return Err(e.into());
+    }
+    Ok(())
 }
 
 /// The value of `result`, or exits with its error printed (netpool's messages name their

@@ -7,13 +7,14 @@
 //! curl -s http://127.0.0.1:9000/metrics
 //! ```
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use netpool_core::{Manager, Pool, Pooled};
+use netpool_core::{Pool, Pooled};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+use crate::memory::Mem;
 
 /// Every instrument a netpool pool records, as the Prometheus exporter names them
 /// (dots become underscores), with its Prometheus type.
@@ -82,25 +83,6 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle) {
     }
 }
 
-/// An in-memory connection: a counter of the requests it served.
-#[derive(Debug)]
-pub struct Mem;
-
-impl Manager for Mem {
-    type Connection = u64;
-    type Error = Infallible;
-
-    async fn connect(&self) -> Result<u64, Infallible> {
-        Ok(0)
-    }
-    async fn is_valid(&self, _conn: &mut u64) -> Result<(), Infallible> {
-        Ok(())
-    }
-    fn has_broken(&self, conn: &mut u64) -> bool {
-        *conn % 50 == 49 // every 50th use "breaks", so closes show up
-    }
-}
-
 /// Builds the demo pool ("demo", 4 connections, holders tracked so `use_time` is
 /// recorded), and runs a short workload on it: 16 tasks for `busy`, then one get that
 /// times out while every connection is held. Then one maintenance pass, which samples
@@ -116,7 +98,10 @@ pub async fn demo(busy: Duration) -> Result<Pool<Mem>, Box<dyn std::error::Error
         .max_size(4)
         .min_idle(Some(1))
         .leak_threshold(Duration::from_secs(10))
-        .build(Mem)?;
+        // Every 50th use "breaks", so closes show up.
+        .build(Mem {
+            breaks_every: Some(50),
+        })?;
     let until = tokio::time::Instant::now() + busy;
     let tasks: Vec<_> = (0..16)
         .map(|_| {

@@ -1,10 +1,18 @@
-//! What every bench binary shares: one trivial in-memory manager per pool, a meter that
-//! times a run and counts its allocations, and the criterion glue that records them.
+//! What every bench binary shares: a trivial in-memory manager for netpool and each peer
+//! (deadpool's and bb8's through the [`Dead`] and [`Bb8`] adapters over a netpool
+//! manager), a meter that times a run and counts its allocations, and the criterion glue
+//! that records them. Below: [`echo`] for the TCP and TLS benches, [`live`] for the
+//! benches against servers and [`pg`] for the PostgreSQL ones.
 
 // Each bench binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub(crate) mod echo;
+pub(crate) mod live;
+pub(crate) mod pg;
+
 use std::convert::Infallible;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
@@ -33,40 +41,71 @@ impl netpool_core::Manager for Mem {
     }
 }
 
-/// deadpool's in-memory manager.
-pub(crate) struct DeadMem;
+/// A netpool manager that opens connections with `F` and never checks them (no
+/// `is_valid` round trip, `has_broken` always `false`), as the peers' benches write theirs.
+pub(crate) struct Unchecked<F>(pub(crate) F);
 
-impl deadpool::managed::Manager for DeadMem {
-    type Type = Conn;
-    type Error = Infallible;
+impl<F, Fut, C, E> netpool_core::Manager for Unchecked<F>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<C, E>> + Send,
+    C: Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    type Connection = C;
+    type Error = E;
 
-    async fn create(&self) -> Result<Conn, Infallible> {
-        Ok(0)
+    fn connect(&self) -> impl Future<Output = Result<C, E>> + Send {
+        (self.0)()
+    }
+    async fn is_valid(&self, _: &mut C) -> Result<(), E> {
+        Ok(())
+    }
+    fn has_broken(&self, _: &mut C) -> bool {
+        false
+    }
+}
+
+/// deadpool's manager for netpool manager `M`'s connections: `create` connects, and
+/// `recycle` keeps every connection, unchecked (as the benches' peers have always run:
+/// delegating to `is_valid`, even one that checks nothing, costs deadpool 14
+/// instructions a cycle under callgrind).
+pub(crate) struct Dead<M>(pub(crate) M);
+
+impl<M: netpool_core::Manager> deadpool::managed::Manager for Dead<M> {
+    type Type = M::Connection;
+    type Error = M::Error;
+
+    fn create(&self) -> impl Future<Output = Result<M::Connection, M::Error>> + Send {
+        self.0.connect()
     }
     async fn recycle(
         &self,
-        _: &mut Conn,
+        _: &mut M::Connection,
         _: &deadpool::managed::Metrics,
-    ) -> deadpool::managed::RecycleResult<Infallible> {
+    ) -> deadpool::managed::RecycleResult<M::Error> {
         Ok(())
     }
 }
 
-/// bb8's in-memory manager.
-pub(crate) struct Bb8Mem;
+/// bb8's manager for netpool manager `M`'s connections (the two traits are alike).
+pub(crate) struct Bb8<M>(pub(crate) M);
 
-impl bb8::ManageConnection for Bb8Mem {
-    type Connection = Conn;
-    type Error = Infallible;
+impl<M: netpool_core::Manager> bb8::ManageConnection for Bb8<M> {
+    type Connection = M::Connection;
+    type Error = M::Error;
 
-    async fn connect(&self) -> Result<Conn, Infallible> {
-        Ok(0)
+    fn connect(&self) -> impl Future<Output = Result<M::Connection, M::Error>> + Send {
+        self.0.connect()
     }
-    async fn is_valid(&self, _: &mut Conn) -> Result<(), Infallible> {
-        Ok(())
+    fn is_valid(
+        &self,
+        conn: &mut M::Connection,
+    ) -> impl Future<Output = Result<(), M::Error>> + Send {
+        self.0.is_valid(conn)
     }
-    fn has_broken(&self, _: &mut Conn) -> bool {
-        false
+    fn has_broken(&self, conn: &mut M::Connection) -> bool {
+        self.0.has_broken(conn)
     }
 }
 
@@ -148,18 +187,34 @@ pub(crate) fn netpool_defaults(max_size: usize) -> netpool_core::Pool<Mem> {
 }
 
 /// deadpool with its defaults (recycle on every checkout).
-pub(crate) fn deadpool(max_size: usize) -> deadpool::managed::Pool<DeadMem> {
-    deadpool::managed::Pool::builder(DeadMem)
+pub(crate) fn deadpool(max_size: usize) -> deadpool::managed::Pool<Dead<Mem>> {
+    deadpool_of(Mem, max_size)
+}
+
+/// deadpool with its defaults, of `manager`'s connections.
+pub(crate) fn deadpool_of<M: netpool_core::Manager>(
+    manager: M,
+    max_size: usize,
+) -> deadpool::managed::Pool<Dead<M>> {
+    deadpool::managed::Pool::builder(Dead(manager))
         .max_size(max_size)
         .build()
         .expect("valid config")
 }
 
 /// bb8 with its defaults (is_valid on every checkout). Needs a tokio runtime.
-pub(crate) async fn bb8(max_size: usize) -> bb8::Pool<Bb8Mem> {
+pub(crate) async fn bb8(max_size: usize) -> bb8::Pool<Bb8<Mem>> {
+    bb8_of(Mem, max_size).await
+}
+
+/// bb8 with its defaults, of `manager`'s connections. Needs a tokio runtime.
+pub(crate) async fn bb8_of<M: netpool_core::Manager>(
+    manager: M,
+    max_size: usize,
+) -> bb8::Pool<Bb8<M>> {
     bb8::Pool::builder()
         .max_size(u32::try_from(max_size).expect("small"))
-        .build(Bb8Mem)
+        .build(Bb8(manager))
         .await
         .expect("valid config")
 }

@@ -53,17 +53,15 @@ impl Error {
 
 /// `err`'s message followed by its sources' (those it does not already include).
 fn with_causes(err: &tokio_postgres::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
+    let sources = std::iter::successors(std::error::Error::source(err), |s| s.source());
+    sources.fold(err.to_string(), |message, source| {
+        let text = source.to_string();
+        if message.contains(&text) {
+            message
+        } else {
+            format!("{message}: {text}")
         }
-        source = s.source();
-    }
-    message
+    })
 }
 
 /// An invalid [`Config`](crate::Config): a URL or an environment variable that does not

@@ -37,10 +37,14 @@ pub(crate) fn client_config(
     let verifier: Arc<dyn ServerCertVerifier> = match (mode, roots) {
         (SslMode::Disable, _) => return Ok(None),
         // libpq: with a root certificate, `require` verifies the chain as `verify-ca` does.
-        (SslMode::Prefer, _) | (SslMode::Require, None) => Arc::new(NoVerifier(provider.clone())),
-        (SslMode::Require | SslMode::VerifyCa, Some(roots)) => {
-            Arc::new(ChainOnly(webpki_verifier(roots, &provider)?))
-        }
+        (SslMode::Prefer, _) | (SslMode::Require, None) => Arc::new(Lenient {
+            chain: None,
+            provider: provider.clone(),
+        }),
+        (SslMode::Require | SslMode::VerifyCa, Some(roots)) => Arc::new(Lenient {
+            chain: Some(webpki_verifier(roots, &provider)?),
+            provider: provider.clone(),
+        }),
         (SslMode::VerifyFull, Some(roots)) => webpki_verifier(roots, &provider)?,
         (SslMode::VerifyCa | SslMode::VerifyFull, None) => {
             return Err(ConfigError::MissingRootCert { mode });
@@ -84,11 +88,34 @@ fn webpki_verifier(
         })
 }
 
-/// `sslmode=verify-ca`: the chain must lead to a root, any host name goes.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
+/// Writes the `ServerCertVerifier` methods named in the list, which check a TLS 1.2 or
+/// 1.3 handshake signature: each calls the `rustls::crypto` function of its name with the
+/// provider's algorithms.
+macro_rules! verify_signature {
+    ($($name:ident),+) => {$(
+        fn $name(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            $name(message, cert, dss, &self.provider.signature_verification_algorithms)
+        }
+    )+};
+}
 
-impl ServerCertVerifier for ChainOnly {
+/// The `sslmode`s that check less than rustls's default verifier: the handshake
+/// signatures are always checked, the certificate as `chain` says.
+#[derive(Debug)]
+struct Lenient {
+    /// `Some` (`sslmode=verify-ca`, or `require` with a root certificate): the chain must
+    /// lead to a root, any host name goes. `None` (`prefer`, or `require` without a root
+    /// certificate): encrypted, not authenticated, as libpq.
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -97,10 +124,10 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -108,76 +135,14 @@ impl ServerCertVerifier for ChainOnly {
         }
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
+    // The handshake signatures, checked as the webpki verifier checks them (with the
+    // same provider's algorithms).
+    verify_signature!(verify_tls12_signature, verify_tls13_signature);
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// `sslmode=prefer|require` without a root certificate: encrypted, not authenticated (as
-/// libpq). The handshake signatures are still checked.
-#[derive(Debug)]
-struct NoVerifier(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerifier {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

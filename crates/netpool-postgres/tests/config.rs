@@ -167,21 +167,20 @@ fn public_types_are_send_and_sync() {
     send(&client_fut);
 }
 
-/// A connection that is only a number: the pool's own share of a `get` future.
+/// A connection that is only a number, and futures that are only their value
+/// (`Ready`, the smallest a manager's can be): the pool's own share of a `get` future.
 struct Trivial;
 
 impl netpool_core::Manager for Trivial {
     type Connection = u64;
     type Error = std::convert::Infallible;
 
-    async fn connect(&self) -> Result<u64, Self::Error> {
-        Ok(0)
+    fn connect(&self) -> impl Future<Output = Result<u64, Self::Error>> + Send {
+        std::future::ready(Ok(0))
     }
-
-    async fn is_valid(&self, _: &mut u64) -> Result<(), Self::Error> {
-        Ok(())
+    fn is_valid(&self, _: &mut u64) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        std::future::ready(Ok(()))
     }
-
     fn has_broken(&self, _: &mut u64) -> bool {
         false
     }

@@ -17,47 +17,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netpool_core::{Pool, Pooled};
-use netpool_postgres::tokio_postgres::{self, Client, NoTls};
+use netpool_postgres::tokio_postgres::{self, Client};
 use netpool_postgres::{Config, PgManager, PgSetup, RecyclingMethod};
 use tokio::sync::Notify;
 
-use common::{bounded, postgres_url, server_available, unique, warm};
+use common::{
+    Table, admin_session, bounded, on_own_runtime, postgres_url, server_available, unique, warm,
+};
 
 /// A whole test's time limit.
 const LIMIT: Duration = Duration::from_secs(90);
 
 fn available() -> bool {
-    let url = postgres_url();
-    let probe = std::thread::spawn({
-        let url = url.clone();
-        move || -> Result<(), String> {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            rt.block_on(async {
-                let config = url_config(&url);
-                let connect = tokio::time::timeout(Duration::from_secs(3), config.connect(NoTls));
-                let (client, conn) = connect
-                    .await
-                    .map_err(|_| "connect timed out".to_owned())?
-                    .map_err(|e| e.to_string())?;
-                tokio::spawn(conn);
-                client
-                    .simple_query("SELECT 1")
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(())
-            })
-        }
-    })
-    .join()
-    .unwrap_or_else(|_| Err("the probe panicked".to_owned()));
-    server_available("PostgreSQL", &url, probe)
-}
-
-fn url_config(url: &str) -> tokio_postgres::Config {
-    url.parse().expect("NETPOOL_TEST_POSTGRES is a valid URL")
+    let probe = on_own_runtime(|| async {
+        let admin = admin_session().await?;
+        let answer = admin.simple_query("SELECT 1").await;
+        answer.map(drop).map_err(|e| e.to_string())
+    });
+    server_available("PostgreSQL", &postgres_url(), probe)
 }
 
 /// Runs `test` if the server is there, within [`LIMIT`].
@@ -88,48 +65,25 @@ fn pool(app: &str, method: RecyclingMethod, max_size: usize) -> Pool<PgManager> 
 
 /// An admin session outside every pool.
 async fn admin() -> Client {
-    let (client, conn) = url_config(&postgres_url())
-        .connect(NoTls)
+    admin_session().await.expect("an admin session")
+}
+
+/// A table `<prefix>_<unique>` (`id int8 PRIMARY KEY, task int4 NOT NULL`).
+async fn table(prefix: &str) -> Table {
+    let columns = "id int8 PRIMARY KEY, task int4 NOT NULL";
+    Table::create(&admin().await, prefix, columns).await
+}
+
+/// How many sessions named `app` the server has.
+async fn sessions(admin: &Client, app: &str) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
         .await
-        .expect("an admin session");
-    tokio::spawn(conn);
-    client
-}
-
-/// Creates a table and drops it when dropped, even if the test fails.
-struct Table {
-    name: String,
-}
-
-impl Table {
-    async fn create(prefix: &str) -> Self {
-        let name = unique(prefix);
-        admin()
-            .await
-            .batch_execute(&format!(
-                "CREATE TABLE {name} (id int8 PRIMARY KEY, task int4 NOT NULL)"
-            ))
-            .await
-            .expect("CREATE TABLE");
-        Self { name }
-    }
-}
-
-impl Drop for Table {
-    fn drop(&mut self) {
-        // A fresh thread and runtime: this runs inside (or after) the test's runtime.
-        let sql = format!("DROP TABLE IF EXISTS {}", self.name);
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|rt| rt.block_on(async { admin().await.batch_execute(&sql).await }))
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(Ok(())))) {
-            eprintln!("!!!!! could not drop table {}", self.name);
-        }
-    }
+        .expect("pg_stat_activity")
+        .get(0)
 }
 
 /// Terminates the sessions named `app`, waiting until each is gone; answers how many.
@@ -163,7 +117,7 @@ const ROWS: usize = 25;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_written_by_many_tasks_are_all_there() {
     live(async {
-        let table = Table::create("netpool_rows").await;
+        let table = table("netpool_rows").await;
         let pool = pool(&unique("netpool_rows"), RecyclingMethod::Verified, 8);
         let insert = format!("INSERT INTO {} (id, task) VALUES ($1, $2)", table.name);
         let handles: Vec<_> = (0..TASKS)
@@ -202,7 +156,7 @@ async fn rows_written_by_many_tasks_are_all_there() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminated_backends_are_replaced() {
     live(async {
-        let table = Table::create("netpool_kill").await;
+        let table = table("netpool_kill").await;
         let app = unique("netpool_kill");
         // Fast: only is_closed() on checkout, so callers do meet terminated sessions and
         // must discard them; the test checks that each one fails at most one caller.
@@ -372,15 +326,7 @@ async fn server_idle_session_timeout_is_invisible_to_callers() {
         let admin = admin().await;
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         loop {
-            let alive: i64 = admin
-                .query_one(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-                    &[&app],
-                )
-                .await
-                .expect("pg_stat_activity")
-                .get(0);
-            if alive == 0 {
+            if sessions(&admin, &app).await == 0 {
                 break;
             }
             assert!(std::time::Instant::now() < deadline, "sessions still open");
@@ -470,15 +416,7 @@ async fn setup_hooks_name_prepare_and_reset_sessions() {
             .expect("still prepared");
         // The server sees the session under its name.
         let admin = admin().await;
-        let n: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-                &[&app],
-            )
-            .await
-            .expect("pg_stat_activity")
-            .get(0);
-        assert_eq!(n, 1);
+        assert_eq!(sessions(&admin, &app).await, 1);
     })
     .await;
 }

@@ -14,28 +14,16 @@ mod common;
 
 use std::time::Duration;
 
-use netpool_postgres::tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use netpool_postgres::tokio_postgres::{Client, SimpleQueryMessage};
 use netpool_postgres::{CLEAN_SQL, Config, Pool, RecyclingMethod};
 
-use common::{bounded, postgres_url, server_available, unique};
+use common::{Table, admin_session, bounded, postgres_url, server_available, unique};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-async fn admin() -> Result<Client, String> {
-    let config: netpool_postgres::tokio_postgres::Config =
-        postgres_url().parse().map_err(|e| format!("{e}"))?;
-    let connect = tokio::time::timeout(Duration::from_secs(3), config.connect(NoTls));
-    let (client, conn) = connect
-        .await
-        .map_err(|_| "connect timed out".to_owned())?
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    Ok(client)
-}
-
 /// The admin session, or `None` (skip) when the server is not there.
 async fn live() -> Option<Client> {
-    match admin().await {
+    match admin_session().await {
         Ok(c) => Some(c),
         Err(e) => {
             server_available("PostgreSQL", &postgres_url(), Err(e));
@@ -217,50 +205,12 @@ async fn dropping_the_prepared_statements_empties_the_cache() {
     .await;
 }
 
-/// Table `name` (id int) exists until dropped.
-struct Table(String);
-
-impl Table {
-    async fn create(admin: &Client) -> Self {
-        let name = unique("netpool_tx");
-        admin
-            .batch_execute(&format!("CREATE TABLE {name} (id int)"))
-            .await
-            .expect("CREATE TABLE");
-        Self(name)
-    }
-}
-
-impl Drop for Table {
-    fn drop(&mut self) {
-        let sql = format!("DROP TABLE IF EXISTS {}", self.0);
-        let done = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|rt| {
-                    rt.block_on(async {
-                        admin()
-                            .await?
-                            .batch_execute(&sql)
-                            .await
-                            .map_err(|e| e.to_string())
-                    })
-                })
-        })
-        .join();
-        if !matches!(done, Ok(Ok(Ok(())))) {
-            eprintln!("!!!!! could not drop table {}", self.0);
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_left_open_never_reaches_the_next_user() {
     let Some(admin) = live().await else { return };
     bounded(LIMIT, async {
-        let table = Table::create(&admin).await;
-        let t = &table.0;
+        let table = Table::create(&admin, "netpool_tx", "id int").await;
+        let t = &table.name;
         let app = unique("netpool_tx");
         // Fast: no round trip of its own, so only the open transaction makes one.
         let pool = pool(&app, RecyclingMethod::Fast, None);

@@ -12,6 +12,7 @@ use std::time::Duration;
 use common::{bounded, live_url, own_server, unique};
 use netpool_core::Pooled;
 use netpool_redis::{Config, Pool};
+use netpool_testkit::tls::pem;
 use redis::AsyncCommands;
 
 async fn id(pool: &Pool) -> i64 {
@@ -132,6 +133,12 @@ async fn auth_select_and_setname_show_in_client_list() {
     .await;
 }
 
+/// A pool of one connection to `url`, so each checkout gets the one the test used last.
+fn one_connection(url: &str) -> Pool {
+    let builder = Config::from_url(url).unwrap().builder().unwrap();
+    builder.max_size(1).build().unwrap()
+}
+
 fn field<'a>(info: &'a str, name: &str) -> &'a str {
     info.split_whitespace()
         .find_map(|kv| kv.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
@@ -142,13 +149,7 @@ fn field<'a>(info: &'a str, name: &str) -> &'a str {
 async fn state_a_user_leaves_is_never_handed_on() {
     let Some(url) = live_url() else { return };
     bounded(Duration::from_secs(30), async {
-        let pool = Config::from_url(&url)
-            .unwrap()
-            .builder()
-            .unwrap()
-            .max_size(1)
-            .build()
-            .unwrap();
+        let pool = one_connection(&url);
         let key = unique("state");
         let channel = unique("channel");
 
@@ -347,36 +348,10 @@ fn certificates() -> (String, String, String) {
         CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
     let cert = params.signed_by(&key, &issuer).unwrap();
     (
-        pem("CERTIFICATE", ca_cert.der()),
-        pem("CERTIFICATE", cert.der()),
-        pem("PRIVATE KEY", &key.serialize_der()),
+        pem(ca_cert.der(), "CERTIFICATE"),
+        pem(cert.der(), "CERTIFICATE"),
+        pem(&key.serialize_der(), "PRIVATE KEY"),
     )
-}
-
-/// PEM of DER bytes (base64 in lines of 64).
-fn pem(label: &str, der: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = String::new();
-    for chunk in der.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                b64.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                b64.push('=');
-            }
-        }
-    }
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
 }
 
 fn client_config(ca_pem: &str) -> Arc<netpool_tokio::rustls::ClientConfig> {
@@ -486,13 +461,7 @@ async fn a_killed_server_costs_at_most_two_errors_per_connection() {
 async fn a_dropped_get_inside_a_transaction_leaves_nothing_behind() {
     let Some(url) = live_url() else { return };
     bounded(Duration::from_secs(30), async {
-        let pool = Config::from_url(&url)
-            .unwrap()
-            .builder()
-            .unwrap()
-            .max_size(1)
-            .build()
-            .unwrap();
+        let pool = one_connection(&url);
         let key = unique("discard");
         let mut conn = pool.get().await.unwrap();
         redis::cmd("MULTI").exec_async(&mut *conn).await.unwrap();

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use netpool_core::{Manager, Pool, Pooled};
+use netpool_postgres::tokio_postgres::{Client, Config, NoTls};
 
 /// The server the live tests use: `NETPOOL_TEST_POSTGRES`, or
 /// `postgres://postgres@127.0.0.1:5432/test`.
@@ -72,4 +73,65 @@ pub async fn warm<M: Manager>(pool: &Pool<M>, n: usize) -> Vec<Pooled<M>> {
         held.push(pool.get().await.expect("warm-up get"));
     }
     held
+}
+
+/// An admin session to the live server, outside every pool (plain TCP), within 3 s.
+pub async fn admin_session() -> Result<Client, String> {
+    let config: Config = postgres_url().parse().map_err(|e| format!("{e}"))?;
+    let connect = tokio::time::timeout(Duration::from_secs(3), config.connect(NoTls));
+    let (client, conn) = connect
+        .await
+        .map_err(|_| "connect timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+/// Runs `f` on a thread and a runtime of its own: for synchronous code that may run
+/// inside (or after) a test's runtime, such as a probe or a `Drop`.
+pub fn on_own_runtime<T, F>(f: impl FnOnce() -> F + Send + 'static) -> Result<T, String>
+where
+    F: Future<Output = Result<T, String>>,
+    T: Send + 'static,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?
+            .block_on(f())
+    })
+    .join()
+    .unwrap_or_else(|_| Err("the thread panicked".to_owned()))
+}
+
+/// A table of the live server, dropped when this is, even if the test fails.
+pub struct Table {
+    /// The table's name: a unique one.
+    pub name: String,
+}
+
+impl Table {
+    /// Creates table `<prefix>_<unique>` with `columns` (`id int`, say) through `admin`.
+    pub async fn create(admin: &Client, prefix: &str, columns: &str) -> Self {
+        let name = unique(prefix);
+        admin
+            .batch_execute(&format!("CREATE TABLE {name} ({columns})"))
+            .await
+            .expect("CREATE TABLE");
+        Self { name }
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        let sql = format!("DROP TABLE IF EXISTS {}", self.name);
+        let dropped = on_own_runtime(|| async move {
+            let admin = admin_session().await?;
+            admin.batch_execute(&sql).await.map_err(|e| e.to_string())
+        });
+        if dropped.is_err() {
+            eprintln!("!!!!! could not drop table {}", self.name);
+        }
+    }
 }

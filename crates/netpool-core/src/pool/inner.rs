@@ -34,7 +34,7 @@ macro_rules! take_idle {
     ($inner:expr, $item:expr, $deadline:expr) => {{
         let item = $item;
         let verdict = $inner.verdict(&item);
-        if let $crate::pool::Verdict::Go = verdict {
+        if let $crate::pool::inner::Verdict::Go = verdict {
             return Ok(item);
         }
         if let Some(item) = $inner.check_out(item, verdict, $deadline).await? {

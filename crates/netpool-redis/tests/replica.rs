@@ -28,6 +28,9 @@ fn servers() -> Option<(RedisServer, RedisServer, RedisServer)> {
     let primary = RedisServer::start().expect("primary starts");
     let a = RedisServer::replica_of(&primary).expect("replica a syncs");
     let b = RedisServer::replica_of(&primary).expect("replica b syncs");
+    primary
+        .wait_replicas(2, Duration::from_secs(10))
+        .expect("the primary lists both replicas");
     Some((primary, a, b))
 }
 

@@ -183,6 +183,33 @@ impl RedisServer {
         }
     }
 
+    /// Waits until this primary lists `n` replicas online (`slave0` .. in `INFO
+    /// replication`): a replica's own link can be up a moment before its primary lists
+    /// it (in `ROLE`, which discovery reads).
+    pub fn wait_replicas(&self, n: usize, within: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut online = 0;
+            for i in 0..n {
+                let field = self.info_field("replication", &format!("slave{i}"))?;
+                online += usize::from(field.is_some_and(|f| f.contains("state=online")));
+            }
+            if online == n {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "primary on port {} lists {online} of {n} replicas after {within:?}",
+                        self.port
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Connects and sends one command (`args` as a RESP array); the reply is the
     /// caller's to read (5 s read timeout).
     fn send(&self, args: &[&str]) -> io::Result<TcpStream> {

@@ -97,6 +97,7 @@ impl Client {
     /// Empties the statement cache if the session's prepared statements were dropped
     /// (`DISCARD ALL`, `DEALLOCATE`) since it last looked, with tokio-postgres's type
     /// cache (its statements went too).
+    #[inline]
     pub(crate) fn sync_cache(&self) {
         let discards = self.parts.session.discards();
         if self.parts.cache.generation() != discards {
@@ -105,6 +106,7 @@ impl Client {
         }
     }
 
+    #[inline]
     pub(crate) fn tx_status(&self) -> TxStatus {
         self.parts.session.status()
     }
@@ -215,6 +217,7 @@ impl StatementCache {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    #[inline]
     fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }

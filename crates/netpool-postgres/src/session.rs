@@ -530,6 +530,30 @@ mod tests {
     }
 
     #[test]
+    fn one_read_with_several_answers_counts_each() {
+        let session = Session::new();
+        let mut w = WriteParser::new(1);
+        let mut out = untyped(b"\0\x03\0\0");
+        out.extend(msg(b'Q', b"BEGIN\0"));
+        out.extend(msg(b'Q', b"DELETE FROM t\0"));
+        out.extend(msg(b'Q', b"DISCARD ALL\0"));
+        w.feed(&out, &session);
+        let mut inp = msg(b'Z', b"I");
+        inp.extend(msg(b'C', b"BEGIN\0"));
+        inp.extend(msg(b'Z', b"T"));
+        inp.extend(msg(b'C', b"DELETE 1\0"));
+        inp.extend(msg(b'Z', b"T"));
+        ReadParser::new(0).feed(&inp, &session);
+        assert_eq!(session.status(), TxStatus::Unknown, "DISCARD ALL in flight");
+        assert_eq!(session.discards(), 0, "DELETE is not a discard");
+        let mut inp = msg(b'C', b"DISCARD ALL\0");
+        inp.extend(msg(b'Z', b"I"));
+        ReadParser::new(0).feed(&inp, &session);
+        assert_eq!(session.status(), TxStatus::Idle);
+        assert_eq!(session.discards(), 1);
+    }
+
+    #[test]
     fn resync_forgets_requests_the_server_ignored() {
         let session = Session::new();
         let mut w = WriteParser::new(1);

@@ -13,6 +13,7 @@ use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_postgres::NoTls;
 
 use crate::client::Client;
 use crate::config::{Config, DEFAULT_STATEMENT_CACHE_SIZE, Password, SslMode};
@@ -227,7 +228,7 @@ impl PgManager {
     async fn connect_host(&self, host: &Host) -> Result<Client, Error> {
         let inner = &*self.inner;
         let session = Arc::new(Session::new());
-        let (client, connection) = match host {
+        let client = match host {
             Host::Tcp(name) => {
                 let tcp = TcpStream::connect((name.as_str(), inner.port))
                     .await
@@ -236,15 +237,27 @@ impl PgManager {
                         source,
                     })?;
                 let _ = tcp.set_nodelay(true);
-                let connector = Connector {
-                    config: inner.tls.clone(),
-                    name: ServerName::try_from(name.clone()).ok(),
-                    session: session.clone(),
-                };
                 let stream = Tap::new(Transport::Tcp(tcp), session.clone(), inner.tls.is_some());
                 let pg = self.authenticated(&inner.pg);
-                let (client, connection) = pg.connect_raw(stream, connector).await?;
-                (client, connection)
+                match &inner.tls {
+                    Some(config) => {
+                        let connector = Connector {
+                            config: Some(config.clone()),
+                            name: ServerName::try_from(name.clone()).ok(),
+                            session: session.clone(),
+                        };
+                        let (client, connection) = pg.connect_raw(stream, connector).await?;
+                        spawn_connection(connection);
+                        client
+                    }
+                    // Without TLS (`sslmode=disable`), `NoTls`: tokio-postgres's stream
+                    // then has no TLS variant to look past on every read and write.
+                    None => {
+                        let (client, connection) = pg.connect_raw(stream, NoTls).await?;
+                        spawn_connection(connection);
+                        client
+                    }
+                }
             }
             #[cfg(unix)]
             Host::Unix(dir) => {
@@ -252,14 +265,11 @@ impl PgManager {
                 let unix = tokio::net::UnixStream::connect(&path)
                     .await
                     .map_err(|source| Error::Io { addr: path, source })?;
-                let connector = Connector {
-                    config: None,
-                    name: None,
-                    session: session.clone(),
-                };
                 let stream = Tap::new(Transport::Unix(unix), session.clone(), false);
                 let pg = self.authenticated(&inner.pg_plain);
-                pg.connect_raw(stream, connector).await?
+                let (client, connection) = pg.connect_raw(stream, NoTls).await?;
+                spawn_connection(connection);
+                client
             }
             #[cfg(not(unix))]
             Host::Unix(dir) => {
@@ -269,11 +279,6 @@ impl PgManager {
                 });
             }
         };
-        // The task ends when the session ends; the client then reports is_closed(), and
-        // its queries fail at once.
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
         Ok(Client::new(client, session, inner.cache_size))
     }
 
@@ -300,6 +305,18 @@ impl PgManager {
     }
 }
 
+/// Runs a session's connection task. It ends when the session ends; the client then
+/// reports `is_closed()`, and its queries fail at once.
+fn spawn_connection<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+}
+
 impl PgManager {
     /// Tries each host in turn, as libpq does.
     async fn connect_any(&self) -> Result<Client, Error> {
@@ -317,6 +334,7 @@ impl PgManager {
 
     /// The recycle when it needs no round trip: `Fast` on an open session whose requests
     /// are all answered, outside a transaction. `None`: the server must be asked.
+    #[inline]
     fn recycle_at_once(&self, client: &Client) -> Option<Result<(), Error>> {
         if client.is_closed() {
             return Some(Err(Error::Closed));
@@ -446,6 +464,7 @@ pub(crate) enum Transport {
 }
 
 impl AsyncRead for Transport {
+    #[inline]
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -460,6 +479,7 @@ impl AsyncRead for Transport {
 }
 
 impl AsyncWrite for Transport {
+    #[inline]
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -472,6 +492,7 @@ impl AsyncWrite for Transport {
         }
     }
 
+    #[inline]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Tcp(s) => Pin::new(s).poll_flush(cx),

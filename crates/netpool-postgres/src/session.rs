@@ -70,6 +70,7 @@ impl Session {
     }
 
     /// The transaction status, if every request has been answered.
+    #[inline]
     pub(crate) fn status(&self) -> TxStatus {
         // Acquire pairs with the release increment in `ready`: `status` is at least as
         // new as the answer counted.
@@ -86,6 +87,7 @@ impl Session {
     }
 
     /// How many times the session's prepared statements were dropped.
+    #[inline]
     pub(crate) fn discards(&self) -> u64 {
         self.discards.load(Ordering::Acquire)
     }
@@ -98,12 +100,22 @@ impl Session {
     }
 
     fn ready(&self, status: u8) {
+        self.ready_n(1, status);
+    }
+
+    /// `n` `ReadyForQuery` messages passed, the last with `status`.
+    fn ready_n(&self, n: u64, status: u8) {
         self.status.store(status, Ordering::Relaxed);
-        self.answered.fetch_add(1, Ordering::Release);
+        self.answered.fetch_add(n, Ordering::Release);
     }
 
     fn request(&self) {
-        self.sent.fetch_add(1, Ordering::Release);
+        self.request_n(1);
+    }
+
+    /// `n` requests that each ask for a `ReadyForQuery` were sent.
+    fn request_n(&self, n: u64) {
+        self.sent.fetch_add(n, Ordering::Release);
     }
 
     fn discarded(&self) {
@@ -140,18 +152,29 @@ impl ReadParser {
         }
     }
 
-    fn feed(&mut self, mut data: &[u8], session: &Session) {
+    #[inline]
+    fn feed(&mut self, data: &[u8], session: &Session) {
+        if self.skip == 0 && self.body_left == 0 && self.have == 0 {
+            // The common case: whole messages from the start of `data`, read in place.
+            let used = whole_messages(data, session);
+            if used == data.len() {
+                return;
+            }
+            self.feed_split(&data[used..], session);
+        } else {
+            self.feed_split(data, session);
+        }
+    }
+
+    /// `feed` when a message is split across reads (or the `SSLRequest` answer is due).
+    fn feed_split(&mut self, mut data: &[u8], session: &Session) {
         while !data.is_empty() {
             if self.skip == 0 && self.body_left == 0 && self.have == 0 {
-                // The common case: a whole message in `data`, read in place.
-                if let Some((kind, body, rest)) = whole_message(data) {
-                    match kind {
-                        b'Z' => session.ready(body.first().copied().unwrap_or(0)),
-                        b'C' => command_complete(body, session),
-                        _ => {}
-                    }
-                    data = rest;
-                    continue;
+                // Back at a message boundary: whole messages read in place.
+                let used = whole_messages(data, session);
+                data = &data[used..];
+                if data.is_empty() {
+                    return;
                 }
             }
             if self.skip > 0 {
@@ -209,18 +232,54 @@ impl ReadParser {
     }
 }
 
-/// The type byte, the body and what follows of the typed message at the start of
-/// `data`, if all of it is there.
+/// The type byte of the typed message at `at` in `data`, the length its header gives
+/// (at least 4: it counts itself, and a broken stream's shorter one is taken as 4), and
+/// where it ends, if all of it is there.
+#[inline(always)]
+fn message_at(data: &[u8], at: usize) -> Option<(u8, usize, usize)> {
+    let [kind, len @ ..] = *data.get(at..)?.first_chunk::<5>()?;
+    let len = (u32::from_be_bytes(len) as usize).max(4);
+    let end = at.saturating_add(1).saturating_add(len);
+    (end <= data.len()).then_some((kind, len, end))
+}
+
+/// Reads the whole server messages at the start of `data` into `session` (every
+/// `ReadyForQuery` counted with one atomic operation): how many bytes they take.
 #[inline]
-fn whole_message(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let header: &[u8; 5] = data.get(..5)?.try_into().ok()?;
-    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
-    let end = 5usize.checked_add(len.saturating_sub(4))?;
-    let body = data.get(5..end)?;
-    Some((header[0], body, &data[end..]))
+fn whole_messages(data: &[u8], session: &Session) -> usize {
+    let mut at = 0;
+    let mut ready = 0;
+    let mut status = 0;
+    while let Some((kind, len, end)) = message_at(data, at) {
+        if kind == b'Z' {
+            ready += 1;
+            status = if len > 4 { data[at + 5] } else { 0 };
+        } else if kind == b'C' && len > 4 && data[at + 5] == b'D' {
+            command_complete(&data[at + 5..end], session);
+        }
+        at = end;
+    }
+    if ready > 0 {
+        session.ready_n(ready, status);
+    }
+    at
+}
+
+/// The whole client messages at the start of `data`: how many bytes they take, and how
+/// many of them (`Query`, `Sync`) ask for a `ReadyForQuery`.
+#[inline]
+fn whole_requests(data: &[u8]) -> (usize, u64) {
+    let mut at = 0;
+    let mut requests = 0;
+    while let Some((kind, _, end)) = message_at(data, at) {
+        requests += u64::from(matches!(kind, b'Q' | b'S'));
+        at = end;
+    }
+    (at, requests)
 }
 
 /// A `CommandComplete` (whose body starts with its tag) has passed.
+#[cold]
 fn command_complete(body: &[u8], session: &Session) {
     // The tag is NUL-terminated: "DISCARD ALL", "DEALLOCATE", "DEALLOCATE ALL".
     let tag = body.split(|&b| b == 0).next().unwrap_or_default();
@@ -249,16 +308,35 @@ impl WriteParser {
         }
     }
 
-    fn feed(&mut self, mut data: &[u8], session: &Session) {
+    #[inline]
+    fn feed(&mut self, data: &[u8], session: &Session) {
+        if self.untyped == 0 && self.body_left == 0 && self.have == 0 {
+            // The common case: whole messages from the start of `data`, read in place.
+            let (used, requests) = whole_requests(data);
+            if requests > 0 {
+                session.request_n(requests);
+            }
+            if used == data.len() {
+                return;
+            }
+            self.feed_split(&data[used..], session);
+        } else {
+            self.feed_split(data, session);
+        }
+    }
+
+    /// `feed` when a message is split across writes (or an untyped one is due).
+    fn feed_split(&mut self, mut data: &[u8], session: &Session) {
         while !data.is_empty() {
             if self.untyped == 0 && self.body_left == 0 && self.have == 0 {
-                // The common case: a whole message in `data`, read in place.
-                if let Some((kind, _, rest)) = whole_message(data) {
-                    if matches!(kind, b'Q' | b'S') {
-                        session.request();
-                    }
-                    data = rest;
-                    continue;
+                // Back at a message boundary: whole messages read in place.
+                let (used, requests) = whole_requests(data);
+                if requests > 0 {
+                    session.request_n(requests);
+                }
+                data = &data[used..];
+                if data.is_empty() {
+                    return;
                 }
             }
             if self.body_left > 0 {
@@ -337,8 +415,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if !this.passive && matches!(poll, Poll::Ready(Ok(()))) {
-            this.read.feed(&buf.filled()[before..], &this.session);
+        if let Poll::Ready(Ok(())) = poll {
+            if let Some(read) = buf.filled().get(before..).filter(|r| !r.is_empty()) {
+                if !this.passive {
+                    this.read.feed(read, &this.session);
+                }
+            }
         }
         poll
     }
@@ -443,6 +525,30 @@ mod tests {
         let mut inp = msg(b'C', b"DISCARD ALL\0");
         inp.extend(msg(b'Z', b"I"));
         in_pieces(&inp, &mut |d| r.feed(d, &session));
+        assert_eq!(session.status(), TxStatus::Idle);
+        assert_eq!(session.discards(), 1);
+    }
+
+    #[test]
+    fn one_read_with_several_answers_counts_each() {
+        let session = Session::new();
+        let mut w = WriteParser::new(1);
+        let mut out = untyped(b"\0\x03\0\0");
+        out.extend(msg(b'Q', b"BEGIN\0"));
+        out.extend(msg(b'Q', b"DELETE FROM t\0"));
+        out.extend(msg(b'Q', b"DISCARD ALL\0"));
+        w.feed(&out, &session);
+        let mut inp = msg(b'Z', b"I");
+        inp.extend(msg(b'C', b"BEGIN\0"));
+        inp.extend(msg(b'Z', b"T"));
+        inp.extend(msg(b'C', b"DELETE 1\0"));
+        inp.extend(msg(b'Z', b"T"));
+        ReadParser::new(0).feed(&inp, &session);
+        assert_eq!(session.status(), TxStatus::Unknown, "DISCARD ALL in flight");
+        assert_eq!(session.discards(), 0, "DELETE is not a discard");
+        let mut inp = msg(b'C', b"DISCARD ALL\0");
+        inp.extend(msg(b'Z', b"I"));
+        ReadParser::new(0).feed(&inp, &session);
         assert_eq!(session.status(), TxStatus::Idle);
         assert_eq!(session.discards(), 1);
     }

@@ -47,8 +47,8 @@ use self::refresh::{Refresh, Turn};
 
 use crate::clock::{self, Epoch, Nanos};
 use crate::config::Config;
-use crate::error::LastConnectError;
-use crate::events::{self, Events};
+use crate::error::{Error, LastConnectError};
+use crate::events::{self, ConnectFailure, Events, TimedOut};
 use crate::holders::TimeoutReport;
 use crate::sema::{Keep, Semaphore, TryAcquireError};
 use crate::stats::Counters;
@@ -369,6 +369,28 @@ impl Shared {
     }
 
     /// A connect attempt failed: evidence that the server may be down.
+    /// A new connection's `on_connect` hook failed (`None`: it ran past the connect's
+    /// bound): counted and reported as a failed connect. The caller's error.
+    pub(crate) fn on_connect_failed<E: std::error::Error + 'static>(
+        &self,
+        failure: Option<E>,
+        started: Instant,
+    ) -> Error<E> {
+        match failure {
+            None => {
+                let timed_out = &TimedOut::ON_CONNECT;
+                (self.events).connect_failed(ConnectFailure::TimedOut, timed_out, started);
+                self.connect_failed(LastConnectError::from_error(timed_out));
+                Error::ConnectTimeout
+            }
+            Some(e) => {
+                (self.events).connect_failed(ConnectFailure::Rejected, &e, started);
+                self.connect_failed(LastConnectError::from_error(&e));
+                Error::Connect(e)
+            }
+        }
+    }
+
     pub(crate) fn connect_failed(&self, err: LastConnectError) {
         Counters::bump(&self.counters.connect_errors);
         let (failures, retry_in) = self.backoff.failed(err.clone());

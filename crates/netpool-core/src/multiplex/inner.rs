@@ -44,8 +44,8 @@ use std::time::Duration;
 use super::snapshot::Snapshot;
 use crate::Manager;
 use crate::clock::{self, Nanos};
-use crate::error::{Error, LastConnectError};
-use crate::events::{self, ConnectFailure, Event, TimedOut};
+use crate::error::Error;
+use crate::events::{self, Event, TimedOut};
 use crate::hooks::DynHooks;
 use crate::pool::CloseReason;
 use crate::shared::{Deadline, Refused, Shared, Slot, WaitError, run_until};
@@ -379,20 +379,10 @@ where
         if let Some(hooks) = &self.hooks.hooks {
             // Until `slot.fill()`, `slot` and `opening` give back what they hold if the
             // hook fails, hangs, panics or is dropped; the connection is dropped with it.
-            match run_until(at, hooks.on_connect(&mut conn)).await {
-                None => {
-                    let events = &shared.events;
-                    events.connect_failed(ConnectFailure::TimedOut, &TimedOut::ON_CONNECT, started);
-                    shared.connect_failed(LastConnectError::from_error(&TimedOut::ON_CONNECT));
-                    return Err(Error::ConnectTimeout);
-                }
-                Some(Err(e)) => {
-                    drop(conn);
-                    (shared.events).connect_failed(ConnectFailure::Rejected, &e, started);
-                    shared.connect_failed(LastConnectError::from_error(&e));
-                    return Err(Error::Connect(e));
-                }
-                Some(Ok(())) => {}
+            let outcome = run_until(at, hooks.on_connect(&mut conn)).await;
+            if !matches!(outcome, Some(Ok(()))) {
+                drop(conn);
+                return Err(shared.on_connect_failed(outcome.and_then(Result::err), started));
             }
         }
         let entry = Arc::new(Entry::new(conn, clock::now(), shared.max_lifetime, load));

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use super::inner::{Inner, Live};
 use crate::clock;
-use crate::error::{Error, LastConnectError};
-use crate::events::{Check, ConnectFailure, Event, TimedOut};
+use crate::error::Error;
+use crate::events::{Check, Event, TimedOut};
 use crate::idle::Idle;
 use crate::shared::{Deadline, Slot, WaitError, run_until};
 use crate::types::CloseReason;
@@ -27,22 +27,10 @@ impl<M: Manager> Inner<M> {
         // panics or is dropped; `item` (the connection) is dropped with it.
         let mut item = Idle::new(conn, clock::now(), shared.max_lifetime);
         if let Some(hooks) = &self.hooks.hooks {
-            match run_until(at, hooks.on_connect(&mut item.conn)).await {
-                None => {
-                    let events = &shared.events;
-                    events.connect_failed(ConnectFailure::TimedOut, &TimedOut::ON_CONNECT, started);
-                    shared.connect_failed(LastConnectError::from_error(&TimedOut::ON_CONNECT));
-                    return Err(Error::ConnectTimeout);
-                }
-                Some(Err(e)) => {
-                    drop(item);
-                    shared
-                        .events
-                        .connect_failed(ConnectFailure::Rejected, &e, started);
-                    shared.connect_failed(LastConnectError::from_error(&e));
-                    return Err(Error::Connect(e));
-                }
-                Some(Ok(())) => {}
+            let outcome = run_until(at, hooks.on_connect(&mut item.conn)).await;
+            if !matches!(outcome, Some(Ok(()))) {
+                drop(item);
+                return Err(shared.on_connect_failed(outcome.and_then(Result::err), started));
             }
         }
         slot.fill();

@@ -123,6 +123,33 @@ impl Session {
     }
 }
 
+/// One direction's parser. At a message boundary, the whole messages that follow are read
+/// in place (the common case, [`Parse::whole`]); a message split across reads or writes
+/// is taken up to its end by [`Parse::split`].
+trait Parse {
+    /// Nothing of a message is pending.
+    fn at_boundary(&self) -> bool;
+    /// Reads the whole messages at the start of `data`: how many bytes they take.
+    fn whole(data: &[u8], session: &Session) -> usize;
+    /// Goes on with the message under way (or starts one `data` holds only part of): the
+    /// bytes of `data` taken, up to the next message boundary or the end.
+    fn split(&mut self, data: &[u8], session: &Session) -> usize;
+}
+
+/// Passes `data` through `parser`.
+#[inline]
+fn feed<P: Parse>(parser: &mut P, mut data: &[u8], session: &Session) {
+    while !data.is_empty() {
+        if parser.at_boundary() {
+            data = &data[P::whole(data, session)..];
+            if data.is_empty() {
+                return;
+            }
+        }
+        data = &data[parser.split(data, session)..];
+    }
+}
+
 /// The server-to-client parser.
 #[derive(Debug)]
 struct ReadParser {
@@ -154,28 +181,28 @@ impl ReadParser {
 
     #[inline]
     fn feed(&mut self, data: &[u8], session: &Session) {
-        if self.skip == 0 && self.body_left == 0 && self.have == 0 {
-            // The common case: whole messages from the start of `data`, read in place.
-            let used = whole_messages(data, session);
-            if used == data.len() {
-                return;
-            }
-            self.feed_split(&data[used..], session);
-        } else {
-            self.feed_split(data, session);
-        }
+        feed(self, data, session);
+    }
+}
+
+impl Parse for ReadParser {
+    #[inline(always)]
+    fn at_boundary(&self) -> bool {
+        self.skip == 0 && self.body_left == 0 && self.have == 0
     }
 
-    /// `feed` when a message is split across reads (or the `SSLRequest` answer is due).
-    fn feed_split(&mut self, mut data: &[u8], session: &Session) {
+    #[inline(always)]
+    fn whole(data: &[u8], session: &Session) -> usize {
+        whole_messages(data, session)
+    }
+
+    /// A message split across reads (or the `SSLRequest` answer).
+    fn split(&mut self, data: &[u8], session: &Session) -> usize {
+        let total = data.len();
+        let mut data = data;
         while !data.is_empty() {
-            if self.skip == 0 && self.body_left == 0 && self.have == 0 {
-                // Back at a message boundary: whole messages read in place.
-                let used = whole_messages(data, session);
-                data = &data[used..];
-                if data.is_empty() {
-                    return;
-                }
+            if self.at_boundary() && data.len() < total {
+                break;
             }
             if self.skip > 0 {
                 let n = self.skip.min(data.len());
@@ -190,7 +217,7 @@ impl ReadParser {
                 self.have += n;
                 data = &data[n..];
                 if self.have < 5 {
-                    return;
+                    break;
                 }
                 self.have = 0;
                 self.kind = self.header[0];
@@ -219,8 +246,11 @@ impl ReadParser {
                 self.finish(session);
             }
         }
+        total - data.len()
     }
+}
 
+impl ReadParser {
     /// A whole message has passed.
     fn finish(&mut self, session: &Session) {
         let body = &self.body[..self.body_have];
@@ -310,34 +340,32 @@ impl WriteParser {
 
     #[inline]
     fn feed(&mut self, data: &[u8], session: &Session) {
-        if self.untyped == 0 && self.body_left == 0 && self.have == 0 {
-            // The common case: whole messages from the start of `data`, read in place.
-            let (used, requests) = whole_requests(data);
-            if requests > 0 {
-                session.request_n(requests);
-            }
-            if used == data.len() {
-                return;
-            }
-            self.feed_split(&data[used..], session);
-        } else {
-            self.feed_split(data, session);
-        }
+        feed(self, data, session);
+    }
+}
+
+impl Parse for WriteParser {
+    #[inline(always)]
+    fn at_boundary(&self) -> bool {
+        self.untyped == 0 && self.body_left == 0 && self.have == 0
     }
 
-    /// `feed` when a message is split across writes (or an untyped one is due).
-    fn feed_split(&mut self, mut data: &[u8], session: &Session) {
+    #[inline(always)]
+    fn whole(data: &[u8], session: &Session) -> usize {
+        let (used, requests) = whole_requests(data);
+        if requests > 0 {
+            session.request_n(requests);
+        }
+        used
+    }
+
+    /// A message split across writes (or an untyped one).
+    fn split(&mut self, data: &[u8], session: &Session) -> usize {
+        let total = data.len();
+        let mut data = data;
         while !data.is_empty() {
-            if self.untyped == 0 && self.body_left == 0 && self.have == 0 {
-                // Back at a message boundary: whole messages read in place.
-                let (used, requests) = whole_requests(data);
-                if requests > 0 {
-                    session.request_n(requests);
-                }
-                data = &data[used..];
-                if data.is_empty() {
-                    return;
-                }
+            if self.at_boundary() && data.len() < total {
+                break;
             }
             if self.body_left > 0 {
                 let n = self.body_left.min(data.len());
@@ -351,7 +379,7 @@ impl WriteParser {
             self.have += n;
             data = &data[n..];
             if self.have < header_len {
-                return;
+                break;
             }
             self.have = 0;
             let len_at = header_len - 4;
@@ -373,6 +401,7 @@ impl WriteParser {
                 }
             }
         }
+        total - data.len()
     }
 }
 

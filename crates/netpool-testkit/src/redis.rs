@@ -165,45 +165,44 @@ impl RedisServer {
     /// Waits until this replica's link to its primary is up (`master_link_status:up`
     /// in `INFO replication`).
     pub fn wait_synced(&self, within: Duration) -> io::Result<()> {
-        let deadline = Instant::now() + within;
-        loop {
-            if self
+        self.wait_until(within, "did not sync", || {
+            Ok(self
                 .info_field("replication", "master_link_status")?
-                .is_some_and(|s| s == "up")
-            {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("replica on port {} did not sync in {within:?}", self.port),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+                .is_some_and(|s| s == "up"))
+        })
     }
 
     /// Waits until this primary lists `n` replicas online (`slave0` .. in `INFO
     /// replication`): a replica's own link can be up a moment before its primary lists
     /// it (in `ROLE`, which discovery reads).
     pub fn wait_replicas(&self, n: usize, within: Duration) -> io::Result<()> {
-        let deadline = Instant::now() + within;
-        loop {
+        self.wait_until(within, &format!("did not list {n} replicas online"), || {
             let mut online = 0;
             for i in 0..n {
                 let field = self.info_field("replication", &format!("slave{i}"))?;
                 online += usize::from(field.is_some_and(|f| f.contains("state=online")));
             }
-            if online == n {
+            Ok(online == n)
+        })
+    }
+
+    /// Polls `done` every 20 ms until it holds, up to `within` (then a `TimedOut` error
+    /// saying `what`).
+    fn wait_until(
+        &self,
+        within: Duration,
+        what: &str,
+        mut done: impl FnMut() -> io::Result<bool>,
+    ) -> io::Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            if done()? {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!(
-                        "primary on port {} lists {online} of {n} replicas after {within:?}",
-                        self.port
-                    ),
+                    format!("redis-server on port {} {what} in {within:?}", self.port),
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));

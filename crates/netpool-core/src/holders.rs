@@ -315,7 +315,8 @@ impl Diag {
     /// The checkout of a tracked connection, record `number` (not 0), is over: clears the
     /// record, and reports the return of one that was held too long. Out of line: the hot
     /// path without tracking keeps only the number's test (in `Inner::put_back` on the
-    /// return path, so that the guard's drop keeps no test of its own).
+    /// return path, so that the guard's drop keeps no test of its own; in `release` when
+    /// a checked-out connection closes instead).
     #[cold]
     #[inline(never)]
     pub(crate) fn untrack(&self, number: u16, events: &Events) {
@@ -339,12 +340,17 @@ impl Diag {
         }
     }
 
-    /// Connection `number`'s holder closes: its record goes back to the table, after
-    /// reporting a return the guard did not see reported (as a scan would).
+    /// Connection `number`'s holder closes: its record goes back to the table. A
+    /// checkout still stamped on it ends with it (a guard that closes or detaches its
+    /// connection: see [`untrack`](Self::untrack)); a return the guard did not see
+    /// reported is reported (as a scan would).
     pub(crate) fn release(&self, number: u16, events: &Events) {
         let (Some(table), Some(hold)) = (&self.table, self.record(number)) else {
             return;
         };
+        if hold.since.load(Ordering::Relaxed) != 0 {
+            self.untrack(number, events);
+        }
         let returned = {
             let mut numbers = lock(&table.numbers);
             let returned = hold.unacked();

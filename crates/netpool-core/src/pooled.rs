@@ -114,7 +114,6 @@ impl<M: Manager> Pooled<M> {
     /// Takes the connection out of the pool for good, freeing its slot.
     pub fn detach(mut this: Self) -> M::Connection {
         let item = this.take();
-        this.inner().shared.returned(item.hold);
         (this.inner().shared.diag).release(item.hold, &this.inner().shared.events);
         crate::stats::Counters::bump(&this.inner().shared.counters.detached);
         this.inner().shared.record_gone(item.created);
@@ -134,7 +133,6 @@ impl<M: Manager> Pooled<M> {
     /// connection is down).
     pub fn discard(mut this: Self) {
         let item = this.take();
-        this.inner().shared.returned(item.hold);
         let permit = Permit::new(&this.inner().shared.sema);
         this.inner().close_broken(item);
         // The guard's last use of the pool, which may free it.
@@ -253,7 +251,6 @@ impl<M: Manager> Drop for Pooled<M> {
             // releases through a raw pointer: see its drop).
             let permit = Permit::new(&self.inner().shared.sema);
             if self.broken {
-                self.inner().shared.returned(item.hold);
                 drop(self.inner().live(item, CloseReason::Broken));
                 drop(permit);
             } else {

@@ -596,15 +596,6 @@ impl Shared {
 }
 
 impl Shared {
-    /// A checked-out connection whose checkout record is `hold` (0 for none) is back or
-    /// leaves: clears the record, and reports the return of one that was held too long.
-    #[inline(always)]
-    pub(crate) fn returned(&self, hold: u16) {
-        if hold != 0 {
-            self.diag.untrack(hold, &self.events);
-        }
-    }
-
     /// A connection with a record is closed (or detached): counts it out, and brings the
     /// refresh flag down when it was the last stale one.
     pub(crate) fn record_gone(&self, created: Nanos) {

@@ -292,7 +292,6 @@ impl<M: Manager> Inner<M> {
         let broken = self.manager.has_broken(&mut item.conn);
         slot.fill();
         if broken {
-            shared.returned(item.hold);
             self.close_broken(item);
             return;
         }
@@ -300,12 +299,10 @@ impl<M: Manager> Inner<M> {
         let refreshing = shared.connection_proven();
         let now = clock::now();
         if refreshing && shared.refresh.is_stale(item.created) {
-            shared.returned(item.hold);
             drop(self.live(item, CloseReason::Refreshed));
             return;
         }
         if now >= item.expires {
-            shared.returned(item.hold);
             drop(self.live(item, CloseReason::Lifetime));
             return;
         }

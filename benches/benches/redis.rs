@@ -14,7 +14,11 @@
 //!
 //! After criterion's groups the bench runs every pool again, interleaved round by round,
 //! and prints a table of median rates: on a shared machine that comparison is the fairer
-//! one.
+//! one. A second table times every GET of 128 tasks on a pool of 16 (the tail under
+//! contention): throughput, median, p99 and p99.9 latency per pool, with two more peers
+//! that check nothing on checkout, as netpool does here: `deadpool_noping` (deadpool over
+//! the same manager, `recycle` a no-op) and `mutex_pool` (a tokio `Semaphore` and a
+//! `Mutex<Vec<_>>`: the naive pool).
 //!
 //! The server is `NETPOOL_TEST_REDIS` (default `redis://127.0.0.1:6379`); without one the
 //! bench prints why and measures nothing.
@@ -73,6 +77,44 @@ fn probe(url: &str) -> Result<(), String> {
     (&buf == b"+PONG\r\n")
         .then_some(())
         .ok_or_else(|| "PING was not answered PONG".to_owned())
+}
+
+/// The tail under contention: 128 tasks, pool of 16, every GET timed; rounds interleaved,
+/// the latencies of all rounds pooled per pool.
+fn tail(rt: &tokio::runtime::Runtime, pools: &[(&str, One)]) {
+    const ROUNDS: usize = 7;
+    const GETS: u64 = 6000;
+    const TASKS: usize = 128;
+    println!(
+        "\nredis_get tail, {TASKS}x{MAX_SIZE}, interleaved: {ROUNDS} rounds of {GETS} GETs; \
+         GETs/s is the median round, latencies over all rounds (µs)"
+    );
+    println!("| pool | GETs/s | p50 | p90 | p99 | p99.9 | max |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let mut rates = vec![Vec::with_capacity(ROUNDS); pools.len()];
+    let mut lat: Vec<Vec<u32>> = vec![Vec::new(); pools.len()];
+    live::rotate(ROUNDS, pools.len(), |i| {
+        let (elapsed, l) = live::run_timed(rt, TASKS, GETS, &pools[i].1);
+        rates[i].push(GETS as f64 / elapsed.as_secs_f64());
+        lat[i].extend(l);
+    });
+    for ((name, _), (rate, mut l)) in pools.iter().zip(live::medians(rates).into_iter().zip(lat)) {
+        l.sort_unstable();
+        let q = |f: f64| {
+            l.get(((l.len() as f64 - 1.0) * f) as usize)
+                .copied()
+                .unwrap_or(0)
+        };
+        println!(
+            "| {name} | {:.1}k | {} | {} | {} | {} | {} |",
+            rate / 1000.0,
+            q(0.5),
+            q(0.9),
+            q(0.99),
+            q(0.999),
+            l.last().copied().unwrap_or(0)
+        );
+    }
 }
 
 /// After criterion: every pool in turn, round by round (the order rotating), so that a
@@ -181,5 +223,97 @@ fn bench_get(c: &mut Criterion, url: &str) {
     live::bench_group(c, &rt, "redis_get", &TASKS, param, &pools, Split::Even);
     if !live::listing() {
         interleaved(&rt, &pools);
+        let manager = || netpool_redis::RedisManager::new(url).expect("Redis URL");
+        let noping = common::deadpool_of(manager(), MAX_SIZE);
+        let mutex = rt.block_on(MutexPool::open(manager(), MAX_SIZE));
+        let mut tail_pools: Vec<(&str, One)> = vec![
+            ("netpool", netpool_one(&netpool_default)),
+            (
+                "deadpool_noping",
+                one(noping, |pool, _| async move {
+                    redis_get(&mut *pool.get().await.expect("deadpool get"), KEY).await;
+                }),
+            ),
+            (
+                "mutex_pool",
+                one(mutex, |pool, _| async move {
+                    redis_get(&mut *pool.get().await, KEY).await;
+                }),
+            ),
+        ];
+        tail_pools.extend(pools.into_iter().filter(|(n, _)| *n != "netpool"));
+        tail(&rt, &tail_pools);
+    }
+}
+
+/// The naive pool: a tokio `Semaphore` for the count, a `Mutex<Vec<_>>` for the idle
+/// connections, every connection opened up front; a peer for the tail table.
+struct MutexPool<C> {
+    sema: std::sync::Arc<tokio::sync::Semaphore>,
+    idle: std::sync::Arc<std::sync::Mutex<Vec<C>>>,
+}
+
+impl<C> Clone for MutexPool<C> {
+    fn clone(&self) -> Self {
+        Self {
+            sema: self.sema.clone(),
+            idle: self.idle.clone(),
+        }
+    }
+}
+
+/// A connection out of a [`MutexPool`]; back to it on drop.
+struct MutexGuard<C> {
+    idle: std::sync::Arc<std::sync::Mutex<Vec<C>>>,
+    conn: Option<C>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl<C: Send + 'static> MutexPool<C> {
+    async fn open<M: netpool_core::Manager<Connection = C>>(manager: M, size: usize) -> Self {
+        let mut conns = Vec::with_capacity(size);
+        for _ in 0..size {
+            conns.push(manager.connect().await.expect("connect"));
+        }
+        Self {
+            sema: std::sync::Arc::new(tokio::sync::Semaphore::new(size)),
+            idle: std::sync::Arc::new(std::sync::Mutex::new(conns)),
+        }
+    }
+
+    async fn get(&self) -> MutexGuard<C> {
+        let permit = self
+            .sema
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("open semaphore");
+        let conn = self.idle.lock().expect("lock").pop();
+        MutexGuard {
+            idle: self.idle.clone(),
+            conn,
+            _permit: permit,
+        }
+    }
+}
+
+impl<C> std::ops::Deref for MutexGuard<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        self.conn.as_ref().expect("a connection per permit")
+    }
+}
+
+impl<C> std::ops::DerefMut for MutexGuard<C> {
+    fn deref_mut(&mut self) -> &mut C {
+        self.conn.as_mut().expect("a connection per permit")
+    }
+}
+
+impl<C> Drop for MutexGuard<C> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.idle.lock().expect("lock").push(conn);
+        }
     }
 }

@@ -111,6 +111,34 @@ pub(crate) fn run(
     })
 }
 
+/// Runs `total` operations over `tasks` tasks, an equal share each, timing every one:
+/// returns the wall time and every operation's latency in microseconds.
+pub(crate) fn run_timed(rt: &Runtime, tasks: usize, total: u64, one: &One) -> (Duration, Vec<u32>) {
+    rt.block_on(async {
+        let start = Instant::now();
+        let handles: Vec<_> = (0..tasks as u64)
+            .map(|t| {
+                let one = one.clone();
+                let share = total / tasks as u64 + u64::from(t < total % tasks as u64);
+                tokio::spawn(async move {
+                    let mut lat = Vec::with_capacity(share as usize);
+                    for k in 0..share {
+                        let began = Instant::now();
+                        one(t + tasks as u64 * k).await;
+                        lat.push(u32::try_from(began.elapsed().as_micros()).unwrap_or(u32::MAX));
+                    }
+                    lat
+                })
+            })
+            .collect();
+        let mut lat = Vec::with_capacity(total as usize);
+        for h in handles {
+            lat.extend(h.await.expect("bench task"));
+        }
+        (start.elapsed(), lat)
+    })
+}
+
 /// The fewest operations a task completed over the most (1.0 when none did any).
 pub(crate) fn min_over_max(counts: &[u64]) -> f64 {
     let min = counts.iter().min().copied().unwrap_or(0);

@@ -121,6 +121,30 @@ fn close_wakes_a_waiter() {
     });
 }
 
+/// A waiter granted by a return takes the returned connection in place (`Pool::rest`'s
+/// pop), racing a close: it gets the connection or `Closed`, and the connection is closed
+/// either way once everything is back, none leaked.
+#[test]
+fn granted_waiter_takes_the_return_racing_a_close() {
+    loom::model(|| {
+        let pool = pool(1);
+        let held = pool.try_get().unwrap();
+        let other = pool.clone();
+        let waiter = thread::spawn(move || loom::future::block_on(other.get()).map(drop));
+        let closer = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.close())
+        };
+        drop(held);
+        closer.join().unwrap();
+        if let Err(e) = waiter.join().unwrap() {
+            assert!(e.is_closed());
+        }
+        let stats = pool.stats();
+        assert_eq!((stats.connections, stats.in_use, stats.waiting), (0, 0, 0));
+    });
+}
+
 /// A shrink racing a fast-path release must not strand a later waiter: the permit given
 /// back by the last holder goes to it.
 #[test]

@@ -6,7 +6,9 @@
 //! (the ConcurrentQueue floor), `queue-rmw5` (the
 //! floor plus five atomic read-modify-writes), and `s2` (64 tasks
 //! on a current-thread runtime sharing a pool of 8, yielding while holding: the waiting
-//! path, deterministic under callgrind).
+//! path, deterministic under callgrind), and `s2b` / `s2b-r2d2` (S2 blocking: 64 threads
+//! sharing a pool of 8, netpool's `get_blocking` or r2d2, for
+//! `perf stat -e context-switches`).
 //!
 //! Run twice with different cycle counts and subtract to remove the set-up:
 //! `valgrind --tool=callgrind target/release/examples/hotpath block_on 100000`.
@@ -169,9 +171,42 @@ fn main() {
                 }
             });
         }
+        // S2 blocking: 64 threads on a pool of 8, yielding while they hold a connection;
+        // for counting context switches (`perf stat -e context-switches`) per cycle.
+        "s2b" => {
+            let pool = common::netpool_bare(8);
+            fill(&pool, 8);
+            s2_threads(cycles, || {
+                let conn = pool.get_blocking().expect("connection");
+                std::thread::yield_now();
+                drop(black_box(conn));
+            });
+        }
+        "s2b-r2d2" => {
+            let pool = common::r2d2(8);
+            s2_threads(cycles, || {
+                let conn = pool.get().expect("connection");
+                std::thread::yield_now();
+                drop(black_box(conn));
+            });
+        }
         other => {
             eprintln!("unknown mode {other}");
             std::process::exit(2);
         }
     }
+}
+
+/// Runs `cycles` calls of `cycle` over 64 threads, an equal share each.
+fn s2_threads(cycles: u64, cycle: impl Fn() + Sync) {
+    let per_thread = cycles / 64;
+    std::thread::scope(|s| {
+        for _ in 0..64 {
+            s.spawn(|| {
+                for _ in 0..per_thread {
+                    cycle();
+                }
+            });
+        }
+    });
 }

@@ -1,0 +1,59 @@
+//! A `get` future stays small whatever the manager's futures weigh: the connect and check
+//! paths are boxed, so a client whose `connect` future is large (13 KB for the `redis`
+//! crate's multiplexed connection) does not make every `get` that large (copied when it
+//! is built, and held by every task that waits).
+
+use std::convert::Infallible;
+use std::hint::black_box;
+
+use netpool_core::{KeyedPool, Manager, Pool};
+
+/// A manager whose `connect` and `is_valid` futures each hold 16 KB across an await.
+struct Heavy;
+
+impl Manager for Heavy {
+    type Connection = u64;
+    type Error = Infallible;
+
+    async fn connect(&self) -> Result<u64, Infallible> {
+        let buf = [1u8; 16 * 1024];
+        std::future::ready(()).await;
+        Ok(u64::from(black_box(&buf)[7]))
+    }
+    async fn is_valid(&self, _: &mut u64) -> Result<(), Infallible> {
+        let buf = [1u8; 16 * 1024];
+        std::future::ready(()).await;
+        black_box(&buf);
+        Ok(())
+    }
+    fn has_broken(&self, _: &mut u64) -> bool {
+        false
+    }
+}
+
+const SMALL: usize = 2048;
+
+#[test]
+fn get_future_is_small() {
+    let pool = Pool::builder().max_size(2).build(Heavy).unwrap();
+    assert!(std::mem::size_of_val(&Heavy.connect()) > 16 * 1024);
+    let size = std::mem::size_of_val(&pool.get());
+    assert!(size < SMALL, "Pool::get's future is {size} bytes");
+    let size = std::mem::size_of_val(&pool.get_timeout(std::time::Duration::from_secs(1)));
+    assert!(size < SMALL, "Pool::get_timeout's future is {size} bytes");
+    // And it still connects and checks through the boxed path.
+    let conn = futures_lite::future::block_on(pool.get()).unwrap();
+    assert_eq!(*conn, 1);
+}
+
+#[test]
+fn keyed_get_future_is_small() {
+    let pool: KeyedPool<u8, Heavy> = KeyedPool::builder()
+        .max_size(2)
+        .build(|_: &u8| Heavy)
+        .unwrap();
+    let size = std::mem::size_of_val(&pool.get(&1));
+    assert!(size < SMALL, "KeyedPool::get's future is {size} bytes");
+    let conn = futures_lite::future::block_on(pool.get(&1)).unwrap();
+    assert_eq!(*conn, 1);
+}

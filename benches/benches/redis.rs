@@ -225,7 +225,7 @@ fn bench_get(c: &mut Criterion, url: &str) {
         interleaved(&rt, &pools);
         let manager = || netpool_redis::RedisManager::new(url).expect("Redis URL");
         let noping = common::deadpool_of(manager(), MAX_SIZE);
-        let mutex = rt.block_on(MutexPool::open(manager(), MAX_SIZE));
+        let mutex = rt.block_on(common::MutexPool::open(manager(), MAX_SIZE));
         let mut tail_pools: Vec<(&str, One)> = vec![
             ("netpool", netpool_one(&netpool_default)),
             (
@@ -241,79 +241,35 @@ fn bench_get(c: &mut Criterion, url: &str) {
                 }),
             ),
         ];
+        let lifo = {
+            let _runtime = rt.enter();
+            netpool_redis::Config::from_url(url)
+                .expect("Redis URL")
+                .builder()
+                .expect("Redis config")
+                .max_size(MAX_SIZE)
+                .connection_config(AsyncConnectionConfig::new())
+                .pool_builder(|b| b.queue_strategy(netpool_core::QueueStrategy::Lifo))
+                .build()
+                .expect("netpool config")
+        };
+        rt.block_on(async {
+            let held: Vec<_> = futures_lite_open(&lifo).await;
+            drop(held);
+        });
+        tail_pools.insert(1, ("netpool_lifo", netpool_one(&lifo)));
         tail_pools.extend(pools.into_iter().filter(|(n, _)| *n != "netpool"));
         tail(&rt, &tail_pools);
     }
 }
 
-/// The naive pool: a tokio `Semaphore` for the count, a `Mutex<Vec<_>>` for the idle
-/// connections, every connection opened up front; a peer for the tail table.
-struct MutexPool<C> {
-    sema: std::sync::Arc<tokio::sync::Semaphore>,
-    idle: std::sync::Arc<std::sync::Mutex<Vec<C>>>,
-}
-
-impl<C> Clone for MutexPool<C> {
-    fn clone(&self) -> Self {
-        Self {
-            sema: self.sema.clone(),
-            idle: self.idle.clone(),
-        }
+/// Opens all of `pool`'s connections (held, then returned by the caller).
+async fn futures_lite_open(
+    pool: &netpool_core::Pool<netpool_redis::RedisManager>,
+) -> Vec<netpool_core::Pooled<netpool_redis::RedisManager>> {
+    let mut held = Vec::new();
+    for _ in 0..MAX_SIZE {
+        held.push(pool.get().await.expect("netpool get"));
     }
-}
-
-/// A connection out of a [`MutexPool`]; back to it on drop.
-struct MutexGuard<C> {
-    idle: std::sync::Arc<std::sync::Mutex<Vec<C>>>,
-    conn: Option<C>,
-    _permit: tokio::sync::OwnedSemaphorePermit,
-}
-
-impl<C: Send + 'static> MutexPool<C> {
-    async fn open<M: netpool_core::Manager<Connection = C>>(manager: M, size: usize) -> Self {
-        let mut conns = Vec::with_capacity(size);
-        for _ in 0..size {
-            conns.push(manager.connect().await.expect("connect"));
-        }
-        Self {
-            sema: std::sync::Arc::new(tokio::sync::Semaphore::new(size)),
-            idle: std::sync::Arc::new(std::sync::Mutex::new(conns)),
-        }
-    }
-
-    async fn get(&self) -> MutexGuard<C> {
-        let permit = self
-            .sema
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("open semaphore");
-        let conn = self.idle.lock().expect("lock").pop();
-        MutexGuard {
-            idle: self.idle.clone(),
-            conn,
-            _permit: permit,
-        }
-    }
-}
-
-impl<C> std::ops::Deref for MutexGuard<C> {
-    type Target = C;
-    fn deref(&self) -> &C {
-        self.conn.as_ref().expect("a connection per permit")
-    }
-}
-
-impl<C> std::ops::DerefMut for MutexGuard<C> {
-    fn deref_mut(&mut self) -> &mut C {
-        self.conn.as_mut().expect("a connection per permit")
-    }
-}
-
-impl<C> Drop for MutexGuard<C> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.idle.lock().expect("lock").push(conn);
-        }
-    }
+    held
 }

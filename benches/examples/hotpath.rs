@@ -6,7 +6,8 @@
 //! (the ConcurrentQueue floor), `queue-rmw5` (the
 //! floor plus five atomic read-modify-writes), and `s2` (64 tasks
 //! on a current-thread runtime sharing a pool of 8, yielding while holding: the waiting
-//! path, deterministic under callgrind), and `s2b` / `s2b-r2d2` (S2 blocking: 64 threads
+//! path, deterministic under callgrind), `s2-mutex` (the same with the naive pool: a tokio
+//! `Semaphore` and a `Mutex<Vec<_>>`), and `s2b` / `s2b-r2d2` (S2 blocking: 64 threads
 //! sharing a pool of 8, netpool's `get_blocking` or r2d2, for
 //! `perf stat -e context-switches`).
 //!
@@ -148,6 +149,27 @@ fn main() {
                 }
                 queue.push(black_box(item)).expect("room");
             }
+        }
+        "s2-mutex" => {
+            let pool = rt.block_on(common::MutexPool::open(common::Mem, 8));
+            let per_task = cycles / 64;
+            rt.block_on(async {
+                let tasks: Vec<_> = (0..64)
+                    .map(|_| {
+                        let pool = pool.clone();
+                        tokio::spawn(async move {
+                            for _ in 0..per_task {
+                                let conn = pool.get().await;
+                                tokio::task::yield_now().await;
+                                drop(black_box(conn));
+                            }
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await.expect("task");
+                }
+            });
         }
         "s2" => {
             let pool = common::netpool_bare(8);

@@ -556,3 +556,79 @@ macro_rules! pool_runs {
     reason = "not every bench compares pools per task count"
 )]
 pub(crate) use pool_runs;
+
+/// The naive pool: a tokio `Semaphore` for the count, a `Mutex<Vec<_>>` for the idle
+/// connections, every connection opened up front: a peer for the tail table of the
+/// `redis` bench and the `s2-mutex` mode of the `hotpath` example.
+pub(crate) struct MutexPool<C> {
+    sema: std::sync::Arc<tokio::sync::Semaphore>,
+    idle: std::sync::Arc<std::sync::Mutex<Vec<C>>>,
+}
+
+impl<C> Clone for MutexPool<C> {
+    fn clone(&self) -> Self {
+        Self {
+            sema: self.sema.clone(),
+            idle: self.idle.clone(),
+        }
+    }
+}
+
+/// A connection out of a [`MutexPool`]; back to it on drop.
+pub(crate) struct MutexGuard<C> {
+    idle: std::sync::Arc<std::sync::Mutex<Vec<C>>>,
+    conn: Option<C>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl<C: Send + 'static> MutexPool<C> {
+    pub(crate) async fn open<M: netpool_core::Manager<Connection = C>>(
+        manager: M,
+        size: usize,
+    ) -> Self {
+        let mut conns = Vec::with_capacity(size);
+        for _ in 0..size {
+            conns.push(manager.connect().await.expect("connect"));
+        }
+        Self {
+            sema: std::sync::Arc::new(tokio::sync::Semaphore::new(size)),
+            idle: std::sync::Arc::new(std::sync::Mutex::new(conns)),
+        }
+    }
+
+    pub(crate) async fn get(&self) -> MutexGuard<C> {
+        let permit = self
+            .sema
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("open semaphore");
+        let conn = self.idle.lock().expect("lock").pop();
+        MutexGuard {
+            idle: self.idle.clone(),
+            conn,
+            _permit: permit,
+        }
+    }
+}
+
+impl<C> std::ops::Deref for MutexGuard<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        self.conn.as_ref().expect("a connection per permit")
+    }
+}
+
+impl<C> std::ops::DerefMut for MutexGuard<C> {
+    fn deref_mut(&mut self) -> &mut C {
+        self.conn.as_mut().expect("a connection per permit")
+    }
+}
+
+impl<C> Drop for MutexGuard<C> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.idle.lock().expect("lock").push(conn);
+        }
+    }
+}

@@ -21,7 +21,7 @@
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -436,8 +436,8 @@ impl<M: Manager> Pool<M> {
             },
         };
         // After a wait, the connection whose return granted the permit is idle: take it
-        // here, as the hot path does. Everything else (a check, a hook, a connect, a keyed
-        // pool's hand-over) goes to `finish`, boxed.
+        // here, as the hot path does (`finish` would look for it in the boxed connect
+        // path, `Inner::obtain`).
         let first = match first {
             None if inner.shared.global.is_none() && !inner.shared.is_closed() => {
                 match inner.idle.pop() {
@@ -453,23 +453,7 @@ impl<M: Manager> Pool<M> {
             }
             first => first,
         };
-        self.finishing(permit, first, &mut deadline, site).await
-    }
-
-    /// [`finish`](Self::finish) for [`rest`](Self::rest), boxed, and not inlined so that
-    /// the future is built in a frame of its own. It holds the manager's `connect` and
-    /// `is_valid` futures, which may be large (13 KB for the `redis` crate's): inline,
-    /// they made every `get` future that large, copied when built and held by every
-    /// waiting task, which under contention (128 tasks) cost a third of the throughput.
-    #[inline(never)]
-    fn finishing<'a>(
-        &'a self,
-        permit: Permit<'a>,
-        first: Option<Idle<M::Connection>>,
-        deadline: &'a mut Deadline,
-        site: &'static Location<'static>,
-    ) -> Pin<Box<impl Future<Output = Checkout<M>> + 'a>> {
-        Box::pin(self.finish(permit, first, deadline, false, site))
+        self.finish(permit, first, &mut deadline, false, site).await
     }
 
     /// The blocking entry points: the hot path without a future, else the state machine
@@ -579,9 +563,6 @@ impl<M: Manager> Pool<M> {
         Ok(Pooled::new(&self.inner, item, site))
     }
 }
-
-/// What a checkout returns.
-type Checkout<M> = Result<Pooled<M>, Error<<M as Manager>::Error>>;
 
 /// What the synchronous hot path got.
 pub(crate) enum Fast<'a, M: Manager> {

@@ -440,15 +440,12 @@ impl<M: Manager> Pool<M> {
         // path, `Inner::obtain`).
         let first = match first {
             None if inner.shared.global.is_none() && !inner.shared.is_closed() => {
-                match inner.idle.pop() {
-                    Some(item) => match inner.verdict(&item) {
-                        Verdict::Go => {
-                            permit.forget();
-                            return Ok(Pooled::new(&self.inner, item, site));
-                        }
-                        _ => Some(item),
-                    },
-                    None => None,
+                match inner.pop_ready() {
+                    Ok(item) => {
+                        permit.forget();
+                        return Ok(Pooled::new(&self.inner, item, site));
+                    }
+                    Err(first) => first,
                 }
             }
             first => first,
@@ -471,7 +468,9 @@ impl<M: Manager> Pool<M> {
         }
     }
 
-    /// [`rest`](Self::rest) on this thread, for the blocking entry points.
+    /// [`rest`](Self::rest) on this thread, for the blocking entry points. Not inlined:
+    /// the hot path's caller stays small enough for its pop to be inlined.
+    #[inline(never)]
     pub(crate) fn rest_blocking(
         &self,
         held: Option<(Permit<'_>, Option<Idle<M::Connection>>)>,

@@ -140,6 +140,19 @@ impl<M: Manager> Inner<M> {
         }
     }
 
+    /// An idle connection ready to hand out (`Ok`), or what the caller must check, close
+    /// or replace (`Err`: the connection that needs it, or `None` if none is idle). For a
+    /// get that waited; not inlined, so that the hot path's own pop stays inlined in its
+    /// callers.
+    #[inline(never)]
+    pub(crate) fn pop_ready(&self) -> Result<Idle<M::Connection>, Option<Idle<M::Connection>>> {
+        let item = self.idle.pop().ok_or(None)?;
+        match self.verdict(&item) {
+            Verdict::Go => Ok(item),
+            _ => Err(Some(item)),
+        }
+    }
+
     /// The one checkout decision, made for the synchronous hot path and the async path
     /// alike: close a connection past its lifetime or idle timeout, check one idle since
     /// its last use for at least `check_idle_after` (every one when that is zero), hand

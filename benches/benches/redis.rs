@@ -145,7 +145,7 @@ fn bench_get(c: &mut Criterion, url: &str) {
     rt.block_on(live::redis_set(url, KEY)).expect("SET");
 
     // netpool-redis as its users build it: `Config::from_url(..)` and its builder.
-    let netpool = |check_idle_after| {
+    let netpool = |configure: fn(netpool_core::Builder) -> netpool_core::Builder| {
         let _runtime = rt.enter(); // maintenance runs on the bench's runtime
         netpool_redis::Config::from_url(url)
             .expect("Redis URL")
@@ -153,12 +153,15 @@ fn bench_get(c: &mut Criterion, url: &str) {
             .expect("Redis config")
             .max_size(MAX_SIZE)
             .connection_config(AsyncConnectionConfig::new())
-            .pool_builder(|b| b.check_idle_after(check_idle_after))
+            .pool_builder(configure)
             .build()
             .expect("netpool config")
     };
-    let netpool_default = netpool(Some(Duration::from_secs(1)));
-    let netpool_ping = netpool(None);
+    let netpool_default = netpool(|b| b.check_idle_after(Some(Duration::from_secs(1))));
+    let netpool_ping = netpool(|b| b.check_idle_after(None));
+    // For the tail table: first come, first served among the waiting tasks as always,
+    // but the most recently returned connection first.
+    let netpool_lifo = netpool(|b| b.queue_strategy(netpool_core::QueueStrategy::Lifo));
     let deadpool = {
         let mut cfg = deadpool_redis::Config::from_url(url);
         cfg.pool = Some(deadpool_redis::PoolConfig::new(MAX_SIZE));
@@ -182,7 +185,7 @@ fn bench_get(c: &mut Criterion, url: &str) {
     // Open every pool's connections before measuring.
     rt.block_on(async {
         let mut held = Vec::new();
-        for pool in [&netpool_default, &netpool_ping] {
+        for pool in [&netpool_default, &netpool_ping, &netpool_lifo] {
             for _ in 0..MAX_SIZE {
                 held.push(pool.get().await.expect("netpool get"));
             }
@@ -241,35 +244,8 @@ fn bench_get(c: &mut Criterion, url: &str) {
                 }),
             ),
         ];
-        let lifo = {
-            let _runtime = rt.enter();
-            netpool_redis::Config::from_url(url)
-                .expect("Redis URL")
-                .builder()
-                .expect("Redis config")
-                .max_size(MAX_SIZE)
-                .connection_config(AsyncConnectionConfig::new())
-                .pool_builder(|b| b.queue_strategy(netpool_core::QueueStrategy::Lifo))
-                .build()
-                .expect("netpool config")
-        };
-        rt.block_on(async {
-            let held: Vec<_> = futures_lite_open(&lifo).await;
-            drop(held);
-        });
-        tail_pools.insert(1, ("netpool_lifo", netpool_one(&lifo)));
+        tail_pools.insert(1, ("netpool_lifo", netpool_one(&netpool_lifo)));
         tail_pools.extend(pools.into_iter().filter(|(n, _)| *n != "netpool"));
         tail(&rt, &tail_pools);
     }
-}
-
-/// Opens all of `pool`'s connections (held, then returned by the caller).
-async fn futures_lite_open(
-    pool: &netpool_core::Pool<netpool_redis::RedisManager>,
-) -> Vec<netpool_core::Pooled<netpool_redis::RedisManager>> {
-    let mut held = Vec::new();
-    for _ in 0..MAX_SIZE {
-        held.push(pool.get().await.expect("netpool get"));
-    }
-    held
 }

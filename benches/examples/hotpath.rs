@@ -19,6 +19,31 @@ mod common;
 
 use std::hint::black_box;
 
+/// S2 on `$rt`: 64 tasks share `$pool` for `$cycles` cycles in all, each a get
+/// (`$get`, with the task's clone of the pool as `$p`), a yield while holding, a return.
+macro_rules! s2_tasks {
+    ($rt:expr, $pool:expr, $cycles:expr, |$p:ident| $get:expr) => {{
+        let per_task = $cycles / 64;
+        $rt.block_on(async {
+            let tasks: Vec<_> = (0..64)
+                .map(|_| {
+                    let $p = $pool.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..per_task {
+                            let conn = $get;
+                            tokio::task::yield_now().await;
+                            drop(black_box(conn));
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.expect("task");
+            }
+        });
+    }};
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "block_on".to_owned());
@@ -152,46 +177,15 @@ fn main() {
         }
         "s2-mutex" => {
             let pool = rt.block_on(common::MutexPool::open(common::Mem, 8));
-            let per_task = cycles / 64;
-            rt.block_on(async {
-                let tasks: Vec<_> = (0..64)
-                    .map(|_| {
-                        let pool = pool.clone();
-                        tokio::spawn(async move {
-                            for _ in 0..per_task {
-                                let conn = pool.get().await;
-                                tokio::task::yield_now().await;
-                                drop(black_box(conn));
-                            }
-                        })
-                    })
-                    .collect();
-                for task in tasks {
-                    task.await.expect("task");
-                }
-            });
+            s2_tasks!(rt, pool, cycles, |pool| pool.get().await);
         }
         "s2" => {
             let pool = common::netpool_bare(8);
             fill(&pool, 8);
-            let per_task = cycles / 64;
-            rt.block_on(async {
-                let tasks: Vec<_> = (0..64)
-                    .map(|_| {
-                        let pool = pool.clone();
-                        tokio::spawn(async move {
-                            for _ in 0..per_task {
-                                let conn = pool.get().await.expect("connection");
-                                tokio::task::yield_now().await;
-                                drop(black_box(conn));
-                            }
-                        })
-                    })
-                    .collect();
-                for task in tasks {
-                    task.await.expect("task");
-                }
-            });
+            s2_tasks!(rt, pool, cycles, |pool| pool
+                .get()
+                .await
+                .expect("connection"));
         }
         // S2 blocking: 64 threads on a pool of 8, yielding while they hold a connection;
         // for counting context switches (`perf stat -e context-switches`) per cycle.

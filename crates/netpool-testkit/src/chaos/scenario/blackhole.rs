@@ -82,7 +82,8 @@ impl BlackholeReport {
 
 /// A server that cannot be reached: first connects stall (the proxy's accept queue is
 /// full), then connects succeed but requests are never answered. 32 clients make one
-/// get (and request) each in both phases, on a pool with a 300 ms `connect_timeout`.
+/// get (and request) each in both phases, on a pool with a 300 ms `connect_timeout` while
+/// connects stall (2 s once they are accepted).
 ///
 /// # Errors
 ///
@@ -113,9 +114,14 @@ pub fn blackhole<H: Harness>(h: &H) -> io::Result<BlackholeReport> {
     drop(pool);
 
     // Phase 2: accepted, never answered. A fresh pool: the first one is backing off.
+    // Connects succeed here (the proxy accepts): what is measured is the request
+    // timeout, so the connect timeout is as long as the wait. With the 300 ms of phase 1,
+    // a loopback connect delayed by a loaded machine (the proxy's accept thread not
+    // scheduled in time) once timed out and failed the scenario.
     proxy.set_mode(Mode::Blackhole)?;
     let unanswered_settings = Settings {
         wait_timeout: Duration::from_secs(2),
+        connect_timeout: Duration::from_secs(2),
         ..settings.clone()
     };
     let pool = h.pool(proxy.addr().to_string(), &unanswered_settings);

@@ -18,10 +18,10 @@
 //!   spread a burst of callers woken together (by one connection's replies) over all the
 //!   connections, as round robin without a pool does; choosing the least-loaded
 //!   connection instead sent each caller back to the connection it had just returned (the
-//!   one now below the others), and cost 0.5-1 µs more client and server CPU per
-//!   Redis GET at 16 tasks on 2 connections. A lend is given back by one atomic
-//!   decrement. Every increment is such a CAS from a value below `limit`, so
-//!   `load <= limit` holds at every instant. A lend taken of a connection that was
+//!   one now below the others), so each caller stayed on one connection (a little more
+//!   CPU per Redis GET at 16 tasks on 2 connections, near the noise). A lend is given
+//!   back by one atomic decrement. Every increment is such a CAS from a value below
+//!   `limit`, so `load <= limit` holds at every instant. A lend taken of a connection that was
 //!   retired meanwhile is given back at once (retiring sets the flag before the
 //!   connection leaves the list). Only when no connection has room does the checkout take
 //!   the lock, to claim a lend of a connection being opened, open one, or wait.

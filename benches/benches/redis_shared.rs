@@ -9,8 +9,14 @@
 //!   `NETPOOL_SHARED_CONNS`, e.g. `4` or `2,4`), `128 / N` lends each (at least 16),
 //!   opened before measuring;
 //! * `rr_N`: N `MultiplexedConnection`s taken round robin by an atomic counter, no pool:
-//!   what N connections cost the server and the client, without the pool's bookkeeping
-//!   (the ceiling for `shared_N`). Only with `NETPOOL_SHARED_RR=1`.
+//!   what N connections cost the server and the client, without the pool's bookkeeping.
+//!   Only with `NETPOOL_SHARED_RR=1`. The `redis` crate leaves `TCP_NODELAY` off by
+//!   default (Nagle's algorithm batches its pipelined writes), netpool's connections turn
+//!   it on, so these are not quite the ceiling for `shared_N`:
+//! * `rrn_N` (with `NETPOOL_SHARED_RR_NODELAY=1` too): the same with `TCP_NODELAY` on, as
+//!   the pool's connections have it: the like-for-like ceiling for `shared_N`;
+//! * `rrm_N` (with `NETPOOL_SHARED_RR_MANAGER=1` too): N connections opened by the pool's
+//!   `SharedRedisManager`, taken round robin with no pool.
 //!
 //! After criterion's groups it runs each one again, interleaved round by round, for a
 //! fixed time per round, and prints the median rate, its ratio to `multiplexed`, and
@@ -31,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use common::live::{self, One, Split, one, redis_get};
 use netpool_clients::redis::redis_url;
-use netpool_core::SharedPool;
+use netpool_core::{Manager, SharedPool};
 use netpool_redis::shared::SharedRedisManager;
 
 mod cpu;
@@ -89,6 +95,41 @@ fn main() {
             });
             pools.push((format!("rr_{n}"), round_robin_one(conns)));
         }
+        if rr && std::env::var("NETPOOL_SHARED_RR_NODELAY").is_ok_and(|v| v == "1") {
+            // The same, with TCP_NODELAY on (as netpool's connections have it; the `redis`
+            // crate leaves it off by default, so Nagle's algorithm batches its writes).
+            let conns = rt.block_on(async {
+                use redis::IntoConnectionInfo;
+                let info = url
+                    .as_str()
+                    .into_connection_info()
+                    .expect("Redis URL")
+                    .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+                let client = redis::Client::open(info).expect("Redis URL");
+                let mut conns = Vec::with_capacity(n);
+                for _ in 0..n {
+                    conns.push(
+                        client
+                            .get_multiplexed_async_connection()
+                            .await
+                            .expect("a multiplexed connection"),
+                    );
+                }
+                conns
+            });
+            pools.push((format!("rrn_{n}"), round_robin_one(conns)));
+        }
+        if rr && std::env::var("NETPOOL_SHARED_RR_MANAGER").is_ok_and(|v| v == "1") {
+            let conns = rt.block_on(async {
+                let manager = SharedRedisManager::new(url.as_str()).expect("Redis URL");
+                let mut conns = Vec::with_capacity(n);
+                for _ in 0..n {
+                    conns.push(manager.connect().await.expect("a shared connection"));
+                }
+                conns
+            });
+            pools.push((format!("rrm_{n}"), round_robin_one(conns)));
+        }
     }
     let mut c = live::criterion();
     let param = |tasks: usize| tasks.to_string();
@@ -113,7 +154,10 @@ fn multiplexed_one(conn: redis::aio::MultiplexedConnection) -> One {
     })
 }
 
-fn round_robin_one(conns: Vec<redis::aio::MultiplexedConnection>) -> One {
+fn round_robin_one<C>(conns: Vec<C>) -> One
+where
+    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+{
     let next = Arc::new(AtomicUsize::new(0));
     Arc::new(move |_| {
         let i = next.fetch_add(1, Ordering::Relaxed) % conns.len();

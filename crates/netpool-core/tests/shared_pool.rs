@@ -52,32 +52,6 @@ fn lends_spread_over_the_least_loaded_and_open_only_at_the_limit() {
 }
 
 #[test]
-fn lends_go_round_the_connections_in_turn() {
-    let pool = pool(3, 4);
-    // Three connections, each lent once at a time: held, they fill up one by one.
-    let held: Vec<_> = (0..12).map(|_| pool.try_get().unwrap()).collect();
-    assert_eq!(pool.stats().pool.connections, 3);
-    drop(held);
-    // One lend at a time, given back at once: each checkout takes the next connection,
-    // not the one just given back (which is as idle as the others).
-    let ids: Vec<_> = (0..9).map(|_| Lent::id(&pool.try_get().unwrap())).collect();
-    for w in ids.windows(3) {
-        assert!(w[0] != w[1] && w[1] != w[2] && w[0] != w[2], "{ids:?}");
-    }
-    // A connection at its limit is skipped; the others still take turns.
-    let mut held: Vec<_> = (0..12).map(|_| pool.try_get().unwrap()).collect();
-    let full = Lent::id(&held[0]);
-    held.retain(|l| Lent::id(l) == full);
-    assert_eq!(held.len(), 4);
-    let more: Vec<_> = (0..8).map(|_| pool.try_get().unwrap()).collect();
-    assert!(more.iter().all(|l| Lent::id(l) != full));
-    let first = Lent::id(&more[0]);
-    assert_eq!(more.iter().filter(|l| Lent::id(l) == first).count(), 4);
-    assert!(pool.try_get().is_err(), "all three at their limit");
-    drop((held, more));
-}
-
-#[test]
 fn a_returned_lend_wakes_the_oldest_waiter() {
     let pool = pool(1, 2);
     let a = pool.try_get().unwrap();

@@ -51,8 +51,7 @@ const MAX_MAINTENANCE_STEP: Duration = Duration::from_secs(30);
 /// [`max_concurrent_per_connection`](SharedBuilder::max_concurrent_per_connection)
 /// callers at a time:
 ///
-/// * checkouts take the healthy connections in turn (round robin), skipping those at
-///   their limit; while every connection is at
+/// * a checkout takes the least-loaded healthy connection; while every connection is at
 ///   its limit it opens another (within `max_size`), and when that is not possible
 ///   either, it waits first come, first served;
 /// * a connection that breaks (`has_broken` when a lend comes back, a failed `is_valid`,
@@ -200,8 +199,8 @@ where
 ///
 /// `min_idle` is the number of connections maintenance keeps open (a shared connection
 /// is rarely idle); `test_on_check_out` checks only connections that had no lend out for
-/// `check_idle_after`; `queue_strategy` does not apply (the connections are lent in
-/// turn).
+/// `check_idle_after`; `queue_strategy` does not apply (the least-loaded connection is
+/// lent).
 ///
 /// `H` is the type of the [`Hooks`] set with [`hooks`](Self::hooks) (or the closures of
 /// [`on_connect`](SharedBuilder::on_connect) and [`on_checkout`](SharedBuilder::on_checkout)):
@@ -278,7 +277,7 @@ where
 {
     /// Lends a connection, waiting up to `wait_timeout`.
     ///
-    /// Takes the next connection (in turn) below its limit; while every connection is at
+    /// Takes the least-loaded connection below its limit; while every connection is at
     /// its limit, opens one if the pool is below `max_size` (or counts on one being
     /// opened), else waits its turn: waiters are served first come, first served, and a
     /// returned lend goes to the oldest.
@@ -852,7 +851,6 @@ impl<H> SharedBuilder<H> {
             limit: self.limit,
             state: Mutex::new(State::new()),
             live: snapshot::Snapshot::new(),
-            cursor: AtomicUsize::new(0),
         });
         Ok(SharedPool { inner })
     }

@@ -11,18 +11,13 @@
 //! callers count on the ones being opened; and `live`, a copy of the list of open
 //! connections that checkouts read without the lock ([`Snapshot`]).
 //!
-//! * A lend is taken without the lock: checkouts take the connections (in `live`) in
-//!   turn, each starting one connection further than the previous one (`cursor`, one
-//!   shared counter), and take a lend of the first one below the limit by a CAS from the
-//!   load seen to one more, retried while that load stays below the limit. Strict turns
-//!   spread a burst of callers woken together (by one connection's replies) over all the
-//!   connections, as round robin without a pool does; choosing the least-loaded
-//!   connection instead sent each caller back to the connection it had just returned (the
-//!   one now below the others), so each caller stayed on one connection (a little more
-//!   CPU per Redis GET at 16 tasks on 2 connections, near the noise). A lend is given
-//!   back by one atomic decrement. Every increment is such a CAS from a value below
-//!   `limit`, so `load <= limit` holds at every instant. A lend taken of a connection that was
-//!   retired meanwhile is given back at once (retiring sets the flag before the
+//! * A lend is taken without the lock: the checkout scans the connections' loads (atomics
+//!   in `live`, starting at a random one so that ties spread), picks the least-loaded one
+//!   below the limit and takes a lend by a CAS from the load it saw to one more, which
+//!   fails (and the scan runs again) if another lend came or went in between. A lend is
+//!   given back by one atomic decrement. Every increment is such a CAS from a value below
+//!   `limit`, so `load <= limit` holds at every instant. A lend taken of a connection
+//!   that was retired meanwhile is given back at once (retiring sets the flag before the
 //!   connection leaves the list). Only when no connection has room does the checkout take
 //!   the lock, to claim a lend of a connection being opened, open one, or wait.
 //! * Every lend holds a permit of the fair semaphore, so when every connection is at its
@@ -79,9 +74,6 @@ pub(crate) struct Inner<M: Manager> {
     pub(crate) state: Mutex<State<M::Connection>>,
     /// `state.entries`, for checkouts to read without the lock; stored under it.
     pub(crate) live: Snapshot<Arc<Entry<M::Connection>>>,
-    /// Counts checkouts: each starts looking for a connection with room at the next one
-    /// (modulo the number of connections), so lends go round the connections in turn.
-    pub(crate) cursor: AtomicUsize,
 }
 
 /// What one key's pool of a [`KeyedSharedPool`](crate::KeyedSharedPool) with a total
@@ -220,53 +212,47 @@ where
             && e.load.load(Ordering::SeqCst) < self.limit
     }
 
-    /// Takes a lend of a usable connection of `entries`, in turn, without a lock (see
-    /// the module docs). Returns an expired connection to retire too.
+    /// Takes a lend of the least-loaded usable connection of `entries`, without a lock
+    /// (see the module docs). Returns an expired connection to retire too.
     fn pick(
         &self,
         entries: &[Arc<Entry<M::Connection>>],
         now: Nanos,
     ) -> (Found<M::Connection>, Expired<M::Connection>) {
         let mut expired = None;
-        let n = entries.len();
-        if n == 0 {
-            return (None, expired);
-        }
-        // Where this checkout starts looking: one connection further than the last one.
-        let start = if n == 1 {
-            0
-        } else {
-            self.cursor.fetch_add(1, Ordering::Relaxed) % n
-        };
-        let (before, from) = entries.split_at(start);
-        for e in from.iter().chain(before) {
-            if e.retired.load(Ordering::SeqCst) {
-                continue;
-            }
-            if now >= e.expires {
-                expired.get_or_insert_with(|| e.clone());
-                continue;
-            }
-            let mut load = e.load.load(Ordering::SeqCst);
-            // From a value below the limit to one more: the limit holds. A failure means
-            // another caller took or gave back a lend meanwhile: try again with the load
-            // it left, or go on to the next connection if that is the limit.
-            while load < self.limit {
-                match (e.load).compare_exchange_weak(
-                    load,
-                    load + 1,
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                ) {
-                    Ok(_) => break,
-                    Err(now_load) => load = now_load,
+        loop {
+            let mut best: Option<(usize, &Arc<Entry<M::Connection>>)> = None;
+            // Ties go to the oldest connection: loads change with every lend, so the
+            // least-loaded choice keeps them within one of each other anyway.
+            for e in entries {
+                if e.retired.load(Ordering::SeqCst) {
+                    continue;
+                }
+                if now >= e.expires {
+                    expired.get_or_insert_with(|| e.clone());
+                    continue;
+                }
+                let load = e.load.load(Ordering::SeqCst);
+                if load < self.limit && best.is_none_or(|(b, _)| load < b) {
+                    best = Some((load, e));
+                    if load == 0 {
+                        break;
+                    }
                 }
             }
-            if load >= self.limit {
+            let Some((load, e)) = best else {
+                return (None, expired);
+            };
+            // From a value below the limit to one more: the limit holds. A failure means
+            // another caller took or gave back a lend meanwhile: scan again.
+            if e.load
+                .compare_exchange(load, load + 1, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+            {
                 continue;
             }
             if e.retired.load(Ordering::SeqCst) {
-                // Retired after the check: give the lend back (without stamping a use).
+                // Retired after the scan: give the lend back (without stamping a use).
                 e.load.fetch_sub(1, Ordering::SeqCst);
                 self.shared.notify_capacity();
                 continue;
@@ -274,11 +260,10 @@ where
             e.lends.fetch_add(1, Ordering::Relaxed);
             return (Some(e.clone()), expired);
         }
-        (None, expired)
     }
 
-    /// Decides what a caller with a permit does: a lend of the next usable connection in
-    /// turn (taken without the lock), else, under the lock, a claim on one being
+    /// Decides what a caller with a permit does: a lend of the least-loaded usable
+    /// connection (taken without the lock), else, under the lock, a claim on one being
     /// opened, else a new connection, else wait. Gives up the caller's old claim first.
     /// Returns an expired connection to retire too.
     pub(crate) fn decide(&self, claim: &mut Claim<'_, M>) -> (Step<'_, M>, Expired<M::Connection>) {
@@ -531,7 +516,8 @@ where
     }
 
     /// With a permit held: the first step of [`obtain`](Self::obtain) when it needs no
-    /// wait, lock or check (the common case): a lend of the next connection with room, its handle cloned. `None` sends the caller to `obtain`.
+    /// wait, lock or check (the common case): a lend of the least-loaded connection with
+    /// room, its handle cloned. `None` sends the caller to `obtain`.
     #[inline]
     pub(crate) fn lend_now(&self) -> Option<Taken<M::Connection>> {
         if self.hooks.on_checkout || self.shared.is_closed() {

@@ -80,43 +80,21 @@ fn main() {
     for &n in &counts {
         pools.push((format!("shared_{n}"), shared_one(shared(n))));
         if rr {
-            let conns = rt.block_on(async {
-                let client = redis::Client::open(url.as_str()).expect("Redis URL");
-                let mut conns = Vec::with_capacity(n);
-                for _ in 0..n {
-                    conns.push(
-                        client
-                            .get_multiplexed_async_connection()
-                            .await
-                            .expect("a multiplexed connection"),
-                    );
-                }
-                conns
-            });
+            let client = redis::Client::open(url.as_str()).expect("Redis URL");
+            let conns = rt.block_on(multiplexed(&client, n));
             pools.push((format!("rr_{n}"), round_robin_one(conns)));
         }
         if rr && std::env::var("NETPOOL_SHARED_RR_NODELAY").is_ok_and(|v| v == "1") {
             // The same, with TCP_NODELAY on (as netpool's connections have it; the `redis`
             // crate leaves it off by default, so Nagle's algorithm batches its writes).
-            let conns = rt.block_on(async {
-                use redis::IntoConnectionInfo;
-                let info = url
-                    .as_str()
-                    .into_connection_info()
-                    .expect("Redis URL")
-                    .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
-                let client = redis::Client::open(info).expect("Redis URL");
-                let mut conns = Vec::with_capacity(n);
-                for _ in 0..n {
-                    conns.push(
-                        client
-                            .get_multiplexed_async_connection()
-                            .await
-                            .expect("a multiplexed connection"),
-                    );
-                }
-                conns
-            });
+            use redis::IntoConnectionInfo;
+            let info = url
+                .as_str()
+                .into_connection_info()
+                .expect("Redis URL")
+                .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+            let client = redis::Client::open(info).expect("Redis URL");
+            let conns = rt.block_on(multiplexed(&client, n));
             pools.push((format!("rrn_{n}"), round_robin_one(conns)));
         }
         if rr && std::env::var("NETPOOL_SHARED_RR_MANAGER").is_ok_and(|v| v == "1") {
@@ -273,4 +251,18 @@ fn interleaved(
         }
         println!();
     }
+}
+
+/// `n` multiplexed connections of `client`, with no pool.
+async fn multiplexed(client: &redis::Client, n: usize) -> Vec<redis::aio::MultiplexedConnection> {
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        conns.push(
+            client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("a multiplexed connection"),
+        );
+    }
+    conns
 }

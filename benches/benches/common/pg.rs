@@ -40,6 +40,20 @@ pub(crate) async fn probe(url: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// Checks out every one of `$pool`'s `MAX_SIZE` sessions at once (so that each is open)
+/// and puts [`PREPARED`] in each one's statement cache.
+macro_rules! open_and_prepare {
+    ($pool:expr, $what:literal) => {{
+        let mut held = Vec::with_capacity(MAX_SIZE);
+        for _ in 0..MAX_SIZE {
+            held.push($pool.get().await.expect($what));
+        }
+        for session in &held {
+            session.prepare_cached(PREPARED).await.expect("prepare");
+        }
+    }};
+}
+
 /// netpool-postgres with its defaults (`RecyclingMethod::Fast`), every session open and
 /// [`PREPARED`] in each one's statement cache.
 pub(crate) async fn netpool(url: &str) -> netpool_postgres::Pool {
@@ -47,14 +61,7 @@ pub(crate) async fn netpool(url: &str) -> netpool_postgres::Pool {
     config.max_size = Some(MAX_SIZE);
     config.ssl_mode = Some(netpool_postgres::SslMode::Disable);
     let pool = config.create_pool().expect("netpool-postgres pool");
-    let mut held = Vec::with_capacity(MAX_SIZE);
-    for _ in 0..MAX_SIZE {
-        held.push(pool.get().await.expect("netpool get"));
-    }
-    for session in &held {
-        session.prepare_cached(PREPARED).await.expect("prepare");
-    }
-    drop(held);
+    open_and_prepare!(pool, "netpool get");
     pool
 }
 
@@ -67,14 +74,7 @@ pub(crate) async fn deadpool(url: &str) -> deadpool_postgres::Pool {
     let pool = config
         .create_pool(Some(deadpool_postgres::Runtime::Tokio1), NoTls)
         .expect("deadpool-postgres pool");
-    let mut held = Vec::with_capacity(MAX_SIZE);
-    for _ in 0..MAX_SIZE {
-        held.push(pool.get().await.expect("deadpool get"));
-    }
-    for session in &held {
-        session.prepare_cached(PREPARED).await.expect("prepare");
-    }
-    drop(held);
+    open_and_prepare!(pool, "deadpool get");
     pool
 }
 

@@ -321,10 +321,15 @@ impl Diag {
     #[inline(never)]
     pub(crate) fn untrack(&self, number: u16, events: &Events) {
         if let Some(hold) = self.held(number) {
-            let (since, leaked) = hold.returned();
-            if leaked || cfg!(feature = "metrics") {
-                self.held_for(since, leaked, events);
-            }
+            self.end(hold, events);
+        }
+    }
+
+    /// [`untrack`](Self::untrack)'s work on the record in hand.
+    fn end(&self, hold: &Hold, events: &Events) {
+        let (since, leaked) = hold.returned();
+        if leaked || cfg!(feature = "metrics") {
+            self.held_for(since, leaked, events);
         }
     }
 
@@ -349,7 +354,7 @@ impl Diag {
             return;
         };
         if hold.since.load(Ordering::Relaxed) != 0 {
-            self.untrack(number, events);
+            self.end(hold, events);
         }
         let returned = {
             let mut numbers = lock(&table.numbers);

@@ -279,10 +279,7 @@ impl<M: Manager> Pool<M> {
             .shared
             .events
             .emit(|| Event::ConnectionOpened { id, took });
-        slot.fill();
-        item.hold = inner.shared.diag.enroll(id);
-        inner.shared.refresh.born();
-        inner.shared.connect_succeeded();
+        inner.count_opened(slot, &mut item);
         inner.push_idle(item);
         Ok(())
     }

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -159,57 +158,12 @@ pub struct StatementCache {
 #[derive(Default)]
 struct Entries {
     /// By query text, then by parameter types (almost always one entry: no types).
-    map: HashMap<String, Vec<Entry>, BuildHasherDefault<QueryHasher>>,
+    /// Hashed with foldhash's fixed-seed fast hasher, several times cheaper than SipHash on
+    /// a lookup per statement: the keys are the program's own SQL, at most `capacity` of
+    /// them, no untrusted input to flood it with.
+    map: HashMap<String, Vec<Entry>, foldhash::fast::FixedState>,
     len: usize,
     tick: u64,
-}
-
-/// The statement cache's hash of query texts: FxHash's multiply-rotate, several times
-/// cheaper than SipHash on a lookup per statement. Its keys are the program's own SQL,
-/// and at most `capacity` of them: no untrusted input to flood it with.
-#[derive(Default, Clone, Copy)]
-struct QueryHasher(u64);
-
-impl QueryHasher {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
-    }
-}
-
-impl Hasher for QueryHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for word in &mut words {
-            let mut w = [0; 8];
-            w.copy_from_slice(word);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = words.remainder();
-        if !rest.is_empty() {
-            let mut w = [0; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, byte: u8) {
-        self.add(u64::from(byte));
-    }
-
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 struct Entry {

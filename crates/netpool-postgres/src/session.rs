@@ -134,19 +134,19 @@ trait Parse {
     /// Goes on with the message under way (or starts one `data` holds only part of): the
     /// bytes of `data` taken, up to the next message boundary or the end.
     fn split(&mut self, data: &[u8], session: &Session) -> usize;
-}
 
-/// Passes `data` through `parser`.
-#[inline]
-fn feed<P: Parse>(parser: &mut P, mut data: &[u8], session: &Session) {
-    while !data.is_empty() {
-        if parser.at_boundary() {
-            data = &data[P::whole(data, session)..];
-            if data.is_empty() {
-                return;
+    /// Passes `data` through the parser.
+    #[inline]
+    fn feed(&mut self, mut data: &[u8], session: &Session) {
+        while !data.is_empty() {
+            if self.at_boundary() {
+                data = &data[Self::whole(data, session)..];
+                if data.is_empty() {
+                    return;
+                }
             }
+            data = &data[self.split(data, session)..];
         }
-        data = &data[parser.split(data, session)..];
     }
 }
 
@@ -177,11 +177,6 @@ impl ReadParser {
             body_have: 0,
             kind: 0,
         }
-    }
-
-    #[inline]
-    fn feed(&mut self, data: &[u8], session: &Session) {
-        feed(self, data, session);
     }
 }
 
@@ -336,11 +331,6 @@ impl WriteParser {
             have: 0,
             body_left: 0,
         }
-    }
-
-    #[inline]
-    fn feed(&mut self, data: &[u8], session: &Session) {
-        feed(self, data, session);
     }
 }
 

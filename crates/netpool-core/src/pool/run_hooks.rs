@@ -33,10 +33,7 @@ impl<M: Manager> Inner<M> {
                 return Err(shared.on_connect_failed(outcome.and_then(Result::err), started));
             }
         }
-        slot.fill();
-        item.hold = shared.diag.enroll(item.id());
-        shared.refresh.born();
-        shared.connect_succeeded();
+        self.count_opened(slot, &mut item);
         #[cfg(feature = "metrics")]
         shared.diag.meter.created(started.elapsed());
         // Held by a guard while the handler runs: if it panics, the connection is closed.
@@ -49,6 +46,17 @@ impl<M: Manager> Inner<M> {
             });
         }
         Ok(live.take())
+    }
+
+    /// A new connection (opened here, or added with [`Pool::add`](crate::Pool::add))
+    /// counts as opened: its slot is filled, its checkout record enrolled (when holders
+    /// are tracked), and the refresh and the backoff learn of it.
+    pub(crate) fn count_opened(&self, slot: Slot<'_>, item: &mut Idle<M::Connection>) {
+        let shared = &self.shared;
+        slot.fill();
+        item.hold = shared.diag.enroll(item.id());
+        shared.refresh.born();
+        shared.connect_succeeded();
     }
 
     /// After checkout's checks passed: runs the `on_checkout` hook (if enabled) until the

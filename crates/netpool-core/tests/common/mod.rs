@@ -320,3 +320,50 @@ where
     }
     outputs
 }
+
+/// A barrier for two or more threads whose wait gives up (panics) after a bound, so that a
+/// test whose other side failed (panicked, or is stuck) fails with that side's message
+/// instead of hanging at `std::sync::Barrier::wait` forever.
+#[allow(dead_code)]
+pub struct Rendezvous {
+    parties: usize,
+    state: Mutex<(u64, usize)>,
+    cond: std::sync::Condvar,
+}
+
+#[allow(dead_code)]
+impl Rendezvous {
+    /// A rendezvous of `parties` threads.
+    pub fn new(parties: usize) -> Self {
+        Self {
+            parties,
+            state: Mutex::new((0, 0)),
+            cond: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits for the other parties; panics if they do not all arrive within `bound`.
+    pub fn wait(&self, bound: std::time::Duration) {
+        let deadline = std::time::Instant::now() + bound;
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = state.0;
+        state.1 += 1;
+        if state.1 == self.parties {
+            *state = (generation + 1, 0);
+            self.cond.notify_all();
+            return;
+        }
+        while state.0 == generation {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "the other side did not arrive within {bound:?} (it failed or is stuck)"
+            );
+            state = self
+                .cond
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}

@@ -42,7 +42,9 @@ fn the_caller_gets_its_own_connect_error() {
 fn after_three_failed_connects_callers_fail_fast_with_the_cause() {
     let manager = Gated::new();
     manager.set_connect(Gate::Err);
-    let pool = pool(&manager, 20, 40);
+    // Delays of 50-100, 100-200 and 200-400 ms: a caller that waited for the next probe
+    // would wait at least 200 ms, so "no waiting" can be told apart on a loaded machine.
+    let pool = pool(&manager, 100, 400);
     // The first three callers each make an attempt (the second and third wait for their
     // turn as the probe) and get their own errors.
     for n in 0..3 {
@@ -55,7 +57,7 @@ fn after_three_failed_connects_callers_fail_fast_with_the_cause() {
     let started = Instant::now();
     let err = pool.get_blocking().unwrap_err();
     assert!(
-        started.elapsed() < Duration::from_millis(15),
+        started.elapsed() < Duration::from_millis(150),
         "no waiting: {:?}",
         started.elapsed()
     );

@@ -164,7 +164,7 @@ fn a_dead_key_fails_fast_and_takes_no_room_on_threads() {
         .get_blocking_timeout(&1, Duration::from_secs(5))
         .unwrap_err();
     assert!(err.is_unavailable(), "fails fast with its cause: {err:?}");
-    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(started.elapsed() < Duration::from_secs(3));
     drop(busy);
 
     // Key 0's connections are idle now; hammering the dead key from threads must not
@@ -215,7 +215,7 @@ fn a_dead_key_fails_fast_on_tokio() {
             let err = result.unwrap_err();
             assert!(err.is_unavailable(), "{err:?}");
         }
-        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(started.elapsed() < Duration::from_secs(3));
         assert_eq!(pool.stats().waiting_for_room, 0);
     });
 }

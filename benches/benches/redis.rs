@@ -118,22 +118,32 @@ fn tail(rt: &tokio::runtime::Runtime, pools: &[(&str, One)]) {
 }
 
 /// After criterion: every pool in turn, round by round (the order rotating), so that a
-/// noisy neighbour on a shared machine hits them all alike; prints the median rate.
+/// noisy neighbour on a shared machine hits them all alike; prints the median rate and the
+/// lowest fairness of the rounds: Jain's index over the GETs each task claimed and
+/// completed out of the round's shared total (1.0 when every task did as many).
 fn interleaved(rt: &tokio::runtime::Runtime, pools: &[(&str, One)]) {
     const ROUNDS: usize = 7;
-    const GETS: u64 = 3000;
-    println!("\nredis_get, interleaved: median GETs/s of {ROUNDS} rounds of {GETS} GETs");
-    live::header("tasks x max_size", pools.iter().map(|(name, _)| name));
+    const GETS: u64 = 6000;
+    println!(
+        "\nredis_get, interleaved: median GETs/s of {ROUNDS} rounds of {GETS} GETs; \
+         fairness = lowest Jain index over rounds"
+    );
+    let names = pools.iter().map(|(name, _)| name.to_string());
+    let fairness_names = pools.iter().map(|(name, _)| format!("fairness {name}"));
+    live::header("tasks x max_size", names.chain(fairness_names));
     for tasks in TASKS {
         let mut rates = vec![Vec::with_capacity(ROUNDS); pools.len()];
+        let mut fairness = vec![1.0f64; pools.len()];
         live::rotate(ROUNDS, pools.len(), |i| {
-            let (elapsed, _) = live::run(rt, tasks, GETS, Split::Even, &pools[i].1);
+            let (elapsed, counts) = live::run(rt, tasks, GETS, Split::Claimed, &pools[i].1);
             rates[i].push(GETS as f64 / elapsed.as_secs_f64());
+            fairness[i] = fairness[i].min(live::jain(counts.iter().map(|&c| c as f64)));
         });
         print!("| {tasks}x{MAX_SIZE} |");
         for m in live::medians(rates) {
             print!(" {:.1}k |", m / 1000.0);
         }
+        fairness.iter().for_each(|f| print!(" {f:.3} |"));
         println!();
     }
 }

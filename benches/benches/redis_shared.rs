@@ -197,13 +197,7 @@ fn timed(
         }
         let elapsed = start.elapsed().as_secs_f64();
         let sum: f64 = counts.iter().sum();
-        let squares: f64 = counts.iter().map(|x| x * x).sum();
-        let fairness = if squares == 0.0 {
-            0.0
-        } else {
-            sum * sum / (counts.len() as f64 * squares)
-        };
-        (sum / elapsed, fairness, sum)
+        (sum / elapsed, live::jain(counts.iter().copied()), sum)
     })
 }
 

@@ -139,6 +139,23 @@ pub(crate) fn run_timed(rt: &Runtime, tasks: usize, total: u64, one: &One) -> (D
     })
 }
 
+/// Jain's fairness index over the operations each task completed: (Σx)² / (n·Σx²), 1.0
+/// when every task did as many, 1/n when one task did them all.
+#[allow(dead_code)]
+pub(crate) fn jain(counts: impl IntoIterator<Item = f64>) -> f64 {
+    let (mut n, mut sum, mut squares) = (0.0, 0.0, 0.0);
+    for x in counts {
+        n += 1.0;
+        sum += x;
+        squares += x * x;
+    }
+    if squares == 0.0 {
+        0.0
+    } else {
+        sum * sum / (n * squares)
+    }
+}
+
 /// The fewest operations a task completed over the most (1.0 when none did any).
 pub(crate) fn min_over_max(counts: &[u64]) -> f64 {
     let min = counts.iter().min().copied().unwrap_or(0);

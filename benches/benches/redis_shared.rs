@@ -7,7 +7,9 @@
 //! * `multiplexed`: one `MultiplexedConnection`, cloned;
 //! * `shared_N`: `SharedPool`, N connections (1, 2, 4 and 8 by default; set
 //!   `NETPOOL_SHARED_CONNS`, e.g. `4` or `2,4`), `128 / N` lends each (at least 16),
-//!   opened before measuring;
+//!   opened before measuring, with `TCP_NODELAY` on (`SharedRedisManager::tcp_nodelay`);
+//! * `shared_nagle_N` (with `NETPOOL_SHARED_NAGLE=1`): the same with `TCP_NODELAY` off
+//!   (Nagle's algorithm on), `SharedRedisManager`'s default;
 //! * `rr_N`: N `MultiplexedConnection`s taken round robin by an atomic counter, no pool:
 //!   what N connections cost the server and the client, without the pool's bookkeeping.
 //!   Only with `NETPOOL_SHARED_RR=1`. The `redis` crate leaves `TCP_NODELAY` off by
@@ -23,7 +25,8 @@
 //! the fairness of the round (Jain's index over the GETs each task completed: 1.0 when
 //! every task got the same share).
 //!
-//! The server is `NETPOOL_TEST_REDIS` (default `redis://127.0.0.1:6379`).
+//! The tasks are 16 and 128 (set `NETPOOL_SHARED_TASKS`, e.g. `1,16`). The server is
+//! `NETPOOL_TEST_REDIS` (default `redis://127.0.0.1:6379`).
 //!
 //! ```text
 //! cargo bench -p netpool-benches --bench redis_shared -- --warm-up-time 1 --measurement-time 3
@@ -43,6 +46,15 @@ use netpool_redis::shared::SharedRedisManager;
 mod cpu;
 
 const TASKS: [usize; 2] = [16, 128];
+
+/// The task counts: `NETPOOL_SHARED_TASKS` (e.g. `1,16`), else [`TASKS`].
+fn tasks() -> Vec<usize> {
+    std::env::var("NETPOOL_SHARED_TASKS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .filter(|t: &Vec<usize>| !t.is_empty())
+        .unwrap_or_else(|| TASKS.to_vec())
+}
 const KEY: &str = "netpool:bench:redis_shared:get";
 
 fn main() {
@@ -58,8 +70,10 @@ fn main() {
             return;
         }
     };
-    let shared = |n: usize| {
-        let manager = SharedRedisManager::new(url.as_str()).expect("Redis URL");
+    let shared = |n: usize, nodelay: bool| {
+        let manager = SharedRedisManager::new(url.as_str())
+            .expect("Redis URL")
+            .tcp_nodelay(nodelay);
         let pool = SharedPool::builder()
             .max_size(n)
             .min_idle(Some(n))
@@ -75,10 +89,14 @@ fn main() {
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 2, 4, 8]);
     let rr = std::env::var("NETPOOL_SHARED_RR").is_ok_and(|v| v == "1");
+    let nagle = std::env::var("NETPOOL_SHARED_NAGLE").is_ok_and(|v| v == "1");
     let admin = conn.clone();
     let mut pools: Vec<(String, One)> = vec![("multiplexed".to_owned(), multiplexed_one(conn))];
     for &n in &counts {
-        pools.push((format!("shared_{n}"), shared_one(shared(n))));
+        pools.push((format!("shared_{n}"), shared_one(shared(n, true))));
+        if nagle {
+            pools.push((format!("shared_nagle_{n}"), shared_one(shared(n, false))));
+        }
         if rr {
             let client = redis::Client::open(url.as_str()).expect("Redis URL");
             let conns = rt.block_on(multiplexed(&client, n));
@@ -99,7 +117,9 @@ fn main() {
         }
         if rr && std::env::var("NETPOOL_SHARED_RR_MANAGER").is_ok_and(|v| v == "1") {
             let conns = rt.block_on(async {
-                let manager = SharedRedisManager::new(url.as_str()).expect("Redis URL");
+                let manager = SharedRedisManager::new(url.as_str())
+                    .expect("Redis URL")
+                    .tcp_nodelay(true);
                 let mut conns = Vec::with_capacity(n);
                 for _ in 0..n {
                     conns.push(manager.connect().await.expect("a shared connection"));
@@ -111,18 +131,19 @@ fn main() {
     }
     let mut c = live::criterion();
     let param = |tasks: usize| tasks.to_string();
+    let task_counts = tasks();
     live::bench_group(
         &mut c,
         &rt,
         "redis_shared_get",
-        &TASKS,
+        &task_counts,
         param,
         &pools,
         Split::Even,
     );
     c.final_summary();
     if !live::listing() {
-        interleaved(&rt, &pools, &admin);
+        interleaved(&rt, &task_counts, &pools, &admin);
     }
 }
 
@@ -205,6 +226,7 @@ fn timed(
 /// hits them all alike; prints medians.
 fn interleaved(
     rt: &tokio::runtime::Runtime,
+    task_counts: &[usize],
     pools: &[(String, One)],
     admin: &redis::aio::MultiplexedConnection,
 ) {
@@ -216,7 +238,7 @@ fn interleaved(
          microseconds per GET over all rounds, this client process / the Redis server)"
     );
     live::header("tasks", pools.iter().map(|(name, _)| name));
-    for tasks in TASKS {
+    for &tasks in task_counts {
         let mut rates = vec![Vec::with_capacity(ROUNDS); pools.len()];
         let mut fair = vec![f64::MAX; pools.len()];
         // (GETs, client CPU seconds, server CPU seconds) per scheme, over all rounds.

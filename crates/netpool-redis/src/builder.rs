@@ -74,6 +74,13 @@ impl RedisBuilder {
         self
     }
 
+    /// Sets `TCP_NODELAY` on the connections' sockets, plain TCP and TLS alike (default
+    /// on; see [`Config::tcp_nodelay`]).
+    pub fn tcp_nodelay(mut self, nodelay: bool) -> Self {
+        self.config.tcp_nodelay = Some(nodelay);
+        self
+    }
+
     /// Sets the `redis` crate's per-connection settings (response timeout, ...); see
     /// [`RedisManager::connection_config`].
     pub fn connection_config(mut self, config: redis::AsyncConnectionConfig) -> Self {

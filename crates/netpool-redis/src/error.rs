@@ -67,11 +67,17 @@ pub enum ConfigError {
     #[error("invalid Redis URL: the {0} is not valid UTF-8 once percent-decoded")]
     Encoding(&'static str),
     /// A query parameter this crate does not know.
-    #[error("invalid Redis URL: unknown parameter {0:?} (known: protocol, client_name)")]
+    #[error(
+        "invalid Redis URL: unknown parameter {0:?} (known: protocol, client_name, tcp_nodelay)"
+    )]
     Parameter(String),
     /// `protocol=` is neither `resp2` nor `resp3`.
     #[error("invalid Redis URL: protocol must be resp2 or resp3")]
     Protocol,
+    /// A yes/no parameter (`tcp_nodelay=`) is not `true`, `false`, `1` or `0`; it names
+    /// the parameter.
+    #[error("invalid Redis URL: {0} must be true or false")]
+    Flag(&'static str),
     /// `rediss://` (or `tls = true`) without the rustls `ClientConfig` that says which
     /// certificates to trust.
     #[error(

@@ -23,6 +23,7 @@ use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use netpool_core::{Fault, Hooks, Manager, Meta, Role};
+use netpool_tokio::net::TcpOptions;
 use netpool_tokio::rustls::ClientConfig;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisConnectionInfo, RedisFuture, Value};
@@ -50,8 +51,12 @@ pub struct RedisManager {
     info: Arc<RwLock<RedisConnectionInfo>>,
     config: AsyncConnectionConfig,
     client_name: Option<String>,
+    host: String,
+    port: u16,
     addr: String,
     tls: Option<Arc<ClientConfig>>,
+    /// The socket options of new connections (`TCP_NODELAY`).
+    options: TcpOptions,
 }
 
 #[derive(Clone)]
@@ -82,6 +87,12 @@ impl RedisManager {
     /// [`ConfigError::NoTlsConfig`] if TLS is on without a `tls_config`;
     /// [`ConfigError::ClientName`] for a client name with a space.
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        Self::from_config_or(config, true)
+    }
+
+    /// [`from_config`](Self::from_config), with `TCP_NODELAY` as `nodelay` unless the
+    /// configuration sets it.
+    pub(crate) fn from_config_or(config: &Config, nodelay: bool) -> Result<Self, ConfigError> {
         if config
             .client_name
             .as_deref()
@@ -112,8 +123,11 @@ impl RedisManager {
                 .set_connection_timeout(None)
                 .set_response_timeout(None),
             client_name: config.client_name.clone(),
+            host: String::new(),
+            port: 0,
             addr: String::new(),
             tls,
+            options: TcpOptions::new().nodelay(config.tcp_nodelay.unwrap_or(nodelay)),
         };
         Ok(none.at(&config.host, config.port))
     }
@@ -121,14 +135,18 @@ impl RedisManager {
     /// This manager's settings for the server at `host:port`.
     pub(crate) fn at(&self, host: &str, port: u16) -> Self {
         let addr = (host.to_owned(), port);
+        let tcp = netpool_tokio::TcpManager::new(addr.clone()).with_options(self.options.clone());
         let tokio = match &self.tls {
-            None => Transport::Tcp(netpool_tokio::TcpManager::new(addr.clone())),
-            Some(tls) => Transport::Tls(netpool_tokio::TlsManager::new(addr.clone(), tls.clone())),
+            None => Transport::Tcp(tcp),
+            Some(tls) => Transport::Tls(netpool_tokio::TlsManager::from_tcp(tcp, tls.clone())),
         };
         #[cfg(feature = "smol")]
-        let smol = match &self.tls {
-            None => Transport::Tcp(netpool_smol::TcpManager::new(addr.clone())),
-            Some(tls) => Transport::Tls(netpool_smol::TlsManager::new(addr, tls.clone())),
+        let smol = {
+            let tcp = netpool_smol::TcpManager::new(addr).with_options(self.options.clone());
+            match &self.tls {
+                None => Transport::Tcp(tcp),
+                Some(tls) => Transport::Tls(netpool_smol::TlsManager::from_tcp(tcp, tls.clone())),
+            }
         };
         Self {
             tokio,
@@ -137,12 +155,34 @@ impl RedisManager {
             info: self.info.clone(),
             config: self.config.clone(),
             client_name: self.client_name.clone(),
+            host: host.to_owned(),
+            port,
             addr: if host.contains(':') {
                 format!("[{host}]:{port}")
             } else {
                 format!("{host}:{port}")
             },
             tls: self.tls.clone(),
+            options: self.options.clone(),
+        }
+    }
+
+    /// Sets `TCP_NODELAY` on the sockets of the connections opened from now on, plain TCP
+    /// and TLS alike (default on, or [`Config::tcp_nodelay`]); see
+    /// [`Config::tcp_nodelay`] for what each choice costs.
+    #[must_use]
+    pub fn tcp_nodelay(mut self, nodelay: bool) -> Self {
+        self.options = self.options.nodelay(nodelay);
+        let (host, port) = (self.host.clone(), self.port);
+        self.at(&host, port)
+    }
+
+    /// Whether new connections' sockets get `TCP_NODELAY` (as the TCP connector that
+    /// opens them has it).
+    pub fn is_tcp_nodelay(&self) -> bool {
+        match &self.tokio {
+            Transport::Tcp(m) => m.options().is_nodelay(),
+            Transport::Tls(m) => m.tcp().options().is_nodelay(),
         }
     }
 
@@ -656,6 +696,7 @@ impl std::fmt::Debug for RedisManager {
             .field("username", &self.info().username())
             .field("password", &self.info().password().map(|_| "***"))
             .field("client_name", &self.client_name)
+            .field("tcp_nodelay", &self.is_tcp_nodelay())
             .finish_non_exhaustive()
     }
 }

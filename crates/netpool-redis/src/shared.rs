@@ -50,22 +50,38 @@ pub struct SharedRedisManager {
 }
 
 impl SharedRedisManager {
-    /// A manager for the server of a `redis://` URL (see [`Config::from_url`]).
+    /// A manager for the server of a `redis://` URL (see [`Config::from_url`]; and
+    /// [`from_config`](Self::from_config) for `TCP_NODELAY`).
     ///
     /// # Errors
     ///
     /// As [`RedisManager::new`].
     pub fn new(url: impl AsRef<str>) -> Result<Self, ConfigError> {
-        RedisManager::new(url).map(Self::from)
+        Self::from_config(&Config::from_url(url.as_ref())?)
     }
 
     /// A manager for the server of `config` (its pool settings are not used).
+    /// `TCP_NODELAY` is [`SHARED_TCP_NODELAY`] unless [`Config::tcp_nodelay`] sets it.
     ///
     /// # Errors
     ///
     /// As [`RedisManager::from_config`].
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        RedisManager::from_config(config).map(Self::from)
+        RedisManager::from_config_or(config, SHARED_TCP_NODELAY).map(Self::from)
+    }
+
+    /// Sets `TCP_NODELAY` on the sockets of the connections opened from now on, plain TCP
+    /// and TLS alike (default [`SHARED_TCP_NODELAY`], or [`Config::tcp_nodelay`]); see
+    /// [`Config::tcp_nodelay`] for what each choice costs.
+    #[must_use]
+    pub fn tcp_nodelay(mut self, nodelay: bool) -> Self {
+        self.inner = self.inner.tcp_nodelay(nodelay);
+        self
+    }
+
+    /// Whether new connections' sockets get `TCP_NODELAY`.
+    pub fn is_tcp_nodelay(&self) -> bool {
+        self.inner.is_tcp_nodelay()
     }
 
     /// Sets the `redis` crate's settings for each connection (see
@@ -81,6 +97,13 @@ impl SharedRedisManager {
         self.inner.addr()
     }
 }
+
+/// `TCP_NODELAY` of [`SharedRedisManager`]'s connections unless [`Config::tcp_nodelay`]
+/// or [`SharedRedisManager::tcp_nodelay`] says otherwise: off (Nagle's algorithm
+/// batches the pipelined writes), as in the `redis` crate; see [`Config::tcp_nodelay`]
+/// for the measurements and the cost. A manager made `From` a [`RedisManager`] keeps that
+/// manager's setting.
+pub const SHARED_TCP_NODELAY: bool = false;
 
 impl From<RedisManager> for SharedRedisManager {
     fn from(inner: RedisManager) -> Self {

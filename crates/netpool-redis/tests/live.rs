@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{bounded, live_url, own_server, unique};
+use common::{bounded, certificates, client_config, live_url, own_server, own_tls_server, unique};
 use netpool_core::Pooled;
 use netpool_redis::{Config, Pool};
-use netpool_testkit::tls::pem;
 use redis::AsyncCommands;
 
 async fn id(pool: &Pool) -> i64 {
@@ -276,27 +275,9 @@ async fn state_a_user_leaves_is_never_handed_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rediss_against_a_tls_server() {
-    let dir = std::env::temp_dir().join(unique("tls").replace(':', "-"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (ca_pem, cert_pem, key_pem) = certificates();
-    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
-    std::fs::write(path("ca.pem"), &ca_pem).unwrap();
-    std::fs::write(path("cert.pem"), &cert_pem).unwrap();
-    std::fs::write(path("key.pem"), &key_pem).unwrap();
-    let server = own_server(&[
-        "--port",
-        "0",
-        "--tls-cert-file",
-        &path("cert.pem"),
-        "--tls-key-file",
-        &path("key.pem"),
-        "--tls-ca-cert-file",
-        &path("ca.pem"),
-        "--tls-auth-clients",
-        "no",
-    ]);
-    let _ = std::fs::remove_dir_all(&dir);
-    let Some(server) = server else { return };
+    let Some((server, ca_pem)) = own_tls_server() else {
+        return;
+    };
     bounded(Duration::from_secs(30), async {
         let url = format!("rediss://localhost:{}/2", server.port());
         let pool = Config::from_url(&url)
@@ -333,40 +314,6 @@ async fn rediss_against_a_tls_server() {
         assert!(source.unwrap_or_default().contains("TLS"), "{err:?}");
     })
     .await;
-}
-
-/// A CA, and a certificate it signed for `localhost` and 127.0.0.1, as PEM.
-fn certificates() -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let params =
-        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    (
-        pem(ca_cert.der(), "CERTIFICATE"),
-        pem(cert.der(), "CERTIFICATE"),
-        pem(&key.serialize_der(), "PRIVATE KEY"),
-    )
-}
-
-fn client_config(ca_pem: &str) -> Arc<netpool_tokio::rustls::ClientConfig> {
-    use netpool_tokio::rustls::pki_types::CertificateDer;
-    use netpool_tokio::rustls::pki_types::pem::PemObject;
-    use netpool_tokio::rustls::{ClientConfig, RootCertStore};
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    Arc::new(
-        ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

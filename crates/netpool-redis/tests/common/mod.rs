@@ -2,6 +2,7 @@
 
 #![allow(dead_code, unreachable_pub)] // each test file uses a different subset
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use netpool_testkit::RedisServer;
@@ -51,6 +52,33 @@ pub fn own_server(args: &[&str]) -> Option<RedisServer> {
     Some(RedisServer::start_with(args).expect("redis-server starts"))
 }
 
+/// A TLS redis-server of the test's own (`localhost` and 127.0.0.1, no client
+/// certificates), and the PEM of the CA that signed its certificate; or `None` (skipped
+/// loudly; a failure under CI).
+pub fn own_tls_server() -> Option<(RedisServer, String)> {
+    let dir = std::env::temp_dir().join(unique("tls").replace(':', "-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca_pem, cert_pem, key_pem) = certificates();
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    std::fs::write(path("ca.pem"), &ca_pem).unwrap();
+    std::fs::write(path("cert.pem"), &cert_pem).unwrap();
+    std::fs::write(path("key.pem"), &key_pem).unwrap();
+    let server = own_server(&[
+        "--port",
+        "0",
+        "--tls-cert-file",
+        &path("cert.pem"),
+        "--tls-key-file",
+        &path("key.pem"),
+        "--tls-ca-cert-file",
+        &path("ca.pem"),
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    Some((server?, ca_pem))
+}
+
 /// [`own_server`] whose default user needs `password` (`CONFIG SET requirepass`).
 pub fn own_server_with_password(password: &str) -> Option<RedisServer> {
     let server = own_server(&[])?;
@@ -72,4 +100,38 @@ pub fn unique(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("netpool-redis:test:{prefix}:{}:{nanos}", std::process::id())
+}
+
+/// A CA, and a certificate it signed for `localhost` and 127.0.0.1, as PEM.
+pub fn certificates() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let params =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (
+        netpool_testkit::tls::pem(ca_cert.der(), "CERTIFICATE"),
+        netpool_testkit::tls::pem(cert.der(), "CERTIFICATE"),
+        netpool_testkit::tls::pem(&key.serialize_der(), "PRIVATE KEY"),
+    )
+}
+
+pub fn client_config(ca_pem: &str) -> Arc<netpool_tokio::rustls::ClientConfig> {
+    use netpool_tokio::rustls::pki_types::CertificateDer;
+    use netpool_tokio::rustls::pki_types::pem::PemObject;
+    use netpool_tokio::rustls::{ClientConfig, RootCertStore};
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    Arc::new(
+        ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
 }

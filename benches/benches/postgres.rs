@@ -25,6 +25,9 @@
 //! shared total, and fairness is Jain's index over the statements each task completed
 //! (and, for netpool, the fewest a task completed over the most).
 //!
+//! With `NETPOOL_PG_COUNTS=1` the interleaved rounds also print, to stderr, each round's
+//! fairness and the statements every task completed.
+//!
 //! The server is `NETPOOL_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`);
 //! without one the bench prints why and measures nothing.
 //!
@@ -138,6 +141,13 @@ fn interleaved(rt: &tokio::runtime::Runtime, group: &str, pools: &[(&str, One)])
             fairness[i] = fairness[i].min(live::jain(counts.iter().map(|&c| c as f64)));
             if i == 0 {
                 min_max = min_max.min(live::min_over_max(&counts));
+            }
+            if std::env::var_os("NETPOOL_PG_COUNTS").is_some() {
+                eprintln!(
+                    "{} {tasks}: {:.3} {counts:?}",
+                    pools[i].0,
+                    live::jain(counts.iter().map(|&c| c as f64))
+                );
             }
         });
         let medians = live::medians(rates);

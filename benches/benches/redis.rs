@@ -18,7 +18,8 @@
 //! contention): throughput, median, p99 and p99.9 latency per pool, with two more peers
 //! that check nothing on checkout, as netpool does here: `deadpool_noping` (deadpool over
 //! the same manager, `recycle` a no-op) and `mutex_pool` (a tokio `Semaphore` and a
-//! `Mutex<Vec<_>>`: the naive pool).
+//! `Mutex<Vec<_>>`: the naive pool), and `netpool_notimeout` (`wait_timeout(None)`, as
+//! deadpool's default: a wait arms no timer).
 //!
 //! The server is `NETPOOL_TEST_REDIS` (default `redis://127.0.0.1:6379`); without one the
 //! bench prints why and measures nothing.
@@ -172,6 +173,8 @@ fn bench_get(c: &mut Criterion, url: &str) {
     // For the tail table: first come, first served among the waiting tasks as always,
     // but the most recently returned connection first.
     let netpool_lifo = netpool(|b| b.queue_strategy(netpool_core::QueueStrategy::Lifo));
+    // For the tail table: no wait timeout (deadpool's default), so no timer per wait.
+    let netpool_notimeout = netpool(|b| b.wait_timeout(None));
     let deadpool = {
         let mut cfg = deadpool_redis::Config::from_url(url);
         cfg.pool = Some(deadpool_redis::PoolConfig::new(MAX_SIZE));
@@ -195,7 +198,12 @@ fn bench_get(c: &mut Criterion, url: &str) {
     // Open every pool's connections before measuring.
     rt.block_on(async {
         let mut held = Vec::new();
-        for pool in [&netpool_default, &netpool_ping, &netpool_lifo] {
+        for pool in [
+            &netpool_default,
+            &netpool_ping,
+            &netpool_lifo,
+            &netpool_notimeout,
+        ] {
             for _ in 0..MAX_SIZE {
                 held.push(pool.get().await.expect("netpool get"));
             }
@@ -255,6 +263,7 @@ fn bench_get(c: &mut Criterion, url: &str) {
             ),
         ];
         tail_pools.insert(1, ("netpool_lifo", netpool_one(&netpool_lifo)));
+        tail_pools.insert(2, ("netpool_notimeout", netpool_one(&netpool_notimeout)));
         tail_pools.extend(pools.into_iter().filter(|(n, _)| *n != "netpool"));
         tail(&rt, &tail_pools);
     }

@@ -6,7 +6,8 @@
 //! (the ConcurrentQueue floor), `queue-rmw5` (the
 //! floor plus five atomic read-modify-writes), and `s2` (64 tasks
 //! on a current-thread runtime sharing a pool of 8, yielding while holding: the waiting
-//! path, deterministic under callgrind), `s2-mutex` (the same with the naive pool: a tokio
+//! path, deterministic under callgrind), `s2-notimeout` (the same with `wait_timeout(None)`:
+//! no timer per wait), `s2-mutex` (the same with the naive pool: a tokio
 //! `Semaphore` and a `Mutex<Vec<_>>`), and `s2b` / `s2b-r2d2` (S2 blocking: 64 threads
 //! sharing a pool of 8, netpool's `get_blocking` or r2d2, for
 //! `perf stat -e context-switches`).
@@ -181,6 +182,21 @@ fn main() {
         }
         "s2" => {
             let pool = common::netpool_bare(8);
+            fill(&pool, 8);
+            s2_tasks!(rt, pool, cycles, |pool| pool
+                .get()
+                .await
+                .expect("connection"));
+        }
+        "s2-notimeout" => {
+            let pool = netpool_core::Pool::builder()
+                .max_size(8)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .test_on_check_out(false)
+                .wait_timeout(None)
+                .build(common::Mem)
+                .expect("valid config");
             fill(&pool, 8);
             s2_tasks!(rt, pool, cycles, |pool| pool
                 .get()

@@ -8,7 +8,7 @@
 //!   lent to many tasks at once. `ASKING` redirections and replica reads (which set a
 //!   connection's state) take an exclusive connection of the keyed pool.
 //! * `TCP_NODELAY`: off on the shared connections
-//!   ([`SHARED_TCP_NODELAY`](crate::shared::SHARED_TCP_NODELAY), as in the `redis` crate's
+//!   ([`SHARED_TCP_NODELAY`], as in the `redis` crate's
 //!   `cluster-async`: Nagle's algorithm batches the pipelined commands), on for the
 //!   exclusive ones, unless [`ClusterBuilder::tcp_nodelay`] or the node config's
 //!   [`Config::tcp_nodelay`] sets it for both.
@@ -790,7 +790,7 @@ impl ClusterBuilder {
     /// over [`Config::tcp_nodelay`] of the [`node_config`](Self::node_config).
     ///
     /// Unset (the default), the shared connections have it off
-    /// ([`SHARED_TCP_NODELAY`](crate::shared::SHARED_TCP_NODELAY), as in the `redis`
+    /// ([`SHARED_TCP_NODELAY`], as in the `redis`
     /// crate's `cluster-async`): many tasks pipeline small commands over each, and Nagle's
     /// algorithm batches them into fewer, larger writes, which cost the client and the
     /// servers less CPU per command; the exclusive connections (one request at a time)

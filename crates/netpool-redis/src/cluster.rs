@@ -7,6 +7,11 @@
 //!   connections ([`shared_per_node`](ClusterBuilder::shared_per_node), default 2), each
 //!   lent to many tasks at once. `ASKING` redirections and replica reads (which set a
 //!   connection's state) take an exclusive connection of the keyed pool.
+//! * `TCP_NODELAY`: off on the shared connections
+//!   ([`SHARED_TCP_NODELAY`], as in the `redis` crate's
+//!   `cluster-async`: Nagle's algorithm batches the pipelined commands), on for the
+//!   exclusive ones, unless [`ClusterBuilder::tcp_nodelay`] or the node config's
+//!   [`Config::tcp_nodelay`] sets it for both.
 //!
 //! * Keys map to one of 16384 slots by CRC16 (XMODEM) of the key, or of its hash tag
 //!   (the part between the first `{` and the next `}`, if not empty): [`key_slot`].
@@ -45,7 +50,7 @@ use std::time::{Duration, Instant};
 use netpool_core::{KeyedPool, KeyedSharedPool, Lent, Pooled, SharedPool};
 use redis::{RedisError, Value};
 
-use crate::shared::SharedRedisManager;
+use crate::shared::{SHARED_TCP_NODELAY, SharedRedisManager};
 use crate::{Config, CreatePoolError, Error, RedisConnection, RedisManager};
 
 /// Slots in a Redis Cluster.
@@ -121,6 +126,7 @@ pub struct ClusterBuilder {
     node: Config,
     shared_per_node: usize,
     per_connection: usize,
+    tcp_nodelay: Option<bool>,
 }
 
 /// Counters of what a [`Cluster`] did.
@@ -211,6 +217,7 @@ impl Cluster {
             node: Config::default(),
             shared_per_node: 2,
             per_connection: DEFAULT_PER_CONNECTION,
+            tcp_nodelay: None,
         }
     }
 
@@ -772,10 +779,25 @@ impl ClusterBuilder {
     }
 
     /// The settings of every node connection: user name, password, TLS and its rustls
-    /// configuration, client name, protocol (its host, port and database are not used:
-    /// the nodes come from the cluster, and a cluster has only database 0).
+    /// configuration, client name, protocol, `TCP_NODELAY` (its host, port and database
+    /// are not used: the nodes come from the cluster, and a cluster has only database 0).
     pub fn node_config(mut self, config: Config) -> Self {
         self.node = config;
+        self
+    }
+
+    /// Sets `TCP_NODELAY` on every node connection's socket, shared and exclusive alike,
+    /// over [`Config::tcp_nodelay`] of the [`node_config`](Self::node_config).
+    ///
+    /// Unset (the default), the shared connections have it off
+    /// ([`SHARED_TCP_NODELAY`], as in the `redis`
+    /// crate's `cluster-async`): many tasks pipeline small commands over each, and Nagle's
+    /// algorithm batches them into fewer, larger writes, which cost the client and the
+    /// servers less CPU per command; the exclusive connections (one request at a time)
+    /// have it on. See [`Config::tcp_nodelay`] for the cost of off: a request queued
+    /// behind one whose reply is slow may wait for that reply.
+    pub fn tcp_nodelay(mut self, nodelay: bool) -> Self {
+        self.tcp_nodelay = Some(nodelay);
         self
     }
 
@@ -786,9 +808,10 @@ impl ClusterBuilder {
     ///
     /// Node settings that cannot be used, or an invalid pool setting.
     pub fn build(self) -> Result<Cluster, CreatePoolError> {
-        let mut template = self.node.clone();
-        template.db = 0;
-        let template = RedisManager::from_config(&template)?;
+        let mut config = self.node.clone();
+        config.db = 0;
+        config.tcp_nodelay = self.tcp_nodelay.or(config.tcp_nodelay);
+        let template = RedisManager::from_config(&config)?;
         let shared = if self.shared_per_node == 0 {
             None
         } else {
@@ -798,7 +821,8 @@ impl ClusterBuilder {
                 .wait_timeout(Some(self.wait_timeout))
                 .connect_timeout(Some(Duration::from_secs(2)))
                 .connect_backoff(Duration::from_millis(20), Duration::from_millis(200));
-            let template = template.clone();
+            // The shared default unless the config sets it.
+            let template = RedisManager::from_config_or(&config, SHARED_TCP_NODELAY)?;
             let nodes = KeyedSharedPool::new(builder, move |addr: &String| {
                 SharedRedisManager::from(node_manager(&template, addr))
             })

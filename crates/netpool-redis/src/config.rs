@@ -71,8 +71,10 @@ pub struct Config {
     /// whose reply is slow in coming (a slow command, a distant server) may wait for that
     /// reply; a request on an idle connection goes at once.
     ///
-    /// The cluster client's shared connections per node follow the exclusive default
-    /// (on) unless this is set.
+    /// The cluster client's shared connections per node follow the shared default (off),
+    /// its exclusive ones the exclusive default (on), unless this (in
+    /// [`ClusterBuilder::node_config`](crate::cluster::ClusterBuilder::node_config)) or
+    /// [`ClusterBuilder::tcp_nodelay`](crate::cluster::ClusterBuilder::tcp_nodelay) sets it.
     pub tcp_nodelay: Option<bool>,
     /// The pool's settings.
     pub pool: PoolConfig,

@@ -6,6 +6,12 @@
 //! the shared Redis (`NETPOOL_TEST_REDIS`, default 127.0.0.1:6379) and a TLS
 //! redis-server of the test's own; under `CI=true` a missing server fails the test,
 //! elsewhere it is skipped loudly.
+//!
+//! The cluster client's node connections (`ClusterBuilder::tcp_nodelay`, the node
+//! config's `tcp_nodelay`, the defaults: off for the shared ones, on for the exclusive
+//! ones) on the local Redis Cluster of `.ci/redis-cluster.sh` (127.0.0.1:7100-7105,
+//! started if it is not running and then stopped again; a cluster that was up is left
+//! to its owner). Under `CI=true` a cluster that cannot be started fails the test.
 
 mod common;
 
@@ -14,6 +20,7 @@ use std::time::Duration;
 
 use common::{bounded, client_config, live_url, own_tls_server, unique};
 use netpool_core::SharedPool;
+use netpool_redis::cluster::Cluster;
 use netpool_redis::shared::{SHARED_TCP_NODELAY, SharedRedisManager};
 use netpool_redis::{Config, ConfigError, RedisManager};
 use redis::AsyncCommands;
@@ -293,6 +300,107 @@ async fn tls_sockets_get_it() {
             let mut lent = shared.get().await.unwrap();
             set_get(&mut *lent, &format!("tls-shared-{on}")).await;
             assert_socket(&mut *lent, on, &format!("TLS shared, {on}")).await;
+        }
+    })
+    .await;
+}
+
+/// `.ci/redis-cluster.sh` with `args`.
+fn cluster_script(args: &[&str]) -> Result<(), String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.ci/redis-cluster.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{script} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Stops the local Redis Cluster when dropped (pass, fail or panic) if this test started
+/// it.
+struct StopIfStarted(bool);
+
+impl Drop for StopIfStarted {
+    fn drop(&mut self) {
+        if self.0 {
+            if let Err(e) = cluster_script(&["stop"]) {
+                eprintln!("!!!!! could not stop the Redis Cluster this test started: {e}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clusters_sockets_get_it() {
+    let already_up = cluster_script(&["status"]).is_ok();
+    let _stop = StopIfStarted(!already_up);
+    if let Err(e) = cluster_script(&["start"]) {
+        common::skip(&format!(
+            "the Redis Cluster (.ci/redis-cluster.sh start, 127.0.0.1:7100-7105) is not up: {e}"
+        ));
+        return;
+    }
+    bounded(Duration::from_secs(60), async {
+        let builder = || Cluster::builder(["127.0.0.1:7100"]).max_per_node(2);
+        let config = |on: bool| {
+            let mut config = Config::default();
+            config.tcp_nodelay = Some(on);
+            config
+        };
+        // (what, builder, shared connections' TCP_NODELAY, exclusive ones')
+        let cases = [
+            ("default", builder(), SHARED_TCP_NODELAY, true),
+            ("builder off", builder().tcp_nodelay(false), false, false),
+            ("builder on", builder().tcp_nodelay(true), true, true),
+            ("config on", builder().node_config(config(true)), true, true),
+            (
+                "config off",
+                builder().node_config(config(false)),
+                false,
+                false,
+            ),
+            (
+                "config on, builder off",
+                builder().tcp_nodelay(false).node_config(config(true)),
+                false,
+                false,
+            ),
+        ];
+        const { assert!(!SHARED_TCP_NODELAY, "the shared default is off") };
+        let run = unique("nodelay:cluster");
+        for (what, builder, shared, exclusive) in cases {
+            let cluster = builder.build().unwrap();
+            // GET and SET over every shard, on the shared connections.
+            for i in 0..64 {
+                let key = format!("{run}:{what}:{i}");
+                cluster.set(key.as_bytes(), what.as_bytes()).await.unwrap();
+                let value = cluster.get(key.as_bytes()).await.unwrap();
+                assert_eq!(value.as_deref(), Some(what.as_bytes()), "{what}: {key}");
+                let deleted = cluster
+                    .command(key.as_bytes(), &[b"DEL", key.as_bytes()])
+                    .await;
+                assert_eq!(deleted.unwrap(), redis::Value::Int(1), "{what}");
+            }
+            let nodes = cluster.shared_pools().unwrap().keys();
+            assert_eq!(nodes.len(), 3, "{what}: every master used: {nodes:?}");
+            for node in nodes {
+                let pool = cluster.shared_pool(&node).unwrap();
+                assert_eq!(pool.manager().is_tcp_nodelay(), shared, "{what}: {node}");
+                let mut lent = pool.get().await.unwrap();
+                assert_socket(&mut *lent, shared, &format!("{what}: shared {node}")).await;
+                let mut conn = cluster.pool().get(&node).await.unwrap();
+                let pong: String = redis::cmd("PING").query_async(&mut *conn).await.unwrap();
+                assert_eq!(pong, "PONG");
+                assert_socket(&mut *conn, exclusive, &format!("{what}: exclusive {node}")).await;
+            }
         }
     })
     .await;

@@ -19,13 +19,13 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use netpool_clients::cluster::{Cluster, ClusterError, key_slot};
 use netpool_clients::resp::{Client, Value};
+use netpool_testkit::{LocalCluster, cluster_script};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
 use common::{bounded, server_available};
@@ -34,28 +34,6 @@ const SEED: &str = "127.0.0.1:7100";
 const PER_NODE: usize = 4;
 /// The whole suite's time limit.
 const LIMIT: Duration = Duration::from_secs(240);
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.ci/redis-cluster.sh")
-}
-
-fn run_script(args: &[&str]) -> Result<(), String> {
-    let out = std::process::Command::new("bash")
-        .arg(script())
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} {args:?} failed: {}{}",
-            script().display(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
 
 /// One command to one node over a fresh connection (not the pool's).
 async fn admin(port: u16, args: &[&[u8]]) -> Value {
@@ -140,25 +118,9 @@ async fn our_clients(port: u16) -> usize {
         .count()
 }
 
-/// Stops the cluster when dropped (the test passed, failed or panicked), if this test
-/// started it; a cluster that was already up (`.ci/run` starts one) is left to its owner.
-struct StopIfStarted(bool);
-
-impl Drop for StopIfStarted {
-    fn drop(&mut self) {
-        if self.0 {
-            if let Err(e) = run_script(&["stop"]) {
-                eprintln!("!!!!! could not stop the Redis Cluster this test started: {e}");
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyed_pool_on_a_redis_cluster() {
-    let already_up = run_script(&["status"]).is_ok();
-    let _stop = StopIfStarted(!already_up);
-    let started = run_script(&["start"]);
+    let (_cluster, started) = LocalCluster::up();
     if !server_available("Redis Cluster", SEED, started) {
         return;
     }
@@ -468,7 +430,7 @@ async fn master_killed_under_traffic(run: &str) {
         }));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    run_script(&["kill", &victim.port.to_string()]).unwrap();
+    cluster_script(&["kill", &victim.port.to_string()]).unwrap();
     *killed_at.lock().unwrap() = Some(Instant::now());
     let kill = Instant::now();
     while !recovered.load(Ordering::Relaxed) {
@@ -548,5 +510,5 @@ async fn master_killed_under_traffic(run: &str) {
     );
 
     // Restore: the node comes back as a replica of its successor.
-    run_script(&["revive", &victim.port.to_string()]).unwrap();
+    cluster_script(&["revive", &victim.port.to_string()]).unwrap();
 }

@@ -305,44 +305,10 @@ async fn tls_sockets_get_it() {
     .await;
 }
 
-/// `.ci/redis-cluster.sh` with `args`.
-fn cluster_script(args: &[&str]) -> Result<(), String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.ci/redis-cluster.sh");
-    let out = std::process::Command::new("bash")
-        .arg(script)
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{script} {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-/// Stops the local Redis Cluster when dropped (pass, fail or panic) if this test started
-/// it.
-struct StopIfStarted(bool);
-
-impl Drop for StopIfStarted {
-    fn drop(&mut self) {
-        if self.0 {
-            if let Err(e) = cluster_script(&["stop"]) {
-                eprintln!("!!!!! could not stop the Redis Cluster this test started: {e}");
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_clusters_sockets_get_it() {
-    let already_up = cluster_script(&["status"]).is_ok();
-    let _stop = StopIfStarted(!already_up);
-    if let Err(e) = cluster_script(&["start"]) {
+    let (_cluster, started) = netpool_testkit::LocalCluster::up();
+    if let Err(e) = started {
         common::skip(&format!(
             "the Redis Cluster (.ci/redis-cluster.sh start, 127.0.0.1:7100-7105) is not up: {e}"
         ));

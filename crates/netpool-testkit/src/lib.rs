@@ -36,6 +36,6 @@ pub use crate::blackhole::Blackhole;
 pub use crate::echo::{Counts, EchoServer};
 pub use crate::load::Load;
 pub use crate::numbers::Numbers;
-pub use crate::redis::{RedisServer, free_port};
+pub use crate::redis::{LocalCluster, RedisServer, cluster_script, free_port};
 pub use crate::tls::TlsEchoServer;
 pub use crate::wait::eventually;

@@ -377,3 +377,56 @@ mod tests {
         );
     }
 }
+
+/// Runs the repository's `.ci/redis-cluster.sh` with `args` (`start`, `stop`, `status`,
+/// `kill <port>`, `revive <port>`): the local Redis Cluster on 127.0.0.1:7100-7105.
+///
+/// # Errors
+///
+/// The script's output, when it could not run or exited with a failure.
+pub fn cluster_script(args: &[&str]) -> Result<(), String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/redis-cluster.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(args)
+        .output()
+        .map_err(|e| format!("{}: {e}", script.display()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} {args:?} failed: {}{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// The local Redis Cluster (see [`cluster_script`]) for one test: started if it was down,
+/// and stopped when dropped (the test passed, failed or panicked) only if this guard
+/// started it; a cluster that was already up (`.ci/run` starts one) is left to its owner.
+#[derive(Debug)]
+pub struct LocalCluster {
+    started: bool,
+}
+
+impl LocalCluster {
+    /// Makes sure the cluster is up; the guard and the outcome of `start` (its output on
+    /// failure). The guard is returned either way, so that a half-started cluster is
+    /// stopped too.
+    pub fn up() -> (Self, Result<(), String>) {
+        let started = cluster_script(&["status"]).is_err();
+        (Self { started }, cluster_script(&["start"]))
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        if self.started {
+            if let Err(e) = cluster_script(&["stop"]) {
+                eprintln!("!!!!! could not stop the Redis Cluster this test started: {e}");
+            }
+        }
+    }
+}

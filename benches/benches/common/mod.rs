@@ -403,6 +403,8 @@ pub(crate) type Run<'a> = (&'static str, String, Box<dyn FnMut(u64) -> Sample + 
 /// alternated round by round (`rounds` rounds of `cycles` cycles each) in this process, so
 /// that load from other processes hits every run alike, and records each run's median
 /// ratio to each of `baselines` (matched on the same parameter when there is one).
+/// `NETPOOL_BENCH_ROUNDS=N` sets the number of rounds (more rounds, narrower medians);
+/// `NETPOOL_BENCH_NO_INTERLEAVE` skips them.
 pub(crate) fn run_group(
     c: &mut criterion::Criterion,
     name: &str,
@@ -419,6 +421,11 @@ pub(crate) fn run_group(
     if std::env::var_os("NETPOOL_BENCH_NO_INTERLEAVE").is_some() {
         return;
     }
+    // More rounds narrow the medians of the paired ratios on a noisy machine.
+    let rounds = std::env::var("NETPOOL_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(rounds);
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
     for _ in 0..rounds {
         for (i, (_, _, run)) in runs.iter_mut().enumerate() {

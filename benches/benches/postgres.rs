@@ -131,6 +131,7 @@ fn interleaved(rt: &tokio::runtime::Runtime, group: &str, pools: &[(&str, One)])
         .chain(fairness_names)
         .chain([format!("min/max {}", pools[0].0)]);
     live::header("tasks x max_size", columns);
+    let print_counts = live::env_flag("NETPOOL_PG_COUNTS");
     for tasks in TASKS {
         let mut rates = vec![Vec::with_capacity(ROUNDS); pools.len()];
         let mut fairness = vec![1.0f64; pools.len()];
@@ -138,16 +139,13 @@ fn interleaved(rt: &tokio::runtime::Runtime, group: &str, pools: &[(&str, One)])
         live::rotate(ROUNDS, pools.len(), |i| {
             let (elapsed, counts) = live::run(rt, tasks, TOTAL, Split::Claimed, &pools[i].1);
             rates[i].push(TOTAL as f64 / elapsed.as_secs_f64());
-            fairness[i] = fairness[i].min(live::jain(counts.iter().map(|&c| c as f64)));
+            let jain = live::jain(&counts);
+            fairness[i] = fairness[i].min(jain);
             if i == 0 {
                 min_max = min_max.min(live::min_over_max(&counts));
             }
-            if std::env::var_os("NETPOOL_PG_COUNTS").is_some() {
-                eprintln!(
-                    "{} {tasks}: {:.3} {counts:?}",
-                    pools[i].0,
-                    live::jain(counts.iter().map(|&c| c as f64))
-                );
+            if print_counts {
+                eprintln!("{} {tasks}: {jain:.3} {counts:?}", pools[i].0);
             }
         });
         let medians = live::medians(rates);

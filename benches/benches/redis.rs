@@ -138,7 +138,7 @@ fn interleaved(rt: &tokio::runtime::Runtime, pools: &[(&str, One)]) {
         live::rotate(ROUNDS, pools.len(), |i| {
             let (elapsed, counts) = live::run(rt, tasks, GETS, Split::Claimed, &pools[i].1);
             rates[i].push(GETS as f64 / elapsed.as_secs_f64());
-            fairness[i] = fairness[i].min(live::jain(counts.iter().map(|&c| c as f64)));
+            fairness[i] = fairness[i].min(live::jain(&counts));
         });
         print!("| {tasks}x{MAX_SIZE} |");
         for m in live::medians(rates) {

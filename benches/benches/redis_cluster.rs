@@ -77,7 +77,7 @@ fn main() {
             builder.build().expect("cluster client")
         };
         let (cluster, shared_1, shared_2) = (build(0, None), build(1, None), build(2, None));
-        let nodelay = (std::env::var("NETPOOL_CLUSTER_NODELAY").is_ok_and(|v| v == "1"))
+        let nodelay = live::env_flag("NETPOOL_CLUSTER_NODELAY")
             .then(|| (build(2, Some(true)), build(1, Some(true))));
         for i in 0..KEYS as u64 {
             cluster
@@ -167,7 +167,7 @@ fn interleaved(rt: &tokio::runtime::Runtime, clients: &[(&str, One)]) {
             cpu[i].0 += cpu_of("self") - own;
             cpu[i].1 += servers_cpu() - servers;
             rates[i].push(GETS as f64 / elapsed.as_secs_f64());
-            fair[i] = fair[i].min(live::jain(counts.iter().map(|&n| n as f64)));
+            fair[i] = fair[i].min(live::jain(&counts));
         });
         let medians = live::medians(rates);
         print!("| {tasks} |");

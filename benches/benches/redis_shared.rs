@@ -46,15 +46,6 @@ use netpool_redis::shared::SharedRedisManager;
 mod cpu;
 
 const TASKS: [usize; 2] = [16, 128];
-
-/// The task counts: `NETPOOL_SHARED_TASKS` (e.g. `1,16`), else [`TASKS`].
-fn tasks() -> Vec<usize> {
-    std::env::var("NETPOOL_SHARED_TASKS")
-        .ok()
-        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .filter(|t: &Vec<usize>| !t.is_empty())
-        .unwrap_or_else(|| TASKS.to_vec())
-}
 const KEY: &str = "netpool:bench:redis_shared:get";
 
 fn main() {
@@ -84,12 +75,9 @@ fn main() {
         assert_eq!(pool.stats().pool.connections, n);
         pool
     };
-    let counts: Vec<usize> = std::env::var("NETPOOL_SHARED_CONNS")
-        .ok()
-        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1, 2, 4, 8]);
-    let rr = std::env::var("NETPOOL_SHARED_RR").is_ok_and(|v| v == "1");
-    let nagle = std::env::var("NETPOOL_SHARED_NAGLE").is_ok_and(|v| v == "1");
+    let counts = live::env_list("NETPOOL_SHARED_CONNS", &[1, 2, 4, 8]);
+    let rr = live::env_flag("NETPOOL_SHARED_RR");
+    let nagle = live::env_flag("NETPOOL_SHARED_NAGLE");
     let admin = conn.clone();
     let mut pools: Vec<(String, One)> = vec![("multiplexed".to_owned(), multiplexed_one(conn))];
     for &n in &counts {
@@ -102,7 +90,7 @@ fn main() {
             let conns = rt.block_on(multiplexed(&client, n));
             pools.push((format!("rr_{n}"), round_robin_one(conns)));
         }
-        if rr && std::env::var("NETPOOL_SHARED_RR_NODELAY").is_ok_and(|v| v == "1") {
+        if rr && live::env_flag("NETPOOL_SHARED_RR_NODELAY") {
             // The same, with TCP_NODELAY on (as netpool's connections have it; the `redis`
             // crate leaves it off by default, so Nagle's algorithm batches its writes).
             use redis::IntoConnectionInfo;
@@ -115,7 +103,7 @@ fn main() {
             let conns = rt.block_on(multiplexed(&client, n));
             pools.push((format!("rrn_{n}"), round_robin_one(conns)));
         }
-        if rr && std::env::var("NETPOOL_SHARED_RR_MANAGER").is_ok_and(|v| v == "1") {
+        if rr && live::env_flag("NETPOOL_SHARED_RR_MANAGER") {
             let conns = rt.block_on(async {
                 let manager = SharedRedisManager::new(url.as_str())
                     .expect("Redis URL")
@@ -131,7 +119,7 @@ fn main() {
     }
     let mut c = live::criterion();
     let param = |tasks: usize| tasks.to_string();
-    let task_counts = tasks();
+    let task_counts = live::env_list("NETPOOL_SHARED_TASKS", &TASKS);
     live::bench_group(
         &mut c,
         &rt,
@@ -214,11 +202,11 @@ fn timed(
         stop.store(true, Ordering::Relaxed);
         let mut counts = Vec::with_capacity(tasks);
         for h in handles {
-            counts.push(h.await.expect("bench task") as f64);
+            counts.push(h.await.expect("bench task"));
         }
         let elapsed = start.elapsed().as_secs_f64();
-        let sum: f64 = counts.iter().sum();
-        (sum / elapsed, live::jain(counts.iter().copied()), sum)
+        let sum = counts.iter().sum::<u64>() as f64;
+        (sum / elapsed, live::jain(&counts), sum)
     })
 }
 

@@ -142,18 +142,33 @@ pub(crate) fn run_timed(rt: &Runtime, tasks: usize, total: u64, one: &One) -> (D
 /// Jain's fairness index over the operations each task completed: (Σx)² / (n·Σx²), 1.0
 /// when every task did as many, 1/n when one task did them all.
 #[allow(dead_code)]
-pub(crate) fn jain(counts: impl IntoIterator<Item = f64>) -> f64 {
-    let (mut n, mut sum, mut squares) = (0.0, 0.0, 0.0);
-    for x in counts {
-        n += 1.0;
-        sum += x;
-        squares += x * x;
-    }
+pub(crate) fn jain(counts: &[u64]) -> f64 {
+    let (sum, squares) = counts.iter().fold((0.0, 0.0), |(sum, squares), &x| {
+        let x = x as f64;
+        (sum + x, squares + x * x)
+    });
     if squares == 0.0 {
         0.0
     } else {
-        sum * sum / (n * squares)
+        sum * sum / (counts.len() as f64 * squares)
     }
+}
+
+/// Whether the environment variable `name` is `1` (the benches' optional columns).
+#[allow(dead_code)]
+pub(crate) fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| v == "1")
+}
+
+/// The comma-separated numbers of the environment variable `name` (e.g. `1,16,128`), or
+/// `default` when it is unset or names none.
+#[allow(dead_code)]
+pub(crate) fn env_list(name: &str, default: &[usize]) -> Vec<usize> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .filter(|list: &Vec<usize>| !list.is_empty())
+        .unwrap_or_else(|| default.to_vec())
 }
 
 /// The fewest operations a task completed over the most (1.0 when none did any).

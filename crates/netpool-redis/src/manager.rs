@@ -177,13 +177,10 @@ impl RedisManager {
         self.at(&host, port)
     }
 
-    /// Whether new connections' sockets get `TCP_NODELAY` (as the TCP connector that
-    /// opens them has it).
+    /// Whether new connections' sockets get `TCP_NODELAY` (the options every transport
+    /// of this manager was built with).
     pub fn is_tcp_nodelay(&self) -> bool {
-        match &self.tokio {
-            Transport::Tcp(m) => m.options().is_nodelay(),
-            Transport::Tls(m) => m.tcp().options().is_nodelay(),
-        }
+        self.options.is_nodelay()
     }
 
     /// Sets the `redis` crate's settings for each connection (such as its response

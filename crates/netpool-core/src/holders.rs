@@ -15,14 +15,17 @@
 //! reading of its own); a return clears it. Both are plain stores, no
 //! read-modify-write: only the guard's thread writes `since` and `site` while it holds
 //! the connection. The check that a connection is tracked is a test of its number, which
-//! the hot path has in hand, and the work behind it is out of line, so that pools without
-//! a threshold pay one predictable branch per checkout and one per return.
+//! the hot path has in hand, so that pools without a threshold pay one predictable branch
+//! per checkout and one per return. The few loads and stores behind it are inline: calls
+//! there cost more than the work (see `stamp` in `pooled.rs`).
 //!
 //! Maintenance scans the registry: a record held longer than the threshold is reported
 //! once, as [`Event::HeldTooLong`], by storing the checkout's stamp in `reported`. The
 //! guard, on return, compares `reported` with its own stamp and reports
 //! [`Event::ReturnedAfterLeak`], storing the stamp in `acked` *before* it clears `since`
-//! (release). A guard that returned before it could see `reported` leaves `acked` behind;
+//! (release); it looks only while the last scan left such a checkout out (`Diag::leaks`),
+//! so that a plain return writes `since` and reads nothing. A guard that returned before
+//! it could see `reported` (or `leaks`) leaves `acked` behind;
 //! the next scan, seeing (acquire) that the checkout is over and not acknowledged,
 //! reports the return itself. So each reported checkout gets exactly one of each, without
 //! a fence on the hot path. Scans run under the registry's lock; their events are sent
@@ -43,7 +46,7 @@ use crossbeam_utils::atomic::AtomicCell;
 use crate::clock::{self, Nanos};
 use crate::config::Config;
 use crate::events::{Event, Events};
-use crate::sync::{AtomicU64, Mutex, Ordering, lock};
+use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, lock};
 
 /// A checked-out connection, as listed by [`Pool::holders`](crate::Pool::holders).
 #[non_exhaustive]
@@ -131,6 +134,10 @@ pub(crate) struct Diag {
     /// The latest coarse clock reading of a tracked open or return, or of maintenance:
     /// what a checkout is dated with (see [`Hold::checked_out`]). Never 0.
     pub(crate) recent: AtomicU64,
+    /// Whether the last scan left a checkout reported as held too long still out: only
+    /// then does a return look at its record's `reported` (see [`Diag::untrack`]).
+    /// Written by scans only.
+    leaks: AtomicBool,
     pub(crate) last_timeout: Mutex<Option<TimeoutReport>>,
     /// The metrics' labels and the counters already exported.
     #[cfg(feature = "metrics")]
@@ -222,6 +229,7 @@ impl Table {
 
 /// One connection's checkout record (see the module docs).
 #[derive(Debug)]
+#[repr(align(64))]
 pub(crate) struct Hold {
     /// The connection's id; 0 while the record is free.
     id: AtomicU64,
@@ -250,6 +258,7 @@ impl Diag {
                 .leak_threshold
                 .map(|_| Box::new(Table::new(config.max_size))),
             recent: AtomicU64::new(clock::now().max(1)),
+            leaks: AtomicBool::new(false),
             last_timeout: Mutex::new(None),
         }
     }
@@ -313,19 +322,29 @@ impl Diag {
     }
 
     /// The checkout of a tracked connection, record `number` (not 0), is over: clears the
-    /// record, and reports the return of one that was held too long. Out of line: the hot
-    /// path without tracking keeps only the number's test (in `Inner::put_back` on the
-    /// return path, so that the guard's drop keeps no test of its own; in `release` when
-    /// a checked-out connection closes instead).
-    #[cold]
-    #[inline(never)]
+    /// record, and reports the return of one that was held too long. Behind the number's
+    /// test (in `Inner::put_back` on the return path, so that the guard's drop keeps no
+    /// test of its own; in `release` when a checked-out connection closes instead); the
+    /// rare work ([`end`](Self::end)) is out of line.
+    ///
+    /// Unless the last scan left a reported checkout out (`leaks`), or the `metrics`
+    /// feature wants the use time, a return only clears `since`: one store, no read of the
+    /// record. A return that misses a report this way is one the guard did not see in
+    /// time, which the next scan reports (see the module docs).
+    #[inline(always)]
     pub(crate) fn untrack(&self, number: u16, events: &Events) {
         if let Some(hold) = self.held(number) {
-            self.end(hold, events);
+            if cfg!(feature = "metrics") || self.leaks.load(Ordering::Relaxed) {
+                self.end(hold, events);
+            } else {
+                hold.since.store(0, Ordering::Release);
+            }
         }
     }
 
     /// [`untrack`](Self::untrack)'s work on the record in hand.
+    #[cold]
+    #[inline(never)]
     fn end(&self, hold: &Hold, events: &Events) {
         let (since, leaked) = hold.returned();
         if leaked || cfg!(feature = "metrics") {
@@ -408,7 +427,9 @@ impl Diag {
         let now = clock::now();
         self.recent.fetch_max(now, Ordering::Relaxed);
         let mut found = Vec::new();
-        table.each(&lock(&table.numbers), |h| {
+        let mut out = false;
+        let numbers = lock(&table.numbers);
+        table.each(&numbers, |h| {
             if let Some(reported) = h.unacked() {
                 h.acked.store(reported, Ordering::Relaxed);
                 found.push(Found::Returned(now.saturating_sub(reported)));
@@ -425,7 +446,12 @@ impl Diag {
                     held_for: Duration::from_nanos(now.saturating_sub(since)),
                 }));
             }
+            out |= since != 0 && h.reported.load(Ordering::Relaxed) == since;
         });
+        // A return that reads `leaks` before this store misses at worst a report made by
+        // this scan; the next scan reports that return.
+        self.leaks.store(out, Ordering::Relaxed);
+        drop(numbers);
         for f in found {
             match f {
                 Found::Held(h) => events.emit(|| Event::HeldTooLong {

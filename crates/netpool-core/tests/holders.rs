@@ -293,3 +293,42 @@ fn keyed_pools_list_holders_per_key() {
     drop((a, b));
     assert!(pool.holders(&1).is_empty());
 }
+
+/// Once a scan has reported a checkout, its guard reports its own return as it comes
+/// back (no further scan needed), and the next scan does not report it again.
+#[test]
+fn a_reported_guard_reports_its_return_itself_and_only_once() {
+    let threshold = Duration::from_millis(50);
+    let (seen, handler) = leak_recorder();
+    let (_m, pool) = gated_pool(
+        Pool::builder()
+            .leak_threshold(threshold)
+            .maintenance_interval(None)
+            .event_handler(handler),
+    );
+    // A checkout that is not held too long: returned before any scan.
+    drop(pool.get_blocking().unwrap());
+    let conn = pool.get_blocking().unwrap();
+    // Past the threshold (the coarse clock ticks in a few ms: three times over).
+    std::thread::sleep(threshold * 3);
+    maintain(&pool);
+    assert!(
+        matches!(seen.lock().unwrap().as_slice(), [Leak::Held { .. }]),
+        "the scan reports the holder: {:?}",
+        seen.lock().unwrap()
+    );
+    drop(conn);
+    assert!(
+        matches!(
+            seen.lock().unwrap().as_slice(),
+            [Leak::Held { .. }, Leak::Returned { .. }]
+        ),
+        "the guard reports its return: {:?}",
+        seen.lock().unwrap()
+    );
+    // Later scans and checkouts: nothing more.
+    maintain(&pool);
+    drop(pool.get_blocking().unwrap());
+    maintain(&pool);
+    assert_eq!(seen.lock().unwrap().len(), 2, "{:?}", seen.lock().unwrap());
+}

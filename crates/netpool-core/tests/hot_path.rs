@@ -173,6 +173,14 @@ fn warm_get_and_drop_never_allocate() {
             .build(Gated::new())
             .unwrap(),
     );
+    // Leak detection on: checkouts are stamped in the pool's table, never allocated.
+    check(
+        &Pool::builder()
+            .max_size(4)
+            .leak_threshold(Duration::from_secs(60))
+            .build(Gated::new())
+            .unwrap(),
+    );
     check(
         &Pool::builder()
             .queue_strategy(QueueStrategy::Lifo)

@@ -202,8 +202,9 @@ impl<M: Manager> Pooled<M> {
 
 /// Stamps the checkout record `number` with a checkout from `site`. Inline, behind the
 /// number's test: a call here (it was out of line) made the item being handed out take a
-/// detour through memory around it, and S1 with leak detection cost 1.2-1.3x without it
-/// on an AMD EPYC, against 1.0-1.07x inline (`cargo bench --bench uncontended`).
+/// detour through memory around it: S1 with leak detection on took 1.2-1.3x the time
+/// with it off on an AMD EPYC, and takes 0.94-1.03x now, with the changes to the return
+/// in `Inner::put_back` and `Diag::untrack` (`cargo bench --bench uncontended`).
 ///
 /// The checkout is dated without a clock reading of its own (a third of tracking's cost):
 /// with the pool's latest tracked open or return, or maintenance pass (`Diag::recent`).

@@ -160,7 +160,7 @@ fn interleaved(rt: &tokio::runtime::Runtime, clients: &[(&str, One)]) {
         let mut rates = vec![Vec::with_capacity(ROUNDS); clients.len()];
         // (client, servers) CPU seconds per client, over all rounds.
         let mut cpu = vec![(0.0, 0.0); clients.len()];
-        let mut fair = vec![f64::MAX; clients.len()];
+        let mut fair = vec![1.0f64; clients.len()];
         live::rotate(ROUNDS, clients.len(), |i| {
             let (own, servers) = (cpu_of("self"), servers_cpu());
             let (elapsed, counts) = live::run(rt, tasks, GETS, Split::Claimed, &clients[i].1);

@@ -180,23 +180,12 @@ fn main() {
             let pool = rt.block_on(common::MutexPool::open(common::Mem, 8));
             s2_tasks!(rt, pool, cycles, |pool| pool.get().await);
         }
-        "s2" => {
-            let pool = common::netpool_bare(8);
-            fill(&pool, 8);
-            s2_tasks!(rt, pool, cycles, |pool| pool
-                .get()
-                .await
-                .expect("connection"));
-        }
-        "s2-notimeout" => {
-            let pool = netpool_core::Pool::builder()
-                .max_size(8)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .test_on_check_out(false)
-                .wait_timeout(None)
-                .build(common::Mem)
-                .expect("valid config");
+        "s2" | "s2-notimeout" => {
+            let mut builder = common::bare_builder(8);
+            if mode == "s2-notimeout" {
+                builder = builder.wait_timeout(None);
+            }
+            let pool = builder.build(common::Mem).expect("valid config");
             fill(&pool, 8);
             s2_tasks!(rt, pool, cycles, |pool| pool
                 .get()

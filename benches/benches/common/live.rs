@@ -141,7 +141,6 @@ pub(crate) fn run_timed(rt: &Runtime, tasks: usize, total: u64, one: &One) -> (D
 
 /// Jain's fairness index over the operations each task completed: (Σx)² / (n·Σx²), 1.0
 /// when every task did as many, 1/n when one task did them all.
-#[allow(dead_code)]
 pub(crate) fn jain(counts: &[u64]) -> f64 {
     let (sum, squares) = counts.iter().fold((0.0, 0.0), |(sum, squares), &x| {
         let x = x as f64;
@@ -155,14 +154,12 @@ pub(crate) fn jain(counts: &[u64]) -> f64 {
 }
 
 /// Whether the environment variable `name` is `1` (the benches' optional columns).
-#[allow(dead_code)]
 pub(crate) fn env_flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| v == "1")
 }
 
 /// The comma-separated numbers of the environment variable `name` (e.g. `1,16,128`), or
 /// `default` when it is unset or names none.
-#[allow(dead_code)]
 pub(crate) fn env_list(name: &str, default: &[usize]) -> Vec<usize> {
     std::env::var(name)
         .ok()

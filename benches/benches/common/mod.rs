@@ -145,23 +145,22 @@ impl mobc::Manager for MobcMem {
 
 /// netpool with nothing time-based: no idle timeout, no lifetime, no check on checkout.
 pub(crate) fn netpool_bare(max_size: usize) -> netpool_core::Pool<Mem> {
+    bare_builder(max_size).build(Mem).expect("valid config")
+}
+
+/// The settings of [`netpool_bare`], for variants of it.
+pub(crate) fn bare_builder(max_size: usize) -> netpool_core::Builder {
     netpool_core::Pool::builder()
         .max_size(max_size)
         .idle_timeout(None)
         .max_lifetime(None)
         .test_on_check_out(false)
-        .build(Mem)
-        .expect("valid config")
 }
 
 /// [`netpool_bare`] with leak detection on (holders tracked, a 60 s threshold).
 #[allow(dead_code, reason = "not every bench compares leak detection")]
 pub(crate) fn netpool_leak(max_size: usize) -> netpool_core::Pool<Mem> {
-    netpool_core::Pool::builder()
-        .max_size(max_size)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .test_on_check_out(false)
+    bare_builder(max_size)
         .leak_threshold(Duration::from_secs(60))
         .build(Mem)
         .expect("valid config")

@@ -8,8 +8,8 @@
 //! threshold set, each connection also gets a [`Hold`] record when it opens, from
 //! the pool's table of records (one slice for `max_size` connections and as many again,
 //! allocated with the pool; beyond, 256 at a time; never per checkout), and keeps the
-//! record's number in its bookkeeping (a `u16` beside the other small fields, so the
-//! bookkeeping the hot path moves stays 48 bytes). The record goes back to the table
+//! record's number in its bookkeeping (a `u16` beside the other small fields, with no
+//! drop glue of its own). The record goes back to the table
 //! where the connection closes. A checkout stamps the record with the site and the
 //! pool's latest tracked open, return or maintenance pass (`Diag::recent`: no clock
 //! reading of its own); a return clears it. Both are plain stores, no

@@ -40,6 +40,7 @@ impl Epoch {
 
 /// The coarse clock, in nanoseconds since an arbitrary start.
 #[cfg(any(target_os = "linux", target_os = "android"))]
+#[inline]
 pub(crate) fn now() -> Nanos {
     let ts = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
     // The coarse clock counts from boot: both fields are non-negative.

@@ -49,10 +49,23 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "block_on".to_owned());
     let cycles: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(100_000);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    // `HOTPATH_WORKERS=2`: the S2 modes on a multi-thread runtime with that many workers
+    // (as the `contention` bench runs them) instead of the current thread.
+    let workers: usize = std::env::var("HOTPATH_WORKERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let rt = if workers > 0 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("tokio runtime");
     let fill = |pool: &netpool_core::Pool<common::Mem>, n: usize| {
         let held: Vec<_> = (0..n)
             .map(|_| pool.get_blocking().expect("connection"))

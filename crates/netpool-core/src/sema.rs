@@ -111,8 +111,9 @@ struct List {
     /// Slot indices of the waiters, oldest first.
     queue: VecDeque<usize>,
     slots: Vec<Slot>,
-    /// Indices of unused slots.
-    free: Vec<usize>,
+    /// Indices of slots whose wait ended, oldest first: reusable once their waiter stored
+    /// `DONE` (see [`WAITING`]).
+    free: VecDeque<usize>,
     /// Permits to destroy as they come back (after a shrink).
     debt: usize,
     /// Permits in all: free and held, `debt` excluded.
@@ -139,24 +140,27 @@ impl std::fmt::Debug for Keep {
     }
 }
 
-#[derive(Debug, Default)]
+/// A waiter's place. Its `state` is shared with the waiter (see [`Waiter`]): the waiter
+/// reads the outcome without the lock; the rest is read and written under the lock.
+#[derive(Debug)]
 struct Slot {
-    state: SlotState,
+    state: Arc<AtomicUsize>,
     waker: Option<Waker>,
     #[cfg_attr(loom, allow(dead_code, reason = "loom models use no deadlines"))]
     deadline: Option<Instant>,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-enum SlotState {
-    #[default]
-    Free,
-    Waiting,
-    Granted,
-    Closed,
-    #[cfg_attr(loom, allow(dead_code, reason = "loom models use no deadlines"))]
-    TimedOut,
-}
+/// A slot's states. `WAITING` becomes one of the three outcomes under the lock, which
+/// frees the slot at once (queues it in `List::free`); the waiter reads the outcome
+/// without the lock and stores `DONE`, after which the slot may be reused. So a waiter
+/// never sees its slot reused, and takes the lock only to queue up, to change its waker,
+/// or to leave the queue.
+const WAITING: usize = 0;
+const GRANTED: usize = 1;
+const CLOSED_OUT: usize = 2;
+#[cfg_attr(loom, allow(dead_code, reason = "loom models use no deadlines"))]
+const TIMED_OUT: usize = 3;
+const DONE: usize = 4;
 
 /// One caller's place in the queue: `poll` it until it resolves; dropping it leaves the
 /// queue (passing on a permit granted meanwhile).
@@ -164,8 +168,9 @@ enum SlotState {
 pub(crate) struct Waiter<'a> {
     sema: &'a Arc<Inner>,
     deadline: Option<Instant>,
-    /// `None` before the first poll and after the wait resolved.
-    slot: Option<usize>,
+    /// The slot's index and shared state: `None` before the first poll and after the
+    /// wait resolved.
+    slot: Option<(usize, Arc<AtomicUsize>)>,
     done: bool,
 }
 
@@ -322,9 +327,7 @@ impl Semaphore {
                 continue;
             }
             if let Some(idx) = list.queue.pop_front() {
-                let slot = &mut list.slots[idx];
-                slot.state = SlotState::Granted;
-                woken.extend(slot.waker.take());
+                woken.extend(list.end(idx, GRANTED));
             }
         }
         self.inner.update_slow(&list);
@@ -450,9 +453,7 @@ impl Inner {
         self.state.fetch_or(CLOSED, Ordering::AcqRel);
         let mut woken = Vec::with_capacity(list.queue.len());
         while let Some(idx) = list.queue.pop_front() {
-            let slot = &mut list.slots[idx];
-            slot.state = SlotState::Closed;
-            woken.extend(slot.waker.take());
+            woken.extend(list.end(idx, CLOSED_OUT));
         }
         self.update_slow(&list);
         let keep = self.last_out(&mut list);
@@ -515,9 +516,7 @@ impl Inner {
             list.debt -= 1;
             None
         } else if let Some(idx) = (!list.paused).then(|| list.queue.pop_front()).flatten() {
-            let slot = &mut list.slots[idx];
-            slot.state = SlotState::Granted;
-            slot.waker.take()
+            list.end(idx, GRANTED)
         } else {
             self.state.fetch_add(ONE, Ordering::AcqRel);
             None
@@ -576,13 +575,16 @@ impl Inner {
         let mut list = lock(&self.list);
         let mut woken = Vec::new();
         let mut next: Option<Instant> = None;
-        let List { queue, slots, .. } = &mut *list;
+        let List {
+            queue, slots, free, ..
+        } = &mut *list;
         queue.retain(|&idx| {
             let slot = &mut slots[idx];
             match slot.deadline {
                 Some(d) if d <= now => {
-                    slot.state = SlotState::TimedOut;
+                    slot.state.store(TIMED_OUT, Ordering::Release);
                     woken.extend(slot.waker.take());
+                    free.push_back(idx);
                     false
                 }
                 Some(d) => {
@@ -623,29 +625,44 @@ impl Inner {
 }
 
 impl List {
-    fn alloc(&mut self, waker: &Waker, deadline: Option<Instant>) -> usize {
-        let slot = Slot {
-            state: SlotState::Waiting,
-            waker: Some(waker.clone()),
-            deadline,
-        };
-        match self.free.pop() {
-            Some(idx) => {
-                self.slots[idx] = slot;
-                idx
+    /// A slot for a new waiter, and its shared state. Reuses the oldest ended slot whose
+    /// waiter is done with it (looking at two at most), else adds one: the slots number
+    /// at most the waiters queued plus those not yet back for their outcome, so after
+    /// warm-up waiting allocates nothing.
+    fn alloc(&mut self, waker: &Waker, deadline: Option<Instant>) -> (usize, Arc<AtomicUsize>) {
+        let waker = Some(waker.clone());
+        for _ in 0..self.free.len().min(2) {
+            let Some(idx) = self.free.pop_front() else { break };
+            let slot = &mut self.slots[idx];
+            // Acquire: the waiter's last read of the state happened before.
+            if slot.state.load(Ordering::Acquire) == DONE {
+                slot.state.store(WAITING, Ordering::Relaxed);
+                slot.waker = waker;
+                slot.deadline = deadline;
+                return (idx, slot.state.clone());
             }
-            None => {
-                self.slots.push(slot);
-                self.slots.len() - 1
-            }
+            // Its waiter has not looked yet: try it again later.
+            self.free.push_back(idx);
         }
+        let state = Arc::new(AtomicUsize::new(WAITING));
+        self.slots.push(Slot {
+            state: state.clone(),
+            waker,
+            deadline,
+        });
+        (self.slots.len() - 1, state)
     }
 
-    /// Frees slot `idx`; returns its waker, for the caller to drop after unlocking.
-    #[must_use = "drop the waker after releasing the lock"]
-    fn free(&mut self, idx: usize) -> Option<Waker> {
-        let waker = std::mem::take(&mut self.slots[idx]).waker;
-        self.free.push(idx);
+    /// Ends the wait in slot `idx` (no longer queued) with `outcome`, and frees the slot;
+    /// returns its waker, to be woken (or dropped) after unlocking.
+    #[must_use = "wake or drop the waker after releasing the lock"]
+    fn end(&mut self, idx: usize, outcome: usize) -> Option<Waker> {
+        let slot = &mut self.slots[idx];
+        // Release: what the releaser did before (a connection pushed idle) is visible to
+        // the waiter that reads the outcome.
+        slot.state.store(outcome, Ordering::Release);
+        let waker = slot.waker.take();
+        self.free.push_back(idx);
         waker
     }
 }
@@ -656,9 +673,13 @@ impl Waiter<'_> {
         if self.done {
             return Poll::Ready(Err(TryAcquireError::Closed));
         }
+        if let Some((idx, _)) = &self.slot {
+            let idx = *idx;
+            return self.poll_queued(idx, cx);
+        }
         let sema = self.sema;
         let mut list = lock(&sema.list);
-        let Some(idx) = self.slot else {
+        {
             // First poll: take a permit if one is free after all, else queue up.
             let mut cur = sema.state.load(Ordering::Acquire);
             loop {
@@ -686,21 +707,33 @@ impl Waiter<'_> {
                     Err(actual) => cur = actual,
                 }
             }
-            let idx = list.alloc(cx.waker(), self.deadline);
+            let (idx, state) = list.alloc(cx.waker(), self.deadline);
             list.queue.push_back(idx);
-            self.slot = Some(idx);
+            self.slot = Some((idx, state));
             drop(list);
             if let Some(deadline) = self.deadline {
                 sema.arm(deadline);
             }
-            return Poll::Pending;
+            Poll::Pending
+        }
+    }
+
+    /// A poll after the first: the outcome is read without the lock.
+    fn poll_queued(
+        &mut self,
+        idx: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), TryAcquireError>> {
+        let Some((_, state)) = &self.slot else {
+            return Poll::Ready(Err(TryAcquireError::Closed));
         };
-        let slot = &mut list.slots[idx];
-        let result = match slot.state {
-            SlotState::Granted => Ok(()),
-            SlotState::Closed | SlotState::Free => Err(TryAcquireError::Closed),
-            SlotState::TimedOut => Err(TryAcquireError::Timeout),
-            SlotState::Waiting => {
+        let mut outcome = state.load(Ordering::Acquire);
+        if outcome == WAITING {
+            // Still queued (or just granted): the waker may have changed.
+            let mut list = lock(&self.sema.list);
+            outcome = state.load(Ordering::Acquire);
+            if outcome == WAITING {
+                let slot = &mut list.slots[idx];
                 let stale = match &mut slot.waker {
                     Some(w) if w.will_wake(cx.waker()) => None,
                     other => other.replace(cx.waker().clone()),
@@ -711,36 +744,52 @@ impl Waiter<'_> {
                 drop(stale);
                 return Poll::Pending;
             }
-        };
-        let stale = list.free(idx);
-        drop(list);
-        drop(stale);
+        }
+        // The wait ended, and the slot was freed with it: let it be reused.
+        state.store(DONE, Ordering::Release);
         self.slot = None;
         self.done = true;
-        Poll::Ready(result)
+        Poll::Ready(match outcome {
+            GRANTED => Ok(()),
+            TIMED_OUT => Err(TryAcquireError::Timeout),
+            _ => Err(TryAcquireError::Closed),
+        })
     }
 }
 
 impl Drop for Waiter<'_> {
     fn drop(&mut self) {
-        let Some(idx) = self.slot.take() else { return };
+        let Some((idx, state)) = self.slot.take() else {
+            return;
+        };
+        if matches!(state.load(Ordering::Acquire), CLOSED_OUT | TIMED_OUT) {
+            // Ended, and the slot freed, with nothing to pass on.
+            state.store(DONE, Ordering::Release);
+            return;
+        }
         let sema = self.sema;
         let mut list = lock(&sema.list);
-        let woken = match list.slots[idx].state {
-            SlotState::Waiting => {
+        let (woken, stale) = match state.load(Ordering::Acquire) {
+            WAITING => {
                 if let Some(pos) = list.queue.iter().position(|&i| i == idx) {
                     list.queue.remove(pos);
                 }
                 sema.update_slow(&list);
-                None
+                // Ends its own wait: the slot is free at once.
+                (None, list.end(idx, DONE))
             }
             // Granted but never used: pass the permit on.
-            SlotState::Granted => sema.release_locked(&mut list),
-            SlotState::Closed | SlotState::Free | SlotState::TimedOut => None,
+            GRANTED => {
+                state.store(DONE, Ordering::Release);
+                (sema.release_locked(&mut list), None)
+            }
+            _ => {
+                state.store(DONE, Ordering::Release);
+                (None, None)
+            }
         };
         // The waiter's caller holds the pool, so the pool outlives this drop.
         let keep = sema.last_out(&mut list);
-        let stale = list.free(idx);
         drop(list);
         drop(stale);
         if let Some(waker) = woken {

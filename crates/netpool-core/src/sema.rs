@@ -24,9 +24,13 @@
 //!   single CAS each: no lock, no allocation, no notify.
 //!
 //! Waiters live in a slab (`slots`) under the lock, queued by index in `queue`. A waiter
-//! keeps its slot index; each poll takes the lock, reads its slot and stores its waker. A
-//! releaser pops the oldest index, marks the slot `Granted`, and wakes the waker after
-//! unlocking. Slots are reused, so after warm-up waiting allocates nothing.
+//! keeps its slot index and the slot's state word, which it shares with the slab. A
+//! releaser pops the oldest index, stores `GRANTED` in the slot's state, frees the slot,
+//! and wakes the waker after unlocking; the woken waiter reads its outcome without the
+//! lock and stores `DONE`, and only then may the slot be reused. So a waited acquire takes
+//! the lock twice (to queue, and the releaser's hand-off), as tokio's semaphore does;
+//! with a third (the woken poll) the lock was contended enough on two workers to cost
+//! S2 a sixth of its time. Slots are reused, so after warm-up waiting allocates nothing.
 //!
 //! Deadlines: a per-waiter async-io `Timer` costs a wake-up of async-io's thread (a
 //! syscall and a context switch) for every wait, which halved throughput under contention.
@@ -632,7 +636,9 @@ impl List {
     fn alloc(&mut self, waker: &Waker, deadline: Option<Instant>) -> (usize, Arc<AtomicUsize>) {
         let waker = Some(waker.clone());
         for _ in 0..self.free.len().min(2) {
-            let Some(idx) = self.free.pop_front() else { break };
+            let Some(idx) = self.free.pop_front() else {
+                break;
+            };
             let slot = &mut self.slots[idx];
             // Acquire: the waiter's last read of the state happened before.
             if slot.state.load(Ordering::Acquire) == DONE {

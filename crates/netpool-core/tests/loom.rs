@@ -442,3 +442,22 @@ fn leak_report_racing_the_return_is_reported_once_each() {
         );
     });
 }
+
+/// Waits that end while other callers queue up: a woken waiter reads its outcome without
+/// the semaphore's lock, and its slot is reused only after it did, so a new waiter never
+/// takes the place (or the grant) of one that has not looked yet. Two callers, one
+/// connection, two checkouts each: every checkout is served, nothing is left queued.
+#[test]
+fn ended_waits_slots_are_reused_only_after_their_waiter_looked() {
+    loom::model(|| {
+        let pool = pool(1);
+        join_all(spawn_each(&pool, 2, |pool: Pool<Mem>| {
+            for _ in 0..2 {
+                drop(loom::future::block_on(pool.get()).unwrap());
+            }
+        }));
+        let stats = pool.stats();
+        assert_eq!((stats.in_use, stats.waiting, stats.connections), (0, 0, 1));
+        assert!(pool.try_get().is_ok());
+    });
+}

@@ -633,8 +633,8 @@ impl List {
     /// waiter is done with it (looking at two at most), else adds one: the slots number
     /// at most the waiters queued plus those not yet back for their outcome, so after
     /// warm-up waiting allocates nothing.
-    fn alloc(&mut self, waker: &Waker, deadline: Option<Instant>) -> (usize, Arc<AtomicUsize>) {
-        let waker = Some(waker.clone());
+    fn alloc(&mut self, waker: Waker, deadline: Option<Instant>) -> (usize, Arc<AtomicUsize>) {
+        let waker = Some(waker);
         for _ in 0..self.free.len().min(2) {
             let Some(idx) = self.free.pop_front() else {
                 break;
@@ -684,6 +684,8 @@ impl Waiter<'_> {
             return self.poll_queued(idx, cx);
         }
         let sema = self.sema;
+        // Cloned before the lock: an atomic increment less inside it.
+        let waker = cx.waker().clone();
         let mut list = lock(&sema.list);
         {
             // First poll: take a permit if one is free after all, else queue up.
@@ -713,7 +715,7 @@ impl Waiter<'_> {
                     Err(actual) => cur = actual,
                 }
             }
-            let (idx, state) = list.alloc(cx.waker(), self.deadline);
+            let (idx, state) = list.alloc(waker, self.deadline);
             list.queue.push_back(idx);
             self.slot = Some((idx, state));
             drop(list);

@@ -244,7 +244,15 @@ fn bench_get(c: &mut Criterion, url: &str) {
     live::bench_group(c, &rt, "redis_get", &TASKS, param, &pools, Split::Even);
     if !live::listing() {
         interleaved(&rt, &pools);
-        let manager = || netpool_redis::RedisManager::new(url).expect("Redis URL");
+        // The same connections as every other pool here: the `redis` crate's default
+        // settings, whose response timeout arms a timer for every command.
+        // (`RedisManager::new` alone turns the timeouts off: the peers built on it ran
+        // without that timer while `netpool` paid it on every GET.)
+        let manager = || {
+            netpool_redis::RedisManager::new(url)
+                .expect("Redis URL")
+                .connection_config(AsyncConnectionConfig::new())
+        };
         let noping = common::deadpool_of(manager(), MAX_SIZE);
         let mutex = rt.block_on(common::MutexPool::open(manager(), MAX_SIZE));
         let mut tail_pools: Vec<(&str, One)> = vec![

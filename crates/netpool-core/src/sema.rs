@@ -819,3 +819,42 @@ impl Wake for WatchdogWaker {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::task::{Context, Poll, Waker};
+
+    use super::{Semaphore, lock};
+
+    /// Hands the caller's permit back (to the oldest waiter, if any).
+    fn release(sema: &Semaphore) {
+        // SAFETY: the test holds a permit of `sema`, which outlives the call.
+        #[allow(unsafe_code, reason = "the release's contract, kept by the test")]
+        drop(unsafe { Semaphore::release(sema) });
+    }
+
+    /// Waits that end one after another (each granted, then read by its waiter) reuse
+    /// their slots: the slab stays at its first size, so waiting allocates nothing after
+    /// warm-up. A waiter that never reads its grant (a forgotten future) keeps its slot
+    /// out of reuse without making the slab grow with every later wait.
+    #[test]
+    fn ended_waits_reuse_their_slots() {
+        let sema = Semaphore::new(2);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(sema.try_acquire().is_ok());
+        assert!(sema.try_acquire().is_ok());
+        // One waiter granted and forgotten: its permit and its slot stay out.
+        let mut forgotten = sema.waiter(None);
+        assert!(forgotten.poll(&mut cx).is_pending());
+        release(&sema);
+        std::mem::forget(forgotten);
+        for _ in 0..1000 {
+            let mut waiter = sema.waiter(None);
+            assert!(waiter.poll(&mut cx).is_pending());
+            release(&sema);
+            assert_eq!(waiter.poll(&mut cx), Poll::Ready(Ok(())));
+        }
+        let slots = lock(&sema.inner.list).slots.len();
+        assert!(slots <= 3, "{slots} slots for one waiter at a time");
+    }
+}

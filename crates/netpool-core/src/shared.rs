@@ -41,7 +41,7 @@ mod refresh;
 use self::backoff::{Backoff, FAIL_FAST_AFTER, SUSPECTS, pause};
 pub(crate) use self::backoff::{ProbeGuard, REFRESHING, Refused, STALE, TIMED};
 use self::deadline::wait_until;
-pub(crate) use self::deadline::{Deadline, WaitError, run_until};
+pub(crate) use self::deadline::{Deadline, WaitError, run_until, run_until_lazy};
 pub(crate) use self::permit::{Hold, Permit};
 use self::refresh::{Refresh, Turn};
 

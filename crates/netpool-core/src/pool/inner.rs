@@ -13,7 +13,9 @@ use crate::error::Error;
 use crate::events::{Check, TimedOut};
 use crate::hooks::DynHooks;
 use crate::idle::{Idle, IdleQueue};
-use crate::shared::{Deadline, ProbeGuard, Refused, STALE, Shared, Slot, WaitError, run_until};
+use crate::shared::{
+    Deadline, ProbeGuard, Refused, STALE, Shared, Slot, WaitError, run_until_lazy,
+};
 use crate::stats::Counters;
 use crate::sync::{AtomicUsize, Ordering};
 use crate::types::CloseReason;
@@ -233,7 +235,7 @@ impl<M: Manager> Inner<M> {
         }
         // The connection is closed by `live` if the deadline passes or the future is
         // dropped half way: its protocol state is unknown.
-        match self.validate(&mut live, deadline.at()).await {
+        match self.validate(&mut live, || deadline.at()).await {
             None => Err(self.wait_error(WaitError::Timeout, deadline)),
             Some(false) => {
                 if live.item.as_ref().is_some_and(|i| i.uses == 0) {
@@ -241,21 +243,26 @@ impl<M: Manager> Inner<M> {
                 }
                 Ok(None)
             }
+            // Without an `on_checkout` hook, handed out here: building the hook's
+            // future for nothing cost every checked checkout about 100 instructions.
+            Some(true) if !self.hooks.on_checkout() => Ok(Some(live.take())),
             Some(true) => self.checked_out(live, deadline).await,
         }
     }
 
-    /// Runs `is_valid` on a held connection until `at`: `Some(true)` if it passed (the
-    /// check is stamped), `Some(false)` if it failed (the connection is marked to close as
+    /// Runs `is_valid` on a held connection until the deadline `at()` gives (asked for only
+    /// if the check does not answer at once): `Some(true)` if it passed (the check is
+    /// stamped), `Some(false)` if it failed (the connection is marked to close as
     /// invalid), `None` if the deadline came first.
     pub(crate) async fn validate(
         &self,
         live: &mut Live<'_, M>,
-        at: Option<Instant>,
+        at: impl FnOnce() -> Option<Instant>,
     ) -> Option<bool> {
         let item = live.item.as_mut()?;
         let (id, events) = (item.id(), &self.shared.events);
-        let Some(result) = run_until(at, self.manager.is_valid(&mut item.conn)).await else {
+        let check = self.manager.is_valid(&mut item.conn);
+        let Some(result) = run_until_lazy(at, check).await else {
             events.check_failed(id, Check::IsValid, &TimedOut::IS_VALID);
             return None;
         };

@@ -88,6 +88,20 @@ pub(crate) async fn run_until<F: Future>(at: Option<Instant>, fut: F) -> Option<
     }
 }
 
+/// Runs `fut` until the deadline `at()` gives, asking for it only if `fut` does not
+/// complete at its first poll: a check that answers at once (a recycle decided without a
+/// round trip, say) then costs no clock reading.
+pub(crate) async fn run_until_lazy<F: Future>(
+    at: impl FnOnce() -> Option<Instant>,
+    fut: F,
+) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    if let Some(out) = futures_lite::future::poll_once(fut.as_mut()).await {
+        return Some(out);
+    }
+    run_until(at(), fut).await
+}
+
 /// Resolves at `at`, on async-io's timer thread.
 #[cfg(not(loom))]
 async fn sleep_until(at: Instant) {

@@ -58,6 +58,47 @@ pub(crate) fn now() -> Nanos {
     u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// The precise monotonic clock (`CLOCK_MONOTONIC` on Linux, as `Instant` there), in
+/// nanoseconds since an arbitrary start: what waits and their deadlines are timed with.
+/// A plain number, so that a waited get compares and subtracts integers: `Instant`'s
+/// arithmetic (and the conversions to compare deadlines) cost it about 300 instructions.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[inline]
+pub(crate) fn precise_now() -> Nanos {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    // The monotonic clock counts from boot: both fields are non-negative.
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// The precise monotonic clock, in nanoseconds since an arbitrary start.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn precise_now() -> Nanos {
+    use std::sync::OnceLock;
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The `Instant` of the precise clock's reading `n`, for the timers that take one. Read
+/// against one pair of readings taken together, the precise clock's first, so that the
+/// instant is never before the reading (a timer set for it does not fire early).
+pub(crate) fn precise_instant(n: Nanos) -> Instant {
+    use std::sync::OnceLock;
+    static EPOCH: OnceLock<(Nanos, Instant)> = OnceLock::new();
+    let &(n0, i0) = EPOCH.get_or_init(|| {
+        let n0 = precise_now();
+        (n0, Instant::now())
+    });
+    if n >= n0 {
+        i0.checked_add(Duration::from_nanos(n - n0))
+            .unwrap_or_else(|| i0 + Duration::from_secs(86_400 * 365))
+    } else {
+        i0.checked_sub(Duration::from_nanos(n0 - n)).unwrap_or(i0)
+    }
+}
+
 /// `d` in nanoseconds, saturating.
 pub(crate) fn nanos(d: Duration) -> Nanos {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)

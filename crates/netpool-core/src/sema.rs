@@ -49,6 +49,7 @@
 //! release (a connection pushed to the idle queue) is visible to the acquirer; a grant is
 //! published under the lock, which orders it for the waiter that reads it under the lock.
 
+use crate::clock::Nanos;
 use std::collections::VecDeque;
 use std::sync::Arc;
 #[cfg(not(loom))]
@@ -56,7 +57,6 @@ use std::sync::Weak;
 #[cfg(not(loom))]
 use std::task::Wake;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
@@ -88,17 +88,16 @@ struct Inner {
     state: CachePadded<AtomicUsize>,
     list: Mutex<List>,
     watchdog: Mutex<Watchdog>,
-    /// The armed deadline in nanoseconds after `base`, `u64::MAX` when unarmed: lets a
-    /// waiter with a later deadline skip the watchdog's lock.
+    /// The armed deadline on the precise clock, `u64::MAX` when unarmed: lets a waiter
+    /// with a later deadline skip the watchdog's lock.
     armed_at: std::sync::atomic::AtomicU64,
-    base: Instant,
 }
 
 /// The one timer that enforces the waiters' deadlines.
 #[derive(Debug, Default)]
 struct Watchdog {
-    /// The deadline the timer is armed for.
-    armed: Option<Instant>,
+    /// The deadline the timer is armed for, on the precise clock.
+    armed: Option<Nanos>,
     #[cfg(not(loom))]
     timer: Option<async_io::Timer>,
     /// A [`WatchdogWaker`], made once.
@@ -150,8 +149,9 @@ impl std::fmt::Debug for Keep {
 struct Slot {
     state: Arc<AtomicUsize>,
     waker: Option<Waker>,
+    /// On the precise clock ([`crate::clock::precise_now`]).
     #[cfg_attr(loom, allow(dead_code, reason = "loom models use no deadlines"))]
-    deadline: Option<Instant>,
+    deadline: Option<Nanos>,
 }
 
 /// A slot's states. `WAITING` becomes one of the three outcomes under the lock, which
@@ -171,7 +171,7 @@ const DONE: usize = 4;
 #[derive(Debug)]
 pub(crate) struct Waiter<'a> {
     sema: &'a Arc<Inner>,
-    deadline: Option<Instant>,
+    deadline: Option<Nanos>,
     /// The slot's index and shared state: `None` before the first poll and after the
     /// wait resolved.
     slot: Option<(usize, Arc<AtomicUsize>)>,
@@ -189,7 +189,6 @@ impl Semaphore {
                 }),
                 watchdog: Mutex::new(Watchdog::default()),
                 armed_at: std::sync::atomic::AtomicU64::new(u64::MAX),
-                base: Instant::now(),
             }),
         }
     }
@@ -200,7 +199,7 @@ impl Semaphore {
     }
 
     /// A place in the queue, taken at its first poll; it times out at `deadline`.
-    pub(crate) fn waiter(&self, deadline: Option<Instant>) -> Waiter<'_> {
+    pub(crate) fn waiter(&self, deadline: Option<Nanos>) -> Waiter<'_> {
         Waiter {
             sema: &self.inner,
             deadline,
@@ -530,12 +529,11 @@ impl Inner {
     }
 
     /// Arms the watchdog for `deadline` unless it is armed for an earlier one.
-    fn arm(self: &Arc<Self>, deadline: Instant) {
+    fn arm(self: &Arc<Self>, deadline: Nanos) {
         // Lock-free early out. `expire` unarms before it scans the queue, and the caller
         // queued itself before this check, so either this sees the unarmed state or the
         // scan sees the caller.
-        let at = self.nanos(deadline);
-        if self.armed_at.load(std::sync::atomic::Ordering::Acquire) <= at {
+        if self.armed_at.load(std::sync::atomic::Ordering::Acquire) <= deadline {
             return;
         }
         let mut watchdog = lock(&self.watchdog);
@@ -544,7 +542,7 @@ impl Inner {
         }
         watchdog.armed = Some(deadline);
         self.armed_at
-            .store(at, std::sync::atomic::Ordering::Release);
+            .store(deadline, std::sync::atomic::Ordering::Release);
         #[cfg(not(loom))]
         {
             let dog = &mut *watchdog;
@@ -552,7 +550,7 @@ impl Inner {
                 .waker
                 .get_or_insert_with(|| Waker::from(Arc::new(WatchdogWaker(Arc::downgrade(self)))));
             let timer = dog.timer.get_or_insert_with(async_io::Timer::never);
-            timer.set_at(deadline);
+            timer.set_at(crate::clock::precise_instant(deadline));
             // Registers the waker with async-io's reactor.
             let fired = std::future::Future::poll(
                 std::pin::Pin::new(timer),
@@ -575,10 +573,10 @@ impl Inner {
             self.armed_at
                 .store(u64::MAX, std::sync::atomic::Ordering::SeqCst);
         }
-        let now = Instant::now();
+        let now = crate::clock::precise_now();
         let mut list = lock(&self.list);
         let mut woken = Vec::new();
-        let mut next: Option<Instant> = None;
+        let mut next: Option<Nanos> = None;
         let List {
             queue, slots, free, ..
         } = &mut *list;
@@ -608,11 +606,6 @@ impl Inner {
         }
     }
 
-    /// `t` in nanoseconds after `base`.
-    fn nanos(&self, t: Instant) -> u64 {
-        u64::try_from(t.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX - 1)
-    }
-
     /// Sets or clears `SLOW` to match the list. Lock held. `SLOW` changes only under the
     /// lock, so a flag that already matches needs no read-modify-write (under contention
     /// the queue stays non-empty across most releases).
@@ -633,7 +626,7 @@ impl List {
     /// waiter is done with it (looking at two at most), else adds one: the slots number
     /// at most the waiters queued plus those not yet back for their outcome, so after
     /// warm-up waiting allocates nothing.
-    fn alloc(&mut self, waker: Waker, deadline: Option<Instant>) -> (usize, Arc<AtomicUsize>) {
+    fn alloc(&mut self, waker: Waker, deadline: Option<Nanos>) -> (usize, Arc<AtomicUsize>) {
         let waker = Some(waker);
         for _ in 0..self.free.len().min(2) {
             let Some(idx) = self.free.pop_front() else {

@@ -251,7 +251,7 @@ impl Shared {
         let wait = std::future::poll_fn(|cx| {
             let poll = waiter.poll(cx);
             if poll.is_pending() && started.is_none() {
-                started = Some(read.unwrap_or_else(Instant::now));
+                started = Some(read.unwrap_or_else(clock::precise_now));
                 self.counters.gets_waited.bump();
             }
             poll
@@ -282,7 +282,7 @@ impl Shared {
             _hold: Hold::new(&self.sema),
         };
         let at = deadline.at();
-        let started = Instant::now();
+        let started = clock::precise_now();
         let result = loop {
             let listener = self.capacity.listen();
             if self.is_closed() {
@@ -454,14 +454,14 @@ impl Shared {
         self.sema.waiting() + self.capacity_waiters.load(Ordering::Relaxed)
     }
 
-    /// Adds a wait that started at `started`. Waits are timed with the precise `Instant`
-    /// (only callers that wait pay for it): the coarse clock's tick of a few ms would
-    /// read most short waits as zero.
-    fn add_wait_time(&self, started: Instant) {
-        let waited = started.elapsed();
-        self.counters.wait_time_ns.add(clock::nanos(waited));
+    /// Adds a wait that started at `started` ([`clock::precise_now`]). Waits are timed
+    /// with the precise clock (only callers that wait pay for it): the coarse clock's
+    /// tick of a few ms would read most short waits as zero.
+    fn add_wait_time(&self, started: Nanos) {
+        let waited = clock::precise_now().saturating_sub(started);
+        self.counters.wait_time_ns.add(waited);
         #[cfg(feature = "metrics")]
-        self.diag.meter.waited(waited);
+        self.diag.meter.waited(Duration::from_nanos(waited));
     }
 }
 

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use event_listener::EventListener;
 
+use crate::clock::{self, Nanos};
+
 /// Why a wait ended without success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WaitError {
@@ -14,11 +16,11 @@ pub(crate) enum WaitError {
 }
 
 /// One `get`'s deadline, computed the first time it is needed (the fast path never reads
-/// the clock).
+/// the clock), on the precise clock ([`clock::precise_now`]).
 #[derive(Debug)]
 pub(crate) struct Deadline {
     timeout: Option<Duration>,
-    at: Option<Option<Instant>>,
+    at: Option<Option<Nanos>>,
     /// Driven by `get_blocking`: its thread may be the one that drives the runtime the
     /// connect needs, so a connect that times out there is no evidence about the server.
     pub(crate) blocking: bool,
@@ -46,7 +48,8 @@ impl Deadline {
     pub(crate) fn waited(&self) -> Duration {
         match (self.timeout, self.at) {
             (Some(timeout), Some(Some(at))) => {
-                timeout.saturating_sub(at.saturating_duration_since(Instant::now()))
+                let left = at.saturating_sub(clock::precise_now());
+                timeout.saturating_sub(Duration::from_nanos(left))
             }
             _ => Duration::ZERO,
         }
@@ -54,12 +57,13 @@ impl Deadline {
 
     /// The instant the `get` gives up, `None` for never.
     pub(crate) fn at(&mut self) -> Option<Instant> {
-        self.at_read().0
+        self.at_read().0.map(clock::precise_instant)
     }
 
-    /// [`at`](Self::at), and the clock reading it was computed from if it was computed
-    /// by this call (so the caller need not read the clock again).
-    pub(crate) fn at_read(&mut self) -> (Option<Instant>, Option<Instant>) {
+    /// When the `get` gives up on the precise clock (`None` for never), and the clock
+    /// reading it was computed from if it was computed by this call (so the caller need
+    /// not read the clock again).
+    pub(crate) fn at_read(&mut self) -> (Option<Nanos>, Option<Nanos>) {
         if let Some(at) = self.at {
             return (at, None);
         }
@@ -67,8 +71,9 @@ impl Deadline {
             self.at = Some(None);
             return (None, None);
         };
-        let now = Instant::now();
-        let at = now.checked_add(timeout);
+        let now = clock::precise_now();
+        // Past the clock's range: never.
+        let at = now.checked_add(clock::nanos(timeout));
         self.at = Some(at);
         (at, Some(now))
     }

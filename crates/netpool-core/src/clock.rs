@@ -3,8 +3,8 @@
 //! `Instant::now()` costs ~23 ns on the machines we measured, more than a whole get+drop.
 //! Idle and lifetime limits need millisecond precision at best, so the pool stamps
 //! connections with `CLOCK_MONOTONIC_COARSE` (a few ns through the vDSO, resolution of a
-//! scheduler tick) on Linux, and with `Instant` elsewhere. Deadlines of waits use the
-//! precise `Instant`.
+//! scheduler tick) on Linux, and with `Instant` elsewhere. Waits and their deadlines use the
+//! precise monotonic clock, also in nanoseconds ([`precise_now`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -39,42 +39,48 @@ impl Epoch {
 }
 
 /// The coarse clock, in nanoseconds since an arbitrary start.
-#[cfg(any(target_os = "linux", target_os = "android"))]
 #[inline]
 pub(crate) fn now() -> Nanos {
-    let ts = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
-    // The coarse clock counts from boot: both fields are non-negative.
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
-}
-
-/// The coarse clock, in nanoseconds since an arbitrary start.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) fn now() -> Nanos {
-    use std::sync::OnceLock;
-    static START: OnceLock<Instant> = OnceLock::new();
-    let start = *START.get_or_init(Instant::now);
-    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        read(rustix::time::ClockId::MonotonicCoarse)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        since_start()
+    }
 }
 
 /// The precise monotonic clock (`CLOCK_MONOTONIC` on Linux, as `Instant` there), in
 /// nanoseconds since an arbitrary start: what waits and their deadlines are timed with.
 /// A plain number, so that a waited get compares and subtracts integers: `Instant`'s
 /// arithmetic (and the conversions to compare deadlines) cost it about 300 instructions.
-#[cfg(any(target_os = "linux", target_os = "android"))]
 #[inline]
 pub(crate) fn precise_now() -> Nanos {
-    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    // The monotonic clock counts from boot: both fields are non-negative.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        read(rustix::time::ClockId::Monotonic)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        since_start()
+    }
+}
+
+/// Clock `id` in nanoseconds.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[inline]
+fn read(id: rustix::time::ClockId) -> Nanos {
+    let ts = rustix::time::clock_gettime(id);
+    // The monotonic clocks count from boot: both fields are non-negative.
     (ts.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(ts.tv_nsec as u64)
 }
 
-/// The precise monotonic clock, in nanoseconds since an arbitrary start.
+/// Nanoseconds since the first call, on `Instant` (where the coarse clock is not at hand).
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) fn precise_now() -> Nanos {
+fn since_start() -> Nanos {
     use std::sync::OnceLock;
     static START: OnceLock<Instant> = OnceLock::new();
     let start = *START.get_or_init(Instant::now);

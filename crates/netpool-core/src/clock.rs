@@ -112,9 +112,7 @@ pub(crate) fn nanos(d: Duration) -> Nanos {
 
 /// The precise instant `n` coarse nanoseconds from now (far in the future on overflow).
 pub(crate) fn instant_after(n: Nanos) -> Instant {
-    let now = Instant::now();
-    now.checked_add(Duration::from_nanos(n))
-        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
+    precise_instant(precise_now().saturating_add(n))
 }
 
 /// `now`, or the smallest later instant no connection of this process was stamped with:

@@ -49,7 +49,6 @@
 //! release (a connection pushed to the idle queue) is visible to the acquirer; a grant is
 //! published under the lock, which orders it for the waiter that reads it under the lock.
 
-use crate::clock::Nanos;
 use std::collections::VecDeque;
 use std::sync::Arc;
 #[cfg(not(loom))]
@@ -60,6 +59,7 @@ use std::task::{Context, Poll, Waker};
 
 use crossbeam_utils::CachePadded;
 
+use crate::clock::Nanos;
 use crate::sync::{AtomicUsize, Mutex, Ordering, lock};
 
 const CLOSED: usize = 0b01;
@@ -672,89 +672,75 @@ impl Waiter<'_> {
         if self.done {
             return Poll::Ready(Err(TryAcquireError::Closed));
         }
-        if let Some((idx, _)) = &self.slot {
-            let idx = *idx;
-            return self.poll_queued(idx, cx);
-        }
         let sema = self.sema;
-        // Cloned before the lock: an atomic increment less inside it.
+        if let Some((idx, state)) = &self.slot {
+            // Queued: the outcome is read without the lock.
+            let mut outcome = state.load(Ordering::Acquire);
+            if outcome == WAITING {
+                // Still queued (or just granted): the waker may have changed.
+                let mut list = lock(&sema.list);
+                outcome = state.load(Ordering::Acquire);
+                if outcome == WAITING {
+                    let slot = &mut list.slots[*idx];
+                    let stale = match &mut slot.waker {
+                        Some(w) if w.will_wake(cx.waker()) => None,
+                        other => other.replace(cx.waker().clone()),
+                    };
+                    drop(list);
+                    // Dropped after unlocking: the last reference to a task may drop a
+                    // future that holds a waiter of this same semaphore.
+                    drop(stale);
+                    return Poll::Pending;
+                }
+            }
+            // The wait ended, and the slot was freed with it: let it be reused.
+            state.store(DONE, Ordering::Release);
+            self.slot = None;
+            self.done = true;
+            return Poll::Ready(match outcome {
+                GRANTED => Ok(()),
+                TIMED_OUT => Err(TryAcquireError::Timeout),
+                _ => Err(TryAcquireError::Closed),
+            });
+        }
+        // First poll: take a permit if one is free after all, else queue up. The waker is
+        // cloned before the lock: an atomic increment less inside it.
         let waker = cx.waker().clone();
         let mut list = lock(&sema.list);
-        {
-            // First poll: take a permit if one is free after all, else queue up.
-            let mut cur = sema.state.load(Ordering::Acquire);
-            loop {
-                if cur & CLOSED != 0 {
+        let mut cur = sema.state.load(Ordering::Acquire);
+        loop {
+            if cur & CLOSED != 0 {
+                self.done = true;
+                return Poll::Ready(Err(TryAcquireError::Closed));
+            }
+            let next = if cur & SLOW == 0 && cur >= ONE {
+                cur - ONE
+            } else if cur & SLOW != 0 {
+                // Waiters queued: SLOW only changes under the lock we hold.
+                break;
+            } else {
+                cur | SLOW
+            };
+            match sema
+                .state
+                .compare_exchange(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) if next < cur => {
                     self.done = true;
-                    return Poll::Ready(Err(TryAcquireError::Closed));
+                    return Poll::Ready(Ok(()));
                 }
-                let next = if cur & SLOW == 0 && cur >= ONE {
-                    cur - ONE
-                } else if cur & SLOW != 0 {
-                    // Waiters queued: SLOW only changes under the lock we hold.
-                    break;
-                } else {
-                    cur | SLOW
-                };
-                match sema
-                    .state
-                    .compare_exchange(cur, next, Ordering::AcqRel, Ordering::Acquire)
-                {
-                    Ok(_) if next < cur => {
-                        self.done = true;
-                        return Poll::Ready(Ok(()));
-                    }
-                    Ok(_) => break,
-                    Err(actual) => cur = actual,
-                }
-            }
-            let (idx, state) = list.alloc(waker, self.deadline);
-            list.queue.push_back(idx);
-            self.slot = Some((idx, state));
-            drop(list);
-            if let Some(deadline) = self.deadline {
-                sema.arm(deadline);
-            }
-            Poll::Pending
-        }
-    }
-
-    /// A poll after the first: the outcome is read without the lock.
-    fn poll_queued(
-        &mut self,
-        idx: usize,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<(), TryAcquireError>> {
-        let Some((_, state)) = &self.slot else {
-            return Poll::Ready(Err(TryAcquireError::Closed));
-        };
-        let mut outcome = state.load(Ordering::Acquire);
-        if outcome == WAITING {
-            // Still queued (or just granted): the waker may have changed.
-            let mut list = lock(&self.sema.list);
-            outcome = state.load(Ordering::Acquire);
-            if outcome == WAITING {
-                let slot = &mut list.slots[idx];
-                let stale = match &mut slot.waker {
-                    Some(w) if w.will_wake(cx.waker()) => None,
-                    other => other.replace(cx.waker().clone()),
-                };
-                drop(list);
-                // Dropped after unlocking: the last reference to a task may drop a
-                // future that holds a waiter of this same semaphore.
-                drop(stale);
-                return Poll::Pending;
+                Ok(_) => break,
+                Err(actual) => cur = actual,
             }
         }
-        // The wait ended, and the slot was freed with it: let it be reused.
-        state.store(DONE, Ordering::Release);
-        self.slot = None;
-        self.done = true;
-        Poll::Ready(match outcome {
-            GRANTED => Ok(()),
-            TIMED_OUT => Err(TryAcquireError::Timeout),
-            _ => Err(TryAcquireError::Closed),
-        })
+        let (idx, state) = list.alloc(waker, self.deadline);
+        list.queue.push_back(idx);
+        self.slot = Some((idx, state));
+        drop(list);
+        if let Some(deadline) = self.deadline {
+            sema.arm(deadline);
+        }
+        Poll::Pending
     }
 }
 

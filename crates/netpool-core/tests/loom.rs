@@ -61,6 +61,13 @@ impl Drop for Mem {
     }
 }
 
+/// At rest: nothing checked out or queued, one connection open, and a checkout served.
+fn at_rest_with_one_connection(pool: &Pool<Mem>) {
+    let stats = pool.stats();
+    assert_eq!((stats.in_use, stats.waiting, stats.connections), (0, 0, 1));
+    assert!(pool.try_get().is_ok());
+}
+
 /// A release racing with a waiter's registration is never lost.
 #[test]
 fn release_wakes_the_waiter() {
@@ -71,9 +78,7 @@ fn release_wakes_the_waiter() {
             |p| p.try_get().unwrap(),
             |other| get_and_return(other.get()),
         );
-        let stats = pool.stats();
-        assert_eq!((stats.in_use, stats.waiting, stats.connections), (0, 0, 1));
-        assert!(pool.try_get().is_ok());
+        at_rest_with_one_connection(&pool);
     });
 }
 
@@ -456,8 +461,6 @@ fn ended_waits_slots_are_reused_only_after_their_waiter_looked() {
                 drop(loom::future::block_on(pool.get()).unwrap());
             }
         }));
-        let stats = pool.stats();
-        assert_eq!((stats.in_use, stats.waiting, stats.connections), (0, 0, 1));
-        assert!(pool.try_get().is_ok());
+        at_rest_with_one_connection(&pool);
     });
 }

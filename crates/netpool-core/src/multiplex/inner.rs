@@ -48,7 +48,7 @@ use crate::error::Error;
 use crate::events::{self, Event, TimedOut};
 use crate::hooks::DynHooks;
 use crate::pool::CloseReason;
-use crate::shared::{Deadline, Refused, Shared, Slot, WaitError, run_until};
+use crate::shared::{Deadline, Refused, Shared, Slot, WaitError, run_until, run_until_lazy};
 use crate::stats::Counters;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 
@@ -649,7 +649,8 @@ where
         let e = &lend.entry;
         let events = &self.shared.events;
         if self.check_due(e, clock::now()) {
-            match run_until(deadline.at(), self.manager.is_valid(&mut conn)).await {
+            let check = self.manager.is_valid(&mut conn);
+            match run_until_lazy(|| deadline.at(), check).await {
                 None => {
                     events.check_failed(e.id, events::Check::IsValid, &TimedOut::IS_VALID);
                     return Err(self.wait_error(WaitError::Timeout, deadline));
@@ -675,7 +676,8 @@ where
             e.lends.load(Ordering::Relaxed).saturating_sub(1),
             self.shared.epoch,
         );
-        match run_until(deadline.at(), hooks.on_checkout(&mut conn, meta)).await {
+        let hook = hooks.on_checkout(&mut conn, meta);
+        match run_until_lazy(|| deadline.at(), hook).await {
             None => {
                 events.check_failed(e.id, events::Check::OnCheckout, &TimedOut::ON_CHECKOUT);
                 Err(self.wait_error(WaitError::Timeout, deadline))

@@ -230,24 +230,26 @@ impl<M: Manager> Inner<M> {
                 live.reason = reason;
                 return Ok(None);
             }
-            Verdict::Hook => return self.checked_out(live, deadline).await,
-            Verdict::Check => {}
-        }
-        // The connection is closed by `live` if the deadline passes or the future is
-        // dropped half way: its protocol state is unknown.
-        match self.validate(&mut live, || deadline.at()).await {
-            None => Err(self.wait_error(WaitError::Timeout, deadline)),
-            Some(false) => {
-                if live.item.as_ref().is_some_and(|i| i.uses == 0) {
-                    self.shared.failed_on_first_use();
+            Verdict::Hook => {}
+            // The connection is closed by `live` if the deadline passes or the future is
+            // dropped half way: its protocol state is unknown.
+            Verdict::Check => match self.validate(&mut live, || deadline.at()).await {
+                None => return Err(self.wait_error(WaitError::Timeout, deadline)),
+                Some(false) => {
+                    if live.item.as_ref().is_some_and(|i| i.uses == 0) {
+                        self.shared.failed_on_first_use();
+                    }
+                    return Ok(None);
                 }
-                Ok(None)
-            }
-            // Without an `on_checkout` hook, handed out here: building the hook's
-            // future for nothing cost every checked checkout about 100 instructions.
-            Some(true) if !self.hooks.on_checkout() => Ok(Some(live.take())),
-            Some(true) => self.checked_out(live, deadline).await,
+                Some(true) => {}
+            },
         }
+        // Without an `on_checkout` hook, handed out here: building the hook's future for
+        // nothing cost every checked checkout about 100 instructions.
+        if !self.hooks.on_checkout() {
+            return Ok(Some(live.take()));
+        }
+        self.checked_out(live, deadline).await
     }
 
     /// Runs `is_valid` on a held connection until the deadline `at()` gives (asked for only

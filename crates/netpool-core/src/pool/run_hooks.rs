@@ -8,7 +8,7 @@ use crate::clock;
 use crate::error::Error;
 use crate::events::{Check, Event, TimedOut};
 use crate::idle::Idle;
-use crate::shared::{Deadline, Slot, WaitError, run_until};
+use crate::shared::{Deadline, Slot, WaitError, run_until, run_until_lazy};
 use crate::types::CloseReason;
 use crate::{Manager, Meta};
 
@@ -59,17 +59,17 @@ impl<M: Manager> Inner<M> {
         shared.connect_succeeded();
     }
 
-    /// After checkout's checks passed: runs the `on_checkout` hook (if enabled) until the
-    /// caller's deadline. `Ok(None)` if the hook rejected the connection (it is closed).
+    /// After checkout's checks passed: runs the `on_checkout` hook (the caller saw it
+    /// enabled) until the caller's deadline. `Ok(None)` if the hook rejected the
+    /// connection (it is closed).
     pub(crate) async fn checked_out(
         &self,
         mut live: Live<'_, M>,
         deadline: &mut Deadline,
     ) -> Result<Option<Idle<M::Connection>>, Error<M::Error>> {
-        let Some(hooks) = self.hooks.hooks.as_ref().filter(|_| self.hooks.on_checkout) else {
+        let Some(hooks) = self.hooks.hooks.as_ref() else {
             return Ok(Some(live.take()));
         };
-        let at = deadline.at();
         let epoch = self.shared.epoch;
         let Some(item) = live.item_mut() else {
             return Ok(None);
@@ -77,7 +77,8 @@ impl<M: Manager> Inner<M> {
         let id = item.id();
         let meta = Meta::from_idle(item, epoch);
         let events = &self.shared.events;
-        match run_until(at, hooks.on_checkout(&mut item.conn, meta)).await {
+        let hook = hooks.on_checkout(&mut item.conn, meta);
+        match run_until_lazy(|| deadline.at(), hook).await {
             None => {
                 // Closed by `live` as aborted: its session state is unknown.
                 events.check_failed(id, Check::OnCheckout, &TimedOut::ON_CHECKOUT);

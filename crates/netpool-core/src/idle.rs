@@ -43,6 +43,10 @@ pub(crate) struct Book {
     /// holders tracked; 0 for none (see `crate::holders`). The record goes back to the
     /// table where the connection closes.
     pub(crate) hold: u16,
+    /// Set by [`Pooled::set_broken`](crate::Pooled::set_broken) while checked out: close
+    /// it instead of taking it back. Never set on an idle connection (a broken one is
+    /// closed at its return).
+    pub(crate) broken: bool,
 }
 
 impl<C> std::ops::Deref for Idle<C> {
@@ -80,6 +84,7 @@ impl<C> Idle<C> {
                 uses: 0,
                 pass: 0,
                 hold: 0,
+                broken: false,
             }),
         }
     }

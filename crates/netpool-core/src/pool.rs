@@ -203,6 +203,7 @@ impl<M: Manager> Pool<M> {
     /// [`Error::Closed`], [`Error::Connect`] or [`Error::Unavailable`] as for
     /// [`get`](Self::get).
     #[track_caller]
+    #[inline]
     pub fn try_get(&self) -> Result<Pooled<M>, Error<M::Error>> {
         let site = Location::caller();
         match self.fast(site) {
@@ -241,6 +242,7 @@ impl<M: Manager> Pool<M> {
     /// runtime (`let _guard = handle.enter();`, or `spawn_blocking`), or use a manager
     /// of blocking connections (netpool-std) for threads.
     #[track_caller]
+    #[inline]
     pub fn get_blocking(&self) -> Result<Pooled<M>, Error<M::Error>> {
         self.blocking(self.inner.shared.config.wait_timeout, Location::caller())
     }
@@ -452,6 +454,7 @@ impl<M: Manager> Pool<M> {
 
     /// The blocking entry points: the hot path without a future, else the state machine
     /// under `block_on`.
+    #[inline(always)]
     fn blocking(
         &self,
         timeout: Option<Duration>,

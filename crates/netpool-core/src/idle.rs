@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use concurrent_queue::{ConcurrentQueue, PushError};
+use concurrent_queue::ConcurrentQueue;
 
 use crate::QueueStrategy;
 use crate::clock::{Epoch, Nanos};
@@ -114,7 +114,7 @@ pub(crate) enum IdleQueue<T> {
     /// that takes the overflow after [`Pool::resize`](crate::Pool::resize) grew the pool.
     /// The bounded queue never allocates after build.
     Fifo {
-        main: ConcurrentQueue<T>,
+        main: Ring<T>,
         spill: ConcurrentQueue<T>,
     },
     /// A stack behind a short lock.
@@ -126,7 +126,7 @@ impl<T> IdleQueue<T> {
         match strategy {
             QueueStrategy::Lifo => Self::Lifo(Mutex::new(Vec::with_capacity(capacity))),
             _ => Self::Fifo {
-                main: ConcurrentQueue::bounded(capacity.max(1)),
+                main: Ring::new(capacity.max(1)),
                 spill: ConcurrentQueue::unbounded(),
             },
         }
@@ -135,13 +135,12 @@ impl<T> IdleQueue<T> {
     #[inline]
     pub(crate) fn push(&self, item: T) {
         match self {
-            Self::Fifo { main, spill } => match main.push(item) {
-                Ok(()) => {}
-                // Neither queue is ever closed, and the unbounded one is never full.
-                Err(PushError::Full(item) | PushError::Closed(item)) => {
+            Self::Fifo { main, spill } => {
+                if let Err(item) = main.push(item) {
+                    // The unbounded queue is never closed nor full.
                     let _ = spill.push(item);
                 }
-            },
+            }
             Self::Lifo(stack) => lock(stack).push(item),
         }
     }
@@ -150,9 +149,9 @@ impl<T> IdleQueue<T> {
     pub(crate) fn pop(&self) -> Option<T> {
         match self {
             Self::Fifo { main, spill } => match main.pop() {
-                Ok(item) => Some(item),
-                Err(_) if !spill.is_empty() => spill.pop().ok(),
-                Err(_) => None,
+                Some(item) => Some(item),
+                None if !spill.is_empty() => spill.pop().ok(),
+                None => None,
             },
             Self::Lifo(stack) => lock(stack).pop(),
         }
@@ -198,6 +197,67 @@ impl<T> IdleQueue<T> {
             Self::Fifo { main, spill } => main.is_empty() && spill.is_empty(),
             Self::Lifo(stack) => lock(stack).is_empty(),
         }
+    }
+}
+
+/// The idle queue's bounded ring: crossbeam's `ArrayQueue`, whose pop and push take half
+/// the instructions of `ConcurrentQueue`'s bounded queue (the same algorithm, there behind
+/// an enum of queue kinds and a close bit): 83 instructions per pop+push against 173, and
+/// 12 ns against 23-26 on an AMD EPYC. Under loom, which does not model crossbeam's
+/// atomics, `ConcurrentQueue` (which loom does model) stands in, with the same semantics:
+/// a linearizable bounded FIFO whose push fails when full and pop when empty.
+#[derive(Debug)]
+pub(crate) struct Ring<T> {
+    #[cfg(not(loom))]
+    queue: crossbeam_queue::ArrayQueue<T>,
+    #[cfg(loom)]
+    queue: ConcurrentQueue<T>,
+}
+
+impl<T> Ring<T> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            #[cfg(not(loom))]
+            queue: crossbeam_queue::ArrayQueue::new(capacity),
+            #[cfg(loom)]
+            queue: ConcurrentQueue::bounded(capacity),
+        }
+    }
+
+    /// Pushes `item` at the back; gives it back when the ring is full.
+    #[inline(always)]
+    fn push(&self, item: T) -> Result<(), T> {
+        #[cfg(not(loom))]
+        {
+            self.queue.push(item)
+        }
+        #[cfg(loom)]
+        {
+            self.queue
+                .push(item)
+                .map_err(concurrent_queue::PushError::into_inner)
+        }
+    }
+
+    /// Pops the front item, if any.
+    #[inline(always)]
+    fn pop(&self) -> Option<T> {
+        #[cfg(not(loom))]
+        {
+            self.queue.pop()
+        }
+        #[cfg(loom)]
+        {
+            self.queue.pop().ok()
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queue.is_empty()
     }
 }
 

@@ -1,0 +1,89 @@
+//! A fixed number of Redis GETs through one pool, 128 tasks on a pool of 16 (the Redis
+//! bench's tail table), on the benches' two-worker runtime, for `perf record` or for
+//! alternated timing: `redis_driver <pool> <count> [rounds]`.
+//!
+//! Pools: `netpool` (netpool-redis, defaults), `mutex` (a tokio `Semaphore` and a
+//! `Mutex<Vec<_>>` over the same manager), `deadpool` (deadpool over the same manager,
+//! `recycle` a no-op). Every pool holds 16 of the `redis` crate's multiplexed connections
+//! with its default settings. Prints each round's GETs per second and the p99 in µs.
+//!
+//! The server is `NETPOOL_TEST_REDIS` (default `redis://127.0.0.1:6379`).
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use std::time::Duration;
+
+use common::live::{self, One, one, redis_get};
+use netpool_clients::redis::redis_url;
+use redis::AsyncConnectionConfig;
+
+const KEY: &str = "netpool:bench:redis:get";
+const TASKS: usize = 128;
+const MAX_SIZE: usize = 16;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let pool = args.next().unwrap_or_else(|| "netpool".to_owned());
+    let count: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+    let rounds: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+    let url = redis_url();
+    let rt = live::runtime();
+    rt.block_on(live::redis_set(&url, KEY)).expect("SET");
+    let manager = || {
+        netpool_redis::RedisManager::new(&url)
+            .expect("Redis URL")
+            .connection_config(AsyncConnectionConfig::new())
+    };
+    let op: One = match pool.as_str() {
+        "netpool" => {
+            let _runtime = rt.enter();
+            let p = netpool_redis::Config::from_url(&url)
+                .expect("Redis URL")
+                .builder()
+                .expect("Redis config")
+                .max_size(MAX_SIZE)
+                .connection_config(AsyncConnectionConfig::new())
+                .pool_builder(|b| b.check_idle_after(Some(Duration::from_secs(1))))
+                .build()
+                .expect("netpool config");
+            // Every connection open before the count starts.
+            let held: Vec<_> = rt.block_on(async {
+                let mut v = Vec::new();
+                for _ in 0..MAX_SIZE {
+                    v.push(p.get().await.expect("connection"));
+                }
+                v
+            });
+            drop(held);
+            one(p, |pool, _| async move {
+                redis_get(&mut *pool.get().await.expect("netpool get"), KEY).await;
+            })
+        }
+        "mutex" => {
+            let p = rt.block_on(common::MutexPool::open(manager(), MAX_SIZE));
+            one(p, |pool, _| async move {
+                redis_get(&mut *pool.get().await, KEY).await;
+            })
+        }
+        "deadpool" => {
+            let p = common::deadpool_of(manager(), MAX_SIZE);
+            one(p, |pool, _| async move {
+                redis_get(&mut *pool.get().await.expect("deadpool get"), KEY).await;
+            })
+        }
+        other => panic!("unknown pool {other}: netpool, mutex or deadpool"),
+    };
+    for _ in 0..rounds {
+        let (elapsed, mut lat) = live::run_timed(&rt, TASKS, count, &op);
+        lat.sort_unstable();
+        let p99 = lat
+            .get((lat.len().saturating_sub(1) as f64 * 0.99) as usize)
+            .copied()
+            .unwrap_or(0);
+        println!(
+            "{pool}: {:.0} GETs/s, p99 {p99} µs",
+            count as f64 / elapsed.as_secs_f64()
+        );
+    }
+}

@@ -281,6 +281,17 @@ impl Cluster {
         for _ in 0..MAX_REDIRECTS {
             let outcome = match self.once(&node, args, mode).await {
                 Ok(outcome) => outcome,
+                // The node's pool was closed under the command: a map refresh removed the
+                // node (failed over, or gone) after the command was routed to it. Route it
+                // again with the refreshed map, as a redirection (unless the cluster
+                // itself is closed).
+                Err(ClusterError::Pool { source, .. })
+                    if source.is_closed() && !self.inner.nodes.is_closed() =>
+                {
+                    node = self.node_for(slot, false).await?;
+                    mode = Mode::Plain;
+                    continue;
+                }
                 Err(e) => {
                     if e.is_node_down() {
                         self.refresh_soon();

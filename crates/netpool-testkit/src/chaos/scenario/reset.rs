@@ -68,8 +68,10 @@ impl ResetReport {
     ///
     /// When more connections were opened than that.
     pub fn assert_backoff(&self) {
-        let budget =
-            100 * self.resetting_for.as_millis() as u64 / 3000 + self.settings.max_size as u64;
+        // The rate's share of the window rounded up (a connect the backoff allowed in
+        // the window's last fraction of a slot counts), plus one per slot.
+        let budget = (100 * self.resetting_for.as_millis() as u64).div_ceil(3000)
+            + self.settings.max_size as u64;
         assert!(
             self.accepts <= budget,
             "{} connections opened (and reset) in {:?}, budget {budget}: {self:#?}",

@@ -34,14 +34,12 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::live::{self, One, Split, one, redis_get};
+use common::live::{self, One, REDIS_KEY as KEY, Split, one, redis_get};
 use criterion::Criterion;
 use netpool_clients::redis::redis_url;
-use redis::AsyncConnectionConfig;
 
 const MAX_SIZE: usize = 16;
 const TASKS: [usize; 3] = [1, 16, 128];
-const KEY: &str = "netpool:bench:redis:get";
 
 fn main() {
     let url = redis_url();
@@ -101,11 +99,7 @@ fn tail(rt: &tokio::runtime::Runtime, pools: &[(&str, One)]) {
     });
     for ((name, _), (rate, mut l)) in pools.iter().zip(live::medians(rates).into_iter().zip(lat)) {
         l.sort_unstable();
-        let q = |f: f64| {
-            l.get(((l.len() as f64 - 1.0) * f) as usize)
-                .copied()
-                .unwrap_or(0)
-        };
+        let q = |f| live::quantile(&l, f);
         println!(
             "| {name} | {:.1}k | {} | {} | {} | {} | {} |",
             rate / 1000.0,
@@ -156,18 +150,7 @@ fn bench_get(c: &mut Criterion, url: &str) {
     rt.block_on(live::redis_set(url, KEY)).expect("SET");
 
     // netpool-redis as its users build it: `Config::from_url(..)` and its builder.
-    let netpool = |configure: fn(netpool_core::Builder) -> netpool_core::Builder| {
-        let _runtime = rt.enter(); // maintenance runs on the bench's runtime
-        netpool_redis::Config::from_url(url)
-            .expect("Redis URL")
-            .builder()
-            .expect("Redis config")
-            .max_size(MAX_SIZE)
-            .connection_config(AsyncConnectionConfig::new())
-            .pool_builder(configure)
-            .build()
-            .expect("netpool config")
-    };
+    let netpool = |configure| live::redis_netpool(&rt, url, MAX_SIZE, configure);
     let netpool_default = netpool(|b| b.check_idle_after(Some(Duration::from_secs(1))));
     let netpool_ping = netpool(|b| b.check_idle_after(None));
     // For the tail table: first come, first served among the waiting tasks as always,
@@ -220,11 +203,7 @@ fn bench_get(c: &mut Criterion, url: &str) {
         }
     });
 
-    let netpool_one = |pool: &netpool_core::Pool<netpool_redis::RedisManager>| {
-        one(pool.clone(), |pool, _| async move {
-            redis_get(&mut *pool.get().await.expect("netpool get"), KEY).await;
-        })
-    };
+    let netpool_one = live::redis_netpool_one;
     let bb8_one = |pool: &bb8_redis::bb8::Pool<bb8_redis::RedisConnectionManager>| {
         one(pool.clone(), |pool, _| async move {
             redis_get(&mut *pool.get().await.expect("bb8 get"), KEY).await;
@@ -244,31 +223,13 @@ fn bench_get(c: &mut Criterion, url: &str) {
     live::bench_group(c, &rt, "redis_get", &TASKS, param, &pools, Split::Even);
     if !live::listing() {
         interleaved(&rt, &pools);
-        // The same connections as every other pool here: the `redis` crate's default
-        // settings, whose response timeout arms a timer for every command.
-        // (`RedisManager::new` alone turns the timeouts off: the peers built on it ran
-        // without that timer while `netpool` paid it on every GET.)
-        let manager = || {
-            netpool_redis::RedisManager::new(url)
-                .expect("Redis URL")
-                .connection_config(AsyncConnectionConfig::new())
-        };
-        let noping = common::deadpool_of(manager(), MAX_SIZE);
-        let mutex = rt.block_on(common::MutexPool::open(manager(), MAX_SIZE));
         let mut tail_pools: Vec<(&str, One)> = vec![
             ("netpool", netpool_one(&netpool_default)),
             (
                 "deadpool_noping",
-                one(noping, |pool, _| async move {
-                    redis_get(&mut *pool.get().await.expect("deadpool get"), KEY).await;
-                }),
+                live::redis_deadpool_noping_one(url, MAX_SIZE),
             ),
-            (
-                "mutex_pool",
-                one(mutex, |pool, _| async move {
-                    redis_get(&mut *pool.get().await, KEY).await;
-                }),
-            ),
+            ("mutex_pool", live::redis_mutex_one(&rt, url, MAX_SIZE)),
         ];
         tail_pools.insert(1, ("netpool_lifo", netpool_one(&netpool_lifo)));
         tail_pools.insert(2, ("netpool_notimeout", netpool_one(&netpool_notimeout)));

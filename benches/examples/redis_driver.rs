@@ -14,11 +14,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::live::{self, One, one, redis_get};
+use common::live::{self, One, REDIS_KEY};
 use netpool_clients::redis::redis_url;
-use redis::AsyncConnectionConfig;
 
-const KEY: &str = "netpool:bench:redis:get";
 const TASKS: usize = 128;
 const MAX_SIZE: usize = 16;
 
@@ -29,24 +27,12 @@ fn main() {
     let rounds: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
     let url = redis_url();
     let rt = live::runtime();
-    rt.block_on(live::redis_set(&url, KEY)).expect("SET");
-    let manager = || {
-        netpool_redis::RedisManager::new(&url)
-            .expect("Redis URL")
-            .connection_config(AsyncConnectionConfig::new())
-    };
+    rt.block_on(live::redis_set(&url, REDIS_KEY)).expect("SET");
     let op: One = match pool.as_str() {
         "netpool" => {
-            let _runtime = rt.enter();
-            let p = netpool_redis::Config::from_url(&url)
-                .expect("Redis URL")
-                .builder()
-                .expect("Redis config")
-                .max_size(MAX_SIZE)
-                .connection_config(AsyncConnectionConfig::new())
-                .pool_builder(|b| b.check_idle_after(Some(Duration::from_secs(1))))
-                .build()
-                .expect("netpool config");
+            let p = live::redis_netpool(&rt, &url, MAX_SIZE, |b| {
+                b.check_idle_after(Some(Duration::from_secs(1)))
+            });
             // Every connection open before the count starts.
             let held: Vec<_> = rt.block_on(async {
                 let mut v = Vec::new();
@@ -56,31 +42,16 @@ fn main() {
                 v
             });
             drop(held);
-            one(p, |pool, _| async move {
-                redis_get(&mut *pool.get().await.expect("netpool get"), KEY).await;
-            })
+            live::redis_netpool_one(&p)
         }
-        "mutex" => {
-            let p = rt.block_on(common::MutexPool::open(manager(), MAX_SIZE));
-            one(p, |pool, _| async move {
-                redis_get(&mut *pool.get().await, KEY).await;
-            })
-        }
-        "deadpool" => {
-            let p = common::deadpool_of(manager(), MAX_SIZE);
-            one(p, |pool, _| async move {
-                redis_get(&mut *pool.get().await.expect("deadpool get"), KEY).await;
-            })
-        }
+        "mutex" => live::redis_mutex_one(&rt, &url, MAX_SIZE),
+        "deadpool" => live::redis_deadpool_noping_one(&url, MAX_SIZE),
         other => panic!("unknown pool {other}: netpool, mutex or deadpool"),
     };
     for _ in 0..rounds {
         let (elapsed, mut lat) = live::run_timed(&rt, TASKS, count, &op);
         lat.sort_unstable();
-        let p99 = lat
-            .get((lat.len().saturating_sub(1) as f64 * 0.99) as usize)
-            .copied()
-            .unwrap_or(0);
+        let p99 = live::quantile(&lat, 0.99);
         println!(
             "{pool}: {:.0} GETs/s, p99 {p99} µs",
             count as f64 / elapsed.as_secs_f64()

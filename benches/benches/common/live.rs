@@ -258,3 +258,71 @@ pub(crate) async fn redis_set(
         .await?;
     Ok(conn)
 }
+
+/// The key the Redis benches GET (set by [`redis_set`]).
+pub(crate) const REDIS_KEY: &str = "netpool:bench:redis:get";
+
+/// netpool-redis as its users build it (`Config::from_url(..)` and its builder), with
+/// `max_size` connections of the `redis` crate's default settings, on `rt` (maintenance
+/// runs there); `configure` sets the rest.
+pub(crate) fn redis_netpool(
+    rt: &Runtime,
+    url: &str,
+    max_size: usize,
+    configure: fn(netpool_core::Builder) -> netpool_core::Builder,
+) -> netpool_core::Pool<netpool_redis::RedisManager> {
+    let _runtime = rt.enter();
+    netpool_redis::Config::from_url(url)
+        .expect("Redis URL")
+        .builder()
+        .expect("Redis config")
+        .max_size(max_size)
+        .connection_config(redis::AsyncConnectionConfig::new())
+        .pool_builder(configure)
+        .build()
+        .expect("netpool config")
+}
+
+/// The manager the pools without a client crate of their own (`deadpool_noping`,
+/// `mutex_pool`) hold: the same connections as netpool-redis's, with the `redis` crate's
+/// default settings (`RedisManager::new` alone turns its timeouts off, and a peer built
+/// on it would run without the response timer every other pool pays per command).
+pub(crate) fn redis_manager(url: &str) -> netpool_redis::RedisManager {
+    netpool_redis::RedisManager::new(url)
+        .expect("Redis URL")
+        .connection_config(redis::AsyncConnectionConfig::new())
+}
+
+/// One GET of [`REDIS_KEY`] through netpool-redis.
+pub(crate) fn redis_netpool_one(pool: &netpool_core::Pool<netpool_redis::RedisManager>) -> One {
+    one(pool.clone(), |pool, _| async move {
+        redis_get(&mut *pool.get().await.expect("netpool get"), REDIS_KEY).await;
+    })
+}
+
+/// One GET of [`REDIS_KEY`] through deadpool over [`redis_manager`] (`recycle` a no-op).
+pub(crate) fn redis_deadpool_noping_one(url: &str, max_size: usize) -> One {
+    one(
+        super::deadpool_of(redis_manager(url), max_size),
+        |pool, _| async move {
+            redis_get(&mut *pool.get().await.expect("deadpool get"), REDIS_KEY).await;
+        },
+    )
+}
+
+/// One GET of [`REDIS_KEY`] through the naive pool ([`MutexPool`](super::MutexPool)) of
+/// [`redis_manager`]'s connections, opened on `rt`.
+pub(crate) fn redis_mutex_one(rt: &Runtime, url: &str, max_size: usize) -> One {
+    let pool = rt.block_on(super::MutexPool::open(redis_manager(url), max_size));
+    one(pool, |pool, _| async move {
+        redis_get(&mut *pool.get().await, REDIS_KEY).await;
+    })
+}
+
+/// The `f` quantile (0 to 1) of `sorted` latencies, 0 for none.
+pub(crate) fn quantile(sorted: &[u32], f: f64) -> u32 {
+    sorted
+        .get((sorted.len().saturating_sub(1) as f64 * f) as usize)
+        .copied()
+        .unwrap_or(0)
+}

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 /// Nanoseconds on the coarse clock.
 pub(crate) type Nanos = u64;
 
-/// Maps coarse nanoseconds to `Instant`s for [`Meta`](crate::Meta).
+/// Maps a clock's nanoseconds to `Instant`s: one pair of readings, taken together. The
+/// coarse clock's ([`Epoch::new`]) dates [`Meta`](crate::Meta); the precise clock's
+/// ([`precise_instant`]) sets timers.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Epoch {
     instant: Instant,
@@ -20,6 +22,7 @@ pub(crate) struct Epoch {
 }
 
 impl Epoch {
+    /// On the coarse clock ([`now`]).
     pub(crate) fn new() -> Self {
         Self {
             instant: Instant::now(),
@@ -27,9 +30,22 @@ impl Epoch {
         }
     }
 
+    /// On the precise clock ([`precise_now`]), read first, so that an instant mapped from
+    /// a later reading is never before it (a timer set for it does not fire early).
+    fn precise() -> Self {
+        let nanos = precise_now();
+        Self {
+            instant: Instant::now(),
+            nanos,
+        }
+    }
+
+    /// The `Instant` of the reading `nanos` (a year ahead if past `Instant`'s range).
     pub(crate) fn to_instant(self, nanos: Nanos) -> Instant {
         if nanos >= self.nanos {
-            self.instant + Duration::from_nanos(nanos - self.nanos)
+            self.instant
+                .checked_add(Duration::from_nanos(nanos - self.nanos))
+                .unwrap_or_else(|| self.instant + Duration::from_secs(86_400 * 365))
         } else {
             self.instant
                 .checked_sub(Duration::from_nanos(self.nanos - nanos))
@@ -87,22 +103,12 @@ fn since_start() -> Nanos {
     u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// The `Instant` of the precise clock's reading `n`, for the timers that take one. Read
-/// against one pair of readings taken together, the precise clock's first, so that the
-/// instant is never before the reading (a timer set for it does not fire early).
+/// The `Instant` of the precise clock's reading `n`, for the timers that take one (see
+/// [`Epoch::precise`]).
 pub(crate) fn precise_instant(n: Nanos) -> Instant {
     use std::sync::OnceLock;
-    static EPOCH: OnceLock<(Nanos, Instant)> = OnceLock::new();
-    let &(n0, i0) = EPOCH.get_or_init(|| {
-        let n0 = precise_now();
-        (n0, Instant::now())
-    });
-    if n >= n0 {
-        i0.checked_add(Duration::from_nanos(n - n0))
-            .unwrap_or_else(|| i0 + Duration::from_secs(86_400 * 365))
-    } else {
-        i0.checked_sub(Duration::from_nanos(n0 - n)).unwrap_or(i0)
-    }
+    static EPOCH: OnceLock<Epoch> = OnceLock::new();
+    EPOCH.get_or_init(Epoch::precise).to_instant(n)
 }
 
 /// `d` in nanoseconds, saturating.

@@ -575,27 +575,25 @@ impl Inner {
         }
         let now = crate::clock::precise_now();
         let mut list = lock(&self.list);
-        let mut woken = Vec::new();
+        let mut expired = Vec::new();
         let mut next: Option<Nanos> = None;
-        let List {
-            queue, slots, free, ..
-        } = &mut *list;
-        queue.retain(|&idx| {
-            let slot = &mut slots[idx];
-            match slot.deadline {
-                Some(d) if d <= now => {
-                    slot.state.store(TIMED_OUT, Ordering::Release);
-                    woken.extend(slot.waker.take());
-                    free.push_back(idx);
-                    false
-                }
-                Some(d) => {
-                    next = Some(next.map_or(d, |n| n.min(d)));
-                    true
-                }
-                None => true,
+        let List { queue, slots, .. } = &mut *list;
+        queue.retain(|&idx| match slots[idx].deadline {
+            Some(d) if d <= now => {
+                expired.push(idx);
+                false
             }
+            Some(d) => {
+                next = Some(next.map_or(d, |n| n.min(d)));
+                true
+            }
+            None => true,
         });
+        // Ended as every wait ends (`List::end`), now that they are out of the queue.
+        let woken: Vec<Waker> = expired
+            .into_iter()
+            .filter_map(|idx| list.end(idx, TIMED_OUT))
+            .collect();
         self.update_slow(&list);
         drop(list);
         for waker in woken {

@@ -203,6 +203,8 @@ enum Outcome {
     Moved(u16, String),
     Ask(String),
     Retry,
+    /// The node was removed from the map while the command was on its way there.
+    Removed,
 }
 
 impl Cluster {
@@ -282,15 +284,12 @@ impl Cluster {
             let outcome = match self.once(&node, args, mode).await {
                 Ok(outcome) => outcome,
                 // The node's pool was closed under the command: a map refresh removed the
-                // node (failed over, or gone) after the command was routed to it. Route it
-                // again with the refreshed map, as a redirection (unless the cluster
-                // itself is closed).
+                // node (failed over, or gone) after the command was routed to it (unless
+                // the cluster itself is closed).
                 Err(ClusterError::Pool { source, .. })
                     if source.is_closed() && !self.inner.nodes.is_closed() =>
                 {
-                    node = self.node_for(slot, false).await?;
-                    mode = Mode::Plain;
-                    continue;
+                    Outcome::Removed
                 }
                 Err(e) => {
                     if e.is_node_down() {
@@ -318,6 +317,8 @@ impl Cluster {
                     Box::pin(tokio::time::sleep(Duration::from_millis(20))).await;
                     node = self.node_for(slot, false).await?;
                 }
+                // The refreshed map has the slot's node already: route it again at once.
+                Outcome::Removed => node = self.node_for(slot, false).await?,
             }
         }
         Err(ClusterError::Redirects)

@@ -5,7 +5,9 @@
 //! Pools: `netpool` (netpool-redis, defaults), `mutex` (a tokio `Semaphore` and a
 //! `Mutex<Vec<_>>` over the same manager), `deadpool` (deadpool over the same manager,
 //! `recycle` a no-op). Every pool holds 16 of the `redis` crate's multiplexed connections
-//! with its default settings. Prints each round's GETs per second and the p99 in µs.
+//! with its default settings. Prints the size of the future each GET boxes (the bench
+//! boxes every operation, as a server boxing its requests would), then each round's GETs
+//! per second and the p99 in µs.
 //!
 //! The server is `NETPOOL_TEST_REDIS` (default `redis://127.0.0.1:6379`).
 
@@ -48,6 +50,11 @@ fn main() {
         "deadpool" => live::redis_deadpool_noping_one(&url, MAX_SIZE),
         other => panic!("unknown pool {other}: netpool, mutex or deadpool"),
     };
+    // What each GET boxes: the pool's `get` future and the GET's, one after the other.
+    eprintln!(
+        "{pool}: a GET's boxed future is {} bytes",
+        size_of_val(&*op(0))
+    );
     for _ in 0..rounds {
         let (elapsed, mut lat) = live::run_timed(&rt, TASKS, count, &op);
         lat.sort_unstable();

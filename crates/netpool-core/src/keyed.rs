@@ -466,12 +466,19 @@ where
         timeout: Option<Duration>,
         site: &'static Location<'static>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
-        match self.fast(key, site) {
-            Step::Done(conn) => Ok(conn),
-            Step::Closed => Err(Error::Closed),
-            Step::Rest(pool, first) => {
-                (pool.rest(held(&pool, first), Deadline::new(timeout), site)).await
-            }
+        let (pool, first) = match self.fast(key, site) {
+            Step::Done(conn) => return Ok(conn),
+            Step::Closed => return Err(Error::Closed),
+            Step::Rest(pool, first) => (pool, first),
+        };
+        // As `Pool::get`: what the hot path took is consumed before the await.
+        let finishing = first.map(|first| {
+            let permit = Permit::new(&pool.inner.shared.sema);
+            pool.finishing(permit, first, Deadline::new(timeout), site)
+        });
+        match finishing {
+            Some(finishing) => finishing.await,
+            None => pool.waited(Deadline::new(timeout), site).await,
         }
     }
 

@@ -409,47 +409,79 @@ impl<M: Manager> Pool<M> {
         timeout: Option<Duration>,
         site: &'static Location<'static>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
-        let held = match self.fast(site) {
+        // `fast`'s result is consumed before any await: matched on in the awaiting
+        // `match`, it would be kept in every state of the future (128 bytes for a pool of
+        // the `redis` crate's connections).
+        let finishing = match self.fast(site) {
             Fast::Done(conn) => return Ok(conn),
             Fast::Closed => return Err(Error::Closed),
             Fast::NoPermit => None,
-            Fast::Held(permit, first) => Some((permit, first)),
+            Fast::Held(permit, first) => {
+                Some(self.finishing(permit, first, Deadline::new(timeout), site))
+            }
         };
-        self.rest(held, Deadline::new(timeout), site).await
+        match finishing {
+            Some(finishing) => finishing.await,
+            None => self.waited(Deadline::new(timeout), site).await,
+        }
     }
 
-    /// The rest of a `get` once the hot path missed: without a permit (`held` is `None`),
-    /// queue for one; then check `first`, if any, or find or open a connection.
-    pub(crate) async fn rest(
+    /// The rest of a `get` whose hot path found no free permit (or callers queued ahead):
+    /// queue for one; then take the connection whose return granted it, or check, close
+    /// or open one ([`finishing`](Self::finishing)).
+    ///
+    /// The caller matches on what the hot path took and awaits this or `finishing`: an
+    /// `async fn` taking that as an argument would hold it (a connection, 112 bytes for the
+    /// `redis` crate's) in every state of its future, twice (rustc keeps an argument's
+    /// slot beside the local it moves into).
+    pub(crate) async fn waited(
         &self,
-        held: Option<(Permit<'_>, Option<Idle<M::Connection>>)>,
         mut deadline: Deadline,
         site: &'static Location<'static>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
         let inner = &*self.inner;
-        let (permit, first) = match held {
-            Some(held) => held,
-            None => match inner.shared.wait_permit(&mut deadline).await {
-                Ok(permit) => (permit, None),
-                Err(e) => return Err(inner.wait_error(e, &deadline)),
-            },
+        let permit = match inner.shared.wait_permit(&mut deadline).await {
+            Ok(permit) => permit,
+            Err(e) => return Err(inner.wait_error(e, &deadline)),
         };
         // After a wait, the connection whose return granted the permit is idle: take it
         // here, as the hot path does (`finish` would look for it in the boxed connect
         // path, `Inner::obtain`).
-        let first = match first {
-            None if inner.shared.global.is_none() && !inner.shared.is_closed() => {
-                match inner.pop_ready() {
-                    Ok(item) => {
-                        permit.forget();
-                        return Ok(Pooled::new(&self.inner, item, site));
-                    }
-                    Err(first) => first,
+        let first = if inner.shared.global.is_none() && !inner.shared.is_closed() {
+            match inner.pop_ready() {
+                Ok(item) => {
+                    permit.forget();
+                    return Ok(Pooled::new(&self.inner, item, site));
                 }
+                Err(first) => first,
             }
-            first => first,
+        } else {
+            None
         };
-        self.finish(permit, first, &mut deadline, false, site).await
+        self.finishing(permit, first, deadline, site).await
+    }
+
+    /// [`finish`](Self::finish), boxed: for the `get` that must check, close or open a
+    /// connection, or (a keyed pool) hand the total cap over.
+    ///
+    /// Boxed, and not inlined, so that `get`'s future holds a pointer in its place. The
+    /// finishing future holds the manager's `is_valid` future, which may be large, and
+    /// the connection it checks: inline, it took the `get` future of a pool of the
+    /// `redis` crate's connections from 320 bytes to 1,760 (its `PING`). Every task, and
+    /// every boxed future, that awaits a `get` was that large: past glibc's small-size
+    /// cache (1,032 bytes), so that a Redis client boxing each request paid `malloc`'s
+    /// slow path and a 1.7 KB copy per GET (1,600 instructions per GET more than a naive
+    /// pool, `callgrind` over `redis_driver`). Allocated only off the hot path: a
+    /// connection handed out as it is, after a wait too, never gets here.
+    #[inline(never)]
+    pub(crate) fn finishing<'a>(
+        &'a self,
+        permit: Permit<'a>,
+        first: Option<Idle<M::Connection>>,
+        deadline: Deadline,
+        site: &'static Location<'static>,
+    ) -> std::pin::Pin<Box<impl Future<Output = Got<M>> + 'a>> {
+        Box::pin(self.finish(permit, first, deadline, false, site))
     }
 
     /// The blocking entry points: the hot path without a future, else the state machine
@@ -468,7 +500,7 @@ impl<M: Manager> Pool<M> {
         }
     }
 
-    /// [`rest`](Self::rest) on this thread, for the blocking entry points. Not inlined:
+    /// [`waited`](Self::waited), or [`finish`](Self::finish), on this thread, for the blocking entry points. Not inlined:
     /// the hot path's caller stays small enough for its pop to be inlined.
     #[inline(never)]
     pub(crate) fn rest_blocking(
@@ -477,14 +509,13 @@ impl<M: Manager> Pool<M> {
         timeout: Option<Duration>,
         site: &'static Location<'static>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
-        let wait = held.is_none();
-        let rest = self.rest(held, Deadline::blocking(timeout), site);
-        if wait {
+        let deadline = Deadline::blocking(timeout);
+        match held {
             // It will wait: park with a real waker from the first poll (a no-op first
             // poll would only queue the caller with a waker that must be replaced).
-            futures_lite::future::block_on(rest)
-        } else {
-            block_on(rest)
+            None => futures_lite::future::block_on(self.waited(deadline, site)),
+            // On this thread's stack: not boxed as `finishing` is.
+            Some((permit, first)) => block_on(self.finish(permit, first, deadline, false, site)),
         }
     }
 
@@ -497,8 +528,7 @@ impl<M: Manager> Pool<M> {
         first: Option<Idle<M::Connection>>,
         site: &'static Location<'static>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
-        let mut deadline = Deadline::new(None);
-        let finish = pin!(self.finish(permit, first, &mut deadline, true, site));
+        let finish = pin!(self.finish(permit, first, Deadline::new(None), true, site));
         match finish.poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(result) => result,
             Poll::Pending => Err(Error::Timeout),
@@ -542,10 +572,11 @@ impl<M: Manager> Pool<M> {
         &self,
         permit: Permit<'_>,
         first: Option<Idle<M::Connection>>,
-        deadline: &mut Deadline,
+        mut deadline: Deadline,
         once: bool,
         site: &'static Location<'static>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
+        let deadline = &mut deadline;
         let inner = &*self.inner;
         let checked = match first {
             Some(item) => {
@@ -562,6 +593,9 @@ impl<M: Manager> Pool<M> {
         Ok(Pooled::new(&self.inner, item, site))
     }
 }
+
+/// What a checkout ends with.
+pub(crate) type Got<M> = Result<Pooled<M>, Error<<M as Manager>::Error>>;
 
 /// What the synchronous hot path got.
 pub(crate) enum Fast<'a, M: Manager> {

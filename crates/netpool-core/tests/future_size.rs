@@ -1,8 +1,11 @@
-//! A `get` future stays small whatever the manager's `connect` future weighs: the connect
-//! path is boxed, so a client whose `connect` future is large (13 KB for the `redis`
-//! crate's multiplexed connection) does not make every `get` that large (copied when it
-//! is built, and held by every task that waits). The `is_valid` future stays inline (a
-//! check on every checkout allocates nothing).
+//! A `get` future stays small whatever the manager's `connect` and `is_valid` futures
+//! weigh: the paths that connect, check or close are boxed, so a client whose `connect`
+//! future is large (13 KB for the `redis` crate's multiplexed connection) or whose check
+//! is (its `PING`: 1.4 KB) does not make every `get` that large (copied when it is built,
+//! held by every task that waits, and past the allocator's small-size caches in every
+//! boxed future or spawned task that awaits a `get`). The hot path still allocates
+//! nothing (`tests/hot_path.rs`); a checkout that runs `is_valid` allocates its boxed
+//! future once.
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -30,6 +33,101 @@ impl Manager for Heavy {
 }
 
 const SMALL: usize = 2048;
+
+/// What a `get` future may weigh whatever the manager's futures weigh: the hot path's
+/// state, the wait's, and a pointer to the boxed rest.
+const TIGHT: usize = 512;
+
+/// A manager whose `connect` and `is_valid` futures each hold 16 KB across an await,
+/// and whose check fails on request.
+#[derive(Default)]
+struct HeavyCheck {
+    checks: std::sync::atomic::AtomicUsize,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl Manager for HeavyCheck {
+    type Connection = u64;
+    type Error = std::io::Error;
+
+    async fn connect(&self) -> Result<u64, std::io::Error> {
+        let buf = [1u8; 16 * 1024];
+        std::future::ready(()).await;
+        Ok(u64::from(black_box(&buf)[7]))
+    }
+    async fn is_valid(&self, _: &mut u64) -> Result<(), std::io::Error> {
+        let buf = [1u8; 16 * 1024];
+        std::future::ready(()).await;
+        black_box(&buf);
+        self.checks
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other("check failed"));
+        }
+        Ok(())
+    }
+    fn has_broken(&self, _: &mut u64) -> bool {
+        false
+    }
+}
+
+#[test]
+fn get_future_is_small_with_a_large_check() {
+    let pool = Pool::builder()
+        .max_size(2)
+        .check_idle_after(None)
+        .build(HeavyCheck::default())
+        .unwrap();
+    assert!(std::mem::size_of_val(&pool.manager().is_valid(&mut 0)) > 16 * 1024);
+    let size = std::mem::size_of_val(&pool.get());
+    assert!(size < TIGHT, "Pool::get's future is {size} bytes");
+    let size = std::mem::size_of_val(&pool.get_timeout(std::time::Duration::from_secs(1)));
+    assert!(size < TIGHT, "Pool::get_timeout's future is {size} bytes");
+    // The boxed paths still connect, check on every checkout, and close a connection
+    // that fails its check (then open another).
+    let conn = futures_lite::future::block_on(pool.get()).unwrap();
+    drop(conn);
+    let conn = futures_lite::future::block_on(pool.get()).unwrap();
+    assert_eq!(*conn, 1);
+    drop(conn);
+    assert_eq!(
+        pool.manager()
+            .checks
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    pool.manager()
+        .fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let conn = futures_lite::future::block_on(pool.get()).unwrap();
+    assert_eq!(
+        pool.manager()
+            .checks
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+    assert_eq!(pool.stats().closed_invalid, 1, "{:?}", pool.stats());
+    drop(conn);
+    // The blocking entry points take the same paths on the thread's stack.
+    let conn = pool.get_blocking().unwrap();
+    assert_eq!(
+        pool.manager()
+            .checks
+            .load(std::sync::atomic::Ordering::SeqCst),
+        3
+    );
+    drop(conn);
+
+    let keyed: KeyedPool<u8, HeavyCheck> = KeyedPool::builder()
+        .max_size(2)
+        .check_idle_after(None)
+        .build(|_: &u8| HeavyCheck::default())
+        .unwrap();
+    let size = std::mem::size_of_val(&keyed.get(&1));
+    assert!(size < TIGHT, "KeyedPool::get's future is {size} bytes");
+    drop(futures_lite::future::block_on(keyed.get(&1)).unwrap());
+    drop(futures_lite::future::block_on(keyed.get(&1)).unwrap());
+}
 
 #[test]
 fn get_future_is_small() {

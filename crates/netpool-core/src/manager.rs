@@ -81,6 +81,10 @@ pub trait Manager: Send + Sync + 'static {
     /// tries another one. It is bounded by the caller's deadline and may be dropped half
     /// way (the connection is then closed). Keep it cheap: a non-blocking peek is better
     /// than a round trip.
+    ///
+    /// Its future may be as large as it needs: a checkout that runs it does so in one
+    /// boxed future (allocated once per checked checkout, never on the hot path), so it
+    /// does not make [`Pool::get`](crate::Pool::get)'s future larger.
     fn is_valid(
         &self,
         conn: &mut Self::Connection,

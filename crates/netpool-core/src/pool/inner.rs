@@ -101,7 +101,7 @@ impl<M: Manager> Inner<M> {
     /// connection). Inline, it made every `get` future that large, copied when built and
     /// held by every waiting task: under contention (128 tasks on 16 connections) that
     /// cost a third of the throughput. A get reaches it only when it must connect or wait
-    /// for room; the checks of idle connections on the way out stay inline.
+    /// for room (and the check of an idle connection, in `Pool::finishing`, is boxed too).
     #[inline(never)]
     pub(super) fn obtain<'a>(
         &'a self,

@@ -500,8 +500,9 @@ impl<M: Manager> Pool<M> {
         }
     }
 
-    /// [`waited`](Self::waited), or [`finish`](Self::finish), on this thread, for the blocking entry points. Not inlined:
-    /// the hot path's caller stays small enough for its pop to be inlined.
+    /// [`waited`](Self::waited), or [`finish`](Self::finish), on this thread, for the
+    /// blocking entry points. Not inlined: the hot path's caller stays small enough for
+    /// its pop to be inlined.
     #[inline(never)]
     pub(crate) fn rest_blocking(
         &self,

@@ -472,10 +472,8 @@ where
             Step::Rest(pool, first) => (pool, first),
         };
         // As `Pool::get`: what the hot path took is consumed before the await.
-        let finishing = first.map(|first| {
-            let permit = Permit::new(&pool.inner.shared.sema);
-            pool.finishing(permit, first, Deadline::new(timeout), site)
-        });
+        let finishing = held(&pool, first)
+            .map(|(permit, first)| pool.finishing(permit, first, Deadline::new(timeout), site));
         match finishing {
             Some(finishing) => finishing.await,
             None => pool.waited(Deadline::new(timeout), site).await,

@@ -9,8 +9,16 @@
 
 use std::convert::Infallible;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use netpool_core::{KeyedPool, Manager, Pool};
+
+/// A future that holds 16 KB across an await, then gives 1.
+async fn heavy() -> u64 {
+    let buf = [1u8; 16 * 1024];
+    std::future::ready(()).await;
+    u64::from(black_box(&buf)[7])
+}
 
 /// A manager whose `connect` future holds 16 KB across an await.
 struct Heavy;
@@ -20,9 +28,7 @@ impl Manager for Heavy {
     type Error = Infallible;
 
     async fn connect(&self) -> Result<u64, Infallible> {
-        let buf = [1u8; 16 * 1024];
-        std::future::ready(()).await;
-        Ok(u64::from(black_box(&buf)[7]))
+        Ok(heavy().await)
     }
     async fn is_valid(&self, _: &mut u64) -> Result<(), Infallible> {
         Ok(())
@@ -42,8 +48,15 @@ const TIGHT: usize = 512;
 /// and whose check fails on request.
 #[derive(Default)]
 struct HeavyCheck {
-    checks: std::sync::atomic::AtomicUsize,
-    fail: std::sync::atomic::AtomicBool,
+    checks: AtomicUsize,
+    fail: AtomicBool,
+}
+
+impl HeavyCheck {
+    /// The checks run so far.
+    fn checks(&self) -> usize {
+        self.checks.load(Ordering::SeqCst)
+    }
 }
 
 impl Manager for HeavyCheck {
@@ -51,17 +64,12 @@ impl Manager for HeavyCheck {
     type Error = std::io::Error;
 
     async fn connect(&self) -> Result<u64, std::io::Error> {
-        let buf = [1u8; 16 * 1024];
-        std::future::ready(()).await;
-        Ok(u64::from(black_box(&buf)[7]))
+        Ok(heavy().await)
     }
     async fn is_valid(&self, _: &mut u64) -> Result<(), std::io::Error> {
-        let buf = [1u8; 16 * 1024];
-        std::future::ready(()).await;
-        black_box(&buf);
-        self.checks
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+        heavy().await;
+        self.checks.fetch_add(1, Ordering::SeqCst);
+        if self.fail.load(Ordering::SeqCst) {
             return Err(std::io::Error::other("check failed"));
         }
         Ok(())
@@ -90,32 +98,15 @@ fn get_future_is_small_with_a_large_check() {
     let conn = futures_lite::future::block_on(pool.get()).unwrap();
     assert_eq!(*conn, 1);
     drop(conn);
-    assert_eq!(
-        pool.manager()
-            .checks
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
-    pool.manager()
-        .fail
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(pool.manager().checks(), 1);
+    pool.manager().fail.store(true, Ordering::SeqCst);
     let conn = futures_lite::future::block_on(pool.get()).unwrap();
-    assert_eq!(
-        pool.manager()
-            .checks
-            .load(std::sync::atomic::Ordering::SeqCst),
-        2
-    );
+    assert_eq!(pool.manager().checks(), 2);
     assert_eq!(pool.stats().closed_invalid, 1, "{:?}", pool.stats());
     drop(conn);
     // The blocking entry points take the same paths on the thread's stack.
     let conn = pool.get_blocking().unwrap();
-    assert_eq!(
-        pool.manager()
-            .checks
-            .load(std::sync::atomic::Ordering::SeqCst),
-        3
-    );
+    assert_eq!(pool.manager().checks(), 3);
     drop(conn);
 
     let keyed: KeyedPool<u8, HeavyCheck> = KeyedPool::builder()

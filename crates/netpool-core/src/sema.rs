@@ -143,11 +143,24 @@ impl std::fmt::Debug for Keep {
     }
 }
 
+/// A slot's state word, shared by the slab and the slot's waiter: one allocation per slot,
+/// made while the slab grows (warm-up), padded to a cache line of its own.
+///
+/// Padded for two reasons. The releaser (granting) and the waiter (reading its outcome,
+/// storing `DONE`) write it from different threads, and unpadded, neighbouring slots'
+/// words shared cache lines. And unpadded, each was a 24-byte allocation, in glibc's
+/// smallest size class, which client libraries use per request (the `redis` crate's
+/// command buffers): taking a hundred of those during warm-up left that class's
+/// thread cache empty, and the `redis` crate's buffers settled into a pattern where every
+/// later GET took `malloc`'s slow path (about 600 more instructions per GET, `callgrind`
+/// over the benches' `redis_driver`, 128 tasks on 16 connections), for the whole run.
+type SlotState = Arc<CachePadded<AtomicUsize>>;
+
 /// A waiter's place. Its `state` is shared with the waiter (see [`Waiter`]): the waiter
 /// reads the outcome without the lock; the rest is read and written under the lock.
 #[derive(Debug)]
 struct Slot {
-    state: Arc<AtomicUsize>,
+    state: SlotState,
     waker: Option<Waker>,
     /// On the precise clock ([`crate::clock::precise_now`]).
     #[cfg_attr(loom, allow(dead_code, reason = "loom models use no deadlines"))]
@@ -174,7 +187,7 @@ pub(crate) struct Waiter<'a> {
     deadline: Option<Nanos>,
     /// The slot's index and shared state: `None` before the first poll and after the
     /// wait resolved.
-    slot: Option<(usize, Arc<AtomicUsize>)>,
+    slot: Option<(usize, SlotState)>,
     done: bool,
 }
 
@@ -624,7 +637,7 @@ impl List {
     /// waiter is done with it (looking at two at most), else adds one: the slots number
     /// at most the waiters queued plus those not yet back for their outcome, so after
     /// warm-up waiting allocates nothing.
-    fn alloc(&mut self, waker: Waker, deadline: Option<Nanos>) -> (usize, Arc<AtomicUsize>) {
+    fn alloc(&mut self, waker: Waker, deadline: Option<Nanos>) -> (usize, SlotState) {
         let waker = Some(waker);
         for _ in 0..self.free.len().min(2) {
             let Some(idx) = self.free.pop_front() else {
@@ -641,7 +654,7 @@ impl List {
             // Its waiter has not looked yet: try it again later.
             self.free.push_back(idx);
         }
-        let state = Arc::new(AtomicUsize::new(WAITING));
+        let state = Arc::new(CachePadded::new(AtomicUsize::new(WAITING)));
         self.slots.push(Slot {
             state: state.clone(),
             waker,

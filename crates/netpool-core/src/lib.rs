@@ -140,8 +140,9 @@
 //!   1. Leaves: `types` (close reasons, [`Fault`], [`Role`], [`QueueStrategy`]), `clock`
 //!      (the coarse clock, the stamps that double as connection ids), `error`,
 //!      `box_error`, `sync` (std or loom), `stats`, `manager`, `keyed/map`.
-//!   2. Primitives: `sema` (the permits' semaphore), `idle` (the idle queue, the
-//!      connection record and [`Meta`]), `shared/deadline` (deadlines, `run_until`),
+//!   2. Primitives: `watchdog` (one timer for many deadlines, and the checks' alarms),
+//!      `sema` (the permits' semaphore), `idle` (the idle queue, the connection record
+//!      and [`Meta`]), `shared/deadline` (deadlines, `run_until`),
 //!      `keyed/cap` (a keyed pool's total cap).
 //!   3. Observability and settings: `events` (the events' types and their emitter),
 //!      `hooks`, `metrics`, `config` ([`Config`], the builders' setter macros), `holders`.
@@ -181,6 +182,7 @@ mod shared;
 mod stats;
 mod sync;
 mod types;
+mod watchdog;
 
 pub use crate::box_error::BoxError;
 pub use crate::builder::Builder;

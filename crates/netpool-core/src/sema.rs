@@ -51,16 +51,13 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-#[cfg(not(loom))]
-use std::sync::Weak;
-#[cfg(not(loom))]
-use std::task::Wake;
 use std::task::{Context, Poll, Waker};
 
 use crossbeam_utils::CachePadded;
 
 use crate::clock::Nanos;
 use crate::sync::{AtomicUsize, Mutex, Ordering, lock};
+use crate::watchdog::{Expire, Watchdog};
 
 const CLOSED: usize = 0b01;
 const SLOW: usize = 0b10;
@@ -87,27 +84,9 @@ pub(crate) struct Semaphore {
 struct Inner {
     state: CachePadded<AtomicUsize>,
     list: Mutex<List>,
-    watchdog: Mutex<Watchdog>,
-    /// The armed deadline on the precise clock, `u64::MAX` when unarmed: lets a waiter
-    /// with a later deadline skip the watchdog's lock.
-    armed_at: std::sync::atomic::AtomicU64,
+    /// The one timer that enforces the waiters' deadlines.
+    watchdog: Watchdog,
 }
-
-/// The one timer that enforces the waiters' deadlines.
-#[derive(Debug, Default)]
-struct Watchdog {
-    /// The deadline the timer is armed for, on the precise clock.
-    armed: Option<Nanos>,
-    #[cfg(not(loom))]
-    timer: Option<async_io::Timer>,
-    /// A [`WatchdogWaker`], made once.
-    #[cfg(not(loom))]
-    waker: Option<Waker>,
-}
-
-/// Wakes the semaphore when the watchdog timer fires.
-#[cfg(not(loom))]
-struct WatchdogWaker(Weak<Inner>);
 
 #[derive(Debug, Default)]
 struct List {
@@ -200,8 +179,7 @@ impl Semaphore {
                     total: permits,
                     ..List::default()
                 }),
-                watchdog: Mutex::new(Watchdog::default()),
-                armed_at: std::sync::atomic::AtomicU64::new(u64::MAX),
+                watchdog: Watchdog::new(),
             }),
         }
     }
@@ -541,51 +519,33 @@ impl Inner {
         woken
     }
 
-    /// Arms the watchdog for `deadline` unless it is armed for an earlier one.
+    /// Arms the watchdog for `deadline` unless it is armed for an earlier one. The caller
+    /// queued itself first (see `Watchdog::arm`).
     fn arm(self: &Arc<Self>, deadline: Nanos) {
-        // Lock-free early out. `expire` unarms before it scans the queue, and the caller
-        // queued itself before this check, so either this sees the unarmed state or the
-        // scan sees the caller.
-        if self.armed_at.load(std::sync::atomic::Ordering::Acquire) <= deadline {
-            return;
-        }
-        let mut watchdog = lock(&self.watchdog);
-        if watchdog.armed.is_some_and(|armed| armed <= deadline) {
-            return;
-        }
-        watchdog.armed = Some(deadline);
-        self.armed_at
-            .store(deadline, std::sync::atomic::Ordering::Release);
-        #[cfg(not(loom))]
-        {
-            let dog = &mut *watchdog;
-            let waker = dog
-                .waker
-                .get_or_insert_with(|| Waker::from(Arc::new(WatchdogWaker(Arc::downgrade(self)))));
-            let timer = dog.timer.get_or_insert_with(async_io::Timer::never);
-            timer.set_at(crate::clock::precise_instant(deadline));
-            // Registers the waker with async-io's reactor.
-            let fired = std::future::Future::poll(
-                std::pin::Pin::new(timer),
-                &mut Context::from_waker(waker),
-            )
-            .is_ready();
-            drop(watchdog);
-            if fired {
-                self.expire();
-            }
+        if self.watchdog.arm(deadline, self) {
+            self.expire();
         }
     }
 
-    /// The watchdog fired: time out every waiter whose deadline passed, then re-arm.
-    #[cfg(not(loom))]
-    fn expire(self: &Arc<Self>) {
-        {
-            let mut watchdog = lock(&self.watchdog);
-            watchdog.armed = None;
-            self.armed_at
-                .store(u64::MAX, std::sync::atomic::Ordering::SeqCst);
+    /// Sets or clears `SLOW` to match the list. Lock held. `SLOW` changes only under the
+    /// lock, so a flag that already matches needs no read-modify-write (under contention
+    /// the queue stays non-empty across most releases).
+    fn update_slow(&self, list: &List) {
+        let slow = self.state.load(Ordering::Acquire) & SLOW != 0;
+        if list.queue.is_empty() && list.debt == 0 && !list.paused {
+            if slow {
+                self.state.fetch_and(!SLOW, Ordering::AcqRel);
+            }
+        } else if !slow {
+            self.state.fetch_or(SLOW, Ordering::AcqRel);
         }
+    }
+}
+
+impl Expire for Inner {
+    /// The watchdog fired: time out every waiter whose deadline passed, then re-arm.
+    fn expire(self: &Arc<Self>) {
+        self.watchdog.unarm();
         let now = crate::clock::precise_now();
         let mut list = lock(&self.list);
         let mut expired = Vec::new();
@@ -614,20 +574,6 @@ impl Inner {
         }
         if let Some(next) = next {
             self.arm(next);
-        }
-    }
-
-    /// Sets or clears `SLOW` to match the list. Lock held. `SLOW` changes only under the
-    /// lock, so a flag that already matches needs no read-modify-write (under contention
-    /// the queue stays non-empty across most releases).
-    fn update_slow(&self, list: &List) {
-        let slow = self.state.load(Ordering::Acquire) & SLOW != 0;
-        if list.queue.is_empty() && list.debt == 0 && !list.paused {
-            if slow {
-                self.state.fetch_and(!SLOW, Ordering::AcqRel);
-            }
-        } else if !slow {
-            self.state.fetch_or(SLOW, Ordering::AcqRel);
         }
     }
 }
@@ -794,19 +740,6 @@ impl Drop for Waiter<'_> {
             waker.wake();
         }
         drop(keep);
-    }
-}
-
-#[cfg(not(loom))]
-impl Wake for WatchdogWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if let Some(inner) = self.0.upgrade() {
-            inner.expire();
-        }
     }
 }
 

@@ -41,7 +41,7 @@ mod refresh;
 use self::backoff::{Backoff, FAIL_FAST_AFTER, SUSPECTS, pause};
 pub(crate) use self::backoff::{ProbeGuard, REFRESHING, Refused, STALE, TIMED};
 use self::deadline::wait_until;
-pub(crate) use self::deadline::{Deadline, WaitError, run_until, run_until_lazy};
+pub(crate) use self::deadline::{Deadline, WaitError, run_until};
 pub(crate) use self::permit::{Hold, Permit};
 use self::refresh::{Refresh, Turn};
 
@@ -94,6 +94,8 @@ pub(crate) struct Shared {
     pub(crate) diag: crate::holders::Diag,
     /// Refresh bookkeeping (see [`crate::refresh`]).
     pub(crate) refresh: Refresh,
+    /// The deadlines of checkout checks (see [`crate::watchdog`]).
+    pub(crate) alarms: crate::watchdog::Alarms,
 }
 
 impl Shared {
@@ -131,6 +133,7 @@ impl Shared {
             events,
             global: None,
             diag,
+            alarms: crate::watchdog::Alarms::new(),
         }
     }
 

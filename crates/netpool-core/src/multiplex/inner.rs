@@ -48,7 +48,7 @@ use crate::error::Error;
 use crate::events::{self, Event, TimedOut};
 use crate::hooks::DynHooks;
 use crate::pool::CloseReason;
-use crate::shared::{Deadline, Refused, Shared, Slot, WaitError, run_until, run_until_lazy};
+use crate::shared::{Deadline, Refused, Shared, Slot, WaitError, run_until};
 use crate::stats::Counters;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 
@@ -650,7 +650,10 @@ where
         let events = &self.shared.events;
         if self.check_due(e, clock::now()) {
             let check = self.manager.is_valid(&mut conn);
-            match run_until_lazy(|| deadline.at(), check).await {
+            match (self.shared.alarms)
+                .run_until_lazy(|| deadline.at_nanos(), check)
+                .await
+            {
                 None => {
                     events.check_failed(e.id, events::Check::IsValid, &TimedOut::IS_VALID);
                     return Err(self.wait_error(WaitError::Timeout, deadline));
@@ -677,7 +680,10 @@ where
             self.shared.epoch,
         );
         let hook = hooks.on_checkout(&mut conn, meta);
-        match run_until_lazy(|| deadline.at(), hook).await {
+        match (self.shared.alarms)
+            .run_until_lazy(|| deadline.at_nanos(), hook)
+            .await
+        {
             None => {
                 events.check_failed(e.id, events::Check::OnCheckout, &TimedOut::ON_CHECKOUT);
                 Err(self.wait_error(WaitError::Timeout, deadline))

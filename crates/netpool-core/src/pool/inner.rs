@@ -5,7 +5,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Instant;
 
 use crate::Manager;
 use crate::clock::{self, Nanos};
@@ -13,9 +12,7 @@ use crate::error::Error;
 use crate::events::{Check, TimedOut};
 use crate::hooks::DynHooks;
 use crate::idle::{Idle, IdleQueue};
-use crate::shared::{
-    Deadline, ProbeGuard, Refused, STALE, Shared, Slot, WaitError, run_until_lazy,
-};
+use crate::shared::{Deadline, ProbeGuard, Refused, STALE, Shared, Slot, WaitError};
 use crate::stats::Counters;
 use crate::sync::{AtomicUsize, Ordering};
 use crate::types::CloseReason;
@@ -233,7 +230,7 @@ impl<M: Manager> Inner<M> {
             Verdict::Hook => {}
             // The connection is closed by `live` if the deadline passes or the future is
             // dropped half way: its protocol state is unknown.
-            Verdict::Check => match self.validate(&mut live, || deadline.at()).await {
+            Verdict::Check => match self.validate(&mut live, || deadline.at_nanos()).await {
                 None => return Err(self.wait_error(WaitError::Timeout, deadline)),
                 Some(false) => {
                     if live.item.as_ref().is_some_and(|i| i.uses == 0) {
@@ -259,12 +256,12 @@ impl<M: Manager> Inner<M> {
     pub(crate) async fn validate(
         &self,
         live: &mut Live<'_, M>,
-        at: impl FnOnce() -> Option<Instant>,
+        at: impl FnOnce() -> Option<Nanos>,
     ) -> Option<bool> {
         let item = live.item.as_mut()?;
         let (id, events) = (item.id(), &self.shared.events);
         let check = self.manager.is_valid(&mut item.conn);
-        let Some(result) = run_until_lazy(at, check).await else {
+        let Some(result) = self.shared.alarms.run_until_lazy(at, check).await else {
             events.check_failed(id, Check::IsValid, &TimedOut::IS_VALID);
             return None;
         };

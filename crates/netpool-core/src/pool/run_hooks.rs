@@ -8,7 +8,7 @@ use crate::clock;
 use crate::error::Error;
 use crate::events::{Check, Event, TimedOut};
 use crate::idle::Idle;
-use crate::shared::{Deadline, Slot, WaitError, run_until, run_until_lazy};
+use crate::shared::{Deadline, Slot, WaitError, run_until};
 use crate::types::CloseReason;
 use crate::{Manager, Meta};
 
@@ -78,7 +78,10 @@ impl<M: Manager> Inner<M> {
         let meta = Meta::from_idle(item, epoch);
         let events = &self.shared.events;
         let hook = hooks.on_checkout(&mut item.conn, meta);
-        match run_until_lazy(|| deadline.at(), hook).await {
+        match (self.shared.alarms)
+            .run_until_lazy(|| deadline.at_nanos(), hook)
+            .await
+        {
             None => {
                 // Closed by `live` as aborted: its session state is unknown.
                 events.check_failed(id, Check::OnCheckout, &TimedOut::ON_CHECKOUT);

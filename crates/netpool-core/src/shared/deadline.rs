@@ -60,6 +60,11 @@ impl Deadline {
         self.at_read().0.map(clock::precise_instant)
     }
 
+    /// When the `get` gives up, on the precise clock (`None` for never).
+    pub(crate) fn at_nanos(&mut self) -> Option<Nanos> {
+        self.at_read().0
+    }
+
     /// When the `get` gives up on the precise clock (`None` for never), and the clock
     /// reading it was computed from if it was computed by this call (so the caller need
     /// not read the clock again).
@@ -91,20 +96,6 @@ pub(crate) async fn run_until<F: Future>(at: Option<Instant>, fut: F) -> Option<
             .await
         }
     }
-}
-
-/// Runs `fut` until the deadline `at()` gives, asking for it only if `fut` does not
-/// complete at its first poll: a check that answers at once (a recycle decided without a
-/// round trip, say) then costs no clock reading.
-pub(crate) async fn run_until_lazy<F: Future>(
-    at: impl FnOnce() -> Option<Instant>,
-    fut: F,
-) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
-    if let Some(out) = futures_lite::future::poll_once(fut.as_mut()).await {
-        return Some(out);
-    }
-    run_until(at(), fut).await
 }
 
 /// Resolves at `at`, on async-io's timer thread.

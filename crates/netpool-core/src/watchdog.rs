@@ -90,11 +90,18 @@ impl Watchdog {
     /// The owner must register what is due at `deadline` (where its `expire` scans)
     /// before it calls this, and `expire` unarms before it scans: then either this call
     /// sees the unarmed state, or the scan sees the registration.
+    #[inline]
     pub(crate) fn arm<T: Expire>(&self, deadline: Nanos, owner: &Arc<T>) -> bool {
-        // Lock-free early out: armed for this deadline or an earlier one.
+        // Lock-free early out: armed for this deadline or an earlier one (the common case:
+        // inlined).
         if self.armed_at.load(Ordering::Acquire) <= deadline {
             return false;
         }
+        self.arm_locked(deadline, owner)
+    }
+
+    /// [`arm`](Self::arm) past its early out.
+    fn arm_locked<T: Expire>(&self, deadline: Nanos, owner: &Arc<T>) -> bool {
         let mut dog = lock(&self.dog);
         if dog.armed.is_some_and(|armed| armed <= deadline) {
             return false;

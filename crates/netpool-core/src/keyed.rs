@@ -472,8 +472,13 @@ where
             Step::Rest(pool, first) => (pool, first),
         };
         // As `Pool::get`: what the hot path took is consumed before the await.
-        let finishing = held(&pool, first)
-            .map(|(permit, first)| pool.finishing(permit, first, Deadline::new(timeout), site));
+        let finishing = match held(&pool, first) {
+            Some((permit, first)) => match pool.check_now(permit, first, site) {
+                Ok(conn) => return Ok(conn),
+                Err(rest) => Some(pool.finishing(rest, Deadline::new(timeout), site)),
+            },
+            None => None,
+        };
         match finishing {
             Some(finishing) => finishing.await,
             None => pool.waited(Deadline::new(timeout), site).await,

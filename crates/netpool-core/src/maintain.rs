@@ -73,7 +73,7 @@ impl<M: Manager> Pool<M> {
                 .is_some_and(|after| after > 0 && item.unchecked_for(now) >= after);
             if check {
                 let at = Deadline::new(Some(bound)).at_nanos();
-                if inner.validate(&mut live, || at).await != Some(true) {
+                if inner.validate(&mut live, || at, false).await != Some(true) {
                     live.set_reason(CloseReason::Invalid);
                     continue;
                 }

@@ -90,6 +90,22 @@ pub trait Manager: Send + Sync + 'static {
         conn: &mut Self::Connection,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
+    /// [`is_valid`](Manager::is_valid)'s answer when it can be given at once, without
+    /// I/O: `Some(result)` is taken as the check's result and `is_valid` is not called;
+    /// `None` (the default) runs `is_valid`.
+    ///
+    /// Called once per check, first, wherever `is_valid` would be (checkouts and
+    /// maintenance), on the thread of the caller or of maintenance. For a check
+    /// whose common case is decided from the connection's own state (netpool-postgres'
+    /// `Fast` recycle: an open session outside a transaction), it spares each checkout
+    /// the future that an `async` check needs: a checked checkout then costs about as
+    /// much as an unchecked one. Must not block or panic (a panic propagates to the
+    /// caller and closes the connection, as a failed check would).
+    fn is_valid_now(&self, conn: &mut Self::Connection) -> Option<Result<(), Self::Error>> {
+        let _ = conn;
+        None
+    }
+
     /// *Quickly* determines if the connection is no longer usable.
     ///
     /// This will be called synchronously every time a connection is returned to the pool,

@@ -416,9 +416,10 @@ impl<M: Manager> Pool<M> {
             Fast::Done(conn) => return Ok(conn),
             Fast::Closed => return Err(Error::Closed),
             Fast::NoPermit => None,
-            Fast::Held(permit, first) => {
-                Some(self.finishing(permit, first, Deadline::new(timeout), site))
-            }
+            Fast::Held(permit, first) => match self.check_now(permit, first, site) {
+                Ok(conn) => return Ok(conn),
+                Err(rest) => Some(self.finishing(rest, Deadline::new(timeout), site)),
+            },
         };
         match finishing {
             Some(finishing) => finishing.await,
@@ -458,7 +459,53 @@ impl<M: Manager> Pool<M> {
         } else {
             None
         };
-        self.finishing(permit, first, deadline, site).await
+        let rest = match self.check_now(permit, first, site) {
+            Ok(conn) => return Ok(conn),
+            Err(rest) => rest,
+        };
+        self.finishing(rest, deadline, site).await
+    }
+
+    /// A checkout whose check the manager answers without I/O
+    /// ([`Manager::is_valid_now`]), handed out without the boxed future of
+    /// [`finishing`](Self::finishing): `Ok` with the connection, or (`Err`) what the
+    /// caller finishes ([`Rest`]), `first` taken out if its check failed (it is closed).
+    ///
+    /// Only a connection that must be checked and no `on_checkout` hook is decided here;
+    /// everything else goes back to the caller untouched.
+    #[inline(never)]
+    pub(crate) fn check_now<'a>(
+        &'a self,
+        permit: Permit<'a>,
+        first: Option<Idle<M::Connection>>,
+        site: &'static Location<'static>,
+    ) -> Result<Pooled<M>, Rest<'a, M>> {
+        let inner = &*self.inner;
+        let rest = |permit, first, asked| Rest {
+            permit,
+            first,
+            asked,
+        };
+        let Some(item) = first else {
+            return Err(rest(permit, None, false));
+        };
+        if !matches!(inner.verdict(&item), Verdict::Check) || inner.hooks.on_checkout() {
+            return Err(rest(permit, Some(item), false));
+        }
+        // Closed if `is_valid_now` panics or fails.
+        let mut live = inner.live(item, CloseReason::Uncounted);
+        match inner.validate_now(&mut live) {
+            Some(true) => {
+                permit.forget();
+                Ok(Pooled::new(&self.inner, live.take(), site))
+            }
+            Some(false) => {
+                inner.failed_on_checkout(&live);
+                Err(rest(permit, None, false))
+            }
+            // Asked once: `finish` runs `is_valid` without asking again.
+            None => Err(rest(permit, Some(live.take()), true)),
+        }
     }
 
     /// [`finish`](Self::finish), boxed: for the `get` that must check, close or open a
@@ -476,12 +523,16 @@ impl<M: Manager> Pool<M> {
     #[inline(never)]
     pub(crate) fn finishing<'a>(
         &'a self,
-        permit: Permit<'a>,
-        first: Option<Idle<M::Connection>>,
+        rest: Rest<'a, M>,
         deadline: Deadline,
         site: &'static Location<'static>,
     ) -> std::pin::Pin<Box<impl Future<Output = Got<M>> + 'a>> {
-        Box::pin(self.finish(permit, first, deadline, false, site))
+        let Rest {
+            permit,
+            first,
+            asked,
+        } = rest;
+        Box::pin(self.finish(permit, first, deadline, Finish { once: false, asked }, site))
     }
 
     /// The blocking entry points: the hot path without a future, else the state machine
@@ -516,7 +567,9 @@ impl<M: Manager> Pool<M> {
             // poll would only queue the caller with a waker that must be replaced).
             None => futures_lite::future::block_on(self.waited(deadline, site)),
             // On this thread's stack: not boxed as `finishing` is.
-            Some((permit, first)) => block_on(self.finish(permit, first, deadline, false, site)),
+            Some((permit, first)) => {
+                block_on(self.finish(permit, first, deadline, Finish::default(), site))
+            }
         }
     }
 
@@ -529,7 +582,11 @@ impl<M: Manager> Pool<M> {
         first: Option<Idle<M::Connection>>,
         site: &'static Location<'static>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
-        let finish = pin!(self.finish(permit, first, Deadline::new(None), true, site));
+        let once = Finish {
+            once: true,
+            asked: false,
+        };
+        let finish = pin!(self.finish(permit, first, Deadline::new(None), once, site));
         match finish.poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(result) => result,
             Poll::Pending => Err(Error::Timeout),
@@ -568,31 +625,51 @@ impl<M: Manager> Pool<M> {
     }
 
     /// With a permit held: check `first` (if any), else find or open a connection, and
-    /// hand it out. `once`: never wait for room.
+    /// hand it out.
     pub(crate) async fn finish(
         &self,
         permit: Permit<'_>,
         first: Option<Idle<M::Connection>>,
         mut deadline: Deadline,
-        once: bool,
+        how: Finish,
         site: &'static Location<'static>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
         let deadline = &mut deadline;
         let inner = &*self.inner;
         let checked = match first {
             Some(item) => {
-                let verdict = inner.verdict(&item);
+                let verdict = match inner.verdict(&item) {
+                    Verdict::Check if how.asked => Verdict::Asked,
+                    verdict => verdict,
+                };
                 inner.check_out(item, verdict, deadline).await?
             }
             None => None,
         };
         let item = match checked {
             Some(item) => item,
-            None => inner.obtain(deadline, once).await?,
+            None => inner.obtain(deadline, how.once).await?,
         };
         permit.forget();
         Ok(Pooled::new(&self.inner, item, site))
     }
+}
+
+/// How [`Pool::finish`] goes about it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Finish {
+    /// Never wait for room (`try_get`).
+    pub(crate) once: bool,
+    /// `is_valid_now` was asked about `first` and had no answer: run `is_valid`.
+    pub(crate) asked: bool,
+}
+
+/// What [`Pool::check_now`] leaves to [`Pool::finishing`]: the caller's permit, the
+/// connection to check (if any) and whether `is_valid_now` was asked about it already.
+pub(crate) struct Rest<'a, M: Manager> {
+    permit: Permit<'a>,
+    first: Option<Idle<M::Connection>>,
+    asked: bool,
 }
 
 /// What a checkout ends with.

@@ -12,8 +12,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::Gated;
-use netpool_core::{Pool, QueueStrategy};
+use common::{GateError, Gated};
+use netpool_core::{Manager, Pool, QueueStrategy};
 
 struct Counting;
 
@@ -68,7 +68,28 @@ fn allocations_in(f: impl FnOnce()) -> usize {
     ALLOCATIONS.load(Ordering::SeqCst) - before
 }
 
-fn check(pool: &Pool<Gated>) {
+/// A [`Gated`] manager whose check answers at once ([`Manager::is_valid_now`]).
+struct Answering(Gated);
+
+impl Manager for Answering {
+    type Connection = <Gated as Manager>::Connection;
+    type Error = GateError;
+
+    async fn connect(&self) -> Result<Self::Connection, GateError> {
+        self.0.connect().await
+    }
+    async fn is_valid(&self, _: &mut Self::Connection) -> Result<(), GateError> {
+        unreachable!("is_valid_now answers")
+    }
+    fn is_valid_now(&self, _: &mut Self::Connection) -> Option<Result<(), GateError>> {
+        Some(Ok(()))
+    }
+    fn has_broken(&self, conn: &mut Self::Connection) -> bool {
+        self.0.has_broken(conn)
+    }
+}
+
+fn check<M: Manager>(pool: &Pool<M>) {
     // Warm up: open the connection, initialise thread-locals (block_on's parker).
     for _ in 0..10 {
         drop(pool.try_get().unwrap());
@@ -181,6 +202,15 @@ fn warm_get_and_drop_never_allocate() {
             .build(Gated::new())
             .unwrap(),
     );
+    // Every checkout checked, by a check that answers at once: no future is needed for
+    // it, so nothing is allocated either.
+    let answering = Pool::builder()
+        .max_size(4)
+        .check_idle_after(None)
+        .build(Answering(Gated::new()))
+        .unwrap();
+    check(&answering);
+    assert!(answering.stats().gets > 0);
     check(
         &Pool::builder()
             .queue_strategy(QueueStrategy::Lifo)

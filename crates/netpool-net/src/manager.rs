@@ -253,6 +253,15 @@ impl<R: Runtime> TcpManager<R> {
         self.watch.is_retired(|| peer_of(socket))
     }
 
+    /// The check of `is_valid`: a retired address, else the non-blocking peek.
+    fn check(&self, conn: &R::TcpStream) -> Result<(), NetError> {
+        if self.is_retired(conn.sock_ref()) {
+            Err(NetError::Retired)
+        } else {
+            peek::<R>(conn.sock_ref())
+        }
+    }
+
     /// Connects; the stream and the address it is connected to.
     pub(crate) async fn open(&self) -> Result<(R::TcpStream, SocketAddr), NetError> {
         let target = self.target();
@@ -308,12 +317,12 @@ impl<R: Runtime> Manager for TcpManager<R> {
         &self,
         conn: &mut R::TcpStream,
     ) -> impl Future<Output = Result<(), NetError>> + Send {
-        let checked = if self.is_retired(conn.sock_ref()) {
-            Err(NetError::Retired)
-        } else {
-            peek::<R>(conn.sock_ref())
-        };
-        std::future::ready(checked)
+        std::future::ready(self.check(conn))
+    }
+
+    /// `is_valid`'s peek, answered at once (the pool then needs no future for it).
+    fn is_valid_now(&self, conn: &mut R::TcpStream) -> Option<Result<(), NetError>> {
+        Some(self.check(conn))
     }
 
     /// The same non-blocking peek as `is_valid` (one `recv`, nothing consumed): a
@@ -394,6 +403,11 @@ impl<R: Runtime> Manager for UnixManager<R> {
         conn: &mut R::UnixStream,
     ) -> impl Future<Output = Result<(), NetError>> + Send {
         std::future::ready(peek::<R>(conn.sock_ref()))
+    }
+
+    /// `is_valid`'s peek, answered at once (the pool then needs no future for it).
+    fn is_valid_now(&self, conn: &mut R::UnixStream) -> Option<Result<(), NetError>> {
+        Some(peek::<R>(conn.sock_ref()))
     }
 
     /// The same non-blocking peek as `is_valid`, as for TCP.

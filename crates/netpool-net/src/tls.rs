@@ -331,6 +331,15 @@ impl<R: TlsRuntime> TlsManager<R> {
         self.tcp.is_retired(R::parts(conn).0.sock_ref())
     }
 
+    /// The check of `is_valid`: a retired address, else the liveness check.
+    fn check(&self, conn: &mut R::TlsStream) -> Result<(), TlsError> {
+        if self.is_retired(conn) {
+            Err(TlsError::Tcp(NetError::Retired))
+        } else {
+            check_alive::<R>(conn)
+        }
+    }
+
     /// The re-resolution of the pool's manager: [`TcpManager::resolve_loop`] for TLS
     /// (the `tls(..)` builders spawn it when a resolve interval is set).
     ///
@@ -402,12 +411,12 @@ impl<R: TlsRuntime> Manager for TlsManager<R> {
         &self,
         conn: &mut R::TlsStream,
     ) -> impl Future<Output = Result<(), TlsError>> + Send {
-        let checked = if self.is_retired(conn) {
-            Err(TlsError::Tcp(NetError::Retired))
-        } else {
-            check_alive::<R>(conn)
-        };
-        std::future::ready(checked)
+        std::future::ready(self.check(conn))
+    }
+
+    /// `is_valid`'s check, answered at once (the pool then needs no future for it).
+    fn is_valid_now(&self, conn: &mut R::TlsStream) -> Option<Result<(), TlsError>> {
+        Some(self.check(conn))
     }
 
     fn has_broken(&self, conn: &mut R::TlsStream) -> bool {

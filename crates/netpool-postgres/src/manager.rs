@@ -364,12 +364,11 @@ impl PgManager {
     }
 }
 
-// The pool's `get` future holds the futures of `connect` and `is_valid` (it may run
-// either), so their size is paid by every `get`: copied whenever a caller's future that
-// awaits `get` is moved (boxed, spawned). Unboxed, tokio-postgres's startup and query
-// futures made `get` 13 KB, and that copy was most of the client's cost per statement.
-// Both are boxed here: `connect` always (rare), `is_valid` only when it needs a round
-// trip (the common `Fast` recycle is decided without one).
+// `connect` is boxed (rare): unboxed, tokio-postgres's startup future is 13 KB. The
+// common recycle (`Fast`, an open session outside a transaction) is decided without a
+// round trip, by `is_valid_now`: the checkout then needs no future for its check. The
+// rest (a rollback, `Verified`, `Clean`, custom SQL) runs in `is_valid`, its round trips
+// boxed.
 impl Manager for PgManager {
     type Connection = Client;
     type Error = Error;
@@ -383,6 +382,12 @@ impl Manager for PgManager {
             Some(done) => done,
             None => Box::pin(self.recycle(client)).await,
         }
+    }
+
+    /// The recycle when it needs no round trip: `Fast` on an open session outside a
+    /// transaction (the statement cache synced), or a closed session.
+    fn is_valid_now(&self, client: &mut Client) -> Option<Result<(), Error>> {
+        self.recycle_at_once(client)
     }
 
     fn has_broken(&self, client: &mut Client) -> bool {

@@ -637,6 +637,20 @@ where
         }
     }
 
+    /// `is_valid` on `conn` until the deadline `at()` gives (`None` if it came first):
+    /// the manager's [`is_valid_now`](Manager::is_valid_now) answer if it has one.
+    async fn check_until(
+        &self,
+        conn: &mut M::Connection,
+        at: impl FnOnce() -> Option<crate::clock::Nanos>,
+    ) -> Option<Result<(), M::Error>> {
+        if let Some(result) = self.manager.is_valid_now(conn) {
+            return Some(result);
+        }
+        let check = self.manager.is_valid(conn);
+        self.shared.alarms.run_until_lazy(at, check).await
+    }
+
     /// With `test_on_check_out`: runs `is_valid` on a lend of a connection that had no
     /// lends out and sat unused at least `check_idle_after` (busy connections are proven
     /// by their traffic). `Ok(None)` if it failed (the connection is retired).
@@ -649,11 +663,7 @@ where
         let e = &lend.entry;
         let events = &self.shared.events;
         if self.check_due(e, clock::now()) {
-            let check = self.manager.is_valid(&mut conn);
-            match (self.shared.alarms)
-                .run_until_lazy(|| deadline.at_nanos(), check)
-                .await
-            {
+            match self.check_until(&mut conn, || deadline.at_nanos()).await {
                 None => {
                     events.check_failed(e.id, events::Check::IsValid, &TimedOut::IS_VALID);
                     return Err(self.wait_error(WaitError::Timeout, deadline));
@@ -733,9 +743,9 @@ where
                 .is_some_and(|after| after > 0 && unchecked >= after)
             {
                 let mut conn = e.conn.clone();
-                let at = Deadline::new(Some(bound)).at();
+                let at = Deadline::new(Some(bound)).at_nanos();
                 let events = &shared.events;
-                match run_until(at, self.manager.is_valid(&mut conn)).await {
+                match self.check_until(&mut conn, || at).await {
                     Some(Ok(())) => e.checked.store(clock::now(), Ordering::Relaxed),
                     Some(Err(err)) => {
                         events.check_failed(e.id, events::Check::IsValid, &err);

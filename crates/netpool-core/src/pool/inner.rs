@@ -56,10 +56,19 @@ pub(crate) enum Verdict {
     Go,
     /// Run `is_valid` first.
     Check,
+    /// Run `is_valid` first: `is_valid_now` was asked already, and had no answer.
+    Asked,
     /// Run the `on_checkout` hook first.
     Hook,
     /// Close it.
     Close(CloseReason),
+}
+
+impl Verdict {
+    /// Whether `is_valid_now` was asked already.
+    fn asked(self) -> bool {
+        matches!(self, Self::Asked)
+    }
 }
 
 /// A connection outside the idle queue that is closed (freeing its slot) when dropped,
@@ -230,12 +239,13 @@ impl<M: Manager> Inner<M> {
             Verdict::Hook => {}
             // The connection is closed by `live` if the deadline passes or the future is
             // dropped half way: its protocol state is unknown.
-            Verdict::Check => match self.validate(&mut live, || deadline.at_nanos()).await {
+            Verdict::Check | Verdict::Asked => match self
+                .validate(&mut live, || deadline.at_nanos(), verdict.asked())
+                .await
+            {
                 None => return Err(self.wait_error(WaitError::Timeout, deadline)),
                 Some(false) => {
-                    if live.item.as_ref().is_some_and(|i| i.uses == 0) {
-                        self.shared.failed_on_first_use();
-                    }
+                    self.failed_on_checkout(&live);
                     return Ok(None);
                 }
                 Some(true) => {}
@@ -252,29 +262,62 @@ impl<M: Manager> Inner<M> {
     /// Runs `is_valid` on a held connection until the deadline `at()` gives (asked for only
     /// if the check does not answer at once): `Some(true)` if it passed (the check is
     /// stamped), `Some(false)` if it failed (the connection is marked to close as
-    /// invalid), `None` if the deadline came first.
+    /// invalid), `None` if the deadline came first. The manager's
+    /// [`is_valid_now`](Manager::is_valid_now) answers first, if it can (unless it was
+    /// `asked` already).
     pub(crate) async fn validate(
         &self,
         live: &mut Live<'_, M>,
         at: impl FnOnce() -> Option<Nanos>,
+        asked: bool,
     ) -> Option<bool> {
+        if !asked && let Some(passed) = self.validate_now(live) {
+            return Some(passed);
+        }
         let item = live.item.as_mut()?;
-        let (id, events) = (item.id(), &self.shared.events);
+        let id = item.id();
         let check = self.manager.is_valid(&mut item.conn);
         let Some(result) = self.shared.alarms.run_until_lazy(at, check).await else {
-            events.check_failed(id, Check::IsValid, &TimedOut::IS_VALID);
+            (self.shared.events).check_failed(id, Check::IsValid, &TimedOut::IS_VALID);
             return None;
         };
-        let passed = result
-            .as_ref()
-            .inspect_err(|e| events.check_failed(id, Check::IsValid, *e))
-            .is_ok();
-        if passed {
-            item.checked = clock::now();
-        } else {
-            live.reason = CloseReason::Invalid;
+        Some(self.checked(live, result))
+    }
+
+    /// [`validate`](Self::validate) without I/O: the manager's
+    /// [`is_valid_now`](Manager::is_valid_now) answer, `None` if it has none (or nothing is
+    /// held).
+    pub(crate) fn validate_now(&self, live: &mut Live<'_, M>) -> Option<bool> {
+        let item = live.item.as_mut()?;
+        let result = self.manager.is_valid_now(&mut item.conn)?;
+        Some(self.checked(live, result))
+    }
+
+    /// Records a check's `result`: stamps a passed check, reports a failed one and marks
+    /// its connection to close as invalid. Whether it passed.
+    fn checked(&self, live: &mut Live<'_, M>, result: Result<(), M::Error>) -> bool {
+        let Some(item) = live.item.as_mut() else {
+            return false;
+        };
+        match result {
+            Ok(()) => {
+                item.checked = clock::now();
+                true
+            }
+            Err(e) => {
+                (self.shared.events).check_failed(item.id(), Check::IsValid, &e);
+                live.reason = CloseReason::Invalid;
+                false
+            }
         }
-        Some(passed)
+    }
+
+    /// A checkout's check failed: a connection that failed before its first use counts
+    /// toward the connect backoff (the server may refuse every new session).
+    pub(crate) fn failed_on_checkout(&self, live: &Live<'_, M>) {
+        if live.item.as_ref().is_some_and(|i| i.uses == 0) {
+            self.shared.failed_on_first_use();
+        }
     }
 
     /// Opens a connection in the reserved slot, bounded by `connect_timeout` and the

@@ -5,9 +5,10 @@
 //! reactor, and every registration wakes the reactor's thread (a syscall, and a context
 //! switch on a machine with few cores). Paid once per wait, that halved the throughput of
 //! a contended pool; paid once per checked checkout (a `PING` or a `SELECT 1` before every
-//! use, as deadpool and bb8 do by default), it cost a third of a Redis pool's throughput
-//! (`redis_driver`, 128 tasks on 16 connections, every checkout checked: 39-40k GETs/s
-//! with a timer per check, 56-57k without a deadline).
+//! use, as deadpool and bb8 do by default), it cost a Redis pool that `PING`s on every
+//! checkout a quarter to a third of its throughput (the Redis bench's `netpool_ping`:
+//! 45.7k and 36.2k GETs/s at 16 and 128 tasks with a timer per check, 59.9k and 58.2k
+//! with the checks on a watchdog).
 //!
 //! Instead, a [`Watchdog`] keeps one timer armed for the earliest of many deadlines. A
 //! deadline later than the armed one (the common case: each `get`'s deadline is its

@@ -57,7 +57,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::clock::Nanos;
 use crate::sync::{AtomicUsize, Mutex, Ordering, lock};
-use crate::watchdog::{Expire, Watchdog};
+use crate::watchdog::{self, Expire, Watchdog};
 
 const CLOSED: usize = 0b01;
 const SLOW: usize = 0b10;
@@ -519,14 +519,6 @@ impl Inner {
         woken
     }
 
-    /// Arms the watchdog for `deadline` unless it is armed for an earlier one. The caller
-    /// queued itself first (see `Watchdog::arm`).
-    fn arm(self: &Arc<Self>, deadline: Nanos) {
-        if self.watchdog.arm(deadline, self) {
-            self.expire();
-        }
-    }
-
     /// Sets or clears `SLOW` to match the list. Lock held. `SLOW` changes only under the
     /// lock, so a flag that already matches needs no read-modify-write (under contention
     /// the queue stays non-empty across most releases).
@@ -543,10 +535,12 @@ impl Inner {
 }
 
 impl Expire for Inner {
-    /// The watchdog fired: time out every waiter whose deadline passed, then re-arm.
-    fn expire(self: &Arc<Self>) {
-        self.watchdog.unarm();
-        let now = crate::clock::precise_now();
+    fn watchdog(&self) -> &Watchdog {
+        &self.watchdog
+    }
+
+    /// The watchdog fired: time out every waiter whose deadline passed.
+    fn expire(&self, now: Nanos) -> Option<Nanos> {
         let mut list = lock(&self.list);
         let mut expired = Vec::new();
         let mut next: Option<Nanos> = None;
@@ -572,9 +566,7 @@ impl Expire for Inner {
         for waker in woken {
             waker.wake();
         }
-        if let Some(next) = next {
-            self.arm(next);
-        }
+        next
     }
 }
 
@@ -695,7 +687,8 @@ impl Waiter<'_> {
         self.slot = Some((idx, state));
         drop(list);
         if let Some(deadline) = self.deadline {
-            sema.arm(deadline);
+            // Queued first (see `watchdog::arm`).
+            watchdog::arm(sema, deadline);
         }
         Poll::Pending
     }

@@ -469,6 +469,25 @@ impl Shared {
 }
 
 impl Shared {
+    /// Checks `conn` until the deadline `at()` gives (asked for only if the check does
+    /// not answer at once; `None` if the deadline came first): the manager's
+    /// [`is_valid_now`](crate::Manager::is_valid_now) answer (unless it was `asked`
+    /// already), else its `is_valid`, bounded by the checks' alarms. The one check of
+    /// pools and shared pools, on checkout and in maintenance.
+    pub(crate) async fn check<M: crate::Manager>(
+        &self,
+        manager: &M,
+        conn: &mut M::Connection,
+        at: impl FnOnce() -> Option<Nanos>,
+        asked: bool,
+    ) -> Option<Result<(), M::Error>> {
+        if !asked && let Some(result) = manager.is_valid_now(conn) {
+            return Some(result);
+        }
+        let check = manager.is_valid(conn);
+        self.alarms.run_until_lazy(at, check).await
+    }
+
     /// Runs a manager's `connect` within the caller's `deadline` and `connect_timeout`,
     /// and reports a failure to the events and to the backoff: a connect that hit
     /// `connect_timeout` (not only the caller's own deadline) or failed is evidence about

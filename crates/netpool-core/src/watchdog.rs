@@ -12,9 +12,10 @@
 //!
 //! Instead, a [`Watchdog`] keeps one timer armed for the earliest of many deadlines. A
 //! deadline later than the armed one (the common case: each `get`'s deadline is its
-//! start plus the same `wait_timeout`) costs one atomic load. When the timer fires, its
-//! owner ([`Expire`]) wakes whoever's deadline passed and re-arms it for the next one.
-//! The timer's waker holds a `Weak` reference, so the timer never keeps its owner alive.
+//! start plus the same `wait_timeout`) costs one atomic load. When the timer fires, the
+//! watchdog asks its owner ([`Expire`]) to end what is due and re-arms itself for the
+//! owner's next deadline. The timer's waker holds a `Weak` reference, so the timer never
+//! keeps its owner alive.
 //!
 //! Under loom no timer is armed: a deadline never passes.
 
@@ -52,14 +53,42 @@ struct Dog {
     waker: Option<Waker>,
 }
 
-/// What a [`Watchdog`] wakes when it fires.
+/// What owns a [`Watchdog`]: the deadlines it enforces.
 pub(crate) trait Expire: Send + Sync + 'static {
-    /// The timer fired: end what is due, then re-arm the watchdog for what is left. Its
-    /// first step is [`Watchdog::unarm`].
-    fn expire(self: &Arc<Self>);
+    /// The owner's watchdog.
+    fn watchdog(&self) -> &Watchdog;
+
+    /// Ends (and wakes) everything due at `now`, on the precise clock; the earliest
+    /// deadline left, if any.
+    fn expire(&self, now: Nanos) -> Option<Nanos>;
 }
 
-/// The timer's waker: calls its owner's [`Expire::expire`], if the owner is still alive.
+/// Arms `owner`'s watchdog for `deadline` unless it is armed for an earlier one, and
+/// fires at once if `deadline` has passed already.
+///
+/// The owner registers what is due at `deadline` (where its `expire` looks) before it
+/// calls this, and a firing unarms before `expire` looks: then either this call sees the
+/// unarmed state, or `expire` sees the registration.
+#[inline]
+pub(crate) fn arm<T: Expire>(owner: &Arc<T>, deadline: Nanos) {
+    // Lock-free early out: armed for this deadline or an earlier one (the common case:
+    // inlined).
+    if owner.watchdog().armed_at.load(Ordering::Acquire) > deadline
+        && owner.watchdog().arm_locked(deadline, owner)
+    {
+        fire(owner);
+    }
+}
+
+/// The timer fired: unarm, let the owner end what is due, re-arm for what is left.
+fn fire<T: Expire>(owner: &Arc<T>) {
+    owner.watchdog().unarm();
+    if let Some(next) = owner.expire(crate::clock::precise_now()) {
+        arm(owner, next);
+    }
+}
+
+/// The timer's waker: fires its owner's watchdog, if the owner is still alive.
 #[cfg(not(loom))]
 struct Fire<T>(Weak<T>);
 
@@ -71,7 +100,7 @@ impl<T: Expire> Wake for Fire<T> {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if let Some(owner) = self.0.upgrade() {
-            owner.expire();
+            fire(&owner);
         }
     }
 }
@@ -84,24 +113,8 @@ impl Watchdog {
         }
     }
 
-    /// Arms the timer for `deadline` unless it is armed for an earlier one; `owner` is
-    /// the one it wakes. `true` if `deadline` has passed already: the caller then calls
-    /// `owner.expire()` itself (this returns with the lock released).
-    ///
-    /// The owner must register what is due at `deadline` (where its `expire` scans)
-    /// before it calls this, and `expire` unarms before it scans: then either this call
-    /// sees the unarmed state, or the scan sees the registration.
-    #[inline]
-    pub(crate) fn arm<T: Expire>(&self, deadline: Nanos, owner: &Arc<T>) -> bool {
-        // Lock-free early out: armed for this deadline or an earlier one (the common case:
-        // inlined).
-        if self.armed_at.load(Ordering::Acquire) <= deadline {
-            return false;
-        }
-        self.arm_locked(deadline, owner)
-    }
-
-    /// [`arm`](Self::arm) past its early out.
+    /// [`arm`] past its early out: `true` if `deadline` has passed already (the caller
+    /// fires, with the lock released).
     fn arm_locked<T: Expire>(&self, deadline: Nanos, owner: &Arc<T>) -> bool {
         let mut dog = lock(&self.dog);
         if dog.armed.is_some_and(|armed| armed <= deadline) {
@@ -131,9 +144,8 @@ impl Watchdog {
         }
     }
 
-    /// Forgets the armed deadline: the next `arm` arms the timer again. The first step
-    /// of [`Expire::expire`].
-    pub(crate) fn unarm(&self) {
+    /// Forgets the armed deadline: the next `arm` arms the timer again.
+    fn unarm(&self) {
         let mut dog = lock(&self.dog);
         dog.armed = None;
         self.armed_at.store(u64::MAX, Ordering::SeqCst);
@@ -264,10 +276,8 @@ impl Registration<'_> {
         };
         drop(list);
         self.idx = Some(idx);
-        // Registered first: see `Watchdog::arm`.
-        if self.alarms.dog.arm(at, self.alarms) {
-            self.alarms.expire();
-        }
+        // Registered first: see `arm`.
+        arm(self.alarms, at);
     }
 }
 
@@ -285,9 +295,11 @@ impl Drop for Registration<'_> {
 }
 
 impl Expire for AlarmsInner {
-    fn expire(self: &Arc<Self>) {
-        self.dog.unarm();
-        let now = crate::clock::precise_now();
+    fn watchdog(&self) -> &Watchdog {
+        &self.dog
+    }
+
+    fn expire(&self, now: Nanos) -> Option<Nanos> {
         let mut woken = Vec::new();
         let mut next: Option<Nanos> = None;
         let list = lock(&self.list);
@@ -302,18 +314,6 @@ impl Expire for AlarmsInner {
         for waker in woken {
             waker.wake();
         }
-        if let Some(next) = next
-            && self.dog.arm(next, self)
-        {
-            self.expire();
-        }
-    }
-}
-
-impl std::fmt::Debug for Registration<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registration")
-            .field("idx", &self.idx)
-            .finish()
+        next
     }
 }

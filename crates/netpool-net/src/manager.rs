@@ -253,7 +253,8 @@ impl<R: Runtime> TcpManager<R> {
         self.watch.is_retired(|| peer_of(socket))
     }
 
-    /// The check of `is_valid`: a retired address, else the non-blocking peek.
+    /// The check of `is_valid`, `is_valid_now` and `has_broken`: a retired address, else
+    /// the non-blocking peek.
     fn check(&self, conn: &R::TcpStream) -> Result<(), NetError> {
         if self.is_retired(conn.sock_ref()) {
             Err(NetError::Retired)
@@ -330,7 +331,7 @@ impl<R: Runtime> Manager for TcpManager<R> {
     /// its user left a reply unread) is closed when it comes back instead of going round
     /// to the next caller. So is one whose address the re-resolution retired.
     fn has_broken(&self, conn: &mut R::TcpStream) -> bool {
-        peek::<R>(conn.sock_ref()).is_err() || self.is_retired(conn.sock_ref())
+        self.check(conn).is_err()
     }
 }
 

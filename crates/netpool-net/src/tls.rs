@@ -331,7 +331,8 @@ impl<R: TlsRuntime> TlsManager<R> {
         self.tcp.is_retired(R::parts(conn).0.sock_ref())
     }
 
-    /// The check of `is_valid`: a retired address, else the liveness check.
+    /// The check of `is_valid`, `is_valid_now` and `has_broken`: a retired address, else
+    /// the liveness check.
     fn check(&self, conn: &mut R::TlsStream) -> Result<(), TlsError> {
         if self.is_retired(conn) {
             Err(TlsError::Tcp(NetError::Retired))
@@ -420,7 +421,7 @@ impl<R: TlsRuntime> Manager for TlsManager<R> {
     }
 
     fn has_broken(&self, conn: &mut R::TlsStream) -> bool {
-        check_alive::<R>(conn).is_err() || self.is_retired(conn)
+        self.check(conn).is_err()
     }
 }
 

@@ -637,20 +637,6 @@ where
         }
     }
 
-    /// `is_valid` on `conn` until the deadline `at()` gives (`None` if it came first):
-    /// the manager's [`is_valid_now`](Manager::is_valid_now) answer if it has one.
-    async fn check_until(
-        &self,
-        conn: &mut M::Connection,
-        at: impl FnOnce() -> Option<crate::clock::Nanos>,
-    ) -> Option<Result<(), M::Error>> {
-        if let Some(result) = self.manager.is_valid_now(conn) {
-            return Some(result);
-        }
-        let check = self.manager.is_valid(conn);
-        self.shared.alarms.run_until_lazy(at, check).await
-    }
-
     /// With `test_on_check_out`: runs `is_valid` on a lend of a connection that had no
     /// lends out and sat unused at least `check_idle_after` (busy connections are proven
     /// by their traffic). `Ok(None)` if it failed (the connection is retired).
@@ -663,7 +649,9 @@ where
         let e = &lend.entry;
         let events = &self.shared.events;
         if self.check_due(e, clock::now()) {
-            match self.check_until(&mut conn, || deadline.at_nanos()).await {
+            let check =
+                (self.shared).check(&self.manager, &mut conn, || deadline.at_nanos(), false);
+            match check.await {
                 None => {
                     events.check_failed(e.id, events::Check::IsValid, &TimedOut::IS_VALID);
                     return Err(self.wait_error(WaitError::Timeout, deadline));
@@ -745,7 +733,7 @@ where
                 let mut conn = e.conn.clone();
                 let at = Deadline::new(Some(bound)).at_nanos();
                 let events = &shared.events;
-                match self.check_until(&mut conn, || at).await {
+                match shared.check(&self.manager, &mut conn, || at, false).await {
                     Some(Ok(())) => e.checked.store(clock::now(), Ordering::Relaxed),
                     Some(Err(err)) => {
                         events.check_failed(e.id, events::Check::IsValid, &err);

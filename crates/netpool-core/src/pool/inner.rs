@@ -271,13 +271,10 @@ impl<M: Manager> Inner<M> {
         at: impl FnOnce() -> Option<Nanos>,
         asked: bool,
     ) -> Option<bool> {
-        if !asked && let Some(passed) = self.validate_now(live) {
-            return Some(passed);
-        }
         let item = live.item.as_mut()?;
         let id = item.id();
-        let check = self.manager.is_valid(&mut item.conn);
-        let Some(result) = self.shared.alarms.run_until_lazy(at, check).await else {
+        let check = self.shared.check(&self.manager, &mut item.conn, at, asked);
+        let Some(result) = check.await else {
             (self.shared.events).check_failed(id, Check::IsValid, &TimedOut::IS_VALID);
             return None;
         };

@@ -118,6 +118,90 @@ fn connect_errors_and_timeouts() {
     assert!(matches!(events[1], Rec::Opened { .. }), "{events:?}");
 }
 
+/// The retry delays the recorder saw, in order.
+fn retry_delays(rec: &Recorder) -> Vec<(u32, Duration)> {
+    rec.take()
+        .into_iter()
+        .filter_map(|e| match e {
+            Rec::BackoffEntered {
+                failures, retry_in, ..
+            } => Some((failures, retry_in)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Fails one get whose connect is refused, once the backoff lets it connect; returns the
+/// delay it armed.
+fn refused_connect(m: &Gated, rec: &Recorder, pool: &Pool<Gated>) -> (u32, Duration) {
+    m.set_connect(Gate::Err);
+    let connects = m.counts.connects();
+    // Past the armed delay (at most 640 ms here); a get before it fails fast.
+    let mut tries = 0;
+    while m.counts.connects() == connects {
+        assert!(tries < 200, "no connect was tried in 4 s");
+        tries += 1;
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(pool.get_blocking().is_err());
+    }
+    let delays = retry_delays(rec);
+    *delays.last().expect("a backoff was entered")
+}
+
+/// A get whose connect succeeds, once the backoff lets it connect.
+fn connected(m: &Gated, pool: &Pool<Gated>) -> Pooled<Gated> {
+    m.set_connect(Gate::Ok);
+    let mut tries = 0;
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        match pool.get_blocking() {
+            Ok(conn) => return conn,
+            Err(e) => {
+                tries += 1;
+                assert!(tries < 200, "never reconnected: {e}");
+            }
+        }
+    }
+}
+
+/// A connect that succeeds after failures ends the streak (`BackoffLeft`), but until a
+/// connection comes back healthy the next failure's delay continues the streak's
+/// exponential instead of starting over: a server that accepts and resets, or fails
+/// every other connect, is not retried at the initial delay after each "success". A
+/// healthy return starts it over.
+#[test]
+fn a_success_before_any_healthy_return_keeps_the_delay_growing() {
+    let builder = Pool::builder()
+        .max_size(1)
+        .check_idle_after(None)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .connect_backoff(Duration::from_millis(10), Duration::from_secs(10));
+    let (m, rec, pool) = pool(builder);
+    // Three failures in a row: delays of 5-10, 10-20 and 20-40 ms (half fixed, half
+    // random).
+    for n in 1..=3 {
+        let (failures, _) = refused_connect(&m, &rec, &pool);
+        assert_eq!(failures, n);
+    }
+    // A connect succeeds, and its connection breaks on its first use.
+    let conn = connected(&m, &pool);
+    assert!(rec.take().contains(&Rec::BackoffLeft { failures: 3 }));
+    Pooled::discard(conn);
+    // The next failure is the first of a new streak, but its delay is the fourth's:
+    // 40-80 ms (starting over would be 5-10 ms).
+    let (failures, retry_in) = refused_connect(&m, &rec, &pool);
+    assert_eq!(failures, 1);
+    assert!(retry_in >= Duration::from_millis(40), "{retry_in:?}");
+
+    // A connection that comes back healthy proves the server: the next streak starts
+    // over.
+    drop(connected(&m, &pool));
+    Pooled::discard(pool.get_blocking().expect("the idle connection"));
+    let (failures, retry_in) = refused_connect(&m, &rec, &pool);
+    assert_eq!(failures, 1);
+    assert!(retry_in <= Duration::from_millis(10), "{retry_in:?}");
+}
+
 #[test]
 fn the_error_is_lent_for_downcasting() {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(None));

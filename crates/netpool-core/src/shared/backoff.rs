@@ -78,7 +78,9 @@ pub(super) const SUSPECTS: u32 = !REFRESHING;
 ///   if that attempt fails it gets `Unavailable`, if it succeeds it connects. After
 ///   [`FAIL_FAST_AFTER`] failures in a row, such callers fail at once instead of waiting.
 /// * A connect that succeeds after failures ends them, but the pool stays half-open (one
-///   connect per delay, callers wait their turn) until a connection comes back healthy.
+///   connect per delay, callers wait their turn) until a connection comes back healthy;
+///   until then a new failure's delay continues the ended streak's exponential instead of
+///   starting over (a server that accepts and resets, or fails every other connect).
 /// * A connection that fails on its first use (`has_broken`, discarded, `is_valid`) is
 ///   evidence about that connection only: it never fails a caller. Two or more in a row
 ///   (with no healthy return in between) *space out* new connects by the same exponential
@@ -97,6 +99,11 @@ pub(super) struct Backoff {
     pub(super) last: Mutex<Option<LastConnectError>>,
     /// New connections that failed on their first use since one was proven.
     pub(super) suspects: AtomicU32,
+    /// Connect failures ended by a success since a connection was last proven: the next
+    /// failure's delay continues from them instead of starting over, so a server that
+    /// alternates accepted-then-reset and failed connects is not retried at the initial
+    /// delay after every "success". Cleared when a connection comes back healthy.
+    pub(super) carried: AtomicU32,
     /// While suspects >= 2: the earliest start of the next connect.
     pub(super) next_connect_at: AtomicU64,
     pub(super) initial: Nanos,
@@ -127,6 +134,7 @@ impl Backoff {
             probing: AtomicBool::new(false),
             last: Mutex::new(None),
             suspects: AtomicU32::new(0),
+            carried: AtomicU32::new(0),
             next_connect_at: AtomicU64::new(0),
             initial: clock::nanos(initial),
             max: clock::nanos(max),
@@ -155,7 +163,7 @@ impl Backoff {
             .failures
             .fetch_add(1, Ordering::AcqRel)
             .saturating_add(1);
-        let delay = self.delay(failures);
+        let delay = self.delay(failures.saturating_add(self.carried.load(Ordering::Acquire)));
         self.retry_at
             .store(clock::now().saturating_add(delay), Ordering::Release);
         self.attempts.fetch_add(1, Ordering::AcqRel);
@@ -168,6 +176,12 @@ impl Backoff {
     pub(super) fn succeeded(&self, events: &Events) {
         let failures = self.failures.swap(0, Ordering::AcqRel);
         if failures != 0 {
+            // The streak's length stays (for the next failure's delay) until proven.
+            let _always = self
+                .carried
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                    Some(c.saturating_add(failures).min(32))
+                });
             // Half-open until a connection proves itself: connects go one per delay, as
             // after first-use failures (callers wait their turn, none fails), so a server
             // that accepts and then resets does not get a burst after every "success".
@@ -252,6 +266,7 @@ impl Backoff {
     pub(super) fn proven_slow(&self, word: u32) -> bool {
         if word & SUSPECTS != 0 {
             self.suspects.fetch_and(REFRESHING, Ordering::Release);
+            self.carried.store(0, Ordering::Release);
         }
         word & REFRESHING != 0
     }

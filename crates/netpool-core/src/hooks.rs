@@ -158,6 +158,13 @@ type CheckoutFn<M> = dyn for<'a> Fn(&'a mut <M as Manager>::Connection, Meta) ->
 /// [`Hooks::on_connect`] and [`Hooks::on_checkout`]; setting an `on_checkout` closure
 /// turns [`Hooks::runs_on_checkout`] on.
 ///
+/// Why a boxed future and not an `async |conn| { ... }` closure: the pool's futures are
+/// `Send`, so a hook's future must be too, and stable Rust cannot yet require that of an
+/// async closure's future (nor can an async closure that reads its captured state be
+/// called as an ordinary `Fn` returning a future). The boxed form, which sqlx's
+/// `after_connect` and deadpool's `Hook::async_fn` also take, has neither limit; its
+/// one allocation is per connect or per checkout with a hook, never per plain get.
+///
 /// # Examples
 ///
 /// ```

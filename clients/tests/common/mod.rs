@@ -37,12 +37,15 @@ pub fn server_available(what: &str, url: &str, probe: Result<(), String>) -> boo
     }
 }
 
-/// A name no other run of these tests uses: `prefix_pid_nanos`.
+/// A name no other run of these tests uses: `prefix_pid_nanos_count`.
 pub fn unique(prefix: &str) -> String {
+    // The count too: tests run in parallel threads, which can read the same time.
+    static NAMES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NAMES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    format!("{prefix}_{}_{nanos}", std::process::id())
+    format!("{prefix}_{}_{nanos}_{n}", std::process::id())
 }
 
 /// Spawns on tokio; the returned future yields the task's output.

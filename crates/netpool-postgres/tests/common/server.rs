@@ -44,11 +44,7 @@ impl PgServer {
 
     /// Creates the cluster and starts it (a few seconds: `initdb` runs).
     pub fn start(options: Options) -> io::Result<Self> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("netpool-pg-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
+        let dir = fresh_dir()?;
         let mut server = Self {
             dir,
             port: 0,
@@ -115,11 +111,7 @@ impl PgServer {
 
     /// A streaming standby of `primary` (`pg_basebackup -R`), started on a free port.
     pub fn standby_of(primary: &Self) -> io::Result<Self> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("netpool-pg-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
+        let dir = fresh_dir()?;
         let mut standby = Self {
             dir,
             port: 0,
@@ -328,6 +320,22 @@ fn append(path: &Path, text: &str) -> io::Result<()> {
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// A new, empty directory for one server: named by the process, the time and a count
+/// of this process's servers (tests run in parallel threads, and two of them once read
+/// the same time: their `initdb`s shared a directory and removed each other's files).
+fn fresh_dir() -> io::Result<PathBuf> {
+    static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let dir = std::env::temp_dir().join(format!("netpool-pg-{}-{nanos}-{n}", std::process::id()));
+    // `create_dir`, not `create_dir_all`: a directory already there is an error, never
+    // shared.
+    std::fs::create_dir(&dir)?;
+    Ok(dir)
 }
 
 /// A port nothing listens on right now.

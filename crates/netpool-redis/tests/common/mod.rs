@@ -96,10 +96,16 @@ pub async fn bounded<T>(limit: Duration, f: impl std::future::Future<Output = T>
 
 /// A key no other run uses.
 pub fn unique(prefix: &str) -> String {
+    // The count too: tests run in parallel threads, which can read the same time.
+    static NAMES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NAMES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    format!("netpool-redis:test:{prefix}:{}:{nanos}", std::process::id())
+    format!(
+        "netpool-redis:test:{prefix}:{}:{nanos}:{n}",
+        std::process::id()
+    )
 }
 
 /// A CA, and a certificate it signed for `localhost` and 127.0.0.1, as PEM.

@@ -105,3 +105,77 @@ fn a_waiter_is_not_starved_by_traffic_on_other_keys() {
     assert!(stats.connections <= 4);
     assert_eq!(stats.waiting_for_room, 0);
 }
+
+/// A wait for room ends at the caller's deadline (on the key pool's alarms, not a timer
+/// of its own): a 100 ms wait times out while an older 60 s one keeps waiting. Bounds are
+/// generous for a loaded 2-core machine.
+#[test]
+fn a_wait_for_room_ends_at_its_deadline() {
+    let keys = Keys::default();
+    let pool = keys.pool(KeyedPool::builder().max_size(1).max_total(1));
+    let held = pool.get_blocking(&0).unwrap();
+    let rt = common::tokio_rt(2);
+    rt.block_on(async {
+        let long = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.get_timeout(&1, Duration::from_secs(60)).await.is_ok() }
+        });
+        while pool.stats().waiting_for_room < 1 {
+            tokio::task::yield_now().await;
+        }
+        let started = Instant::now();
+        // A wait that the alarms never end fails here instead of hanging.
+        let err = tokio::time::timeout(
+            Duration::from_secs(10),
+            pool.get_timeout(&2, Duration::from_millis(100)),
+        )
+        .await
+        .expect("ended by its deadline")
+        .unwrap_err();
+        let took = started.elapsed();
+        assert!(err.is_timeout(), "{err:?}");
+        assert!(took >= Duration::from_millis(90), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        assert_eq!(pool.stats().waiting_for_room, 1, "the 60 s wait goes on");
+        drop(held);
+        assert!(long.await.unwrap(), "the 60 s wait is served");
+    });
+    assert_eq!(pool.stats().waiting_for_room, 0);
+}
+
+/// A connection returned while the oldest waiter for room can still wait stays with its
+/// key (idle); at the hand-over bound the waiter wakes by itself (nothing else happens)
+/// and makes room from it.
+#[test]
+fn a_waiter_wakes_at_the_hand_over_bound_to_make_room() {
+    let keys = Keys::default();
+    let pool = keys.pool(
+        KeyedPool::builder()
+            .max_size(1)
+            .max_total(1)
+            .handover_after(Duration::from_millis(100))
+            .wait_timeout(Some(Duration::from_secs(30))),
+    );
+    let held = pool.get_blocking(&0).unwrap();
+    let rt = common::tokio_rt(2);
+    rt.block_on(async {
+        let started = Instant::now();
+        let waiter = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.get(&1).await.map(drop).is_ok() }
+        });
+        while pool.stats().waiting_for_room < 1 {
+            tokio::task::yield_now().await;
+        }
+        // Returned before the bound: key 0 keeps it, idle.
+        drop(held);
+        let served = tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .expect("woken at the bound, not at its 30 s deadline");
+        assert!(served.unwrap(), "served");
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(90), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    });
+    assert_eq!(pool.stats().waiting_for_room, 0);
+}

@@ -37,7 +37,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 use event_listener::Event;
@@ -49,6 +49,7 @@ pub(crate) use std::sync::atomic::fence;
 
 pub(crate) mod room;
 
+use crate::clock::Nanos;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, lock};
 
 /// How many evictions a caller tries before it queues, when others take the room it made.
@@ -126,7 +127,7 @@ struct Ticket {
     /// Its key.
     room: Arc<KeyRoom>,
     /// From then on, other keys' returns hand their room to it.
-    hand_at: Instant,
+    hand_at: Nanos,
 }
 
 /// What to do with a connection of a key that just went idle while others wait for room.
@@ -281,7 +282,7 @@ impl GlobalCap {
             return OnIdle::Keep;
         };
         let own = queue.tickets.iter().find(|t| std::ptr::eq(&*t.room, room));
-        let overdue = Instant::now() >= front.hand_at;
+        let overdue = crate::clock::precise_now() >= front.hand_at;
         if let Some(own) = own {
             // The key's own oldest waiter for room: the front, or the front can wait.
             if std::ptr::eq(&**own, &**front) || !overdue || !returned {

@@ -7,7 +7,8 @@ use std::time::Instant;
 use event_listener::Event;
 
 use super::{CLOSED, EVICT_TRIES, GRANTED, GlobalCap, Link, Ticket, WAITING, fence};
-use crate::shared::{Deadline, Shared, Slot, WaitError, run_until};
+use crate::clock;
+use crate::shared::{Deadline, Shared, Slot, WaitError};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering, lock};
 
 /// One unit of the shared cap, owned until it becomes part of a key's slot; given back
@@ -64,22 +65,20 @@ impl<'a> RoomWait<'a> {
                         break;
                     }
                 }
-                let at = deadline.at();
-                let now = Instant::now();
+                let at = deadline.at_nanos();
+                let now = clock::precise_now();
                 let bound = match at {
-                    Some(at) => self
-                        .link
-                        .cap
-                        .handover_after
-                        .min(at.saturating_duration_since(now) / 4),
-                    None => cap.handover_after,
+                    Some(at) => {
+                        clock::nanos(self.link.cap.handover_after).min(at.saturating_sub(now) / 4)
+                    }
+                    None => clock::nanos(cap.handover_after),
                 };
                 let ticket = Arc::new(Ticket {
                     state: AtomicUsize::new(WAITING),
                     look: AtomicBool::new(false),
                     event: Event::new(),
                     room: self.link.room.clone(),
-                    hand_at: now.checked_add(bound).unwrap_or(now),
+                    hand_at: now.saturating_add(bound),
                 });
                 {
                     let mut queue = lock(&cap.queue);
@@ -105,7 +104,7 @@ impl<'a> RoomWait<'a> {
                 return Ok(Room::Look);
             }
         };
-        let at = deadline.at();
+        let at = deadline.at_nanos();
         let mut started: Option<Instant> = None;
         let result = loop {
             let listener = ticket.event.listen();
@@ -125,7 +124,7 @@ impl<'a> RoomWait<'a> {
             }
             // The oldest waiter, past the hand-over bound, makes room from another key's
             // idle connection; its unit comes back through `release`.
-            let overdue = Instant::now() >= ticket.hand_at;
+            let overdue = clock::precise_now() >= ticket.hand_at;
             if overdue && self.is_front() && cap.evict(&self.link.room) {
                 continue;
             }
@@ -136,14 +135,21 @@ impl<'a> RoomWait<'a> {
                     self.shared.counters.gets_waited.bump();
                 }
             }
-            // Until the deadline, or the hand-over bound (to make room then).
+            // Until the deadline, or the hand-over bound (to make room then): on the pool's
+            // alarms, so a wait registers no timer of its own (which would wake async-io's
+            // thread on every wait).
             let wake = match at {
                 Some(at) if overdue || at <= ticket.hand_at => Some(at),
                 _ if overdue => None,
                 _ => Some(ticket.hand_at),
             };
-            if run_until(wake, listener).await.is_none()
-                && at.is_some_and(|at| Instant::now() >= at)
+            if self
+                .shared
+                .alarms
+                .run_until_lazy(|| wake, listener)
+                .await
+                .is_none()
+                && at.is_some_and(|at| clock::precise_now() >= at)
             {
                 break Err(WaitError::Timeout);
             }

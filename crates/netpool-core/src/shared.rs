@@ -40,7 +40,6 @@ mod refresh;
 
 use self::backoff::{Backoff, FAIL_FAST_AFTER, SUSPECTS, pause};
 pub(crate) use self::backoff::{ProbeGuard, REFRESHING, Refused, STALE, TIMED};
-use self::deadline::wait_until;
 pub(crate) use self::deadline::{Deadline, WaitError, run_until};
 pub(crate) use self::permit::{Hold, Permit};
 use self::refresh::{Refresh, Turn};
@@ -284,7 +283,7 @@ impl Shared {
             shared: self,
             _hold: Hold::new(&self.sema),
         };
-        let at = deadline.at();
+        let at = deadline.at_nanos();
         let started = clock::precise_now();
         let result = loop {
             let listener = self.capacity.listen();
@@ -294,7 +293,8 @@ impl Shared {
             if ready() {
                 break Ok(());
             }
-            if !wait_until(listener, at).await {
+            // On the pool's alarms: no timer of its own per wait.
+            if self.alarms.run_until_lazy(|| at, listener).await.is_none() {
                 break Err(WaitError::Timeout);
             }
         };

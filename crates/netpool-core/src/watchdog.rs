@@ -1,5 +1,6 @@
 //! One timer for many deadlines: the [`Watchdog`], and the [`Alarms`] that bound a
-//! checkout's checks with it.
+//! checkout's checks, a wait for capacity and a keyed pool's wait for room under its
+//! total cap with it.
 //!
 //! A future bounded by its own async-io `Timer` registers that timer with async-io's
 //! reactor, and every registration wakes the reactor's thread (a syscall, and a context
@@ -152,8 +153,9 @@ impl Watchdog {
     }
 }
 
-/// The deadlines of a pool's checkout checks (`is_valid`, `on_checkout`), on one
-/// [`Watchdog`]: see [`Alarms::run_until_lazy`].
+/// The deadlines of a pool's checkout checks (`is_valid`, `on_checkout`), its waits for
+/// capacity (`Shared::wait_capacity`) and, for a key's pool, its callers' waits for room
+/// under the total cap, on one [`Watchdog`]: see [`Alarms::run_until_lazy`].
 #[derive(Debug)]
 pub(crate) struct Alarms {
     inner: Arc<AlarmsInner>,

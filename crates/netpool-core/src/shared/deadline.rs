@@ -4,8 +4,6 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use event_listener::EventListener;
-
 use crate::clock::{self, Nanos};
 
 /// Why a wait ended without success.
@@ -108,9 +106,4 @@ async fn sleep_until(at: Instant) {
 #[cfg(loom)]
 async fn sleep_until(_at: Instant) {
     futures_lite::future::pending::<()>().await;
-}
-
-/// Waits for `listener` until `at`; `false` if the deadline came first.
-pub(super) async fn wait_until(listener: EventListener, at: Option<Instant>) -> bool {
-    run_until(at, listener).await.is_some()
 }

@@ -48,8 +48,13 @@ impl RedisServer {
         // try a few ports.
         for _ in 0..5 {
             let port = free_port()?;
-            let dir =
-                std::env::temp_dir().join(format!("netpool-redis-{}-{port}", std::process::id()));
+            // The count too: two tests in parallel may probe the same free port (one of
+            // their servers then fails to bind and tries another) and must not share or
+            // remove each other's directory meanwhile.
+            static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = std::env::temp_dir()
+                .join(format!("netpool-redis-{}-{port}-{n}", std::process::id()));
             std::fs::create_dir_all(&dir)?;
             let mut server = Self {
                 child: None,

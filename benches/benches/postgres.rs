@@ -20,10 +20,14 @@
 //! * `bb8`: `test_on_check_out` is on: an empty query (a round trip) on every checkout;
 //! * `bb8_notest`: `test_on_check_out(false)`.
 //!
-//! After criterion's groups the bench runs every pool again, interleaved round by round,
-//! and prints a table of median rates with fairness: each task claims statements from a
-//! shared total, and fairness is Jain's index over the statements each task completed
-//! (and, for netpool, the fewest a task completed over the most).
+//! After criterion's groups the bench runs every pool again, interleaved round by round
+//! (11 rounds, `NETPOOL_BENCH_ROUNDS=n` for more), and prints a table of median rates
+//! with fairness: each task claims statements from a shared total, and fairness is Jain's
+//! index over the statements each task completed (and, for netpool, the fewest a task
+//! completed over the most). The ratio to the best peer (the peer with the highest median
+//! rate) is the median of the rounds' paired ratios, as in the other benches' interleaved
+//! tables: a round's pools ran within seconds of each other, so load from other
+//! processes mostly cancels out of their ratio.
 //!
 //! With `NETPOOL_PG_COUNTS=1` the interleaved rounds also print, to stderr, each round's
 //! fairness and the statements every task completed.
@@ -115,14 +119,15 @@ fn bench(c: &mut Criterion, rt: &tokio::runtime::Runtime, url: &str) {
 /// and completed out of the round's shared total (1.0 when every task did as many), and
 /// for netpool also the fewest over the most (harsher: one slow task sets it).
 fn interleaved(rt: &tokio::runtime::Runtime, group: &str, pools: &[(&str, One)]) {
-    const ROUNDS: usize = 7;
+    let rounds = live::env_list("NETPOOL_BENCH_ROUNDS", &[11])[0].max(1);
     // Rounds of a second or so (300 statements per task at 128 tasks): a task the
     // runtime leaves unpolled for a few milliseconds, or one statement more or less, is
     // not a fairness loss of its own.
     const TOTAL: u64 = 40_000;
     println!(
-        "\n{group}, interleaved: median statements/s of {ROUNDS} rounds of {TOTAL}; \
-         fairness = lowest Jain index over rounds (min/max: fewest over most)"
+        "\n{group}, interleaved: median statements/s of {rounds} rounds of {TOTAL}; \
+         netpool / best peer = median of the rounds' ratios to the peer with the highest \
+         median; fairness = lowest Jain index over rounds (min/max: fewest over most)"
     );
     let names = pools.iter().map(|(name, _)| name.to_string());
     let fairness_names = pools.iter().map(|(name, _)| format!("fairness {name}"));
@@ -133,10 +138,10 @@ fn interleaved(rt: &tokio::runtime::Runtime, group: &str, pools: &[(&str, One)])
     live::header("tasks x max_size", columns);
     let print_counts = live::env_flag("NETPOOL_PG_COUNTS");
     for tasks in TASKS {
-        let mut rates = vec![Vec::with_capacity(ROUNDS); pools.len()];
+        let mut rates = vec![Vec::with_capacity(rounds); pools.len()];
         let mut fairness = vec![1.0f64; pools.len()];
         let mut min_max = 1.0f64;
-        live::rotate(ROUNDS, pools.len(), |i| {
+        live::rotate(rounds, pools.len(), |i| {
             let (elapsed, counts) = live::run(rt, tasks, TOTAL, Split::Claimed, &pools[i].1);
             rates[i].push(TOTAL as f64 / elapsed.as_secs_f64());
             let jain = live::jain(&counts);
@@ -148,11 +153,11 @@ fn interleaved(rt: &tokio::runtime::Runtime, group: &str, pools: &[(&str, One)])
                 eprintln!("{} {tasks}: {jain:.3} {counts:?}", pools[i].0);
             }
         });
+        let paired = live::paired_to_best(&rates);
         let medians = live::medians(rates);
         print!("| {tasks}x{MAX_SIZE} |");
         medians.iter().for_each(|m| print!(" {:.1}k |", m / 1000.0));
-        let best_peer = medians[1..].iter().copied().fold(0.0, f64::max);
-        print!(" {:.2}x |", medians[0] / best_peer);
+        print!(" {paired:.2}x |");
         fairness.iter().for_each(|f| print!(" {f:.3} |"));
         println!(" {min_max:.2} |");
     }

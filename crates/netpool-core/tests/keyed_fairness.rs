@@ -106,6 +106,30 @@ fn a_waiter_is_not_starved_by_traffic_on_other_keys() {
     assert_eq!(stats.waiting_for_room, 0);
 }
 
+type Gets = KeyedPool<u32, common::Gated>;
+
+/// Spawns `wait` on the current tokio runtime and returns once one more caller waits for
+/// room than before (the spawned one).
+async fn queued<F, T>(pool: &Gets, wait: impl FnOnce(Gets) -> F) -> tokio::task::JoinHandle<T>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let before = pool.stats().waiting_for_room;
+    let handle = tokio::spawn(wait(pool.clone()));
+    while pool.stats().waiting_for_room <= before {
+        tokio::task::yield_now().await;
+    }
+    handle
+}
+
+/// A wait bounded at 100 ms took that long: at least 90 ms (the bound, less the coarse
+/// clock's tick), and under 5 s (generous for a loaded 2-core machine).
+fn assert_about_100_ms(took: Duration) {
+    assert!(took >= Duration::from_millis(90), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
 /// A wait for room ends at the caller's deadline (on the key pool's alarms, not a timer
 /// of its own): a 100 ms wait times out while an older 60 s one keeps waiting. Bounds are
 /// generous for a loaded 2-core machine.
@@ -116,13 +140,10 @@ fn a_wait_for_room_ends_at_its_deadline() {
     let held = pool.get_blocking(&0).unwrap();
     let rt = common::tokio_rt(2);
     rt.block_on(async {
-        let long = tokio::spawn({
-            let pool = pool.clone();
-            async move { pool.get_timeout(&1, Duration::from_secs(60)).await.is_ok() }
-        });
-        while pool.stats().waiting_for_room < 1 {
-            tokio::task::yield_now().await;
-        }
+        let long = queued(&pool, |pool| async move {
+            pool.get_timeout(&1, Duration::from_secs(60)).await.is_ok()
+        })
+        .await;
         let started = Instant::now();
         // A wait that the alarms never end fails here instead of hanging.
         let err = tokio::time::timeout(
@@ -132,10 +153,8 @@ fn a_wait_for_room_ends_at_its_deadline() {
         .await
         .expect("ended by its deadline")
         .unwrap_err();
-        let took = started.elapsed();
         assert!(err.is_timeout(), "{err:?}");
-        assert!(took >= Duration::from_millis(90), "{took:?}");
-        assert!(took < Duration::from_secs(5), "{took:?}");
+        assert_about_100_ms(started.elapsed());
         assert_eq!(pool.stats().waiting_for_room, 1, "the 60 s wait goes on");
         drop(held);
         assert!(long.await.unwrap(), "the 60 s wait is served");
@@ -160,22 +179,18 @@ fn a_waiter_wakes_at_the_hand_over_bound_to_make_room() {
     let rt = common::tokio_rt(2);
     rt.block_on(async {
         let started = Instant::now();
-        let waiter = tokio::spawn({
-            let pool = pool.clone();
-            async move { pool.get(&1).await.map(drop).is_ok() }
-        });
-        while pool.stats().waiting_for_room < 1 {
-            tokio::task::yield_now().await;
-        }
+        let waiter = queued(
+            &pool,
+            |pool| async move { pool.get(&1).await.map(drop).is_ok() },
+        )
+        .await;
         // Returned before the bound: key 0 keeps it, idle.
         drop(held);
         let served = tokio::time::timeout(Duration::from_secs(10), waiter)
             .await
             .expect("woken at the bound, not at its 30 s deadline");
         assert!(served.unwrap(), "served");
-        let took = started.elapsed();
-        assert!(took >= Duration::from_millis(90), "{took:?}");
-        assert!(took < Duration::from_secs(5), "{took:?}");
+        assert_about_100_ms(started.elapsed());
     });
     assert_eq!(pool.stats().waiting_for_room, 0);
 }

@@ -119,7 +119,7 @@ fn bench(c: &mut Criterion, rt: &tokio::runtime::Runtime, url: &str) {
 /// and completed out of the round's shared total (1.0 when every task did as many), and
 /// for netpool also the fewest over the most (harsher: one slow task sets it).
 fn interleaved(rt: &tokio::runtime::Runtime, group: &str, pools: &[(&str, One)]) {
-    let rounds = live::env_list("NETPOOL_BENCH_ROUNDS", &[11])[0].max(1);
+    let rounds = common::rounds(11);
     // Rounds of a second or so (300 statements per task at 128 tasks): a task the
     // runtime leaves unpolled for a few milliseconds, or one statement more or less, is
     // not a fairness loss of its own.
@@ -153,8 +153,8 @@ fn interleaved(rt: &tokio::runtime::Runtime, group: &str, pools: &[(&str, One)])
                 eprintln!("{} {tasks}: {jain:.3} {counts:?}", pools[i].0);
             }
         });
-        let paired = live::paired_to_best(&rates);
-        let medians = live::medians(rates);
+        let medians = live::medians(rates.clone());
+        let paired = live::paired_to_best(&rates, &medians);
         print!("| {tasks}x{MAX_SIZE} |");
         medians.iter().for_each(|m| print!(" {:.1}k |", m / 1000.0));
         print!(" {paired:.2}x |");

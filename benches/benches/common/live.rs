@@ -223,18 +223,12 @@ pub(crate) fn medians(samples: Vec<Vec<f64>>) -> Vec<f64> {
 }
 
 /// The median over rounds of `rates[0]`'s ratio to the best peer's rate in the same
-/// round, the best peer being the one of `rates[1..]` with the highest median: paired
-/// ratios, so that load that slowed a whole round cancels out. `rates[i][r]` is
-/// contestant `i`'s rate in round `r`.
-pub(crate) fn paired_to_best(rates: &[Vec<f64>]) -> f64 {
+/// round, the best peer being the one of `rates[1..]` with the highest of `medians`:
+/// paired ratios, so that load that slowed a whole round cancels out. `rates[i][r]` is
+/// contestant `i`'s rate in round `r`, `medians[i]` the median of `rates[i]`.
+pub(crate) fn paired_to_best(rates: &[Vec<f64>], medians: &[f64]) -> f64 {
     let best = (1..rates.len())
-        .max_by(|&a, &b| {
-            let (a, b) = (
-                super::median(&mut rates[a].clone()),
-                super::median(&mut rates[b].clone()),
-            );
-            a.total_cmp(&b)
-        })
+        .max_by(|&a, &b| medians[a].total_cmp(&medians[b]))
         .unwrap_or(0);
     let mut ratios: Vec<f64> = rates[0]
         .iter()

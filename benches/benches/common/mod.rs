@@ -398,6 +398,16 @@ pub(crate) fn claim(counter: &std::sync::atomic::AtomicU64, iters: u64) -> u64 {
 /// One measured way of doing cycles: name, `workers x max_size`, and the run.
 pub(crate) type Run<'a> = (&'static str, String, Box<dyn FnMut(u64) -> Sample + 'a>);
 
+/// The interleaved comparisons' number of rounds: `NETPOOL_BENCH_ROUNDS`, else
+/// `default`. More rounds narrow the medians of the paired ratios on a noisy machine.
+pub(crate) fn rounds(default: usize) -> usize {
+    std::env::var("NETPOOL_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(default)
+}
+
 /// Benchmarks every run in the group `name` with criterion, then runs them again
 /// alternated round by round (`rounds` rounds of `cycles` cycles each) in this process, so
 /// that load from other processes hits every run alike, and records each run's median
@@ -420,11 +430,7 @@ pub(crate) fn run_group(
     if std::env::var_os("NETPOOL_BENCH_NO_INTERLEAVE").is_some() {
         return;
     }
-    // More rounds narrow the medians of the paired ratios on a noisy machine.
-    let rounds = std::env::var("NETPOOL_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(rounds);
+    let rounds = self::rounds(rounds);
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
     for _ in 0..rounds {
         for (i, (_, _, run)) in runs.iter_mut().enumerate() {

@@ -473,10 +473,12 @@ where
         };
         // As `Pool::get`: what the hot path took is consumed before the await.
         let finishing = match held(&pool, first) {
-            Some((permit, first)) => match pool.check_now(permit, first, site) {
-                Ok(conn) => return Ok(conn),
-                Err(rest) => Some(pool.finishing(rest, Deadline::new(timeout), site)),
-            },
+            Some((permit, first)) => {
+                match pool.finishing(permit, first, Deadline::new(timeout), site) {
+                    Ok(conn) => return Ok(conn),
+                    Err(finishing) => Some(finishing),
+                }
+            }
             None => None,
         };
         match finishing {

@@ -416,10 +416,12 @@ impl<M: Manager> Pool<M> {
             Fast::Done(conn) => return Ok(conn),
             Fast::Closed => return Err(Error::Closed),
             Fast::NoPermit => None,
-            Fast::Held(permit, first) => match self.check_now(permit, first, site) {
-                Ok(conn) => return Ok(conn),
-                Err(rest) => Some(self.finishing(rest, Deadline::new(timeout), site)),
-            },
+            Fast::Held(permit, first) => {
+                match self.finishing(permit, first, Deadline::new(timeout), site) {
+                    Ok(conn) => return Ok(conn),
+                    Err(finishing) => Some(finishing),
+                }
+            }
         };
         match finishing {
             Some(finishing) => finishing.await,
@@ -459,22 +461,20 @@ impl<M: Manager> Pool<M> {
         } else {
             None
         };
-        let rest = match self.check_now(permit, first, site) {
-            Ok(conn) => return Ok(conn),
-            Err(rest) => rest,
-        };
-        self.finishing(rest, deadline, site).await
+        match self.finishing(permit, first, deadline, site) {
+            Ok(conn) => Ok(conn),
+            Err(finishing) => finishing.await,
+        }
     }
 
     /// A checkout whose check the manager answers without I/O
     /// ([`Manager::is_valid_now`]), handed out without the boxed future of
-    /// [`finishing`](Self::finishing): `Ok` with the connection, or (`Err`) what the
-    /// caller finishes ([`Rest`]), `first` taken out if its check failed (it is closed).
+    /// [`finishing`](Self::finishing): `Ok` with the connection, or (`Err`) what is left to
+    /// finish ([`Rest`]), `first` taken out if its check failed (it is closed).
     ///
     /// Only a connection that must be checked and no `on_checkout` hook is decided here;
-    /// everything else goes back to the caller untouched.
-    #[inline(never)]
-    pub(crate) fn check_now<'a>(
+    /// everything else is left untouched.
+    fn check_now<'a>(
         &'a self,
         permit: Permit<'a>,
         first: Option<Idle<M::Connection>>,
@@ -508,8 +508,10 @@ impl<M: Manager> Pool<M> {
         }
     }
 
-    /// [`finish`](Self::finish), boxed: for the `get` that must check, close or open a
-    /// connection, or (a keyed pool) hand the total cap over.
+    /// The rest of a checkout that holds a permit: `Ok` with `first` when the manager
+    /// answers its check at once ([`check_now`](Self::check_now)), else (`Err`)
+    /// [`finish`](Self::finish), boxed, for the caller to await: for the `get` that must
+    /// check, close or open a connection, or (a keyed pool) hand the total cap over.
     ///
     /// Boxed, and not inlined, so that `get`'s future holds a pointer in its place. The
     /// finishing future holds the manager's `is_valid` future, which may be large, and
@@ -523,16 +525,21 @@ impl<M: Manager> Pool<M> {
     #[inline(never)]
     pub(crate) fn finishing<'a>(
         &'a self,
-        rest: Rest<'a, M>,
+        permit: Permit<'a>,
+        first: Option<Idle<M::Connection>>,
         deadline: Deadline,
         site: &'static Location<'static>,
-    ) -> std::pin::Pin<Box<impl Future<Output = Got<M>> + 'a>> {
+    ) -> Result<Pooled<M>, std::pin::Pin<Box<impl Future<Output = Got<M>> + 'a>>> {
         let Rest {
             permit,
             first,
             asked,
-        } = rest;
-        Box::pin(self.finish(permit, first, deadline, Finish { once: false, asked }, site))
+        } = match self.check_now(permit, first, site) {
+            Ok(conn) => return Ok(conn),
+            Err(rest) => rest,
+        };
+        let how = Finish { once: false, asked };
+        Err(Box::pin(self.finish(permit, first, deadline, how, site)))
     }
 
     /// The blocking entry points: the hot path without a future, else the state machine
@@ -638,11 +645,8 @@ impl<M: Manager> Pool<M> {
         let inner = &*self.inner;
         let checked = match first {
             Some(item) => {
-                let verdict = match inner.verdict(&item) {
-                    Verdict::Check if how.asked => Verdict::Asked,
-                    verdict => verdict,
-                };
-                inner.check_out(item, verdict, deadline).await?
+                let verdict = inner.verdict(&item);
+                inner.check_out(item, verdict, how.asked, deadline).await?
             }
             None => None,
         };
@@ -664,9 +668,9 @@ pub(crate) struct Finish {
     pub(crate) asked: bool,
 }
 
-/// What [`Pool::check_now`] leaves to [`Pool::finishing`]: the caller's permit, the
+/// What [`Pool::check_now`] leaves to [`Pool::finish`]: the caller's permit, the
 /// connection to check (if any) and whether `is_valid_now` was asked about it already.
-pub(crate) struct Rest<'a, M: Manager> {
+struct Rest<'a, M: Manager> {
     permit: Permit<'a>,
     first: Option<Idle<M::Connection>>,
     asked: bool,

@@ -118,50 +118,41 @@ fn connect_errors_and_timeouts() {
     assert!(matches!(events[1], Rec::Opened { .. }), "{events:?}");
 }
 
-/// The retry delays the recorder saw, in order.
-fn retry_delays(rec: &Recorder) -> Vec<(u32, Duration)> {
-    rec.take()
-        .into_iter()
-        .filter_map(|e| match e {
-            Rec::BackoffEntered {
-                failures, retry_in, ..
-            } => Some((failures, retry_in)),
-            _ => None,
-        })
-        .collect()
+/// Tries `attempt` every 20 ms until it gives something (a connect the backoff let
+/// through): at most 200 tries (4 s, past any delay armed here).
+fn past_the_backoff<T>(what: &str, mut attempt: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..200 {
+        std::thread::sleep(Duration::from_millis(20));
+        if let Some(done) = attempt() {
+            return done;
+        }
+    }
+    panic!("{what}: not within 4 s");
 }
 
-/// Fails one get whose connect is refused, once the backoff lets it connect; returns the
-/// delay it armed.
+/// Fails one get whose connect is refused, once the backoff lets it connect (a get
+/// before that fails fast); returns the failures and the delay it armed.
 fn refused_connect(m: &Gated, rec: &Recorder, pool: &Pool<Gated>) -> (u32, Duration) {
     m.set_connect(Gate::Err);
     let connects = m.counts.connects();
-    // Past the armed delay (at most 640 ms here); a get before it fails fast.
-    let mut tries = 0;
-    while m.counts.connects() == connects {
-        assert!(tries < 200, "no connect was tried in 4 s");
-        tries += 1;
-        std::thread::sleep(Duration::from_millis(20));
+    past_the_backoff("a refused connect", || {
         assert!(pool.get_blocking().is_err());
-    }
-    let delays = retry_delays(rec);
-    *delays.last().expect("a backoff was entered")
+        (m.counts.connects() != connects).then_some(())
+    });
+    // The last delay armed.
+    let last = rec.take().into_iter().rev().find_map(|e| match e {
+        Rec::BackoffEntered {
+            failures, retry_in, ..
+        } => Some((failures, retry_in)),
+        _ => None,
+    });
+    last.expect("a backoff was entered")
 }
 
 /// A get whose connect succeeds, once the backoff lets it connect.
 fn connected(m: &Gated, pool: &Pool<Gated>) -> Pooled<Gated> {
     m.set_connect(Gate::Ok);
-    let mut tries = 0;
-    loop {
-        std::thread::sleep(Duration::from_millis(20));
-        match pool.get_blocking() {
-            Ok(conn) => return conn,
-            Err(e) => {
-                tries += 1;
-                assert!(tries < 200, "never reconnected: {e}");
-            }
-        }
-    }
+    past_the_backoff("a reconnect", || pool.get_blocking().ok())
 }
 
 /// A connect that succeeds after failures ends the streak (`BackoffLeft`), but until a

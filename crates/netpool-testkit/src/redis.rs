@@ -30,6 +30,15 @@ pub struct RedisServer {
     dir: PathBuf,
 }
 
+/// A temporary directory path that no other server of this process uses:
+/// `{prefix}-{pid}-{count}`.
+pub(crate) fn unique_dir(prefix: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()))
+}
+
 impl RedisServer {
     /// Starts a plain `redis-server` on a free port and waits until it answers `PING`.
     pub fn start() -> io::Result<Self> {
@@ -48,13 +57,9 @@ impl RedisServer {
         // try a few ports.
         for _ in 0..5 {
             let port = free_port()?;
-            // The count too: two tests in parallel may probe the same free port (one of
-            // their servers then fails to bind and tries another) and must not share or
-            // remove each other's directory meanwhile.
-            static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-            let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let dir = std::env::temp_dir()
-                .join(format!("netpool-redis-{}-{port}-{n}", std::process::id()));
+            // Two tests in parallel may probe the same free port (one of their servers
+            // then fails to bind and tries another): the directory is this try's own.
+            let dir = unique_dir(&format!("netpool-redis-{port}"));
             std::fs::create_dir_all(&dir)?;
             let mut server = Self {
                 child: None,

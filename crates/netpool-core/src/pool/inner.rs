@@ -38,7 +38,7 @@ macro_rules! take_idle {
         if let $crate::pool::inner::Verdict::Go = verdict {
             return Ok(item);
         }
-        if let Some(item) = $inner.check_out(item, verdict, $deadline).await? {
+        if let Some(item) = $inner.check_out(item, verdict, false, $deadline).await? {
             return Ok(item);
         }
     }};
@@ -56,19 +56,10 @@ pub(crate) enum Verdict {
     Go,
     /// Run `is_valid` first.
     Check,
-    /// Run `is_valid` first: `is_valid_now` was asked already, and had no answer.
-    Asked,
     /// Run the `on_checkout` hook first.
     Hook,
     /// Close it.
     Close(CloseReason),
-}
-
-impl Verdict {
-    /// Whether `is_valid_now` was asked already.
-    fn asked(self) -> bool {
-        matches!(self, Self::Asked)
-    }
 }
 
 /// A connection outside the idle queue that is closed (freeing its slot) when dropped,
@@ -223,10 +214,13 @@ impl<M: Manager> Inner<M> {
     }
 
     /// Carries out `verdict` for an idle connection: `Ok(None)` if it was closed.
+    /// `asked`: `is_valid_now` was asked about it already and had no answer (a `Check`
+    /// then runs `is_valid` only).
     pub(crate) async fn check_out(
         &self,
         item: Idle<M::Connection>,
         verdict: Verdict,
+        asked: bool,
         deadline: &mut Deadline,
     ) -> Result<Option<Idle<M::Connection>>, Error<M::Error>> {
         let mut live = self.live(item, CloseReason::Uncounted);
@@ -239,8 +233,8 @@ impl<M: Manager> Inner<M> {
             Verdict::Hook => {}
             // The connection is closed by `live` if the deadline passes or the future is
             // dropped half way: its protocol state is unknown.
-            Verdict::Check | Verdict::Asked => match self
-                .validate(&mut live, || deadline.at_nanos(), verdict.asked())
+            Verdict::Check => match self
+                .validate(&mut live, || deadline.at_nanos(), asked)
                 .await
             {
                 None => return Err(self.wait_error(WaitError::Timeout, deadline)),

@@ -180,7 +180,7 @@ impl Backoff {
             let _always = self
                 .carried
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-                    Some(c.saturating_add(failures).min(32))
+                    Some(c.saturating_add(failures))
                 });
             // Half-open until a connection proves itself: connects go one per delay, as
             // after first-use failures (callers wait their turn, none fails), so a server

@@ -7,7 +7,6 @@ use std::io;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 
@@ -322,18 +321,12 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// A new, empty directory for one server: named by the process, the time and a count
-/// of this process's servers (tests run in parallel threads, and two of them once read
-/// the same time: their `initdb`s shared a directory and removed each other's files).
+/// A new, empty directory for one server, named by [`super::unique`] (tests run in
+/// parallel threads, and two of them once read the same time: their `initdb`s shared a
+/// directory and removed each other's files). `create_dir`, not `create_dir_all`: a
+/// directory already there is an error, never shared.
 fn fresh_dir() -> io::Result<PathBuf> {
-    static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let dir = std::env::temp_dir().join(format!("netpool-pg-{}-{nanos}-{n}", std::process::id()));
-    // `create_dir`, not `create_dir_all`: a directory already there is an error, never
-    // shared.
+    let dir = std::env::temp_dir().join(super::unique("netpool-pg"));
     std::fs::create_dir(&dir)?;
     Ok(dir)
 }

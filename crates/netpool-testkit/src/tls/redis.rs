@@ -37,11 +37,7 @@ impl TlsRedis {
     /// built without TLS).
     pub fn start(client_auth: bool) -> io::Result<Self> {
         let pki = pki()?;
-        let pem_dir = std::env::temp_dir().join(format!(
-            "netpool-tls-redis-{}-{}",
-            std::process::id(),
-            unique()
-        ));
+        let pem_dir = crate::redis::unique_dir("netpool-tls-redis");
         std::fs::create_dir_all(&pem_dir)?;
         let cleanup = Cleanup(pem_dir.clone());
         let write = |name: &str, text: String| -> io::Result<String> {
@@ -99,12 +95,6 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// DER bytes as a PEM block with `label` (`CERTIFICATE`, `PRIVATE KEY`).

@@ -65,14 +65,11 @@ impl<'a> RoomWait<'a> {
                         break;
                     }
                 }
-                let at = deadline.at_nanos();
-                let now = clock::precise_now();
-                let bound = match at {
-                    Some(at) => {
-                        clock::nanos(self.link.cap.handover_after).min(at.saturating_sub(now) / 4)
-                    }
-                    None => clock::nanos(cap.handover_after),
-                };
+                // The hand-over bound, at most a quarter of the caller's time left.
+                let (at, read) = deadline.at_read();
+                let now = read.unwrap_or_else(clock::precise_now);
+                let handover = clock::nanos(cap.handover_after);
+                let bound = at.map_or(handover, |at| handover.min(at.saturating_sub(now) / 4));
                 let ticket = Arc::new(Ticket {
                     state: AtomicUsize::new(WAITING),
                     look: AtomicBool::new(false),
